@@ -1,0 +1,7 @@
+//! The host machinery: how the kernel's driver core is done inside a process.
+//!
+//! Nothing here is part of the kernel API, and driver files never name it. The mirrored modules
+//! call into it where the kernel calls C (`pci_iomap()`, `request_irq()`, `dma_alloc_attrs()`...).
+//! See `docs/architecture.md`.
+
+pub mod mmio;

@@ -1,0 +1,96 @@
+//! drydock: the Linux 7.3 Rust driver API, in userspace.
+//!
+//! This crate reproduces the driver-facing part of the Rust-for-Linux `kernel` crate of Linux 7.3
+//! (`rust/kernel/`), with the kernel's module paths, names, generics, lifetimes and signatures, on
+//! stable Rust. Driver crates depend on it under the name `kernel`:
+//!
+//! ```toml
+//! [dependencies]
+//! kernel = { package = "drydock", path = "../../core" }
+//! pin-init = { path = "../../core/pin-init" }
+//! zerocopy = { version = "0.8", features = ["derive"] }
+//! ```
+//!
+//! so that a driver file says `use kernel::prelude::*;` and builds unchanged here and in a kernel
+//! tree. `docs/porting.md` lists every mirrored item and how it differs, if at all.
+//!
+//! # The seam
+//!
+//! The crate has two halves, kept apart:
+//!
+//! - **the mirror**: every top-level module except [`host`] (`pci`, `io`, `dma`, `irq`, `device`,
+//!   `devres`, `sync`, ...). This is what driver files see. Where the kernel calls a C function of
+//!   the driver core (`pci_iomap()`, `request_irq()`, `dma_alloc_attrs()`, ...), the mirror calls
+//!   the host machinery instead;
+//! - **the host machinery**: [`host`], how the driver core is done in a process: the PCI bus with
+//!   its devices and drivers, the VFIO and UIO backends, sysfs, DMA memory and IOVA allocation,
+//!   interrupt delivery, and an in-process simulated bus for tests. Driver files never name it.
+//!
+//! `docs/architecture.md` describes how a probe, a DMA allocation and an interrupt flow through the
+//! two halves.
+
+pub mod alloc;
+pub mod bindings;
+pub mod bitfield;
+pub mod build_assert;
+pub mod device;
+pub mod device_id;
+pub mod devres;
+pub mod dma;
+pub mod driver;
+pub mod error;
+pub mod ffi;
+pub mod fmt;
+pub mod init;
+pub mod io;
+pub mod irq;
+pub mod macros;
+pub mod num;
+pub mod page;
+pub mod pci;
+pub mod prelude;
+pub mod print;
+pub mod ptr;
+pub mod revocable;
+pub mod scatterlist;
+pub mod sizes;
+pub mod str;
+pub mod sync;
+pub mod time;
+pub mod transmute;
+pub mod types;
+
+pub mod host;
+
+/// Produces a pointer to the struct that contains the field `$field_ptr` points to.
+///
+/// Mirrors the kernel's `container_of!`: `$field_ptr` is a raw pointer to the field named by
+/// `$fields` inside a `$Container`. The macro performs only pointer arithmetic; dereferencing the
+/// result is `unsafe` and needs the caller's proof that the field really lives in such a struct.
+///
+/// # Examples
+///
+/// ```
+/// #[repr(C)]
+/// struct Pair { a: u32, b: u64 }
+///
+/// let pair = Pair { a: 1, b: 2 };
+/// let b_ptr: *const u64 = &pair.b;
+/// // SAFETY: `b_ptr` points to the `b` field of a live `Pair`.
+/// let container: *const Pair = unsafe { kernel::container_of!(b_ptr, Pair, b) };
+/// assert!(core::ptr::eq(container, &pair));
+/// ```
+#[macro_export]
+macro_rules! container_of {
+    ($field_ptr:expr, $Container:ty, $($fields:tt)*) => {{
+        let offset: usize = ::core::mem::offset_of!($Container, $($fields)*);
+        let field_ptr = $field_ptr;
+        let container_ptr = field_ptr.byte_sub(offset).cast::<$Container>();
+        $crate::assert_same_type(field_ptr, (&raw const (*container_ptr).$($fields)*).cast_mut());
+        container_ptr
+    }};
+}
+
+/// Type check used by [`container_of!`]: compiles only if both arguments have the same type.
+#[doc(hidden)]
+pub fn assert_same_type<T>(_: T, _: T) {}

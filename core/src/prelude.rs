@@ -1,0 +1,26 @@
+//! The items most driver files need, imported with `use kernel::prelude::*;`.
+//!
+//! Mirrors `rust/kernel/prelude.rs` of Linux 7.3. (Skeleton: grows as the modules land; the final
+//! list is the kernel's.)
+
+#[doc(no_inline)]
+pub use core::{
+    mem::{align_of, align_of_val, size_of, size_of_val},
+    pin::Pin,
+};
+
+#[doc(no_inline)]
+pub use crate::ffi::{
+    c_char, c_int, c_long, c_longlong, c_schar, c_short, c_uchar, c_uint, c_ulong, c_ulonglong,
+    c_ushort, c_void, CStr,
+};
+
+#[doc(no_inline)]
+pub use zerocopy::{FromBytes, IntoBytes};
+
+#[doc(no_inline)]
+pub use crate::{
+    build_assert::{build_assert, build_error, const_assert, static_assert},
+    error::{code::*, Error, Result},
+    fmt, pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn,
+};

@@ -1,0 +1,171 @@
+//! Printing to the log: `pr_*!` macros.
+//!
+//! Mirrors `rust/kernel/print.rs`. In the kernel, `pr_info!` and its siblings call `printk()` with a
+//! log level and the module's name as prefix. Here they emit a record through the [`log`] crate,
+//! with the level mapped as below and the calling module's path as the record's target, so any
+//! `log` backend can show them; `drydock`'s runtime installs a small backend that prints to stderr
+//! and can capture records for tests.
+//!
+//! | kernel level | `log` level |
+//! |---|---|
+//! | emerg, alert, crit, err | `Error` |
+//! | warning | `Warn` |
+//! | notice, info | `Info` |
+//! | debug | `Debug` |
+//!
+//! Messages keep the kernel convention of ending in `\n`; one trailing newline is removed before
+//! the record is emitted, since `log` backends end records themselves. `pr_cont!` emits its text as
+//! a record of its own.
+//!
+//! [`log`]: https://docs.rs/log
+
+use core::fmt;
+
+/// The kernel's log levels, which decide how a message is reported.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// `KERN_EMERG`: the system is unusable.
+    Emerg,
+    /// `KERN_ALERT`: action must be taken immediately.
+    Alert,
+    /// `KERN_CRIT`: critical conditions.
+    Crit,
+    /// `KERN_ERR`: error conditions.
+    Err,
+    /// `KERN_WARNING`: warning conditions.
+    Warning,
+    /// `KERN_NOTICE`: normal but significant.
+    Notice,
+    /// `KERN_INFO`: informational.
+    Info,
+    /// `KERN_DEBUG`: debugging messages.
+    Debug,
+    /// `KERN_CONT`: continuation of the previous message.
+    Cont,
+}
+
+impl Level {
+    /// The `log` level a kernel level maps to.
+    pub fn to_log(self) -> log::Level {
+        match self {
+            Level::Emerg | Level::Alert | Level::Crit | Level::Err => log::Level::Error,
+            Level::Warning => log::Level::Warn,
+            Level::Notice | Level::Info | Level::Cont => log::Level::Info,
+            Level::Debug => log::Level::Debug,
+        }
+    }
+}
+
+/// Adapts a message so that one trailing `\n` is not printed.
+struct TrimNewline<'a>(fmt::Arguments<'a>);
+
+impl fmt::Display for TrimNewline<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.0.as_str() {
+            return f.write_str(s.strip_suffix('\n').unwrap_or(s));
+        }
+        // Buffer the formatted text so a newline produced by an argument is trimmed too.
+        let text = self.0.to_string();
+        f.write_str(text.strip_suffix('\n').unwrap_or(&text))
+    }
+}
+
+/// Emits one message at `level`, attributed to `target` (a module path), optionally prefixed by
+/// `prefix` and `": "`.
+///
+/// This is what the `pr_*!` and `dev_*!` macros expand to; it corresponds to the kernel's
+/// `_printk()`.
+#[doc(hidden)]
+pub fn call_printk(level: Level, target: &str, prefix: Option<&str>, args: fmt::Arguments<'_>) {
+    let level_log = level.to_log();
+    if level_log > log::max_level() {
+        return;
+    }
+    let message = TrimNewline(args);
+    match prefix {
+        Some(prefix) => log::log!(target: target, level_log, "{prefix}: {message}"),
+        None => log::log!(target: target, level_log, "{message}"),
+    }
+}
+
+/// Prints a message at the given level; the common body of the `pr_*!` macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! print_macro (
+    ($level:ident, $($arg:tt)+) => (
+        $crate::print::call_printk(
+            $crate::print::Level::$level,
+            ::core::module_path!(),
+            None,
+            $crate::prelude::fmt!($($arg)+),
+        )
+    );
+);
+
+/// Prints an emergency-level message (the system is unusable).
+///
+/// Mirrors the kernel's `pr_emerg!`; see the [module documentation](self).
+#[macro_export]
+macro_rules! pr_emerg (($($arg:tt)*) => ($crate::print_macro!(Emerg, $($arg)*)));
+
+/// Prints an alert-level message (action must be taken immediately).
+///
+/// Mirrors the kernel's `pr_alert!`.
+#[macro_export]
+macro_rules! pr_alert (($($arg:tt)*) => ($crate::print_macro!(Alert, $($arg)*)));
+
+/// Prints a critical-level message.
+///
+/// Mirrors the kernel's `pr_crit!`.
+#[macro_export]
+macro_rules! pr_crit (($($arg:tt)*) => ($crate::print_macro!(Crit, $($arg)*)));
+
+/// Prints an error-level message.
+///
+/// Mirrors the kernel's `pr_err!`.
+#[macro_export]
+macro_rules! pr_err (($($arg:tt)*) => ($crate::print_macro!(Err, $($arg)*)));
+
+/// Prints a warning-level message.
+///
+/// Mirrors the kernel's `pr_warn!`.
+///
+/// # Examples
+///
+/// ```
+/// kernel::pr_warn!("queue {} is {}% full\n", 3, 90);
+/// ```
+#[macro_export]
+macro_rules! pr_warn (($($arg:tt)*) => ($crate::print_macro!(Warning, $($arg)*)));
+
+/// Prints a notice-level message (normal but significant).
+///
+/// Mirrors the kernel's `pr_notice!`.
+#[macro_export]
+macro_rules! pr_notice (($($arg:tt)*) => ($crate::print_macro!(Notice, $($arg)*)));
+
+/// Prints an info-level message.
+///
+/// Mirrors the kernel's `pr_info!`.
+///
+/// # Examples
+///
+/// ```
+/// kernel::pr_info!("driver loaded, {} devices\n", 2);
+/// ```
+#[macro_export]
+macro_rules! pr_info (($($arg:tt)*) => ($crate::print_macro!(Info, $($arg)*)));
+
+/// Prints a debug-level message.
+///
+/// Mirrors the kernel's `pr_debug!`. The kernel compiles these out unless `DEBUG` or dynamic debug
+/// is enabled; here they are filtered by the `log` level at run time.
+#[macro_export]
+macro_rules! pr_debug (($($arg:tt)*) => ($crate::print_macro!(Debug, $($arg)*)));
+
+/// Continues the previous message.
+///
+/// Mirrors the kernel's `pr_cont!`; here the text is emitted as a record of its own.
+#[macro_export]
+macro_rules! pr_cont (($($arg:tt)*) => ($crate::print_macro!(Cont, $($arg)*)));

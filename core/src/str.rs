@@ -1,0 +1,5 @@
+//! Strings.
+//!
+//! Mirrors `rust/kernel/str.rs`. (Skeleton: completed by the str work.)
+
+pub use core::ffi::CStr;
