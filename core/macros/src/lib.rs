@@ -55,7 +55,10 @@ pub fn paste(input: TokenStream) -> TokenStream {
 ///
 /// # Examples
 ///
-/// ```
+/// (Not run as a doctest: a doctest does not run `#[test]` functions. The crate's own test
+/// modules use the attribute.)
+///
+/// ```ignore
 /// #[macros::kunit_tests(rust_doc_example)]
 /// mod tests {
 ///     #[test]

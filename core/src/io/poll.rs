@@ -1,0 +1,1 @@
+//! I/O polling (being written).

@@ -1,0 +1,4 @@
+//! Bus resources (being written).
+
+/// A resource (being written).
+pub struct Resource;
