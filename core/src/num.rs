@@ -21,11 +21,8 @@ pub enum Unsigned {}
 pub enum Signed {}
 
 mod private {
-    /// Seals [`Integer`](super::Integer) and gives generic code the value zero.
-    pub trait Sealed {
-        /// The value zero.
-        const ZERO: Self;
-    }
+    /// Seals [`Integer`](super::Integer).
+    pub trait Sealed {}
 }
 
 /// The primitive integer types and their core properties.
@@ -72,9 +69,7 @@ pub trait Integer:
 
 macro_rules! impl_integer {
     ($($int:ty => $signedness:ty),* $(,)?) => {$(
-        impl private::Sealed for $int {
-            const ZERO: Self = 0;
-        }
+        impl private::Sealed for $int {}
 
         impl Integer for $int {
             type Signedness = $signedness;

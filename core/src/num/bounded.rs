@@ -1,11 +1,10 @@
 //! [`Bounded`]: an integer that uses only its `N` low bits.
 //!
-//! Mirrors `rust/kernel/num/bounded.rs` of Linux 7.3. Identical to the kernel's, except that
-//! `From<Bounded<T, 1>> for bool` and [`Bounded::into_bool`] require `T: Integer<Signedness =
-//! Unsigned>` without the kernel's extra `T: Zeroable` bound (every such `T` is `Zeroable`, so the
-//! two accept the same types).
+//! Mirrors `rust/kernel/num/bounded.rs` of Linux 7.3; identical to the kernel's.
 
 use core::{cmp, fmt, ops};
+
+use pin_init::Zeroable;
 
 use super::{Integer, Unsigned};
 
@@ -536,10 +535,10 @@ macro_rules! impl_primitive_conversions {
 impl_primitive_conversions!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
 
 /// Converts a single-bit unsigned `Bounded` into `false` (0) or `true` (1).
-impl<T: Integer<Signedness = Unsigned>> From<Bounded<T, 1>> for bool {
+impl<T: Integer<Signedness = Unsigned> + Zeroable> From<Bounded<T, 1>> for bool {
     #[inline]
     fn from(value: Bounded<T, 1>) -> bool {
-        value.0 != T::ZERO
+        value.0 != T::zeroed()
     }
 }
 
@@ -555,7 +554,7 @@ where
     }
 }
 
-impl<T: Integer<Signedness = Unsigned>> Bounded<T, 1> {
+impl<T: Integer<Signedness = Unsigned> + Zeroable> Bounded<T, 1> {
     /// Returns `true` if the bit is set: a shorthand for `bool::from(self)`.
     ///
     /// # Examples
