@@ -107,11 +107,19 @@ fn runtime_checks_reject_out_of_range_and_misaligned_accesses() {
     let io = mmio_over::<0>(&mut mem);
     assert_eq!(io.try_read8(0x40), Err(EINVAL));
     assert_eq!(io.try_read32(0x3e), Err(EINVAL), "straddles the end");
-    assert_eq!(io.try_read32(0x3d), Err(EINVAL), "misaligned and straddling");
+    assert_eq!(
+        io.try_read32(0x3d),
+        Err(EINVAL),
+        "misaligned and straddling"
+    );
     assert_eq!(io.try_read16(0x1), Err(EINVAL), "misaligned");
     assert_eq!(io.try_read32(0x2), Err(EINVAL), "misaligned");
     assert_eq!(io.try_read64(0x4), Err(EINVAL), "misaligned");
-    assert_eq!(io.try_read64(usize::MAX - 3), Err(EINVAL), "offset overflow");
+    assert_eq!(
+        io.try_read64(usize::MAX - 3),
+        Err(EINVAL),
+        "offset overflow"
+    );
     assert_eq!(io.try_write32(1, 0x40), Err(EINVAL));
     assert_eq!(io.try_write16(1, 0x3), Err(EINVAL));
     assert_eq!(io.try_write64(1, 0x3c), Err(EINVAL));
@@ -224,17 +232,40 @@ fn copy_read_and_write_of_structs() {
     let mut mem = [0u64; 4];
     let io = mmio_over::<0x20>(&mut mem);
     let desc: Mmio<'_, Desc> = io.try_cast().unwrap();
-    let value = Desc { addr: 0x1000, len: 64, flags: 3, next: 1 };
+    let value = Desc {
+        addr: 0x1000,
+        len: 64,
+        flags: 3,
+        next: 1,
+    };
     desc.copy_write(value);
-    assert_eq!(desc.copy_read(), Desc { addr: 0x1000, len: 64, flags: 3, next: 1 });
+    assert_eq!(
+        desc.copy_read(),
+        Desc {
+            addr: 0x1000,
+            len: 64,
+            flags: 3,
+            next: 1
+        }
+    );
     assert_eq!(io_read!(desc, .len), 64);
     assert_eq!(mem[..2], [0x1000, 0x0001_0003_0000_0040]);
 
-    let mut ring = [Desc { addr: 0, len: 0, flags: 0, next: 0 }];
+    let mut ring = [Desc {
+        addr: 0,
+        len: 0,
+        flags: 0,
+        next: 0,
+    }];
     // SAFETY: `ring` is live, aligned memory for the view's lifetime.
     let sys = unsafe { SysMem::new(&raw mut ring) };
     let first: SysMem<'_, Desc> = io_project!(sys, [build: 0]);
-    first.copy_write(Desc { addr: 7, len: 8, flags: 9, next: 10 });
+    first.copy_write(Desc {
+        addr: 7,
+        len: 8,
+        flags: 9,
+        next: 10,
+    });
     assert_eq!(first.copy_read().flags, 9);
     assert_eq!(ring[0].next, 10);
 }
@@ -335,9 +366,18 @@ fn system_memory_and_iosys_map_views() -> Result {
 
 #[test]
 fn raw_regions_are_validated() {
-    assert_eq!(MmioRaw::<Region<0x100>>::new_region(0x1000, 0xfc).err(), Some(EINVAL));
-    assert_eq!(MmioRaw::<Region<0x100>>::new_region(0x1002, 0x100).err(), Some(EINVAL));
-    assert_eq!(MmioRaw::<Region<0x100>>::new_region(0x1000, 0x102).err(), Some(EINVAL));
+    assert_eq!(
+        MmioRaw::<Region<0x100>>::new_region(0x1000, 0xfc).err(),
+        Some(EINVAL)
+    );
+    assert_eq!(
+        MmioRaw::<Region<0x100>>::new_region(0x1002, 0x100).err(),
+        Some(EINVAL)
+    );
+    assert_eq!(
+        MmioRaw::<Region<0x100>>::new_region(0x1000, 0x102).err(),
+        Some(EINVAL)
+    );
     let raw = MmioRaw::<Region<0x100>>::new_region(0x1000, 0x200).unwrap();
     assert_eq!((raw.addr(), raw.size()), (0x1000, 0x200));
 }
