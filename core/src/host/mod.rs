@@ -14,3 +14,4 @@ pub mod mmio;
 pub mod module;
 pub mod pci;
 pub mod pci_config;
+pub mod sim;
