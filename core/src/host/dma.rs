@@ -51,3 +51,56 @@ pub trait DmaSpace: Send + Sync {
     /// Returns counters of the space's mapping work.
     fn stats(&self) -> PoolStats;
 }
+
+/// Allocates `size` bytes of coherent memory for `dev` under its coherent DMA mask
+/// (`dma_alloc_attrs()`); returns the CPU address and the bus address.
+///
+/// Failures are converted at the kernel API boundary: the full reason is logged and the errno
+/// returned (`ENOMEM` for exhausted memory or bus addresses, `ENODEV` for a device that cannot
+/// master the bus).
+pub fn alloc_coherent(
+    dev: &super::device::RawDevice,
+    size: usize,
+) -> Result<(NonNull<u8>, u64), crate::error::Error> {
+    let space = dev.dma_space().ok_or(crate::error::code::ENODEV)?;
+    let region = space.alloc_coherent(size, dev.coherent_dma_mask())?;
+    Ok((region.cpu_addr, region.dma_addr))
+}
+
+/// Frees memory from [`alloc_coherent`] (`dma_free_attrs()`); `size` is the size asked for.
+pub fn free_coherent(
+    dev: &super::device::RawDevice,
+    size: usize,
+    cpu_addr: NonNull<u8>,
+    dma_addr: u64,
+) {
+    if let Some(space) = dev.dma_space() {
+        space.free_coherent(&CoherentRegion {
+            cpu_addr,
+            dma_addr,
+            size: size.max(1).div_ceil(memory::PAGE_SIZE) * memory::PAGE_SIZE,
+        });
+    }
+}
+
+/// Sets the streaming and/or coherent DMA masks of `dev` (`dma_set_mask()` and friends).
+///
+/// Fails with `EIO`, as the kernel does for an unsupported mask, if the mask cannot address even
+/// one page.
+pub fn set_mask(
+    dev: &super::device::RawDevice,
+    mask: u64,
+    streaming: bool,
+    coherent: bool,
+) -> Result<(), crate::error::Error> {
+    if mask < memory::PAGE_SIZE as u64 - 1 {
+        return Err(crate::error::code::EIO);
+    }
+    if streaming {
+        dev.set_dma_mask(mask);
+    }
+    if coherent {
+        dev.set_coherent_dma_mask(mask);
+    }
+    Ok(())
+}

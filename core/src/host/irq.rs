@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use super::error::HostError;
 use super::function::{IrqSource, IrqSourceKind};
 use crate::error::{code, Error};
-use crate::ffi::c_void;
+use crate::ffi::{c_void, CStr};
 
 /// The value a handler returns: the kernel's `irqreturn_t`.
 pub type IrqReturnRaw = u32;
@@ -79,6 +79,7 @@ struct WorkerState {
 
 /// One handler registered on a line.
 struct Action {
+    name: &'static CStr,
     dev_id: DevId,
     handler: HandlerFn,
     worker: Option<(Arc<Worker>, JoinHandle<()>)>,
@@ -144,10 +145,19 @@ pub fn register_line(source: IrqSource, name: String) -> Result<u32, HostError> 
 /// a warning: a driver must free its handlers before its vectors.
 pub fn unregister_line(irq: u32) {
     let Ok(line) = line(irq) else { return };
-    let leftover: Vec<DevId> = lock(&line.state).actions.iter().map(|a| a.dev_id).collect();
-    for dev_id in leftover {
-        log::warn!(target: "drydock", "{}: IRQ {irq} freed with a handler still registered", line.name);
-        free_irq(irq, dev_id.0);
+    let leftover: Vec<(DevId, &CStr)> = lock(&line.state)
+        .actions
+        .iter()
+        .map(|a| (a.dev_id, a.name))
+        .collect();
+    for (dev_id, name) in leftover {
+        log::warn!(
+            target: "drydock",
+            "{}: IRQ {irq} freed while handler {} is still registered",
+            line.name,
+            name.to_string_lossy()
+        );
+        free_irq(irq, dev_id.get());
     }
     let mut lines = LINES.write().unwrap_or_else(|e| e.into_inner());
     lines[(irq - FIRST_IRQ) as usize] = None;
@@ -159,7 +169,8 @@ pub fn delivered(irq: u32) -> u64 {
 }
 
 /// Registers `handler` (and, for a threaded registration, `thread_fn`) on line `irq`
-/// (`request_threaded_irq()`); `dev_id` identifies the registration and is passed to both.
+/// (`request_threaded_irq()`); `dev_id` identifies the registration and is passed to both, and
+/// `name` names it in diagnostics.
 ///
 /// Fails with `EINVAL` for an unknown line and `EBUSY` if the line has handlers and either side
 /// did not ask for sharing (`IRQF_SHARED`), as the kernel does.
@@ -173,6 +184,7 @@ pub unsafe fn request_irq(
     handler: HandlerFn,
     thread_fn: Option<HandlerFn>,
     shared: bool,
+    name: &'static CStr,
     dev_id: *mut c_void,
 ) -> Result<(), Error> {
     let line = line(irq)?;
@@ -185,7 +197,9 @@ pub unsafe fn request_irq(
         Some(thread_fn) => Some(spawn_worker(&line, thread_fn, dev_id)?),
         None => None,
     };
+    log::debug!(target: "drydock", "{}: IRQ {irq}: handler {} registered", line.name, name.to_string_lossy());
     state.actions.push(Action {
+        name,
         dev_id,
         handler,
         worker,
@@ -459,7 +473,7 @@ mod tests {
         let counter = AtomicU32::new(0);
         let dev_id = core::ptr::from_ref(&counter).cast_mut().cast();
         // SAFETY: `counter` outlives the registration, freed below.
-        unsafe { request_irq(irq, count, None, false, dev_id) }.unwrap();
+        unsafe { request_irq(irq, count, None, false, c"test", dev_id) }.unwrap();
         for expected in 1..=5 {
             trigger(irq).unwrap();
             wait_for(|| counter.load(Ordering::SeqCst) == expected);
@@ -479,7 +493,7 @@ mod tests {
         let counter = AtomicU32::new(0);
         let dev_id = core::ptr::from_ref(&counter).cast_mut().cast();
         // SAFETY: `counter` outlives the registration.
-        unsafe { request_irq(irq, wake_thread, Some(count), false, dev_id) }.unwrap();
+        unsafe { request_irq(irq, wake_thread, Some(count), false, c"test", dev_id) }.unwrap();
         trigger(irq).unwrap();
         wait_for(|| counter.load(Ordering::SeqCst) == 1);
         free_irq(irq, dev_id);
@@ -496,14 +510,17 @@ mod tests {
         );
         // SAFETY: the counters outlive their registrations.
         unsafe {
-            request_irq(irq, count, None, false, ida).unwrap();
-            assert_eq!(request_irq(irq, count, None, false, idb), Err(code::EBUSY));
+            request_irq(irq, count, None, false, c"test", ida).unwrap();
+            assert_eq!(
+                request_irq(irq, count, None, false, c"test", idb),
+                Err(code::EBUSY)
+            );
         }
         free_irq(irq, ida);
         // SAFETY: as above.
         unsafe {
-            request_irq(irq, count, None, true, ida).unwrap();
-            request_irq(irq, count, None, true, idb).unwrap();
+            request_irq(irq, count, None, true, c"test", ida).unwrap();
+            request_irq(irq, count, None, true, c"test", idb).unwrap();
         }
         trigger(irq).unwrap();
         wait_for(|| a.load(Ordering::SeqCst) == 1 && b.load(Ordering::SeqCst) == 1);
@@ -525,7 +542,7 @@ mod tests {
         let irq = eventfd_line("slow");
         let dev_id = core::ptr::dangling_mut::<u8>().cast();
         // SAFETY: the handler does not dereference `dev_id`.
-        unsafe { request_irq(irq, slow, None, false, dev_id) }.unwrap();
+        unsafe { request_irq(irq, slow, None, false, c"test", dev_id) }.unwrap();
         trigger(irq).unwrap();
         wait_for(|| ENTERED.load(Ordering::SeqCst));
         free_irq(irq, dev_id);
@@ -539,7 +556,8 @@ mod tests {
     #[test]
     fn unknown_lines_are_refused() {
         // SAFETY: the call fails before the handler could be registered.
-        let err = unsafe { request_irq(u32::MAX, count, None, false, core::ptr::null_mut()) };
+        let err =
+            unsafe { request_irq(u32::MAX, count, None, false, c"test", core::ptr::null_mut()) };
         assert_eq!(err, Err(code::EINVAL));
     }
 }

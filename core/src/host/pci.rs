@@ -43,7 +43,7 @@ pub struct RawPciDevice {
     class: u32,
     bdf: u16,
     bars: [Option<BarInfo>; 6],
-    requested: Mutex<u32>,
+    requested: Mutex<[Option<&'static CStr>; 6]>,
     mappings: Mutex<Vec<BarMapping>>,
     irq: Mutex<Option<IrqVectors>>,
     driver: Mutex<Option<*const bindings::pci_driver>>,
@@ -156,7 +156,7 @@ impl RawPciDevice {
             bdf,
             bars,
             function,
-            requested: Mutex::new(0),
+            requested: Mutex::new([None; 6]),
             mappings: Mutex::new(Vec::new()),
             irq: Mutex::new(None),
             driver: Mutex::new(None),
@@ -304,22 +304,36 @@ impl RawPciDevice {
         }
     }
 
-    /// Claims BAR `bar` for the driver (`pci_request_region()`); `EBUSY` if already claimed.
-    pub fn request_region(&self, bar: u32) -> Result<(), Error> {
+    /// Claims BAR `bar` for the driver under `name` (`pci_request_region()`); `EBUSY` if already
+    /// claimed.
+    pub fn request_region(&self, bar: u32, name: &'static CStr) -> Result<(), Error> {
         if bar >= bindings::PCI_STD_NUM_BARS || self.bar_info(bar).is_none() {
             return Err(code::EINVAL);
         }
         let mut requested = self.requested.lock().unwrap_or_else(|e| e.into_inner());
-        if *requested & (1 << bar) != 0 {
+        if let Some(owner) = requested[bar as usize] {
+            log::warn!(
+                target: "drydock",
+                "{}: BAR {bar} is already claimed by {}",
+                self.dev.name().to_string_lossy(),
+                owner.to_string_lossy()
+            );
             return Err(code::EBUSY);
         }
-        *requested |= 1 << bar;
+        requested[bar as usize] = Some(name);
         Ok(())
     }
 
     /// Releases a BAR claimed with [`RawPciDevice::request_region`] (`pci_release_region()`).
     pub fn release_region(&self, bar: u32) {
-        *self.requested.lock().unwrap_or_else(|e| e.into_inner()) &= !(1u32 << bar);
+        if let Some(slot) = self
+            .requested
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(bar as usize)
+        {
+            *slot = None;
+        }
     }
 
     /// Maps BAR `bar` and returns its address and accessible length (`pci_iomap()`).

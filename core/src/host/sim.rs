@@ -173,7 +173,7 @@ mod tests {
             (pdev.vendor(), pdev.device(), pdev.class()),
             (0x1234, 0x11e8, 0x00ff00)
         );
-        pdev.request_region(0).unwrap();
+        pdev.request_region(0, c"test").unwrap();
         let (bar, len) = pdev.iomap(0).unwrap();
         assert_eq!(len, 1 << 20);
 
@@ -290,7 +290,7 @@ mod tests {
             };
             let dev_id = core::ptr::from_ref(&data).cast_mut().cast();
             // SAFETY: `data` outlives the registration, freed below.
-            unsafe { irq::request_irq(line, edu_irq, None, false, dev_id) }.unwrap();
+            unsafe { irq::request_irq(line, edu_irq, None, false, c"edu test", dev_id) }.unwrap();
             write32(bar, 0x20, 0x80);
             for n in 1..=3 {
                 write32(bar, 8, 5);
