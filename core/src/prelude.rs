@@ -22,5 +22,8 @@ pub use zerocopy::{FromBytes, IntoBytes};
 pub use crate::{
     build_assert::{build_assert, build_error, const_assert, static_assert},
     error::{code::*, Error, Result},
-    fmt, pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn,
+    fmt, pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn, ThisModule,
 };
+
+#[doc(no_inline)]
+pub use crate::module_macro as module;
