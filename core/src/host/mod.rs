@@ -4,4 +4,8 @@
 //! call into it where the kernel calls C (`pci_iomap()`, `request_irq()`, `dma_alloc_attrs()`...).
 //! See `docs/architecture.md`.
 
+pub mod fault;
+pub mod futex;
 pub mod mmio;
+pub mod rcu;
+pub mod sync;
