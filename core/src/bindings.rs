@@ -466,3 +466,15 @@ pub const PCI_VENDOR_ID_XILINX_RME: u32 = 0xea60;
 pub const PCI_VENDOR_ID_XEN: u32 = 0x5853;
 pub const PCI_VENDOR_ID_OCZ: u32 = 0x1b85;
 pub const PCI_VENDOR_ID_NCUBE: u32 = 0x10ff;
+
+/// `struct lock_class_key`: the identity of a lock class for lockdep. drydock has no lockdep, so
+/// the key holds nothing.
+#[repr(C)]
+pub struct lock_class_key {
+    _unused: [u8; 0],
+}
+
+/// `ktime_t`: a time in nanoseconds.
+pub type ktime_t = i64;
+/// `clockid_t`: the identifier of a clock.
+pub type clockid_t = i32;
