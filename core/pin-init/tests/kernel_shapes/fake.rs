@@ -355,8 +355,12 @@ pub mod bindings {
 
     struct Entry {
         handler: unsafe extern "C" fn(c_int, *mut c_void) -> irqreturn_t,
-        cookie: usize,
+        cookie: *mut c_void,
     }
+
+    // SAFETY: The table only stores the cookie and hands it back to the handler, as the C side
+    // does; the handler is responsible for synchronization.
+    unsafe impl Send for Entry {}
 
     static TABLE: Mutex<Option<HashMap<c_uint, Entry>>> = Mutex::new(None);
 
@@ -379,7 +383,7 @@ pub mod bindings {
             irq,
             Entry {
                 handler: handler.expect("a handler"),
-                cookie: cookie as usize,
+                cookie,
             },
         );
         crate::fake::event(format!("request_irq {irq}"));
@@ -395,10 +399,7 @@ pub mod bindings {
             .as_mut()
             .and_then(|t| t.remove(&irq))
             .expect("free_irq of an unregistered irq");
-        assert_eq!(
-            entry.cookie, cookie as usize,
-            "free_irq with a different cookie"
-        );
+        assert_eq!(entry.cookie, cookie, "free_irq with a different cookie");
         crate::fake::event(format!("free_irq {irq}"));
     }
 
@@ -410,7 +411,7 @@ pub mod bindings {
             (entry.handler, entry.cookie)
         };
         // SAFETY: `request_irq`'s caller guarantees that the cookie is valid until `free_irq`.
-        Some(unsafe { handler(irq as c_int, cookie as *mut c_void) })
+        Some(unsafe { handler(irq as c_int, cookie) })
     }
 }
 
