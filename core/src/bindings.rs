@@ -467,6 +467,70 @@ pub const PCI_VENDOR_ID_XEN: u32 = 0x5853;
 pub const PCI_VENDOR_ID_OCZ: u32 = 0x1b85;
 pub const PCI_VENDOR_ID_NCUBE: u32 = 0x10ff;
 
+// The driver core's objects. In the kernel these are C structs; here the device objects are the
+// host machinery's, and the driver structs keep the C layout the Rust abstractions fill in.
+
+/// `struct device`.
+pub use crate::host::device::RawDevice as device;
+/// `struct module`.
+pub use crate::host::module::LoadedModule as module;
+/// `struct pci_dev`.
+pub use crate::host::pci::RawPciDevice as pci_dev;
+
+/// The callbacks of `struct device_driver` that the Rust driver core fills in (`p_cb`).
+#[repr(C)]
+#[derive(Default)]
+pub struct device_driver_callbacks {
+    /// Called after `remove()` to drop the driver's private data.
+    pub post_unbind_rust: Option<unsafe fn(*mut device)>,
+}
+
+/// `struct device_driver`: the bus-independent part of a driver.
+#[repr(C)]
+pub struct device_driver {
+    pub name: *const crate::ffi::c_char,
+    pub p_cb: device_driver_callbacks,
+    /// The bus the driver is registered on, set by registration.
+    pub bus: *const crate::host::bus::Bus,
+}
+
+impl Default for device_driver {
+    fn default() -> Self {
+        Self {
+            name: core::ptr::null(),
+            p_cb: device_driver_callbacks::default(),
+            bus: core::ptr::null(),
+        }
+    }
+}
+
+/// `struct pci_driver`.
+///
+/// Difference from C: `driver_type` records the Rust driver type, so the host machinery can hand a
+/// test the driver data with its real type (see `host::pci::with_driver_data`).
+#[repr(C)]
+pub struct pci_driver {
+    pub name: *const crate::ffi::c_char,
+    pub id_table: *const pci_device_id,
+    pub probe: Option<unsafe fn(*mut pci_dev, *const pci_device_id) -> crate::ffi::c_int>,
+    pub remove: Option<unsafe fn(*mut pci_dev)>,
+    pub driver: device_driver,
+    pub driver_type: Option<core::any::TypeId>,
+}
+
+impl Default for pci_driver {
+    fn default() -> Self {
+        Self {
+            name: core::ptr::null(),
+            id_table: core::ptr::null(),
+            probe: None,
+            remove: None,
+            driver: device_driver::default(),
+            driver_type: None,
+        }
+    }
+}
+
 /// `struct lock_class_key`: the identity of a lock class for lockdep. drydock has no lockdep, so
 /// the key holds nothing.
 #[repr(C)]

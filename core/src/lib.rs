@@ -45,6 +45,7 @@ pub mod init;
 pub mod io;
 pub mod irq;
 pub mod macros;
+pub mod module;
 pub mod num;
 pub mod page;
 pub mod pci;
@@ -62,6 +63,8 @@ pub mod transmute;
 pub mod types;
 
 pub mod host;
+
+pub use module::{InPlaceModule, Module, ModuleMetadata, ThisModule};
 
 /// Produces a pointer to the struct that contains the field `$field_ptr` points to.
 ///

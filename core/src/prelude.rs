@@ -30,8 +30,11 @@ pub use crate::{
     init::InPlaceInit,
     pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn,
     str::CStrExt as _,
-    try_init, try_pin_init,
+    try_init, try_pin_init, ThisModule,
 };
+
+#[doc(no_inline)]
+pub use crate::module_macro as module;
 
 // As in the kernel, named separately so that rustdoc does not inline the macro here.
 #[doc(no_inline)]

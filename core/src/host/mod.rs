@@ -4,8 +4,18 @@
 //! call into it where the kernel calls C (`pci_iomap()`, `request_irq()`, `dma_alloc_attrs()`...).
 //! See `docs/architecture.md`.
 
+pub mod bus;
+pub mod device;
+pub mod dma;
+pub mod error;
 pub mod fault;
+pub mod function;
 pub mod futex;
+pub mod irq;
 pub mod mmio;
+pub mod module;
+pub mod pci;
+pub mod pci_config;
 pub mod rcu;
+pub mod sim;
 pub mod sync;

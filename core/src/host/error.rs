@@ -1,0 +1,203 @@
+//! Errors of the host machinery, and how they reach the kernel API.
+//!
+//! Every failure of the host layer (a missing IOMMU, a device bound to the wrong driver, a
+//! permission problem, a memory-lock limit...) is a [`HostError`] whose message says what to do.
+//! At the `kernel` API boundary, where a driver expects an errno, it becomes the
+//! [`Error`](crate::error::Error) that best describes it, and the full message is logged, so
+//! nothing is lost: the driver sees `-EPERM`, the person running it reads why and how to fix it.
+
+use std::io;
+
+use crate::error::{code, Error};
+
+/// A failure of the host machinery, with the remedy in its message.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// No PCI device has this address.
+    #[error("no PCI device {bdf}: `drydock list` shows the devices of this machine")]
+    NoDevice {
+        /// The address asked for.
+        bdf: String,
+    },
+
+    /// The device is not bound to the driver the backend needs.
+    #[error(
+        "PCI device {bdf} is bound to {}, not {wanted}: run `drydock bind {bdf} --driver {wanted}`",
+        current.as_deref().unwrap_or("no driver")
+    )]
+    WrongDriver {
+        /// The device's address.
+        bdf: String,
+        /// The driver it is bound to, if any.
+        current: Option<String>,
+        /// The driver the backend needs (`vfio-pci` or `uio_pci_generic`).
+        wanted: &'static str,
+    },
+
+    /// The kernel has no IOMMU groups, so VFIO with an IOMMU cannot work.
+    #[error(
+        "no IOMMU is enabled (/sys/kernel/iommu_groups is empty): enable VT-d/AMD-Vi in the \
+         firmware and boot with `intel_iommu=on` (Intel) or `amd_iommu=on` (AMD), or use the UIO \
+         backend without an IOMMU"
+    )]
+    NoIommu,
+
+    /// The kernel does not provide VFIO.
+    #[error(
+        "VFIO is not available ({path} is missing): run `modprobe vfio-pci` as root, or use a \
+         kernel built with CONFIG_VFIO_PCI"
+    )]
+    NoVfio {
+        /// The missing device node.
+        path: String,
+    },
+
+    /// A device node or sysfs file could not be opened for lack of permission.
+    #[error(
+        "permission denied opening {path}: run as root, or give your user access (for VFIO, \
+         `chown $USER {path}` or a udev rule for the group's node)"
+    )]
+    Permission {
+        /// The file that could not be opened.
+        path: String,
+    },
+
+    /// The IOMMU group holds other devices that are not bound to `vfio-pci`.
+    #[error(
+        "IOMMU group {group} is not viable: every device in it must be bound to vfio-pci or to no \
+         driver, but {}; run `drydock bind` for them, or move the device to another slot",
+        others.iter().map(|(bdf, driver)| format!("{bdf} is bound to {driver}")).collect::<Vec<_>>().join(", ")
+    )]
+    GroupNotViable {
+        /// The group number.
+        group: u32,
+        /// The other devices of the group and their drivers.
+        others: Vec<(String, String)>,
+    },
+
+    /// Locking DMA memory would exceed `RLIMIT_MEMLOCK`.
+    #[error(
+        "cannot lock {needed} bytes of DMA memory: RLIMIT_MEMLOCK allows {limit} bytes; raise it \
+         with `ulimit -l unlimited` (as root), `LimitMEMLOCK=infinity` in a systemd unit, or a \
+         `memlock` line in /etc/security/limits.conf"
+    )]
+    MemlockTooLow {
+        /// Bytes that would be locked in total.
+        needed: u64,
+        /// The current limit in bytes.
+        limit: u64,
+    },
+
+    /// No bus address below the device's DMA mask is free.
+    #[error(
+        "no free bus address range of {size} bytes below the DMA mask {mask:#x} (IOMMU aperture \
+         exhausted or too small)"
+    )]
+    IovaExhausted {
+        /// The size asked for.
+        size: u64,
+        /// The device's DMA mask.
+        mask: u64,
+    },
+
+    /// The device does not support what was asked (an IRQ type, a reset, a BAR...).
+    #[error("{device}: {what} is not supported by this device")]
+    Unsupported {
+        /// The device's address.
+        device: String,
+        /// What was asked for.
+        what: String,
+    },
+
+    /// A system call failed.
+    #[error("{context}: {source}")]
+    Os {
+        /// What was being done.
+        context: String,
+        /// The error the kernel returned.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl HostError {
+    /// Wraps an operating-system error with what was being done.
+    pub fn os(context: impl Into<String>, source: io::Error) -> Self {
+        HostError::Os {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Wraps the calling thread's last `errno` with what was being done.
+    pub fn last_os(context: impl Into<String>) -> Self {
+        Self::os(context, io::Error::last_os_error())
+    }
+
+    /// Returns the errno that describes this error at the kernel API boundary.
+    pub fn errno(&self) -> Error {
+        match self {
+            HostError::NoDevice { .. } => code::ENODEV,
+            HostError::WrongDriver { .. } => code::EBUSY,
+            HostError::NoIommu | HostError::NoVfio { .. } => code::ENODEV,
+            HostError::Permission { .. } => code::EACCES,
+            HostError::GroupNotViable { .. } => code::EBUSY,
+            HostError::MemlockTooLow { .. } | HostError::IovaExhausted { .. } => code::ENOMEM,
+            HostError::Unsupported { .. } => code::EOPNOTSUPP,
+            HostError::Os { source, .. } => match source.raw_os_error() {
+                Some(errno) => Error::from_errno(-errno),
+                None => code::EIO,
+            },
+        }
+    }
+}
+
+impl From<HostError> for Error {
+    /// Converts at the kernel API boundary: logs the full message, returns the errno.
+    fn from(err: HostError) -> Error {
+        log::error!(target: "drydock", "{err}");
+        err.errno()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let err = HostError::WrongDriver {
+            bdf: "0000:00:04.0".into(),
+            current: Some("nvme".into()),
+            wanted: "vfio-pci",
+        };
+        assert_eq!(
+            err.to_string(),
+            "PCI device 0000:00:04.0 is bound to nvme, not vfio-pci: run \
+             `drydock bind 0000:00:04.0 --driver vfio-pci`"
+        );
+        let err = HostError::GroupNotViable {
+            group: 7,
+            others: vec![("0000:00:05.0".into(), "e1000e".into())],
+        };
+        assert!(err.to_string().contains("0000:00:05.0 is bound to e1000e"));
+        let err = HostError::MemlockTooLow {
+            needed: 4 << 20,
+            limit: 64 << 10,
+        };
+        assert!(err.to_string().contains("ulimit -l"));
+    }
+
+    #[test]
+    fn each_error_maps_to_an_errno() {
+        assert_eq!(HostError::NoIommu.errno(), code::ENODEV);
+        let os = HostError::os("open /dev/vfio/vfio", io::Error::from_raw_os_error(13));
+        assert_eq!(os.errno(), code::EACCES);
+        assert_eq!(
+            Error::from(HostError::Permission {
+                path: "/dev/vfio/7".into()
+            }),
+            code::EACCES
+        );
+    }
+}
