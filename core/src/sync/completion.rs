@@ -66,3 +66,36 @@ impl Completion {
         self.state().wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+    use crate::sync::Arc;
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn waiters_on_several_threads_are_released_by_complete_all() {
+        let done = Arc::pin_init(Completion::new(), GFP_KERNEL).unwrap();
+        let flag = std::sync::Arc::new(AtomicBool::new(false));
+        let waiters: std::vec::Vec<_> = (0..3)
+            .map(|_| {
+                let (done, flag) = (done.clone(), flag.clone());
+                std::thread::spawn(move || {
+                    done.wait_for_completion();
+                    // Whatever the completer did before `complete_all` is visible.
+                    assert!(flag.load(Ordering::Relaxed));
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        flag.store(true, Ordering::Relaxed);
+        done.complete_all();
+        for w in waiters {
+            w.join().unwrap();
+        }
+        // Later waits return at once.
+        done.wait_for_completion();
+    }
+}

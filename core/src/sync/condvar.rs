@@ -253,3 +253,120 @@ pub enum CondVarTimeoutResult {
         jiffies: Jiffies,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+    use crate::sync::{new_mutex, Arc, Mutex};
+    use crate::time::{msecs_to_jiffies, Delta};
+
+    #[pin_data]
+    struct Mailbox {
+        #[pin]
+        value: Mutex<u32>,
+        #[pin]
+        changed: CondVar,
+    }
+
+    fn mailbox() -> Arc<Mailbox> {
+        Arc::pin_init(
+            pin_init!(Mailbox { value <- new_mutex!(0), changed <- new_condvar!("mailbox") }),
+            GFP_KERNEL,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn notify_all_wakes_every_waiter() {
+        let mb = mailbox();
+        let waiters: std::vec::Vec<_> = (0..3)
+            .map(|_| {
+                let mb = mb.clone();
+                std::thread::spawn(move || {
+                    let mut guard = mb.value.lock();
+                    while *guard == 0 {
+                        mb.changed.wait(&mut guard);
+                    }
+                    *guard
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        *mb.value.lock() = 9;
+        mb.changed.notify_all();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), 9);
+        }
+    }
+
+    #[test]
+    fn ping_pong_with_notify_one_and_notify_sync() {
+        let mb = mailbox();
+        let other = mb.clone();
+        let ponger = std::thread::spawn(move || {
+            let mut guard = other.value.lock();
+            for round in 0..50 {
+                while *guard != 2 * round + 1 {
+                    other.changed.wait(&mut guard);
+                }
+                *guard += 1;
+                other.changed.notify_sync();
+            }
+        });
+        let mut guard = mb.value.lock();
+        for round in 0..50 {
+            *guard = 2 * round + 1;
+            mb.changed.notify_one();
+            while *guard != 2 * round + 2 {
+                assert!(!mb.changed.wait_interruptible(&mut guard));
+            }
+        }
+        drop(guard);
+        ponger.join().unwrap();
+    }
+
+    #[test]
+    fn timed_wait_times_out_after_at_least_the_timeout() {
+        let mb = mailbox();
+        let mut guard = mb.value.lock();
+        let start = crate::time::Instant::<crate::time::Monotonic>::now();
+        // A wait may end spuriously; count only the time until it reports a timeout.
+        loop {
+            match mb
+                .changed
+                .wait_interruptible_timeout(&mut guard, msecs_to_jiffies(20))
+            {
+                CondVarTimeoutResult::Timeout => break,
+                CondVarTimeoutResult::Woken { .. } => continue,
+                CondVarTimeoutResult::Signal { .. } => panic!("drydock has no signals"),
+            }
+        }
+        assert!(start.elapsed() >= Delta::from_millis(20));
+        // The lock is held again after the wait.
+        assert!(mb.value.try_lock().is_none());
+    }
+
+    #[test]
+    fn timed_wait_woken_reports_the_time_left() {
+        let mb = mailbox();
+        let other = mb.clone();
+        let mut guard = mb.value.lock();
+        let notifier = std::thread::spawn(move || {
+            *other.value.lock() = 1;
+            other.changed.notify_one();
+        });
+        let ten_seconds = msecs_to_jiffies(10_000);
+        while *guard == 0 {
+            match mb
+                .changed
+                .wait_interruptible_timeout(&mut guard, ten_seconds)
+            {
+                CondVarTimeoutResult::Woken { jiffies } => assert!(jiffies <= ten_seconds),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        drop(guard);
+        notifier.join().unwrap();
+    }
+}

@@ -263,3 +263,105 @@ impl<'a, T: ?Sized, B: Backend> Guard<'a, T, B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+    use crate::sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock};
+
+    /// Threads and increments per thread of the contention tests (fewer under Miri, which is
+    /// slow).
+    const THREADS: usize = 4;
+    const ROUNDS: usize = if cfg!(miri) { 50 } else { 20_000 };
+
+    /// Increments a counter under the lock from several threads, with the read and the write of
+    /// each increment separated by a yield, so that a lock that let two threads in would lose
+    /// updates.
+    fn hammer<B: super::Backend + 'static>(lock: Arc<super::Lock<usize, B>>) {
+        let threads: std::vec::Vec<_> = (0..THREADS)
+            .map(|_| {
+                let lock = lock.clone();
+                std::thread::spawn(move || {
+                    for i in 0..ROUNDS {
+                        let mut guard = lock.lock();
+                        let seen = *guard;
+                        if i % 64 == 0 {
+                            std::thread::yield_now();
+                        }
+                        *guard = seen + 1;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*lock.lock(), THREADS * ROUNDS);
+    }
+
+    #[test]
+    fn mutex_excludes_under_contention() {
+        hammer(Arc::pin_init(new_mutex!(0usize), GFP_KERNEL).unwrap());
+    }
+
+    #[test]
+    fn spinlock_excludes_under_contention() {
+        hammer(Arc::pin_init(new_spinlock!(0usize, "counter"), GFP_KERNEL).unwrap());
+    }
+
+    #[test]
+    fn spinlock_irq_excludes_under_contention() {
+        hammer(Arc::pin_init(crate::sync::new_spinlock_irq!(0usize), GFP_KERNEL).unwrap());
+    }
+
+    #[test]
+    fn try_lock_fails_while_held() {
+        let m: Pin<KBox<Mutex<u8>>> = KBox::pin_init(new_mutex!(1), GFP_KERNEL).unwrap();
+        let s: Pin<KBox<SpinLock<u8>>> = KBox::pin_init(new_spinlock!(1), GFP_KERNEL).unwrap();
+        let g = m.lock();
+        assert!(m.try_lock().is_none());
+        assert!(core::ptr::eq(g.lock_ref(), &*m));
+        drop(g);
+        assert_eq!(m.try_lock().map(|g| *g), Some(1));
+        let g = s.lock();
+        assert!(s.try_lock().is_none());
+        drop(g);
+        assert!(s.try_lock().is_some());
+    }
+
+    #[test]
+    fn do_unlocked_releases_and_relocks() {
+        let m = KBox::pin_init(new_mutex!(0u8), GFP_KERNEL).unwrap();
+        let mut g = m.lock();
+        g.do_unlocked(|| {
+            let mut other = m.try_lock().expect("released while the closure runs");
+            *other = 5;
+        });
+        assert_eq!(*g, 5);
+        assert!(m.try_lock().is_none());
+    }
+
+    #[test]
+    fn global_locks() {
+        crate::sync::global_lock! {
+            // SAFETY: Initialised at the start of the test, before any use.
+            unsafe(uninit) static TOTAL: SpinLock<u32> = 0;
+        }
+        // SAFETY: Called once, before any other use.
+        unsafe { TOTAL.init() };
+        let mut locked: crate::sync::GlobalLockedBy<u32, TOTAL> =
+            crate::sync::GlobalLockedBy::new(1);
+        std::thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| *TOTAL.lock() += 1);
+            }
+        });
+        let mut guard = TOTAL.lock();
+        assert_eq!(*guard, 4);
+        *locked.as_mut(&mut guard) += 1;
+        assert_eq!(*locked.as_ref(&guard), 2);
+        assert!(TOTAL.try_lock().is_none());
+        drop(guard);
+        assert_eq!(*locked.get_mut(), 2);
+    }
+}

@@ -106,3 +106,32 @@ impl<T: ?Sized, U> LockedBy<T, U> {
         unsafe { &mut *self.data.get() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+    use crate::sync::{new_mutex, Mutex};
+
+    #[test]
+    fn access_with_the_owner_and_panic_with_another() {
+        let a: Pin<KBox<Mutex<u32>>> = KBox::pin_init(new_mutex!(1), GFP_KERNEL).unwrap();
+        let b: Pin<KBox<Mutex<u32>>> = KBox::pin_init(new_mutex!(2), GFP_KERNEL).unwrap();
+        let data = LockedBy::new(&a, 10u64);
+        {
+            let mut guard = a.lock();
+            *data.access_mut(&mut guard) += 1;
+            assert_eq!(*data.access(&guard), 11);
+        }
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let guard = b.lock();
+            let _ = data.access(&guard);
+        }));
+        assert!(
+            result.is_err(),
+            "access with another lock's data must panic"
+        );
+        // The panic released `b`'s guard while unwinding.
+        assert!(b.try_lock().is_some());
+    }
+}

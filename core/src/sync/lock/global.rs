@@ -200,7 +200,7 @@ macro_rules! global_lock {
             ::core::stringify!($name),
             ")."
         )]
-        #[allow(non_camel_case_types, unreachable_pub)]
+        #[allow(non_camel_case_types, unreachable_pub, clippy::upper_case_acronyms)]
         $pub enum $name {}
 
         impl $crate::sync::lock::GlobalLockBackend for $name {
