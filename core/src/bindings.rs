@@ -530,3 +530,15 @@ impl Default for pci_driver {
         }
     }
 }
+
+/// `struct lock_class_key`: the identity of a lock class for lockdep. drydock has no lockdep, so
+/// the key holds nothing.
+#[repr(C)]
+pub struct lock_class_key {
+    _unused: [u8; 0],
+}
+
+/// `ktime_t`: a time in nanoseconds.
+pub type ktime_t = i64;
+/// `clockid_t`: the identifier of a clock.
+pub type clockid_t = i32;

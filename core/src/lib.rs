@@ -59,6 +59,7 @@ pub mod ptr;
 pub mod revocable;
 pub mod scatterlist;
 pub mod sizes;
+pub mod std_vendor;
 pub mod str;
 pub mod sync;
 pub mod time;
