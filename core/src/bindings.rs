@@ -563,3 +563,10 @@ pub const IORESOURCE_MEM: u32 = 0x0000_0200;
 pub const IORESOURCE_MUXED: u32 = 0x0040_0000;
 pub const IORESOURCE_BUSY: u32 = 0x8000_0000;
 pub const IORESOURCE_MEM_NONPOSTED: u32 = 1 << 7;
+
+/// `struct page`, opaque. In drydock a `*mut page` is the address of the page's memory itself:
+/// userspace has no array of page descriptors.
+#[repr(C)]
+pub struct page {
+    _opaque: [u8; 0],
+}

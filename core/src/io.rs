@@ -170,7 +170,7 @@ impl<T> MmioRaw<T> {
     /// Rust there): here the accessors really dereference the pointer of a mapped BAR, so it takes
     /// the exposed provenance of `addr` ([`core::ptr::with_exposed_provenance_mut`]). The code that
     /// mapped the region must have exposed it (as `mmap`'s result, or
-    /// [`expose_provenance`](pointer::expose_provenance) on a pointer to the memory, does).
+    /// `expose_provenance()` on a pointer to the memory, does).
     ///
     /// # Examples
     ///
