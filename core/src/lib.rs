@@ -33,6 +33,9 @@
 // `io::Region` uses) generate non-ASCII identifiers; the kernel's lint set denies them.
 #![allow(non_ascii_idents)]
 
+// The kernel crate refers to itself as `::kernel` in its macros; so does this one.
+extern crate self as kernel;
+
 pub mod alloc;
 pub mod bindings;
 pub mod bitfield;

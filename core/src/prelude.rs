@@ -25,6 +25,7 @@ pub use zerocopy::{FromBytes, IntoBytes};
 pub use crate::{
     alloc::{flags::*, Box, KBox, KVBox, KVVec, KVec, VBox, VVec, Vec},
     build_assert::{build_assert, build_error, const_assert, static_assert},
+    dev_alert, dev_crit, dev_dbg, dev_emerg, dev_err, dev_info, dev_notice, dev_warn,
     error::{code::*, Error, Result},
     fmt,
     init::InPlaceInit,

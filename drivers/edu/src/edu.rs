@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Driver for QEMU's `edu` educational device (PCI 1234:11e8).
+//!
+//! edu computes factorials and copies data between memory and a 4 KiB buffer on the device by
+//! DMA, signalling completion with an interrupt (MSI, or INTx when MSI is unavailable). This
+//! driver checks the device's identification and liveness at probe, then offers
+//! [`Edu::factorial`], [`Edu::write_to_device`] and [`Edu::read_from_device`], each of which waits
+//! for the completion interrupt with a timeout.
+//!
+//! The kernel has no vendor constant for QEMU's 0x1234, so the driver matches edu's class (`OTHERS`)
+//! and checks the vendor and device IDs in `probe`, declining other devices of the class.
+//!
+//! Two constraints of QEMU 7.2's model shape the DMA path: the device drives only 28 address bits
+//! (so the DMA mask is 28 bits), and a transfer that reaches the last byte of its buffer aborts
+//! QEMU (so a transfer must end strictly inside the buffer: at most 4095 bytes).
+//!
+//! The file builds unchanged as a Linux 7.3 module and as a drydock userspace driver.
+
+use kernel::{
+    device::{Bound, Core},
+    dma::{Coherent, Device, DmaMask},
+    io::{io_project, poll::read_poll_timeout, register, Io},
+    irq::{self, IrqReturn},
+    pci,
+    prelude::*,
+    sync::{
+        new_condvar, new_mutex, new_spinlock, Arc, CondVar, CondVarTimeoutResult, Mutex, SpinLock,
+    },
+    time::{msecs_to_jiffies, Delta},
+};
+
+/// The registers of BAR0 the driver uses.
+mod regs {
+    use super::*;
+
+    register! {
+        /// Identification: `0xRRrr00ed`, major and minor version and a magic byte.
+        pub(super) ID(u32) @ 0x00 {
+            31:24 major;
+            23:16 minor;
+            7:0 magic;
+        }
+
+        /// Reads back the bitwise complement of the last value written.
+        pub(super) LIVENESS(u32) @ 0x04 {
+            31:0 value;
+        }
+
+        /// Writing N starts computing N!; reads give the result once computed.
+        pub(super) FACTORIAL(u32) @ 0x08 {
+            31:0 value;
+        }
+
+        /// Computation status and the factorial interrupt enable.
+        pub(super) STATUS(u32) @ 0x20 {
+            0:0 computing;
+            7:7 irq_enable;
+        }
+
+        /// Pending interrupt causes.
+        pub(super) IRQ_STATUS(u32) @ 0x24 {
+            31:0 causes;
+        }
+
+        /// Writing acknowledges the given causes.
+        pub(super) IRQ_ACK(u32) @ 0x64 {
+            31:0 causes;
+        }
+
+        /// DMA source address (low half; edu addresses fit in 28 bits).
+        pub(super) DMA_SRC(u32) @ 0x80 {
+            31:0 addr;
+        }
+
+        /// DMA destination address (low half).
+        pub(super) DMA_DST(u32) @ 0x88 {
+            31:0 addr;
+        }
+
+        /// DMA transfer length in bytes.
+        pub(super) DMA_COUNT(u32) @ 0x90 {
+            31:0 bytes;
+        }
+
+        /// DMA command: start, direction (device to memory) and completion interrupt.
+        pub(super) DMA_CMD(u32) @ 0x98 {
+            0:0 start;
+            1:1 to_memory;
+            2:2 irq;
+        }
+    }
+
+    /// The identification magic byte.
+    pub(super) const MAGIC: u32 = 0xed;
+    /// Interrupt cause of a completed factorial.
+    pub(super) const IRQ_FACTORIAL: u32 = 0x1;
+    /// Interrupt cause of a completed DMA transfer.
+    pub(super) const IRQ_DMA: u32 = 0x100;
+    /// The device-side address of the DMA buffer.
+    pub(super) const BUFFER_BASE: u32 = 0x40000;
+    /// The size of BAR0 the driver needs (all its registers are below).
+    pub(super) const BAR_SIZE: usize = 0x100;
+}
+
+/// The size of the device's DMA buffer.
+pub const BUFFER_SIZE: usize = 4096;
+
+/// The largest transfer: the device's buffer minus its last byte, which QEMU 7.2 cannot reach.
+pub const MAX_TRANSFER: usize = BUFFER_SIZE - 1;
+
+/// QEMU's vendor ID, which the kernel does not name.
+const EDU_VENDOR: u16 = 0x1234;
+/// edu's device ID.
+const EDU_DEVICE: u16 = 0x11e8;
+
+/// The value the liveness check writes.
+const LIVENESS_PROBE: u32 = 0x1234_5678;
+
+/// How long an operation may take before the driver gives up on its interrupt: a DMA transfer
+/// takes about 100 ms in QEMU; emulation on a loaded machine is slower.
+const TIMEOUT_MS: u32 = 5000;
+
+/// BAR0, shared by the driver data and the interrupt handler, revoked at unbind.
+type Bar0 = pci::DevresBar<{ regs::BAR_SIZE }>;
+
+/// The completions the interrupt handler has counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Events {
+    /// Factorials completed.
+    pub factorials: u64,
+    /// DMA transfers completed.
+    pub transfers: u64,
+    /// Interrupts handled.
+    pub interrupts: u64,
+}
+
+/// The interrupt handler: acknowledges causes, counts completions, wakes waiters.
+#[pin_data]
+struct Handler {
+    bar: Arc<Bar0>,
+    #[pin]
+    events: SpinLock<Events>,
+    #[pin]
+    wake: CondVar,
+}
+
+impl irq::Handler for Handler {
+    fn handle(&self) -> IrqReturn {
+        let Some(bar) = self.bar.try_access() else {
+            return IrqReturn::None;
+        };
+        let causes = bar.read(regs::IRQ_STATUS).causes().get();
+        if causes == 0 {
+            return IrqReturn::None;
+        }
+        // Acknowledge first: with INTx, the line stays asserted until every cause is cleared.
+        bar.write_reg(regs::IRQ_ACK::zeroed().with_causes(causes));
+        {
+            let mut events = self.events.lock();
+            events.interrupts += 1;
+            if causes & regs::IRQ_FACTORIAL != 0 {
+                events.factorials += 1;
+            }
+            if causes & regs::IRQ_DMA != 0 {
+                events.transfers += 1;
+            }
+        }
+        self.wake.notify_all();
+        IrqReturn::Handled
+    }
+}
+
+/// The driver's data for a bound edu.
+#[pin_data]
+pub struct Edu<'bound> {
+    pdev: &'bound pci::Device,
+    bar: Arc<Bar0>,
+    // Declared before `vectors`, so it is dropped (the handler freed) before the vectors are.
+    #[pin]
+    irq: irq::Registration<'bound, Handler>,
+    vectors: pci::IrqVectorRegistration<'bound>,
+    buffer: Coherent<[u8]>,
+    #[pin]
+    op: Mutex<()>,
+}
+
+impl Edu<'_> {
+    /// Computes `n!` modulo 2^32 on the device, waiting for its completion interrupt.
+    pub fn factorial(&self, dev: &pci::Device<Bound>, n: u32) -> Result<u32> {
+        let _op = self.op.lock();
+        let bar = self.bar.access(dev.as_ref())?;
+        let before = self.events().factorials;
+        bar.write_reg(regs::STATUS::zeroed().with_irq_enable(true));
+        bar.write_reg(regs::FACTORIAL::zeroed().with_value(n));
+        self.wait(|events| events.factorials > before)?;
+        Ok(bar.read(regs::FACTORIAL).value().get())
+    }
+
+    /// Copies `data` into the device's buffer at `offset` by DMA.
+    ///
+    /// The transfer must end strictly inside the buffer (`offset + data.len() < 4096`) and be
+    /// non-empty; otherwise `EINVAL`, and the device is not touched.
+    pub fn write_to_device(&self, dev: &pci::Device<Bound>, offset: usize, data: &[u8]) -> Result {
+        Self::check_range(offset, data.len())?;
+        let _op = self.op.lock();
+        io_project!(&self.buffer, [try: 0..data.len()]).copy_from_slice(data);
+        self.transfer(dev, offset, data.len(), false)
+    }
+
+    /// Copies `out.len()` bytes from the device's buffer at `offset` into `out` by DMA; the same
+    /// bounds as [`Edu::write_to_device`] apply.
+    pub fn read_from_device(
+        &self,
+        dev: &pci::Device<Bound>,
+        offset: usize,
+        out: &mut [u8],
+    ) -> Result {
+        Self::check_range(offset, out.len())?;
+        let _op = self.op.lock();
+        self.transfer(dev, offset, out.len(), true)?;
+        io_project!(&self.buffer, [try: 0..out.len()]).copy_to_slice(out);
+        Ok(())
+    }
+
+    /// The completions counted so far.
+    pub fn events(&self) -> Events {
+        *self.irq.handler().events.lock()
+    }
+
+    /// The interrupt type in use.
+    pub fn irq_type(&self) -> pci::IrqType {
+        self.vectors.irq_type()
+    }
+
+    /// Runs one DMA transfer of `len` bytes between the driver's buffer and the device's buffer at
+    /// `offset`, and waits for its completion interrupt.
+    fn transfer(
+        &self,
+        dev: &pci::Device<Bound>,
+        offset: usize,
+        len: usize,
+        to_memory: bool,
+    ) -> Result {
+        let bar = self.bar.access(dev.as_ref())?;
+        let memory = u32::try_from(self.buffer.dma_address())?;
+        let device = regs::BUFFER_BASE + u32::try_from(offset)?;
+        let (src, dst) = if to_memory {
+            (device, memory)
+        } else {
+            (memory, device)
+        };
+        let before = self.events().transfers;
+        bar.write_reg(regs::DMA_SRC::zeroed().with_addr(src));
+        bar.write_reg(regs::DMA_DST::zeroed().with_addr(dst));
+        bar.write_reg(regs::DMA_COUNT::zeroed().with_bytes(u32::try_from(len)?));
+        bar.write_reg(
+            regs::DMA_CMD::zeroed()
+                .with_start(true)
+                .with_to_memory(to_memory)
+                .with_irq(true),
+        );
+        self.wait(|events| events.transfers > before)
+    }
+
+    /// Checks that a transfer of `len` bytes at `offset` ends strictly inside the device buffer.
+    fn check_range(offset: usize, len: usize) -> Result {
+        match offset.checked_add(len) {
+            Some(end) if len > 0 && end <= MAX_TRANSFER => Ok(()),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Waits until `done` holds for the handler's counts, or [`TIMEOUT_MS`] passed.
+    fn wait(&self, mut done: impl FnMut(&Events) -> bool) -> Result {
+        let handler = self.irq.handler();
+        let mut events = handler.events.lock();
+        let mut remaining = msecs_to_jiffies(TIMEOUT_MS);
+        while !done(&events) {
+            match handler
+                .wake
+                .wait_interruptible_timeout(&mut events, remaining)
+            {
+                CondVarTimeoutResult::Woken { jiffies } => remaining = jiffies,
+                CondVarTimeoutResult::Timeout => {
+                    return if done(&events) {
+                        Ok(())
+                    } else {
+                        Err(ETIMEDOUT)
+                    };
+                }
+                CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the device to a known state: edu has no reset, and a driver that was killed may
+    /// have left a computation or a transfer running and causes pending.
+    fn quiesce(pdev: &pci::Device<Bound>, bar: &pci::Bar<'_, { regs::BAR_SIZE }>) -> Result {
+        let timeout = Delta::from_millis(i64::from(TIMEOUT_MS));
+        read_poll_timeout(
+            || Ok(bar.read(regs::STATUS)),
+            |status| !bool::from(status.computing()),
+            Delta::from_millis(1),
+            timeout,
+        )
+        .inspect_err(|_| dev_err!(pdev, "a factorial is still running\n"))?;
+        read_poll_timeout(
+            || Ok(bar.read(regs::DMA_CMD)),
+            |cmd| !bool::from(cmd.start()),
+            Delta::from_millis(10),
+            timeout,
+        )
+        .inspect_err(|_| dev_err!(pdev, "a DMA transfer is still running\n"))?;
+        bar.write_reg(regs::STATUS::zeroed());
+        bar.write_reg(regs::IRQ_ACK::zeroed().with_causes(u32::MAX));
+        Ok(())
+    }
+}
+
+/// The driver.
+pub struct EduDriver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    <EduDriver as pci::Driver>::IdInfo,
+    [(
+        pci::DeviceId::from_class(pci::Class::OTHERS.as_raw(), pci::ClassMask::Full.as_raw()),
+        ()
+    )]
+);
+
+impl pci::Driver for EduDriver {
+    type IdInfo = ();
+    type Data<'bound> = Edu<'bound>;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            if pdev.vendor_id().as_raw() != EDU_VENDOR || pdev.device_id() != EDU_DEVICE {
+                return Err(ENODEV);
+            }
+            pdev.enable_device_mem()?;
+            pdev.set_master();
+            // SAFETY: nothing else allocates or maps DMA memory for this device during probe.
+            unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<28>())? };
+
+            let bar = pdev.iomap_region_sized::<{ regs::BAR_SIZE }>(0, c"edu")?;
+            let id = bar.read(regs::ID);
+            if id.magic().get() != regs::MAGIC {
+                dev_err!(pdev, "unexpected identification {:#010x}\n", id.into_raw());
+                return Err(ENODEV);
+            }
+            bar.write_reg(regs::LIVENESS::zeroed().with_value(LIVENESS_PROBE));
+            if bar.read(regs::LIVENESS).value().get() != !LIVENESS_PROBE {
+                dev_err!(pdev, "the liveness check failed\n");
+                return Err(EIO);
+            }
+            Edu::quiesce(pdev, &bar)?;
+            dev_info!(
+                pdev,
+                "edu version {}.{} is alive\n",
+                id.major().get(),
+                id.minor().get()
+            );
+
+            let buffer = Coherent::<u8>::zeroed_slice(pdev.as_ref(), BUFFER_SIZE, GFP_KERNEL)?;
+            let bar = Arc::new(bar.into_devres()?, GFP_KERNEL)?;
+            let types = pci::IrqTypes::default()
+                .with(pci::IrqType::Msi)
+                .with(pci::IrqType::Intx);
+            let vectors = pdev.alloc_irq_vectors(1, 1, types)?;
+            dev_info!(pdev, "interrupts by {:?}\n", vectors.irq_type());
+            let handler_bar = bar.clone();
+
+            Ok(try_pin_init!(&this in Edu {
+                pdev,
+                vectors,
+                irq <- {
+                    // SAFETY: `vectors` was initialised just before and is dropped after `irq`
+                    // (declaration order), in the same pinned allocation, so the reference is
+                    // valid for as long as the registration that borrows it.
+                    let vectors: &'bound pci::IrqVectorRegistration<'bound> =
+                        unsafe { &(*this.as_ptr()).vectors };
+                    let handler = try_pin_init!(Handler {
+                        bar: handler_bar,
+                        events <- new_spinlock!(Events::default()),
+                        wake <- new_condvar!(),
+                    });
+                    // SAFETY: the registration is part of the driver data, which the PCI core
+                    // drops at unbind; it is never leaked.
+                    unsafe {
+                        irq::Registration::new(vectors.index(0)?.into(), irq::Flags::SHARED, c"edu", handler)
+                    }
+                },
+                bar,
+                buffer,
+                op <- new_mutex!(()),
+            }))
+        })
+    }
+
+    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        // Leave the device quiet for the next driver: no factorial interrupts, no pending causes.
+        if let Ok(bar) = this.bar.access(pdev.as_ref()) {
+            bar.write_reg(regs::STATUS::zeroed());
+            bar.write_reg(regs::IRQ_ACK::zeroed().with_causes(u32::MAX));
+        }
+    }
+}
+
+kernel::module_pci_driver! {
+    type: EduDriver,
+    name: "edu",
+    authors: ["The drydock developers"],
+    description: "Driver for QEMU's edu device",
+    license: "Dual MIT/GPL",
+}
