@@ -78,10 +78,21 @@ impl RunDir {
 
     fn create_in(parent: &Path, label: &str) -> Result<RunDir> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = parent.join(format!("drydock-run-{label}-{}-{n}", std::process::id()));
-        fs::create_dir(&path)
-            .with_context(|| format!("cannot create the run directory {}", path.display()))?;
+        let path = loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = parent.join(format!("drydock-run-{label}-{}-{n}", std::process::id()));
+            match fs::create_dir(&path) {
+                Ok(()) => break path,
+                // Left by an earlier process with the same ID (kept for inspection).
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(Error::new(format!(
+                        "cannot create the run directory {}: {e}",
+                        path.display()
+                    )))
+                }
+            }
+        };
         let path = path
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", path.display()))?;
