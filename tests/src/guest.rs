@@ -91,11 +91,6 @@ impl GuestBinaries {
         Ok(binaries)
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The runner binary.
     pub fn runner(&self) -> PathBuf {
         self.dir.join(RUNNER)
