@@ -7,6 +7,7 @@
 //! which BARs are mapped, which interrupt vectors are allocated, and which driver is bound.
 
 use std::ffi::CStr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use super::device::{BusType, RawDevice};
@@ -488,6 +489,45 @@ impl RawPciDevice {
             entry = unsafe { entry.add(1) };
         }
     }
+}
+
+/// Runs `f` with the data of the driver `T` bound to `device`, and the device in the bound context
+/// (for the driver's methods that need proof the device is bound).
+///
+/// This is how tests, examples and benchmarks use a driver in-process: the driver exposes methods
+/// on its data type, and the caller reaches them here. The device lock is held while `f` runs, so
+/// the driver cannot be unbound meanwhile; `f` must not unbind the device itself.
+///
+/// Fails with `ENODEV` if no driver is bound and `EINVAL` if the bound driver is not `T`.
+pub fn with_driver_data<T, R>(
+    device: &PciDeviceRef,
+    f: impl for<'b> FnOnce(&'b crate::pci::Device<crate::device::Bound>, Pin<&'b T::Data<'b>>) -> R,
+) -> Result<R, Error>
+where
+    T: crate::pci::Driver + 'static,
+{
+    device.dev.lock();
+    let result = (|| {
+        let driver = device.bound_driver().ok_or(code::ENODEV)?;
+        // SAFETY: a bound driver stays registered until it is unbound, which needs the device lock
+        // we hold.
+        if unsafe { (*driver).driver_type } != Some(core::any::TypeId::of::<T>()) {
+            return Err(code::EINVAL);
+        }
+        // SAFETY: the device is bound, and stays so while we hold its lock; `pci::Device` is a
+        // transparent wrapper of `RawPciDevice` in every context.
+        let pdev = unsafe {
+            &*device
+                .as_ptr()
+                .cast::<crate::pci::Device<crate::device::BoundInternal>>()
+        };
+        // SAFETY: the driver is `T` (checked above), whose bus adapter stored a `T::Data` with
+        // `set_drvdata`; it stays until unbind, which cannot happen while we hold the lock.
+        let data = unsafe { pdev.as_ref().drvdata_borrow::<T::Data<'_>>() };
+        Ok(f(pdev, data))
+    })();
+    device.dev.unlock();
+    result
 }
 
 /// The largest power of two not above `n` (0 for 0).

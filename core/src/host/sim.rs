@@ -125,6 +125,32 @@ impl<M: DeviceModel> SimDevice<M> {
         self.function.iommu().faults()
     }
 
+    /// Runs `f` with the data of the driver `T` bound to the device (see
+    /// [`with_driver_data`](crate::host::pci::with_driver_data)).
+    pub fn with_driver<T, R>(
+        &self,
+        f: impl for<'b> FnOnce(
+            &'b crate::pci::Device<crate::device::Bound>,
+            core::pin::Pin<&'b T::Data<'b>>,
+        ) -> R,
+    ) -> Result<R, Error>
+    where
+        T: crate::pci::Driver + 'static,
+    {
+        let device = self
+            .bus
+            .device(&self.name)
+            .ok_or(crate::error::code::ENODEV)?;
+        crate::host::pci::with_driver_data::<T, R>(&device, f)
+    }
+
+    /// Whether a driver is bound to the device.
+    pub fn is_bound(&self) -> bool {
+        self.bus
+            .device(&self.name)
+            .is_some_and(|device| device.bound_driver().is_some())
+    }
+
     /// Unplugs the device: its driver is unbound first (hot removal).
     pub fn unplug(&self) {
         self.bus.remove_device(&self.name);

@@ -65,6 +65,7 @@ struct EduState {
 pub struct Edu {
     state: Mutex<EduState>,
     delay: Duration,
+    msi: bool,
     interrupts: AtomicU64,
     transfers: AtomicU64,
 }
@@ -78,6 +79,15 @@ impl Edu {
     /// Creates an edu whose factorials and DMA transfers complete `delay` after they start, as
     /// QEMU's (100 ms for a transfer) do, so a driver's waiting is exercised.
     pub fn with_delay(delay: Duration) -> Arc<Self> {
+        Self::build(delay, true)
+    }
+
+    /// Creates an edu without an MSI capability, so drivers fall back to INTx.
+    pub fn intx_only() -> Arc<Self> {
+        Self::build(Duration::ZERO, false)
+    }
+
+    fn build(delay: Duration, msi: bool) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(EduState {
                 liveness: 0,
@@ -88,6 +98,7 @@ impl Edu {
                 buffer: [0; BUFFER_SIZE],
             }),
             delay,
+            msi,
             interrupts: AtomicU64::new(0),
             transfers: AtomicU64::new(0),
         })
@@ -231,7 +242,8 @@ impl DeviceModel for Edu {
 
     fn irq_count(&self, kind: IrqKind) -> u32 {
         match kind {
-            IrqKind::Intx | IrqKind::Msi => 1,
+            IrqKind::Intx => 1,
+            IrqKind::Msi => u32::from(self.msi),
             IrqKind::MsiX => 0,
         }
     }

@@ -1,0 +1,184 @@
+//! The edu driver on the simulated bus.
+
+use std::time::Duration;
+
+use edu::{EduDriver, MAX_TRANSFER};
+use kernel::error::code::{EINVAL, ENODEV};
+use kernel::host::sim::{
+    models::{Edu, PciTestdev},
+    SimBus,
+};
+use kernel::pci::IrqType;
+
+/// A reproducible byte stream (xorshift64).
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn factorial_mod_2_32(n: u32) -> u32 {
+    (1..=n).fold(1u32, |acc, k| acc.wrapping_mul(k))
+}
+
+#[test]
+fn factorials_match_the_host_computation() {
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::new());
+    let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    device
+        .with_driver::<EduDriver, _>(|dev, edu| {
+            assert!(matches!(edu.irq_type(), IrqType::Msi));
+            for n in 0..=20 {
+                assert_eq!(
+                    edu.factorial(dev, n).unwrap(),
+                    factorial_mod_2_32(n),
+                    "{n}!"
+                );
+            }
+            assert_eq!(edu.events().factorials, 21);
+            assert_eq!(edu.events().interrupts, 21, "one interrupt per operation");
+        })
+        .unwrap();
+    assert_eq!(device.model().interrupts_raised(), 21);
+}
+
+#[test]
+fn dma_round_trips_random_patterns_at_many_sizes() {
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::new());
+    let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    device
+        .with_driver::<EduDriver, _>(|dev, edu| {
+            let cases = [
+                (0, 1),
+                (0, 7),
+                (5, 64),
+                (100, 511),
+                (0, 1024),
+                (1, 2048),
+                (0, MAX_TRANSFER),
+                (4000, 95),
+            ];
+            for (i, (offset, len)) in cases.into_iter().enumerate() {
+                let data = pattern(i as u64 + 1, len);
+                edu.write_to_device(dev, offset, &data).unwrap();
+                let mut back = vec![0u8; len];
+                edu.read_from_device(dev, offset, &mut back).unwrap();
+                assert_eq!(back, data, "offset {offset}, length {len}");
+            }
+            assert_eq!(edu.events().transfers, 2 * cases.len() as u64);
+            assert_eq!(edu.events().interrupts, 2 * cases.len() as u64);
+        })
+        .unwrap();
+    assert!(device.function().fatal_errors().is_empty());
+    assert!(device.dma_faults().is_empty());
+    assert_eq!(device.model().transfers(), 16);
+}
+
+#[test]
+fn transfers_that_would_abort_qemu_are_refused_before_touching_the_device() {
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::new());
+    let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    device
+        .with_driver::<EduDriver, _>(|dev, edu| {
+            let mut buf = vec![0u8; 4096];
+            assert_eq!(edu.read_from_device(dev, 0, &mut buf), Err(EINVAL));
+            assert_eq!(edu.write_to_device(dev, 0, &[]), Err(EINVAL));
+            assert_eq!(edu.write_to_device(dev, 4095, &[1]), Err(EINVAL));
+            assert_eq!(edu.write_to_device(dev, usize::MAX, &[1]), Err(EINVAL));
+            edu.write_to_device(dev, 4094, &[1]).unwrap();
+        })
+        .unwrap();
+    assert!(device.function().fatal_errors().is_empty());
+    assert_eq!(device.model().transfers(), 1);
+}
+
+#[test]
+fn intx_is_used_when_msi_is_missing() {
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::intx_only());
+    let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    device
+        .with_driver::<EduDriver, _>(|dev, edu| {
+            assert!(matches!(edu.irq_type(), IrqType::Intx));
+            for n in [3, 10, 13] {
+                assert_eq!(edu.factorial(dev, n).unwrap(), factorial_mod_2_32(n));
+            }
+            let data = pattern(9, 300);
+            edu.write_to_device(dev, 0, &data).unwrap();
+            let mut back = vec![0; 300];
+            edu.read_from_device(dev, 0, &mut back).unwrap();
+            assert_eq!(back, data);
+            assert_eq!(edu.events().interrupts, 5);
+        })
+        .unwrap();
+    assert_eq!(
+        device.model().irq_status(),
+        0,
+        "every cause was acknowledged"
+    );
+}
+
+#[test]
+fn a_slow_device_is_waited_for() {
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::with_delay(Duration::from_millis(30)));
+    let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    device
+        .with_driver::<EduDriver, _>(|dev, edu| {
+            assert_eq!(edu.factorial(dev, 12).unwrap(), 479_001_600);
+            edu.write_to_device(dev, 10, b"slow").unwrap();
+            let mut back = [0u8; 4];
+            edu.read_from_device(dev, 10, &mut back).unwrap();
+            assert_eq!(&back, b"slow");
+        })
+        .unwrap();
+}
+
+#[test]
+fn other_devices_of_the_class_are_declined() {
+    let bus = SimBus::new();
+    let edu = bus.add(4, Edu::new());
+    let testdev = bus.add(5, PciTestdev::new());
+    let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    assert!(edu.is_bound());
+    assert!(
+        !testdev.is_bound(),
+        "pci-testdev shares edu's class but is not edu"
+    );
+    assert_eq!(
+        testdev.with_driver::<EduDriver, _>(|_, _| ()).unwrap_err(),
+        ENODEV
+    );
+}
+
+#[test]
+fn unloading_frees_everything_and_a_reload_works() {
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::new());
+    for round in 0..3 {
+        let module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+        device
+            .with_driver::<EduDriver, _>(|dev, edu| {
+                assert_eq!(
+                    edu.factorial(dev, round + 5).unwrap(),
+                    factorial_mod_2_32(round + 5)
+                );
+            })
+            .unwrap();
+        drop(module);
+        assert!(!device.is_bound());
+        let pdev = bus.bus().device(device.name()).unwrap();
+        assert_eq!(pdev.irq_type(), 0, "the vectors were freed");
+        assert_eq!(pdev.dev.devres_count(), 0, "the devres list is empty");
+        assert_eq!(pdev.dev.dma_space().unwrap().stats().live_allocations, 0);
+    }
+}

@@ -1,0 +1,106 @@
+//! The pci-testdev driver on the simulated bus.
+
+use kernel::host::sim::{models::PciTestdev, SimBus};
+use pci_testdev::{Test, TestdevDriver};
+
+#[test]
+fn probe_runs_every_test_and_counts_match() {
+    let bus = SimBus::new();
+    let device = bus.add(3, PciTestdev::new());
+    let _module = bus.load(&pci_testdev::__DRYDOCK_MODULE).unwrap();
+    assert!(device.is_bound());
+    let reports = device
+        .with_driver::<TestdevDriver, _>(|_, data| *data.reports())
+        .unwrap();
+    for (report, test) in reports.iter().zip(Test::ALL) {
+        assert_eq!(report.test, test);
+        assert_eq!(report.offset, 2048 + test as u32);
+        if test.matches_data() {
+            assert_eq!(
+                (
+                    report.data,
+                    report.count_after_mismatch,
+                    report.count_after_match
+                ),
+                (0xfa, 0, 1)
+            );
+        } else {
+            assert_eq!(
+                (
+                    report.data,
+                    report.count_after_mismatch,
+                    report.count_after_match
+                ),
+                (0xce, 1, 2)
+            );
+        }
+    }
+}
+
+#[test]
+fn tests_can_be_run_again_and_name_themselves() {
+    let bus = SimBus::new();
+    let device = bus.add(3, PciTestdev::new());
+    let _module = bus.load(&pci_testdev::__DRYDOCK_MODULE).unwrap();
+    device
+        .with_driver::<TestdevDriver, _>(|_, data| {
+            for test in Test::ALL {
+                let report = data.run(test).unwrap();
+                assert_eq!(
+                    report.count_after_match,
+                    if test.matches_data() { 1 } else { 2 }
+                );
+                let mut name = [0u8; 64];
+                let len = data.test_name(&mut name).unwrap();
+                let expected = [
+                    "mmio-no-eventfd",
+                    "mmio-wildcard-eventfd",
+                    "mmio-datamatch-eventfd",
+                ];
+                assert_eq!(&name[..len], expected[test as usize].as_bytes());
+            }
+            // A name longer than the buffer is reported, not truncated.
+            let mut short = [0u8; 4];
+            assert_eq!(data.test_name(&mut short), Err(kernel::error::code::ENOSPC));
+        })
+        .unwrap();
+    assert_eq!(device.model().count(), Some(1));
+}
+
+#[test]
+fn unbinding_deselects_the_test() {
+    let bus = SimBus::new();
+    let device = bus.add(3, PciTestdev::new());
+    let module = bus.load(&pci_testdev::__DRYDOCK_MODULE).unwrap();
+    assert_eq!(
+        device.model().current_test(),
+        Some(2),
+        "probe ran the datamatch test last"
+    );
+    drop(module);
+    assert!(!device.is_bound());
+    assert_eq!(device.model().current_test(), None);
+}
+
+#[test]
+fn hot_removal_unbinds_the_driver() {
+    let bus = SimBus::new();
+    let device = bus.add(3, PciTestdev::new());
+    let _module = bus.load(&pci_testdev::__DRYDOCK_MODULE).unwrap();
+    device.unplug();
+    assert_eq!(device.model().current_test(), None);
+    assert_eq!(
+        device
+            .with_driver::<TestdevDriver, _>(|_, _| ())
+            .unwrap_err(),
+        kernel::error::code::ENODEV
+    );
+}
+
+#[test]
+fn a_device_plugged_after_loading_is_probed() {
+    let bus = SimBus::new();
+    let _module = bus.load(&pci_testdev::__DRYDOCK_MODULE).unwrap();
+    let device = bus.add(7, PciTestdev::new());
+    assert!(device.is_bound());
+}
