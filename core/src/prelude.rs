@@ -34,6 +34,9 @@ pub use crate::{
 };
 
 #[doc(no_inline)]
+pub use crate::macros::kunit_tests;
+
+#[doc(no_inline)]
 pub use crate::module_macro as module;
 
 // As in the kernel, named separately so that rustdoc does not inline the macro here.

@@ -260,6 +260,7 @@ pub(crate) fn expand(
     let slot = Ident::new("__slot", Span::mixed_site());
     let closure = Ident::new("__init", Span::mixed_site());
     let data = Ident::new("__data", Span::mixed_site());
+    let get_data = Ident::new("__get_data", Span::mixed_site());
 
     let error = match (error, default_error) {
         (Some(error), _) | (None, Some(error)) => quote!(#error),
@@ -315,12 +316,14 @@ pub(crate) fn expand(
     let check = field_check(members, *zeroing, path, brace, &slot);
 
     Ok(quote! {{
-        // SAFETY: Called by the initializer macro, as required.
-        let #data = unsafe {
+        // Only name the function here, so that no user-written token ends up in an `unsafe` block.
+        let #get_data = {
             #[allow(unused_imports)]
             use #data_trait;
-            #get_data_fn()
+            #get_data_fn
         };
+        // SAFETY: Called by the initializer macro, as required.
+        let #data = unsafe { #get_data() };
         let #closure = ::pin_init::__internal::InitData::make_closure::<_, #error>(
             #data,
             move |#slot| {

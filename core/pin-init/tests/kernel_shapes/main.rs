@@ -7,6 +7,9 @@
 //! `samples/rust/rust_dma.rs` and `rust/kernel/irq/request.rs` of Linux 7.3; the tests at the
 //! bottom run them and check drop/cleanup behavior on success and failure.
 
+// Test helpers are neither public API nor documented items.
+#![allow(missing_docs, unreachable_pub)]
+
 // Makes `kernel::...` paths work everywhere in this test crate, as they do in the kernel.
 extern crate self as kernel;
 

@@ -479,3 +479,81 @@ fn takes_init(init: impl Init<u64>) -> u64 {
 fn value_is_init_of_itself() {
     assert_eq!(takes_init(41u64), 41);
 }
+
+/// A list node: `Self` in field types, a default type parameter and derives next to
+/// `#[pin_data]`.
+#[derive(Debug)]
+#[pin_data]
+struct Node<T = u32>
+where
+    T: Debug,
+{
+    value: T,
+    next: Option<NonNull<Self>>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+#[test]
+fn self_in_field_types_and_default_type_parameters() {
+    stack_pin_init!(let first: Node = pin_init!(Node { value: 1, next: None, _pin: PhantomPinned }));
+    let first_ptr = NonNull::from(&*first);
+    stack_pin_init!(let second = pin_init!(Node::<u32> {
+        value: 2,
+        next: Some(first_ptr),
+        _pin: PhantomPinned,
+    }));
+    let proj = second.as_mut().project();
+    let next: &mut Option<NonNull<Node>> = proj.next;
+    // SAFETY: `first` is alive and not mutably borrowed.
+    assert_eq!(unsafe { next.unwrap().as_ref() }.value, 1);
+    assert!(format!("{:?}", first).contains("value: 1"));
+}
+
+/// Shaped like the kernel's `sync::Lock`: `T: ?Sized`, an associated type of another parameter,
+/// and an unsized last field that is structurally pinned.
+trait Backend {
+    type State;
+    fn init() -> Self::State;
+}
+
+struct CountBackend;
+
+impl Backend for CountBackend {
+    type State = core::cell::Cell<u32>;
+    fn init() -> Self::State {
+        core::cell::Cell::new(0)
+    }
+}
+
+#[repr(C)]
+#[pin_data]
+struct Lock<T: ?Sized, B: Backend> {
+    #[pin]
+    state: B::State,
+    #[pin]
+    _pin: PhantomPinned,
+    #[pin]
+    data: core::cell::UnsafeCell<T>,
+}
+
+impl<T, B: Backend> Lock<T, B> {
+    fn new(value: T) -> impl PinInit<Self> {
+        pin_init!(Self {
+            state: B::init(),
+            _pin: PhantomPinned,
+            data <- <core::cell::UnsafeCell<T> as pin_init::Wrapper<T>>::pin_init(value),
+        })
+    }
+}
+
+#[test]
+fn unsized_last_field() {
+    let lock: Pin<Box<Lock<[u8; 4], CountBackend>>> =
+        Box::pin_init(Lock::new([1, 2, 3, 4])).unwrap();
+    let lock: Pin<Box<Lock<[u8], CountBackend>>> = lock;
+    lock.state.set(lock.state.get() + 1);
+    // SAFETY: Nobody else accesses `data`.
+    let data: &[u8] = unsafe { &*lock.data.get() };
+    assert_eq!((data, lock.state.get()), (&[1, 2, 3, 4][..], 1));
+}
