@@ -4,7 +4,7 @@
 //! Mirrors `rust/kernel/sync.rs` of Linux 7.3. Threads in drydock are the process's threads; the
 //! sleeping primitives sleep in the host kernel (`futex(2)`), see [`crate::host::sync`].
 //!
-//! Not yet mirrored: `sync::poll` (poll tables of files) and `sync::srcu` (sleepable RCU).
+//! Not yet mirrored: `sync::poll` (poll tables of files).
 
 use crate::types::Opaque;
 use core::pin::Pin;
@@ -21,6 +21,7 @@ mod locked_by;
 pub mod rcu;
 mod refcount;
 mod set_once;
+pub mod srcu;
 
 pub use arc::{Arc, ArcBorrow, UniqueArc};
 pub use completion::Completion;
@@ -33,6 +34,7 @@ pub use lock::spinlock::{
 pub use locked_by::LockedBy;
 pub use refcount::Refcount;
 pub use set_once::SetOnce;
+pub use srcu::Srcu;
 
 /// A lock class, which lockdep uses in the kernel to check locking rules.
 ///

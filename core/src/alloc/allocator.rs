@@ -280,6 +280,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "allocates and scans 4 MiB, too slow under Miri")]
     fn kmalloc_refuses_blocks_over_kmalloc_max_size() {
         let too_big = Layout::array::<u8>(KMALLOC_MAX_SIZE + 1).unwrap();
         let flags = GFP_KERNEL | __GFP_NOWARN;
@@ -294,6 +295,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "allocates and scans 4 MiB, too slow under Miri")]
     fn growth_keeps_contents_and_zeroes_the_tail() {
         let small = Layout::array::<u8>(16).unwrap();
         // Across the `kmalloc`/`vmalloc` boundary of `KVmalloc` the block moves.

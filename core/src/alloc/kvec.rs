@@ -1201,6 +1201,25 @@ mod tests {
     }
 
     #[test]
+    fn collect_keeps_the_capacity_when_shrinking_fails() {
+        let v = kvec![1u32, 2, 3, 4].unwrap();
+        let mut it = v.into_iter();
+        assert_eq!(it.next(), Some(1));
+        let failure = AllocFailure::next(1);
+        let rest = it.collect(GFP_KERNEL);
+        assert_eq!(failure.injected(), 1);
+        assert_eq!(rest, [2, 3, 4]);
+        assert_eq!(rest.capacity(), 4);
+
+        let mut it = rest.into_iter();
+        assert_eq!(it.next(), Some(2));
+        drop(failure);
+        let rest = it.collect(GFP_KERNEL);
+        assert_eq!(rest, [3, 4]);
+        assert_eq!(rest.capacity(), 2);
+    }
+
+    #[test]
     fn zeroed_vectors_are_zero() {
         let mut v = KVVec::<u32>::zeroed(1000, GFP_KERNEL).unwrap();
         assert!(v.iter().all(|&x| x == 0));
@@ -1233,6 +1252,7 @@ mod tests {
     use crate::alloc::kvec::InsertError;
 
     #[test]
+    #[cfg_attr(miri, ignore = "allocates and copies 4 MiB, too slow under Miri")]
     fn kvvec_shrink_to() {
         let mut v = KVVec::<u8>::with_capacity(4096 * 4, GFP_KERNEL).unwrap();
         v.extend_from_slice(&[1, 2, 3], GFP_KERNEL).unwrap();

@@ -178,13 +178,15 @@ mod tests {
     use crate::sync::Refcount;
     use core::sync::atomic::{AtomicBool, Ordering};
 
-    /// A refcounted object that records when its last reference goes.
+    /// Set when the test object is freed.
+    static FREED: AtomicBool = AtomicBool::new(false);
+
+    /// A refcounted object that frees itself when its last reference goes.
     struct Obj {
         refs: Refcount,
-        freed: AtomicBool,
     }
 
-    // SAFETY: The count keeps the (leaked, so always valid) object "alive" until it hits zero.
+    // SAFETY: The object is freed only when the count reaches zero, i.e. after the last reference.
     unsafe impl AlwaysRefCounted for Obj {
         fn inc_ref(&self) {
             self.refs.inc();
@@ -192,32 +194,32 @@ mod tests {
 
         unsafe fn dec_ref(obj: NonNull<Self>) {
             // SAFETY: The caller owns a reference, so the object is valid.
-            let obj = unsafe { obj.as_ref() };
-            if obj.refs.dec_and_test() {
-                obj.freed.store(true, Ordering::Relaxed);
+            if unsafe { obj.as_ref() }.refs.dec_and_test() {
+                // SAFETY: The object was allocated with `Box` and this was its last reference.
+                drop(unsafe { std::boxed::Box::from_raw(obj.as_ptr()) });
+                FREED.store(true, Ordering::Relaxed);
             }
         }
     }
 
     #[test]
     fn references_are_counted() {
-        let obj: &'static Obj = std::boxed::Box::leak(std::boxed::Box::new(Obj {
+        let raw = std::boxed::Box::into_raw(std::boxed::Box::new(Obj {
             refs: Refcount::new(1),
-            freed: AtomicBool::new(false),
         }));
         // SAFETY: The count starts at one, owned by nobody yet: give it to `a`.
-        let a = unsafe { ARef::from_raw(NonNull::from(obj)) };
+        let a = unsafe { ARef::from_raw(NonNull::new(raw).unwrap()) };
         let extra = ARef::from(&*a);
         drop(extra);
         let b = a.clone();
         drop(a);
-        assert!(!obj.freed.load(Ordering::Relaxed));
+        assert!(!FREED.load(Ordering::Relaxed));
         let ptr = b.into_foreign();
         // SAFETY: `ptr` comes from `into_foreign` of an `ARef<Obj>`.
         let borrowed = unsafe { <ARef<Obj> as ForeignOwnable>::borrow(ptr) };
-        assert!(core::ptr::eq(borrowed, obj));
+        assert!(core::ptr::eq(borrowed, raw));
         // SAFETY: As above; the borrow is over.
         drop(unsafe { <ARef<Obj> as ForeignOwnable>::from_foreign(ptr) });
-        assert!(obj.freed.load(Ordering::Relaxed));
+        assert!(FREED.load(Ordering::Relaxed));
     }
 }

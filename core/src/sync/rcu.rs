@@ -3,8 +3,9 @@
 //! Mirrors `rust/kernel/sync/rcu.rs` of Linux 7.3. A read-side critical section lasts as long as
 //! a [`Guard`]; [`synchronize_rcu`] waits until every critical section that had begun when it was
 //! called has ended. Readers never block. In drydock the mechanism is the one described in
-//! [`crate::host::rcu`]: readers count themselves in one of two counters, and a grace period
-//! switches new readers to the other counter and waits for the first to drain. A reader may be
+//! [`crate::host::rcu`] (the [`RCU`](crate::host::rcu::RCU) domain): readers count themselves in
+//! one of two counters, and a grace period switches new readers to the other counter and waits for
+//! the first to drain. A reader may be
 //! preempted or sleep inside its critical section here (in the kernel it may not), which only
 //! lengthens grace periods.
 
@@ -33,7 +34,7 @@ impl Guard {
     pub fn new() -> Self {
         // INVARIANT: The section was just entered with the returned phase.
         Self {
-            phase: crate::host::rcu::read_lock(),
+            phase: crate::host::rcu::RCU.read_lock(),
             _not_send: NotThreadSafe,
         }
     }
@@ -53,7 +54,7 @@ impl Default for Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        crate::host::rcu::read_unlock(self.phase);
+        crate::host::rcu::RCU.read_unlock(self.phase);
     }
 }
 
@@ -77,5 +78,5 @@ pub fn rcu_barrier() {}
 /// read-side critical section deadlocks, as in the kernel.
 #[inline]
 pub fn synchronize_rcu() {
-    crate::host::rcu::synchronize();
+    crate::host::rcu::RCU.synchronize();
 }
