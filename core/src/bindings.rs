@@ -570,3 +570,26 @@ pub const IORESOURCE_MEM_NONPOSTED: u32 = 1 << 7;
 pub struct page {
     _opaque: [u8; 0],
 }
+
+/// `struct scatterlist`: one segment of a scatter-gather table.
+///
+/// Difference from C: `page` is the address of the segment's first page (drydock names pages by
+/// address), and the table's entries are one array (no chaining).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct scatterlist {
+    pub page: *mut page,
+    pub offset: u32,
+    pub length: u32,
+    pub dma_address: dma_addr_t,
+    pub dma_length: u32,
+}
+
+/// `struct sg_table`: a scatter-gather table (all zero when empty).
+#[repr(C)]
+#[derive(Debug)]
+pub struct sg_table {
+    pub sgl: *mut scatterlist,
+    pub nents: u32,
+    pub orig_nents: u32,
+}

@@ -132,9 +132,8 @@ impl DmaMask {
 
 /// DMA allocation attributes (`DMA_ATTR_*`).
 ///
-/// Mirrors `kernel::dma::Attrs`. Only [`attrs::DMA_ATTR_NO_KERNEL_MAPPING`]'s meaning (no CPU
-/// access) is reflected, by [`CoherentHandle`]; the others are accepted and have no effect in
-/// userspace.
+/// Mirrors `kernel::dma::Attrs`. The attributes are accepted and have no effect in userspace:
+/// coherent memory is always cached, zeroed and mapped read-write.
 #[derive(Clone, Copy, PartialEq)]
 #[repr(transparent)]
 pub struct Attrs(u32);
@@ -190,9 +189,6 @@ pub mod attrs {
     pub const DMA_ATTR_PRIVILEGED: Attrs = Attrs(bindings::DMA_ATTR_PRIVILEGED);
     /// The memory is MMIO.
     pub const DMA_ATTR_MMIO: Attrs = Attrs(bindings::DMA_ATTR_MMIO);
-    /// No CPU mapping (used by [`CoherentHandle`](super::CoherentHandle)).
-    pub(super) const DMA_ATTR_NO_KERNEL_MAPPING: Attrs =
-        Attrs(bindings::DMA_ATTR_NO_KERNEL_MAPPING);
 }
 
 /// The direction of a DMA mapping.
@@ -350,7 +346,6 @@ pub struct Coherent<T: KnownSize + ?Sized> {
     dev: ARef<device::Device>,
     dma_addr: DmaAddress,
     cpu_addr: NonNull<T>,
-    dma_attrs: Attrs,
 }
 
 impl<T: KnownSize + ?Sized> Coherent<T> {
@@ -414,14 +409,13 @@ impl<T: AsBytes + FromBytes> Coherent<T> {
                 "It doesn't make sense for the allocated type to be a ZST"
             )
         };
-        let _ = gfp_flags;
+        let _ = (gfp_flags, dma_attrs);
         let (cpu, dma_addr) = crate::host::dma::alloc_coherent(dev.raw(), size_of::<T>())?;
         // INVARIANT: a fresh allocation of at least `size_of::<T>()` bytes of `dev`.
         Ok(Self {
             dev: dev.into(),
             dma_addr,
             cpu_addr: cpu.cast(),
-            dma_attrs,
         })
     }
 
@@ -486,7 +480,7 @@ impl<T: AsBytes + FromBytes> Coherent<T> {
         if len == 0 {
             return Err(EINVAL);
         }
-        let _ = gfp_flags;
+        let _ = (gfp_flags, dma_attrs);
         let size = size_of::<T>().checked_mul(len).ok_or(ENOMEM)?;
         let (cpu, dma_addr) = crate::host::dma::alloc_coherent(dev.raw(), size)?;
         // INVARIANT: a fresh allocation of `size` bytes of `dev`.
@@ -494,7 +488,6 @@ impl<T: AsBytes + FromBytes> Coherent<T> {
             dev: dev.into(),
             dma_addr,
             cpu_addr: NonNull::slice_from_raw_parts(cpu.cast(), len),
-            dma_attrs,
         })
     }
 
@@ -559,7 +552,6 @@ impl<T> Coherent<[T]> {
 impl<T: KnownSize + ?Sized> Drop for Coherent<T> {
     fn drop(&mut self) {
         let size = T::size(self.cpu_addr.as_ptr());
-        let _ = self.dma_attrs;
         crate::host::dma::free_coherent(self.dev.raw(), size, self.cpu_addr.cast(), self.dma_addr);
     }
 }
@@ -582,7 +574,6 @@ pub struct CoherentHandle {
     dma_addr: DmaAddress,
     cpu_handle: NonNull<u8>,
     size: usize,
-    dma_attrs: Attrs,
 }
 
 impl CoherentHandle {
@@ -596,7 +587,9 @@ impl CoherentHandle {
         if size == 0 {
             return Err(EINVAL);
         }
-        let _ = gfp_flags;
+        // The handle never exposes the CPU address, which is what `DMA_ATTR_NO_KERNEL_MAPPING`
+        // means; the other attributes and the flags have no effect here.
+        let _ = (gfp_flags, dma_attrs);
         let (cpu_handle, dma_addr) = crate::host::dma::alloc_coherent(dev.raw(), size)?;
         // INVARIANT: a fresh allocation of `size` bytes.
         Ok(Self {
@@ -604,7 +597,6 @@ impl CoherentHandle {
             dma_addr,
             cpu_handle,
             size,
-            dma_attrs: dma_attrs | attrs::DMA_ATTR_NO_KERNEL_MAPPING,
         })
     }
 
@@ -633,7 +625,6 @@ impl CoherentHandle {
 
 impl Drop for CoherentHandle {
     fn drop(&mut self) {
-        debug_assert!(self.dma_attrs.contains(attrs::DMA_ATTR_NO_KERNEL_MAPPING));
         crate::host::dma::free_coherent(self.dev.raw(), self.size, self.cpu_handle, self.dma_addr);
     }
 }

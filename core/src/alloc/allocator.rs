@@ -9,13 +9,15 @@
 //! properties a driver can observe: [`Kmalloc`] refuses blocks larger than `KMALLOC_MAX_SIZE`
 //! (4 MiB, the x86-64 value) and aligns blocks to `ARCH_KMALLOC_MINALIGN` (8); [`Vmalloc`] aligns
 //! every block to a page; [`KVmalloc`] places blocks up to `KMALLOC_MAX_SIZE` as [`Kmalloc`] does
-//! and larger ones as [`Vmalloc`] does. Every allocation or growth first consults the fault
-//! injection hook of [`crate::host::fault`].
-//!
-//! Not yet mirrored: `Vmalloc::to_page` and `VmallocPageIter`, which need the `page` module.
+//! and larger ones as [`Vmalloc`] does, in whole pages (so a `vmalloc` buffer never shares a page
+//! with other memory, which matters when its pages are mapped for DMA). Every allocation or growth
+//! first consults the fault injection hook of [`crate::host::fault`].
 
 use super::{flags, AllocError, Allocator, Flags, NumaNode};
 use core::{alloc::Layout, ptr::NonNull};
+
+mod iter;
+pub use self::iter::VmallocPageIter;
 
 /// `ARCH_KMALLOC_MINALIGN` on x86-64: the alignment of every `kmalloc` block.
 const ARCH_KMALLOC_MINALIGN: usize = 8;
@@ -57,6 +59,24 @@ pub struct Vmalloc;
 /// is done here.
 pub struct KVmalloc;
 
+impl Vmalloc {
+    /// Returns the page of a `vmalloc` buffer that `ptr` points into.
+    ///
+    /// Mirrors `kernel::alloc::allocator::Vmalloc::to_page`. In drydock a page is named by the
+    /// address of its first byte.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point into a live [`Vmalloc`] allocation, valid for the lifetime `'a`.
+    pub unsafe fn to_page<'a>(ptr: NonNull<u8>) -> crate::page::BorrowedPage<'a> {
+        let page = ptr.as_ptr().map_addr(|addr| addr & !(PAGE_SIZE - 1));
+        // SAFETY: `Vmalloc` blocks are page aligned and made of whole pages, so the page containing
+        // `ptr` is entirely inside the allocation, valid for `'a` (safety requirement); the result
+        // is non-null because it lies inside the allocation.
+        unsafe { crate::page::BorrowedPage::from_raw(NonNull::new_unchecked(page.cast())) }
+    }
+}
+
 /// How one of the kernel allocators places its blocks in the process heap.
 #[derive(Clone, Copy)]
 enum Placement {
@@ -72,14 +92,22 @@ impl Placement {
     /// Returns the layout a block of `layout` is given in the process heap (always a non-zero
     /// size), or an error if this allocator cannot hold such a block.
     fn host_layout(self, layout: Layout) -> Result<Layout, AllocError> {
-        let align = match self {
+        let paged = match self {
             Placement::Kmalloc if layout.size() > KMALLOC_MAX_SIZE => return Err(AllocError),
-            Placement::Kmalloc => ARCH_KMALLOC_MINALIGN,
-            Placement::Vmalloc => PAGE_SIZE,
-            Placement::KVmalloc if layout.size() > KMALLOC_MAX_SIZE => PAGE_SIZE,
-            Placement::KVmalloc => ARCH_KMALLOC_MINALIGN,
+            Placement::Kmalloc => false,
+            Placement::Vmalloc => true,
+            Placement::KVmalloc => layout.size() > KMALLOC_MAX_SIZE,
         };
-        Layout::from_size_align(layout.size(), layout.align().max(align)).map_err(|_| AllocError)
+        let (size, align) = if paged {
+            let size = layout
+                .size()
+                .checked_next_multiple_of(PAGE_SIZE)
+                .ok_or(AllocError)?;
+            (size, PAGE_SIZE)
+        } else {
+            (layout.size(), ARCH_KMALLOC_MINALIGN)
+        };
+        Layout::from_size_align(size, layout.align().max(align)).map_err(|_| AllocError)
     }
 
     /// Allocates, resizes or frees a block, with the contract of [`Allocator::realloc`].

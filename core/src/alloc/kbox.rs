@@ -563,6 +563,23 @@ where
     }
 }
 
+/// The pages of a [`VBox`]'s allocation.
+///
+/// Mirrors the kernel's `impl AsPageIter for VBox<T>`.
+impl<T> crate::page::AsPageIter for VBox<T> {
+    type Iter<'a>
+        = super::allocator::VmallocPageIter<'a>
+    where
+        T: 'a;
+
+    fn page_iter(&mut self) -> Self::Iter<'_> {
+        // SAFETY: the box's pointer is the start of its `Vmalloc` allocation of `size_of::<T>()`
+        // bytes (dangling for a zero-sized `T`, which yields no page), valid while `self` is
+        // mutably borrowed.
+        unsafe { super::allocator::VmallocPageIter::new(self.0.cast(), core::mem::size_of::<T>()) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{alloc::AllocError, host::fault::AllocFailure, prelude::*, types::ForeignOwnable};

@@ -1089,6 +1089,34 @@ impl<'vec, T> Drop for DrainAll<'vec, T> {
     }
 }
 
+/// The pages of a [`VVec`]'s buffer (its whole capacity).
+///
+/// Mirrors the kernel's `impl AsPageIter for VVec<T>`.
+///
+/// # Examples
+///
+/// ```
+/// # use kernel::{page::{AsPageIter, PAGE_SIZE}, prelude::*};
+/// let mut vec = VVec::<u8>::new();
+/// assert!(vec.page_iter().next().is_none());
+/// vec.reserve(PAGE_SIZE + 1, GFP_KERNEL)?;
+/// assert_eq!(vec.page_iter().count(), 2);
+/// # Ok::<(), Error>(())
+/// ```
+impl<T> crate::page::AsPageIter for VVec<T> {
+    type Iter<'a>
+        = super::allocator::VmallocPageIter<'a>
+    where
+        T: 'a;
+
+    fn page_iter(&mut self) -> Self::Iter<'_> {
+        // SAFETY: `ptr` is the start of the vector's `Vmalloc` allocation of `layout.size()` bytes
+        // (dangling with size 0 when nothing is allocated, which yields no page), valid while
+        // `self` is mutably borrowed.
+        unsafe { super::allocator::VmallocPageIter::new(self.ptr.cast(), self.layout.size()) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{alloc::AllocError, host::fault::AllocFailure, prelude::*};

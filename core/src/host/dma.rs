@@ -53,7 +53,8 @@ pub trait DmaSpace: Send + Sync {
 }
 
 /// Allocates `size` bytes of coherent memory for `dev` under its coherent DMA mask
-/// (`dma_alloc_attrs()`); returns the CPU address and the bus address.
+/// (`dma_alloc_attrs()`); returns the CPU address and the bus address. Like every allocation, it
+/// fails on purpose when a test armed [`super::fault`].
 ///
 /// Failures are converted at the kernel API boundary: the full reason is logged and the errno
 /// returned (`ENOMEM` for exhausted memory or bus addresses, `ENODEV` for a device that cannot
@@ -63,6 +64,9 @@ pub fn alloc_coherent(
     size: usize,
 ) -> Result<(NonNull<u8>, u64), crate::error::Error> {
     let space = dev.dma_space().ok_or(crate::error::code::ENODEV)?;
+    if super::fault::alloc_should_fail() {
+        return Err(crate::error::code::ENOMEM);
+    }
     let region = space.alloc_coherent(size, dev.coherent_dma_mask())?;
     Ok((region.cpu_addr, region.dma_addr))
 }

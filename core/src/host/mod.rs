@@ -17,5 +17,6 @@ pub mod module;
 pub mod pci;
 pub mod pci_config;
 pub mod rcu;
+pub mod sg;
 pub mod sim;
 pub mod sync;
