@@ -20,6 +20,16 @@ pub enum HostError {
         bdf: String,
     },
 
+    /// A PCI address could not be parsed.
+    #[error(
+        "`{text}` is not a PCI address: write it as DDDD:BB:DD.F (for example 0000:00:04.0), as \
+         `drydock list` shows it"
+    )]
+    BadAddress {
+        /// The text given.
+        text: String,
+    },
+
     /// The device is not bound to the driver the backend needs.
     #[error(
         "PCI device {bdf} is bound to {}, not {wanted}: run `drydock bind {bdf} --driver {wanted}`",
@@ -73,6 +83,16 @@ pub enum HostError {
         group: u32,
         /// The other devices of the group and their drivers.
         others: Vec<(String, String)>,
+    },
+
+    /// The IOMMU group is open in another process.
+    #[error(
+        "IOMMU group {group} is in use: another process has /dev/vfio/{group} open (only one may); \
+         stop the other driver process (`fuser /dev/vfio/{group}` names it)"
+    )]
+    GroupBusy {
+        /// The group number.
+        group: u32,
     },
 
     /// Locking DMA memory would exceed `RLIMIT_MEMLOCK`.
@@ -138,10 +158,11 @@ impl HostError {
     pub fn errno(&self) -> Error {
         match self {
             HostError::NoDevice { .. } => code::ENODEV,
+            HostError::BadAddress { .. } => code::EINVAL,
             HostError::WrongDriver { .. } => code::EBUSY,
             HostError::NoIommu | HostError::NoVfio { .. } => code::ENODEV,
             HostError::Permission { .. } => code::EACCES,
-            HostError::GroupNotViable { .. } => code::EBUSY,
+            HostError::GroupNotViable { .. } | HostError::GroupBusy { .. } => code::EBUSY,
             HostError::MemlockTooLow { .. } | HostError::IovaExhausted { .. } => code::ENOMEM,
             HostError::Unsupported { .. } => code::EOPNOTSUPP,
             HostError::Os { source, .. } => match source.raw_os_error() {

@@ -4,6 +4,7 @@
 //! call into it where the kernel calls C (`pci_iomap()`, `request_irq()`, `dma_alloc_attrs()`...).
 //! See `docs/architecture.md`.
 
+pub mod bar_file;
 pub mod bus;
 pub mod device;
 pub mod dma;
@@ -15,3 +16,5 @@ pub mod module;
 pub mod pci;
 pub mod pci_config;
 pub mod sim;
+pub mod sysfs;
+pub mod vfio;
