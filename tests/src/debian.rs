@@ -4,14 +4,16 @@
 //! resolved by name on every run, so the harness never names a version the archive may drop.
 //! apt runs with its package lists and downloads in the drydock cache and the machine's
 //! configured sources, so this needs no root and leaves the machine's own apt state untouched.
-//! Refreshing the lists costs well under a second once they are cached.
+//! Refreshing the lists costs a second or two once they are cached.
 //!
 //! The unpacked package is cached under its name, version and checksum; the checksum comes
 //! from the signed archive index and is checked against the downloaded file.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::cache::{self, Cache};
 use crate::kernel::GuestKernel;
@@ -56,7 +58,18 @@ impl PrivateApt {
             ))
             .arg("-o")
             .arg(format!("Dir::Cache={}", self.state.display()))
-            .args(["-o", "Debug::NoLocking=1", "-o", "Acquire::Languages=none"]);
+            .args([
+                // Container images often switch apt's binary caches off; without them every
+                // query re-reads all package lists (about a second each).
+                "-o",
+                "Dir::Cache::pkgcache=pkgcache.bin",
+                "-o",
+                "Dir::Cache::srcpkgcache=srcpkgcache.bin",
+                "-o",
+                "Debug::NoLocking=1",
+                "-o",
+                "Acquire::Languages=none",
+            ]);
         cmd
     }
 
@@ -133,7 +146,21 @@ fn parse_record(text: &str) -> Option<PackageRecord> {
 }
 
 /// Debian's current default kernel, downloaded and unpacked into the cache if needed.
+///
+/// It is resolved once per process and cache: every profile of a test run boots the same
+/// kernel.
 pub fn default_kernel(cache: &Cache) -> Result<GuestKernel> {
+    static RESOLVED: Mutex<BTreeMap<PathBuf, GuestKernel>> = Mutex::new(BTreeMap::new());
+    let mut resolved = RESOLVED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(kernel) = resolved.get(cache.root()) {
+        return Ok(kernel.clone());
+    }
+    let kernel = resolve_default_kernel(cache)?;
+    resolved.insert(cache.root().to_owned(), kernel.clone());
+    Ok(kernel)
+}
+
+fn resolve_default_kernel(cache: &Cache) -> Result<GuestKernel> {
     let apt = {
         let _lock = cache.lock("apt-state")?;
         let apt = PrivateApt::new(cache.dir("apt")?)?;
