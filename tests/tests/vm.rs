@@ -1,7 +1,8 @@
 //! Guest cases as `cargo test` tests.
 //!
 //! Every case the guest runner lists becomes one test per guest profile whose IOMMU mode it
-//! runs under, named `[<profile>] <case>`. Each profile's guest boots once, on the first of its
+//! runs under, named `[<profile>] <case>` (the brackets keep `[iommu]` from matching
+//! `[noiommu]` in a filter). Each profile's guest boots once, on the first of its
 //! tests that runs, with exactly the cases the command line selected; profiles with no
 //! selected case do not boot. So `cargo test --test vm -- '[noiommu]'` boots one guest, and
 //! `cargo test --test vm -- vfio_` boots each profile that has a matching case.
@@ -57,7 +58,7 @@ fn trials(args: &Arguments, binaries: &GuestBinaries, cases: &[CaseInfo]) -> Vec
         let plan = in_profile
             .iter()
             .filter(|c| {
-                let probe = Trial::test(c.name.clone(), || Ok(())).with_kind(profile.name);
+                let probe = Trial::test(test_name(profile, c), || Ok(()));
                 !args.is_filtered_out(&probe)
             })
             .map(|c| (*c).clone())
@@ -71,11 +72,14 @@ fn trials(args: &Arguments, binaries: &GuestBinaries, cases: &[CaseInfo]) -> Vec
         for case in in_profile {
             let run = Arc::clone(&run);
             let name = case.name.clone();
-            let trial = Trial::test(case.name.clone(), move || {
+            trials.push(Trial::test(test_name(profile, case), move || {
                 run.report().result(&name).map_err(Into::into)
-            });
-            trials.push(trial.with_kind(profile.name));
+            }));
         }
     }
     trials
+}
+
+fn test_name(profile: &Profile, case: &CaseInfo) -> String {
+    format!("[{}] {}", profile.name, case.name)
 }
