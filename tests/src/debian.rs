@@ -161,12 +161,10 @@ pub fn default_kernel(cache: &Cache) -> Result<GuestKernel> {
 }
 
 fn resolve_default_kernel(cache: &Cache) -> Result<GuestKernel> {
-    let apt = {
-        let _lock = cache.lock("apt-state")?;
-        let apt = PrivateApt::new(cache.dir("apt")?)?;
-        apt.update()?;
-        apt
-    };
+    // The lock keeps another process from rewriting the lists while these queries read them.
+    let apt_lock = cache.lock("apt-state")?;
+    let apt = PrivateApt::new(cache.dir("apt")?)?;
+    apt.update()?;
     let image_package = apt
         .depends(KERNEL_METAPACKAGE)?
         .into_iter()
@@ -177,6 +175,7 @@ fn resolve_default_kernel(cache: &Cache) -> Result<GuestKernel> {
             ))
         })?;
     let record = apt.record(&image_package)?;
+    drop(apt_lock);
     let release = image_package
         .strip_prefix("linux-image-")
         .expect("filtered on this prefix")

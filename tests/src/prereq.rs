@@ -64,7 +64,7 @@ pub fn ensure_host_packages(cache: &Cache) -> Result<()> {
         missing.join(" ")
     );
     let install = || {
-        let mut cmd = Command::new("apt-get");
+        let mut cmd = apt_get();
         cmd.args(["install", "-y", "--no-install-recommends"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive");
@@ -73,7 +73,7 @@ pub fn ensure_host_packages(cache: &Cache) -> Result<()> {
     // A fresh machine may have no package lists yet, or stale ones that name versions the
     // archive has dropped: refresh them once when the first attempt fails.
     if install().is_err() {
-        process::output(Command::new("apt-get").arg("update"))?;
+        process::output(apt_get().arg("update"))?;
         install()?;
     }
     let still_missing = missing_packages()?;
@@ -84,6 +84,14 @@ pub fn ensure_host_packages(cache: &Cache) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The machine's apt-get, waiting for the dpkg lock if another apt (say, unattended upgrades on
+/// a freshly booted machine) holds it.
+fn apt_get() -> Command {
+    let mut cmd = Command::new("apt-get");
+    cmd.args(["-o", "DPkg::Lock::Timeout=600"]);
+    cmd
 }
 
 /// The packages of [`HOST_PACKAGES`] that dpkg does not list as installed.
