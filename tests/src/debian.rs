@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::cache::{self, Cache};
 use crate::kernel::GuestKernel;
@@ -206,6 +207,7 @@ fn fetch(apt: &PrivateApt, record: &PackageRecord, unpacked: &Path) -> Result<()
         "drydock: downloading the guest kernel {} {}",
         record.name, record.version
     );
+    let start = Instant::now();
     let download_dir = cache::staging_path(unpacked);
     let staged = cache::staging_path(unpacked);
     let result = (|| {
@@ -218,6 +220,13 @@ fn fetch(apt: &PrivateApt, record: &PackageRecord, unpacked: &Path) -> Result<()
     for leftover in [&download_dir, &staged] {
         // Best effort: a leftover staging directory is hidden and harmless.
         let _ = cache::remove_all(leftover);
+    }
+    if result.is_ok() {
+        eprintln!(
+            "drydock: the guest kernel is in {} ({:.0} s)",
+            unpacked.display(),
+            start.elapsed().as_secs_f64()
+        );
     }
     result
 }

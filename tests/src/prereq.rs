@@ -4,6 +4,7 @@
 //! fails with the exact command that installs them: nothing is skipped.
 
 use std::process::Command;
+use std::time::Instant;
 
 use crate::cache::Cache;
 use crate::{process, Error, Result};
@@ -63,6 +64,7 @@ pub fn ensure_host_packages(cache: &Cache) -> Result<()> {
         "drydock: installing missing Debian packages: {}",
         missing.join(" ")
     );
+    let start = Instant::now();
     let install = || {
         let mut cmd = apt_get();
         cmd.args(["install", "-y", "--no-install-recommends"])
@@ -83,6 +85,11 @@ pub fn ensure_host_packages(cache: &Cache) -> Result<()> {
             still_missing.join(" ")
         )));
     }
+    eprintln!(
+        "drydock: installed {} in {:.0} s",
+        missing.join(" "),
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -37,8 +37,10 @@ fn each_case_is_isolated_and_recorded() {
         "self_check_pass",
     ];
     fs::write(dir.join(protocol::PLAN), protocol::format_plan(&plan)).unwrap();
-    let status = Command::new(RUNNER).arg("run").arg(&dir).status().unwrap();
-    assert!(status.success(), "runner exited with {status}");
+    let out = Command::new(RUNNER).arg("run").arg(&dir).output().unwrap();
+    assert!(out.status.success(), "runner exited with {}", out.status);
+    let progress = String::from_utf8(out.stdout).unwrap();
+    assert!(progress.contains("self_check_hang timed-out"), "{progress}");
 
     let panic = outcome(&dir, "self_check_panic");
     assert_eq!(panic.status, Status::Failed { exit_code: 101 });
