@@ -1,0 +1,200 @@
+//! The registry of guest test cases.
+//!
+//! A case is a plain function returning `Ok(())` or a failure message. It runs in its own
+//! process inside the guest, as root, with the guest's devices in whatever state earlier cases
+//! left them: a case that needs a device bound to a particular driver binds it itself.
+//! Anything a case prints is kept and shown to the developer when it fails.
+//!
+//! To add a case, write the function in one of the modules below (or a new one) and add a
+//! [`Case`] entry to [`CASES`]. The host picks it up without further changes: it asks the
+//! runner binary for this list, and runs each case in every guest profile whose IOMMU mode the
+//! case lists.
+
+mod environment;
+mod self_check;
+mod vfio;
+
+use std::time::Duration;
+
+use drydock_guest::protocol::{CaseInfo, IommuMode};
+
+/// A case's result: `Err` holds the failure message.
+pub type CaseResult = Result<(), String>;
+
+/// A guest test case.
+pub struct Case {
+    /// The case's name, unique, made of `[a-z0-9_]`.
+    pub name: &'static str,
+    /// The IOMMU modes (and so the guest profiles) under which the case runs.
+    pub iommu: &'static [IommuMode],
+    /// How long the case may run before the runner kills it.
+    pub timeout: Duration,
+    /// The test itself.
+    pub run: fn() -> CaseResult,
+}
+
+impl Case {
+    /// The case as the protocol describes it to the host.
+    pub fn info(&self) -> CaseInfo {
+        CaseInfo {
+            name: self.name.to_owned(),
+            timeout: self.timeout,
+            iommu: self.iommu.to_vec(),
+        }
+    }
+}
+
+/// Fails the current case with a formatted message unless `condition` holds.
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
+pub(crate) use ensure;
+
+const ANY: &[IommuMode] = &IommuMode::ALL;
+const WITH_GROUPS: &[IommuMode] = &[IommuMode::Translated, IommuMode::Passthrough];
+const TRANSLATED: &[IommuMode] = &[IommuMode::Translated];
+const PASSTHROUGH: &[IommuMode] = &[IommuMode::Passthrough];
+const OFF: &[IommuMode] = &[IommuMode::Off];
+
+/// The default timeout: generous, because the guest is emulated (TCG) on a busy machine.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every case the host runs in its guests, in run order.
+pub const CASES: &[Case] = &[
+    Case {
+        name: "pci_devices_present",
+        iommu: ANY,
+        timeout: DEFAULT_TIMEOUT,
+        run: environment::pci_devices_present,
+    },
+    Case {
+        name: "kernel_drivers_bind_nvme_and_e1000e",
+        iommu: ANY,
+        timeout: DEFAULT_TIMEOUT,
+        run: environment::kernel_drivers_bind_nvme_and_e1000e,
+    },
+    Case {
+        name: "each_device_has_its_own_iommu_group",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: environment::each_device_has_its_own_iommu_group,
+    },
+    Case {
+        name: "iommu_domains_translate",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: environment::iommu_domains_translate,
+    },
+    Case {
+        name: "iommu_domains_are_identity",
+        iommu: PASSTHROUGH,
+        timeout: DEFAULT_TIMEOUT,
+        run: environment::iommu_domains_are_identity,
+    },
+    Case {
+        name: "no_iommu_groups",
+        iommu: OFF,
+        timeout: DEFAULT_TIMEOUT,
+        run: environment::no_iommu_groups,
+    },
+    Case {
+        name: "vfio_container_opens",
+        iommu: ANY,
+        timeout: DEFAULT_TIMEOUT,
+        run: vfio::vfio_container_opens,
+    },
+    Case {
+        name: "vfio_pci_bind_creates_group_node",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: vfio::vfio_pci_bind_creates_group_node,
+    },
+    Case {
+        name: "vfio_edu_bar0_registers",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: vfio::vfio_edu_bar0_registers,
+    },
+    Case {
+        name: "vfio_pci_refuses_device_without_iommu",
+        iommu: OFF,
+        timeout: DEFAULT_TIMEOUT,
+        run: vfio::vfio_pci_refuses_device_without_iommu,
+    },
+];
+
+/// Cases that check the runner itself: they fail, panic, hang or die on purpose. They are not
+/// listed to the host; the runner's own tests name them in plans.
+pub const SELF_CHECKS: &[Case] = &[
+    Case {
+        name: "self_check_pass",
+        iommu: ANY,
+        timeout: DEFAULT_TIMEOUT,
+        run: self_check::pass,
+    },
+    Case {
+        name: "self_check_fail",
+        iommu: ANY,
+        timeout: DEFAULT_TIMEOUT,
+        run: self_check::fail,
+    },
+    Case {
+        name: "self_check_panic",
+        iommu: ANY,
+        timeout: DEFAULT_TIMEOUT,
+        run: self_check::panic,
+    },
+    Case {
+        name: "self_check_hang",
+        iommu: ANY,
+        timeout: Duration::from_secs(1),
+        run: self_check::hang,
+    },
+    Case {
+        name: "self_check_sigkill",
+        iommu: ANY,
+        timeout: DEFAULT_TIMEOUT,
+        run: self_check::sigkill,
+    },
+];
+
+/// The case (listed or self-check) called `name`.
+pub fn find(name: &str) -> Option<&'static Case> {
+    CASES.iter().chain(SELF_CHECKS).find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drydock_guest::protocol::is_valid_case_name;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_valid_and_unique() {
+        let mut seen = HashSet::new();
+        for case in CASES.iter().chain(SELF_CHECKS) {
+            assert!(is_valid_case_name(case.name), "{}", case.name);
+            assert!(seen.insert(case.name), "{} twice", case.name);
+            assert!(!case.iommu.is_empty(), "{} runs nowhere", case.name);
+        }
+    }
+
+    #[test]
+    fn every_iommu_mode_runs_some_case() {
+        for mode in IommuMode::ALL {
+            assert!(CASES.iter().any(|c| c.iommu.contains(&mode)), "{mode}");
+        }
+    }
+
+    #[test]
+    fn listed_cases_round_trip_through_the_protocol() {
+        for case in CASES {
+            let line = case.info().to_string();
+            assert_eq!(line.parse::<CaseInfo>().unwrap(), case.info());
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `drydock-guest`: the test runner inside drydock's QEMU guests.
+//!
+//! It is a static binary that the guest runs straight from the host's cargo target directory
+//! over 9p. Subcommands:
+//!
+//! - `list`: print every test case as a protocol line (runs on the host, too);
+//! - `run <run-dir>`: run the cases named in `<run-dir>/plan`, each in its own child process,
+//!   and write their results into the run directory (see `drydock_guest::protocol`);
+//! - `case <name>`: run one case in this process (what `run` starts for each case);
+//! - `demo`: drive the edu device through VFIO and show what happens.
+
+mod cases;
+mod demo;
+mod edu;
+mod kmsg;
+mod runner;
+mod sysfs;
+mod vfio;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: drydock-guest list | run <run-dir> | case <name> | demo";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["list"] => {
+            for case in cases::CASES {
+                println!("{}", case.info());
+            }
+            ExitCode::SUCCESS
+        }
+        ["run", dir] => match runner::run_plan(Path::new(dir)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("drydock-guest: {e}");
+                ExitCode::from(2)
+            }
+        },
+        ["case", name] => match cases::find(name) {
+            Some(case) => match (case.run)() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("{message}");
+                    ExitCode::FAILURE
+                }
+            },
+            None => {
+                eprintln!("drydock-guest: no case named `{name}`");
+                ExitCode::from(2)
+            }
+        },
+        ["demo"] => match demo::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("demo failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! `drydock-vm`: boot drydock's test guest by hand.
+//!
+//! ```text
+//! cargo run -p drydock-tests --bin drydock-vm -- shell [--profile P]
+//! cargo run -p drydock-tests --bin drydock-vm -- run [--profile P] [--timeout SECS] -- PROGRAM [ARGS...]
+//! cargo run -p drydock-tests --bin drydock-vm -- demo
+//! ```
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use drydock_tests::cache::Cache;
+use drydock_tests::elf::Elf;
+use drydock_tests::guest::{GuestBinaries, GUEST_TARGET};
+use drydock_tests::profile::{self, Profile, PROFILES};
+use drydock_tests::qemu::Console;
+use drydock_tests::vm::{self, Ending, RunDir, Watchdog};
+use drydock_tests::{Context, Error, Result};
+
+/// Exit status when the harness itself fails, as opposed to the guest program.
+const HARNESS_FAILURE: u8 = 125;
+
+fn usage() -> String {
+    let mut text = String::from(
+        "usage:
+  drydock-vm shell [--profile P]
+      Boot a guest with an interactive shell on the console. The host's root directory is
+      mounted read-only at /host. Exit the shell (or press Ctrl-A X) to stop the guest.
+  drydock-vm run [--profile P] [--timeout SECS] -- PROGRAM [ARGS...]
+      Boot a guest and run PROGRAM (a static executable or a busybox shell script on the host)
+      in it, as root, in the guest's view of the current directory. Its output is streamed
+      here; drydock-vm exits with its exit status, or with 125 if the guest failed.
+      --timeout stops the guest that many seconds after boot.
+  drydock-vm demo
+      Build the guest runner and run its edu demo: bind edu to vfio-pci, map its BAR0 through
+      VFIO, and read and write its registers.
+
+profiles:
+",
+    );
+    for p in PROFILES {
+        text.push_str(&format!("  {:8} {}\n", p.name, p.summary));
+    }
+    text.push_str(
+        "
+environment:
+  DRYDOCK_CACHE          cache directory (default ~/.cache/drydock)
+  DRYDOCK_BOOT_TIMEOUT   seconds a guest may take to boot (default 120)
+  DRYDOCK_KEEP_RUNS      keep every run directory (console log, results) for inspection
+  DRYDOCK_GUEST_BIN_DIR  prebuilt static guest binaries to use instead of building them
+",
+    );
+    text
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("drydock-vm: {e}");
+            ExitCode::from(HARNESS_FAILURE)
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<ExitCode> {
+    let Some((command, rest)) = args.split_first() else {
+        eprint!("{}", usage());
+        return Ok(ExitCode::from(2));
+    };
+    match command.as_str() {
+        "shell" => {
+            let options = Options::parse(rest)?;
+            if !options.program.is_empty() || options.timeout.is_some() {
+                return Err(Error::new("shell takes only --profile"));
+            }
+            shell(options.profile)
+        }
+        "run" => {
+            let options = Options::parse(rest)?;
+            let Some((program, program_args)) = options.program.split_first() else {
+                return Err(Error::new(format!("run needs `-- PROGRAM`\n{}", usage())));
+            };
+            run(
+                options.profile,
+                Path::new(program),
+                program_args,
+                options.timeout,
+            )
+        }
+        "demo" if rest.is_empty() => demo(),
+        "help" | "--help" | "-h" => {
+            print!("{}", usage());
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(Error::new(format!(
+            "unknown command `{}`\n{}",
+            args.join(" "),
+            usage()
+        ))),
+    }
+}
+
+/// The options `shell` and `run` take.
+struct Options {
+    profile: &'static Profile,
+    timeout: Option<Duration>,
+    program: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Options {
+            profile: profile::default_profile(),
+            timeout: None,
+            program: Vec::new(),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| Error::new(format!("{name} needs a value")))
+            };
+            match arg.as_str() {
+                "--profile" => options.profile = profile::profile(value("--profile")?)?,
+                "--timeout" => {
+                    let text = value("--timeout")?;
+                    let secs = text.parse().map_err(|_| {
+                        Error::new(format!("--timeout takes seconds, not `{text}`"))
+                    })?;
+                    options.timeout = Some(Duration::from_secs(secs));
+                }
+                "--" => {
+                    options.program = args.cloned().collect();
+                    break;
+                }
+                other => return Err(Error::new(format!("unexpected argument `{other}`"))),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn shell(profile: &'static Profile) -> Result<ExitCode> {
+    let cache = Cache::from_env()?;
+    let guest = vm::prepare(profile, &cache)?;
+    let run_dir = RunDir::create(profile.name)?;
+    eprintln!(
+        "drydock-vm: booting the `{}` guest ({}); exit the shell or press Ctrl-A X to stop it",
+        profile.name, guest.kernel.description
+    );
+    let watchdog = Watchdog {
+        boot: vm::boot_timeout()?,
+        run: None,
+    };
+    let exit = guest.boot(
+        &run_dir,
+        &vm::shell_script(),
+        Console::Interactive,
+        watchdog,
+        || {},
+    )?;
+    match exit.ending {
+        Ending::Finished { .. } | Ending::Stopped => Ok(ExitCode::SUCCESS),
+        _ => Err(Error::new(
+            exit.problem().expect("a failed ending has a problem"),
+        )),
+    }
+}
+
+/// Copies what is appended to a file to one of our output streams.
+struct Follower {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl Follower {
+    fn new(path: PathBuf) -> Self {
+        Follower { path, offset: 0 }
+    }
+
+    fn copy_new(&mut self, out: &mut dyn Write) {
+        let Ok(mut file) = File::open(&self.path) else {
+            return; // not created yet
+        };
+        let mut chunk = Vec::new();
+        if file.seek(SeekFrom::Start(self.offset)).is_ok() && file.read_to_end(&mut chunk).is_ok() {
+            self.offset += chunk.len() as u64;
+            let _ = out.write_all(&chunk);
+            let _ = out.flush();
+        }
+    }
+}
+
+fn run(
+    profile: &'static Profile,
+    program: &Path,
+    args: &[String],
+    timeout: Option<Duration>,
+) -> Result<ExitCode> {
+    let data = std::fs::read(program)
+        .with_context(|| format!("cannot read the program {}", program.display()))?;
+    if let Ok(elf) = Elf::parse(&data) {
+        if elf.needs_interpreter().unwrap_or(false) {
+            return Err(Error::new(format!(
+                "{} is dynamically linked, but the guest has no shared libraries; build it with \
+                 RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --target {GUEST_TARGET}",
+                program.display()
+            )));
+        }
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let script = vm::program_script(program, args, &cwd)?;
+
+    let cache = Cache::from_env()?;
+    let guest = vm::prepare(profile, &cache)?;
+    let mut run_dir = RunDir::create(profile.name)?;
+    eprintln!(
+        "drydock-vm: booting the `{}` guest ({}) to run {}",
+        profile.name,
+        guest.kernel.description,
+        vm::guest_path(program)?.display()
+    );
+    let mut stdout = Follower::new(run_dir.file(vm::PROGRAM_STDOUT));
+    let mut stderr = Follower::new(run_dir.file(vm::PROGRAM_STDERR));
+    let watchdog = Watchdog {
+        boot: vm::boot_timeout()?,
+        run: timeout,
+    };
+    let exit = guest.boot(&run_dir, &script, Console::Captured, watchdog, || {
+        stdout.copy_new(&mut io::stdout());
+        stderr.copy_new(&mut io::stderr());
+    })?;
+    let boot = exit
+        .boot_time
+        .map_or("-".into(), |t| format!("{:.1} s", t.as_secs_f64()));
+    match exit.ending {
+        Ending::Finished { status } => {
+            eprintln!(
+                "drydock-vm: the program exited with status {status} (guest booted in {boot}, \
+                 ran {:.1} s in all)",
+                exit.total.as_secs_f64()
+            );
+            Ok(ExitCode::from(
+                u8::try_from(status).unwrap_or(HARNESS_FAILURE),
+            ))
+        }
+        _ => {
+            run_dir.keep();
+            Err(Error::new(format!(
+                "{}\n{}",
+                exit.problem().expect("a failed ending has a problem"),
+                run_dir.diagnostics()
+            )))
+        }
+    }
+}
+
+fn demo() -> Result<ExitCode> {
+    eprintln!(
+        "drydock demo: boot a QEMU guest (TCG, emulated Intel IOMMU), hand QEMU's edu device to \
+         vfio-pci, and drive it from a userspace program through VFIO."
+    );
+    let binaries = GuestBinaries::locate_or_build()?;
+    run(
+        profile::default_profile(),
+        &binaries.runner(),
+        &["demo".to_owned()],
+        Some(Duration::from_secs(120)),
+    )
+}

@@ -1,0 +1,37 @@
+//! drydock's real-device test harness.
+//!
+//! The host has no VFIO or UIO, so every test that needs a real device runs inside a QEMU guest
+//! (TCG, q35, an emulated Intel IOMMU) with emulated PCI devices. This crate prepares and boots
+//! those guests and brings the results back:
+//!
+//! - [`prereq`] installs the host's Debian packages (QEMU, busybox) or says how to;
+//! - [`debian`] fetches Debian's current kernel into the [`cache`];
+//! - [`kernel`] resolves which module files a guest loads, and [`bzimage`] unpacks the kernel
+//!   so it boots faster;
+//! - [`initramfs`] builds (with [`cpio`]) and caches the guest's initramfs;
+//! - [`profile`] defines the guest profiles (`iommu`, `pt`, `noiommu`);
+//! - [`qemu`] builds the QEMU command line, and [`vm`] boots it under a watchdog;
+//! - [`guest`] builds the static guest binaries, and [`suite`] runs guest cases in a boot and
+//!   reports each one.
+//!
+//! `tests/vm.rs` turns each guest case into a `cargo test` test; the `drydock-vm` binary boots
+//! guests for people. `docs/testing.md` describes the design.
+
+mod error;
+
+pub mod bzimage;
+pub mod cache;
+pub mod cpio;
+pub mod debian;
+pub mod elf;
+pub mod guest;
+pub mod initramfs;
+pub mod kernel;
+pub mod prereq;
+pub mod process;
+pub mod profile;
+pub mod qemu;
+pub mod suite;
+pub mod vm;
+
+pub use error::{Context, Error, Result};

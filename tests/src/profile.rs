@@ -1,0 +1,134 @@
+//! Guest profiles: which kernel a guest boots, with which modules and IOMMU setup.
+//!
+//! Every profile has the same devices (see [`drydock_guest::layout`]); profiles differ in the
+//! kernel, the modules loaded at boot, and the IOMMU mode. A profile for another kernel (such as
+//! a Linux 7.3 built by the project) is one more entry in [`PROFILES`] with its own
+//! [`Profile::kernel`] function returning a [`GuestKernel`]; modules it has built in are skipped
+//! automatically.
+
+use drydock_guest::protocol::IommuMode;
+
+use crate::cache::Cache;
+use crate::kernel::GuestKernel;
+use crate::{debian, Error, Result};
+
+/// A way to boot a guest.
+#[derive(Debug)]
+pub struct Profile {
+    /// The profile's name, as given to `--profile` and shown in test names.
+    pub name: &'static str,
+    /// One line saying what the profile is for.
+    pub summary: &'static str,
+    /// How the guest kernel uses the IOMMU.
+    pub iommu: IommuMode,
+    /// Provides the kernel, fetching or building it into the cache if needed.
+    pub kernel: fn(&Cache) -> Result<GuestKernel>,
+    /// The modules to load at boot, by name; dependencies are added automatically.
+    pub modules: &'static [&'static str],
+}
+
+/// The modules every profile of a modular kernel loads: VFIO and UIO for drivers under test,
+/// the kernel's own drivers for the test devices (for comparisons), and virtio 9p for the
+/// shares that carry the harness.
+pub const GUEST_MODULES: &[&str] = &[
+    "vfio",
+    "vfio_iommu_type1",
+    "vfio_virqfd",
+    "vfio-pci",
+    "uio_pci_generic",
+    "virtio_pci",
+    "9pnet_virtio",
+    "9p",
+    "nvme",
+    "e1000e",
+];
+
+/// Every profile, the default first.
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        name: "iommu",
+        summary: "Debian's kernel with intel_iommu=on: VFIO with a translating IOMMU",
+        iommu: IommuMode::Translated,
+        kernel: debian::default_kernel,
+        modules: GUEST_MODULES,
+    },
+    Profile {
+        name: "pt",
+        summary: "Debian's kernel with intel_iommu=on iommu=pt: identity-mapped DMA, for UIO",
+        iommu: IommuMode::Passthrough,
+        kernel: debian::default_kernel,
+        modules: GUEST_MODULES,
+    },
+    Profile {
+        name: "noiommu",
+        summary: "Debian's kernel with intel_iommu=off: the IOMMU is present but unused",
+        iommu: IommuMode::Off,
+        kernel: debian::default_kernel,
+        modules: GUEST_MODULES,
+    },
+];
+
+/// The profile used when none is named.
+pub fn default_profile() -> &'static Profile {
+    &PROFILES[0]
+}
+
+/// The profile called `name`.
+pub fn profile(name: &str) -> Result<&'static Profile> {
+    PROFILES.iter().find(|p| p.name == name).ok_or_else(|| {
+        let names: Vec<_> = PROFILES.iter().map(|p| p.name).collect();
+        Error::new(format!(
+            "no guest profile `{name}`; the profiles are: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+impl Profile {
+    /// The kernel command-line arguments that select this profile's IOMMU mode.
+    pub fn iommu_cmdline(&self) -> &'static [&'static str] {
+        match self.iommu {
+            IommuMode::Translated => &["intel_iommu=on"],
+            IommuMode::Passthrough => &["intel_iommu=on", "iommu=pt"],
+            // The emulated IOMMU stays in the machine, as on a host whose kernel does not use
+            // it. Saying so explicitly matters: Debian's kernel enables the Intel IOMMU by
+            // default (only integrated graphics are left out), so merely omitting
+            // intel_iommu=on still gives IOMMU groups.
+            IommuMode::Off => &["intel_iommu=off"],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_found_by_name() {
+        assert_eq!(profile("pt").unwrap().iommu, IommuMode::Passthrough);
+        let err = profile("kvm").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "no guest profile `kvm`; the profiles are: iommu, pt, noiommu"
+        );
+        assert_eq!(default_profile().name, "iommu");
+    }
+
+    #[test]
+    fn every_iommu_mode_has_a_profile() {
+        for mode in IommuMode::ALL {
+            assert!(PROFILES.iter().any(|p| p.iommu == mode), "{mode}");
+        }
+    }
+
+    #[test]
+    fn each_profile_says_whether_the_iommu_is_on() {
+        for p in PROFILES {
+            let expected = match p.iommu {
+                IommuMode::Off => "intel_iommu=off",
+                _ => "intel_iommu=on",
+            };
+            assert_eq!(p.iommu_cmdline()[0], expected, "{}", p.name);
+        }
+    }
+}
