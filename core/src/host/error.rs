@@ -120,6 +120,25 @@ pub enum HostError {
         mask: u64,
     },
 
+    /// Physical addresses are hidden from the process (UIO DMA needs them).
+    #[error(
+        "cannot read physical addresses from /proc/self/pagemap: the kernel hides them from \
+         processes without CAP_SYS_ADMIN; run the driver as root (DMA without an IOMMU needs \
+         physical addresses), or use VFIO, which needs none"
+    )]
+    NoPhysicalAddresses,
+
+    /// No memory was found at physical addresses under the device's DMA mask (UIO DMA).
+    #[error(
+        "no memory below the DMA mask {mask:#x} was found: without an IOMMU the bus address is the \
+         physical address; reserve huge pages at boot (`hugepages=N`) so they come from low \
+         memory, or use VFIO, whose IOVAs are chosen under the mask"
+    )]
+    PhysicalAboveMask {
+        /// The device's DMA mask.
+        mask: u64,
+    },
+
     /// The device does not support what was asked (an IRQ type, a reset, a BAR...).
     #[error("{device}: {what} is not supported by this device")]
     Unsupported {
@@ -163,7 +182,10 @@ impl HostError {
             HostError::NoIommu | HostError::NoVfio { .. } => code::ENODEV,
             HostError::Permission { .. } => code::EACCES,
             HostError::GroupNotViable { .. } | HostError::GroupBusy { .. } => code::EBUSY,
-            HostError::MemlockTooLow { .. } | HostError::IovaExhausted { .. } => code::ENOMEM,
+            HostError::MemlockTooLow { .. }
+            | HostError::IovaExhausted { .. }
+            | HostError::PhysicalAboveMask { .. } => code::ENOMEM,
+            HostError::NoPhysicalAddresses => code::EPERM,
             HostError::Unsupported { .. } => code::EOPNOTSUPP,
             HostError::Os { source, .. } => match source.raw_os_error() {
                 Some(errno) => Error::from_errno(-errno),
