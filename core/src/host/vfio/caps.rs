@@ -219,44 +219,23 @@ pub(crate) mod tests {
         }
     }
 
-    /// The answer of Linux 6.1's type1 IOMMU to `VFIO_IOMMU_GET_INFO` in the test guest (QEMU's
-    /// emulated VT-d, 39-bit address width, the MSI window reserved), as the kernel lays it out:
-    /// the 24-byte `vfio_iommu_type1_info`, then the IOVA-range, migration and DMA-available
-    /// capabilities.
-    pub(crate) fn guest_iommu_info() -> Vec<u8> {
-        Bytes(Vec::new())
-            // vfio_iommu_type1_info: argsz, flags (PGSIZES | CAPS), iova_pgsizes, cap_offset, pad
-            .u32(120)
-            .u32(3)
-            .u64(0x4020_1000)
-            .u32(24)
-            .u32(0)
-            // IOVA range capability at 24: header (id 1, version 1, next 72), nr_iovas, reserved
-            .u16(1)
-            .u16(1)
-            .u32(72)
-            .u32(2)
-            .u32(0)
-            .u64(0)
-            .u64(0xfedf_ffff)
-            .u64(0xfef0_0000)
-            .u64(0x7f_ffff_ffff)
-            // Migration capability at 72: header (id 2, version 1, next 104), flags, padding,
-            // pgsize_bitmap, max_dirty_bitmap_size
-            .u16(2)
-            .u16(1)
-            .u32(104)
-            .u32(0)
-            .u32(0)
-            .u64(0x1000)
-            .u64(0x0800_0000)
-            // DMA-available capability at 104: header (id 3, version 1, end), avail
-            .u16(3)
-            .u16(1)
-            .u32(0)
-            .u32(65535)
-            .u32(0)
-            .0
+    /// The answer of Linux 6.1's type1 IOMMU to `VFIO_IOMMU_GET_INFO` in the test guest (QEMU
+    /// 7.2's emulated VT-d, 39-bit address width, the MSI window reserved), captured by the
+    /// `drydock_vfio_iova_ranges` guest case: the 24-byte `vfio_iommu_type1_info`, then the
+    /// migration capability at 24, DMA-available at 56 and IOVA ranges at 68 (not 8-byte aligned).
+    pub(crate) const GUEST_IOMMU_INFO: [u8; 116] = [
+        0x74, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x10, 0x20, 0x40, 0x00, 0x00, 0x00,
+        0x00, 0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01, 0x00, 0x38, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00,
+        0x44, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0xff, 0xff, 0xdf, 0xfe, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0xfe, 0x00,
+        0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x00, 0x00,
+    ];
+
+    fn guest_iommu_info() -> Vec<u8> {
+        GUEST_IOMMU_INFO.to_vec()
     }
 
     #[test]
@@ -283,13 +262,13 @@ pub(crate) mod tests {
     fn malformed_chains_end_the_walk() {
         let mut buf = guest_iommu_info();
         // The last capability points back at the first: the walk stops instead of looping.
-        buf[108..112].copy_from_slice(&24u32.to_ne_bytes());
+        buf[72..76].copy_from_slice(&24u32.to_ne_bytes());
         assert_eq!(chain(&buf, 24).len(), 3);
         // A pointer past the end stops the walk too.
-        buf[108..112].copy_from_slice(&4096u32.to_ne_bytes());
+        buf[72..76].copy_from_slice(&4096u32.to_ne_bytes());
         assert_eq!(chain(&buf, 24).len(), 3);
         // A truncated IOVA capability is an unparseable answer, not a short range list.
-        assert!(IommuInfo::parse(&guest_iommu_info()[..40]).is_none());
+        assert!(IommuInfo::parse(&guest_iommu_info()[..100]).is_none());
     }
 
     /// A region-info answer with a sparse-mmap capability (two areas) followed by the MSI-X

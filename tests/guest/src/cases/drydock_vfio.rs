@@ -170,11 +170,12 @@ pub fn drydock_vfio_io_bar_fallback() -> CaseResult {
     let (io, len) = pdev.iomap(1).map_err(kerr)?;
     ensure!(mmio::is_trapped(io), "the I/O BAR was not trapped");
     ensure!(len == 256, "BAR1 is {len} bytes");
-    // The header's name field holds a string such as "portio-no-eventfd".
+    // The header (test, width, offset, data, count) is followed at 16 by the test's name, such as
+    // "portio-no-eventfd".
     let name: Vec<u8> = (0..20)
         .map(|i| {
             // SAFETY: inside the live 256-byte trapped region.
-            unsafe { mmio::read(core::ptr::with_exposed_provenance::<u8>(io + 12 + i)) }
+            unsafe { mmio::read(core::ptr::with_exposed_provenance::<u8>(io + 16 + i)) }
         })
         .take_while(|&b| b != 0)
         .collect();
