@@ -13,6 +13,7 @@ use kernel::host::irq;
 use kernel::host::mmio;
 use kernel::host::pci::PciDeviceRef;
 use kernel::host::sysfs::Sysfs;
+use kernel::host::uio;
 use kernel::host::vfio::{self, VfioFunction, VfioOptions};
 
 use super::{ensure, CaseResult};
@@ -243,7 +244,15 @@ unsafe fn edu_handler(dev_id: *mut kernel::ffi::c_void) -> u32 {
 
 /// Runs three interrupting factorials with vectors of `types` and counts the interrupts.
 fn count_interrupts(types: u32) -> CaseResult {
-    let (pdev, bar) = open_edu(VfioOptions::default())?;
+    count_interrupts_with(|| open_edu(VfioOptions::default()), types)
+}
+
+/// [`count_interrupts`] on the edu `open` returns.
+fn count_interrupts_with(
+    open: impl FnOnce() -> Result<(PciDeviceRef, usize), String>,
+    types: u32,
+) -> CaseResult {
+    let (pdev, bar) = open()?;
     pdev.set_master();
     let count = pdev.alloc_irq_vectors(1, 1, types).map_err(kerr)?;
     ensure!(
@@ -363,15 +372,20 @@ fn edu_dma(bar: usize, iova: u64, count: u32, to_device: bool) -> CaseResult {
 /// edu's 28-bit mask.
 pub fn drydock_vfio_edu_dma_round_trip() -> CaseResult {
     let (pdev, bar) = open_edu(VfioOptions::default())?;
+    dma_round_trip(&pdev, bar)
+}
+
+/// Sends a 4095-byte pattern RAM -> edu -> other RAM through `pdev`'s DMA space.
+fn dma_round_trip(pdev: &PciDeviceRef, bar: usize) -> CaseResult {
     pdev.set_master();
     let space = pdev.function().dma_space();
     let out = space.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
     let back = space.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
-    println!("IOVAs {:#x} and {:#x}", out.dma_addr, back.dma_addr);
+    println!("bus addresses {:#x} and {:#x}", out.dma_addr, back.dma_addr);
     for region in [&out, &back] {
         ensure!(
             region.dma_addr + 4095 <= EDU_DMA_MASK,
-            "IOVA {:#x} is above edu's 28-bit mask",
+            "bus address {:#x} is above edu's 28-bit mask",
             region.dma_addr
         );
     }
@@ -609,4 +623,39 @@ pub fn drydock_vfio_one_container() -> CaseResult {
     ensure!(a == b, "the two devices have different DMA spaces");
     println!("edu and pci-testdev share one container and one DMA pool");
     Ok(())
+}
+
+/// Binds edu to uio_pci_generic and opens it through drydock's UIO backend, memory decoding
+/// enabled; returns the device and its BAR0 address.
+fn open_edu_uio() -> Result<(PciDeviceRef, usize), String> {
+    let address = edu::address();
+    sysfs::bind(&address, "uio_pci_generic")?;
+    let pdev = uio::open(&address, &Sysfs::system()).map_err(err)?;
+    pdev.enable_device_mem().map_err(kerr)?;
+    let (bar, len) = pdev.iomap(0).map_err(kerr)?;
+    ensure!(len == 1 << 20, "BAR0 is {len:#x} bytes, expected 1 MiB");
+    ensure!(!mmio::is_trapped(bar), "BAR0 was trapped, expected a mapping of resource0");
+    write32(bar, edu::REG_STATUS, 0);
+    write32(bar, REG_IRQ_ACK, read32(bar, REG_IRQ_STATUS));
+    Ok((pdev, bar))
+}
+
+/// Through UIO: config space from sysfs, BAR0 mapped from `resource0`, INTx through
+/// `/dev/uioN` re-enabled by clearing INTx Disable after each handler.
+pub fn drydock_uio_edu_registers_and_intx() -> CaseResult {
+    let (pdev, bar) = open_edu_uio()?;
+    let mut id = [0u8; 4];
+    pdev.function().config_read(0, &mut id).map_err(err)?;
+    ensure!(id == [0x34, 0x12, 0xe8, 0x11], "vendor/device bytes {id:02x?}");
+    check_registers(bar)?;
+    ensure!(pdev.function().irq_count(IrqKind::Msi) == 0, "UIO offered MSI");
+    drop(pdev);
+    count_interrupts_with(open_edu_uio, bindings::PCI_IRQ_INTX)
+}
+
+/// Through UIO with the IOMMU in passthrough: a DMA round trip to physical addresses from
+/// `/proc/self/pagemap`, under edu's 28-bit mask.
+pub fn drydock_uio_edu_dma_round_trip() -> CaseResult {
+    let (pdev, bar) = open_edu_uio()?;
+    dma_round_trip(&pdev, bar)
 }

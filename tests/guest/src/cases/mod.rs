@@ -216,6 +216,18 @@ pub const CASES: &[Case] = &[
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_one_container,
     },
+    Case {
+        name: "drydock_uio_edu_registers_and_intx",
+        iommu: PASSTHROUGH,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_uio_edu_registers_and_intx,
+    },
+    Case {
+        name: "drydock_uio_edu_dma_round_trip",
+        iommu: PASSTHROUGH,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_uio_edu_dma_round_trip,
+    },
 ];
 
 /// Cases that check the runner itself: they fail, panic, hang or die on purpose. They are not
