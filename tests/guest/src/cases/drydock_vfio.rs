@@ -171,8 +171,10 @@ pub fn drydock_vfio_io_bar_fallback() -> CaseResult {
     let (io, len) = pdev.iomap(1).map_err(kerr)?;
     ensure!(mmio::is_trapped(io), "the I/O BAR was not trapped");
     ensure!(len == 256, "BAR1 is {len} bytes");
-    // The header (test, width, offset, data, count) is followed at 16 by the test's name, such as
-    // "portio-no-eventfd".
+    // Writing the test number at offset 0 selects a test (reads return 0 until one is); its header
+    // (test, width, offset, data, count) is followed at 16 by its name, "portio-no-eventfd".
+    // SAFETY: offset 0 is inside the live 256-byte trapped region.
+    unsafe { mmio::write(core::ptr::with_exposed_provenance_mut::<u8>(io), 0u8) };
     let name: Vec<u8> = (0..20)
         .map(|i| {
             // SAFETY: inside the live 256-byte trapped region.
