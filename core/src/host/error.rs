@@ -3,7 +3,7 @@
 //! Every failure of the host layer (a missing IOMMU, a device bound to the wrong driver, a
 //! permission problem, a memory-lock limit...) is a [`HostError`] whose message says what to do.
 //! At the `kernel` API boundary, where a driver expects an errno, it becomes the
-//! [`Error`](crate::error::Error) that best describes it, and the full message is logged, so
+//! [`Error`] that best describes it, and the full message is logged, so
 //! nothing is lost: the driver sees `-EPERM`, the person running it reads why and how to fix it.
 
 use std::io;

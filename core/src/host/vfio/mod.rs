@@ -15,7 +15,7 @@
 //!   device;
 //! - [`ioctl`]: the request numbers and raw ioctls.
 //!
-//! [`open`] opens a device into a [`RawPciDevice`](super::pci::RawPciDevice), ready for a bus.
+//! [`open`] opens a device into a [`super::pci::RawPciDevice`], ready for a bus.
 
 pub mod bar;
 pub mod caps;
