@@ -530,3 +530,43 @@ impl Default for pci_driver {
         }
     }
 }
+
+/// `struct lock_class_key`: the identity of a lock class for lockdep. drydock has no lockdep, so
+/// the key holds nothing.
+#[repr(C)]
+pub struct lock_class_key {
+    _unused: [u8; 0],
+}
+
+/// `ktime_t`: a time in nanoseconds.
+pub type ktime_t = i64;
+/// `clockid_t`: the identifier of a clock.
+pub type clockid_t = i32;
+
+/// `struct resource` (`include/linux/ioport.h`): a range of bus addresses and its requested parts.
+#[repr(C)]
+pub struct resource {
+    pub start: resource_size_t,
+    pub end: resource_size_t,
+    pub name: *const crate::ffi::c_char,
+    pub flags: crate::ffi::c_ulong,
+    pub desc: crate::ffi::c_ulong,
+    pub parent: *mut resource,
+    pub sibling: *mut resource,
+    pub child: *mut resource,
+}
+
+// Resource flags (`include/linux/ioport.h`).
+pub const IORESOURCE_TYPE_BITS: u32 = 0x0000_1f00;
+pub const IORESOURCE_IO: u32 = 0x0000_0100;
+pub const IORESOURCE_MEM: u32 = 0x0000_0200;
+pub const IORESOURCE_MUXED: u32 = 0x0040_0000;
+pub const IORESOURCE_BUSY: u32 = 0x8000_0000;
+pub const IORESOURCE_MEM_NONPOSTED: u32 = 1 << 7;
+
+/// `struct page`, opaque. In drydock a `*mut page` is the address of the page's memory itself:
+/// userspace has no array of page descriptors.
+#[repr(C)]
+pub struct page {
+    _opaque: [u8; 0],
+}

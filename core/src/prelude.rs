@@ -16,14 +16,29 @@ pub use crate::ffi::{
 };
 
 #[doc(no_inline)]
+pub use pin_init::{init, pin_data, pin_init, pinned_drop, InPlaceWrite, Init, PinInit, Zeroable};
+
+#[doc(no_inline)]
 pub use zerocopy::{FromBytes, IntoBytes};
 
 #[doc(no_inline)]
 pub use crate::{
+    alloc::{flags::*, Box, KBox, KVBox, KVVec, KVec, VBox, VVec, Vec},
     build_assert::{build_assert, build_error, const_assert, static_assert},
     error::{code::*, Error, Result},
-    fmt, pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn, ThisModule,
+    fmt,
+    init::InPlaceInit,
+    pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn,
+    str::CStrExt as _,
+    try_init, try_pin_init, ThisModule,
 };
 
 #[doc(no_inline)]
+pub use crate::macros::kunit_tests;
+
+#[doc(no_inline)]
 pub use crate::module_macro as module;
+
+// As in the kernel, named separately so that rustdoc does not inline the macro here.
+#[doc(no_inline)]
+pub use crate::dbg;

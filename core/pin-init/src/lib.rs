@@ -561,6 +561,10 @@ macro_rules! assert_pinned {
 ///
 /// Prefer [`pin_init_from_closure`] over implementing this trait by hand.
 #[must_use = "an initializer does nothing until it is run on some memory"]
+#[diagnostic::on_unimplemented(
+    note = "a `PinInit<T, E>` is a value of type `T`, a `Result<T, E>`, or an initializer \
+            returned by `pin_init!`, `init!` or a constructor function"
+)]
 pub unsafe trait PinInit<T: ?Sized, E = Infallible>: Sized {
     /// Deprecated alias of [`PinInit::__init`].
     ///
@@ -632,6 +636,10 @@ pub unsafe trait PinInit<T: ?Sized, E = Infallible>: Sized {
 ///
 /// Prefer [`init_from_closure`] over implementing this trait by hand.
 #[must_use = "an initializer does nothing until it is run on some memory"]
+#[diagnostic::on_unimplemented(
+    note = "fields without `#[pin]` (and all fields in `init!`) need an `Init`: a `PinInit` that \
+            is not an `Init` can only initialize `#[pin]` fields"
+)]
 pub unsafe trait Init<T: ?Sized, E = Infallible>: PinInit<T, E> {
     /// Returns an initializer that runs `self` and then `f` on the initialized value.
     ///

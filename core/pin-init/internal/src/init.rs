@@ -74,7 +74,7 @@ impl Parse for Initializer {
                 default_error = Some(attr.parse_args::<Type>()?);
             } else {
                 return Err(syn::Error::new(
-                    attr.span(),
+                    attr.path().span(),
                     "unknown initializer attribute, only `#[default_error(Type)]` is supported",
                 ));
             }
@@ -258,9 +258,9 @@ pub(crate) fn expand(
     // The identifiers of the generated code use the `mixed_site` span: like `macro_rules!`
     // locals, user code cannot see them. Only `this` and the field names are visible.
     let slot = Ident::new("__slot", Span::mixed_site());
+    let closure = Ident::new("__init", Span::mixed_site());
     let data = Ident::new("__data", Span::mixed_site());
     let get_data = Ident::new("__get_data", Span::mixed_site());
-    let closure = Ident::new("__init", Span::mixed_site());
 
     let error = match (error, default_error) {
         (Some(error), _) | (None, Some(error)) => quote!(#error),
@@ -270,17 +270,22 @@ pub(crate) fn expand(
     let (data_trait, data_fn, from_closure) = match kind {
         Kind::Pinned => (
             quote!(::pin_init::__internal::PinDataOf),
-            quote!(__pin_data),
+            "__pin_data",
             quote!(pin_init_from_closure),
         ),
         Kind::Unpinned => (
             quote!(::pin_init::__internal::HasInitData),
-            quote!(__init_data),
+            "__init_data",
             quote!(init_from_closure),
         ),
     };
-    // Spanned at the path, so that "not a `#[pin_data]` struct" points at it.
-    let get_data_fn = quote_spanned!(path.span()=> #path::#data_fn);
+    // Spanned at the struct name, so that "not a `#[pin_data]` struct" points at it.
+    let name_span = path
+        .segments
+        .last()
+        .map_or_else(Span::call_site, |s| s.ident.span());
+    let data_fn = Ident::new(data_fn, name_span);
+    let get_data_fn = quote_spanned!(name_span=> #path::#data_fn);
 
     let zero = if *zeroing {
         quote! {
@@ -311,6 +316,7 @@ pub(crate) fn expand(
     let check = field_check(members, *zeroing, path, brace, &slot);
 
     Ok(quote! {{
+        // Only name the function here, so that no user-written token ends up in an `unsafe` block.
         let #get_data = {
             #[allow(unused_imports)]
             use #data_trait;

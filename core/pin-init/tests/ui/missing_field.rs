@@ -1,0 +1,15 @@
+use pin_init::{pin_data, pin_init, PinInit};
+
+#[pin_data]
+struct Foo {
+    a: u32,
+    b: u32,
+}
+
+fn foo() -> impl PinInit<Foo> {
+    pin_init!(Foo { a: 1 })
+}
+
+fn main() {
+    let _ = foo();
+}
