@@ -636,7 +636,10 @@ fn open_edu_uio() -> Result<(PciDeviceRef, usize), String> {
     pdev.enable_device_mem().map_err(kerr)?;
     let (bar, len) = pdev.iomap(0).map_err(kerr)?;
     ensure!(len == 1 << 20, "BAR0 is {len:#x} bytes, expected 1 MiB");
-    ensure!(!mmio::is_trapped(bar), "BAR0 was trapped, expected a mapping of resource0");
+    ensure!(
+        !mmio::is_trapped(bar),
+        "BAR0 was trapped, expected a mapping of resource0"
+    );
     write32(bar, edu::REG_STATUS, 0);
     write32(bar, REG_IRQ_ACK, read32(bar, REG_IRQ_STATUS));
     Ok((pdev, bar))
@@ -648,9 +651,15 @@ pub fn drydock_uio_edu_registers_and_intx() -> CaseResult {
     let (pdev, bar) = open_edu_uio()?;
     let mut id = [0u8; 4];
     pdev.function().config_read(0, &mut id).map_err(err)?;
-    ensure!(id == [0x34, 0x12, 0xe8, 0x11], "vendor/device bytes {id:02x?}");
+    ensure!(
+        id == [0x34, 0x12, 0xe8, 0x11],
+        "vendor/device bytes {id:02x?}"
+    );
     check_registers(bar)?;
-    ensure!(pdev.function().irq_count(IrqKind::Msi) == 0, "UIO offered MSI");
+    ensure!(
+        pdev.function().irq_count(IrqKind::Msi) == 0,
+        "UIO offered MSI"
+    );
     drop(pdev);
     count_interrupts_with(open_edu_uio, bindings::PCI_IRQ_INTX)
 }
