@@ -3,11 +3,12 @@
 //! A driver binary's `main` is one call:
 //!
 //! ```no_run
-//! # static MODULE: &kernel::host::module::ModuleDescriptor = todo!();
+//! use kernel::host::module::ModuleDescriptor;
 //! use kernel::host::runtime::{run, Options};
 //!
-//! fn main() -> std::process::ExitCode {
-//!     run(MODULE, Options::default())
+//! /// `main` of a driver binary, given the module `module!` emitted.
+//! fn driver_main(module: &'static ModuleDescriptor) -> std::process::ExitCode {
+//!     run(module, Options::default())
 //! }
 //! ```
 //!
