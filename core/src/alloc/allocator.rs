@@ -12,10 +12,17 @@
 //! and larger ones as [`Vmalloc`] does. Every allocation or growth first consults the fault
 //! injection hook of [`crate::host::fault`].
 //!
-//! Not yet mirrored: `Vmalloc::to_page` and `VmallocPageIter`, which need the `page` module.
+//! `vmalloc` memory is made of whole pages, in the kernel as here: a [`Vmalloc`] block (and a
+//! [`KVmalloc`] block placed as one) takes its size rounded up to a page, so that each of its pages
+//! can be handed out as a [`page::BorrowedPage`] ([`Vmalloc::to_page`], [`VmallocPageIter`]). In
+//! drydock a `struct page` pointer is the address of the page's memory.
 
 use super::{flags, AllocError, Allocator, Flags, NumaNode};
+use crate::page;
 use core::{alloc::Layout, ptr::NonNull};
+
+mod iter;
+pub use self::iter::VmallocPageIter;
 
 /// `ARCH_KMALLOC_MINALIGN` on x86-64: the alignment of every `kmalloc` block.
 const ARCH_KMALLOC_MINALIGN: usize = 8;
@@ -23,8 +30,8 @@ const ARCH_KMALLOC_MINALIGN: usize = 8;
 /// `KMALLOC_MAX_SIZE` on x86-64 (`MAX_PAGE_ORDER` 10 plus `PAGE_SHIFT` 12): the largest `kmalloc`.
 const KMALLOC_MAX_SIZE: usize = 1 << 22;
 
-/// The size of a page, and the alignment of every `vmalloc` block.
-pub(crate) const PAGE_SIZE: usize = 4096;
+/// The size of a page, and the alignment and size granule of every `vmalloc` block.
+pub(crate) const PAGE_SIZE: usize = page::PAGE_SIZE;
 
 /// The `kmalloc` allocator: physically contiguous memory, at most 4 MiB per block.
 ///
@@ -69,17 +76,26 @@ enum Placement {
 }
 
 impl Placement {
-    /// Returns the layout a block of `layout` is given in the process heap (always a non-zero
-    /// size), or an error if this allocator cannot hold such a block.
+    /// Returns the layout a block of `layout` (of non-zero size) is given in the process heap, or
+    /// an error if this allocator cannot hold such a block.
+    ///
+    /// `kmalloc` blocks are aligned to `ARCH_KMALLOC_MINALIGN`; `vmalloc` blocks are aligned to a
+    /// page and span whole pages.
     fn host_layout(self, layout: Layout) -> Result<Layout, AllocError> {
-        let align = match self {
+        let vmalloc = match self {
             Placement::Kmalloc if layout.size() > KMALLOC_MAX_SIZE => return Err(AllocError),
-            Placement::Kmalloc => ARCH_KMALLOC_MINALIGN,
-            Placement::Vmalloc => PAGE_SIZE,
-            Placement::KVmalloc if layout.size() > KMALLOC_MAX_SIZE => PAGE_SIZE,
-            Placement::KVmalloc => ARCH_KMALLOC_MINALIGN,
+            Placement::Kmalloc => false,
+            Placement::Vmalloc => true,
+            Placement::KVmalloc => layout.size() > KMALLOC_MAX_SIZE,
         };
-        Layout::from_size_align(layout.size(), layout.align().max(align)).map_err(|_| AllocError)
+        let (size, align) = if vmalloc {
+            let pages = layout.size().div_ceil(PAGE_SIZE);
+            let size = pages.checked_mul(PAGE_SIZE).ok_or(AllocError)?;
+            (size, layout.align().max(PAGE_SIZE))
+        } else {
+            (layout.size(), layout.align().max(ARCH_KMALLOC_MINALIGN))
+        };
+        Layout::from_size_align(size, align).map_err(|_| AllocError)
     }
 
     /// Allocates, resizes or frees a block, with the contract of [`Allocator::realloc`].
@@ -210,6 +226,20 @@ unsafe impl Allocator for Kmalloc {
         // SAFETY: The caller's guarantees are those `Placement::realloc` needs; padding both
         // layouts the same way keeps `old_layout` the one the block was allocated with.
         unsafe { Placement::Kmalloc.realloc(ptr, layout, old_layout, flags) }
+    }
+}
+
+impl Vmalloc {
+    /// Returns the page of a `Vmalloc` allocation that starts at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be page aligned, point into a `Vmalloc` allocation, and stay valid for `'a`.
+    pub unsafe fn to_page<'a>(ptr: NonNull<u8>) -> page::BorrowedPage<'a> {
+        // SAFETY: `vmalloc` blocks span whole pages, so the page at the aligned `ptr` is entirely
+        // inside the allocation, valid for `'a` (caller's guarantee); in drydock a `struct page`
+        // pointer is the page's address.
+        unsafe { page::BorrowedPage::from_raw(ptr.cast()) }
     }
 }
 
@@ -349,6 +379,25 @@ mod tests {
         assert_eq!(unsafe { ptr.as_ptr().read() }, 7);
         // SAFETY: `ptr` is still a live block allocated with `small`.
         unsafe { Kmalloc::free(ptr.cast(), small) };
+    }
+
+    #[test]
+    fn vmalloc_blocks_span_whole_pages() {
+        use crate::{alloc::VVec, page::AsPageIter};
+
+        let mut v = VVec::<u8>::with_capacity(PAGE_SIZE + 1, GFP_KERNEL).unwrap();
+        v.resize(PAGE_SIZE + 1, 0xaa, GFP_KERNEL).unwrap();
+        let start = v.as_ptr().cast_mut();
+        let pages: std::vec::Vec<_> = v.page_iter().collect();
+        assert_eq!(pages.len(), 2);
+        assert_eq!(pages[0].as_ptr().cast::<u8>(), start);
+        // The last page is whole, although only its first byte is in use: writing all of it stays
+        // inside the allocation (Miri checks).
+        // SAFETY: Nothing else accesses the page meanwhile.
+        unsafe { pages[1].fill_zero_raw(0, PAGE_SIZE) }.unwrap();
+        drop(pages);
+        assert_eq!(v[PAGE_SIZE], 0);
+        assert_eq!(v[PAGE_SIZE - 1], 0xaa);
     }
 
     #[test]

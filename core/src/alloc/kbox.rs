@@ -3,9 +3,9 @@
 //! Mirrors `rust/kernel/alloc/kbox.rs` of Linux 7.3.
 
 #[allow(unused_imports)] // Used in doc comments.
-use super::allocator::{KVmalloc, Kmalloc, Vmalloc};
+use super::allocator::{KVmalloc, Kmalloc, Vmalloc, VmallocPageIter};
 use super::{flags::__GFP_ZERO, AllocError, Allocator, Flags, NumaNode};
-use crate::{ffi::c_void, fmt, init::InPlaceInit, types::ForeignOwnable};
+use crate::{ffi::c_void, fmt, init::InPlaceInit, page::AsPageIter, types::ForeignOwnable};
 use core::{
     alloc::Layout,
     borrow::{Borrow, BorrowMut},
@@ -560,6 +560,39 @@ where
         // SAFETY: By the type invariant the memory was allocated with `A` and the layout of the
         // value (or is dangling with a zero-sized layout).
         unsafe { A::free(self.0.cast(), layout) };
+    }
+}
+
+/// The pages of a [`VBox`]'s allocation.
+///
+/// # Examples
+///
+/// ```
+/// # use kernel::prelude::*;
+/// use kernel::page::{AsPageIter, PAGE_SIZE};
+///
+/// let mut empty = VBox::new((), GFP_KERNEL)?;
+/// assert!(empty.page_iter().next().is_none());
+///
+/// let mut vbox = VBox::<[u8; PAGE_SIZE + 1]>::new_uninit(GFP_KERNEL)?;
+/// assert_eq!(vbox.page_iter().count(), 2);
+/// let page = vbox.page_iter().next().expect("at least one page");
+/// // SAFETY: Nothing else reads or writes the page meanwhile.
+/// unsafe { page.fill_zero_raw(0, PAGE_SIZE)? };
+/// # Ok::<(), Error>(())
+/// ```
+impl<T> AsPageIter for VBox<T> {
+    type Iter<'a>
+        = VmallocPageIter<'a>
+    where
+        T: 'a;
+
+    fn page_iter(&mut self) -> Self::Iter<'_> {
+        let ptr = self.0.cast();
+        let size = core::mem::size_of::<T>();
+        // SAFETY: `ptr` is the start of the box's `Vmalloc` allocation (page aligned), of `size`
+        // bytes, borrowed mutably for the iterator's lifetime.
+        unsafe { VmallocPageIter::new(ptr, size) }
     }
 }
 

@@ -3,12 +3,12 @@
 //! Mirrors `rust/kernel/alloc/kvec.rs` of Linux 7.3.
 
 use super::{
-    allocator::{kvmalloc_is_vmalloc, KVmalloc, Kmalloc, Vmalloc, PAGE_SIZE},
+    allocator::{kvmalloc_is_vmalloc, KVmalloc, Kmalloc, Vmalloc, VmallocPageIter, PAGE_SIZE},
     flags::__GFP_ZERO,
     layout::ArrayLayout,
     AllocError, Allocator, Box, Flags, NumaNode,
 };
-use crate::fmt;
+use crate::{fmt, page::AsPageIter};
 use core::{
     borrow::{Borrow, BorrowMut},
     marker::PhantomData,
@@ -900,6 +900,35 @@ where
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter_mut()
+    }
+}
+
+/// The pages of a [`VVec`]'s allocation (its whole capacity).
+///
+/// # Examples
+///
+/// ```
+/// # use kernel::prelude::*;
+/// use kernel::page::{AsPageIter, PAGE_SIZE};
+///
+/// let mut v = VVec::<u8>::with_capacity(3 * PAGE_SIZE, GFP_KERNEL)?;
+/// assert_eq!(v.page_iter().count(), 3);
+/// assert_eq!(VVec::<u8>::new().page_iter().count(), 0);
+/// # Ok::<(), Error>(())
+/// ```
+impl<T> AsPageIter for VVec<T> {
+    type Iter<'a>
+        = VmallocPageIter<'a>
+    where
+        T: 'a;
+
+    fn page_iter(&mut self) -> Self::Iter<'_> {
+        let ptr = self.ptr.cast();
+        let size = self.layout.size();
+        // SAFETY: `ptr` is the start of the vector's `Vmalloc` allocation (page aligned) of `size`
+        // bytes, or dangling with a size of zero; it is borrowed mutably for the iterator's
+        // lifetime.
+        unsafe { VmallocPageIter::new(ptr, size) }
     }
 }
 
