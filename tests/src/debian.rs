@@ -251,32 +251,6 @@ fn fetch(apt: &PrivateApt, record: &PackageRecord, unpacked: &Path) -> Result<()
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn depends_lists_each_dependency() {
-        let text = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n  Recommends: x\n";
-        assert_eq!(parse_depends(text), ["linux-image-6.1.0-56-amd64"]);
-    }
-
-    #[test]
-    fn record_reads_the_first_stanza_only() {
-        let text = "Package: linux-image-6.1.0-56-amd64\nVersion: 6.1.192-2\n\
-                    Installed-Size: 400652\nSHA256: a86e\n\nPackage: other\nVersion: 9\nSHA256: ff\n";
-        assert_eq!(
-            parse_record(text),
-            Some(PackageRecord {
-                name: "linux-image-6.1.0-56-amd64".into(),
-                version: "6.1.192-2".into(),
-                sha256: "a86e".into(),
-            })
-        );
-        assert_eq!(parse_record("Package: x\nVersion: 1\n"), None);
-    }
-}
-
 /// The Linux series drydock mirrors, and the Debian suite that ships its source.
 pub const LINUX_SERIES: &str = "7.3";
 const LINUX_SOURCE_SUITE: &str = "deb http://deb.debian.org/debian trixie-backports main\n";
@@ -322,4 +296,30 @@ pub fn linux_source(cache: &Cache) -> Result<PathBuf> {
     })();
     let _ = cache::remove_all(&download);
     result.map(|()| tarball)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depends_lists_each_dependency() {
+        let text = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n  Recommends: x\n";
+        assert_eq!(parse_depends(text), ["linux-image-6.1.0-56-amd64"]);
+    }
+
+    #[test]
+    fn record_reads_the_first_stanza_only() {
+        let text = "Package: linux-image-6.1.0-56-amd64\nVersion: 6.1.192-2\n\
+                    Installed-Size: 400652\nSHA256: a86e\n\nPackage: other\nVersion: 9\nSHA256: ff\n";
+        assert_eq!(
+            parse_record(text),
+            Some(PackageRecord {
+                name: "linux-image-6.1.0-56-amd64".into(),
+                version: "6.1.192-2".into(),
+                sha256: "a86e".into(),
+            })
+        );
+        assert_eq!(parse_record("Package: x\nVersion: 1\n"), None);
+    }
 }
