@@ -164,6 +164,7 @@ macro_rules! module_macro {
                 params: &[$($($crate::host::module::ParamInfo {
                     name: ::core::stringify!($param),
                     description: $param_description,
+                    type_name: ::core::stringify!($param_type),
                     set: |arg| module_parameters::$param.set_from_arg(arg),
                 }),*)?],
             });

@@ -128,7 +128,10 @@ pub fn usage(module: &'static ModuleDescriptor, extra: &[ExtraFlag]) -> String {
     if !info.params.is_empty() {
         text += "\nModule parameters:\n";
         for param in info.params {
-            text += &format!("  {:<13} {}\n", param.name, param.description);
+            text += &format!(
+                "  {:<13} {} ({})\n",
+                param.name, param.description, param.type_name
+            );
         }
     }
     text

@@ -37,9 +37,21 @@ pub struct ParamInfo {
     pub name: &'static str,
     /// Its description.
     pub description: &'static str,
+    /// Its type, as written in `module!` (`bool`, `u32`, ...).
+    pub type_name: &'static str,
     /// Sets it from the text given at load time (`EINVAL` if it does not parse, `EEXIST` if it
     /// was set already).
     pub set: fn(&crate::str::BStr) -> Result<(), Error>,
+}
+
+impl ParamInfo {
+    /// Describes the text this parameter accepts, for error messages and `--help`.
+    pub fn accepted_values(&self) -> String {
+        match self.type_name {
+            "bool" => "a bool: y/n, 1/0, on/off or true/false".into(),
+            int => format!("a {int}: decimal, or prefixed 0x, 0o or 0b"),
+        }
+    }
 }
 
 /// The state of a loaded module; dropping it runs the module's teardown.
@@ -83,8 +95,9 @@ impl ModuleDescriptor {
         (param.set)(crate::str::BStr::from_bytes(value.as_bytes())).map_err(|err| match err {
             crate::error::code::EEXIST => format!("parameter `{name}` is already set"),
             _ => format!(
-                "`{value}` is not a valid value for parameter `{name}` ({})",
-                param.description
+                "`{value}` is not a valid value for parameter `{name}` ({}): expected {}",
+                param.description,
+                param.accepted_values()
             ),
         })
     }

@@ -3,7 +3,8 @@
 //! Driver for QEMU's `edu` educational device (PCI 1234:11e8).
 //!
 //! edu computes factorials and copies data between memory and a 4 KiB buffer on the device by
-//! DMA, signalling completion with an interrupt (MSI, or INTx when MSI is unavailable). This
+//! DMA, signalling completion with an interrupt: MSI, or INTx when MSI is unavailable or the
+//! `use_intx` module parameter asks for it. This
 //! driver checks the device's identification and liveness at probe, then offers
 //! [`Edu::factorial`], [`Edu::write_to_device`] and [`Edu::read_from_device`], each of which waits
 //! for the completion interrupt with a timeout.
@@ -371,9 +372,13 @@ impl pci::Driver for EduDriver {
 
             let buffer = Coherent::<u8>::zeroed_slice(pdev.as_ref(), BUFFER_SIZE, GFP_KERNEL)?;
             let bar = Arc::new(bar.into_devres()?, GFP_KERNEL)?;
-            let types = pci::IrqTypes::default()
-                .with(pci::IrqType::Msi)
-                .with(pci::IrqType::Intx);
+            let types = if module_parameters::use_intx.value() {
+                pci::IrqTypes::default().with(pci::IrqType::Intx)
+            } else {
+                pci::IrqTypes::default()
+                    .with(pci::IrqType::Msi)
+                    .with(pci::IrqType::Intx)
+            };
             let vectors = pdev.alloc_irq_vectors(1, 1, types)?;
             dev_info!(pdev, "interrupts by {:?}\n", vectors.irq_type());
             let handler_bar = bar.clone();
@@ -420,4 +425,10 @@ kernel::module_pci_driver! {
     authors: ["The drydock developers"],
     description: "Driver for QEMU's edu device",
     license: "Dual MIT/GPL",
+    params: {
+        use_intx: bool {
+            default: false,
+            description: "Signal completions with INTx instead of MSI",
+        },
+    },
 }
