@@ -31,61 +31,62 @@ use kernel::{
     time::{msecs_to_jiffies, Delta},
 };
 
-/// The registers of BAR0 the driver uses.
-mod regs {
+/// The registers of BAR0 the driver uses, public for test drivers that misuse the device on
+/// purpose.
+pub mod regs {
     use super::*;
 
     register! {
         /// Identification: `0xRRrr00ed`, major and minor version and a magic byte.
-        pub(super) ID(u32) @ 0x00 {
+        pub ID(u32) @ 0x00 {
             31:24 major;
             23:16 minor;
             7:0 magic;
         }
 
         /// Reads back the bitwise complement of the last value written.
-        pub(super) LIVENESS(u32) @ 0x04 {
+        pub LIVENESS(u32) @ 0x04 {
             31:0 value;
         }
 
         /// Writing N starts computing N!; reads give the result once computed.
-        pub(super) FACTORIAL(u32) @ 0x08 {
+        pub FACTORIAL(u32) @ 0x08 {
             31:0 value;
         }
 
         /// Computation status and the factorial interrupt enable.
-        pub(super) STATUS(u32) @ 0x20 {
+        pub STATUS(u32) @ 0x20 {
             0:0 computing;
             7:7 irq_enable;
         }
 
         /// Pending interrupt causes.
-        pub(super) IRQ_STATUS(u32) @ 0x24 {
+        pub IRQ_STATUS(u32) @ 0x24 {
             31:0 causes;
         }
 
         /// Writing acknowledges the given causes.
-        pub(super) IRQ_ACK(u32) @ 0x64 {
+        pub IRQ_ACK(u32) @ 0x64 {
             31:0 causes;
         }
 
         /// DMA source address (low half; edu addresses fit in 28 bits).
-        pub(super) DMA_SRC(u32) @ 0x80 {
+        pub DMA_SRC(u32) @ 0x80 {
             31:0 addr;
         }
 
         /// DMA destination address (low half).
-        pub(super) DMA_DST(u32) @ 0x88 {
+        pub DMA_DST(u32) @ 0x88 {
             31:0 addr;
         }
 
         /// DMA transfer length in bytes.
-        pub(super) DMA_COUNT(u32) @ 0x90 {
+        pub DMA_COUNT(u32) @ 0x90 {
             31:0 bytes;
         }
 
         /// DMA command: start, direction (device to memory) and completion interrupt.
-        pub(super) DMA_CMD(u32) @ 0x98 {
+        pub DMA_CMD(u32) @ 0x98 {
             0:0 start;
             1:1 to_memory;
             2:2 irq;
@@ -93,15 +94,15 @@ mod regs {
     }
 
     /// The identification magic byte.
-    pub(super) const MAGIC: u32 = 0xed;
+    pub const MAGIC: u32 = 0xed;
     /// Interrupt cause of a completed factorial.
-    pub(super) const IRQ_FACTORIAL: u32 = 0x1;
+    pub const IRQ_FACTORIAL: u32 = 0x1;
     /// Interrupt cause of a completed DMA transfer.
-    pub(super) const IRQ_DMA: u32 = 0x100;
+    pub const IRQ_DMA: u32 = 0x100;
     /// The device-side address of the DMA buffer.
-    pub(super) const BUFFER_BASE: u32 = 0x40000;
+    pub const BUFFER_BASE: u32 = 0x40000;
     /// The size of BAR0 the driver needs (all its registers are below).
-    pub(super) const BAR_SIZE: usize = 0x100;
+    pub const BAR_SIZE: usize = 0x100;
 }
 
 /// The size of the device's DMA buffer.
