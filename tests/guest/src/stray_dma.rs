@@ -10,18 +10,50 @@
 //! [`StrayDma::copy`] is the same path with the right address: the control showing that the
 //! timeout comes from the address alone.
 //!
-//! The driver is written against `kernel::` only, like a real one, and shares edu's register
-//! definitions with `drivers/edu`.
+//! The driver is written against `kernel::` only, like a real one, and uses only edu's DMA
+//! registers, polling instead of taking interrupts.
 
-use edu::regs;
 use kernel::{
     device::Core,
     dma::{Coherent, Device, DmaAddress, DmaMask},
-    io::{io_project, poll::read_poll_timeout, Io},
+    io::{io_project, poll::read_poll_timeout, register, Io},
     pci,
     prelude::*,
     time::Delta,
 };
+
+/// edu's DMA registers (QEMU's `hw/misc/edu.c`).
+mod regs {
+    use super::*;
+
+    register! {
+        /// DMA source address (low half; edu addresses fit in 28 bits).
+        pub(super) DMA_SRC(u32) @ 0x80 {
+            31:0 addr;
+        }
+
+        /// DMA destination address (low half).
+        pub(super) DMA_DST(u32) @ 0x88 {
+            31:0 addr;
+        }
+
+        /// DMA transfer length in bytes.
+        pub(super) DMA_COUNT(u32) @ 0x90 {
+            31:0 bytes;
+        }
+
+        /// DMA command: start and direction (device to memory).
+        pub(super) DMA_CMD(u32) @ 0x98 {
+            0:0 start;
+            1:1 to_memory;
+        }
+    }
+
+    /// The device-side address of the DMA buffer.
+    pub(super) const BUFFER_BASE: u32 = 0x40000;
+    /// The size of BAR0 the driver needs.
+    pub(super) const BAR_SIZE: usize = 0x100;
+}
 
 /// The bytes the driver copies through the device, and looks for in its landing buffer.
 pub const MARKER: [u8; 64] = {
