@@ -5,11 +5,13 @@
 //! those guests and brings the results back:
 //!
 //! - [`prereq`] installs the host's Debian packages (QEMU, busybox) or says how to;
-//! - [`debian`] fetches Debian's current kernel into the [`cache`];
+//! - [`debian`] fetches Debian's current kernel into the [`cache`], and [`proof_kernel`] has
+//!   `tests/kernel/build` build the Linux 7.3 proof kernel with the drivers of `drivers/`;
 //! - [`kernel`] resolves which module files a guest loads, and [`bzimage`] unpacks the kernel
 //!   so it boots faster;
 //! - [`initramfs`] builds (with [`cpio`]) and caches the guest's initramfs;
-//! - [`profile`] defines the guest profiles (`iommu`, `pt`, `noiommu`);
+//! - [`profile`] defines the guest profiles (`iommu`, `pt`, `noiommu`, and `kernel73` and
+//!   `kernel73-noiommu` on the proof kernel);
 //! - [`qemu`] builds the QEMU command line, and [`vm`] boots it under a watchdog;
 //! - [`guest`] builds the static guest binaries, and [`suite`] runs guest cases in a boot and
 //!   reports each one.
@@ -30,6 +32,7 @@ pub mod kernel;
 pub mod prereq;
 pub mod process;
 pub mod profile;
+pub mod proof_kernel;
 pub mod qemu;
 pub mod suite;
 pub mod vm;

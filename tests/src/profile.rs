@@ -1,16 +1,17 @@
 //! Guest profiles: which kernel a guest boots, with which modules and IOMMU setup.
 //!
 //! Every profile has the same devices (see [`drydock_guest::layout`]); profiles differ in the
-//! kernel, the modules loaded at boot, and the IOMMU mode. A profile for another kernel (such as
-//! a Linux 7.3 built by the project) is one more entry in [`PROFILES`] with its own
+//! kernel, the modules loaded at boot, the IOMMU mode, and the features the kernel offers to cases
+//! that need them. A profile for another kernel is one more entry in [`PROFILES`] with its own
 //! [`Profile::kernel`] function returning a [`GuestKernel`]; modules it has built in are skipped
-//! automatically.
+//! automatically. The `kernel73` profiles boot the proof kernel (see [`proof_kernel`]): Linux 7.3
+//! built by the project with drydock's drivers as modules.
 
-use drydock_guest::protocol::IommuMode;
+use drydock_guest::protocol::{CaseInfo, Feature, IommuMode};
 
 use crate::cache::Cache;
 use crate::kernel::GuestKernel;
-use crate::{debian, Error, Result};
+use crate::{debian, proof_kernel, Error, Result};
 
 /// A way to boot a guest.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct Profile {
     pub kernel: fn(&Cache) -> Result<GuestKernel>,
     /// The modules to load at boot, by name; dependencies are added automatically.
     pub modules: &'static [&'static str],
+    /// What the kernel offers to the cases that need more than an IOMMU mode.
+    pub features: &'static [Feature],
 }
 
 /// The modules every profile of a modular kernel loads: VFIO and UIO for drivers under test,
@@ -43,6 +46,21 @@ pub const GUEST_MODULES: &[&str] = &[
     "e1000e",
 ];
 
+/// The modules of [`GUEST_MODULES`] the proof kernel has: it builds them all in (so none is
+/// loaded, but each must be listed in its `modules.builtin`), and it has no `vfio_virqfd`, which
+/// Linux 6.2 merged into `vfio`.
+pub const PROOF_KERNEL_MODULES: &[&str] = &[
+    "vfio",
+    "vfio_iommu_type1",
+    "vfio-pci",
+    "uio_pci_generic",
+    "virtio_pci",
+    "9pnet_virtio",
+    "9p",
+    "nvme",
+    "e1000e",
+];
+
 /// Every profile, the default first.
 pub const PROFILES: &[Profile] = &[
     Profile {
@@ -51,6 +69,7 @@ pub const PROFILES: &[Profile] = &[
         iommu: IommuMode::Translated,
         kernel: debian::default_kernel,
         modules: GUEST_MODULES,
+        features: &[],
     },
     Profile {
         name: "pt",
@@ -58,6 +77,7 @@ pub const PROFILES: &[Profile] = &[
         iommu: IommuMode::Passthrough,
         kernel: debian::default_kernel,
         modules: GUEST_MODULES,
+        features: &[],
     },
     Profile {
         name: "noiommu",
@@ -65,6 +85,24 @@ pub const PROFILES: &[Profile] = &[
         iommu: IommuMode::Off,
         kernel: debian::default_kernel,
         modules: GUEST_MODULES,
+        features: &[],
+    },
+    Profile {
+        name: "kernel73",
+        summary: "the Linux 7.3 proof kernel with intel_iommu=on: drydock's drivers in the kernel \
+                  and through VFIO on the same devices",
+        iommu: IommuMode::Translated,
+        kernel: proof_kernel::guest_kernel,
+        modules: PROOF_KERNEL_MODULES,
+        features: &[Feature::DriverModules, Feature::VfioNoIommu],
+    },
+    Profile {
+        name: "kernel73-noiommu",
+        summary: "the Linux 7.3 proof kernel with intel_iommu=off: VFIO's no-IOMMU mode",
+        iommu: IommuMode::Off,
+        kernel: proof_kernel::guest_kernel,
+        modules: PROOF_KERNEL_MODULES,
+        features: &[Feature::DriverModules, Feature::VfioNoIommu],
     },
 ];
 
@@ -85,6 +123,11 @@ pub fn profile(name: &str) -> Result<&'static Profile> {
 }
 
 impl Profile {
+    /// Whether `case` runs in this profile: under its IOMMU mode, with every feature it needs.
+    pub fn runs(&self, case: &CaseInfo) -> bool {
+        case.runs_in(self.iommu, self.features)
+    }
+
     /// The kernel command-line arguments that select this profile's IOMMU mode.
     pub fn iommu_cmdline(&self) -> &'static [&'static str] {
         match self.iommu {
@@ -109,7 +152,8 @@ mod tests {
         let err = profile("kvm").unwrap_err().to_string();
         assert_eq!(
             err,
-            "no guest profile `kvm`; the profiles are: iommu, pt, noiommu"
+            "no guest profile `kvm`; the profiles are: iommu, pt, noiommu, kernel73, \
+             kernel73-noiommu"
         );
         assert_eq!(default_profile().name, "iommu");
     }
@@ -118,6 +162,16 @@ mod tests {
     fn every_iommu_mode_has_a_profile() {
         for mode in IommuMode::ALL {
             assert!(PROFILES.iter().any(|p| p.iommu == mode), "{mode}");
+        }
+    }
+
+    #[test]
+    fn every_feature_has_a_profile() {
+        for feature in Feature::ALL {
+            assert!(
+                PROFILES.iter().any(|p| p.features.contains(&feature)),
+                "{feature}"
+            );
         }
     }
 

@@ -230,6 +230,7 @@ mod tests {
             name: name.into(),
             timeout: Duration::from_secs(secs),
             iommu: vec![IommuMode::Translated],
+            needs: Vec::new(),
         }
     }
 

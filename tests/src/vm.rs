@@ -1,8 +1,8 @@
 //! Booting a guest: its run directory, its scratch disks, QEMU, and the watchdog that ends a
 //! hung guest.
 //!
-//! A boot goes like this: the host writes the per-boot script [`GUEST_SCRIPT`] into a fresh
-//! [`RunDir`] and starts QEMU. The guest's init (see [`crate::initramfs`]) mounts the run
+//! A boot goes like this: the host writes the per-boot script [`GUEST_SCRIPT`] and the guest path
+//! of the kernel's module tree ([`KERNEL_MODULES`]) into a fresh [`RunDir`] and starts QEMU. The guest's init (see [`crate::initramfs`]) mounts the run
 //! directory, writes [`BOOTED_FILE`], runs the script, writes its exit status to
 //! [`EXIT_STATUS_FILE`] and powers off, which ends QEMU. The host polls: until the guest has
 //! booted it allows [`Watchdog::boot`], afterwards [`Watchdog::run`]; past either it kills QEMU.
@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use drydock_guest::layout::{Role, DEVICES, HOST_ROOT_MOUNT, NVME_BACKING_BYTES};
-use drydock_guest::protocol::GUEST_MOUNT;
+use drydock_guest::protocol::{GUEST_MOUNT, KERNEL_MODULES};
 
 use crate::cache::Cache;
 use crate::kernel::GuestKernel;
@@ -385,6 +385,10 @@ impl PreparedGuest {
         mut tick: impl FnMut(),
     ) -> Result<GuestExit> {
         run_dir.write(GUEST_SCRIPT, script)?;
+        run_dir.write(
+            KERNEL_MODULES,
+            &format!("{}\n", guest_path(&self.kernel.modules_dir)?.display()),
+        )?;
         let disks = ScratchDisks::create(run_dir)?;
         let config = QemuConfig {
             profile: self.profile,

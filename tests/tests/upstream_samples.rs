@@ -1,7 +1,8 @@
 //! Linux 7.3's own PCI samples, built unchanged against drydock and run on the simulated bus.
 //!
 //! `samples/rust/rust_driver_pci.rs` and `samples/rust/rust_dma.rs` are taken from Debian's
-//! `linux-source-7.3` package at test time (they are never committed here). Each becomes the root
+//! `linux-source-7.3` package at test time (they are never committed here), fetched by
+//! `tests/kernel/build --source`. Each becomes the root
 //! of a throwaway crate that depends on drydock under the name `kernel`, exactly as a driver crate
 //! does; the crate's test (from `tests/samples/`) loads the module into a simulated bus with QEMU's
 //! pci-testdev and checks what the sample did, through its log and the device model.
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use drydock_tests::cache::Cache;
-use drydock_tests::{debian, guest::workspace_root};
+use drydock_tests::{guest::workspace_root, proof_kernel};
 
 /// The samples, by file name, with the test that drives each.
 const SAMPLES: &[(&str, &str)] = &[
@@ -32,10 +33,9 @@ fn sample_source(cache: &Cache, tarball: &Path, name: &str) -> PathBuf {
     let dir = cache.dir(&format!("kernel/samples/{stem}")).unwrap();
     let file = dir.join(format!("{name}.rs"));
     if !file.is_file() {
-        let member = format!(
-            "linux-source-{}/samples/rust/{name}.rs",
-            debian::LINUX_SERIES
-        );
+        // The tarball's top directory is the package's name: linux-source-7.3.
+        let package = stem.split('_').next().unwrap();
+        let member = format!("{package}/samples/rust/{name}.rs");
         let out = Command::new("tar")
             .args(["-xJOf"])
             .arg(tarball)
@@ -97,12 +97,8 @@ unsafe_op_in_unsafe_fn = "deny"
 #[test]
 fn upstream_samples_build_unchanged_and_drive_pci_testdev() {
     let cache = Cache::from_env().expect("the drydock cache is usable");
-    let tarball = debian::linux_source(&cache).unwrap_or_else(|err| {
-        panic!(
-            "cannot get Debian's linux-source-{}: {err}",
-            debian::LINUX_SERIES
-        )
-    });
+    let tarball = proof_kernel::source_tarball(&cache)
+        .unwrap_or_else(|err| panic!("cannot get the Linux source: {err}"));
     let work = root_target().join("upstream-samples");
     for (name, test) in SAMPLES {
         let sample = sample_source(&cache, &tarball, name);

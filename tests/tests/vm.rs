@@ -1,7 +1,7 @@
 //! Guest cases as `cargo test` tests.
 //!
 //! Every case the guest runner lists becomes one test per guest profile whose IOMMU mode it
-//! runs under, named `[<profile>] <case>` (the brackets keep `[iommu]` from matching
+//! runs under and whose kernel offers the features it needs, named `[<profile>] <case>` (the brackets keep `[iommu]` from matching
 //! `[noiommu]` in a filter). Each profile's guest boots once, on the first of its
 //! tests that runs, with exactly the cases the command line selected; profiles with no
 //! selected case do not boot. So `cargo test --test vm -- '[noiommu]'` boots one guest, and
@@ -49,10 +49,7 @@ fn main() {
 fn trials(args: &Arguments, binaries: &GuestBinaries, cases: &[CaseInfo]) -> Vec<Trial> {
     let mut trials = Vec::new();
     for profile in PROFILES {
-        let in_profile: Vec<&CaseInfo> = cases
-            .iter()
-            .filter(|c| c.runs_under(profile.iommu))
-            .collect();
+        let in_profile: Vec<&CaseInfo> = cases.iter().filter(|c| profile.runs(c)).collect();
         // libtest-mimic filters by the same rule when it runs the trials; applying it here too
         // tells which cases the boot must run.
         let plan = in_profile

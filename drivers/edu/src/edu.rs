@@ -26,7 +26,8 @@ use kernel::{
     pci,
     prelude::*,
     sync::{
-        new_condvar, new_mutex, new_spinlock, Arc, CondVar, CondVarTimeoutResult, Mutex, SpinLock,
+        new_condvar, new_mutex, new_spinlock_irq, Arc, CondVar, CondVarTimeoutResult, Mutex,
+        SpinLockIrq,
     },
     time::{msecs_to_jiffies, Delta},
 };
@@ -140,8 +141,10 @@ pub struct Events {
 #[pin_data]
 struct Handler {
     bar: Arc<Bar0>,
+    /// Taken by the handler and by the waiters, so the waiters take it with interrupts disabled:
+    /// an interrupt arriving on a CPU whose waiter holds it would otherwise spin forever.
     #[pin]
-    events: SpinLock<Events>,
+    events: SpinLockIrq<Events>,
     #[pin]
     wake: CondVar,
 }
@@ -521,7 +524,7 @@ impl pci::Driver for EduDriver {
                         unsafe { &(*this.as_ptr()).vectors };
                     let handler = try_pin_init!(Handler {
                         bar: handler_bar,
-                        events <- new_spinlock!(Events::default()),
+                        events <- new_spinlock_irq!(Events::default()),
                         wake <- new_condvar!(),
                     });
                     // SAFETY: the registration is part of the driver data, which the PCI core

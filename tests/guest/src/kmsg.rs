@@ -26,51 +26,106 @@ impl KernelLog {
     /// Reads every record logged since the last call, formatted like `dmesg` (one line each).
     pub fn read_new(&mut self) -> io::Result<String> {
         let mut text = String::new();
-        // A record is at most about 8 KiB (PRINTK_MESSAGE_MAX plus its prefix).
-        let mut record = vec![0u8; 16 * 1024];
-        loop {
-            match self.file.read(&mut record) {
-                Ok(0) => break,
-                Ok(n) => {
-                    text.push_str(&format_record(&record[..n]));
-                    text.push('\n');
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // The reader fell behind and records were overwritten; it continues with the
-                // oldest one left.
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
-                    text.push_str("[ kernel log records were lost here ]\n");
-                }
-                Err(e) => return Err(e),
-            }
+        for record in self.read_records()? {
+            text.push_str(&record.to_string());
+            text.push('\n');
         }
         Ok(text)
     }
+
+    /// Reads every record logged since the last call. Records lost because the reader fell behind
+    /// are marked by a record of level 0 saying so.
+    pub fn read_records(&mut self) -> io::Result<Vec<Record>> {
+        let mut records = Vec::new();
+        // A record is at most about 8 KiB (PRINTK_MESSAGE_MAX plus its prefix).
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            match self.file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => records.push(Record::parse(&buffer[..n])),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // The reader fell behind and records were overwritten; it continues with the
+                // oldest one left.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => records.push(Record {
+                    level: 0,
+                    micros: None,
+                    text: "[ kernel log records were lost here ]".into(),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(records)
+    }
 }
 
-/// Formats one `/dev/kmsg` record, `<prio>,<seq>,<usec>,<flags>[,...];<text>\n[ KEY=value\n]*`,
-/// as `[ seconds.micros] text`.
-pub fn format_record(record: &[u8]) -> String {
-    let record = String::from_utf8_lossy(record);
-    let first_line = record.lines().next().unwrap_or("");
-    let Some((prefix, message)) = first_line.split_once(';') else {
-        return first_line.to_owned();
-    };
-    let micros = prefix
-        .split(',')
-        .nth(2)
-        .and_then(|t| t.parse::<u64>().ok())
-        .unwrap_or(0);
-    format!(
-        "[{:5}.{:06}] {message}",
-        micros / 1_000_000,
-        micros % 1_000_000
-    )
+/// One kernel log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The log level, 0 (`KERN_EMERG`) to 7 (`KERN_DEBUG`).
+    pub level: u8,
+    /// When it was logged, in microseconds since boot (`None` for a record that could not be
+    /// parsed, which is kept whole as its text).
+    pub micros: Option<u64>,
+    /// The message, without the trailing newline.
+    pub text: String,
+}
+
+/// `KERN_WARNING`: records at this level or more severe report trouble.
+pub const LEVEL_WARNING: u8 = 4;
+/// `KERN_INFO`: the least severe level a kernel built without debugging logs by default.
+pub const LEVEL_INFO: u8 = 6;
+
+impl Record {
+    /// Parses one `/dev/kmsg` record,
+    /// `<prio>,<seq>,<usec>,<flags>[,...];<text>\n[ KEY=value\n]*`.
+    pub fn parse(record: &[u8]) -> Record {
+        let record = String::from_utf8_lossy(record);
+        let first_line = record.lines().next().unwrap_or("");
+        let Some((prefix, message)) = first_line.split_once(';') else {
+            return Record {
+                level: 0,
+                micros: None,
+                text: first_line.to_owned(),
+            };
+        };
+        let mut fields = prefix.split(',');
+        // The priority holds the facility above the level's three bits.
+        let level = fields
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .map_or(0, |p| (p & 7) as u8);
+        let micros = fields.nth(1).and_then(|t| t.parse::<u64>().ok());
+        Record {
+            level,
+            micros: Some(micros.unwrap_or(0)),
+            text: message.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Record {
+    /// Like `dmesg`: `[ seconds.micros] text`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.micros {
+            Some(micros) => write!(
+                f,
+                "[{:5}.{:06}] {}",
+                micros / 1_000_000,
+                micros % 1_000_000,
+                self.text
+            ),
+            None => f.write_str(&self.text),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn format_record(record: &[u8]) -> String {
+        Record::parse(record).to_string()
+    }
 
     #[test]
     fn records_format_like_dmesg() {
@@ -80,6 +135,20 @@ mod tests {
             "[    5.123456] vfio-pci 0000:00:02.0: enabling device"
         );
         assert_eq!(format_record(b"4,7,12,c,caller=T1;x\n"), "[    0.000012] x");
+    }
+
+    #[test]
+    fn records_carry_their_level() {
+        // Facility 0 (kernel), level 6; facility 1 (user), level 4.
+        assert_eq!(
+            Record::parse(b"6,1,5,-;edu 0000:00:02.0: alive\n"),
+            Record {
+                level: 6,
+                micros: Some(5),
+                text: "edu 0000:00:02.0: alive".into()
+            }
+        );
+        assert_eq!(Record::parse(b"12,2,7,-;from userspace\n").level, 4);
     }
 
     #[test]

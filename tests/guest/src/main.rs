@@ -13,6 +13,7 @@ mod cases;
 mod demo;
 mod edu;
 mod kmsg;
+mod modules;
 mod runner;
 mod stray_dma;
 mod sysfs;

@@ -12,6 +12,7 @@
 //! | `cases/<name>/`[`CASE_KMSG`] | runner | kernel messages logged while the case ran |
 //! | `cases/<name>/`[`CASE_OUTCOME`] | runner | one [`Outcome`] line, written last |
 //! | [`DMESG`] | runner | the whole guest kernel log after the last case |
+//! | [`KERNEL_MODULES`] | host | where the guest sees the guest kernel's module tree |
 //!
 //! A case whose outcome file is missing did not finish: the guest died or was killed while it
 //! ran. Output files are written while the case runs, so whatever it printed before is kept.
@@ -31,6 +32,13 @@ pub const PLAN: &str = "plan";
 pub const RUNNER_LOG: &str = "runner.log";
 /// The guest's full kernel log, relative to the run directory.
 pub const DMESG: &str = "dmesg";
+/// The file naming, in the guest's view, the module tree of the kernel the guest runs (laid out as
+/// `/lib/modules/<release>`), relative to the run directory. Written by the host for every boot.
+pub const KERNEL_MODULES: &str = "kernel-modules";
+/// Where a kernel with [`Feature::DriverModules`] has drydock's drivers in its module tree:
+/// `<tree>/kernel/drivers/drydock/<name>.ko`, one per driver crate of `drivers/`, named after the
+/// crate's library.
+pub const DRIVER_MODULES_DIR: &str = "kernel/drivers/drydock";
 /// The directory holding one subdirectory per case, relative to the run directory.
 pub const CASES_DIR: &str = "cases";
 /// A case's standard output, relative to its case directory.
@@ -121,9 +129,52 @@ impl FromStr for IommuMode {
     }
 }
 
-/// One line of `drydock-guest list`: a case, its timeout and the IOMMU modes it runs under.
+/// What a guest kernel offers besides its IOMMU mode, which some cases need. Every guest profile
+/// lists the features of its kernel; a case that needs a feature runs only in profiles that offer
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Feature {
+    /// drydock's drivers, built in the kernel's source tree, are modules of the kernel (under
+    /// [`DRIVER_MODULES_DIR`] of its module tree): the proof kernel of `tests/kernel/build`.
+    DriverModules,
+    /// VFIO's no-IOMMU mode (`CONFIG_VFIO_NOIOMMU`), which Debian's kernels lack.
+    VfioNoIommu,
+}
+
+impl Feature {
+    /// Every feature, in a fixed order.
+    pub const ALL: [Feature; 2] = [Feature::DriverModules, Feature::VfioNoIommu];
+
+    /// The feature's name in protocol lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::DriverModules => "driver-modules",
+            Feature::VfioNoIommu => "vfio-noiommu",
+        }
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Feature {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Feature::ALL
+            .into_iter()
+            .find(|feature| feature.as_str() == s)
+            .ok_or_else(|| parse_error(format!("unknown kernel feature `{s}`")))
+    }
+}
+
+/// One line of `drydock-guest list`: a case, its timeout, the IOMMU modes it runs under and the
+/// kernel features it needs.
 ///
-/// Format: `case <name> timeout=<seconds> iommu=<mode>[,<mode>...]`.
+/// Format: `case <name> timeout=<seconds> iommu=<mode>[,<mode>...][ needs=<feature>[,...]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseInfo {
     /// The case's name (see [`is_valid_case_name`]).
@@ -132,6 +183,8 @@ pub struct CaseInfo {
     pub timeout: Duration,
     /// The IOMMU modes under which the case runs.
     pub iommu: Vec<IommuMode>,
+    /// The kernel features the case needs (none for most).
+    pub needs: Vec<Feature>,
 }
 
 impl CaseInfo {
@@ -139,18 +192,35 @@ impl CaseInfo {
     pub fn runs_under(&self, mode: IommuMode) -> bool {
         self.iommu.contains(&mode)
     }
+
+    /// Whether the case runs in a guest with the given IOMMU mode whose kernel offers `features`.
+    pub fn runs_in(&self, mode: IommuMode, features: &[Feature]) -> bool {
+        self.runs_under(mode) && self.needs.iter().all(|need| features.contains(need))
+    }
+}
+
+/// Comma-separated names.
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl fmt::Display for CaseInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let modes: Vec<&str> = self.iommu.iter().map(|m| m.as_str()).collect();
         write!(
             f,
             "case {} timeout={} iommu={}",
             self.name,
             self.timeout.as_secs(),
-            modes.join(",")
-        )
+            join(&self.iommu)
+        )?;
+        if !self.needs.is_empty() {
+            write!(f, " needs={}", join(&self.needs))?;
+        }
+        Ok(())
     }
 }
 
@@ -180,6 +250,15 @@ impl FromStr for CaseInfo {
             .split(',')
             .map(IommuMode::from_str)
             .collect::<Result<Vec<_>, _>>()?;
+        let needs = match words.next() {
+            None => Vec::new(),
+            Some(word) => word
+                .strip_prefix("needs=")
+                .ok_or_else(bad)?
+                .split(',')
+                .map(Feature::from_str)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         if words.next().is_some() {
             return Err(bad());
         }
@@ -187,6 +266,7 @@ impl FromStr for CaseInfo {
             name: name.to_owned(),
             timeout,
             iommu,
+            needs,
         })
     }
 }
@@ -321,6 +401,7 @@ mod tests {
             name: "vfio_edu_bar0".into(),
             timeout: Duration::from_secs(45),
             iommu: vec![IommuMode::Translated, IommuMode::Passthrough],
+            needs: Vec::new(),
         };
         let line = info.to_string();
         assert_eq!(
@@ -330,6 +411,27 @@ mod tests {
         assert_eq!(line.parse::<CaseInfo>(), Ok(info.clone()));
         assert!(info.runs_under(IommuMode::Passthrough));
         assert!(!info.runs_under(IommuMode::Off));
+        assert!(info.runs_in(IommuMode::Translated, &[]));
+    }
+
+    #[test]
+    fn needed_features_round_trip_and_restrict_where_a_case_runs() {
+        let info = CaseInfo {
+            name: "in_kernel_edu".into(),
+            timeout: Duration::from_secs(60),
+            iommu: vec![IommuMode::Off],
+            needs: vec![Feature::DriverModules, Feature::VfioNoIommu],
+        };
+        let line = info.to_string();
+        assert_eq!(
+            line,
+            "case in_kernel_edu timeout=60 iommu=off needs=driver-modules,vfio-noiommu"
+        );
+        assert_eq!(line.parse::<CaseInfo>(), Ok(info.clone()));
+        assert!(!info.runs_in(IommuMode::Off, &[]));
+        assert!(!info.runs_in(IommuMode::Off, &[Feature::DriverModules]));
+        assert!(info.runs_in(IommuMode::Off, &Feature::ALL));
+        assert!(!info.runs_in(IommuMode::Translated, &Feature::ALL));
     }
 
     #[test]
@@ -341,6 +443,8 @@ mod tests {
             "case x timeout=1 iommu=sometimes",
             "case x timeout=1",
             "case x timeout=1 iommu=off extra",
+            "case x timeout=1 iommu=off needs=wings",
+            "case x timeout=1 iommu=off needs=vfio-noiommu extra",
             "case X timeout=1 iommu=off",
         ] {
             assert!(bad.parse::<CaseInfo>().is_err(), "{bad:?} accepted");

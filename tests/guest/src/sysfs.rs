@@ -87,6 +87,17 @@ pub fn request_driver(address: &str, driver_name: &str) -> Result<Option<String>
     Ok(driver(address))
 }
 
+/// Unbinds `address` from its driver, if any, and clears its `driver_override`, so that any driver
+/// whose ID table matches it may bind it next.
+pub fn release(address: &str) -> Result<(), String> {
+    let dir = device_dir(address);
+    if driver(address).is_some() {
+        write(&dir.join("driver/unbind"), address)?;
+    }
+    // A lone newline clears the override.
+    write(&dir.join("driver_override"), "\n")
+}
+
 /// Binds `address` to `driver_name`, failing if the driver does not take it.
 pub fn bind(address: &str, driver_name: &str) -> Result<(), String> {
     match request_driver(address, driver_name)? {

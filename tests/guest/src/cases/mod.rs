@@ -13,12 +13,13 @@
 mod drivers;
 mod drydock_vfio;
 mod environment;
+mod in_kernel;
 mod self_check;
 mod vfio;
 
 use std::time::Duration;
 
-use drydock_guest::protocol::{CaseInfo, IommuMode};
+use drydock_guest::protocol::{CaseInfo, Feature, IommuMode};
 
 /// A case's result: `Err` holds the failure message.
 pub type CaseResult = Result<(), String>;
@@ -29,6 +30,8 @@ pub struct Case {
     pub name: &'static str,
     /// The IOMMU modes (and so the guest profiles) under which the case runs.
     pub iommu: &'static [IommuMode],
+    /// The kernel features the case needs: it runs only in profiles whose kernel offers them.
+    pub needs: &'static [Feature],
     /// How long the case may run before the runner kills it.
     pub timeout: Duration,
     /// The test itself.
@@ -42,6 +45,7 @@ impl Case {
             name: self.name.to_owned(),
             timeout: self.timeout,
             iommu: self.iommu.to_vec(),
+            needs: self.needs.to_vec(),
         }
     }
 }
@@ -62,6 +66,11 @@ const TRANSLATED: &[IommuMode] = &[IommuMode::Translated];
 const PASSTHROUGH: &[IommuMode] = &[IommuMode::Passthrough];
 const OFF: &[IommuMode] = &[IommuMode::Off];
 
+/// For cases any kernel can run.
+const ANY_KERNEL: &[Feature] = &[];
+/// For cases that load drydock's drivers as kernel modules: the proof kernel.
+const DRIVER_MODULES: &[Feature] = &[Feature::DriverModules];
+
 /// The default timeout: generous, because the guest is emulated (TCG) on a busy machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -70,218 +79,275 @@ pub const CASES: &[Case] = &[
     Case {
         name: "pci_devices_present",
         iommu: ANY,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: environment::pci_devices_present,
     },
     Case {
         name: "kernel_drivers_bind_nvme_and_e1000e",
         iommu: ANY,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: environment::kernel_drivers_bind_nvme_and_e1000e,
     },
     Case {
         name: "each_device_has_its_own_iommu_group",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: environment::each_device_has_its_own_iommu_group,
     },
     Case {
         name: "iommu_domains_translate",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: environment::iommu_domains_translate,
     },
     Case {
         name: "iommu_domains_are_identity",
         iommu: PASSTHROUGH,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: environment::iommu_domains_are_identity,
     },
     Case {
         name: "no_iommu_groups",
         iommu: OFF,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: environment::no_iommu_groups,
     },
     Case {
         name: "vfio_container_opens",
         iommu: ANY,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_container_opens,
     },
     Case {
         name: "vfio_pci_bind_creates_group_node",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_bind_creates_group_node,
     },
     Case {
         name: "vfio_edu_bar0_registers",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_edu_bar0_registers,
     },
     Case {
         name: "vfio_pci_refuses_device_without_iommu",
         iommu: OFF,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_refuses_device_without_iommu,
     },
     Case {
         name: "drydock_vfio_edu_bar_mmap",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_bar_mmap,
     },
     Case {
         name: "drydock_vfio_edu_bar_fallback",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_bar_fallback,
     },
     Case {
         name: "drydock_vfio_io_bar_fallback",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_io_bar_fallback,
     },
     Case {
         name: "drydock_vfio_config_space",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_config_space,
     },
     Case {
         name: "drydock_vfio_edu_msi",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_msi,
     },
     Case {
         name: "drydock_vfio_edu_intx",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_intx,
     },
     Case {
         name: "drydock_vfio_irq_masking",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_irq_masking,
     },
     Case {
         name: "drydock_vfio_edu_dma_round_trip",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_dma_round_trip,
     },
     Case {
         name: "drydock_vfio_dma_pool_one_map",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_dma_pool_one_map,
     },
     Case {
         name: "drydock_vfio_iova_ranges",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_iova_ranges,
     },
     Case {
         name: "drydock_vfio_reset",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_reset,
     },
     Case {
         name: "drydock_vfio_wrong_driver",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_wrong_driver,
     },
     Case {
         name: "drydock_vfio_group_not_viable",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_group_not_viable,
     },
     Case {
         name: "drydock_vfio_no_iommu",
         iommu: OFF,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_no_iommu,
     },
     Case {
         name: "drydock_vfio_one_container",
         iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_one_container,
     },
     Case {
         name: "drydock_uio_edu_registers_and_intx",
         iommu: PASSTHROUGH,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_registers_and_intx,
     },
     Case {
         name: "drydock_uio_edu_dma_round_trip",
         iommu: PASSTHROUGH,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
     Case {
         name: "edu_driver_factorials_msi",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_factorials_msi,
     },
     Case {
         name: "edu_driver_dma_round_trips",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_dma_round_trips,
     },
     Case {
         name: "edu_driver_intx",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_intx,
     },
     Case {
         name: "edu_driver_trapped_bars",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_trapped_bars,
     },
     Case {
         name: "edu_driver_uio",
         iommu: PASSTHROUGH,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_uio,
     },
     Case {
         name: "edu_driver_soak",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: Duration::from_secs(600),
         run: drivers::edu_driver_soak,
     },
     Case {
         name: "edu_driver_restarts_after_sigkill",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: Duration::from_secs(180),
         run: drivers::edu_driver_restarts_after_sigkill,
     },
     Case {
         name: "edu_stray_dma_is_blocked_by_the_iommu",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_stray_dma_is_blocked_by_the_iommu,
     },
     Case {
         name: "pci_testdev_driver_vfio",
         iommu: TRANSLATED,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::pci_testdev_driver_vfio,
+    },
+    Case {
+        name: "in_kernel_comparisons_cover_every_driver",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: DEFAULT_TIMEOUT,
+        run: in_kernel::in_kernel_comparisons_cover_every_driver,
+    },
+    Case {
+        name: "in_kernel_edu",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: DEFAULT_TIMEOUT,
+        run: in_kernel::in_kernel_edu,
+    },
+    Case {
+        name: "in_kernel_pci_testdev",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: DEFAULT_TIMEOUT,
+        run: in_kernel::in_kernel_pci_testdev,
     },
 ];
 
@@ -291,30 +357,35 @@ pub const SELF_CHECKS: &[Case] = &[
     Case {
         name: "self_check_pass",
         iommu: ANY,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::pass,
     },
     Case {
         name: "self_check_fail",
         iommu: ANY,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::fail,
     },
     Case {
         name: "self_check_panic",
         iommu: ANY,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::panic,
     },
     Case {
         name: "self_check_hang",
         iommu: ANY,
+        needs: ANY_KERNEL,
         timeout: Duration::from_secs(1),
         run: self_check::hang,
     },
     Case {
         name: "self_check_sigkill",
         iommu: ANY,
+        needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::sigkill,
     },
@@ -325,6 +396,7 @@ pub const SELF_CHECKS: &[Case] = &[
 pub const CHILDREN: &[Case] = &[Case {
     name: "edu_driver_dma_child",
     iommu: TRANSLATED,
+    needs: ANY_KERNEL,
     timeout: DEFAULT_TIMEOUT,
     run: drivers::edu_driver_dma_child,
 }];

@@ -1,0 +1,328 @@
+//! The in-kernel proof on real devices: each driver of `drivers/`, built in the Linux 7.3 tree as a
+//! module by `tests/kernel/build`, runs in the kernel on its emulated device, and then the same
+//! driver file runs through drydock on the same device in the same boot.
+//!
+//! For each driver, a [`Comparison`] says what both runs get and must show. The kernel run loads
+//! the module with the parameters (`finit_module`, as `insmod`), checks that the driver bound the
+//! device, unloads it and checks that it let go, and that the kernel logged no warning about the
+//! driver or the device. The drydock run binds the device to vfio-pci, sets the same parameters and
+//! loads the drydock build of the file over it, as the driver's binary does. Each run must log the
+//! lines the comparison expects about the device, and the two runs must log the same lines about it,
+//! in the same order: the messages the kernel logs at `KERN_INFO` or more severe (a kernel built
+//! without debugging drops `dev_dbg!`), and those drydock logs at info or more severe.
+//!
+//! These cases need the proof kernel ([`Feature::DriverModules`](drydock_guest::protocol::Feature)):
+//! [`in_kernel_comparisons_cover_every_driver`] fails when the kernel has a driver module no
+//! comparison here covers, so a new driver crate cannot go unchecked.
+
+use std::time::Duration;
+
+use drydock_guest::layout::{self, Role};
+use drydock_guest::protocol::DRIVER_MODULES_DIR;
+use kernel::host::logger;
+use kernel::host::module::ModuleDescriptor;
+use kernel::host::runtime::Session;
+
+use super::drivers::{start, vfio};
+use super::{ensure, CaseResult};
+use crate::kmsg::{KernelLog, Record, LEVEL_INFO, LEVEL_WARNING};
+use crate::{modules, sysfs};
+
+/// One driver's in-kernel and drydock runs.
+pub struct Comparison {
+    /// The module: the driver crate's library name, which names its `.ko` in the tree, its
+    /// `module!` and its PCI driver.
+    pub module: &'static str,
+    /// The drydock build of the same driver file.
+    pub drydock: &'static ModuleDescriptor,
+    /// The device the driver drives.
+    pub role: Role,
+    /// The module parameters both runs get, as `insmod` takes them.
+    pub params: &'static [&'static str],
+    /// The lines each run must log about the device, in this order, after the
+    /// `<driver> <device>: ` prefix; `*` matches any text.
+    pub expected: &'static [&'static str],
+}
+
+/// edu, with its self-test at probe: factorials, a DMA round trip, one interrupt per operation.
+const EDU: Comparison = Comparison {
+    module: "edu",
+    drydock: &edu::__DRYDOCK_MODULE,
+    role: Role::Edu,
+    params: &["self_test=1"],
+    expected: &[
+        "edu version 1.0 is alive",
+        "interrupts by Msi",
+        "self-test: 0! to 20! correct",
+        "self-test: DMA round trip of 4095 bytes identical",
+        "self-test: 23 interrupts for 23 operations",
+    ],
+};
+
+/// pci-testdev: its configuration space, and the three tests' counts (QEMU's ioeventfds take the
+/// eventfd tests' writes, in the kernel as through drydock).
+const PCI_TESTDEV: Comparison = Comparison {
+    module: "pci_testdev",
+    drydock: &pci_testdev::__DRYDOCK_MODULE,
+    role: Role::PciTestdev,
+    params: &[],
+    expected: &[
+        "config space: 1b36:0005 rev * class 00ff00 pin 0",
+        "test NoEventfd: offset *, data *, count 1",
+        "test WildcardEventfd: offset *, data *, count 0",
+        "test DatamatchEventfd: offset *, data *, count 0",
+        "pci-testdev data-match count: 1",
+    ],
+};
+
+/// Every comparison: one per driver of `drivers/`.
+pub const COMPARISONS: &[&Comparison] = &[&EDU, &PCI_TESTDEV];
+
+/// edu in the kernel and through drydock.
+pub fn in_kernel_edu() -> CaseResult {
+    compare(&EDU)
+}
+
+/// pci-testdev in the kernel and through drydock.
+pub fn in_kernel_pci_testdev() -> CaseResult {
+    compare(&PCI_TESTDEV)
+}
+
+/// Every driver module of the kernel's module tree has a comparison here, and every comparison a
+/// module.
+pub fn in_kernel_comparisons_cover_every_driver() -> CaseResult {
+    let dir = modules::module_tree()?.join(DRIVER_MODULES_DIR);
+    let mut built: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".ko").map(str::to_owned)
+        })
+        .collect();
+    built.sort();
+    println!("driver modules in {}: {}", dir.display(), built.join(", "));
+    let compared: Vec<&str> = COMPARISONS.iter().map(|c| c.module).collect();
+    let uncovered: Vec<&String> = built
+        .iter()
+        .filter(|m| !compared.contains(&m.as_str()))
+        .collect();
+    ensure!(
+        uncovered.is_empty(),
+        "no in-kernel comparison for the driver module(s) {uncovered:?}: add a Comparison for each \
+         to tests/guest/src/cases/in_kernel.rs, with its case in cases/mod.rs"
+    );
+    let missing: Vec<&&str> = compared
+        .iter()
+        .filter(|m| !built.iter().any(|b| b == **m))
+        .collect();
+    ensure!(
+        missing.is_empty(),
+        "the kernel has no module for the compared driver(s) {missing:?} in {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Runs `c`'s driver in the kernel and through drydock, and compares what both logged.
+fn compare(c: &Comparison) -> CaseResult {
+    let address = layout::device(c.role).address();
+    let prefix = format!("{} {address}: ", c.module);
+    let in_kernel = kernel_run(c, &address, &prefix)?;
+    let drydock = drydock_run(c, &prefix)?;
+    let show = |lines: &[String]| lines.join("\n");
+    println!("--- {prefix}... in the kernel ---\n{}", show(&in_kernel));
+    println!("--- {prefix}... through drydock ---\n{}", show(&drydock));
+    for (run, lines) in [("in the kernel", &in_kernel), ("through drydock", &drydock)] {
+        check_expected(c.expected, lines).map_err(|e| format!("{}, {run}: {e}", c.module))?;
+    }
+    ensure!(
+        in_kernel == drydock,
+        "{} logged different lines about {address} in the kernel and through drydock:\n\
+         --- in the kernel ---\n{}\n--- through drydock ---\n{}",
+        c.module,
+        show(&in_kernel),
+        show(&drydock)
+    );
+    println!(
+        "both runs logged the same {} lines about {address}",
+        in_kernel.len()
+    );
+    Ok(())
+}
+
+/// Loads the module on the device, unloads it, and returns what it logged about the device.
+fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>, String> {
+    let ko = modules::module_tree()?
+        .join(DRIVER_MODULES_DIR)
+        .join(format!("{}.ko", c.module));
+    ensure!(
+        !modules::is_loaded(c.module),
+        "module {} is loaded already",
+        c.module
+    );
+    sysfs::release(address)?;
+    let mut log = KernelLog::open().map_err(|e| format!("cannot open /dev/kmsg: {e}"))?;
+    read(&mut log)?;
+
+    let loaded = modules::load(&ko, &c.params.join(" "));
+    let bound = loaded.is_ok()
+        && sysfs::wait_for(Duration::from_secs(10), || {
+            (sysfs::driver(address).as_deref() == Some(c.module)).then_some(())
+        })
+        .is_some();
+    let unloaded = if loaded.is_ok() {
+        modules::unload(c.module)
+    } else {
+        Ok(())
+    };
+    let records = read(&mut log)?;
+    println!("--- kernel log of the in-kernel run ---");
+    for record in &records {
+        println!("{record}");
+    }
+    loaded?;
+    ensure!(
+        bound,
+        "the in-kernel {} did not bind {address} (bound to {:?}); its kernel log is above",
+        c.module,
+        sysfs::driver(address)
+    );
+    unloaded?;
+    ensure!(
+        sysfs::driver(address).is_none(),
+        "after unloading {}, {address} is bound to {:?}",
+        c.module,
+        sysfs::driver(address)
+    );
+    let trouble: Vec<String> = records
+        .iter()
+        .filter(|r| r.level <= LEVEL_WARNING && is_trouble_for(r, c.module, address))
+        .map(ToString::to_string)
+        .collect();
+    ensure!(
+        trouble.is_empty(),
+        "the kernel reported trouble while {} ran:\n{}",
+        c.module,
+        trouble.join("\n")
+    );
+    Ok(records
+        .iter()
+        .filter(|r| r.level <= LEVEL_INFO)
+        .filter_map(|r| r.text.strip_prefix(prefix).map(str::to_owned))
+        .collect())
+}
+
+/// Whether a severe record concerns the driver under test: it names the module or the device, or
+/// it is one of the kernel's own reports of a bug (a `WARN()`, a `BUG()`, an oops, a Rust panic).
+fn is_trouble_for(record: &Record, module: &str, address: &str) -> bool {
+    let text = &record.text;
+    text.contains(module)
+        || text.contains(address)
+        || ["WARNING:", "BUG", "Oops", "panicked"]
+            .iter()
+            .any(|marker| text.contains(marker))
+}
+
+/// Reads the records logged since the last read.
+fn read(log: &mut KernelLog) -> Result<Vec<Record>, String> {
+    log.read_records()
+        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))
+}
+
+/// Runs the drydock build of the driver on the device, and returns what it logged about the
+/// device.
+fn drydock_run(c: &Comparison, prefix: &str) -> Result<Vec<String>, String> {
+    for param in c.params {
+        c.drydock.set_param(param)?;
+    }
+    let capture = logger::capture();
+    let stopped = start(c.drydock, c.role, vfio()).map(Session::stop);
+    print_records(&capture);
+    stopped?;
+    Ok(capture
+        .records()
+        .iter()
+        .filter(|r| r.level <= log::Level::Info)
+        .filter_map(|r| r.message.strip_prefix(prefix).map(str::to_owned))
+        .collect())
+}
+
+/// Prints what drydock logged.
+fn print_records(capture: &logger::LogCapture) {
+    println!("--- drydock's log of the drydock run ---");
+    for record in capture.records() {
+        println!("{:<5} {}: {}", record.level, record.target, record.message);
+    }
+}
+
+/// Checks that `lines` holds a line matching each of `expected`, in that order.
+fn check_expected(expected: &[&str], lines: &[String]) -> CaseResult {
+    let mut rest = lines.iter();
+    for pattern in expected {
+        ensure!(
+            rest.any(|line| matches(pattern, line)),
+            "no line like `{pattern}` (in order after the lines before it)"
+        );
+    }
+    Ok(())
+}
+
+/// Whether `line` matches `pattern`, in which `*` stands for any text.
+fn matches(pattern: &str, line: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = line.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_lines_with_wildcards() {
+        assert!(matches(
+            "edu version 1.0 is alive",
+            "edu version 1.0 is alive"
+        ));
+        assert!(!matches("edu version 1.0", "edu version 1.0 is alive"));
+        assert!(matches(
+            "test NoEventfd: offset *, data *, count 1",
+            "test NoEventfd: offset 0x100, data 0xfa, count 1"
+        ));
+        assert!(!matches(
+            "test NoEventfd: offset *, data *, count 1",
+            "test NoEventfd: offset 0x100, data 0xfa, count 11"
+        ));
+        assert!(matches("a*b*c", "abc"));
+        assert!(!matches("ab*b", "ab"));
+    }
+
+    #[test]
+    fn expected_lines_must_come_in_order() {
+        let lines: Vec<String> = ["a 1", "b 2", "c 3"].map(String::from).to_vec();
+        assert!(check_expected(&["a *", "c *"], &lines).is_ok());
+        assert!(check_expected(&["c *", "a *"], &lines).is_err());
+        assert!(check_expected(&["d"], &lines).is_err());
+    }
+
+    #[test]
+    fn every_comparison_has_a_listed_case() {
+        for comparison in COMPARISONS {
+            let name = format!("in_kernel_{}", comparison.module);
+            assert!(super::super::CASES.iter().any(|c| c.name == name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The proof kernel: Linux 7.3 with every driver of `drivers/` built in its tree as a module.
+//!
+//! `tests/kernel/build` is the one implementation of everything about that kernel (fetching Debian's
+//! `linux-source-7.3`, the toolchain, configuring, copying the driver files, building, caching in
+//! `<cache>/kernel`; see `docs/kernel-proof.md`). The harness runs it and reads what it left: the
+//! output directory's `manifest`, `bzImage` and module tree. The command's progress is copied to
+//! this process's standard error as it runs, so a cold build (many minutes) shows what it does;
+//! when it fails, the error holds what it printed, with the compiler's diagnostics.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::thread;
+
+use crate::cache::Cache;
+use crate::guest::workspace_root;
+use crate::kernel::GuestKernel;
+use crate::{process, vm, Context, Error, Result};
+
+/// The command, relative to the workspace root.
+pub const COMMAND: &str = "tests/kernel/build";
+
+/// Lines of the command's standard error kept in an error (the diagnostics it prints are at most
+/// 200 lines, followed by its own summary).
+const ERROR_LINES: usize = 240;
+
+/// A built proof kernel: the command's output directory.
+#[derive(Debug, Clone)]
+pub struct ProofKernel {
+    /// The output directory (`<target>/kernel`).
+    pub dir: PathBuf,
+    /// The kernel release (`7.3.4`).
+    pub release: String,
+    /// The module tree, laid out as `lib/modules/<release>` of an installed kernel.
+    pub module_tree: PathBuf,
+}
+
+impl ProofKernel {
+    /// The bootable image.
+    pub fn image(&self) -> PathBuf {
+        self.dir.join("bzImage")
+    }
+}
+
+/// Builds the proof kernel, or finds it up to date, with the cache `cache`.
+pub fn build(cache: &Cache) -> Result<ProofKernel> {
+    let dir = PathBuf::from(last_line(run(cache, &[])?)?);
+    let manifest = dir.join("manifest");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let field = |name: &str| {
+        text.lines()
+            .take_while(|l| *l != "inputs")
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_owned)
+            .ok_or_else(|| Error::new(format!("{} has no `{name}` line", manifest.display())))
+    };
+    let release = field("release")?;
+    let module_tree = dir.join(field("module-tree")?);
+    Ok(ProofKernel {
+        dir,
+        release,
+        module_tree,
+    })
+}
+
+/// The proof kernel as a guest kernel, built on the first call in this process; later calls (the
+/// other profiles that boot it) share the first one's result, success or failure.
+pub fn guest_kernel(cache: &Cache) -> Result<GuestKernel> {
+    static BUILT: Mutex<Vec<(PathBuf, Result<GuestKernel, String>)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, result)) = built.iter().find(|(root, _)| root == cache.root()) {
+        return result.clone().map_err(Error::new);
+    }
+    let result = build(cache).and_then(|kernel| {
+        GuestKernel::new(
+            format!(
+                "Linux {} proof kernel ({COMMAND}, drivers/ as modules)",
+                kernel.release
+            ),
+            kernel.image(),
+            kernel.module_tree,
+        )
+    });
+    let shared = result
+        .as_ref()
+        .map(Clone::clone)
+        .map_err(ToString::to_string);
+    built.push((cache.root().to_owned(), shared));
+    result
+}
+
+/// The source tarball of Debian's `linux-source-7.3`, fetched into the cache if needed (the
+/// command's `--source`).
+pub fn source_tarball(cache: &Cache) -> Result<PathBuf> {
+    last_line(run(cache, &["--source".as_ref()])?).map(PathBuf::from)
+}
+
+/// Builds each driver file of `files` as a module against the proof kernel's tree, exactly as the
+/// proof builds `drivers/`, in a scratch directory (the command's `--check`). The error holds the
+/// compiler's diagnostics, which name each file by the path given.
+pub fn check(cache: &Cache, files: &[&Path]) -> Result<()> {
+    let mut args = vec!["--check".as_ref()];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    run(cache, &args).map(drop)
+}
+
+/// The last line of the command's standard output: the path it reports.
+fn last_line(stdout: String) -> Result<String> {
+    stdout
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::new(format!("`{COMMAND}` printed no path")))
+}
+
+/// Runs the command with `args` and the cache `cache`; returns its standard output. Its standard
+/// error goes to ours as it comes and, on failure, into the error.
+fn run(cache: &Cache, args: &[&std::ffi::OsStr]) -> Result<String> {
+    let mut cmd = Command::new(workspace_root().join(COMMAND));
+    cmd.args(args)
+        .env("DRYDOCK_CACHE", cache.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run `{}`", process::display(&cmd)))?;
+    let stderr = child.stderr.take().expect("piped");
+    let copier = thread::spawn(move || {
+        let mut kept = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            eprintln!("{line}");
+            kept.push(line);
+        }
+        kept
+    });
+    let mut stdout = String::new();
+    let read = child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stdout);
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot wait for `{}`", process::display(&cmd)))?;
+    let stderr = copier.join().unwrap_or_default();
+    read.with_context(|| format!("cannot read the output of `{}`", process::display(&cmd)))?;
+    if !status.success() {
+        return Err(Error::new(format!(
+            "`{}` failed ({status}); it printed:\n{}",
+            process::display(&cmd),
+            vm::tail(&stderr.join("\n"), ERROR_LINES)
+        )));
+    }
+    Ok(stdout)
+}
