@@ -18,8 +18,9 @@ use crate::{process, Context, Error, Result};
 
 /// The target triple of guest binaries.
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
-/// The package holding the guest runner.
-pub const GUEST_PACKAGE: &str = "drydock-guest";
+/// The packages whose binaries the guest runs: the runner, and the drivers' own binaries (the
+/// demo runs `edu`).
+pub const GUEST_PACKAGES: &[&str] = &["drydock-guest", "edu", "pci-testdev"];
 /// The guest runner binary.
 pub const RUNNER: &str = "drydock-guest";
 
@@ -61,7 +62,8 @@ impl GuestBinaries {
         let target_dir = guest_target_dir();
         let mut cmd = Command::new(cargo);
         cmd.current_dir(workspace_root())
-            .args(["build", "--release", "--bins", "--package", GUEST_PACKAGE])
+            .args(["build", "--release", "--bins"])
+            .args(GUEST_PACKAGES.iter().flat_map(|p| ["--package", p]))
             .args(["--target", GUEST_TARGET])
             .arg("--target-dir")
             .arg(&target_dir)

@@ -230,6 +230,12 @@ pub const CASES: &[Case] = &[
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
     Case {
+        name: "readme_demo",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: crate::demo::run,
+    },
+    Case {
         name: "edu_driver_factorials_msi",
         iommu: TRANSLATED,
         timeout: DEFAULT_TIMEOUT,
