@@ -15,7 +15,7 @@ use kernel::host::sim::models::Nvme;
 use kernel::host::sim::{DeviceModel, SimBus, SimDevice};
 use kernel::io::Io;
 use kernel::pci;
-use kernel::prelude::{Box as _, Vec as _, GFP_KERNEL};
+use kernel::prelude::GFP_KERNEL;
 use kernel::time::Delta;
 
 /// A reproducible byte stream (xorshift64).
@@ -33,7 +33,7 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 
 /// A bus with one simulated controller of `config` at slot 4 and the driver loaded.
 struct Rig {
-    bus: SimBus,
+    _bus: SimBus,
     device: SimDevice<Nvme>,
     _module: kernel::host::module::ModuleHandle,
 }
@@ -44,7 +44,7 @@ impl Rig {
         let device = bus.add(4, Nvme::with_config(config));
         let module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
         Self {
-            bus,
+            _bus: bus,
             device,
             _module: module,
         }
