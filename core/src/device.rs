@@ -5,7 +5,7 @@
 //! [`DeviceContext`] that states what the reference guarantees: [`Normal`] (none), [`Bound`] (a
 //! driver is bound for the reference's lifetime), [`Core`] (inside a bus callback, with the device
 //! lock held). Bus devices such as `pci::Device` embed a `Device` and deref through the contexts
-//! (`CoreInternal -> Core -> Bound -> Normal`) with [`impl_device_context_deref!`].
+//! (`CoreInternal -> Core -> Bound -> Normal`) with [`impl_device_context_deref!`](crate::impl_device_context_deref).
 //!
 //! `dev_info!` and its siblings print through the `log` crate, prefixed with the bound driver's
 //! name and the device's name, as the kernel's `dev_info()` does (`edu 0000:00:04.0: ...`).

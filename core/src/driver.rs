@@ -2,7 +2,7 @@
 //!
 //! Mirrors `rust/kernel/driver.rs` of Linux 7.3: the [`RegistrationOps`] a bus abstraction
 //! implements to register its driver type, the generic [`Registration`] that does so for the
-//! lifetime of a module, and [`module_driver!`] which bus macros such as `module_pci_driver!` use.
+//! lifetime of a module, and [`module_driver!`](crate::module_driver) which bus macros such as `module_pci_driver!` use.
 //!
 //! As in the kernel, after a driver's `remove()` the driver core calls back into the registration
 //! to drop the driver's private data, before the device-managed resources are released.

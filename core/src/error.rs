@@ -484,6 +484,12 @@ impl From<core::convert::Infallible> for Error {
     }
 }
 
+/// The message of the default body of a `#[vtable]` trait method that must not be called.
+///
+/// Mirrors `kernel::error::VTABLE_DEFAULT_ERROR`.
+pub const VTABLE_DEFAULT_ERROR: &str =
+    "This function must not be called, see the #[vtable] documentation.";
+
 /// A [`Result`](core::result::Result) whose error defaults to [`Error`] and whose value defaults
 /// to `()`, so `Result` alone means "success or an errno".
 ///

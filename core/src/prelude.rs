@@ -1,7 +1,8 @@
 //! The items most driver files need, imported with `use kernel::prelude::*;`.
 //!
-//! Mirrors `rust/kernel/prelude.rs` of Linux 7.3. (Skeleton: grows as the modules land; the final
-//! list is the kernel's.)
+//! Mirrors `rust/kernel/prelude.rs` of Linux 7.3, less the items drydock does not provide yet:
+//! the `export` and `vtable` attribute macros, `current!` and `uaccess::UserPtr` (see
+//! `docs/porting.md`).
 
 #[doc(no_inline)]
 pub use core::{

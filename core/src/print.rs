@@ -169,3 +169,96 @@ macro_rules! pr_debug (($($arg:tt)*) => ($crate::print_macro!(Debug, $($arg)*)))
 /// Mirrors the kernel's `pr_cont!`; here the text is emitted as a record of its own.
 #[macro_export]
 macro_rules! pr_cont (($($arg:tt)*) => ($crate::print_macro!(Cont, $($arg)*)));
+
+/// Runs a closure at most once; the primitive behind [`do_once_lite!`](crate::do_once_lite).
+///
+/// Mirrors `kernel::print::OnceLite`. As in the kernel, two racing callers may both see
+/// `call_once` return before the winner's closure finished: it is for idempotent work such as
+/// printing a message once, not for initialisation others depend on.
+pub struct OnceLite(core::sync::atomic::AtomicBool);
+
+impl Default for OnceLite {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OnceLite {
+    /// Creates a [`OnceLite`] that has not run yet.
+    pub const fn new() -> Self {
+        OnceLite(core::sync::atomic::AtomicBool::new(false))
+    }
+
+    /// Runs `f` if no call has run it yet; returns whether this call ran it.
+    pub fn call_once<F>(&self, f: F) -> bool
+    where
+        F: FnOnce(),
+    {
+        if self.0.swap(true, core::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        f();
+        true
+    }
+}
+
+/// Runs the given statements at most once per call site.
+///
+/// Mirrors the kernel's `do_once_lite!`.
+///
+/// # Examples
+///
+/// ```
+/// for _ in 0..3 {
+///     kernel::do_once_lite! { kernel::pr_info!("printed once\n") };
+/// }
+/// ```
+#[macro_export]
+macro_rules! do_once_lite {
+    { $($e:tt)* } => {{
+        static ONCE: $crate::print::OnceLite = $crate::print::OnceLite::new();
+        ONCE.call_once(|| { $($e)* });
+    }};
+}
+
+/// Prints an emergency-level message once per call site.
+///
+/// Mirrors the kernel's `pr_emerg_once!`.
+#[macro_export]
+macro_rules! pr_emerg_once (($($arg:tt)*) => ($crate::do_once_lite! { $crate::pr_emerg!($($arg)*) }));
+
+/// Prints an alert-level message once per call site.
+///
+/// Mirrors the kernel's `pr_alert_once!`.
+#[macro_export]
+macro_rules! pr_alert_once (($($arg:tt)*) => ($crate::do_once_lite! { $crate::pr_alert!($($arg)*) }));
+
+/// Prints a critical-level message once per call site.
+///
+/// Mirrors the kernel's `pr_crit_once!`.
+#[macro_export]
+macro_rules! pr_crit_once (($($arg:tt)*) => ($crate::do_once_lite! { $crate::pr_crit!($($arg)*) }));
+
+/// Prints an error-level message once per call site.
+///
+/// Mirrors the kernel's `pr_err_once!`.
+#[macro_export]
+macro_rules! pr_err_once (($($arg:tt)*) => ($crate::do_once_lite! { $crate::pr_err!($($arg)*) }));
+
+/// Prints a warning-level message once per call site.
+///
+/// Mirrors the kernel's `pr_warn_once!`.
+#[macro_export]
+macro_rules! pr_warn_once (($($arg:tt)*) => ($crate::do_once_lite! { $crate::pr_warn!($($arg)*) }));
+
+/// Prints a notice-level message once per call site.
+///
+/// Mirrors the kernel's `pr_notice_once!`.
+#[macro_export]
+macro_rules! pr_notice_once (($($arg:tt)*) => ($crate::do_once_lite! { $crate::pr_notice!($($arg)*) }));
+
+/// Prints an info-level message once per call site.
+///
+/// Mirrors the kernel's `pr_info_once!`.
+#[macro_export]
+macro_rules! pr_info_once (($($arg:tt)*) => ($crate::do_once_lite! { $crate::pr_info!($($arg)*) }));

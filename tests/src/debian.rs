@@ -27,6 +27,8 @@ pub const KERNEL_METAPACKAGE: &str = "linux-image-amd64";
 #[derive(Debug)]
 pub struct PrivateApt {
     state: PathBuf,
+    /// A sources list of our own instead of the machine's, if set.
+    sources: Option<PathBuf>,
 }
 
 /// The parts of a package's archive record the harness needs.
@@ -47,7 +49,20 @@ impl PrivateApt {
             let dir = state.join(dir);
             fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        Ok(PrivateApt { state })
+        Ok(PrivateApt {
+            state,
+            sources: None,
+        })
+    }
+
+    /// apt with its state in `state` and its own `sources` list (`deb ...` lines) instead of the
+    /// machine's, for packages from a suite the machine is not configured for.
+    pub fn with_sources(state: PathBuf, sources: &str) -> Result<Self> {
+        let mut apt = Self::new(state)?;
+        let list = apt.state.join("sources.list");
+        fs::write(&list, sources).with_context(|| format!("cannot write {}", list.display()))?;
+        apt.sources = Some(list);
+        Ok(apt)
     }
 
     fn command(&self, tool: &str) -> Command {
@@ -71,6 +86,11 @@ impl PrivateApt {
                 "-o",
                 "Acquire::Languages=none",
             ]);
+        if let Some(list) = &self.sources {
+            cmd.arg("-o")
+                .arg(format!("Dir::Etc::SourceList={}", list.display()))
+                .args(["-o", "Dir::Etc::SourceParts=/dev/null"]);
+        }
         cmd
     }
 
@@ -229,6 +249,53 @@ fn fetch(apt: &PrivateApt, record: &PackageRecord, unpacked: &Path) -> Result<()
         );
     }
     result
+}
+
+/// The Linux series drydock mirrors, and the Debian suite that ships its source.
+pub const LINUX_SERIES: &str = "7.3";
+const LINUX_SOURCE_SUITE: &str = "deb http://deb.debian.org/debian trixie-backports main\n";
+
+/// The source tarball of Debian's `linux-source-7.3` (the kernel drydock mirrors), downloaded into
+/// the cache if needed; returns its path.
+///
+/// The version is resolved by name on every call. The tarball is cached as
+/// `kernel/source/linux-source-7.3_<version>.tar.xz`, where `tests/kernel/build` keeps it too.
+pub fn linux_source(cache: &Cache) -> Result<PathBuf> {
+    let package = format!("linux-source-{LINUX_SERIES}");
+    let apt_lock = cache.lock("apt-linux-source")?;
+    let apt = PrivateApt::with_sources(cache.dir("apt-linux-source")?, LINUX_SOURCE_SUITE)?;
+    apt.update()?;
+    let record = apt.record(&package)?;
+    drop(apt_lock);
+    let dir = cache.dir("kernel/source")?;
+    let tarball = dir.join(format!("{package}_{}.tar.xz", record.version));
+    if tarball.is_file() {
+        return Ok(tarball);
+    }
+    let _lock = cache.lock("kernel-source")?;
+    if tarball.is_file() {
+        return Ok(tarball);
+    }
+    eprintln!("drydock: downloading {package} {}", record.version);
+    let download = cache::staging_path(&tarball);
+    let result = (|| {
+        fs::create_dir_all(&download)
+            .with_context(|| format!("cannot create {}", download.display()))?;
+        let deb = apt.download(&record, &download)?;
+        let inner = format!("./usr/src/{package}.tar.xz");
+        process::output(
+            Command::new("sh")
+                .arg("-c")
+                .arg("dpkg-deb --fsys-tarfile \"$1\" | tar -x -C \"$2\" \"$3\"")
+                .args(["sh"])
+                .arg(&deb)
+                .arg(&download)
+                .arg(&inner),
+        )?;
+        cache::publish(&download.join(&inner), &tarball)
+    })();
+    let _ = cache::remove_all(&download);
+    result.map(|()| tarball)
 }
 
 #[cfg(test)]

@@ -9,11 +9,16 @@
 //! properties a driver can observe: [`Kmalloc`] refuses blocks larger than `KMALLOC_MAX_SIZE`
 //! (4 MiB, the x86-64 value) and aligns blocks to `ARCH_KMALLOC_MINALIGN` (8); [`Vmalloc`] aligns
 //! every block to a page; [`KVmalloc`] places blocks up to `KMALLOC_MAX_SIZE` as [`Kmalloc`] does
-//! and larger ones as [`Vmalloc`] does, in whole pages (so a `vmalloc` buffer never shares a page
-//! with other memory, which matters when its pages are mapped for DMA). Every allocation or growth
-//! first consults the fault injection hook of [`crate::host::fault`].
+//! and larger ones as [`Vmalloc`] does. Every allocation or growth first consults the fault
+//! injection hook of [`crate::host::fault`].
+//!
+//! `vmalloc` memory is made of whole pages, in the kernel as here: a [`Vmalloc`] block (and a
+//! [`KVmalloc`] block placed as one) takes its size rounded up to a page, so that each of its pages
+//! can be handed out as a [`page::BorrowedPage`] ([`Vmalloc::to_page`], [`VmallocPageIter`]). In
+//! drydock a `struct page` pointer is the address of the page's memory.
 
 use super::{flags, AllocError, Allocator, Flags, NumaNode};
+use crate::page;
 use core::{alloc::Layout, ptr::NonNull};
 
 mod iter;
@@ -25,8 +30,8 @@ const ARCH_KMALLOC_MINALIGN: usize = 8;
 /// `KMALLOC_MAX_SIZE` on x86-64 (`MAX_PAGE_ORDER` 10 plus `PAGE_SHIFT` 12): the largest `kmalloc`.
 const KMALLOC_MAX_SIZE: usize = 1 << 22;
 
-/// The size of a page, and the alignment of every `vmalloc` block.
-pub(crate) const PAGE_SIZE: usize = 4096;
+/// The size of a page, and the alignment and size granule of every `vmalloc` block.
+pub(crate) const PAGE_SIZE: usize = page::PAGE_SIZE;
 
 /// The `kmalloc` allocator: physically contiguous memory, at most 4 MiB per block.
 ///
@@ -59,24 +64,6 @@ pub struct Vmalloc;
 /// is done here.
 pub struct KVmalloc;
 
-impl Vmalloc {
-    /// Returns the page of a `vmalloc` buffer that `ptr` points into.
-    ///
-    /// Mirrors `kernel::alloc::allocator::Vmalloc::to_page`. In drydock a page is named by the
-    /// address of its first byte.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must point into a live [`Vmalloc`] allocation, valid for the lifetime `'a`.
-    pub unsafe fn to_page<'a>(ptr: NonNull<u8>) -> crate::page::BorrowedPage<'a> {
-        let page = ptr.as_ptr().map_addr(|addr| addr & !(PAGE_SIZE - 1));
-        // SAFETY: `Vmalloc` blocks are page aligned and made of whole pages, so the page containing
-        // `ptr` is entirely inside the allocation, valid for `'a` (safety requirement); the result
-        // is non-null because it lies inside the allocation.
-        unsafe { crate::page::BorrowedPage::from_raw(NonNull::new_unchecked(page.cast())) }
-    }
-}
-
 /// How one of the kernel allocators places its blocks in the process heap.
 #[derive(Clone, Copy)]
 enum Placement {
@@ -89,25 +76,26 @@ enum Placement {
 }
 
 impl Placement {
-    /// Returns the layout a block of `layout` is given in the process heap (always a non-zero
-    /// size), or an error if this allocator cannot hold such a block.
+    /// Returns the layout a block of `layout` (of non-zero size) is given in the process heap, or
+    /// an error if this allocator cannot hold such a block.
+    ///
+    /// `kmalloc` blocks are aligned to `ARCH_KMALLOC_MINALIGN`; `vmalloc` blocks are aligned to a
+    /// page and span whole pages.
     fn host_layout(self, layout: Layout) -> Result<Layout, AllocError> {
-        let paged = match self {
+        let vmalloc = match self {
             Placement::Kmalloc if layout.size() > KMALLOC_MAX_SIZE => return Err(AllocError),
             Placement::Kmalloc => false,
             Placement::Vmalloc => true,
             Placement::KVmalloc => layout.size() > KMALLOC_MAX_SIZE,
         };
-        let (size, align) = if paged {
-            let size = layout
-                .size()
-                .checked_next_multiple_of(PAGE_SIZE)
-                .ok_or(AllocError)?;
-            (size, PAGE_SIZE)
+        let (size, align) = if vmalloc {
+            let pages = layout.size().div_ceil(PAGE_SIZE);
+            let size = pages.checked_mul(PAGE_SIZE).ok_or(AllocError)?;
+            (size, layout.align().max(PAGE_SIZE))
         } else {
-            (layout.size(), ARCH_KMALLOC_MINALIGN)
+            (layout.size(), layout.align().max(ARCH_KMALLOC_MINALIGN))
         };
-        Layout::from_size_align(size, layout.align().max(align)).map_err(|_| AllocError)
+        Layout::from_size_align(size, align).map_err(|_| AllocError)
     }
 
     /// Allocates, resizes or frees a block, with the contract of [`Allocator::realloc`].
@@ -238,6 +226,20 @@ unsafe impl Allocator for Kmalloc {
         // SAFETY: The caller's guarantees are those `Placement::realloc` needs; padding both
         // layouts the same way keeps `old_layout` the one the block was allocated with.
         unsafe { Placement::Kmalloc.realloc(ptr, layout, old_layout, flags) }
+    }
+}
+
+impl Vmalloc {
+    /// Returns the page of a `Vmalloc` allocation that starts at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be page aligned, point into a `Vmalloc` allocation, and stay valid for `'a`.
+    pub unsafe fn to_page<'a>(ptr: NonNull<u8>) -> page::BorrowedPage<'a> {
+        // SAFETY: `vmalloc` blocks span whole pages, so the page at the aligned `ptr` is entirely
+        // inside the allocation, valid for `'a` (caller's guarantee); in drydock a `struct page`
+        // pointer is the page's address.
+        unsafe { page::BorrowedPage::from_raw(ptr.cast()) }
     }
 }
 
@@ -377,6 +379,25 @@ mod tests {
         assert_eq!(unsafe { ptr.as_ptr().read() }, 7);
         // SAFETY: `ptr` is still a live block allocated with `small`.
         unsafe { Kmalloc::free(ptr.cast(), small) };
+    }
+
+    #[test]
+    fn vmalloc_blocks_span_whole_pages() {
+        use crate::{alloc::VVec, page::AsPageIter};
+
+        let mut v = VVec::<u8>::with_capacity(PAGE_SIZE + 1, GFP_KERNEL).unwrap();
+        v.resize(PAGE_SIZE + 1, 0xaa, GFP_KERNEL).unwrap();
+        let start = v.as_ptr().cast_mut();
+        let pages: std::vec::Vec<_> = v.page_iter().collect();
+        assert_eq!(pages.len(), 2);
+        assert_eq!(pages[0].as_ptr().cast::<u8>(), start);
+        // The last page is whole, although only its first byte is in use: writing all of it stays
+        // inside the allocation (Miri checks).
+        // SAFETY: Nothing else accesses the page meanwhile.
+        unsafe { pages[1].fill_zero_raw(0, PAGE_SIZE) }.unwrap();
+        drop(pages);
+        assert_eq!(v[PAGE_SIZE], 0);
+        assert_eq!(v[PAGE_SIZE - 1], 0xaa);
     }
 
     #[test]

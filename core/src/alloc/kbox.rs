@@ -3,9 +3,9 @@
 //! Mirrors `rust/kernel/alloc/kbox.rs` of Linux 7.3.
 
 #[allow(unused_imports)] // Used in doc comments.
-use super::allocator::{KVmalloc, Kmalloc, Vmalloc};
+use super::allocator::{KVmalloc, Kmalloc, Vmalloc, VmallocPageIter};
 use super::{flags::__GFP_ZERO, AllocError, Allocator, Flags, NumaNode};
-use crate::{ffi::c_void, fmt, init::InPlaceInit, types::ForeignOwnable};
+use crate::{ffi::c_void, fmt, init::InPlaceInit, page::AsPageIter, types::ForeignOwnable};
 use core::{
     alloc::Layout,
     borrow::{Borrow, BorrowMut},
@@ -565,18 +565,34 @@ where
 
 /// The pages of a [`VBox`]'s allocation.
 ///
-/// Mirrors the kernel's `impl AsPageIter for VBox<T>`.
-impl<T> crate::page::AsPageIter for VBox<T> {
+/// # Examples
+///
+/// ```
+/// # use kernel::prelude::*;
+/// use kernel::page::{AsPageIter, PAGE_SIZE};
+///
+/// let mut empty = VBox::new((), GFP_KERNEL)?;
+/// assert!(empty.page_iter().next().is_none());
+///
+/// let mut vbox = VBox::<[u8; PAGE_SIZE + 1]>::new_uninit(GFP_KERNEL)?;
+/// assert_eq!(vbox.page_iter().count(), 2);
+/// let page = vbox.page_iter().next().expect("at least one page");
+/// // SAFETY: Nothing else reads or writes the page meanwhile.
+/// unsafe { page.fill_zero_raw(0, PAGE_SIZE)? };
+/// # Ok::<(), Error>(())
+/// ```
+impl<T> AsPageIter for VBox<T> {
     type Iter<'a>
-        = super::allocator::VmallocPageIter<'a>
+        = VmallocPageIter<'a>
     where
         T: 'a;
 
     fn page_iter(&mut self) -> Self::Iter<'_> {
-        // SAFETY: the box's pointer is the start of its `Vmalloc` allocation of `size_of::<T>()`
-        // bytes (dangling for a zero-sized `T`, which yields no page), valid while `self` is
-        // mutably borrowed.
-        unsafe { super::allocator::VmallocPageIter::new(self.0.cast(), core::mem::size_of::<T>()) }
+        let ptr = self.0.cast();
+        let size = core::mem::size_of::<T>();
+        // SAFETY: `ptr` is the start of the box's `Vmalloc` allocation (page aligned), of `size`
+        // bytes, borrowed mutably for the iterator's lifetime.
+        unsafe { VmallocPageIter::new(ptr, size) }
     }
 }
 

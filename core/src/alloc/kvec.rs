@@ -3,12 +3,12 @@
 //! Mirrors `rust/kernel/alloc/kvec.rs` of Linux 7.3.
 
 use super::{
-    allocator::{kvmalloc_is_vmalloc, KVmalloc, Kmalloc, Vmalloc, PAGE_SIZE},
+    allocator::{kvmalloc_is_vmalloc, KVmalloc, Kmalloc, Vmalloc, VmallocPageIter, PAGE_SIZE},
     flags::__GFP_ZERO,
     layout::ArrayLayout,
     AllocError, Allocator, Box, Flags, NumaNode,
 };
-use crate::fmt;
+use crate::{fmt, page::AsPageIter};
 use core::{
     borrow::{Borrow, BorrowMut},
     marker::PhantomData,
@@ -903,6 +903,35 @@ where
     }
 }
 
+/// The pages of a [`VVec`]'s allocation (its whole capacity).
+///
+/// # Examples
+///
+/// ```
+/// # use kernel::prelude::*;
+/// use kernel::page::{AsPageIter, PAGE_SIZE};
+///
+/// let mut v = VVec::<u8>::with_capacity(3 * PAGE_SIZE, GFP_KERNEL)?;
+/// assert_eq!(v.page_iter().count(), 3);
+/// assert_eq!(VVec::<u8>::new().page_iter().count(), 0);
+/// # Ok::<(), Error>(())
+/// ```
+impl<T> AsPageIter for VVec<T> {
+    type Iter<'a>
+        = VmallocPageIter<'a>
+    where
+        T: 'a;
+
+    fn page_iter(&mut self) -> Self::Iter<'_> {
+        let ptr = self.ptr.cast();
+        let size = self.layout.size();
+        // SAFETY: `ptr` is the start of the vector's `Vmalloc` allocation (page aligned) of `size`
+        // bytes, or dangling with a size of zero; it is borrowed mutably for the iterator's
+        // lifetime.
+        unsafe { VmallocPageIter::new(ptr, size) }
+    }
+}
+
 /// An iterator that moves the elements out of a [`Vec`].
 ///
 /// Mirrors `kernel::alloc::IntoIter`; created by `Vec::into_iter`.
@@ -1086,34 +1115,6 @@ impl<'vec, T> Drop for DrainAll<'vec, T> {
             // SAFETY: These elements are initialised, owned by this iterator and not yielded.
             unsafe { ptr::drop_in_place(rest) };
         }
-    }
-}
-
-/// The pages of a [`VVec`]'s buffer (its whole capacity).
-///
-/// Mirrors the kernel's `impl AsPageIter for VVec<T>`.
-///
-/// # Examples
-///
-/// ```
-/// # use kernel::{page::{AsPageIter, PAGE_SIZE}, prelude::*};
-/// let mut vec = VVec::<u8>::new();
-/// assert!(vec.page_iter().next().is_none());
-/// vec.reserve(PAGE_SIZE + 1, GFP_KERNEL)?;
-/// assert_eq!(vec.page_iter().count(), 2);
-/// # Ok::<(), Error>(())
-/// ```
-impl<T> crate::page::AsPageIter for VVec<T> {
-    type Iter<'a>
-        = super::allocator::VmallocPageIter<'a>
-    where
-        T: 'a;
-
-    fn page_iter(&mut self) -> Self::Iter<'_> {
-        // SAFETY: `ptr` is the start of the vector's `Vmalloc` allocation of `layout.size()` bytes
-        // (dangling with size 0 when nothing is allocated, which yields no page), valid while
-        // `self` is mutably borrowed.
-        unsafe { super::allocator::VmallocPageIter::new(self.ptr.cast(), self.layout.size()) }
     }
 }
 

@@ -3,7 +3,7 @@
 //! Every failure of the host layer (a missing IOMMU, a device bound to the wrong driver, a
 //! permission problem, a memory-lock limit...) is a [`HostError`] whose message says what to do.
 //! At the `kernel` API boundary, where a driver expects an errno, it becomes the
-//! [`Error`](crate::error::Error) that best describes it, and the full message is logged, so
+//! [`Error`] that best describes it, and the full message is logged, so
 //! nothing is lost: the driver sees `-EPERM`, the person running it reads why and how to fix it.
 
 use std::io;
@@ -18,6 +18,16 @@ pub enum HostError {
     NoDevice {
         /// The address asked for.
         bdf: String,
+    },
+
+    /// A PCI address could not be parsed.
+    #[error(
+        "`{text}` is not a PCI address: write it as DDDD:BB:DD.F (for example 0000:00:04.0), as \
+         `drydock list` shows it"
+    )]
+    BadAddress {
+        /// The text given.
+        text: String,
     },
 
     /// The device is not bound to the driver the backend needs.
@@ -75,6 +85,16 @@ pub enum HostError {
         others: Vec<(String, String)>,
     },
 
+    /// The IOMMU group is open in another process.
+    #[error(
+        "IOMMU group {group} is in use: another process has /dev/vfio/{group} open (only one may); \
+         stop the other driver process (`fuser /dev/vfio/{group}` names it)"
+    )]
+    GroupBusy {
+        /// The group number.
+        group: u32,
+    },
+
     /// Locking DMA memory would exceed `RLIMIT_MEMLOCK`.
     #[error(
         "cannot lock {needed} bytes of DMA memory: RLIMIT_MEMLOCK allows {limit} bytes; raise it \
@@ -96,6 +116,25 @@ pub enum HostError {
     IovaExhausted {
         /// The size asked for.
         size: u64,
+        /// The device's DMA mask.
+        mask: u64,
+    },
+
+    /// Physical addresses are hidden from the process (UIO DMA needs them).
+    #[error(
+        "cannot read physical addresses from /proc/self/pagemap: the kernel hides them from \
+         processes without CAP_SYS_ADMIN; run the driver as root (DMA without an IOMMU needs \
+         physical addresses), or use VFIO, which needs none"
+    )]
+    NoPhysicalAddresses,
+
+    /// No memory was found at physical addresses under the device's DMA mask (UIO DMA).
+    #[error(
+        "no memory below the DMA mask {mask:#x} was found: without an IOMMU the bus address is the \
+         physical address; reserve huge pages at boot (`hugepages=N`) so they come from low \
+         memory, or use VFIO, whose IOVAs are chosen under the mask"
+    )]
+    PhysicalAboveMask {
         /// The device's DMA mask.
         mask: u64,
     },
@@ -138,11 +177,15 @@ impl HostError {
     pub fn errno(&self) -> Error {
         match self {
             HostError::NoDevice { .. } => code::ENODEV,
+            HostError::BadAddress { .. } => code::EINVAL,
             HostError::WrongDriver { .. } => code::EBUSY,
             HostError::NoIommu | HostError::NoVfio { .. } => code::ENODEV,
             HostError::Permission { .. } => code::EACCES,
-            HostError::GroupNotViable { .. } => code::EBUSY,
-            HostError::MemlockTooLow { .. } | HostError::IovaExhausted { .. } => code::ENOMEM,
+            HostError::GroupNotViable { .. } | HostError::GroupBusy { .. } => code::EBUSY,
+            HostError::MemlockTooLow { .. }
+            | HostError::IovaExhausted { .. }
+            | HostError::PhysicalAboveMask { .. } => code::ENOMEM,
+            HostError::NoPhysicalAddresses => code::EPERM,
             HostError::Unsupported { .. } => code::EOPNOTSUPP,
             HostError::Os { source, .. } => match source.raw_os_error() {
                 Some(errno) => Error::from_errno(-errno),

@@ -4,6 +4,7 @@
 //! call into it where the kernel calls C (`pci_iomap()`, `request_irq()`, `dma_alloc_attrs()`...).
 //! See `docs/architecture.md`.
 
+pub mod bar_file;
 pub mod bus;
 pub mod device;
 pub mod dma;
@@ -12,11 +13,16 @@ pub mod fault;
 pub mod function;
 pub mod futex;
 pub mod irq;
+pub mod logger;
 pub mod mmio;
 pub mod module;
 pub mod pci;
 pub mod pci_config;
 pub mod rcu;
+pub mod runtime;
 pub mod sg;
 pub mod sim;
 pub mod sync;
+pub mod sysfs;
+pub mod uio;
+pub mod vfio;

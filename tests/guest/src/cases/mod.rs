@@ -10,6 +10,7 @@
 //! runner binary for this list, and runs each case in every guest profile whose IOMMU mode the
 //! case lists.
 
+mod drydock_vfio;
 mod environment;
 mod self_check;
 mod vfio;
@@ -124,6 +125,108 @@ pub const CASES: &[Case] = &[
         iommu: OFF,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_refuses_device_without_iommu,
+    },
+    Case {
+        name: "drydock_vfio_edu_bar_mmap",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_edu_bar_mmap,
+    },
+    Case {
+        name: "drydock_vfio_edu_bar_fallback",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_edu_bar_fallback,
+    },
+    Case {
+        name: "drydock_vfio_io_bar_fallback",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_io_bar_fallback,
+    },
+    Case {
+        name: "drydock_vfio_config_space",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_config_space,
+    },
+    Case {
+        name: "drydock_vfio_edu_msi",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_edu_msi,
+    },
+    Case {
+        name: "drydock_vfio_edu_intx",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_edu_intx,
+    },
+    Case {
+        name: "drydock_vfio_irq_masking",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_irq_masking,
+    },
+    Case {
+        name: "drydock_vfio_edu_dma_round_trip",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_edu_dma_round_trip,
+    },
+    Case {
+        name: "drydock_vfio_dma_pool_one_map",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_dma_pool_one_map,
+    },
+    Case {
+        name: "drydock_vfio_iova_ranges",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_iova_ranges,
+    },
+    Case {
+        name: "drydock_vfio_reset",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_reset,
+    },
+    Case {
+        name: "drydock_vfio_wrong_driver",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_wrong_driver,
+    },
+    Case {
+        name: "drydock_vfio_group_not_viable",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_group_not_viable,
+    },
+    Case {
+        name: "drydock_vfio_no_iommu",
+        iommu: OFF,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_no_iommu,
+    },
+    Case {
+        name: "drydock_vfio_one_container",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_one_container,
+    },
+    Case {
+        name: "drydock_uio_edu_registers_and_intx",
+        iommu: PASSTHROUGH,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_uio_edu_registers_and_intx,
+    },
+    Case {
+        name: "drydock_uio_edu_dma_round_trip",
+        iommu: PASSTHROUGH,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
 ];
 

@@ -1,0 +1,602 @@
+//! The driver runtime: open devices, load a driver module, run until told to stop, tear down.
+//!
+//! A driver binary's `main` is one call:
+//!
+//! ```no_run
+//! use kernel::host::module::ModuleDescriptor;
+//! use kernel::host::runtime::{run, Options};
+//!
+//! /// `main` of a driver binary, given the module `module!` emitted.
+//! fn driver_main(module: &'static ModuleDescriptor) -> std::process::ExitCode {
+//!     run(module, Options::default())
+//! }
+//! ```
+//!
+//! [`run`] installs the logger, opens every device bound to vfio-pci (or the devices named in the
+//! options), puts them on a [`Bus`] and loads the module into it, which binds the driver to the
+//! devices its ID table matches (the kernel's matching, done by the bus). It then waits for
+//! `SIGINT` or `SIGTERM` and unloads the module: each bound device's `remove()` runs, bus mastering
+//! is turned off, the driver's data is dropped and its device-managed resources released. Then the
+//! devices are closed, and with the last one the VFIO groups and the container.
+//!
+//! A driver that panics in `probe` or `remove` is caught by the bus and its device released as
+//! for a failed probe; a panic anywhere else in the session (module init, module exit) is caught
+//! here, and unwinding drops the devices, so their files close and the kernel resets what VFIO
+//! gave out. Signals are handled with a self-pipe: the handler only writes the signal number to a
+//! pipe; all work happens in the thread that called `run`.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+use super::bus::Bus;
+use super::error::HostError;
+use super::module::{ModuleDescriptor, ModuleHandle};
+use super::pci::PciDeviceRef;
+use super::sysfs::Sysfs;
+use super::uio::{self, UIO_DRIVER};
+use super::vfio::{self, VfioOptions, VFIO_DRIVER};
+
+/// Which backend reaches the devices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// VFIO: devices bound to vfio-pci, behind the IOMMU.
+    Vfio(VfioOptions),
+    /// UIO: devices bound to uio_pci_generic, without DMA isolation.
+    Uio,
+}
+
+impl Backend {
+    /// The kernel driver the devices must be bound to.
+    pub fn driver(&self) -> &'static str {
+        match self {
+            Backend::Vfio(_) => VFIO_DRIVER,
+            Backend::Uio => UIO_DRIVER,
+        }
+    }
+
+    /// Opens the device at `address`.
+    pub fn open(&self, address: &str, sysfs: &Sysfs) -> Result<PciDeviceRef, HostError> {
+        match self {
+            Backend::Vfio(options) => vfio::open(address, sysfs, *options),
+            Backend::Uio => uio::open(address, sysfs),
+        }
+    }
+}
+
+/// Which devices a session drives.
+pub enum Devices {
+    /// Every device bound to the backend's kernel driver; those the driver does not match stay
+    /// unbound on the bus.
+    All,
+    /// The devices at these addresses.
+    Addresses(Vec<String>),
+    /// Devices opened already (for example simulated ones).
+    Opened(Vec<PciDeviceRef>),
+}
+
+/// What [`run`] does.
+pub struct Options {
+    /// The backend.
+    pub backend: Backend,
+    /// The devices.
+    pub devices: Devices,
+    /// The system's trees.
+    pub sysfs: Sysfs,
+}
+
+impl Default for Options {
+    /// Every device bound to vfio-pci, on the running system.
+    fn default() -> Self {
+        Self {
+            backend: Backend::Vfio(VfioOptions::default()),
+            devices: Devices::All,
+            sysfs: Sysfs::system(),
+        }
+    }
+}
+
+/// Opens the devices `options` name. With [`Devices::All`], a device that cannot be opened is
+/// skipped with a warning; a named device that cannot be opened is an error.
+pub fn open_devices(options: Options) -> Result<Vec<PciDeviceRef>, HostError> {
+    let Options {
+        backend,
+        devices,
+        sysfs,
+    } = options;
+    match devices {
+        Devices::Opened(devices) => Ok(devices),
+        Devices::Addresses(addresses) => addresses
+            .iter()
+            .map(|address| backend.open(address, &sysfs))
+            .collect(),
+        Devices::All => {
+            let wanted = backend.driver();
+            let mut opened = Vec::new();
+            for info in sysfs.devices()? {
+                if info.driver.as_deref() != Some(wanted) {
+                    continue;
+                }
+                match backend.open(&info.address, &sysfs) {
+                    Ok(device) => opened.push(device),
+                    Err(err) => log::warn!(target: "drydock", "skipping {}: {err}", info.address),
+                }
+            }
+            Ok(opened)
+        }
+    }
+}
+
+/// A module loaded into a bus of open devices.
+///
+/// # Invariants
+///
+/// `module` is `Some` until the session is stopped; it is dropped before `bus`.
+pub struct Session {
+    module: Option<ModuleHandle>,
+    bus: Arc<Bus>,
+}
+
+impl Session {
+    /// Puts `devices` on a new bus and loads `module` into it; the driver probes the devices it
+    /// matches.
+    pub fn start(
+        module: &'static ModuleDescriptor,
+        devices: Vec<PciDeviceRef>,
+    ) -> Result<Session, crate::error::Error> {
+        let bus = Bus::new(format!("drydock:{}", module.info.name));
+        for device in devices {
+            bus.add_device(device);
+        }
+        let handle = bus.load_module(module)?;
+        // INVARIANT: the module is loaded.
+        Ok(Session {
+            module: Some(handle),
+            bus,
+        })
+    }
+
+    /// The bus of the session.
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.bus
+    }
+
+    /// The devices a driver is bound to, with the driver's name.
+    pub fn bound(&self) -> Vec<(String, String)> {
+        self.bus
+            .devices()
+            .iter()
+            .filter_map(|device| {
+                let driver = device.dev.driver_name()?;
+                Some((
+                    device.name().to_string_lossy().into_owned(),
+                    driver.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Unloads the module (unbinding its devices) and closes the devices, in that order.
+    pub fn stop(mut self) {
+        self.teardown();
+    }
+
+    fn teardown(&mut self) {
+        if let Some(module) = self.module.take() {
+            let name = module.info().name;
+            if catch_unwind(AssertUnwindSafe(|| drop(module))).is_err() {
+                log::error!(target: "drydock", "unloading module {name} panicked; releasing the devices anyway");
+            }
+        }
+        for device in self.bus.devices() {
+            let name = device.name().to_string_lossy().into_owned();
+            self.bus.remove_device(&name);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+/// How a [`serve`]d session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Stopped by this signal after a clean teardown (exit code 0).
+    Stopped(i32),
+    /// The devices could not be opened or the module not loaded (exit code 1).
+    Failed,
+    /// No device was bound to the driver (exit code 2).
+    NothingBound,
+    /// The session panicked outside the driver callbacks the bus guards (exit code 70,
+    /// `EX_SOFTWARE`); the devices were released while unwinding.
+    Panicked,
+}
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> ExitCode {
+        ExitCode::from(match status {
+            Status::Stopped(_) => 0,
+            Status::Failed => 1,
+            Status::NothingBound => 2,
+            Status::Panicked => 70,
+        })
+    }
+}
+
+/// Runs `module` on the devices `options` name until `SIGINT` or `SIGTERM`; see the module
+/// documentation. Returns the process's exit code.
+pub fn run(module: &'static ModuleDescriptor, options: Options) -> ExitCode {
+    super::logger::init();
+    serve(module, options).into()
+}
+
+/// [`run`] without the logger and the exit-code conversion.
+pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
+    let name = module.info.name;
+    // Signals are caught before anything is opened, so a stop request is never lost.
+    let signals = match StopSignals::install() {
+        Ok(signals) => signals,
+        Err(err) => {
+            log::error!(target: "drydock", "{name}: {err}");
+            return Status::Failed;
+        }
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| -> Status {
+        let devices = match open_devices(options) {
+            Ok(devices) => devices,
+            Err(err) => {
+                log::error!(target: "drydock", "{name}: {err}");
+                return Status::Failed;
+            }
+        };
+        let opened = devices.len();
+        let session = match Session::start(module, devices) {
+            Ok(session) => session,
+            Err(err) => {
+                log::error!(target: "drydock", "{name}: loading the module failed: {err:?}");
+                return Status::Failed;
+            }
+        };
+        let bound = session.bound();
+        for (device, driver) in &bound {
+            log::info!(target: "drydock", "{device}: bound to {driver}");
+        }
+        if bound.is_empty() {
+            log::warn!(
+                target: "drydock",
+                "{name}: no device bound ({opened} opened); bind a device the driver supports with `drydock bind`"
+            );
+            return Status::NothingBound;
+        }
+        let signal = match signals.wait() {
+            Ok(signal) => signal,
+            Err(err) => {
+                log::error!(target: "drydock", "{name}: waiting for a signal: {err}");
+                return Status::Failed;
+            }
+        };
+        log::info!(target: "drydock", "{name}: signal {signal} received, unloading");
+        session.stop();
+        Status::Stopped(signal)
+    }));
+    match result {
+        Ok(status) => status,
+        Err(_) => {
+            log::error!(target: "drydock", "{name}: panicked; the devices were released");
+            Status::Panicked
+        }
+    }
+}
+
+/// The write end of the running [`StopSignals`]' pipe, or -1.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// The signals that stop a session.
+const STOP_SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+
+/// Writes the signal number to the pipe; nothing else (async-signal-safe).
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: `__errno_location` returns the calling thread's errno, which `write` may change
+        // and the interrupted code must see unchanged.
+        let errno = unsafe { *libc::__errno_location() };
+        let byte = signal as u8;
+        // SAFETY: writing one byte from a live local to a pipe; `write` is async-signal-safe.
+        unsafe { libc::write(fd, core::ptr::from_ref(&byte).cast(), 1) };
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = errno };
+    }
+}
+
+/// `SIGINT` and `SIGTERM` caught into a pipe while this value lives; the previous dispositions
+/// are restored when it is dropped. One may exist at a time.
+pub struct StopSignals {
+    read: OwnedFd,
+    /// The end the handler writes to (through `SIGNAL_PIPE`); kept open while installed.
+    _write: OwnedFd,
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl StopSignals {
+    /// Starts catching the stop signals.
+    pub fn install() -> Result<Self, HostError> {
+        let mut fds = [0; 2];
+        // SAFETY: `pipe2` writes two descriptors to a valid array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(HostError::last_os("creating the signal pipe"));
+        }
+        // SAFETY: both descriptors are new and owned by nothing else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        if SIGNAL_PIPE
+            .compare_exchange(-1, write.as_raw_fd(), Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(HostError::os(
+                "installing the stop-signal handlers",
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a session already runs"),
+            ));
+        }
+        let mut signals = Self {
+            read,
+            _write: write,
+            previous: Vec::new(),
+        };
+        for signal in STOP_SIGNALS {
+            // SAFETY: an all-zero `sigaction` is a valid value to fill in.
+            let mut action: libc::sigaction = unsafe { core::mem::zeroed() };
+            action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            // SAFETY: `sa_mask` is a valid signal set to initialise.
+            unsafe { libc::sigemptyset(&mut action.sa_mask) };
+            // SAFETY: an all-zero `sigaction` is a valid value for the kernel to fill in.
+            let mut previous: libc::sigaction = unsafe { core::mem::zeroed() };
+            // SAFETY: valid pointers to `sigaction` values; the handler is async-signal-safe.
+            if unsafe { libc::sigaction(signal, &action, &mut previous) } != 0 {
+                return Err(HostError::last_os("installing a stop-signal handler"));
+            }
+            signals.previous.push((signal, previous));
+        }
+        Ok(signals)
+    }
+
+    /// Blocks until a stop signal arrives; returns its number.
+    pub fn wait(&self) -> Result<i32, HostError> {
+        loop {
+            let mut fds = [libc::pollfd {
+                fd: self.read.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: `fds` is a valid array of one `pollfd`.
+            if unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) } < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(HostError::os("waiting for a stop signal", err));
+            }
+            let mut byte = 0u8;
+            // SAFETY: reading one byte into a live local.
+            let n = unsafe {
+                libc::read(
+                    self.read.as_raw_fd(),
+                    core::ptr::from_mut(&mut byte).cast(),
+                    1,
+                )
+            };
+            if n == 1 {
+                return Ok(i32::from(byte));
+            }
+        }
+    }
+}
+
+impl Drop for StopSignals {
+    fn drop(&mut self) {
+        for (signal, previous) in self.previous.drain(..) {
+            // SAFETY: restoring a disposition the kernel gave us.
+            unsafe { libc::sigaction(signal, &previous, core::ptr::null_mut()) };
+        }
+        SIGNAL_PIPE.store(-1, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings;
+    use crate::host::module::{self, ModuleInfo};
+    use crate::host::pci::RawPciDevice;
+    use crate::host::sim::{models::Edu, SimFunction};
+    use crate::{Module, ThisModule};
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// Tests that install signal handlers or send signals run one at a time.
+    static SIGNALS: Mutex<()> = Mutex::new(());
+
+    static PROBES: AtomicUsize = AtomicUsize::new(0);
+    static REMOVES: AtomicUsize = AtomicUsize::new(0);
+    static PANIC_IN_PROBE: AtomicBool = AtomicBool::new(false);
+
+    /// A driver for edu written against the raw bindings, as the mirror's `pci::Adapter` does.
+    struct EduModule {
+        driver: Box<bindings::pci_driver>,
+        bus: *const Bus,
+    }
+
+    // SAFETY: the driver is immutable once registered, and the bus pointer is only used to
+    // unregister it, from any thread.
+    unsafe impl Send for EduModule {}
+    // SAFETY: as above.
+    unsafe impl Sync for EduModule {}
+
+    static IDS: [bindings::pci_device_id; 2] = [
+        bindings::pci_device_id {
+            vendor: 0x1234,
+            device: 0x11e8,
+            subvendor: bindings::PCI_ANY_ID,
+            subdevice: bindings::PCI_ANY_ID,
+            class: 0,
+            class_mask: 0,
+            driver_data: 0,
+            override_only: 0,
+        },
+        bindings::pci_device_id {
+            vendor: 0,
+            device: 0,
+            subvendor: 0,
+            subdevice: 0,
+            class: 0,
+            class_mask: 0,
+            driver_data: 0,
+            override_only: 0,
+        },
+    ];
+
+    unsafe fn probe(pdev: *mut bindings::pci_dev, _id: *const bindings::pci_device_id) -> i32 {
+        PROBES.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            !PANIC_IN_PROBE.load(Ordering::SeqCst),
+            "the driver panics in probe"
+        );
+        // SAFETY: the bus passes a live device.
+        let pdev = unsafe { &*pdev.cast::<RawPciDevice>() };
+        pdev.set_master();
+        0
+    }
+
+    unsafe fn remove(_pdev: *mut bindings::pci_dev) {
+        REMOVES.fetch_add(1, Ordering::SeqCst);
+    }
+
+    impl Module for EduModule {
+        fn init(module: &'static ThisModule) -> crate::error::Result<Self> {
+            let bus = module::bus_of(module).expect("loaded into a bus");
+            let mut driver = Box::new(bindings::pci_driver {
+                name: c"edu-test".as_ptr(),
+                id_table: IDS.as_ptr(),
+                probe: Some(probe),
+                remove: Some(remove),
+                ..Default::default()
+            });
+            // SAFETY: the boxed driver stays put until `drop` unregisters it.
+            unsafe { bus.register_driver(&mut *driver) }?;
+            Ok(Self { driver, bus })
+        }
+    }
+
+    impl Drop for EduModule {
+        fn drop(&mut self) {
+            // SAFETY: the module was loaded into this bus, which outlives it.
+            unsafe { (*self.bus).unregister_driver(&*self.driver) };
+        }
+    }
+
+    static EDU_MODULE: ModuleDescriptor = ModuleDescriptor::new::<EduModule>(ModuleInfo {
+        name: "edu_test",
+        authors: &[],
+        description: "test driver",
+        license: "GPL",
+    });
+
+    fn sim_edu(slot: u8) -> (PciDeviceRef, Arc<SimFunction>) {
+        let function = Arc::new(SimFunction::new(Edu::new()));
+        let device =
+            RawPciDevice::create(&format!("7000:00:{slot:02x}.0"), function.clone()).unwrap();
+        (device, function)
+    }
+
+    #[test]
+    fn a_session_binds_and_releases_in_order() {
+        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let (device, function) = sim_edu(1);
+        let removes = REMOVES.load(Ordering::SeqCst);
+        let session = Session::start(&EDU_MODULE, vec![device]).unwrap();
+        assert_eq!(
+            session.bound(),
+            vec![("7000:00:01.0".into(), "edu-test".into())]
+        );
+        assert_ne!(function.command() & 0x4, 0, "probe set bus mastering");
+        session.stop();
+        assert_eq!(REMOVES.load(Ordering::SeqCst), removes + 1);
+        assert_eq!(
+            function.command() & 0x4,
+            0,
+            "unbinding cleared bus mastering"
+        );
+        assert_eq!(Arc::strong_count(&function), 1, "the device was closed");
+    }
+
+    #[test]
+    fn a_panicking_probe_still_releases_the_device() {
+        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let (device, function) = sim_edu(2);
+        PANIC_IN_PROBE.store(true, Ordering::SeqCst);
+        let session = Session::start(&EDU_MODULE, vec![device]);
+        PANIC_IN_PROBE.store(false, Ordering::SeqCst);
+        let session = session.unwrap();
+        assert!(session.bound().is_empty());
+        assert_eq!(
+            function.command() & 0x4,
+            0,
+            "the failed probe cleared bus mastering"
+        );
+        drop(session);
+        assert_eq!(Arc::strong_count(&function), 1, "the device was closed");
+    }
+
+    #[test]
+    fn run_stops_on_sigterm_and_releases_everything() {
+        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let (device, function) = sim_edu(3);
+        let probes = PROBES.load(Ordering::SeqCst);
+        let options = Options {
+            devices: Devices::Opened(vec![device]),
+            ..Options::default()
+        };
+        let runner = std::thread::spawn(move || serve(&EDU_MODULE, options));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while PROBES.load(Ordering::SeqCst) == probes {
+            assert!(Instant::now() < deadline, "the driver never probed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The handler is installed before devices are opened, so the signal is caught.
+        // SAFETY: sending a signal to this process; the runtime's handler catches it.
+        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
+        assert_eq!(runner.join().unwrap(), Status::Stopped(libc::SIGTERM));
+        assert_eq!(Arc::strong_count(&function), 1, "the device was closed");
+        assert_eq!(ExitCode::from(Status::Stopped(15)), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn run_without_devices_says_so() {
+        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let capture = crate::host::logger::capture();
+        let options = Options {
+            devices: Devices::Opened(Vec::new()),
+            ..Options::default()
+        };
+        assert_eq!(serve(&EDU_MODULE, options), Status::NothingBound);
+        assert!(capture.contains("edu_test: no device bound"));
+    }
+
+    #[test]
+    fn only_one_session_catches_signals() {
+        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let first = StopSignals::install().unwrap();
+        assert!(StopSignals::install().is_err());
+        // SAFETY: raising a signal in this thread; the handler just installed catches it.
+        assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+        assert_eq!(first.wait().unwrap(), libc::SIGINT);
+        drop(first);
+        drop(StopSignals::install().unwrap());
+    }
+}

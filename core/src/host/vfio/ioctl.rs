@@ -1,0 +1,203 @@
+//! The raw VFIO ioctls: request numbers and typed wrappers.
+//!
+//! `<linux/vfio.h>` defines every VFIO request as `_IO(VFIO_TYPE, VFIO_BASE + n)`, with no size or
+//! direction bits: the argument structures carry their own size (`argsz`). `vfio-bindings` has the
+//! structures and constants but not the request numbers, so they are computed here from `n`.
+//!
+//! Every wrapper is `unsafe`: the kernel reads and writes through the pointer it is given, and the
+//! caller must pass a pointer to a live, correctly sized argument (for the variable-size ones, a
+//! buffer at least `argsz` bytes long).
+
+use nix::{ioctl_none_bad, ioctl_readwrite_bad, ioctl_write_int_bad, ioctl_write_ptr_bad};
+use vfio_bindings::bindings::vfio as sys;
+
+/// `_IO(VFIO_TYPE, VFIO_BASE + n)`.
+const fn request(n: u32) -> libc::c_ulong {
+    nix::request_code_none!(sys::VFIO_TYPE, sys::VFIO_BASE + n) as libc::c_ulong
+}
+
+/// `VFIO_GET_API_VERSION`.
+pub const GET_API_VERSION: libc::c_ulong = request(0);
+/// `VFIO_CHECK_EXTENSION`.
+pub const CHECK_EXTENSION: libc::c_ulong = request(1);
+/// `VFIO_SET_IOMMU`.
+pub const SET_IOMMU: libc::c_ulong = request(2);
+/// `VFIO_GROUP_GET_STATUS`.
+pub const GROUP_GET_STATUS: libc::c_ulong = request(3);
+/// `VFIO_GROUP_SET_CONTAINER`.
+pub const GROUP_SET_CONTAINER: libc::c_ulong = request(4);
+/// `VFIO_GROUP_GET_DEVICE_FD`.
+pub const GROUP_GET_DEVICE_FD: libc::c_ulong = request(6);
+/// `VFIO_DEVICE_GET_INFO`.
+pub const DEVICE_GET_INFO: libc::c_ulong = request(7);
+/// `VFIO_DEVICE_GET_REGION_INFO`.
+pub const DEVICE_GET_REGION_INFO: libc::c_ulong = request(8);
+/// `VFIO_DEVICE_GET_IRQ_INFO`.
+pub const DEVICE_GET_IRQ_INFO: libc::c_ulong = request(9);
+/// `VFIO_DEVICE_SET_IRQS`.
+pub const DEVICE_SET_IRQS: libc::c_ulong = request(10);
+/// `VFIO_DEVICE_RESET`.
+pub const DEVICE_RESET: libc::c_ulong = request(11);
+/// `VFIO_IOMMU_GET_INFO`.
+pub const IOMMU_GET_INFO: libc::c_ulong = request(12);
+/// `VFIO_IOMMU_MAP_DMA`.
+pub const IOMMU_MAP_DMA: libc::c_ulong = request(13);
+/// `VFIO_IOMMU_UNMAP_DMA`.
+pub const IOMMU_UNMAP_DMA: libc::c_ulong = request(14);
+
+ioctl_none_bad!(
+    /// Returns the VFIO API version of a container fd.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO container.
+    get_api_version,
+    GET_API_VERSION
+);
+ioctl_write_int_bad!(
+    /// Returns whether a container supports extension `data` (an IOMMU type).
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO container.
+    check_extension,
+    CHECK_EXTENSION
+);
+ioctl_write_int_bad!(
+    /// Sets a container's IOMMU type; needs a group attached first.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO container.
+    set_iommu,
+    SET_IOMMU
+);
+ioctl_readwrite_bad!(
+    /// Reads a group's status.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO group and `data` a valid `vfio_group_status` with `argsz` set.
+    group_get_status,
+    GROUP_GET_STATUS,
+    sys::vfio_group_status
+);
+ioctl_write_ptr_bad!(
+    /// Attaches a group to the container whose fd `data` points to.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO group and `data` point to a container fd.
+    group_set_container,
+    GROUP_SET_CONTAINER,
+    libc::c_int
+);
+ioctl_write_ptr_bad!(
+    /// Returns a new fd for the device named by the C string `data`.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO group and `data` a NUL-terminated string.
+    group_get_device_fd,
+    GROUP_GET_DEVICE_FD,
+    libc::c_char
+);
+ioctl_readwrite_bad!(
+    /// Reads a device's information (without capabilities: `argsz` is the bare structure).
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO device and `data` a valid `vfio_device_info` with `argsz` set.
+    device_get_info,
+    DEVICE_GET_INFO,
+    sys::vfio_device_info
+);
+ioctl_readwrite_bad!(
+    /// Reads a region's information, with its capability chain when `argsz` leaves room.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO device and `data` a buffer of `argsz` bytes starting with a
+    /// `vfio_region_info`, suitably aligned.
+    device_get_region_info,
+    DEVICE_GET_REGION_INFO,
+    sys::vfio_region_info
+);
+ioctl_readwrite_bad!(
+    /// Reads an interrupt index's information.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO device and `data` a valid `vfio_irq_info` with `argsz` set.
+    device_get_irq_info,
+    DEVICE_GET_IRQ_INFO,
+    sys::vfio_irq_info
+);
+ioctl_write_ptr_bad!(
+    /// Sets the signalling of a range of interrupt vectors.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO device and `data` a buffer of `argsz` bytes starting with a
+    /// `vfio_irq_set` followed by its data.
+    device_set_irqs,
+    DEVICE_SET_IRQS,
+    sys::vfio_irq_set
+);
+ioctl_none_bad!(
+    /// Resets a device.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO device.
+    device_reset,
+    DEVICE_RESET
+);
+ioctl_readwrite_bad!(
+    /// Reads the IOMMU's information, with its capability chain when `argsz` leaves room.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO container and `data` a buffer of `argsz` bytes starting with a
+    /// `vfio_iommu_type1_info`, suitably aligned.
+    iommu_get_info,
+    IOMMU_GET_INFO,
+    sys::vfio_iommu_type1_info
+);
+ioctl_write_ptr_bad!(
+    /// Maps process memory at an IOVA.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO container and `data` a valid `vfio_iommu_type1_dma_map`, whose memory
+    /// stays mapped in the process while the IOMMU mapping exists.
+    iommu_map_dma,
+    IOMMU_MAP_DMA,
+    sys::vfio_iommu_type1_dma_map
+);
+ioctl_readwrite_bad!(
+    /// Unmaps an IOVA range; the kernel writes back how much it unmapped.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO container and `data` a valid `vfio_iommu_type1_dma_unmap`.
+    iommu_unmap_dma,
+    IOMMU_UNMAP_DMA,
+    sys::vfio_iommu_type1_dma_unmap
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_numbers_match_the_uapi_header() {
+        // `_IO(';', 100)` = 0x3b64: no direction or size bits.
+        assert_eq!(GET_API_VERSION, 0x3b64);
+        assert_eq!(SET_IOMMU, 0x3b66);
+        assert_eq!(GROUP_GET_DEVICE_FD, 0x3b6a);
+        assert_eq!(DEVICE_SET_IRQS, 0x3b6e);
+        assert_eq!(IOMMU_GET_INFO, 0x3b70);
+        assert_eq!(IOMMU_UNMAP_DMA, 0x3b72);
+    }
+}

@@ -1,0 +1,672 @@
+//! Cases that drive the guest's devices through drydock's own VFIO backend
+//! (`kernel::host::vfio`): BARs mapped and trapped, config space, MSI and INTx, DMA through the
+//! shared pool, reset, and the errors a user meets.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use drydock_guest::layout::{self, Role, DEVICES};
+use kernel::bindings;
+use kernel::host::error::HostError;
+use kernel::host::function::{IrqKind, PciFunction};
+use kernel::host::irq;
+use kernel::host::mmio;
+use kernel::host::pci::PciDeviceRef;
+use kernel::host::sysfs::Sysfs;
+use kernel::host::uio;
+use kernel::host::vfio::{self, VfioFunction, VfioOptions};
+
+use super::{ensure, CaseResult};
+use crate::{edu, sysfs};
+
+/// edu's interrupt status register.
+const REG_IRQ_STATUS: usize = 0x24;
+/// edu's interrupt acknowledge register.
+const REG_IRQ_ACK: usize = 0x64;
+/// edu's status bit that raises an interrupt when a factorial completes.
+const STATUS_IRQ_FACTORIAL: u32 = 0x80;
+/// edu's DMA registers.
+const REG_DMA_SRC: usize = 0x80;
+const REG_DMA_DST: usize = 0x88;
+const REG_DMA_COUNT: usize = 0x90;
+const REG_DMA_CMD: usize = 0x98;
+/// The device-side address of edu's DMA buffer.
+const EDU_BUFFER: u64 = 0x40000;
+/// edu's DMA mask: 28 bits.
+const EDU_DMA_MASK: u64 = (1 << 28) - 1;
+
+fn err(e: HostError) -> String {
+    e.to_string()
+}
+
+fn kerr(e: kernel::error::Error) -> String {
+    format!("{e:?}")
+}
+
+fn read32(bar: usize, offset: usize) -> u32 {
+    // SAFETY: `bar` is a live BAR mapping (or trapped region) of edu's 1 MiB BAR0, and every
+    // offset used is aligned and inside it.
+    unsafe { mmio::read(core::ptr::with_exposed_provenance::<u32>(bar + offset)) }
+}
+
+fn write32(bar: usize, offset: usize, value: u32) {
+    // SAFETY: as in `read32`.
+    unsafe {
+        mmio::write(
+            core::ptr::with_exposed_provenance_mut::<u32>(bar + offset),
+            value,
+        )
+    }
+}
+
+fn read64(bar: usize, offset: usize) -> u64 {
+    // SAFETY: as in `read32`; the 64-bit DMA registers are 8-byte aligned.
+    unsafe { mmio::read(core::ptr::with_exposed_provenance::<u64>(bar + offset)) }
+}
+
+/// Gives `address` back to the driver it had (`None`: no driver), clearing `driver_override`.
+fn give_back(address: &str, original: Option<&str>) -> CaseResult {
+    let sys = Sysfs::system();
+    sys.unbind(address).map_err(err)?;
+    sys.set_driver_override(address, original).map_err(err)?;
+    if original.is_some() {
+        sys.drivers_probe(address).map_err(err)?;
+    }
+    sys.set_driver_override(address, None).map_err(err)?;
+    ensure!(
+        sysfs::driver(address).as_deref() == original,
+        "{address} is bound to {:?} after giving it back to {original:?}",
+        sysfs::driver(address)
+    );
+    Ok(())
+}
+
+/// Binds edu to vfio-pci and opens it through drydock, memory decoding enabled; returns the
+/// device and its BAR0 address.
+fn open_edu(options: VfioOptions) -> Result<(PciDeviceRef, usize), String> {
+    let address = edu::address();
+    sysfs::bind(&address, "vfio-pci")?;
+    let pdev = vfio::open(&address, &Sysfs::system(), options).map_err(err)?;
+    pdev.enable_device_mem().map_err(kerr)?;
+    let (bar, len) = pdev.iomap(0).map_err(kerr)?;
+    ensure!(len == 1 << 20, "BAR0 is {len:#x} bytes, expected 1 MiB");
+    // edu keeps its state across opens: start from a quiet device.
+    write32(bar, edu::REG_STATUS, 0);
+    write32(bar, REG_IRQ_ACK, read32(bar, REG_IRQ_STATUS));
+    Ok((pdev, bar))
+}
+
+/// Checks identification, liveness and a factorial through `bar`.
+fn check_registers(bar: usize) -> CaseResult {
+    let id = read32(bar, edu::REG_ID);
+    ensure!(id == edu::EDU_ID, "id register reads {id:#010x}");
+    for value in [0x1234_5678u32, 0xa5a5_0f0f] {
+        write32(bar, edu::REG_LIVENESS, value);
+        let read = read32(bar, edu::REG_LIVENESS);
+        ensure!(read == !value, "liveness: wrote {value:#x}, read {read:#x}");
+    }
+    write32(bar, edu::REG_FACTORIAL, 10);
+    let start = Instant::now();
+    while read32(bar, edu::REG_STATUS) & 1 != 0 {
+        ensure!(
+            start.elapsed() < Duration::from_secs(2),
+            "factorial still busy"
+        );
+        std::thread::yield_now();
+    }
+    let result = read32(bar, edu::REG_FACTORIAL);
+    ensure!(result == 3_628_800, "10! = {result}");
+    println!("id {id:#010x}, liveness ok, 10! = {result}");
+    Ok(())
+}
+
+/// edu's BAR0 mapped with mmap: registers read and write through plain loads and stores.
+pub fn drydock_vfio_edu_bar_mmap() -> CaseResult {
+    let (pdev, bar) = open_edu(VfioOptions::default())?;
+    ensure!(
+        !mmio::is_trapped(bar),
+        "BAR0 at {bar:#x} was trapped, expected a mapping"
+    );
+    check_registers(bar)?;
+    pdev.iounmap(bar);
+    Ok(())
+}
+
+/// edu's BAR0 forced through the pread/pwrite fallback: the same registers, and an 8-byte
+/// register read split into two 4-byte accesses (6.1 does at most 4 bytes per region access).
+pub fn drydock_vfio_edu_bar_fallback() -> CaseResult {
+    let (pdev, bar) = open_edu(VfioOptions { trap_bars: true })?;
+    ensure!(
+        mmio::is_trapped(bar),
+        "BAR0 at {bar:#x} is a mapping, expected a trapped region"
+    );
+    check_registers(bar)?;
+    // DMA source register: a 4-byte write sets the whole 64-bit register; an 8-byte read through
+    // the fallback must return it whole (two 4-byte reads; edu answers 0xffffffff to a 4-byte read
+    // of the high half, so the halves are read separately: low at 0x80, high at 0x84).
+    write32(bar, REG_DMA_SRC, 0x1234_5678);
+    let value = read64(bar, REG_DMA_SRC);
+    println!("8-byte read of the DMA source register through the fallback: {value:#018x}");
+    ensure!(
+        value & 0xffff_ffff == 0x1234_5678,
+        "low half of an 8-byte fallback read is {value:#x}"
+    );
+    pdev.iounmap(bar);
+    Ok(())
+}
+
+/// pci-testdev's BAR1 is an I/O port BAR, which VFIO cannot map: it is served by the fallback.
+pub fn drydock_vfio_io_bar_fallback() -> CaseResult {
+    let address = layout::device(Role::PciTestdev).address();
+    sysfs::bind(&address, "vfio-pci")?;
+    let pdev = vfio::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
+    let bar1 = pdev.function().bar(1).ok_or("pci-testdev has no BAR1")?;
+    println!("BAR1: {bar1:?}");
+    ensure!(
+        bar1.kind == kernel::host::function::BarKind::Io,
+        "BAR1 is {:?}",
+        bar1.kind
+    );
+    pdev.config_write(0x04, [0x03u8, 0x00]).map_err(err)?; // I/O and memory decoding
+    let (io, len) = pdev.iomap(1).map_err(kerr)?;
+    ensure!(mmio::is_trapped(io), "the I/O BAR was not trapped");
+    ensure!(len == 256, "BAR1 is {len} bytes");
+    // Writing the test number at offset 0 selects a test (reads return 0 until one is); its header
+    // (test, width, offset, data, count) is followed at 16 by its name, "portio-no-eventfd".
+    // SAFETY: offset 0 is inside the live 256-byte trapped region.
+    unsafe { mmio::write(core::ptr::with_exposed_provenance_mut::<u8>(io), 0u8) };
+    let name: Vec<u8> = (0..20)
+        .map(|i| {
+            // SAFETY: inside the live 256-byte trapped region.
+            unsafe { mmio::read(core::ptr::with_exposed_provenance::<u8>(io + 16 + i)) }
+        })
+        .take_while(|&b| b != 0)
+        .collect();
+    let name = String::from_utf8_lossy(&name).into_owned();
+    println!("pci-testdev BAR1 test name: {name:?}");
+    ensure!(name.starts_with("portio"), "unexpected test name {name:?}");
+    pdev.iounmap(io);
+    Ok(())
+}
+
+/// Config space: identity, a command-register write read back, and an access past the end
+/// returning an error.
+pub fn drydock_vfio_config_space() -> CaseResult {
+    let (pdev, bar) = open_edu(VfioOptions::default())?;
+    let function = pdev.function();
+    let mut id = [0u8; 4];
+    function.config_read(0, &mut id).map_err(err)?;
+    ensure!(
+        id == [0x34, 0x12, 0xe8, 0x11],
+        "vendor/device bytes {id:02x?}"
+    );
+    let size = function.config_size();
+    println!("config space: {size} bytes");
+    ensure!(size == 256, "edu's config space is {size} bytes");
+    pdev.set_master();
+    let mut command = [0u8; 2];
+    function.config_read(4, &mut command).map_err(err)?;
+    let command = u16::from_le_bytes(command);
+    ensure!(
+        command & 0x6 == 0x6,
+        "command register {command:#06x}: memory and master not both set"
+    );
+    pdev.clear_master();
+    let mut after = [0u8; 2];
+    function.config_read(4, &mut after).map_err(err)?;
+    ensure!(
+        u16::from_le_bytes(after) & 0x4 == 0,
+        "bus master still set after clear_master"
+    );
+    let past = function.config_read(0xfe, &mut [0u8; 4]);
+    println!("read past the end: {past:?}");
+    ensure!(past.is_err(), "a config read past the end succeeded");
+    pdev.iounmap(bar);
+    Ok(())
+}
+
+/// What an interrupt handler needs: BAR0 and a counter.
+struct HandlerData {
+    bar: usize,
+    count: AtomicU32,
+}
+
+/// Acknowledges every pending edu interrupt cause and counts the interrupt.
+unsafe fn edu_handler(dev_id: *mut kernel::ffi::c_void) -> u32 {
+    // SAFETY: the cases pass a pointer to a `HandlerData` that outlives the registration.
+    let data = unsafe { &*dev_id.cast::<HandlerData>() };
+    let pending = read32(data.bar, REG_IRQ_STATUS);
+    if pending == 0 {
+        return irq::IRQ_NONE;
+    }
+    write32(data.bar, REG_IRQ_ACK, pending);
+    data.count.fetch_add(1, Ordering::SeqCst);
+    irq::IRQ_HANDLED
+}
+
+/// Runs three interrupting factorials with vectors of `types` and counts the interrupts.
+fn count_interrupts(types: u32) -> CaseResult {
+    count_interrupts_with(|| open_edu(VfioOptions::default()), types)
+}
+
+/// [`count_interrupts`] on the edu `open` returns.
+fn count_interrupts_with(
+    open: impl FnOnce() -> Result<(PciDeviceRef, usize), String>,
+    types: u32,
+) -> CaseResult {
+    let (pdev, bar) = open()?;
+    pdev.set_master();
+    let count = pdev.alloc_irq_vectors(1, 1, types).map_err(kerr)?;
+    ensure!(
+        count == 1 && pdev.irq_type() == types,
+        "got {count} vectors of type {}",
+        pdev.irq_type()
+    );
+    let line = pdev.irq_vector(0).map_err(kerr)?;
+    let data = HandlerData {
+        bar,
+        count: AtomicU32::new(0),
+    };
+    let dev_id = core::ptr::from_ref(&data).cast_mut().cast();
+    // SAFETY: `data` outlives the registration, freed below.
+    unsafe { irq::request_irq(line, edu_handler, None, false, c"drydock-test", dev_id) }
+        .map_err(kerr)?;
+    write32(bar, edu::REG_STATUS, STATUS_IRQ_FACTORIAL);
+    let mut outcome = Ok(());
+    for n in 1..=3u32 {
+        write32(bar, edu::REG_FACTORIAL, 5 + n);
+        let start = Instant::now();
+        while data.count.load(Ordering::SeqCst) < n {
+            if start.elapsed() > Duration::from_secs(5) {
+                outcome = Err(format!(
+                    "interrupt {n} not delivered in 5 s (irq status {:#x})",
+                    read32(bar, REG_IRQ_STATUS)
+                ));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if outcome.is_err() {
+            break;
+        }
+    }
+    write32(bar, edu::REG_STATUS, 0);
+    irq::free_irq(line, dev_id);
+    let delivered = irq::delivered(line);
+    pdev.free_irq_vectors();
+    println!(
+        "{} interrupts handled, {delivered} delivered to the line",
+        data.count.load(Ordering::SeqCst)
+    );
+    outcome?;
+    ensure!(
+        delivered == 3,
+        "the line saw {delivered} interrupts, expected 3"
+    );
+    pdev.iounmap(bar);
+    Ok(())
+}
+
+/// Three factorial interrupts by MSI, each handled once.
+pub fn drydock_vfio_edu_msi() -> CaseResult {
+    count_interrupts(bindings::PCI_IRQ_MSI)
+}
+
+/// Three factorial interrupts by INTx, each handled once and unmasked after the handler.
+pub fn drydock_vfio_edu_intx() -> CaseResult {
+    count_interrupts(bindings::PCI_IRQ_INTX)
+}
+
+/// MSI masking: VFIO implements masking for INTx only, which drydock reports as unsupported.
+pub fn drydock_vfio_irq_masking() -> CaseResult {
+    let address = edu::address();
+    sysfs::bind(&address, "vfio-pci")?;
+    let function =
+        VfioFunction::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
+    let sources = function.enable_irqs(IrqKind::Intx, 1).map_err(err)?;
+    function.mask_irqs(IrqKind::Intx, 0, 1).map_err(err)?;
+    function.unmask_irqs(IrqKind::Intx, 0, 1).map_err(err)?;
+    drop(sources);
+    function.disable_irqs(IrqKind::Intx).map_err(err)?;
+    let _sources = function.enable_irqs(IrqKind::Msi, 1).map_err(err)?;
+    let mask = function.mask_irqs(IrqKind::Msi, 0, 1);
+    println!("INTx mask/unmask: ok; MSI mask: {mask:?}");
+    match mask {
+        Ok(()) => {
+            function.unmask_irqs(IrqKind::Msi, 0, 1).map_err(err)?;
+        }
+        Err(HostError::Unsupported { .. }) => {}
+        Err(other) => return Err(format!("MSI mask failed unexpectedly: {other}")),
+    }
+    function.disable_irqs(IrqKind::Msi).map_err(err)?;
+    Ok(())
+}
+
+/// Waits for edu's DMA engine to finish.
+fn wait_dma(bar: usize) -> CaseResult {
+    let start = Instant::now();
+    while read32(bar, REG_DMA_CMD) & 1 != 0 {
+        ensure!(
+            start.elapsed() < Duration::from_secs(3),
+            "DMA still running after 3 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Starts an edu DMA of `count` bytes and waits for it: `to_device` copies RAM at `iova` into
+/// the device buffer, otherwise the device buffer into RAM at `iova`.
+fn edu_dma(bar: usize, iova: u64, count: u32, to_device: bool) -> CaseResult {
+    let (src, dst, cmd) = if to_device {
+        (iova, EDU_BUFFER, 1)
+    } else {
+        (EDU_BUFFER, iova, 3)
+    };
+    write32(bar, REG_DMA_SRC, src as u32);
+    write32(bar, REG_DMA_DST, dst as u32);
+    write32(bar, REG_DMA_COUNT, count);
+    write32(bar, REG_DMA_CMD, cmd);
+    wait_dma(bar)
+}
+
+/// A DMA round trip: RAM -> edu -> other RAM, through IOVAs the shared pool allocated under
+/// edu's 28-bit mask.
+pub fn drydock_vfio_edu_dma_round_trip() -> CaseResult {
+    let (pdev, bar) = open_edu(VfioOptions::default())?;
+    dma_round_trip(&pdev, bar)
+}
+
+/// Sends a 4095-byte pattern RAM -> edu -> other RAM through `pdev`'s DMA space.
+fn dma_round_trip(pdev: &PciDeviceRef, bar: usize) -> CaseResult {
+    pdev.set_master();
+    let space = pdev.function().dma_space();
+    let out = space.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    let back = space.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    println!("bus addresses {:#x} and {:#x}", out.dma_addr, back.dma_addr);
+    for region in [&out, &back] {
+        ensure!(
+            region.dma_addr + 4095 <= EDU_DMA_MASK,
+            "bus address {:#x} is above edu's 28-bit mask",
+            region.dma_addr
+        );
+    }
+    const LEN: usize = 4095;
+    let pattern: Vec<u8> = (0..LEN).map(|i| (i * 7 + 3) as u8).collect();
+    // SAFETY: `out` is 4096 bytes of memory owned by the allocation, not yet handed to the device.
+    unsafe { core::ptr::copy_nonoverlapping(pattern.as_ptr(), out.cpu_addr.as_ptr(), LEN) };
+    edu_dma(bar, out.dma_addr, LEN as u32, true)?;
+    edu_dma(bar, back.dma_addr, LEN as u32, false)?;
+    // SAFETY: the device finished writing `back`; 4096 bytes owned by the allocation.
+    let got = unsafe { core::slice::from_raw_parts(back.cpu_addr.as_ptr(), LEN) }.to_vec();
+    let same = got == pattern;
+    space.free_coherent(&out);
+    space.free_coherent(&back);
+    ensure!(
+        same,
+        "the {LEN} bytes that came back differ from those sent"
+    );
+    println!("{LEN} bytes went RAM -> edu -> RAM unchanged");
+    pdev.iounmap(bar);
+    Ok(())
+}
+
+/// The DMA pool maps one 2 MiB chunk and serves 100 small allocations from it: exactly one
+/// `VFIO_IOMMU_MAP_DMA`, every IOVA under edu's 28-bit mask.
+pub fn drydock_vfio_dma_pool_one_map() -> CaseResult {
+    let address = edu::address();
+    sysfs::bind(&address, "vfio-pci")?;
+    let function =
+        VfioFunction::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
+    let pool = function.dma_pool().clone();
+    let before = pool.mapper().map_ioctls();
+    let regions = (0..100)
+        .map(|_| pool.alloc(64, EDU_DMA_MASK))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    let maps = pool.mapper().map_ioctls() - before;
+    let highest = regions
+        .iter()
+        .map(|r| r.dma_addr + r.size as u64 - 1)
+        .max()
+        .unwrap_or(0);
+    println!(
+        "100 x 64-byte allocations: {maps} VFIO_IOMMU_MAP_DMA, {} chunk(s), highest IOVA {highest:#x}",
+        pool.stats().chunks
+    );
+    for region in &regions {
+        pool.free(region);
+    }
+    ensure!(maps == 1, "{maps} MAP_DMA ioctls, expected exactly 1");
+    ensure!(
+        highest <= EDU_DMA_MASK,
+        "IOVA {highest:#x} is above the 28-bit mask"
+    );
+    let unmaps = pool.mapper().unmap_ioctls();
+    ensure!(
+        unmaps == 0,
+        "{unmaps} UNMAP_DMA while the chunk stays mapped"
+    );
+    Ok(())
+}
+
+/// The IOMMU's valid IOVA ranges, read with `VFIO_IOMMU_GET_INFO`; prints the raw answer.
+pub fn drydock_vfio_iova_ranges() -> CaseResult {
+    let address = edu::address();
+    sysfs::bind(&address, "vfio-pci")?;
+    let function =
+        VfioFunction::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
+    let container = function.group().container();
+    let bytes = container.iommu_info_bytes().map_err(err)?;
+    println!("VFIO_IOMMU_GET_INFO answer ({} bytes):", bytes.len());
+    for line in bytes.chunks(16) {
+        println!(
+            "  {}",
+            line.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    let info = container.iommu_info().map_err(err)?;
+    println!("{info:#x?}");
+    let ranges = info
+        .iova_ranges
+        .ok_or("the kernel reported no IOVA ranges")?;
+    ensure!(
+        ranges
+            .iter()
+            .all(|&(first, last)| last < 0xfee0_0000 || first > 0xfeef_ffff),
+        "a valid IOVA range covers the MSI window: {ranges:#x?}"
+    );
+    Ok(())
+}
+
+/// edu has no reset method: drydock says so. The second NVMe controller has FLR: reset works.
+pub fn drydock_vfio_reset() -> CaseResult {
+    let (pdev, _bar) = open_edu(VfioOptions::default())?;
+    let edu_reset = pdev.function().reset();
+    println!("edu reset: {edu_reset:?}");
+    ensure!(
+        matches!(edu_reset, Err(HostError::Unsupported { .. })),
+        "edu reset returned {edu_reset:?}, expected Unsupported"
+    );
+    let nvme = DEVICES
+        .iter()
+        .find(|d| matches!(d.role, Role::Nvme { index: 1, .. }))
+        .ok_or("no second NVMe controller in the layout")?
+        .address();
+    sysfs::bind(&nvme, "vfio-pci")?;
+    let result = (|| {
+        let function =
+            VfioFunction::open(&nvme, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
+        ensure!(
+            function.device().can_reset(),
+            "VFIO reports no reset for the NVMe controller"
+        );
+        function.reset().map_err(err)?;
+        let mut id = [0u8; 4];
+        function.config_read(0, &mut id).map_err(err)?;
+        ensure!(
+            id == [0x36, 0x1b, 0x10, 0x00],
+            "NVMe identity after reset: {id:02x?}"
+        );
+        println!("NVMe {nvme}: VFIO_DEVICE_RESET ok");
+        Ok(())
+    })();
+    // Give the controller back to the kernel's driver, as later cases expect.
+    give_back(&nvme, Some("nvme"))?;
+    result
+}
+
+/// A device bound to its kernel driver (the e1000e NIC) is refused with the bind command.
+pub fn drydock_vfio_wrong_driver() -> CaseResult {
+    let nic = layout::device(Role::E1000e).address();
+    let result = vfio::open(&nic, &Sysfs::system(), VfioOptions::default());
+    let Err(error) = result else {
+        return Err(format!("{nic} opened through VFIO while bound to e1000e"));
+    };
+    let message = error.to_string();
+    println!("{message}");
+    ensure!(
+        matches!(&error, HostError::WrongDriver { current: Some(d), .. } if d == "e1000e"),
+        "unexpected error: {error:?}"
+    );
+    ensure!(
+        message.contains(&format!("drydock bind {nic}")),
+        "the message does not give the bind command"
+    );
+    Ok(())
+}
+
+/// A group with a member bound to another driver is not viable: drydock names that member and
+/// its driver. The ICH9 functions at 00:1f.x share a group; one is bound to vfio-pci, another
+/// to uio_pci_generic.
+pub fn drydock_vfio_group_not_viable() -> CaseResult {
+    let sys = Sysfs::system();
+    // Bridges (the ICH9 LPC bridge) are left alone: vfio-pci would put them in D3hot.
+    let endpoints = |g: u32| -> Option<Vec<String>> {
+        let members = sys.group_members(g).ok()?;
+        Some(
+            members
+                .into_iter()
+                .filter(|m| sys.device(m).is_ok_and(|d| d.class >> 16 != 0x06))
+                .collect(),
+        )
+    };
+    let (group, members) = (0..64u32)
+        .filter_map(|g| Some((g, endpoints(g)?)))
+        .find(|(_, m)| m.len() >= 2)
+        .ok_or("no IOMMU group with two or more endpoints in this guest")?;
+    println!("group {group}: endpoints {members:?}");
+    let originals: Vec<Option<String>> = members.iter().map(|m| sysfs::driver(m)).collect();
+    let (target, other) = (&members[0], &members[1]);
+    for (member, original) in members.iter().zip(&originals) {
+        println!("  {member}: {}", original.as_deref().unwrap_or("no driver"));
+    }
+    let result = (|| {
+        if sysfs::driver(other).is_none() {
+            sysfs::bind(other, "uio_pci_generic")?;
+        }
+        let blocker = sysfs::driver(other).unwrap_or_default();
+        sysfs::bind(target, "vfio-pci")?;
+        let error = match vfio::open(target, &sys, VfioOptions::default()) {
+            Ok(_) => {
+                return Err(format!(
+                    "{target} opened although {other} is bound to {blocker}"
+                ))
+            }
+            Err(error) => error,
+        };
+        println!("{error}");
+        ensure!(
+            matches!(&error, HostError::GroupNotViable { group: g, others }
+                if *g == group && others.iter().any(|(a, d)| a == other && *d == blocker)),
+            "unexpected error: {error:?}"
+        );
+        Ok(())
+    })();
+    for (member, original) in members.iter().zip(&originals) {
+        give_back(member, original.as_deref())?;
+    }
+    result
+}
+
+/// Without an IOMMU, drydock says how to enable one.
+pub fn drydock_vfio_no_iommu() -> CaseResult {
+    let address = edu::address();
+    let error = match vfio::open(&address, &Sysfs::system(), VfioOptions::default()) {
+        Ok(_) => return Err("edu opened through VFIO without an IOMMU".into()),
+        Err(error) => error,
+    };
+    println!("{error}");
+    ensure!(
+        matches!(error, HostError::NoIommu),
+        "unexpected error: {error:?}"
+    );
+    ensure!(
+        error.to_string().contains("intel_iommu=on"),
+        "the message lacks the kernel parameter"
+    );
+    Ok(())
+}
+
+/// Two devices opened in one process share one container and one DMA pool.
+pub fn drydock_vfio_one_container() -> CaseResult {
+    let (edu_dev, _bar) = open_edu(VfioOptions::default())?;
+    let testdev = layout::device(Role::PciTestdev).address();
+    sysfs::bind(&testdev, "vfio-pci")?;
+    let other = vfio::open(&testdev, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
+    let (a, b) = (edu_dev.function().dma_space(), other.function().dma_space());
+    let (a, b) = (
+        std::sync::Arc::as_ptr(&a).cast::<u8>(),
+        std::sync::Arc::as_ptr(&b).cast::<u8>(),
+    );
+    ensure!(a == b, "the two devices have different DMA spaces");
+    println!("edu and pci-testdev share one container and one DMA pool");
+    Ok(())
+}
+
+/// Binds edu to uio_pci_generic and opens it through drydock's UIO backend, memory decoding
+/// enabled; returns the device and its BAR0 address.
+fn open_edu_uio() -> Result<(PciDeviceRef, usize), String> {
+    let address = edu::address();
+    sysfs::bind(&address, "uio_pci_generic")?;
+    let pdev = uio::open(&address, &Sysfs::system()).map_err(err)?;
+    pdev.enable_device_mem().map_err(kerr)?;
+    let (bar, len) = pdev.iomap(0).map_err(kerr)?;
+    ensure!(len == 1 << 20, "BAR0 is {len:#x} bytes, expected 1 MiB");
+    ensure!(
+        !mmio::is_trapped(bar),
+        "BAR0 was trapped, expected a mapping of resource0"
+    );
+    write32(bar, edu::REG_STATUS, 0);
+    write32(bar, REG_IRQ_ACK, read32(bar, REG_IRQ_STATUS));
+    Ok((pdev, bar))
+}
+
+/// Through UIO: config space from sysfs, BAR0 mapped from `resource0`, INTx through
+/// `/dev/uioN` re-enabled by clearing INTx Disable after each handler.
+pub fn drydock_uio_edu_registers_and_intx() -> CaseResult {
+    let (pdev, bar) = open_edu_uio()?;
+    let mut id = [0u8; 4];
+    pdev.function().config_read(0, &mut id).map_err(err)?;
+    ensure!(
+        id == [0x34, 0x12, 0xe8, 0x11],
+        "vendor/device bytes {id:02x?}"
+    );
+    check_registers(bar)?;
+    ensure!(
+        pdev.function().irq_count(IrqKind::Msi) == 0,
+        "UIO offered MSI"
+    );
+    drop(pdev);
+    count_interrupts_with(open_edu_uio, bindings::PCI_IRQ_INTX)
+}
+
+/// Through UIO with the IOMMU in passthrough: a DMA round trip to physical addresses from
+/// `/proc/self/pagemap`, under edu's 28-bit mask.
+pub fn drydock_uio_edu_dma_round_trip() -> CaseResult {
+    let (pdev, bar) = open_edu_uio()?;
+    dma_round_trip(&pdev, bar)
+}
