@@ -898,7 +898,8 @@ impl Queue {
             .count()
     }
 
-    /// Submits `command` and returns its tag; the queue's doorbell is rung at once.
+    /// Submits `command` and returns its tag; the queue's doorbell is rung at once (with any
+    /// command placed by [`Queue::queue`] before it).
     ///
     /// Fails with `EINVAL` for a command the driver cannot describe (no blocks, a range outside
     /// the buffer, a misaligned offset, more than [`Queue::max_transfer`] bytes), `EBUSY` when
@@ -910,6 +911,29 @@ impl Queue {
     /// command that timed out, until the controller has been disabled: the controller reads or
     /// writes it until then.
     pub fn submit(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>) -> Result<Tag> {
+        self.place(dev, command, true)
+    }
+
+    /// Places `command` in the submission queue without telling the controller, as
+    /// [`Queue::submit`] does otherwise; [`Queue::commit`] (or the next [`Queue::submit`]) rings
+    /// the doorbell once for every command placed since. Placing a batch and committing it costs
+    /// one doorbell write instead of one per command.
+    pub fn queue(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>) -> Result<Tag> {
+        self.place(dev, command, false)
+    }
+
+    /// Tells the controller about the commands placed by [`Queue::queue`].
+    pub fn commit(&self, dev: &pci::Device<Bound>) -> Result {
+        let bar = self.bar.access(dev.as_ref())?;
+        let mut state = self.state.lock();
+        if state.sq_tail != state.sq_tail_rung {
+            self.ring_sq(bar, &mut state)?;
+        }
+        Ok(())
+    }
+
+    /// Builds `command` and places it, ringing the doorbell if `ring`.
+    fn place(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>, ring: bool) -> Result<Tag> {
         let nsid = self.namespace.id;
         let (opcode, lba, blocks, data) = match *command {
             IoCommand::Read {
@@ -949,7 +973,7 @@ impl Queue {
         if opcode == opcode::FLUSH {
             entry[10..13].fill(0);
         }
-        self.submit_entry(dev, entry, data)
+        self.submit_entry(dev, entry, data, ring)
     }
 
     /// Describes `blocks` blocks of `buffer` at `offset` as the data of a command.
@@ -967,12 +991,14 @@ impl Queue {
         })
     }
 
-    /// Submits a command (its identifier is filled in) with optional data.
+    /// Places a command (its identifier is filled in) with optional data, and rings the doorbell
+    /// if `ring`.
     fn submit_entry(
         &self,
         dev: &pci::Device<Bound>,
         mut entry: SqEntry,
         data: Option<DataPointer>,
+        ring: bool,
     ) -> Result<Tag> {
         if self.failed.load(Acquire) {
             return Err(EIO);
@@ -1012,7 +1038,9 @@ impl Queue {
             };
         }
         state.stats.submitted += 1;
-        self.ring_sq(bar, &mut state)?;
+        if ring {
+            self.ring_sq(bar, &mut state)?;
+        }
         Ok(Tag { cid, seq })
     }
 
@@ -1250,7 +1278,7 @@ impl Queue {
         entry: SqEntry,
         data: Option<DataPointer>,
     ) -> Result<u32> {
-        let tag = self.submit_entry(dev, entry, data)?;
+        let tag = self.submit_entry(dev, entry, data, true)?;
         let completion = self.wait_for(dev, tag)?;
         if !completion.status.is_success() {
             dev_err!(
