@@ -22,6 +22,10 @@ pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 pub const GUEST_PACKAGE: &str = "drydock-guest";
 /// The guest runner binary.
 pub const RUNNER: &str = "drydock-guest";
+/// The package of the NVMe benchmark, built with the guest binaries.
+pub const NVME_BENCH_PACKAGE: &str = "nvme-bench";
+/// The NVMe benchmark binary.
+pub const NVME_BENCH: &str = "nvme-bench";
 
 /// The workspace root.
 pub fn workspace_root() -> &'static Path {
@@ -62,6 +66,7 @@ impl GuestBinaries {
         let mut cmd = Command::new(cargo);
         cmd.current_dir(workspace_root())
             .args(["build", "--release", "--bins", "--package", GUEST_PACKAGE])
+            .args(["--package", NVME_BENCH_PACKAGE])
             .args(["--target", GUEST_TARGET])
             .arg("--target-dir")
             .arg(&target_dir)
@@ -94,6 +99,11 @@ impl GuestBinaries {
     /// The runner binary.
     pub fn runner(&self) -> PathBuf {
         self.dir.join(RUNNER)
+    }
+
+    /// The NVMe benchmark binary.
+    pub fn nvme_bench(&self) -> PathBuf {
+        self.dir.join(NVME_BENCH)
     }
 
     fn check_static(&self, binary: &Path) -> Result<()> {

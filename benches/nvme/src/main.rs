@@ -4,6 +4,7 @@
 //! nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
 //!            [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
+//! nvme-bench hammer BDF
 //! ```
 //!
 //! The first form runs 4 KiB random reads and writes at queue depth 1 and 32, on one and two
@@ -11,7 +12,9 @@
 //! driven queues, polled queues with shadow doorbells) and on the controller at `--kernel`
 //! through the kernel's nvme driver with io_uring; prints the table and writes it with a chart to
 //! `--out`. It must run as root on a machine whose two controllers are identical (drydock's
-//! test guest: `drydock-vm nvme-bench`). The second form runs the data-integrity check.
+//! test guest: `drydock-vm nvme-bench`). The second form runs the data-integrity check; the
+//! third keeps 32 random writes in flight until the process is killed (a guest test kills it
+//! with SIGKILL, then checks that the driver starts again).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -25,7 +28,8 @@ use nvme_bench::{integrity, uring};
 const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
              [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--out DIR]
-  nvme-bench integrity BDF [--ios N]";
+  nvme-bench integrity BDF [--ios N]
+  nvme-bench hammer BDF";
 
 /// What the benchmark form was asked.
 struct Options {
@@ -44,6 +48,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("integrity") => integrity_main(&args[1..]),
+        Some("hammer") => match args.get(1..) {
+            Some([address]) => hammer(address),
+            _ => Err(USAGE.into()),
+        },
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -285,4 +293,26 @@ fn integrity_main(args: &[String]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Keeps 32 random 4 KiB writes in flight on the controller at `address` until killed; says
+/// "hammering" on standard output once I/O runs.
+fn hammer(address: &str) -> Result<(), String> {
+    let device = Drydock::open(address)?;
+    device.with(|dev, ctrl| {
+        let workload = Workload {
+            op: Op::Write,
+            depth: 32,
+            queues: 1,
+            duration: Duration::from_secs(24 * 3600),
+            warmup: Duration::ZERO,
+            region: ctrl.namespace().blocks * ctrl.namespace().block_size() as u64,
+        };
+        drydock::run(dev, ctrl, &workload, true, "hammer", &|ios| {
+            if ios > 0 {
+                println!("hammering: {ios} I/Os");
+            }
+        })
+        .map(|_| ())
+    })?
 }

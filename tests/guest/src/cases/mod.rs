@@ -12,6 +12,7 @@
 
 mod drydock_vfio;
 mod environment;
+mod nvme;
 mod self_check;
 mod vfio;
 
@@ -227,6 +228,30 @@ pub const CASES: &[Case] = &[
         iommu: PASSTHROUGH,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
+    },
+    Case {
+        name: "nvme_driver_binds_and_identifies",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: nvme::nvme_driver_binds_and_identifies,
+    },
+    Case {
+        name: "nvme_error_paths",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: nvme::nvme_error_paths,
+    },
+    Case {
+        name: "nvme_sigkill_then_restart",
+        iommu: TRANSLATED,
+        timeout: Duration::from_secs(300),
+        run: nvme::nvme_sigkill_then_restart,
+    },
+    Case {
+        name: "nvme_data_integrity",
+        iommu: TRANSLATED,
+        timeout: Duration::from_secs(1200),
+        run: nvme::nvme_data_integrity,
     },
 ];
 
