@@ -233,7 +233,7 @@ fn queue_loop(
         let tag = queue
             .queue(dev, &command)
             .map_err(|e| format!("submitting: {e:?}"))?;
-        let cid = usize::from(tag.cid());
+        let cid = tag.index();
         started[cid] = Instant::now();
         slot_of[cid] = slot;
         Ok::<_, String>(())
@@ -263,7 +263,7 @@ fn queue_loop(
         // reuses them.
         for completion in &out[..n] {
             in_flight -= 1;
-            let cid = usize::from(completion.tag.cid());
+            let cid = completion.tag.index();
             if completion.to_result().is_err() {
                 errors += 1;
             } else if now >= measure_from && now <= until {
@@ -274,7 +274,7 @@ fn queue_loop(
         if now < until {
             let mut slots = [0usize; 64];
             for (slot, completion) in slots.iter_mut().zip(&out[..n]) {
-                *slot = slot_of[usize::from(completion.tag.cid())];
+                *slot = slot_of[completion.tag.index()];
             }
             for &slot in &slots[..n] {
                 submit(slot, &mut started, &mut slot_of)?;

@@ -170,7 +170,7 @@ impl Run<'_> {
         let tag = self.queues[queue]
             .submit(self.dev, &command)
             .map_err(|e| format!("submitting {blocks} blocks at {lba}: {e:?}"))?;
-        self.slot_of[queue][usize::from(tag.cid())] = slot;
+        self.slot_of[queue][tag.index()] = slot;
         self.slots[slot] = Some(InFlight {
             write,
             lba,
@@ -189,7 +189,7 @@ impl Run<'_> {
                 .reap(self.dev, &mut out)
                 .map_err(|e| format!("reaping: {e:?}"))?;
             for completion in &out[..n] {
-                let slot = self.slot_of[queue][usize::from(completion.tag.cid())];
+                let slot = self.slot_of[queue][completion.tag.index()];
                 let io = self.slots[slot]
                     .take()
                     .ok_or("a completion for a free slot")?;

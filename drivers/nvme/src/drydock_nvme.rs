@@ -307,15 +307,28 @@ impl fmt::Display for Status {
 /// Identifies a submitted command until its completion is reaped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tag {
-    cid: u16,
+    index: u16,
     seq: u32,
 }
 
 impl Tag {
-    /// The command identifier the controller sees.
-    pub fn cid(self) -> u16 {
-        self.cid
+    /// The command's slot: below the queue's [`Queue::capacity`] and unique among the commands
+    /// not yet reaped, for callers that keep per-command state in arrays.
+    pub fn index(self) -> usize {
+        usize::from(self.index)
     }
+
+    /// The command identifier the controller sees: the slot in bits 11:0 and, as the kernel's
+    /// driver does, a generation counter in bits 15:12, so that a completion for an earlier
+    /// command of the same slot is told apart.
+    pub fn cid(self) -> u16 {
+        command_id(self.index, self.seq)
+    }
+}
+
+/// The command identifier of slot `index` for the command numbered `seq` (see [`Tag::cid`]).
+fn command_id(index: u16, seq: u32) -> u16 {
+    index | ((seq & 0xf) as u16) << 12
 }
 
 /// A reaped completion.
@@ -660,7 +673,10 @@ impl QueueState {
             self.push_free(cid);
         }
         Some(Completion {
-            tag: Tag { cid, seq: slot.seq },
+            tag: Tag {
+                index: cid,
+                seq: slot.seq,
+            },
             status: slot.status,
             result: slot.result,
         })
@@ -1009,7 +1025,8 @@ impl Queue {
             return Err(err);
         }
         let cid = state.pop_free().ok_or(EBUSY)?;
-        entry[0] = (entry[0] & 0xffff) | u32::from(cid) << 16;
+        let seq = state.seq.wrapping_add(1);
+        entry[0] = (entry[0] & 0xffff) | u32::from(command_id(cid, seq)) << 16;
         if let Some(data) = data {
             if let Err(err) = self.fill_prps(&mut entry, cid, data) {
                 state.push_free(cid);
@@ -1023,8 +1040,7 @@ impl Queue {
         } else {
             tail + 1
         };
-        state.seq = state.seq.wrapping_add(1);
-        let seq = state.seq;
+        state.seq = seq;
         if let Some(slot) = state.slot(cid) {
             *slot = Slot {
                 state: SlotState::InFlight,
@@ -1041,7 +1057,7 @@ impl Queue {
         if ring {
             self.ring_sq(bar, &mut state)?;
         }
-        Ok(Tag { cid, seq })
+        Ok(Tag { index: cid, seq })
     }
 
     /// Fills the PRP entries of `entry` for `data`, using slot `cid`'s list page if needed.
@@ -1135,18 +1151,23 @@ impl Queue {
 
     /// Records one completion entry, after checking it belongs to a command of this queue.
     fn record(&self, state: &mut QueueState, entry: CqEntry) {
-        let cid = entry[3] as u16;
+        let command = entry[3] as u16;
+        let cid = command & 0xfff;
         let sqid = (entry[2] >> 16) as u16;
         let status = Status::Device(((entry[3] >> 17) & 0x7fff) as u16);
         let slot = match state.slot(cid) {
-            Some(slot) if sqid == self.qid && slot.owned => slot,
+            Some(slot)
+                if sqid == self.qid && slot.owned && command_id(cid, slot.seq) == command =>
+            {
+                slot
+            }
             _ => {
                 state.stats.spurious += 1;
                 dev_warn!(
                     *self.pdev,
-                    "queue {}: ignoring a completion for unknown command {} (SQ {}, {})\n",
+                    "queue {}: ignoring a completion for unknown command {:#06x} (SQ {}, {})\n",
                     self.qid,
-                    cid,
+                    command,
                     sqid,
                     status
                 );
@@ -1254,11 +1275,11 @@ impl Queue {
     /// submitted, or already reaped).
     pub fn wait_for(&self, dev: &pci::Device<Bound>, tag: Tag) -> Result<Completion> {
         let completion = self.wait_until(dev, None, |state| {
-            let slot = state.slot(tag.cid)?;
+            let slot = state.slot(tag.index)?;
             if slot.seq != tag.seq || slot.state == SlotState::Free {
                 return Some(Err(EINVAL));
             }
-            state.take_done(tag.cid).map(Ok)
+            state.take_done(tag.index).map(Ok)
         })?;
         completion.unwrap_or(Err(ETIMEDOUT))
     }

@@ -868,3 +868,39 @@ fn a_command_never_announced_to_the_controller_times_out_cleanly() {
         assert_eq!((stats.timeouts, stats.late, stats.completed), (1, 1, 1));
     });
 }
+
+#[test]
+fn a_stale_completion_for_a_reused_slot_is_told_apart_by_its_generation() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl
+            .create_io_queue(
+                dev,
+                QueueConfig {
+                    depth: 2,
+                    ..quick_timeout(polled())
+                },
+            )
+            .unwrap();
+        let buf = buffer(dev, 4096);
+        let first = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+        queue.wait_for(dev, first).unwrap().to_result().unwrap();
+        // The only slot again, with the next generation.
+        rig.model().inject(false, opcode::READ, Fault::Stall);
+        let second = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+        assert_eq!(second.index(), first.index());
+        assert_ne!(second.cid(), first.cid());
+        // The controller repeats the first command's completion: it must not end the second.
+        let sq = u32::from(queue.id()) << 16;
+        let ctx = rig.device.function().context();
+        assert!(rig
+            .model()
+            .post_raw(&ctx, queue.id(), [0, 0, sq, u32::from(first.cid())], None));
+        let mut out = [Completion::default(); 2];
+        assert_eq!(queue.reap(dev, &mut out).unwrap(), 0);
+        assert_eq!(queue.stats().spurious, 1);
+        rig.model().release_stalled(&ctx);
+        let completion = queue.wait_for(dev, second).unwrap();
+        assert_eq!(completion.status, Status::SUCCESS);
+    });
+}

@@ -303,7 +303,12 @@ fn nvme_bench(args: &[String]) -> Result<ExitCode> {
     let out = match ours {
         [] => drydock_tests::guest::workspace_root().join("target/nvme-bench"),
         [flag, dir] if flag == "--out" => PathBuf::from(dir),
-        _ => return Err(Error::new(format!("nvme-bench takes [--out DIR] [-- ARGS]\n{}", usage()))),
+        _ => {
+            return Err(Error::new(format!(
+                "nvme-bench takes [--out DIR] [-- ARGS]\n{}",
+                usage()
+            )))
+        }
     };
     let binaries = GuestBinaries::locate_or_build()?;
     let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);

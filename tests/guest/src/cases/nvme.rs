@@ -55,7 +55,11 @@ pub fn nvme_driver_binds_and_identifies() -> CaseResult {
             ctrl.irq_type()
         );
         ensure!(info.model() == "QEMU NVMe Ctrl", "model {:?}", info.model());
-        ensure!(info.serial() == "drydock-nvme0", "serial {:?}", info.serial());
+        ensure!(
+            info.serial() == "drydock-nvme0",
+            "serial {:?}",
+            info.serial()
+        );
         ensure!(
             ns.blocks * ns.block_size() as u64 == 64 << 20,
             "namespace of {} bytes, expected 64 MiB",
@@ -92,8 +96,15 @@ pub fn nvme_driver_binds_and_identifies() -> CaseResult {
             queue.execute(dev, &read).map_err(kerr)?;
             let mut back = vec![0; 4096];
             kernel::io::io_project!(&buffer, [panic: 4096..8192]).copy_to_slice(&mut back);
-            ensure!(back == data, "the block read back differs (interrupts: {interrupts})");
-            println!("queue {} (interrupts: {interrupts}): {:?}", queue.id(), queue.stats());
+            ensure!(
+                back == data,
+                "the block read back differs (interrupts: {interrupts})"
+            );
+            println!(
+                "queue {} (interrupts: {interrupts}): {:?}",
+                queue.id(),
+                queue.stats()
+            );
             ctrl.delete_io_queue(dev, &queue).map_err(kerr)?;
         }
         Ok(())
@@ -181,7 +192,10 @@ pub fn nvme_error_paths() -> CaseResult {
                 completion.status,
                 waited.as_millis()
             );
-            ensure!(completion.to_result() == Err(ETIMEDOUT), "expected a timeout");
+            ensure!(
+                completion.to_result() == Err(ETIMEDOUT),
+                "expected a timeout"
+            );
             ensure!(
                 waited >= Duration::from_millis(1000) && waited < Duration::from_secs(10),
                 "timed out after {waited:?}, expected about 1 s"
@@ -250,7 +264,10 @@ pub fn nvme_sigkill_then_restart() -> CaseResult {
 
     let start = Instant::now();
     let device = Drydock::open(&controller())?;
-    println!("the driver bound again in {} ms", start.elapsed().as_millis());
+    println!(
+        "the driver bound again in {} ms",
+        start.elapsed().as_millis()
+    );
     let report = device.with(|dev, ctrl| integrity::run(dev, ctrl, 5000, 0xdead, &|_| {}))??;
     println!("{report:#?}");
     ensure!(
