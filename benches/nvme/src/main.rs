@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-//!            [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--out DIR]
+//!            [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
 //! ```
@@ -11,7 +11,8 @@
 //! queues, on the controller at `--drydock` through drydock's driver (polled queues, interrupt
 //! driven queues, polled queues with shadow doorbells) and on the controller at `--kernel`
 //! through the kernel's nvme driver with io_uring; prints the table and writes it with a chart to
-//! `--out`. It must run as root on a machine whose two controllers are identical (drydock's
+//! `--out`; with `--repeat N` the whole matrix runs N times and the table shows the median runs
+//! and the range of the ratios. It must run as root on a machine whose two controllers are identical (drydock's
 //! test guest: `drydock-vm nvme-bench`). The second form runs the data-integrity check; the
 //! third keeps 32 random writes in flight until the process is killed (a guest test kills it
 //! with SIGKILL, then checks that the driver starts again).
@@ -27,7 +28,7 @@ use nvme_bench::{integrity, uring};
 
 const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-             [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--out DIR]
+             [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
   nvme-bench hammer BDF";
 
@@ -41,6 +42,7 @@ struct Options {
     variants: Vec<String>,
     only: Option<String>,
     out: Option<String>,
+    repeat: usize,
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             .to_vec(),
         only: None,
         out: None,
+        repeat: 1,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -100,6 +103,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--variants" => options.variants = value()?.split(',').map(String::from).collect(),
             "--only" => options.only = Some(value()?),
             "--out" => options.out = Some(value()?),
+            "--repeat" => options.repeat = (number(value()?)? as usize).max(1),
             other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
         }
     }
@@ -180,50 +184,51 @@ impl Progress {
 fn bench(options: &Options) -> Result<(), String> {
     let workloads = workloads(options);
     let wants = |v: &str| options.variants.iter().any(|w| w == v);
-    let drydock_variants =
-        ["polled", "interrupts"].iter().filter(|v| wants(v)).count() + usize::from(wants("shadow"));
-    let total = workloads.len() * (drydock_variants + usize::from(wants("kernel")));
-    let mut progress = Progress { index: 0, total };
+    let drydock_modes: Vec<&str> = ["polled", "interrupts"]
+        .into_iter()
+        .filter(|m| wants(m))
+        .collect();
+    let per_workload =
+        drydock_modes.len() + usize::from(wants("shadow")) + usize::from(wants("kernel"));
+    let mut progress = Progress {
+        index: 0,
+        total: options.repeat * workloads.len() * per_workload,
+    };
+    let kernel_device = if wants("kernel") {
+        Some(uring::block_device(&options.kernel)?)
+    } else {
+        None
+    };
     let mut measurements = Vec::new();
-
-    for (shadow, modes) in [
-        (false, vec!["polled", "interrupts"]),
-        (true, vec!["shadow"]),
-    ] {
-        let modes: Vec<_> = modes.into_iter().filter(|m| wants(m)).collect();
-        if modes.is_empty() {
-            continue;
-        }
-        // A fresh driver instance (probe: controller reset), as shadow doorbells cannot be
-        // turned off without one.
-        let device = Drydock::open(&options.drydock)?;
-        device.with(|dev, ctrl| {
-            if shadow {
-                ctrl.enable_shadow_doorbells(dev)
-                    .map_err(|e| format!("enabling shadow doorbells: {e:?}"))?;
-            }
-            for workload in &workloads {
-                for mode in &modes {
-                    let label = match *mode {
-                        "polled" => "drydock polled",
-                        "interrupts" => "drydock interrupts",
-                        _ => "drydock polled, shadow doorbells",
-                    };
-                    let interrupts = *mode == "interrupts";
-                    measurements.push(progress.run(label, workload, |show| {
-                        drydock::run(dev, ctrl, workload, interrupts, label, show)
-                    })?);
-                }
-            }
-            Ok::<_, String>(())
-        })??;
-    }
-    if wants("kernel") {
-        let path = uring::block_device(&options.kernel)?;
+    // Every variant of a workload runs back to back, so that a change in the load of the host
+    // (a shared machine) falls on all of them alike; the matrix is repeated `--repeat` times.
+    for _ in 0..options.repeat {
         for workload in &workloads {
-            measurements.push(progress.run(KERNEL, workload, |show| {
-                uring::run(&path, workload, KERNEL, show)
-            })?);
+            if !drydock_modes.is_empty() {
+                measurements.extend(drydock_runs(
+                    options,
+                    workload,
+                    false,
+                    &drydock_modes,
+                    &mut progress,
+                )?);
+            }
+            // A driver instance of its own (probe: controller reset), as shadow doorbells cannot
+            // be turned off without one.
+            if wants("shadow") {
+                measurements.extend(drydock_runs(
+                    options,
+                    workload,
+                    true,
+                    &["polled"],
+                    &mut progress,
+                )?);
+            }
+            if let Some(path) = &kernel_device {
+                measurements.push(progress.run(KERNEL, workload, |show| {
+                    uring::run(path, workload, KERNEL, show)
+                })?);
+            }
         }
     }
 
@@ -239,6 +244,37 @@ fn bench(options: &Options) -> Result<(), String> {
         eprintln!("nvme-bench: results written to {out}");
     }
     Ok(())
+}
+
+/// Binds drydock's driver to the controller (with shadow doorbells if `shadow`) and runs
+/// `workload` in each of `modes` ("polled", "interrupts").
+fn drydock_runs(
+    options: &Options,
+    workload: &Workload,
+    shadow: bool,
+    modes: &[&str],
+    progress: &mut Progress,
+) -> Result<Vec<Measurement>, String> {
+    let device = Drydock::open(&options.drydock)?;
+    device.with(|dev, ctrl| {
+        if shadow {
+            ctrl.enable_shadow_doorbells(dev)
+                .map_err(|e| format!("enabling shadow doorbells: {e:?}"))?;
+        }
+        let mut measurements = Vec::new();
+        for mode in modes {
+            let interrupts = *mode == "interrupts";
+            let label = match (shadow, interrupts) {
+                (true, _) => "drydock polled, shadow doorbells",
+                (false, true) => "drydock interrupts",
+                (false, false) => "drydock polled",
+            };
+            measurements.push(progress.run(label, workload, |show| {
+                drydock::run(dev, ctrl, workload, interrupts, label, show)
+            })?);
+        }
+        Ok(measurements)
+    })?
 }
 
 /// A description of the machine and the options, for the results file.
@@ -259,13 +295,15 @@ fn setup(options: &Options) -> String {
     format!(
         "Kernel {}, {cpus} CPU(s) ({model}). drydock's driver on {} (VFIO), the kernel's nvme \
          driver on {} (io_uring, O_DIRECT, registered buffers and file). 4 KiB random I/O over \
-         the first {} MiB, {} s measured after {} s of warm-up per run; one thread per queue.",
+         the first {} MiB, {} s measured after {} s of warm-up per run; one thread per queue; \
+         every variant of a workload back to back, the matrix {} time(s).",
         release.trim(),
         options.drydock,
         options.kernel,
         options.region_mib,
         options.seconds,
-        options.warmup
+        options.warmup,
+        options.repeat
     )
 }
 

@@ -19,46 +19,92 @@ pub struct Report {
     pub setup: String,
 }
 
+/// The runs of one driver on one workload, and the median one (by IOPS).
+struct Cell<'a> {
+    driver: &'a str,
+    runs: Vec<&'a Measurement>,
+}
+
+impl<'a> Cell<'a> {
+    fn median(&self) -> &'a Measurement {
+        let mut runs = self.runs.clone();
+        runs.sort_by(|a, b| a.iops().total_cmp(&b.iops()));
+        runs[runs.len() / 2]
+    }
+}
+
 impl Report {
-    /// The workloads, in first-run order, each with its measurements.
-    fn groups(&self) -> Vec<(String, Vec<&Measurement>)> {
-        let mut groups: Vec<(String, Vec<&Measurement>)> = Vec::new();
+    /// The workloads, in first-run order, each with its drivers in first-run order.
+    fn groups(&self) -> Vec<(String, Vec<Cell<'_>>)> {
+        let mut groups: Vec<(String, Vec<Cell<'_>>)> = Vec::new();
         for m in &self.measurements {
             let name = m.workload.name();
-            match groups.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, list)) => list.push(m),
-                None => groups.push((name, vec![m])),
+            let index = match groups.iter().position(|(n, _)| *n == name) {
+                Some(index) => index,
+                None => {
+                    groups.push((name, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            let cells = &mut groups[index].1;
+            match cells.iter_mut().find(|c| c.driver == m.driver) {
+                Some(cell) => cell.runs.push(m),
+                None => cells.push(Cell {
+                    driver: &m.driver,
+                    runs: vec![m],
+                }),
             }
         }
         groups
     }
 
-    /// The measurement's IOPS and mean latency relative to the kernel's on the same workload.
-    fn ratios(group: &[&Measurement], m: &Measurement) -> Option<(f64, f64)> {
-        let kernel = group.iter().find(|k| k.driver == KERNEL)?;
-        (m.driver != KERNEL).then(|| {
-            (
-                m.iops() / kernel.iops().max(1e-9),
-                m.latency.mean_us / kernel.latency.mean_us.max(1e-9),
-            )
-        })
+    /// A cell's median IOPS and mean latency relative to the kernel's on the same workload, and
+    /// the smallest and largest IOPS ratio of runs made back to back (the i-th of each).
+    fn ratios(cells: &[Cell<'_>], cell: &Cell<'_>) -> Option<(f64, f64, f64, f64)> {
+        let kernel = cells.iter().find(|k| k.driver == KERNEL)?;
+        if cell.driver == KERNEL {
+            return None;
+        }
+        let (m, k) = (cell.median(), kernel.median());
+        let paired = cell
+            .runs
+            .iter()
+            .zip(&kernel.runs)
+            .map(|(m, k)| m.iops() / k.iops().max(1e-9));
+        let (low, high) = paired.fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r), hi.max(r)));
+        Some((
+            m.iops() / k.iops().max(1e-9),
+            m.latency.mean_us / k.latency.mean_us.max(1e-9),
+            low,
+            high,
+        ))
     }
 
-    /// The table as Markdown.
+    /// The table as Markdown: the median run (by IOPS) of each driver on each workload, with
+    /// the ratios to the kernel's median run and, over repeated runs, the range of the ratios of
+    /// runs made back to back.
     pub fn markdown(&self) -> String {
         let mut out = String::from(
-            "| workload | driver | IOPS | ×kernel IOPS | mean µs | ×kernel latency | p50 µs | p99 µs | p99.9 µs | CPU µs/IO (process) | CPU µs/IO (machine) | errors |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| workload | driver | IOPS | ×kernel IOPS | range | mean µs | ×kernel latency | p50 µs | p99 µs | p99.9 µs | CPU µs/IO (process) | CPU µs/IO (machine) | runs | errors |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
-        for (name, group) in self.groups() {
-            for m in &group {
-                let (iops_ratio, latency_ratio) = Self::ratios(&group, m)
-                    .map_or(("".into(), "".into()), |(i, l)| {
-                        (format!("{i:.2}"), format!("{l:.2}"))
-                    });
+        for (name, cells) in self.groups() {
+            for cell in &cells {
+                let m = cell.median();
+                let (iops_ratio, range, latency_ratio) = Self::ratios(&cells, cell).map_or(
+                    (String::new(), String::new(), String::new()),
+                    |(i, l, low, high)| {
+                        let range = if cell.runs.len() > 1 {
+                            format!("{low:.2}–{high:.2}")
+                        } else {
+                            String::new()
+                        };
+                        (format!("{i:.2}"), range, format!("{l:.2}"))
+                    },
+                );
                 let _ = writeln!(
                     out,
-                    "| {name} | {} | {:.0} | {iops_ratio} | {:.1} | {latency_ratio} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                    "| {name} | {} | {:.0} | {iops_ratio} | {range} | {:.1} | {latency_ratio} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
                     m.driver,
                     m.iops(),
                     m.latency.mean_us,
@@ -67,43 +113,39 @@ impl Report {
                     m.latency.p999_us,
                     m.process_cpu_per_io_us(),
                     m.machine_cpu_per_io_us(),
-                    m.errors
+                    cell.runs.len(),
+                    cell.runs.iter().map(|r| r.errors).sum::<u64>()
                 );
             }
         }
         out
     }
 
-    /// The table as CSV.
+    /// Every run as CSV, in run order.
     pub fn csv(&self) -> String {
         let mut out = String::from(
-            "workload,driver,op,depth,queues,seconds,ios,iops,mean_us,p50_us,p99_us,p999_us,process_cpu_us_per_io,machine_cpu_us_per_io,errors,iops_ratio_to_kernel,latency_ratio_to_kernel\n",
+            "workload,driver,op,depth,queues,seconds,ios,iops,mean_us,p50_us,p99_us,p999_us,process_cpu_us_per_io,machine_cpu_us_per_io,errors\n",
         );
-        for (name, group) in self.groups() {
-            for m in &group {
-                let (i, l) = Self::ratios(&group, m)
-                    .map_or((String::new(), String::new()), |(i, l)| {
-                        (format!("{i:.4}"), format!("{l:.4}"))
-                    });
-                let _ = writeln!(
-                    out,
-                    "{name},{},{},{},{},{:.3},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{i},{l}",
-                    m.driver,
-                    m.workload.op,
-                    m.workload.depth,
-                    m.workload.queues,
-                    m.elapsed.as_secs_f64(),
-                    m.ios,
-                    m.iops(),
-                    m.latency.mean_us,
-                    m.latency.p50_us,
-                    m.latency.p99_us,
-                    m.latency.p999_us,
-                    m.process_cpu_per_io_us(),
-                    m.machine_cpu_per_io_us(),
-                    m.errors
-                );
-            }
+        for m in &self.measurements {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{:.3},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{}",
+                m.workload.name(),
+                m.driver,
+                m.workload.op,
+                m.workload.depth,
+                m.workload.queues,
+                m.elapsed.as_secs_f64(),
+                m.ios,
+                m.iops(),
+                m.latency.mean_us,
+                m.latency.p50_us,
+                m.latency.p99_us,
+                m.latency.p999_us,
+                m.process_cpu_per_io_us(),
+                m.machine_cpu_per_io_us(),
+                m.errors
+            );
         }
         out
     }
@@ -139,7 +181,7 @@ impl Report {
         let mut svg = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n\
              <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-             <text x=\"{left}\" y=\"20\" font-size=\"14\">4 KiB random I/O: IOPS (ratio to the kernel's nvme driver above each drydock bar)</text>\n"
+             <text x=\"{left}\" y=\"20\" font-size=\"14\">4 KiB random I/O: median IOPS (ratio to the kernel's nvme driver above each drydock bar)</text>\n"
         );
         for tick in 0..=4 {
             let value = max * f64::from(tick) / 4.0;
@@ -153,12 +195,13 @@ impl Report {
                 y + 4.0
             );
         }
-        for (g, (name, group)) in groups.iter().enumerate() {
+        for (g, (name, cells)) in groups.iter().enumerate() {
             let x0 = left + g as f64 * group_w + gap / 2.0;
             for (d, driver) in drivers.iter().enumerate() {
-                let Some(m) = group.iter().find(|m| m.driver == *driver) else {
+                let Some(cell) = cells.iter().find(|c| c.driver == *driver) else {
                     continue;
                 };
+                let m = cell.median();
                 let h = plot_h * m.iops() / max;
                 let x = x0 + d as f64 * bar;
                 let y = top + plot_h - h;
@@ -169,7 +212,7 @@ impl Report {
                     color(driver),
                     m.iops()
                 );
-                if let Some((ratio, _)) = Self::ratios(group, m) {
+                if let Some((ratio, ..)) = Self::ratios(cells, cell) {
                     let _ = writeln!(
                         svg,
                         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\">{ratio:.2}</text>",
@@ -253,11 +296,11 @@ mod tests {
         };
         let table = report.markdown();
         assert!(
-            table.contains("| randread qd1 1q | drydock polled | 3000 | 3.00 | 100.0 | 0.25 |"),
+            table.contains("| randread qd1 1q | drydock polled | 3000 | 3.00 |  | 100.0 | 0.25 |"),
             "{table}"
         );
         assert!(
-            table.contains("| randread qd1 1q | kernel io_uring | 1000 |  | 400.0 |  |"),
+            table.contains("| randread qd1 1q | kernel io_uring | 1000 |  |  | 400.0 |  |"),
             "{table}"
         );
         assert!(report
@@ -265,9 +308,34 @@ mod tests {
             .lines()
             .nth(1)
             .unwrap()
-            .ends_with(",3.0000,0.2500"));
+            .starts_with("randread qd1 1q,drydock polled,randread,1,1,1.000,3000,3000.0,"));
         let svg = report.svg();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains(">3.00</text>"));
+    }
+
+    #[test]
+    fn repeated_runs_report_the_median_and_the_range_of_back_to_back_ratios() {
+        let report = Report {
+            measurements: vec![
+                measurement("drydock polled", 3000, 100),
+                measurement(KERNEL, 1000, 400),
+                measurement("drydock polled", 2000, 100),
+                measurement(KERNEL, 1000, 400),
+                measurement("drydock polled", 4400, 100),
+                measurement(KERNEL, 1100, 400),
+            ],
+            setup: String::new(),
+        };
+        let table = report.markdown();
+        assert!(
+            table.contains("| drydock polled | 3000 | 3.00 | 2.00–4.00 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| kernel io_uring | 1000 |  |  |"),
+            "{table}"
+        );
+        assert_eq!(report.csv().lines().count(), 7);
     }
 }
