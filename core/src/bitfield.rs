@@ -159,18 +159,14 @@ macro_rules! bitfield {
         }
     };
 
-    // Constants and the private accessors of one field, in terms of its exact `Bounded`.
+    // Constants and the private accessors of one field, in terms of its exact `Bounded`. As in the
+    // kernel, the constants carry no documentation: a `pub` bitfield in a public module fails
+    // `missing_docs`, here as in a kernel tree.
     (@raw_accessors $vis:vis $name:ident $storage:ty, $hi:literal, $lo:literal, $field:ident) => {
         $crate::macros::paste! {
-            #[doc = ::core::concat!("The bits of the `", ::core::stringify!($field), "` field.")]
             $vis const [<$field:upper _RANGE>]: ::core::ops::RangeInclusive<u8> = $lo..=$hi;
-
-            #[doc = ::core::concat!("The mask of the `", ::core::stringify!($field), "` field.")]
             $vis const [<$field:upper _MASK>]: $storage =
                 (<$storage>::MAX >> (<$storage>::BITS - 1 - $hi)) & !((1 << $lo) - 1);
-
-            #[doc = ::core::concat!("The position of the `", ::core::stringify!($field),
-                "` field's lowest bit.")]
             $vis const [<$field:upper _SHIFT>]: u32 = $lo;
 
             #[inline(always)]

@@ -53,6 +53,7 @@ pub mod io;
 pub mod irq;
 pub mod macros;
 pub mod module;
+pub mod module_param;
 pub mod num;
 pub mod page;
 pub mod pci;

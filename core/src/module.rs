@@ -91,14 +91,15 @@ impl ThisModule {
 ///
 /// Mirrors the kernel's `module!` (a procedural macro of its `macros` crate), with the same keys in
 /// the same order: `type` (required), `name` (required), `authors`, `description`, `license`
-/// (required), `alias`, `firmware`, `imports_ns`. Like the kernel's, it implements
-/// [`ModuleMetadata`](crate::ModuleMetadata) for the type and defines `LocalModule` and
-/// `__LOG_PREFIX`.
+/// (required), `alias`, `firmware`, `imports_ns`, `params`. Like the kernel's, it implements
+/// [`ModuleMetadata`](crate::ModuleMetadata) for the type, defines `LocalModule` and
+/// `__LOG_PREFIX`, and puts each parameter in `module_parameters` (read it with
+/// `module_parameters::name.value()`).
 ///
 /// Difference from the kernel: instead of the `init_module`/`cleanup_module` entry points and the
 /// `.modinfo` section, it emits the hidden static `__DRYDOCK_MODULE`, through which the host
-/// machinery loads the module into a bus; `alias`, `firmware` and `imports_ns` are accepted and
-/// have no effect; module parameters (`params`) are not supported yet.
+/// machinery sets the parameters and loads the module into a bus; `alias`, `firmware` and
+/// `imports_ns` are accepted and have no effect.
 ///
 /// Drivers rarely use it directly: `module_pci_driver!` does.
 #[doc(hidden)]
@@ -113,8 +114,25 @@ macro_rules! module_macro {
         $(, alias: [$($alias:literal),* $(,)?])?
         $(, firmware: [$($firmware:literal),* $(,)?])?
         $(, imports_ns: [$($namespace:literal),* $(,)?])?
+        $(, params: {
+            $($param:ident : $param_type:ident {
+                default: $param_default:expr,
+                description: $param_description:literal $(,)?
+            }),* $(,)?
+        })?
         $(,)?
     ) => {
+        /// The module's parameters.
+        #[allow(dead_code)]
+        mod module_parameters {
+            $($(
+                #[allow(non_upper_case_globals)]
+                #[doc = $param_description]
+                pub(crate) static $param: $crate::module_param::ModuleParamAccess<$param_type> =
+                    $crate::module_param::ModuleParamAccess::new($param_default);
+            )*)?
+        }
+
         /// The module name, used as the prefix of its log messages.
         #[allow(dead_code)]
         const __LOG_PREFIX: &[u8] = ::core::concat!($name, "\0").as_bytes();
@@ -143,6 +161,12 @@ macro_rules! module_macro {
                 authors: &[$($($author),*)?],
                 description: $crate::module_macro!(@or $($description)?, ""),
                 license: $license,
+                params: &[$($($crate::host::module::ParamInfo {
+                    name: ::core::stringify!($param),
+                    description: $param_description,
+                    type_name: ::core::stringify!($param_type),
+                    set: |arg| module_parameters::$param.set_from_arg(arg),
+                }),*)?],
             });
     };
     (@or $value:expr, $default:expr) => { $value };

@@ -70,7 +70,7 @@ impl From<Trim> for Bounded<u32, 4> {
 
 register! {
     /// A fixed register.
-    pub CTRL(u32) @ 0x00 {
+    pub(crate) CTRL(u32) @ 0x00 {
         /// Enable.
         0:0 enable;
         2:1 mode ?=> Mode;
@@ -79,7 +79,7 @@ register! {
     }
 
     /// An alias of `CTRL` with other fields.
-    pub CTRL_RAW(u32) => CTRL {
+    pub(crate) CTRL_RAW(u32) => CTRL {
         31:0 raw;
     }
 
@@ -89,7 +89,7 @@ register! {
     }
 
     /// A contiguous array.
-    pub SCRATCH(u32)[4] @ 0x10 {
+    pub(crate) SCRATCH(u32)[4] @ 0x10 {
         31:0 value;
     }
 

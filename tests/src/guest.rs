@@ -18,13 +18,12 @@ use crate::{process, Context, Error, Result};
 
 /// The target triple of guest binaries.
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
-/// The package holding the guest runner.
-pub const GUEST_PACKAGE: &str = "drydock-guest";
+/// The packages whose binaries the guest runs: the runner, the drivers' own binaries (the demo
+/// runs `edu`) and the NVMe benchmark.
+pub const GUEST_PACKAGES: &[&str] = &["drydock-guest", "edu", "pci-testdev", "nvme-bench"];
 /// The guest runner binary.
 pub const RUNNER: &str = "drydock-guest";
-/// The package of the NVMe benchmark, built with the guest binaries.
-pub const NVME_BENCH_PACKAGE: &str = "nvme-bench";
-/// The NVMe benchmark binary.
+/// The NVMe benchmark binary (package `nvme-bench`), which the NVMe cases also run.
 pub const NVME_BENCH: &str = "nvme-bench";
 
 /// The workspace root.
@@ -65,8 +64,8 @@ impl GuestBinaries {
         let target_dir = guest_target_dir();
         let mut cmd = Command::new(cargo);
         cmd.current_dir(workspace_root())
-            .args(["build", "--release", "--bins", "--package", GUEST_PACKAGE])
-            .args(["--package", NVME_BENCH_PACKAGE])
+            .args(["build", "--release", "--bins"])
+            .args(GUEST_PACKAGES.iter().flat_map(|p| ["--package", p]))
             .args(["--target", GUEST_TARGET])
             .arg("--target-dir")
             .arg(&target_dir)

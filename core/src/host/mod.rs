@@ -6,6 +6,7 @@
 
 pub mod bar_file;
 pub mod bus;
+pub mod command_line;
 pub mod device;
 pub mod dma;
 pub mod error;

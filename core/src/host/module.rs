@@ -26,6 +26,32 @@ pub struct ModuleInfo {
     pub description: &'static str,
     /// `license:`
     pub license: &'static str,
+    /// `params:`, in declaration order.
+    pub params: &'static [ParamInfo],
+}
+
+/// A module parameter, as `module!` records it for the host machinery.
+#[derive(Debug)]
+pub struct ParamInfo {
+    /// The parameter's name.
+    pub name: &'static str,
+    /// Its description.
+    pub description: &'static str,
+    /// Its type, as written in `module!` (`bool`, `u32`, ...).
+    pub type_name: &'static str,
+    /// Sets it from the text given at load time (`EINVAL` if it does not parse, `EEXIST` if it
+    /// was set already).
+    pub set: fn(&crate::str::BStr) -> Result<(), Error>,
+}
+
+impl ParamInfo {
+    /// Describes the text this parameter accepts, for error messages and `--help`.
+    pub fn accepted_values(&self) -> String {
+        match self.type_name {
+            "bool" => "a bool: y/n, 1/0, on/off or true/false".into(),
+            int => format!("a {int}: decimal, or prefixed 0x, 0o or 0b"),
+        }
+    }
 }
 
 /// The state of a loaded module; dropping it runs the module's teardown.
@@ -39,6 +65,43 @@ pub struct ModuleDescriptor {
 }
 
 impl ModuleDescriptor {
+    /// Sets a module parameter from a load-time argument: `name=value` or `module.name=value`,
+    /// as `insmod` and the kernel command line take them.
+    ///
+    /// Returns a message saying what is wrong (and which parameters exist) if the argument is not
+    /// of that form, names no parameter of this module, or its value does not parse.
+    pub fn set_param(&self, arg: &str) -> Result<(), String> {
+        let (name, value) = arg
+            .split_once('=')
+            .ok_or_else(|| format!("`{arg}` is not a module parameter (NAME=VALUE)"))?;
+        let name = name
+            .strip_prefix(self.info.name)
+            .and_then(|n| n.strip_prefix('.'))
+            .unwrap_or(name);
+        let known = || {
+            let names: Vec<_> = self.info.params.iter().map(|p| p.name).collect();
+            if names.is_empty() {
+                format!("module {} has no parameters", self.info.name)
+            } else {
+                format!("module {} has: {}", self.info.name, names.join(", "))
+            }
+        };
+        let param = self
+            .info
+            .params
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| format!("unknown parameter `{name}`: {}", known()))?;
+        (param.set)(crate::str::BStr::from_bytes(value.as_bytes())).map_err(|err| match err {
+            crate::error::code::EEXIST => format!("parameter `{name}` is already set"),
+            _ => format!(
+                "`{value}` is not a valid value for parameter `{name}` ({}): expected {}",
+                param.description,
+                param.accepted_values()
+            ),
+        })
+    }
+
     /// Describes the module whose state is `M`; used by `module!`.
     pub const fn new<M: InPlaceModule + 'static>(info: ModuleInfo) -> Self {
         Self {

@@ -505,6 +505,7 @@ mod tests {
         authors: &[],
         description: "test driver",
         license: "GPL",
+        params: &[],
     });
 
     fn sim_edu(slot: u8) -> (PciDeviceRef, Arc<SimFunction>) {

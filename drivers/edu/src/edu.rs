@@ -3,7 +3,8 @@
 //! Driver for QEMU's `edu` educational device (PCI 1234:11e8).
 //!
 //! edu computes factorials and copies data between memory and a 4 KiB buffer on the device by
-//! DMA, signalling completion with an interrupt (MSI, or INTx when MSI is unavailable). This
+//! DMA, signalling completion with an interrupt: MSI, or INTx when MSI is unavailable or the
+//! `use_intx` module parameter asks for it. This
 //! driver checks the device's identification and liveness at probe, then offers
 //! [`Edu::factorial`], [`Edu::write_to_device`] and [`Edu::read_from_device`], each of which waits
 //! for the completion interrupt with a timeout.
@@ -189,12 +190,7 @@ impl Edu<'_> {
     /// Computes `n!` modulo 2^32 on the device, waiting for its completion interrupt.
     pub fn factorial(&self, dev: &pci::Device<Bound>, n: u32) -> Result<u32> {
         let _op = self.op.lock();
-        let bar = self.bar.access(dev.as_ref())?;
-        let before = self.events().factorials;
-        bar.write_reg(regs::STATUS::zeroed().with_irq_enable(true));
-        bar.write_reg(regs::FACTORIAL::zeroed().with_value(n));
-        self.wait(|events| events.factorials > before)?;
-        Ok(bar.read(regs::FACTORIAL).value().get())
+        self.channel().factorial(dev, n)
     }
 
     /// Copies `data` into the device's buffer at `offset` by DMA.
@@ -202,10 +198,10 @@ impl Edu<'_> {
     /// The transfer must end strictly inside the buffer (`offset + data.len() < 4096`) and be
     /// non-empty; otherwise `EINVAL`, and the device is not touched.
     pub fn write_to_device(&self, dev: &pci::Device<Bound>, offset: usize, data: &[u8]) -> Result {
-        Self::check_range(offset, data.len())?;
+        check_range(offset, data.len())?;
         let _op = self.op.lock();
         io_project!(&self.buffer, [try: 0..data.len()]).copy_from_slice(data);
-        self.transfer(dev, offset, data.len(), false)
+        self.channel().transfer(dev, offset, data.len(), false)
     }
 
     /// Copies `out.len()` bytes from the device's buffer at `offset` into `out` by DMA; the same
@@ -216,21 +212,86 @@ impl Edu<'_> {
         offset: usize,
         out: &mut [u8],
     ) -> Result {
-        Self::check_range(offset, out.len())?;
+        check_range(offset, out.len())?;
         let _op = self.op.lock();
-        self.transfer(dev, offset, out.len(), true)?;
+        self.channel().transfer(dev, offset, out.len(), true)?;
         io_project!(&self.buffer, [try: 0..out.len()]).copy_to_slice(out);
         Ok(())
     }
 
     /// The completions counted so far.
     pub fn events(&self) -> Events {
-        *self.irq.handler().events.lock()
+        self.channel().events()
     }
 
     /// The interrupt type in use.
     pub fn irq_type(&self) -> pci::IrqType {
         self.vectors.irq_type()
+    }
+
+    fn channel(&self) -> Channel<'_> {
+        Channel {
+            bar: &self.bar,
+            handler: self.irq.handler(),
+            buffer: &self.buffer,
+        }
+    }
+
+    /// Brings the device to a known state: edu has no reset, and a driver that was killed may
+    /// have left a computation or a transfer running and causes pending.
+    fn quiesce(pdev: &pci::Device<Bound>, bar: &pci::Bar<'_, { regs::BAR_SIZE }>) -> Result {
+        let timeout = Delta::from_millis(i64::from(TIMEOUT_MS));
+        read_poll_timeout(
+            || Ok(bar.read(regs::STATUS)),
+            |status| !bool::from(status.computing()),
+            Delta::from_millis(1),
+            timeout,
+        )
+        .inspect_err(|_| dev_err!(pdev, "a factorial is still running\n"))?;
+        read_poll_timeout(
+            || Ok(bar.read(regs::DMA_CMD)),
+            |cmd| !bool::from(cmd.start()),
+            Delta::from_millis(10),
+            timeout,
+        )
+        .inspect_err(|_| dev_err!(pdev, "a DMA transfer is still running\n"))?;
+        bar.write_reg(regs::STATUS::zeroed());
+        bar.write_reg(regs::IRQ_ACK::zeroed().with_causes(u32::MAX));
+        Ok(())
+    }
+}
+
+/// Checks that a transfer of `len` bytes at `offset` ends strictly inside the device buffer.
+fn check_range(offset: usize, len: usize) -> Result {
+    match offset.checked_add(len) {
+        Some(end) if len > 0 && end <= MAX_TRANSFER => Ok(()),
+        _ => Err(EINVAL),
+    }
+}
+
+/// The device's operations, over the parts of the driver data they use.
+///
+/// [`Edu`]'s methods run them under its lock; probe's self-test runs them on the freshly
+/// initialised parts, before the driver data is complete and while nothing else can reach the
+/// device.
+struct Channel<'a> {
+    bar: &'a Bar0,
+    handler: &'a Handler,
+    buffer: &'a Coherent<[u8]>,
+}
+
+impl Channel<'_> {
+    fn factorial(&self, dev: &pci::Device<Bound>, n: u32) -> Result<u32> {
+        let bar = self.bar.access(dev.as_ref())?;
+        let before = self.events().factorials;
+        bar.write_reg(regs::STATUS::zeroed().with_irq_enable(true));
+        bar.write_reg(regs::FACTORIAL::zeroed().with_value(n));
+        self.wait(|events| events.factorials > before)?;
+        Ok(bar.read(regs::FACTORIAL).value().get())
+    }
+
+    fn events(&self) -> Events {
+        *self.handler.events.lock()
     }
 
     /// Runs one DMA transfer of `len` bytes between the driver's buffer and the device's buffer at
@@ -263,21 +324,13 @@ impl Edu<'_> {
         self.wait(|events| events.transfers > before)
     }
 
-    /// Checks that a transfer of `len` bytes at `offset` ends strictly inside the device buffer.
-    fn check_range(offset: usize, len: usize) -> Result {
-        match offset.checked_add(len) {
-            Some(end) if len > 0 && end <= MAX_TRANSFER => Ok(()),
-            _ => Err(EINVAL),
-        }
-    }
-
     /// Waits until `done` holds for the handler's counts, or [`TIMEOUT_MS`] passed.
     fn wait(&self, mut done: impl FnMut(&Events) -> bool) -> Result {
-        let handler = self.irq.handler();
-        let mut events = handler.events.lock();
+        let mut events = self.handler.events.lock();
         let mut remaining = msecs_to_jiffies(TIMEOUT_MS);
         while !done(&events) {
-            match handler
+            match self
+                .handler
                 .wake
                 .wait_interruptible_timeout(&mut events, remaining)
             {
@@ -295,28 +348,101 @@ impl Edu<'_> {
         Ok(())
     }
 
-    /// Brings the device to a known state: edu has no reset, and a driver that was killed may
-    /// have left a computation or a transfer running and causes pending.
-    fn quiesce(pdev: &pci::Device<Bound>, bar: &pci::Bar<'_, { regs::BAR_SIZE }>) -> Result {
-        let timeout = Delta::from_millis(i64::from(TIMEOUT_MS));
-        read_poll_timeout(
-            || Ok(bar.read(regs::STATUS)),
-            |status| !bool::from(status.computing()),
-            Delta::from_millis(1),
-            timeout,
-        )
-        .inspect_err(|_| dev_err!(pdev, "a factorial is still running\n"))?;
-        read_poll_timeout(
-            || Ok(bar.read(regs::DMA_CMD)),
-            |cmd| !bool::from(cmd.start()),
-            Delta::from_millis(10),
-            timeout,
-        )
-        .inspect_err(|_| dev_err!(pdev, "a DMA transfer is still running\n"))?;
-        bar.write_reg(regs::STATUS::zeroed());
-        bar.write_reg(regs::IRQ_ACK::zeroed().with_causes(u32::MAX));
+    /// The `self_test` module parameter's check: factorials against the CPU's arithmetic, a DMA
+    /// round trip of the largest transfer, and one interrupt per operation. Logs what it found;
+    /// `EIO` if anything was wrong.
+    fn self_test(&self, dev: &pci::Device<Bound>) -> Result {
+        let mut expected = 1u32;
+        for n in 0..=SELF_TEST_MAX_FACTORIAL {
+            expected = expected.wrapping_mul(n.max(1));
+            let result = self.factorial(dev, n)?;
+            if result != expected {
+                dev_err!(
+                    dev,
+                    "self-test: {}! = {} on the device, {} on the CPU\n",
+                    n,
+                    result,
+                    expected
+                );
+                return Err(EIO);
+            }
+        }
+        dev_info!(
+            dev,
+            "self-test: 0! to {}! correct\n",
+            SELF_TEST_MAX_FACTORIAL
+        );
+
+        // Fill the buffer with a pattern in chunks (no large stack buffers, as in the kernel),
+        // send it to the device, clear the buffer, fetch it back, and compare.
+        let chunks = (0..MAX_TRANSFER).step_by(SELF_TEST_CHUNK);
+        for start in chunks.clone() {
+            let chunk = self_test_pattern(start);
+            let len = SELF_TEST_CHUNK.min(MAX_TRANSFER - start);
+            io_project!(self.buffer, [try: start..start + len]).copy_from_slice(&chunk[..len]);
+        }
+        self.transfer(dev, 0, MAX_TRANSFER, false)?;
+        for start in chunks.clone() {
+            let len = SELF_TEST_CHUNK.min(MAX_TRANSFER - start);
+            io_project!(self.buffer, [try: start..start + len])
+                .copy_from_slice(&[0; SELF_TEST_CHUNK][..len]);
+        }
+        self.transfer(dev, 0, MAX_TRANSFER, true)?;
+        for start in chunks {
+            let len = SELF_TEST_CHUNK.min(MAX_TRANSFER - start);
+            let mut back = [0u8; SELF_TEST_CHUNK];
+            io_project!(self.buffer, [try: start..start + len]).copy_to_slice(&mut back[..len]);
+            if back[..len] != self_test_pattern(start)[..len] {
+                dev_err!(
+                    dev,
+                    "self-test: the DMA round trip differs at bytes {}..{}\n",
+                    start,
+                    start + len
+                );
+                return Err(EIO);
+            }
+        }
+        dev_info!(
+            dev,
+            "self-test: DMA round trip of {} bytes identical\n",
+            MAX_TRANSFER
+        );
+
+        let events = self.events();
+        let operations = u64::from(SELF_TEST_MAX_FACTORIAL) + 1 + 2;
+        if events.interrupts != operations {
+            dev_err!(
+                dev,
+                "self-test: {} interrupts for {} operations\n",
+                events.interrupts,
+                operations
+            );
+            return Err(EIO);
+        }
+        dev_info!(
+            dev,
+            "self-test: {} interrupts for {} operations\n",
+            events.interrupts,
+            operations
+        );
         Ok(())
     }
+}
+
+/// The self-test computes `0!` to this.
+const SELF_TEST_MAX_FACTORIAL: u32 = 20;
+
+/// The self-test moves its pattern in chunks of this many bytes.
+const SELF_TEST_CHUNK: usize = 64;
+
+/// The self-test's pattern for the chunk starting at byte `start`.
+fn self_test_pattern(start: usize) -> [u8; SELF_TEST_CHUNK] {
+    let mut chunk = [0u8; SELF_TEST_CHUNK];
+    for (i, byte) in chunk.iter_mut().enumerate() {
+        // Truncation intended: a byte pattern that repeats only every 256 * 131 bytes.
+        *byte = ((start + i) % 251) as u8 ^ ((start + i) / 251) as u8;
+    }
+    chunk
 }
 
 /// The driver.
@@ -371,12 +497,18 @@ impl pci::Driver for EduDriver {
 
             let buffer = Coherent::<u8>::zeroed_slice(pdev.as_ref(), BUFFER_SIZE, GFP_KERNEL)?;
             let bar = Arc::new(bar.into_devres()?, GFP_KERNEL)?;
-            let types = pci::IrqTypes::default()
-                .with(pci::IrqType::Msi)
-                .with(pci::IrqType::Intx);
+            let types = if module_parameters::use_intx.value() {
+                pci::IrqTypes::default().with(pci::IrqType::Intx)
+            } else {
+                pci::IrqTypes::default()
+                    .with(pci::IrqType::Msi)
+                    .with(pci::IrqType::Intx)
+            };
             let vectors = pdev.alloc_irq_vectors(1, 1, types)?;
             dev_info!(pdev, "interrupts by {:?}\n", vectors.irq_type());
             let handler_bar = bar.clone();
+            // The initializer below binds each initialised field to its name, `pdev` included.
+            let bound: &pci::Device<Bound> = pdev;
 
             Ok(try_pin_init!(&this in Edu {
                 pdev,
@@ -401,6 +533,11 @@ impl pci::Driver for EduDriver {
                 bar,
                 buffer,
                 op <- new_mutex!(()),
+                _: {
+                    if module_parameters::self_test.value() {
+                        Channel { bar, handler: irq.handler(), buffer }.self_test(bound)?;
+                    }
+                },
             }))
         })
     }
@@ -420,4 +557,14 @@ kernel::module_pci_driver! {
     authors: ["The drydock developers"],
     description: "Driver for QEMU's edu device",
     license: "Dual MIT/GPL",
+    params: {
+        use_intx: bool {
+            default: false,
+            description: "Signal completions with INTx instead of MSI",
+        },
+        self_test: bool {
+            default: false,
+            description: "At probe, check factorials, a DMA round trip and interrupt counts, and log the results",
+        },
+    },
 }

@@ -15,26 +15,21 @@ fn probe_runs_every_test_and_counts_match() {
     for (report, test) in reports.iter().zip(Test::ALL) {
         assert_eq!(report.test, test);
         assert_eq!(report.offset, 2048 + test as u32);
-        if test.matches_data() {
-            assert_eq!(
-                (
-                    report.data,
-                    report.count_after_mismatch,
-                    report.count_after_match
-                ),
-                (0xfa, 0, 1)
-            );
-        } else {
-            assert_eq!(
-                (
-                    report.data,
-                    report.count_after_mismatch,
-                    report.count_after_match
-                ),
-                (0xce, 1, 2)
-            );
-        }
+        assert_eq!(
+            report.data,
+            if test == Test::WildcardEventfd {
+                0xce
+            } else {
+                0xfa
+            }
+        );
+        assert_eq!(
+            (report.count_after_mismatch, report.count_after_match),
+            test.expected_counts()
+        );
     }
+    // The wildcard eventfd took both of its test's writes, the data-match one the matching one.
+    assert_eq!(device.model().eventfd_signals(), 3);
 }
 
 #[test]
@@ -47,8 +42,8 @@ fn tests_can_be_run_again_and_name_themselves() {
             for test in Test::ALL {
                 let report = data.run(test).unwrap();
                 assert_eq!(
-                    report.count_after_match,
-                    if test.matches_data() { 1 } else { 2 }
+                    (report.count_after_mismatch, report.count_after_match),
+                    test.expected_counts()
                 );
                 let mut name = [0u8; 64];
                 let len = data.test_name(&mut name).unwrap();
@@ -64,7 +59,9 @@ fn tests_can_be_run_again_and_name_themselves() {
             assert_eq!(data.test_name(&mut short), Err(kernel::error::code::ENOSPC));
         })
         .unwrap();
-    assert_eq!(device.model().count(), Some(1));
+    // The data-match test ran last: its eventfd took the matching write, the device counted none.
+    assert_eq!(device.model().count(), Some(0));
+    assert_eq!(device.model().eventfd_signals(), 6);
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod demo;
 mod edu;
 mod kmsg;
 mod runner;
+mod stray_dma;
 mod sysfs;
 mod vfio;
 
@@ -39,19 +40,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        ["case", name] => match cases::find(name) {
-            Some(case) => match (case.run)() {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(message) => {
-                    eprintln!("{message}");
-                    ExitCode::FAILURE
-                }
-            },
-            None => {
-                eprintln!("drydock-guest: no case named `{name}`");
-                ExitCode::from(2)
-            }
-        },
+        ["case", name] => run_case(name),
         ["demo"] => match demo::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -62,6 +51,22 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the case called `name` in this process, drivers' log records going to standard error.
+fn run_case(name: &str) -> ExitCode {
+    let Some(case) = cases::find(name) else {
+        eprintln!("drydock-guest: no case named `{name}`");
+        return ExitCode::from(2);
+    };
+    kernel::host::logger::init();
+    match (case.run)() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
         }
     }
 }

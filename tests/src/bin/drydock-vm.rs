@@ -36,8 +36,9 @@ fn usage() -> String {
       here; drydock-vm exits with its exit status, or with 125 if the guest failed.
       --timeout stops the guest that many seconds after boot.
   drydock-vm demo
-      Build the guest runner and run its edu demo: bind edu to vfio-pci, map its BAR0 through
-      VFIO, and read and write its registers.
+      Build the guest binaries and run the edu driver of drivers/edu as a process on the guest's
+      edu, behind the emulated IOMMU: it probes the device, computes factorials and makes DMA
+      round trips, checks each, and releases the device.
   drydock-vm nvme-bench [--out DIR] [-- BENCH ARGS...]
       Build nvme-bench and run it in a guest: drydock's NVMe driver on controller 0 against the
       kernel's nvme driver on controller 1, side by side (docs/benchmarks.md). The table and
@@ -282,7 +283,7 @@ fn run_program(
 fn demo() -> Result<ExitCode> {
     eprintln!(
         "drydock demo: boot a QEMU guest (TCG, emulated Intel IOMMU), hand QEMU's edu device to \
-         vfio-pci, and drive it from a userspace program through VFIO."
+         vfio-pci, and run the edu driver (drivers/edu) on it as a process."
     );
     let binaries = GuestBinaries::locate_or_build()?;
     run(

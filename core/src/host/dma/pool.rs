@@ -118,6 +118,12 @@ impl<M: IommuMapper> DmaPool<M> {
         self.lock().stats
     }
 
+    /// Returns the bus address ranges the pool may map and has not, as inclusive `(first, last)`
+    /// pairs, lowest first: a device access there has no translation and the IOMMU blocks it.
+    pub fn unmapped_ranges(&self) -> Vec<(u64, u64)> {
+        self.lock().iova.free_ranges()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -413,6 +419,35 @@ mod tests {
             pool.free(r);
         }
         assert_eq!(pool.stats().live_allocations, 0);
+    }
+
+    #[test]
+    fn unmapped_ranges_are_the_complement_of_the_live_mappings() {
+        let pool = pool();
+        let small = pool.alloc(4096, (1 << 28) - 1).unwrap();
+        let large = pool.alloc(4 * CHUNK_SIZE, u64::MAX).unwrap();
+        let unmapped = pool.unmapped_ranges();
+        let live = pool.mapper().live.lock().unwrap().clone();
+        assert_eq!(live.len(), 2);
+        for &(iova, len) in &live {
+            let last = iova + len as u64 - 1;
+            assert!(
+                unmapped
+                    .iter()
+                    .all(|&(first, end)| last < first || iova > end),
+                "mapping {iova:#x}..={last:#x} is reported unmapped"
+            );
+        }
+        let aperture = 1u64 << 39;
+        let msi_window = MSI_WINDOW.1 - MSI_WINDOW.0 + 1;
+        let covered: u64 = unmapped
+            .iter()
+            .map(|(first, last)| last - first + 1)
+            .sum::<u64>()
+            + live.iter().map(|&(_, len)| len as u64).sum::<u64>();
+        assert_eq!(covered, aperture - msi_window);
+        pool.free(&small);
+        pool.free(&large);
     }
 
     #[test]

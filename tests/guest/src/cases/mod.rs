@@ -10,6 +10,7 @@
 //! runner binary for this list, and runs each case in every guest profile whose IOMMU mode the
 //! case lists.
 
+mod drivers;
 mod drydock_vfio;
 mod environment;
 mod nvme;
@@ -230,6 +231,66 @@ pub const CASES: &[Case] = &[
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
     Case {
+        name: "readme_demo",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: crate::demo::run,
+    },
+    Case {
+        name: "edu_driver_factorials_msi",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::edu_driver_factorials_msi,
+    },
+    Case {
+        name: "edu_driver_dma_round_trips",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::edu_driver_dma_round_trips,
+    },
+    Case {
+        name: "edu_driver_intx",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::edu_driver_intx,
+    },
+    Case {
+        name: "edu_driver_trapped_bars",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::edu_driver_trapped_bars,
+    },
+    Case {
+        name: "edu_driver_uio",
+        iommu: PASSTHROUGH,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::edu_driver_uio,
+    },
+    Case {
+        name: "edu_driver_soak",
+        iommu: TRANSLATED,
+        timeout: Duration::from_secs(600),
+        run: drivers::edu_driver_soak,
+    },
+    Case {
+        name: "edu_driver_restarts_after_sigkill",
+        iommu: TRANSLATED,
+        timeout: Duration::from_secs(180),
+        run: drivers::edu_driver_restarts_after_sigkill,
+    },
+    Case {
+        name: "edu_stray_dma_is_blocked_by_the_iommu",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::edu_stray_dma_is_blocked_by_the_iommu,
+    },
+    Case {
+        name: "pci_testdev_driver_vfio",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::pci_testdev_driver_vfio,
+    },
+    Case {
         name: "nvme_driver_binds_and_identifies",
         iommu: TRANSLATED,
         timeout: DEFAULT_TIMEOUT,
@@ -290,9 +351,22 @@ pub const SELF_CHECKS: &[Case] = &[
     },
 ];
 
-/// The case (listed or self-check) called `name`.
+/// Processes that listed cases start and control (a driver to kill, for example). They are not
+/// listed to the host.
+pub const CHILDREN: &[Case] = &[Case {
+    name: "edu_driver_dma_child",
+    iommu: TRANSLATED,
+    timeout: DEFAULT_TIMEOUT,
+    run: drivers::edu_driver_dma_child,
+}];
+
+/// The case (listed, self-check or child) called `name`.
 pub fn find(name: &str) -> Option<&'static Case> {
-    CASES.iter().chain(SELF_CHECKS).find(|c| c.name == name)
+    CASES
+        .iter()
+        .chain(SELF_CHECKS)
+        .chain(CHILDREN)
+        .find(|c| c.name == name)
 }
 
 #[cfg(test)]
@@ -304,7 +378,7 @@ mod tests {
     #[test]
     fn names_are_valid_and_unique() {
         let mut seen = HashSet::new();
-        for case in CASES.iter().chain(SELF_CHECKS) {
+        for case in CASES.iter().chain(SELF_CHECKS).chain(CHILDREN) {
             assert!(is_valid_case_name(case.name), "{}", case.name);
             assert!(seen.insert(case.name), "{} twice", case.name);
             assert!(!case.iommu.is_empty(), "{} runs nowhere", case.name);

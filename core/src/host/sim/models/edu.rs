@@ -18,7 +18,7 @@
 //! - with MSI enabled every raise sends a message; otherwise INTx is asserted while the interrupt
 //!   status is non-zero.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +68,7 @@ pub struct Edu {
     msi: bool,
     interrupts: AtomicU64,
     transfers: AtomicU64,
+    corrupt_to_ram: AtomicBool,
 }
 
 impl Edu {
@@ -101,6 +102,7 @@ impl Edu {
             msi,
             interrupts: AtomicU64::new(0),
             transfers: AtomicU64::new(0),
+            corrupt_to_ram: AtomicBool::new(false),
         })
     }
 
@@ -128,6 +130,12 @@ impl Edu {
         let mut state = self.lock();
         let n = data.len().min(BUFFER_SIZE);
         state.buffer[..n].copy_from_slice(&data[..n]);
+    }
+
+    /// Makes the device faulty from now on: every transfer to RAM flips the low bit of its first
+    /// byte, for tests of how drivers detect corrupted data.
+    pub fn corrupt_transfers_to_memory(&self) {
+        self.corrupt_to_ram.store(true, Ordering::SeqCst);
     }
 
     /// The interrupt status register.
@@ -201,7 +209,10 @@ impl Edu {
         let offset = (device - BUFFER_BASE) as usize;
         let range = offset..offset + count as usize;
         if to_ram {
-            let data = state.buffer[range].to_vec();
+            let mut data = state.buffer[range].to_vec();
+            if self.corrupt_to_ram.load(Ordering::SeqCst) {
+                data[0] ^= 1;
+            }
             ctx.dma_write(masked, &data);
         } else {
             let mut data = vec![0; count as usize];

@@ -3,11 +3,19 @@
 //! BAR0 (4 KiB, memory) and BAR1 (256 bytes, I/O) start with the same header: `test` (u8, at 0,
 //! write-only: selects a test), `width` (u8, at 1), `offset` (u32, at 4), `data` (u8, at 8),
 //! `count` (u32, at 12) and the test's name (at 16). Selecting test *t* (0 `no-eventfd`, 1
-//! `wildcard-eventfd`, 2 `datamatch-eventfd`) resets its count; a write at the test's offset then
-//! increments the count: for tests 0 and 2 only a 1-byte write of the test's data byte (0xFA), for
-//! test 1 any write (its data byte is 0xCE). The register file is byte-wide: wider accesses are
-//! split into bytes, as QEMU splits them. The memory tests' offsets are 2048 + *t*; the I/O tests'
-//! are 128 + 3 + *t*. The function has no interrupt pin.
+//! `wildcard-eventfd`, 2 `datamatch-eventfd`) resets its count; a write at the test's offset that
+//! reaches the device increments it: for tests 0 and 2 only a one-byte write of the test's data
+//! byte (0xFA), for test 1 any write (its data byte is 0xCE).
+//!
+//! While test 1 or 2 is selected, QEMU has an ioeventfd registered at the test's offset, and its
+//! memory core hands the writes the eventfd matches to the eventfd instead of the device (under
+//! TCG as under KVM): every one-byte write for test 1, one-byte writes of the data byte for test 2.
+//! The model does the same and counts those writes in [`PciTestdev::eventfd_signals`]; so the
+//! eventfd tests' count stays 0.
+//!
+//! The register file is byte-wide: wider accesses are split into bytes, as QEMU splits them. The
+//! memory tests' offsets are 2048 + *t*; the I/O tests' are 128 + 3 + *t*. The function has no
+//! interrupt pin.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,11 +29,13 @@ const DATA_ANY: u8 = 0xce;
 
 const TEST_NAMES: [&str; 3] = ["no-eventfd", "wildcard-eventfd", "datamatch-eventfd"];
 
-/// One test: its header bytes (as the device shows them) and whether it matches data.
+/// One test: its header bytes (as the device shows them), whether it matches data, and whether
+/// an ioeventfd is registered while it is selected.
 struct Test {
     header: Vec<u8>,
     offset: usize,
     match_data: bool,
+    has_eventfd: bool,
 }
 
 impl Test {
@@ -49,6 +59,7 @@ impl Test {
             header,
             offset,
             match_data,
+            has_eventfd: kind != 0,
         }
     }
 
@@ -59,11 +70,25 @@ impl Test {
     fn set_count(&mut self, count: u32) {
         self.header[12..16].copy_from_slice(&count.to_le_bytes());
     }
+
+    /// The test's data byte.
+    fn data(&self) -> u8 {
+        self.header[8]
+    }
+
+    /// Whether the test's ioeventfd takes a write of `width` bytes of `value` at `offset`.
+    fn eventfd_takes(&self, offset: usize, width: usize, value: u64) -> bool {
+        self.has_eventfd
+            && offset == self.offset
+            && width == 1
+            && (!self.match_data || value == u64::from(self.data()))
+    }
 }
 
 struct State {
     tests: Vec<Test>,
     current: Option<usize>,
+    eventfd_signals: u64,
 }
 
 /// The pci-testdev device model.
@@ -78,6 +103,7 @@ impl PciTestdev {
             state: Mutex::new(State {
                 tests: (0..6).map(Test::new).collect(),
                 current: None,
+                eventfd_signals: 0,
             }),
         })
     }
@@ -90,6 +116,11 @@ impl PciTestdev {
     pub fn count(&self) -> Option<u32> {
         let state = self.lock();
         state.current.map(|t| state.tests[t].count())
+    }
+
+    /// The writes the tests' ioeventfds have taken so far.
+    pub fn eventfd_signals(&self) -> u64 {
+        self.lock().eventfd_signals
     }
 
     /// The selected test's index, if any.
@@ -125,7 +156,7 @@ impl PciTestdev {
         if offset != test.offset {
             return;
         }
-        if test.match_data && (width != 1 || value != DATA_MATCH) {
+        if test.match_data && (width != 1 || value != test.data()) {
             return;
         }
         let count = test.count().wrapping_add(1);
@@ -176,6 +207,12 @@ impl DeviceModel for PciTestdev {
 
     fn write(&self, _ctx: &SimContext, bar: u32, offset: usize, width: usize, value: u64) {
         let mut state = self.lock();
+        if let Some(current) = state.current {
+            if state.tests[current].eventfd_takes(offset, width, value) {
+                state.eventfd_signals += 1;
+                return;
+            }
+        }
         // QEMU splits a wide access into byte accesses; each byte is a write of width 1 as far
         // as the device sees, but data matching requires the *guest* access to be one byte.
         for i in 0..width {
