@@ -33,11 +33,10 @@
 //!
 //! The file builds unchanged as a Linux 7.3 module and as a drydock userspace driver.
 
-use core::fmt;
-
 use kernel::{
     device::{Bound, Core},
     dma::{Coherent, Device, DmaAddress, DmaMask},
+    fmt,
     io::{io_project, io_read, io_write, poll::read_poll_timeout, register, Io},
     irq::{self, IrqReturn},
     pci,
