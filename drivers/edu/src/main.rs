@@ -59,16 +59,16 @@ fn demo(command: CommandLine) -> Result<(), String> {
             println!("{name}: interrupts by {:?}", edu.irq_type());
             for n in [0u32, 1, 5, 10, 12, 13, 20] {
                 let device_result = edu.factorial(dev, n).map_err(|e| format!("{n}!: {e:?}"))?;
-                let host_result = (1..=n).fold(1u32, |acc, k| acc.wrapping_mul(k));
-                let verdict = if device_result == host_result {
+                let cpu_result = (1..=n).fold(1u32, |acc, k| acc.wrapping_mul(k));
+                let verdict = if device_result == cpu_result {
                     "ok"
                 } else {
                     "MISMATCH"
                 };
                 println!(
-                    "{name}: {n}! = {device_result} (mod 2^32), host says {host_result}: {verdict}"
+                    "{name}: {n}! = {device_result} by the device, {cpu_result} by the CPU (mod 2^32): {verdict}"
                 );
-                if device_result != host_result {
+                if device_result != cpu_result {
                     return Err(format!("{n}! is wrong"));
                 }
             }
@@ -84,7 +84,7 @@ fn demo(command: CommandLine) -> Result<(), String> {
                 } else {
                     "DIFFERENT"
                 };
-                println!("{name}: {len} bytes to the device and back by DMA: {verdict}");
+                println!("{name}: a {len}-byte block to the device and back by DMA: {verdict}");
                 if back != data {
                     return Err(format!("the {len}-byte round trip differs"));
                 }

@@ -14,6 +14,7 @@ mod drivers;
 mod drydock_vfio;
 mod environment;
 mod in_kernel;
+mod nvme;
 mod self_check;
 mod vfio;
 
@@ -266,6 +267,13 @@ pub const CASES: &[Case] = &[
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
     Case {
+        name: "readme_demo",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: crate::demo::run,
+    },
+    Case {
         name: "edu_driver_factorials_msi",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
@@ -327,6 +335,34 @@ pub const CASES: &[Case] = &[
         needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::pci_testdev_driver_vfio,
+    },
+    Case {
+        name: "nvme_driver_binds_and_identifies",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: nvme::nvme_driver_binds_and_identifies,
+    },
+    Case {
+        name: "nvme_error_paths",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: nvme::nvme_error_paths,
+    },
+    Case {
+        name: "nvme_sigkill_then_restart",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: Duration::from_secs(300),
+        run: nvme::nvme_sigkill_then_restart,
+    },
+    Case {
+        name: "nvme_data_integrity",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: Duration::from_secs(1200),
+        run: nvme::nvme_data_integrity,
     },
     Case {
         name: "in_kernel_comparisons_cover_every_driver",
