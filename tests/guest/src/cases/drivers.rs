@@ -48,7 +48,7 @@ fn factorial_mod_2_32(n: u32) -> u32 {
 }
 
 /// Binds the device in `role` to the backend's kernel driver and loads `module` over it.
-pub(super) fn start(
+fn start(
     module: &'static ModuleDescriptor,
     role: Role,
     backend: Backend,
@@ -77,7 +77,7 @@ fn start_edu(backend: Backend) -> Result<Session, String> {
 }
 
 /// The default backend: VFIO, BARs mapped.
-pub(super) fn vfio() -> Backend {
+fn vfio() -> Backend {
     Backend::Vfio(VfioOptions::default())
 }
 

@@ -5,36 +5,41 @@
 //! For each driver, a [`Comparison`] says what both runs get and must show. The kernel run loads
 //! the module with the parameters (`finit_module`, as `insmod`), checks that the driver bound the
 //! device, unloads it and checks that it let go, and that the kernel logged no warning about the
-//! driver or the device. The drydock run binds the device to vfio-pci, sets the same parameters and
-//! loads the drydock build of the file over it, as the driver's binary does. Each run must log the
-//! lines the comparison expects about the device, and the two runs must log the same lines about it,
-//! in the same order: the messages the kernel logs at `KERN_INFO` or more severe (a kernel built
-//! without debugging drops `dev_dbg!`), and those drydock logs at info or more severe.
+//! driver or the device. The drydock run binds the device to vfio-pci and runs the driver's own
+//! binary (built from the same file, next to this one) with the same parameters on it, until it
+//! reports the device bound; then stops it with `SIGTERM`, which unloads the module, and checks it
+//! exited cleanly. Each run must log the lines the comparison expects about the device, and the
+//! two runs must log the same lines about it, in the same order: the messages the kernel logs at
+//! `KERN_INFO` or more severe (a kernel built without debugging drops `dev_dbg!`), and those the
+//! binary logs at info or more severe (its default).
 //!
 //! These cases need the proof kernel ([`Feature::DriverModules`](drydock_guest::protocol::Feature)):
 //! [`in_kernel_comparisons_cover_every_driver`] fails when the kernel has a driver module no
 //! comparison here covers, so a new driver crate cannot go unchecked.
 
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use drydock_guest::layout::{self, Role};
 use drydock_guest::protocol::DRIVER_MODULES_DIR;
-use kernel::host::logger;
-use kernel::host::module::ModuleDescriptor;
-use kernel::host::runtime::Session;
 
-use super::drivers::{start, vfio};
 use super::{ensure, CaseResult};
 use crate::kmsg::{KernelLog, Record, LEVEL_INFO, LEVEL_WARNING};
 use crate::{modules, sysfs};
+
+/// How long a driver may take to probe, in the kernel or through drydock.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One driver's in-kernel and drydock runs.
 pub struct Comparison {
     /// The module: the driver crate's library name, which names its `.ko` in the tree, its
     /// `module!` and its PCI driver.
     pub module: &'static str,
-    /// The drydock build of the same driver file.
-    pub drydock: &'static ModuleDescriptor,
+    /// The driver's binary: the drydock build of the same file as a process (its package's
+    /// binary, built for the guest next to the runner).
+    pub binary: &'static str,
     /// The device the driver drives.
     pub role: Role,
     /// The module parameters both runs get, as `insmod` takes them.
@@ -47,7 +52,7 @@ pub struct Comparison {
 /// edu, with its self-test at probe: factorials, a DMA round trip, one interrupt per operation.
 const EDU: Comparison = Comparison {
     module: "edu",
-    drydock: &edu::__DRYDOCK_MODULE,
+    binary: "edu",
     role: Role::Edu,
     params: &["self_test=1"],
     expected: &[
@@ -63,7 +68,7 @@ const EDU: Comparison = Comparison {
 /// eventfd tests' writes, in the kernel as through drydock).
 const PCI_TESTDEV: Comparison = Comparison {
     module: "pci_testdev",
-    drydock: &pci_testdev::__DRYDOCK_MODULE,
+    binary: "pci-testdev",
     role: Role::PciTestdev,
     params: &[],
     expected: &[
@@ -75,8 +80,25 @@ const PCI_TESTDEV: Comparison = Comparison {
     ],
 };
 
+/// drydock's NVMe driver on controller 0 (taken from the kernel's nvme driver for the runs):
+/// what Identify reported, and how many interrupt vectors of which kind it got.
+const NVME: Comparison = Comparison {
+    module: "drydock_nvme",
+    binary: "nvme",
+    role: Role::Nvme {
+        index: 0,
+        serial: "drydock-nvme0",
+    },
+    params: &[],
+    expected: &[
+        "QEMU NVMe Ctrl (drydock-nvme0, firmware *), NVMe *: namespace 1 of 131072 blocks of 512 \
+         bytes, * I/O queues, 512 KiB transfers",
+        "* interrupt vectors by MsiX",
+    ],
+};
+
 /// Every comparison: one per driver of `drivers/`.
-pub const COMPARISONS: &[&Comparison] = &[&EDU, &PCI_TESTDEV];
+pub const COMPARISONS: &[&Comparison] = &[&EDU, &PCI_TESTDEV, &NVME];
 
 /// edu in the kernel and through drydock.
 pub fn in_kernel_edu() -> CaseResult {
@@ -86,6 +108,11 @@ pub fn in_kernel_edu() -> CaseResult {
 /// pci-testdev in the kernel and through drydock.
 pub fn in_kernel_pci_testdev() -> CaseResult {
     compare(&PCI_TESTDEV)
+}
+
+/// The NVMe driver in the kernel and through drydock.
+pub fn in_kernel_drydock_nvme() -> CaseResult {
+    compare(&NVME)
 }
 
 /// Every driver module of the kernel's module tree has a comparison here, and every comparison a
@@ -128,7 +155,7 @@ fn compare(c: &Comparison) -> CaseResult {
     let address = layout::device(c.role).address();
     let prefix = format!("{} {address}: ", c.module);
     let in_kernel = kernel_run(c, &address, &prefix)?;
-    let drydock = drydock_run(c, &prefix)?;
+    let drydock = drydock_run(c, &address, &prefix)?;
     let show = |lines: &[String]| lines.join("\n");
     println!("--- {prefix}... in the kernel ---\n{}", show(&in_kernel));
     println!("--- {prefix}... through drydock ---\n{}", show(&drydock));
@@ -166,7 +193,7 @@ fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>
 
     let loaded = modules::load(&ko, &c.params.join(" "));
     let bound = loaded.is_ok()
-        && sysfs::wait_for(Duration::from_secs(10), || {
+        && sysfs::wait_for(PROBE_TIMEOUT, || {
             (sysfs::driver(address).as_deref() == Some(c.module)).then_some(())
         })
         .is_some();
@@ -229,30 +256,85 @@ fn read(log: &mut KernelLog) -> Result<Vec<Record>, String> {
         .map_err(|e| format!("cannot read /dev/kmsg: {e}"))
 }
 
-/// Runs the drydock build of the driver on the device, and returns what it logged about the
-/// device.
-fn drydock_run(c: &Comparison, prefix: &str) -> Result<Vec<String>, String> {
-    for param in c.params {
-        c.drydock.set_param(param)?;
-    }
-    let capture = logger::capture();
-    let stopped = start(c.drydock, c.role, vfio()).map(Session::stop);
-    print_records(&capture);
-    stopped?;
-    Ok(capture
-        .records()
+/// Binds the device to vfio-pci, runs the driver's binary on it until it reports the device bound,
+/// stops it, and returns what it logged about the device.
+fn drydock_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>, String> {
+    sysfs::bind(address, "vfio-pci")?;
+    let binary = std::env::current_exe()
+        .map_err(|e| format!("cannot find own binary: {e}"))?
+        .with_file_name(c.binary);
+    let mut command = Command::new(&binary);
+    command
+        .args(c.params)
+        .arg(address)
+        .env("DRYDOCK_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut words = vec![binary.display().to_string()];
+    words.extend(c.params.iter().map(|p| p.to_string()));
+    words.push(address.to_owned());
+    let shown = words.join(" ");
+    println!("$ {shown}");
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    // The runtime logs `<device>: bound to <driver>` once the probe has returned.
+    let bound_line = format!("{address}: bound to {}", c.module);
+    let (lines_tx, lines) = mpsc::channel();
+    let stderr = child.stderr.take().ok_or("no standard error")?;
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line.clone());
+            all.push(line);
+        }
+        all
+    });
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let bound = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.ends_with(&bound_line) => break true,
+            Ok(_) => {}
+            // The binary exited, or did not bind in time.
+            Err(_) => break false,
+        }
+    };
+    // SAFETY: `kill` has no memory-safety preconditions; the pid is our child's, not yet waited
+    // for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child
+        .wait()
+        .map_err(|e| format!("cannot wait for {}: {e}", binary.display()))?;
+    let log = reader.join().unwrap_or_default();
+    println!(
+        "--- the drydock run's log ({status}) ---\n{}",
+        log.join("\n")
+    );
+    ensure!(
+        bound,
+        "`{shown}` did not bind {address} within {PROBE_TIMEOUT:?}; its log is above"
+    );
+    // Exit status 0: stopped by the signal, the module unloaded.
+    ensure!(
+        status.success(),
+        "`{shown}` did not stop cleanly after SIGTERM ({status}); its log is above"
+    );
+    Ok(log
         .iter()
-        .filter(|r| r.level <= log::Level::Info)
-        .filter_map(|r| r.message.strip_prefix(prefix).map(str::to_owned))
+        .filter_map(|line| logged_message(line))
+        .filter_map(|message| message.strip_prefix(prefix).map(str::to_owned))
         .collect())
 }
 
-/// Prints what drydock logged.
-fn print_records(capture: &logger::LogCapture) {
-    println!("--- drydock's log of the drydock run ---");
-    for record in capture.records() {
-        println!("{:<5} {}: {}", record.level, record.target, record.message);
+/// The message of one line of the binary's log, `LEVEL target: message`, if it was logged at info
+/// or more severe.
+fn logged_message(line: &str) -> Option<&str> {
+    let (level, rest) = line.split_once(' ')?;
+    if !["ERROR", "WARN", "INFO"].contains(&level) {
+        return None;
     }
+    Some(rest.trim_start().split_once(": ")?.1)
 }
 
 /// Checks that `lines` holds a line matching each of `expected`, in that order.
@@ -316,6 +398,17 @@ mod tests {
         assert!(check_expected(&["a *", "c *"], &lines).is_ok());
         assert!(check_expected(&["c *", "a *"], &lines).is_err());
         assert!(check_expected(&["d"], &lines).is_err());
+    }
+
+    #[test]
+    fn log_lines_give_their_message_at_info_or_above() {
+        assert_eq!(
+            logged_message("INFO  edu: edu 0000:00:02.0: interrupts by Msi"),
+            Some("edu 0000:00:02.0: interrupts by Msi")
+        );
+        assert_eq!(logged_message("WARN  drydock: x: y"), Some("x: y"));
+        assert_eq!(logged_message("DEBUG drydock: 0000:00:02.0 BAR0"), None);
+        assert_eq!(logged_message("    0x0,"), None);
     }
 
     #[test]

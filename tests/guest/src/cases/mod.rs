@@ -385,6 +385,13 @@ pub const CASES: &[Case] = &[
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_pci_testdev,
     },
+    Case {
+        name: "in_kernel_drydock_nvme",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: DEFAULT_TIMEOUT,
+        run: in_kernel::in_kernel_drydock_nvme,
+    },
 ];
 
 /// Cases that check the runner itself: they fail, panic, hang or die on purpose. They are not
