@@ -1,0 +1,84 @@
+//! The in-tree build rejects what a Linux 7.3 module cannot name.
+//!
+//! A driver file of `drivers/` builds against drydock, where `kernel::host` (the host machinery)
+//! and `std` exist; in a kernel tree neither does. The proof (`tests/kernel/build`) builds every
+//! driver file in the Linux 7.3 tree, so a drydock-only name fails it. This test shows that on
+//! copies of a real driver file, built as modules against the proof kernel's tree exactly as the
+//! proof builds `drivers/` (`tests/kernel/build --check`): the unchanged copy builds, and each copy
+//! with one drydock-only name added fails with the compiler's error naming that copy's path.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use drydock_tests::cache::Cache;
+use drydock_tests::guest::workspace_root;
+use drydock_tests::proof_kernel;
+
+/// The driver file the copies are made from.
+const DRIVER: &str = "drivers/pci-testdev/src/pci_testdev.rs";
+
+/// Lines that name something a driver can use in drydock but not in a kernel tree, each with the
+/// compiler's message about it in the tree.
+const DRYDOCK_ONLY: &[(&str, &str)] = &[
+    (
+        "use kernel::host::runtime as _;",
+        "could not find `host` in `kernel`",
+    ),
+    ("use std::thread as _;", "unresolved import `std`"),
+];
+
+/// A scratch directory under the target directory, emptied.
+fn scratch() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let dir = target.join("kernel-proof-test");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `text` to `<dir>/<module>.rs` and returns the path.
+fn write_driver(dir: &Path, module: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{module}.rs"));
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn drydock_only_names_fail_the_in_tree_build() {
+    let cache = Cache::from_env().expect("the drydock cache is usable");
+    let original = fs::read_to_string(workspace_root().join(DRIVER)).unwrap();
+    let dir = scratch();
+
+    // The control: the file as it is builds, so a failure below is the added line's.
+    let unchanged = write_driver(&dir, "unchanged", &original);
+    if let Err(err) = proof_kernel::check(&cache, &[&unchanged]) {
+        panic!("{DRIVER}, unchanged, does not build in the Linux 7.3 tree:\n{err}");
+    }
+
+    for (index, (line, message)) in DRYDOCK_ONLY.iter().enumerate() {
+        // The line goes before the file's first `use`, so it is a top-level item of the module.
+        let at = original
+            .find("\nuse ")
+            .expect("the driver file has a `use`")
+            + 1;
+        let text = format!("{}{line}\n{}", &original[..at], &original[at..]);
+        let file = write_driver(&dir, &format!("drydock_only_{index}"), &text);
+        let err = match proof_kernel::check(&cache, &[&file]) {
+            Ok(()) => panic!("`{line}` in a driver file built in the Linux 7.3 tree"),
+            Err(err) => err.to_string(),
+        };
+        println!("--- `{line}` ---\n{err}");
+        assert!(
+            err.contains(message),
+            "the in-tree build of a driver file with `{line}` failed without saying \
+             `{message}`:\n{err}"
+        );
+        assert!(
+            err.contains(&format!("{}:", file.display())),
+            "the in-tree build's diagnostics do not name {}:\n{err}",
+            file.display()
+        );
+    }
+}
