@@ -47,10 +47,20 @@ pub enum HostError {
     /// The kernel has no IOMMU groups, so VFIO with an IOMMU cannot work.
     #[error(
         "no IOMMU is enabled (/sys/kernel/iommu_groups is empty): enable VT-d/AMD-Vi in the \
-         firmware and boot with `intel_iommu=on` (Intel) or `amd_iommu=on` (AMD), or use the UIO \
-         backend without an IOMMU"
+         firmware and boot with `intel_iommu=on` (Intel) or `amd_iommu=on` (AMD); without an \
+         IOMMU, use VFIO's no-IOMMU mode (`vfio.enable_unsafe_noiommu_mode=1` before binding the \
+         device to vfio-pci; no isolation) or the UIO backend"
     )]
     NoIommu,
+
+    /// A VFIO group made in no-IOMMU mode cannot be used as asked.
+    #[error("VFIO no-IOMMU group {group}: {reason}")]
+    NoIommuGroup {
+        /// The group's number.
+        group: u32,
+        /// What is wrong, and what to do.
+        reason: &'static str,
+    },
 
     /// The kernel does not provide VFIO.
     #[error(
@@ -185,7 +195,7 @@ impl HostError {
             HostError::MemlockTooLow { .. }
             | HostError::IovaExhausted { .. }
             | HostError::PhysicalAboveMask { .. } => code::ENOMEM,
-            HostError::NoPhysicalAddresses => code::EPERM,
+            HostError::NoPhysicalAddresses | HostError::NoIommuGroup { .. } => code::EPERM,
             HostError::Unsupported { .. } => code::EOPNOTSUPP,
             HostError::Os { source, .. } => match source.raw_os_error() {
                 Some(errno) => Error::from_errno(-errno),

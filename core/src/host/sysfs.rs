@@ -26,6 +26,9 @@ const IORESOURCE_PREFETCH: u64 = 0x2000;
 /// `IORESOURCE_MEM_64`: the BAR is a 64-bit one.
 const IORESOURCE_MEM_64: u64 = 0x0010_0000;
 
+/// The name VFIO gives the IOMMU groups it creates in no-IOMMU mode.
+pub const NOIOMMU_GROUP_NAME: &str = "vfio-noiommu";
+
 /// Returns the canonical form `DDDD:BB:DD.F` of a PCI address (`BB:DD.F` means domain 0).
 pub fn canonical_address(text: &str) -> Result<String, HostError> {
     let (domain, bus, devfn) = parse_bdf(text).ok_or_else(|| HostError::BadAddress {
@@ -345,6 +348,13 @@ impl Sysfs {
         link_name(&self.device_dir(address).join("iommu_group"))?
             .parse()
             .ok()
+    }
+
+    /// Whether IOMMU group `group` is one VFIO made for a device without an IOMMU (no-IOMMU mode,
+    /// `vfio.enable_unsafe_noiommu_mode=1`): VFIO names those groups `vfio-noiommu`.
+    pub fn is_noiommu_group(&self, group: u32) -> bool {
+        fs::read_to_string(self.path(&format!("sys/kernel/iommu_groups/{group}/name")))
+            .is_ok_and(|name| name.trim() == NOIOMMU_GROUP_NAME)
     }
 
     /// Whether the kernel has IOMMU groups at all (an IOMMU is enabled and drives some device).
@@ -696,6 +706,21 @@ pub(crate) mod tests {
     fn no_groups_without_an_iommu() {
         let fake = FakeSys::new("noiommu");
         assert!(!fake.sysfs().has_iommu_groups().unwrap());
+    }
+
+    #[test]
+    fn noiommu_groups_are_told_by_their_name() {
+        let fake = guest_like();
+        let sysfs = fake.sysfs();
+        // guest_like's edu is in group 2, a group of the IOMMU, whose name file is absent.
+        assert!(!sysfs.is_noiommu_group(2));
+        fs::write(
+            fake.root.join("sys/kernel/iommu_groups/2/name"),
+            "vfio-noiommu\n",
+        )
+        .unwrap();
+        assert!(sysfs.is_noiommu_group(2));
+        assert!(!sysfs.is_noiommu_group(99));
     }
 
     #[test]

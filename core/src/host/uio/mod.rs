@@ -38,10 +38,12 @@ use dma::PhysDma;
 /// The driver a device must be bound to for UIO.
 pub const UIO_DRIVER: &str = "uio_pci_generic";
 
-/// The process's physical DMA space, shared by every UIO device while one is open.
+/// The process's physical DMA space, shared by every UIO device and VFIO no-IOMMU container while
+/// one is open.
 static PHYS_DMA: Mutex<Weak<PhysDma>> = Mutex::new(Weak::new());
 
-fn shared_phys_dma() -> Result<Arc<PhysDma>, HostError> {
+/// Returns the process's physical DMA space, creating it if none is in use.
+pub(crate) fn shared_phys_dma() -> Result<Arc<PhysDma>, HostError> {
     let mut slot = PHYS_DMA.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(dma) = slot.upgrade() {
         return Ok(dma);

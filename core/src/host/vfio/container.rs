@@ -9,6 +9,16 @@
 //! attached (the kernel requires a group first); then `VFIO_IOMMU_GET_INFO` tells which IOVA
 //! ranges the IOMMU can translate, and the pool's [`IovaAllocator`] covers those ranges minus the
 //! MSI window.
+//!
+//! A device without an IOMMU can still be reached through VFIO in its **no-IOMMU mode**
+//! (`CONFIG_VFIO_NOIOMMU`, enabled at run time with `vfio.enable_unsafe_noiommu_mode=1`): vfio-pci
+//! then puts the device in a group of its own named `vfio-noiommu`, whose node is
+//! `/dev/vfio/noiommu-<N>`, and such groups go into containers with the `VFIO_NOIOMMU_IOMMU`
+//! backend ([`IommuType::NoIommu`]). That backend maps nothing: the device reaches memory at
+//! physical addresses, so the container's DMA space is the process's
+//! [`PhysDma`](crate::host::uio::dma::PhysDma), as for UIO, and the device is not isolated. The
+//! kernel allows it to processes with `CAP_SYS_RAWIO` only, and refuses to mix the two kinds of
+//! group in a container; a process therefore drives either IOMMU-backed or no-IOMMU devices.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -24,7 +34,9 @@ use super::ioctl;
 use crate::host::dma::iova::{IovaAllocator, MSI_WINDOW};
 use crate::host::dma::memory::check_memlock;
 use crate::host::dma::pool::{DmaPool, IommuMapper};
+use crate::host::dma::DmaSpace;
 use crate::host::error::HostError;
+use crate::host::uio::{dma::PhysDma, shared_phys_dma};
 
 /// The container device node.
 pub const CONTAINER_PATH: &str = "/dev/vfio/vfio";
@@ -52,36 +64,75 @@ pub(super) fn ioctl_error(what: impl Into<String>, errno: nix::errno::Errno) -> 
     HostError::os(what, io::Error::from_raw_os_error(errno as i32))
 }
 
+/// The IOMMU backend of a container, which the kind of its groups decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IommuType {
+    /// `VFIO_TYPE1v2_IOMMU`: DMA through the IOMMU, at IOVAs the container maps.
+    Type1v2,
+    /// `VFIO_NOIOMMU_IOMMU`: no IOMMU; DMA to physical addresses, no isolation.
+    NoIommu,
+}
+
+impl IommuType {
+    /// The backend's number in `<linux/vfio.h>`.
+    fn raw(self) -> libc::c_int {
+        (match self {
+            IommuType::Type1v2 => sys::VFIO_TYPE1v2_IOMMU,
+            IommuType::NoIommu => sys::VFIO_NOIOMMU_IOMMU,
+        }) as libc::c_int
+    }
+}
+
+/// The DMA space of a container, created with its IOMMU when the first group is attached.
+#[derive(Clone)]
+enum ContainerDma {
+    /// IOVAs mapped in the IOMMU.
+    Pool(Arc<DmaPool<VfioMapper>>),
+    /// Physical addresses (no-IOMMU mode).
+    Physical(Arc<PhysDma>),
+}
+
 /// Mutable state of a container.
 struct ContainerState {
     /// Groups attached to the container.
     groups: usize,
-    /// The DMA pool, created with the IOMMU when the first group is attached.
-    pool: Option<Arc<DmaPool<VfioMapper>>>,
+    /// The DMA space, present while a group is attached.
+    dma: Option<ContainerDma>,
 }
 
-/// A VFIO container with the type1v2 IOMMU.
+/// A VFIO container with the type1v2 IOMMU, or in no-IOMMU mode.
 pub struct Container {
     fd: Arc<OwnedFd>,
+    iommu: IommuType,
     /// Groups attached, shared with the mapper: with none, the kernel has dropped every mapping.
     attached: Arc<AtomicUsize>,
     state: Mutex<ContainerState>,
 }
 
 impl Container {
-    /// Returns the process's container, opening `/dev/vfio/vfio` if none is open.
-    pub fn shared() -> Result<Arc<Container>, HostError> {
+    /// Returns the process's container, opening `/dev/vfio/vfio` with the backend `iommu` if none
+    /// is open. The container open already must have that backend: VFIO does not mix no-IOMMU
+    /// groups with others (`group` names the group that asks, for the error).
+    pub fn shared(iommu: IommuType, group: u32) -> Result<Arc<Container>, HostError> {
         let mut slot = CONTAINER.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(container) = slot.upgrade() {
+            if container.iommu != iommu {
+                return Err(HostError::NoIommuGroup {
+                    group,
+                    reason: "VFIO does not put no-IOMMU groups and IOMMU groups in one container, \
+                             and this process has the other kind open: drive these devices from \
+                             separate processes",
+                });
+            }
             return Ok(container);
         }
-        let container = Arc::new(Self::open()?);
+        let container = Arc::new(Self::open(iommu)?);
         *slot = Arc::downgrade(&container);
         Ok(container)
     }
 
-    /// Opens a new container and checks that it offers the type1v2 IOMMU.
-    fn open() -> Result<Self, HostError> {
+    /// Opens a new container and checks that it offers the backend `iommu`.
+    fn open(iommu: IommuType) -> Result<Self, HostError> {
         if !std::path::Path::new(CONTAINER_PATH).exists() {
             return Err(HostError::NoVfio {
                 path: CONTAINER_PATH.into(),
@@ -101,22 +152,32 @@ impl Container {
             });
         }
         // SAFETY: `fd` is a VFIO container.
-        let type1v2 = unsafe {
-            ioctl::check_extension(fd.as_raw_fd(), sys::VFIO_TYPE1v2_IOMMU as libc::c_int)
-        }
-        .map_err(|e| ioctl_error("VFIO_CHECK_EXTENSION", e))?;
-        if type1v2 <= 0 {
+        let offered = unsafe { ioctl::check_extension(fd.as_raw_fd(), iommu.raw()) }
+            .map_err(|e| ioctl_error("VFIO_CHECK_EXTENSION", e))?;
+        if offered <= 0 {
             return Err(HostError::Unsupported {
                 device: CONTAINER_PATH.into(),
-                what: "the type1v2 IOMMU backend (load the vfio_iommu_type1 module)".into(),
+                what: match iommu {
+                    IommuType::Type1v2 => {
+                        "the type1v2 IOMMU backend (load the vfio_iommu_type1 module)"
+                    }
+                    // VFIO offers the backend only while the mode is on.
+                    IommuType::NoIommu => {
+                        "the no-IOMMU backend: VFIO's no-IOMMU mode is off (write 1 to \
+                         /sys/module/vfio/parameters/enable_unsafe_noiommu_mode, or boot with \
+                         vfio.enable_unsafe_noiommu_mode=1)"
+                    }
+                }
+                .into(),
             });
         }
         Ok(Self {
             fd: Arc::new(fd),
+            iommu,
             attached: Arc::new(AtomicUsize::new(0)),
             state: Mutex::new(ContainerState {
                 groups: 0,
-                pool: None,
+                dma: None,
             }),
         })
     }
@@ -131,12 +192,19 @@ impl Container {
         let mut state = self.lock();
         let container_fd: libc::c_int = self.fd.as_raw_fd();
         // SAFETY: `group` is a VFIO group and the argument points to a container fd.
-        unsafe { ioctl::group_set_container(group.as_raw_fd(), &container_fd) }.map_err(|e| {
-            ioctl_error(
-                format!("attaching IOMMU group {number} to the container"),
-                e,
-            )
-        })?;
+        unsafe { ioctl::group_set_container(group.as_raw_fd(), &container_fd) }.map_err(
+            |e| match (self.iommu, e) {
+                (IommuType::NoIommu, nix::errno::Errno::EPERM) => HostError::NoIommuGroup {
+                    group: number,
+                    reason: "the kernel lets only processes with CAP_SYS_RAWIO use no-IOMMU \
+                             groups: run the driver as root",
+                },
+                _ => ioctl_error(
+                    format!("attaching IOMMU group {number} to the container"),
+                    e,
+                ),
+            },
+        )?;
         if state.groups == 0 {
             // On failure, the caller closes the group, which detaches it again.
             self.set_up_iommu(&mut state)?;
@@ -146,11 +214,19 @@ impl Container {
         Ok(())
     }
 
-    /// Sets the type1v2 IOMMU and creates the pool over its IOVA ranges.
+    /// Sets the container's IOMMU backend and creates its DMA space: for type1v2, the pool over
+    /// its IOVA ranges; in no-IOMMU mode, the process's physical DMA space.
     fn set_up_iommu(&self, state: &mut ContainerState) -> Result<(), HostError> {
+        if self.iommu == IommuType::NoIommu {
+            // SAFETY: `fd` is a VFIO container with a group attached.
+            unsafe { ioctl::set_iommu(self.fd.as_raw_fd(), self.iommu.raw()) }
+                .map_err(|e| ioctl_error("VFIO_SET_IOMMU(no-IOMMU)", e))?;
+            state.dma = Some(ContainerDma::Physical(shared_phys_dma()?));
+            return Ok(());
+        }
         // SAFETY: `fd` is a VFIO container with a group attached.
-        unsafe { ioctl::set_iommu(self.fd.as_raw_fd(), sys::VFIO_TYPE1v2_IOMMU as libc::c_int) }
-            .map_err(|e| match e {
+        unsafe { ioctl::set_iommu(self.fd.as_raw_fd(), self.iommu.raw()) }.map_err(
+            |e| match e {
                 // The kernel refuses the IOMMU without interrupt remapping.
                 nix::errno::Errno::EPERM => HostError::Unsupported {
                     device: CONTAINER_PATH.into(),
@@ -160,7 +236,8 @@ impl Container {
                         .into(),
                 },
                 e => ioctl_error("VFIO_SET_IOMMU(type1v2)", e),
-            })?;
+            },
+        )?;
         let info = self.iommu_info()?;
         let ranges = info.iova_ranges.clone().unwrap_or_else(|| {
             log::warn!(
@@ -177,26 +254,26 @@ impl Container {
             unmap_ioctls: AtomicU64::new(0),
             mapped_bytes: AtomicU64::new(0),
         };
-        state.pool = Some(Arc::new(DmaPool::new(
+        state.dma = Some(ContainerDma::Pool(Arc::new(DmaPool::new(
             mapper,
             IovaAllocator::new(&ranges, &[MSI_WINDOW]),
-        )));
+        ))));
         Ok(())
     }
 
     /// Detaches and closes a group attached with [`Container::attach`].
     ///
-    /// With the last group, the pool is released first, while the IOMMU still exists to unmap
+    /// With the last group, the DMA space is released first, while the IOMMU still exists to unmap
     /// from (if something else still holds the pool, its later unmaps are no-ops: the kernel drops
     /// every mapping of a container whose last group leaves).
     pub(super) fn detach(&self, group: OwnedFd) {
         let mut state = self.lock();
-        let pool = if state.groups == 1 {
-            state.pool.take()
+        let dma = if state.groups == 1 {
+            state.dma.take()
         } else {
             None
         };
-        drop(pool);
+        drop(dma);
         drop(group);
         state.groups = state.groups.saturating_sub(1);
         self.attached.store(state.groups, Ordering::Release);
@@ -235,9 +312,27 @@ impl Container {
         }
     }
 
-    /// Returns the DMA pool of the container's IOVA space (`None` before a group is attached).
+    /// Returns the container's IOMMU backend.
+    pub fn iommu_type(&self) -> IommuType {
+        self.iommu
+    }
+
+    /// Returns the DMA pool of the container's IOVA space (`None` before a group is attached, and
+    /// in no-IOMMU mode, which has no IOVA space).
     pub fn dma_pool(&self) -> Option<Arc<DmaPool<VfioMapper>>> {
-        self.lock().pool.clone()
+        match self.lock().dma.clone()? {
+            ContainerDma::Pool(pool) => Some(pool),
+            ContainerDma::Physical(_) => None,
+        }
+    }
+
+    /// Returns the DMA space devices in the container allocate from (`None` before a group is
+    /// attached).
+    pub fn dma_space(&self) -> Option<Arc<dyn DmaSpace>> {
+        Some(match self.lock().dma.clone()? {
+            ContainerDma::Pool(pool) => pool,
+            ContainerDma::Physical(phys) => phys,
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use vfio_bindings::bindings::vfio as sys;
 
 use super::bar;
-use super::container::VfioMapper;
+use super::container::{IommuType, VfioMapper};
 use super::device::{IrqAction, VfioDevice};
 use super::group::Group;
 use crate::host::dma::pool::DmaPool;
@@ -34,7 +34,7 @@ pub struct VfioOptions {
 pub struct VfioFunction {
     device: Arc<VfioDevice>,
     bars: [Option<BarInfo>; 6],
-    pool: Arc<DmaPool<VfioMapper>>,
+    dma: Arc<dyn DmaSpace>,
     enabled: Mutex<Option<IrqKind>>,
     options: VfioOptions,
 }
@@ -45,6 +45,9 @@ impl VfioFunction {
     /// The errors say what to do: no IOMMU (the kernel parameter), a device not bound to vfio-pci
     /// (`drydock bind`), no permission on the group's node, a group that is not viable (the other
     /// devices and their drivers), a group open in another process.
+    ///
+    /// A device in a no-IOMMU group (VFIO's no-IOMMU mode) opens too, with a warning: its DMA goes
+    /// to physical addresses, unchecked.
     pub fn open(address: &str, sysfs: &Sysfs, options: VfioOptions) -> Result<Self, HostError> {
         let address = canonical_address(address)?;
         let info = sysfs.device(&address)?;
@@ -60,10 +63,17 @@ impl VfioFunction {
         }
         let group = info.iommu_group.ok_or(HostError::NoIommu)?;
         let group = Group::open(group, sysfs)?;
-        let pool = group
+        let dma = group
             .container()
-            .dma_pool()
-            .expect("an attached container has its DMA pool");
+            .dma_space()
+            .expect("an attached container has its DMA space");
+        if group.container().iommu_type() == IommuType::NoIommu {
+            log::warn!(
+                target: "drydock",
+                "{address}: VFIO no-IOMMU mode: the device reaches memory at physical addresses, \
+                 with no isolation"
+            );
+        }
         let device = Arc::new(VfioDevice::open(group, &address)?);
         let mut bars = [None; 6];
         let mut config = [0u8; 24];
@@ -90,7 +100,7 @@ impl VfioFunction {
         Ok(Self {
             device,
             bars,
-            pool,
+            dma,
             enabled: Mutex::new(None),
             options,
         })
@@ -106,9 +116,10 @@ impl VfioFunction {
         self.device.group()
     }
 
-    /// Returns the DMA pool of the process's VFIO container (shared by every VFIO device).
-    pub fn dma_pool(&self) -> &Arc<DmaPool<VfioMapper>> {
-        &self.pool
+    /// Returns the DMA pool of the process's VFIO container (shared by every VFIO device), or
+    /// `None` in no-IOMMU mode, where DMA goes to physical addresses.
+    pub fn dma_pool(&self) -> Option<Arc<DmaPool<VfioMapper>>> {
+        self.group().container().dma_pool()
     }
 
     /// Masks vectors `start..start + count` of `kind`: they stay pending until unmasked.
@@ -209,7 +220,7 @@ impl PciFunction for VfioFunction {
     }
 
     fn dma_space(&self) -> Arc<dyn DmaSpace> {
-        self.pool.clone()
+        self.dma.clone()
     }
 
     fn reset(&self) -> Result<(), HostError> {

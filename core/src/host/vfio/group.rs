@@ -5,6 +5,9 @@
 //! or to none (the group is *viable*), and a group may be open in one process at a time. A process
 //! opens each group once ([`Group::open`] shares it between the devices of the group) and attaches
 //! it to the process's [`Container`].
+//!
+//! A group VFIO made in no-IOMMU mode (named `vfio-noiommu` in sysfs) is opened the same way, from
+//! `/dev/vfio/noiommu-<N>`, into a no-IOMMU container (see [`super::container`]).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -12,7 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use vfio_bindings::bindings::vfio as sys;
 
-use super::container::{ioctl_error, open_node, Container};
+use super::container::{ioctl_error, open_node, Container, IommuType};
 use super::ioctl;
 use crate::host::error::HostError;
 use crate::host::sysfs::Sysfs;
@@ -33,8 +36,8 @@ pub struct Group {
 
 impl Group {
     /// Opens IOMMU group `number` (or returns it if this process has it open), checks that it is
-    /// viable, and attaches it to the process's container. `sysfs` names the devices that keep a
-    /// group from being viable.
+    /// viable, and attaches it to the process's container. `sysfs` tells whether the group is a
+    /// no-IOMMU one, and names the devices that keep a group from being viable.
     pub fn open(number: u32, sysfs: &Sysfs) -> Result<Arc<Group>, HostError> {
         let mut groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
         groups.retain(|(_, group)| group.strong_count() > 0);
@@ -45,7 +48,11 @@ impl Group {
         {
             return Ok(group);
         }
-        let path = format!("/dev/vfio/{number}");
+        let (iommu, path) = if sysfs.is_noiommu_group(number) {
+            (IommuType::NoIommu, format!("/dev/vfio/noiommu-{number}"))
+        } else {
+            (IommuType::Type1v2, format!("/dev/vfio/{number}"))
+        };
         let fd = match open_node(&path) {
             Err(HostError::Os { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
                 return Err(HostError::GroupBusy { group: number })
@@ -65,7 +72,7 @@ impl Group {
                 others: sysfs.group_blockers(number)?,
             });
         }
-        let container = Container::shared()?;
+        let container = Container::shared(iommu, number)?;
         container.attach(&fd, number)?;
         // INVARIANT: the group is open and attached.
         let group = Arc::new(Group {

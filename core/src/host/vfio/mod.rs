@@ -1,12 +1,13 @@
-//! The VFIO backend: real PCI devices through `/dev/vfio`, behind the IOMMU.
+//! The VFIO backend: real PCI devices through `/dev/vfio`, behind the IOMMU (or, in VFIO's
+//! no-IOMMU mode, without one).
 //!
 //! A thin layer of our own over the `<linux/vfio.h>` structures of `vfio-bindings` and `nix`'s
 //! ioctl macros, shaped for a driver process rather than a hypervisor: every operation returns its
 //! error with the errno, config space and reset return `Result`, interrupts are set per vector
 //! range, and the IOMMU's valid IOVA ranges are read.
 //!
-//! - [`container`]: the process's container (type1v2 IOMMU), its IOVA ranges and the
-//!   [`VfioMapper`] that maps the shared DMA pool with `VFIO_IOMMU_MAP_DMA`;
+//! - [`container`]: the process's container (type1v2 IOMMU, or no-IOMMU mode), its IOVA ranges
+//!   and the [`VfioMapper`] that maps the shared DMA pool with `VFIO_IOMMU_MAP_DMA`;
 //! - [`group`]: IOMMU groups, their viability, and device files;
 //! - [`device`]: a device file: regions, config space, `VFIO_DEVICE_SET_IRQS`, reset;
 //! - [`bar`]: how a BAR region is reached (mapped whole, sparse, or trapped);
@@ -27,7 +28,7 @@ pub mod ioctl;
 
 use std::sync::Arc;
 
-pub use container::{Container, VfioMapper};
+pub use container::{Container, IommuType, VfioMapper};
 pub use function::{VfioFunction, VfioOptions, VFIO_DRIVER};
 
 use super::error::HostError;

@@ -19,7 +19,7 @@ use kernel::host::module::ModuleDescriptor;
 use kernel::host::pci::with_driver_data;
 use kernel::host::runtime::{self, Backend, Devices, Options, Session};
 use kernel::host::sysfs::Sysfs;
-use kernel::host::vfio::{Container, VfioOptions};
+use kernel::host::vfio::{Container, IommuType, VfioOptions};
 use kernel::pci::{self, IrqType};
 use pci_testdev::{Test, TestdevDriver};
 
@@ -414,7 +414,8 @@ pub fn edu_stray_dma_is_blocked_by_the_iommu() -> CaseResult {
         .read_new()
         .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
     let session = start(&crate::stray_dma::__DRYDOCK_MODULE, Role::Edu, vfio())?;
-    let pool = Container::shared()
+    let group = sysfs::iommu_group(&edu_device::address())?.ok_or("edu has no IOMMU group")?;
+    let pool = Container::shared(IommuType::Type1v2, group)
         .map_err(|e| e.to_string())?
         .dma_pool()
         .ok_or("the VFIO container has no DMA pool")?;

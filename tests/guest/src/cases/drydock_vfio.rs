@@ -16,7 +16,8 @@ use kernel::host::sysfs::Sysfs;
 use kernel::host::uio;
 use kernel::host::vfio::{self, VfioFunction, VfioOptions};
 
-use super::{ensure, CaseResult};
+use super::{ensure, in_kernel, CaseResult};
+use crate::kmsg::KernelLog;
 use crate::{edu, sysfs};
 
 /// edu's interrupt status register.
@@ -418,7 +419,9 @@ pub fn drydock_vfio_dma_pool_one_map() -> CaseResult {
     sysfs::bind(&address, "vfio-pci")?;
     let function =
         VfioFunction::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
-    let pool = function.dma_pool().clone();
+    let pool = function
+        .dma_pool()
+        .ok_or("the VFIO container has no DMA pool")?;
     let before = pool.mapper().map_ioctls();
     let regions = (0..100)
         .map(|_| pool.alloc(64, EDU_DMA_MASK))
@@ -607,6 +610,68 @@ pub fn drydock_vfio_no_iommu() -> CaseResult {
     ensure!(
         error.to_string().contains("intel_iommu=on"),
         "the message lacks the kernel parameter"
+    );
+    ensure!(
+        error
+            .to_string()
+            .contains("vfio.enable_unsafe_noiommu_mode=1"),
+        "the message lacks VFIO's no-IOMMU mode"
+    );
+    Ok(())
+}
+
+/// VFIO's switch for its no-IOMMU mode, writable at run time.
+const NOIOMMU_MODE: &str = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
+
+/// With VFIO's no-IOMMU mode on, vfio-pci takes edu into a `vfio-noiommu` group with the node
+/// `/dev/vfio/noiommu-<N>`, and the edu driver's binary runs its self-test through it (factorials,
+/// a DMA round trip to physical addresses, MSI), logging what it logs in the kernel. The mode is
+/// switched off again and edu released, so later cases see the kernel as it booted.
+pub fn drydock_vfio_noiommu_edu() -> CaseResult {
+    let address = edu::address();
+    let mode = std::path::Path::new(NOIOMMU_MODE);
+    ensure!(
+        sysfs::read(mode)? == "N",
+        "{NOIOMMU_MODE} is on before the case"
+    );
+    sysfs::write(mode, "1")?;
+    let result = run_edu_without_iommu(&address);
+    let restored = sysfs::release(&address).and_then(|()| sysfs::write(mode, "0"));
+    result.and(restored)
+}
+
+/// Binds edu to vfio-pci in no-IOMMU mode, checks its group, and runs the edu driver on it.
+fn run_edu_without_iommu(address: &str) -> CaseResult {
+    let mut kernel_log = KernelLog::open().map_err(|e| format!("cannot open /dev/kmsg: {e}"))?;
+    kernel_log
+        .read_new()
+        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
+    sysfs::bind(address, "vfio-pci")?;
+    let group = sysfs::iommu_group(address)?
+        .ok_or_else(|| format!("vfio-pci bound {address} without giving it a group"))?;
+    let name = sysfs::read(std::path::Path::new(&format!(
+        "/sys/kernel/iommu_groups/{group}/name"
+    )))?;
+    let node = format!("/dev/vfio/noiommu-{group}");
+    println!("{address}: IOMMU group {group}, named {name:?}; node {node}");
+    ensure!(name == "vfio-noiommu", "group {group} is named {name:?}");
+    ensure!(
+        std::path::Path::new(&node).exists(),
+        "{node} does not exist"
+    );
+
+    let lines = in_kernel::drydock_run(&in_kernel::EDU, address)?;
+    let log = kernel_log
+        .read_new()
+        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
+    println!("--- kernel log ---\n{log}");
+    in_kernel::check_expected(in_kernel::EDU.expected, &lines)?;
+    // The kernel's own record that a process opened the device through a no-IOMMU group.
+    ensure!(
+        log.contains(&format!(
+            "{address}: vfio-noiommu device opened by user (edu:"
+        )),
+        "the kernel did not log that the edu driver opened {address} in no-IOMMU mode"
     );
     Ok(())
 }

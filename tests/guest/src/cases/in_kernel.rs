@@ -50,7 +50,7 @@ pub struct Comparison {
 }
 
 /// edu, with its self-test at probe: factorials, a DMA round trip, one interrupt per operation.
-const EDU: Comparison = Comparison {
+pub(super) const EDU: Comparison = Comparison {
     module: "edu",
     binary: "edu",
     role: Role::Edu,
@@ -155,7 +155,7 @@ fn compare(c: &Comparison) -> CaseResult {
     let address = layout::device(c.role).address();
     let prefix = format!("{} {address}: ", c.module);
     let in_kernel = kernel_run(c, &address, &prefix)?;
-    let drydock = drydock_run(c, &address, &prefix)?;
+    let drydock = drydock_run(c, &address)?;
     let show = |lines: &[String]| lines.join("\n");
     println!("--- {prefix}... in the kernel ---\n{}", show(&in_kernel));
     println!("--- {prefix}... through drydock ---\n{}", show(&drydock));
@@ -256,9 +256,10 @@ fn read(log: &mut KernelLog) -> Result<Vec<Record>, String> {
         .map_err(|e| format!("cannot read /dev/kmsg: {e}"))
 }
 
-/// Binds the device to vfio-pci, runs the driver's binary on it until it reports the device bound,
-/// stops it, and returns what it logged about the device.
-fn drydock_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>, String> {
+/// Binds the device at `address` to vfio-pci, runs `c`'s driver binary on it until it reports the
+/// device bound, stops it, and returns what it logged about the device.
+pub(super) fn drydock_run(c: &Comparison, address: &str) -> Result<Vec<String>, String> {
+    let prefix = format!("{} {address}: ", c.module);
     sysfs::bind(address, "vfio-pci")?;
     let binary = std::env::current_exe()
         .map_err(|e| format!("cannot find own binary: {e}"))?
@@ -323,7 +324,7 @@ fn drydock_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String
     Ok(log
         .iter()
         .filter_map(|line| logged_message(line))
-        .filter_map(|message| message.strip_prefix(prefix).map(str::to_owned))
+        .filter_map(|message| message.strip_prefix(&prefix).map(str::to_owned))
         .collect())
 }
 
@@ -338,7 +339,7 @@ fn logged_message(line: &str) -> Option<&str> {
 }
 
 /// Checks that `lines` holds a line matching each of `expected`, in that order.
-fn check_expected(expected: &[&str], lines: &[String]) -> CaseResult {
+pub(super) fn check_expected(expected: &[&str], lines: &[String]) -> CaseResult {
     let mut rest = lines.iter();
     for pattern in expected {
         ensure!(

@@ -71,6 +71,8 @@ const OFF: &[IommuMode] = &[IommuMode::Off];
 const ANY_KERNEL: &[Feature] = &[];
 /// For cases that load drydock's drivers as kernel modules: the proof kernel.
 const DRIVER_MODULES: &[Feature] = &[Feature::DriverModules];
+/// For cases that use VFIO's no-IOMMU mode: the proof kernel.
+const VFIO_NOIOMMU: &[Feature] = &[Feature::VfioNoIommu];
 
 /// The default timeout: generous, because the guest is emulated (TCG) on a busy machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -244,6 +246,13 @@ pub const CASES: &[Case] = &[
         needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_no_iommu,
+    },
+    Case {
+        name: "drydock_vfio_noiommu_edu",
+        iommu: OFF,
+        needs: VFIO_NOIOMMU,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_noiommu_edu,
     },
     Case {
         name: "drydock_vfio_one_container",
