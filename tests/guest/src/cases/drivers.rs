@@ -461,10 +461,13 @@ pub fn edu_stray_dma_is_blocked_by_the_iommu() -> CaseResult {
         .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
     let faults: Vec<&str> = log.lines().filter(|l| l.contains("DMAR")).collect();
     println!("the IOMMU's report:\n{}", faults.join("\n"));
-    let device = &edu_device::address()[5..];
+    // Linux 6.1 names the device by bus, device and function (`[00:02.0]`), 7.3 by its whole
+    // address (`[0000:00:02.0]`).
+    let device = edu_device::address();
+    let names = [format!("[{device}]"), format!("[{}]", &device[5..])];
     ensure!(
         faults.iter().any(|l| l.contains("DMA Write")
-            && l.contains(&format!("[{device}]"))
+            && names.iter().any(|name| l.contains(name.as_str()))
             && l.contains(&format!("fault addr {stray:#x}"))),
         "the kernel logged no DMAR fault for {device}'s write to {stray:#x}"
     );
