@@ -15,10 +15,10 @@
 //! then puts the device in a group of its own named `vfio-noiommu`, whose node is
 //! `/dev/vfio/noiommu-<N>`, and such groups go into containers with the `VFIO_NOIOMMU_IOMMU`
 //! backend ([`IommuType::NoIommu`]). That backend maps nothing: the device reaches memory at
-//! physical addresses, so the container's DMA space is the process's
-//! [`PhysDma`](crate::host::uio::dma::PhysDma), as for UIO, and the device is not isolated. The
-//! kernel allows it to processes with `CAP_SYS_RAWIO` only, and refuses to mix the two kinds of
-//! group in a container; a process therefore drives either IOMMU-backed or no-IOMMU devices.
+//! physical addresses, so the container's DMA space is the process's [`PhysDma`], as for UIO, and
+//! the device is not isolated. The kernel allows it to processes with `CAP_SYS_RAWIO` only, and
+//! refuses to mix the two kinds of group in a container; a process therefore drives either
+//! IOMMU-backed or no-IOMMU devices.
 
 use std::fs::OpenOptions;
 use std::io;
