@@ -45,7 +45,11 @@ impl ProofKernel {
 
 /// Builds the proof kernel, or finds it up to date, with the cache `cache`.
 pub fn build(cache: &Cache) -> Result<ProofKernel> {
-    let dir = PathBuf::from(last_line(run(cache, &[])?)?);
+    read_manifest(PathBuf::from(last_line(run(cache, &[])?)?))
+}
+
+/// Reads the output directory `dir` through its `manifest`.
+fn read_manifest(dir: PathBuf) -> Result<ProofKernel> {
     let manifest = dir.join("manifest");
     let text = std::fs::read_to_string(&manifest)
         .with_context(|| format!("cannot read {}", manifest.display()))?;
@@ -155,4 +159,36 @@ fn run(cache: &Cache, args: &[&std::ffi::OsStr]) -> Result<String> {
         )));
     }
     Ok(stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_names_the_release_and_the_module_tree() {
+        let dir =
+            std::env::temp_dir().join(format!("drydock-proof-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // An input line that looks like a field must not be taken for one.
+        std::fs::write(
+            dir.join("manifest"),
+            "# drydock proof kernel\nrelease 7.3.4\ntree /cache/kernel/tree\n\
+             module-tree lib/modules/7.3.4\ninputs\nrelease 9.9\n",
+        )
+        .unwrap();
+        let kernel = read_manifest(dir.clone()).unwrap();
+        assert_eq!(kernel.release, "7.3.4");
+        assert_eq!(kernel.module_tree, dir.join("lib/modules/7.3.4"));
+        assert_eq!(kernel.image(), dir.join("bzImage"));
+
+        std::fs::write(
+            dir.join("manifest"),
+            "release 7.3.4\ninputs\nmodule-tree x\n",
+        )
+        .unwrap();
+        let err = read_manifest(dir.clone()).unwrap_err().to_string();
+        assert!(err.contains("has no `module-tree` line"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
