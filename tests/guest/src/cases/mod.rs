@@ -14,6 +14,7 @@ mod drivers;
 mod drydock_vfio;
 mod environment;
 mod nvme;
+mod processes;
 mod self_check;
 mod vfio;
 
@@ -291,6 +292,24 @@ pub const CASES: &[Case] = &[
         run: drivers::pci_testdev_driver_vfio,
     },
     Case {
+        name: "edu_process_stops_on_signals",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::edu_process_stops_on_signals,
+    },
+    Case {
+        name: "pci_testdev_process_stops_on_signals",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::pci_testdev_process_stops_on_signals,
+    },
+    Case {
+        name: "nvme_process_stops_on_signals",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::nvme_process_stops_on_signals,
+    },
+    Case {
         name: "nvme_driver_binds_and_identifies",
         iommu: TRANSLATED,
         timeout: DEFAULT_TIMEOUT,
@@ -397,6 +416,20 @@ mod tests {
         for case in CASES {
             let line = case.info().to_string();
             assert_eq!(line.parse::<CaseInfo>().unwrap(), case.info());
+        }
+    }
+
+    /// docs/testing.md lists every case with what it asserts; a new case without a row fails.
+    #[test]
+    fn every_case_is_documented() {
+        let guide = include_str!("../../../../docs/testing.md");
+        for case in CASES {
+            let row = format!("| `{}` |", case.name);
+            assert!(
+                guide.contains(&row),
+                "docs/testing.md has no row for the case {}",
+                case.name
+            );
         }
     }
 }
