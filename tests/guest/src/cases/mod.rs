@@ -335,8 +335,9 @@ pub const CASES: &[Case] = &[
     },
 ];
 
-/// Cases that check the runner itself: they fail, panic, hang or die on purpose. They are not
-/// listed to the host; the runner's own tests name them in plans.
+/// Cases that check the runner and the harness: they fail, panic, hang or die on purpose. They
+/// are not listed to the host; the runner's own tests and the host's harness tests
+/// (`tests/tests/harness.rs`) name them in plans.
 pub const SELF_CHECKS: &[Case] = &[
     Case {
         name: "self_check_pass",
@@ -367,6 +368,12 @@ pub const SELF_CHECKS: &[Case] = &[
         iommu: ANY,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::sigkill,
+    },
+    Case {
+        name: "self_check_freeze_runner",
+        iommu: ANY,
+        timeout: DEFAULT_TIMEOUT,
+        run: self_check::freeze_runner,
     },
 ];
 
