@@ -5,6 +5,7 @@
 //! See `docs/architecture.md`.
 
 pub mod bar_file;
+pub mod binding;
 pub mod bus;
 pub mod command_line;
 pub mod device;
@@ -26,4 +27,5 @@ pub mod sim;
 pub mod sync;
 pub mod sysfs;
 pub mod uio;
+pub mod usage;
 pub mod vfio;
