@@ -21,6 +21,7 @@ pub mod module;
 pub mod pci;
 pub mod pci_config;
 pub mod rcu;
+pub mod readiness;
 pub mod runtime;
 pub mod sg;
 pub mod sim;
