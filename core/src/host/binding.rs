@@ -20,7 +20,7 @@ pub mod record;
 use std::fmt;
 
 use super::error::HostError;
-use super::sysfs::{canonical_address, Sysfs};
+use super::sysfs::{canonical_address, Access, Sysfs};
 use super::uio::UIO_DRIVER;
 use super::usage::{self, Use};
 use super::vfio::VFIO_DRIVER;
@@ -219,6 +219,7 @@ impl Plan {
         let uses = if driver.as_deref() == Some(self.driver.name()) {
             Vec::new()
         } else {
+            may_change(sysfs, address)?;
             usage::uses(sysfs, address)?
         };
         if !uses.is_empty() && !options.force {
@@ -235,6 +236,18 @@ impl Plan {
         });
         Ok(())
     }
+}
+
+/// Fails with [`HostError::Permission`] if this process may not change the device's binding
+/// (it may not write its `driver_override`), before anything is changed.
+fn may_change(sysfs: &Sysfs, address: &str) -> Result<(), HostError> {
+    let file = sysfs.device_dir(address).join("driver_override");
+    if Access::of(&file) == Access::Denied {
+        return Err(HostError::Permission {
+            path: file.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// What [`bind_one`] did.
@@ -381,6 +394,7 @@ pub fn unbind(sysfs: &Sysfs, address: &str) -> Result<UnbindOutcome, HostError> 
     match records.get(&address)? {
         Some(original) => {
             if info.driver != original || info.driver_override.is_some() {
+                may_change(sysfs, &address)?;
                 give_to(sysfs, &address, original.as_deref())?;
             }
             records.forget(&address)?;
@@ -391,6 +405,7 @@ pub fn unbind(sysfs: &Sysfs, address: &str) -> Result<UnbindOutcome, HostError> 
                 Ok(UnbindOutcome::NotOurs(kernel))
             }
             _ => {
+                may_change(sysfs, &address)?;
                 give_to(sysfs, &address, None)?;
                 sysfs.drivers_probe(&address)?;
                 if sysfs.driver(&address).is_none() {

@@ -20,6 +20,20 @@ fn list_uses(uses: &[Use]) -> String {
         .join("; ")
 }
 
+/// What to do about a file this process may not open.
+fn permission_fix(path: &str) -> String {
+    if path.starts_with("/dev/vfio/") {
+        format!(
+            "run as root, or give your user access (`chown $(id -u) {path}`, or a udev rule for \
+             the group's node)"
+        )
+    } else if path.starts_with("/sys/") || path.starts_with("/run/") {
+        "run as root (with sudo): binding devices changes the kernel's state".to_owned()
+    } else {
+        "run as root, or give your user access to it".to_owned()
+    }
+}
+
 /// `others` as `0000:00:1f.2 (ahci), ...`.
 fn list_drivers(others: &[(String, String)]) -> String {
     others
@@ -95,10 +109,7 @@ pub enum HostError {
     },
 
     /// A device node or sysfs file could not be opened for lack of permission.
-    #[error(
-        "permission denied opening {path}: run as root, or give your user access (for VFIO, \
-         `chown $USER {path}` or a udev rule for the group's node)"
-    )]
+    #[error("permission denied opening {path}: {}", permission_fix(path))]
     Permission {
         /// The file that could not be opened.
         path: String,

@@ -11,7 +11,8 @@ mod facts;
 
 use std::fmt;
 
-pub use facts::{Access, DeviceFacts, Facts, HugePages, Process};
+pub use super::sysfs::Access;
+pub use facts::{DeviceFacts, Facts, HugePages, Process};
 
 use super::binding::{bind_command, UserspaceDriver};
 use super::dma::memory::memlock_verdict;
@@ -155,7 +156,7 @@ fn missing_iommu(facts: &Facts) -> (String, String) {
             format!("boot with `intel_iommu=on`; {CMDLINE_HOWTO}"),
         ),
         None => (
-            "the firmware describes no IOMMU (no ACPI DMAR or IVRS table)".to_owned(),
+            "the firmware describes none (it has no ACPI DMAR or IVRS table)".to_owned(),
             "enable VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, then boot with \
              `intel_iommu=on` (Intel); in a virtual machine, give it a virtual IOMMU (QEMU: \
              `-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on`)"
@@ -465,8 +466,7 @@ fn assess_device(f: &mut Findings, device: &DeviceFacts, driver: UserspaceDriver
 fn no_vfio_paragraph(facts: &Facts) -> String {
     let (why, fix) = missing_iommu(facts);
     let modules = if facts.modules_disabled {
-        ", and the kernel forbids loading modules (`nomodule`), so vfio-pci cannot be loaded \
-         either"
+        ", and the kernel forbids loading modules (`nomodule`)"
     } else {
         ""
     };
@@ -476,12 +476,11 @@ fn no_vfio_paragraph(facts: &Facts) -> String {
         "uio_pci_generic is not loaded either"
     };
     format!(
-        "This machine has no VFIO, so drivers cannot reach PCI devices through vfio-pci here: no \
-         IOMMU is enabled ({why}) and the vfio-pci driver is not loaded{modules}. To use VFIO: \
-         {fix}; then `modprobe vfio-pci`, and `drydock check` again. Without an IOMMU, UIO \
-         reaches devices with no DMA isolation ({uio}; `drydock check --driver uio_pci_generic` \
-         checks that path). Drivers also run, with no device at all, on drydock's simulated PCI \
-         bus."
+        "This machine has no VFIO, so drivers cannot reach PCI devices through vfio-pci here. No \
+         IOMMU is enabled: {why}. The vfio-pci driver is not loaded{modules}. To use VFIO, {fix}; \
+         then run `modprobe vfio-pci` and `drydock check` again. Without an IOMMU, UIO reaches \
+         devices with no DMA isolation ({uio}; `drydock check --driver uio_pci_generic` checks \
+         that path). Drivers also run, with no device at all, on drydock's simulated PCI bus."
     )
 }
 

@@ -129,6 +129,31 @@ impl PciDeviceInfo {
     }
 }
 
+/// Whether the calling process may open a node for reading and writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The node does not exist.
+    Missing,
+    /// It exists, but this process may not open it for reading and writing.
+    Denied,
+    /// It exists and may be opened.
+    Granted,
+}
+
+impl Access {
+    /// Probes `path` with `access(2)` for the process's real user.
+    pub fn of(path: &Path) -> Self {
+        if !path.exists() {
+            return Access::Missing;
+        }
+        let mode = nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK;
+        match nix::unistd::access(path, mode) {
+            Ok(()) => Access::Granted,
+            Err(_) => Access::Denied,
+        }
+    }
+}
+
 /// The options of the running kernel's command line (`/proc/cmdline`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KernelCmdline {

@@ -6,34 +6,9 @@ use crate::host::binding::UserspaceDriver;
 use crate::host::dma::memory::{self, CAP_IPC_LOCK, CAP_SYS_ADMIN};
 use crate::host::error::HostError;
 use crate::host::sysfs::{
-    canonical_address, list_dir, read_optional, KernelCmdline, PciDeviceInfo, Sysfs,
+    canonical_address, list_dir, read_optional, Access, KernelCmdline, PciDeviceInfo, Sysfs,
 };
 use crate::host::usage::{self, Use};
-
-/// Whether the calling process may open a node for reading and writing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// The node does not exist.
-    Missing,
-    /// It exists, but this process may not open it for reading and writing.
-    Denied,
-    /// It exists and may be opened.
-    Granted,
-}
-
-impl Access {
-    /// Probes `path` with `access(2)` for the process's real user.
-    pub fn of(path: &Path) -> Self {
-        if !path.exists() {
-            return Access::Missing;
-        }
-        let mode = nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK;
-        match nix::unistd::access(path, mode) {
-            Ok(()) => Access::Granted,
-            Err(_) => Access::Denied,
-        }
-    }
-}
 
 /// What the calling process is allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
