@@ -129,10 +129,34 @@ impl<T: Driver> Adapter<T> {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
+/// use kernel::{device::Core, pci, prelude::*};
+///
+/// struct MyDriver;
+///
+/// kernel::pci_device_table!(
+///     PCI_TABLE,
+///     <MyDriver as pci::Driver>::IdInfo,
+///     [(pci::DeviceId::from_id(pci::Vendor::REDHAT, 0x0005), ())]
+/// );
+///
+/// impl pci::Driver for MyDriver {
+///     type IdInfo = ();
+///     type Data<'bound> = ();
+///     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+///
+///     fn probe<'bound>(
+///         pdev: &'bound pci::Device<Core<'_>>,
+///         _info: Option<&'bound Self::IdInfo>,
+///     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+///         dev_info!(pdev, "probed\n");
+///         Ok(())
+///     }
+/// }
+///
 /// kernel::module_pci_driver! {
 ///     type: MyDriver,
-///     name: "Module name",
+///     name: "my_driver",
 ///     authors: ["Author name"],
 ///     description: "Description",
 ///     license: "GPL v2",

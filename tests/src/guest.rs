@@ -18,11 +18,13 @@ use crate::{process, Context, Error, Result};
 
 /// The target triple of guest binaries.
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
-/// The packages whose binaries the guest runs: the runner, and the drivers' own binaries (the
-/// demo runs `edu`).
-pub const GUEST_PACKAGES: &[&str] = &["drydock-guest", "edu", "pci-testdev"];
+/// The packages whose binaries the guest runs: the runner, the drivers' own binaries (the demo
+/// runs `edu`) and the NVMe benchmark.
+pub const GUEST_PACKAGES: &[&str] = &["drydock-guest", "edu", "pci-testdev", "nvme-bench"];
 /// The guest runner binary.
 pub const RUNNER: &str = "drydock-guest";
+/// The NVMe benchmark binary (package `nvme-bench`), which the NVMe cases also run.
+pub const NVME_BENCH: &str = "nvme-bench";
 
 /// The workspace root.
 pub fn workspace_root() -> &'static Path {
@@ -96,6 +98,11 @@ impl GuestBinaries {
     /// The runner binary.
     pub fn runner(&self) -> PathBuf {
         self.dir.join(RUNNER)
+    }
+
+    /// The NVMe benchmark binary.
+    pub fn nvme_bench(&self) -> PathBuf {
+        self.dir.join(NVME_BENCH)
     }
 
     fn check_static(&self, binary: &Path) -> Result<()> {

@@ -506,8 +506,18 @@ pub fn with_driver_data<T, R>(
 where
     T: crate::pci::Driver + 'static,
 {
+    /// Releases the device lock when dropped, also when `f` panics (a failed test assertion),
+    /// so that the device can still be unbound afterwards.
+    struct Unlock<'a>(&'a RawDevice);
+    impl Drop for Unlock<'_> {
+        fn drop(&mut self) {
+            self.0.unlock();
+        }
+    }
+
     device.dev.lock();
-    let result = (|| {
+    let _unlock = Unlock(&device.dev);
+    (|| {
         let driver = device.bound_driver().ok_or(code::ENODEV)?;
         // SAFETY: a bound driver stays registered until it is unbound, which needs the device lock
         // we hold.
@@ -525,9 +535,7 @@ where
         // `set_drvdata`; it stays until unbind, which cannot happen while we hold the lock.
         let data = unsafe { pdev.as_ref().drvdata_borrow::<T::Data<'_>>() };
         Ok(f(pdev, data))
-    })();
-    device.dev.unlock();
-    result
+    })()
 }
 
 /// The largest power of two not above `n` (0 for 0).

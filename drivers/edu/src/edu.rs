@@ -175,7 +175,6 @@ impl irq::Handler for Handler {
 /// The driver's data for a bound edu.
 #[pin_data]
 pub struct Edu<'bound> {
-    pdev: &'bound pci::Device,
     bar: Arc<Bar0>,
     // Declared before `vectors`, so it is dropped (the handler freed) before the vectors are.
     #[pin]
@@ -507,11 +506,8 @@ impl pci::Driver for EduDriver {
             let vectors = pdev.alloc_irq_vectors(1, 1, types)?;
             dev_info!(pdev, "interrupts by {:?}\n", vectors.irq_type());
             let handler_bar = bar.clone();
-            // The initializer below binds each initialised field to its name, `pdev` included.
-            let bound: &pci::Device<Bound> = pdev;
 
             Ok(try_pin_init!(&this in Edu {
-                pdev,
                 vectors,
                 irq <- {
                     // SAFETY: `vectors` was initialised just before and is dropped after `irq`
@@ -527,7 +523,12 @@ impl pci::Driver for EduDriver {
                     // SAFETY: the registration is part of the driver data, which the PCI core
                     // drops at unbind; it is never leaked.
                     unsafe {
-                        irq::Registration::new(vectors.index(0)?.into(), irq::Flags::SHARED, c"edu", handler)
+                        irq::Registration::new(
+                            vectors.index(0)?.into(),
+                            irq::Flags::SHARED,
+                            c"edu",
+                            handler,
+                        )
                     }
                 },
                 bar,
@@ -535,7 +536,7 @@ impl pci::Driver for EduDriver {
                 op <- new_mutex!(()),
                 _: {
                     if module_parameters::self_test.value() {
-                        Channel { bar, handler: irq.handler(), buffer }.self_test(bound)?;
+                        Channel { bar, handler: irq.handler(), buffer }.self_test(pdev)?;
                     }
                 },
             }))

@@ -4,6 +4,7 @@
 //! cargo run -p drydock-tests --bin drydock-vm -- shell [--profile P]
 //! cargo run -p drydock-tests --bin drydock-vm -- run [--profile P] [--timeout SECS] -- PROGRAM [ARGS...]
 //! cargo run -p drydock-tests --bin drydock-vm -- demo
+//! cargo run -p drydock-tests --bin drydock-vm -- nvme-bench [--out DIR] [-- BENCH ARGS...]
 //! ```
 
 use std::fs::File;
@@ -38,6 +39,11 @@ fn usage() -> String {
       Build the guest binaries and run the edu driver of drivers/edu as a process on the guest's
       edu, behind the emulated IOMMU: it probes the device, computes factorials and makes DMA
       round trips, checks each, and releases the device.
+  drydock-vm nvme-bench [--out DIR] [-- BENCH ARGS...]
+      Build nvme-bench and run it in a guest: drydock's NVMe driver on controller 0 against the
+      kernel's nvme driver on controller 1, side by side (docs/benchmarks.md). The table and
+      the chart are copied to DIR (default target/nvme-bench). BENCH ARGS go to nvme-bench
+      (for example --seconds 2 --only qd1).
 
 profiles:
 ",
@@ -94,6 +100,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             )
         }
         "demo" if rest.is_empty() => demo(),
+        "nvme-bench" => nvme_bench(rest),
         "help" | "--help" | "-h" => {
             print!("{}", usage());
             Ok(ExitCode::SUCCESS)
@@ -203,6 +210,17 @@ fn run(
     args: &[String],
     timeout: Option<Duration>,
 ) -> Result<ExitCode> {
+    run_program(profile, program, args, timeout).map(|(code, _)| code)
+}
+
+/// Runs `program` in a guest as [`run`] does; returns its exit status and the run directory
+/// (deleted when dropped), which holds what the program wrote to `/drydock`.
+fn run_program(
+    profile: &'static Profile,
+    program: &Path,
+    args: &[String],
+    timeout: Option<Duration>,
+) -> Result<(ExitCode, RunDir)> {
     let data = std::fs::read(program)
         .with_context(|| format!("cannot read the program {}", program.display()))?;
     if let Ok(elf) = Elf::parse(&data) {
@@ -246,8 +264,9 @@ fn run(
                  ran {:.1} s in all)",
                 exit.total.as_secs_f64()
             );
-            Ok(ExitCode::from(
-                u8::try_from(status).unwrap_or(HARNESS_FAILURE),
+            Ok((
+                ExitCode::from(u8::try_from(status).unwrap_or(HARNESS_FAILURE)),
+                run_dir,
             ))
         }
         _ => {
@@ -273,4 +292,45 @@ fn demo() -> Result<ExitCode> {
         &["demo".to_owned()],
         Some(Duration::from_secs(120)),
     )
+}
+
+/// Builds the guest binaries and runs `nvme-bench` in the default guest, then copies its results
+/// (`results.md`, `results.csv`, `iops.svg`) from the run directory to `--out`.
+fn nvme_bench(args: &[String]) -> Result<ExitCode> {
+    let (ours, bench_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let out = match ours {
+        [] => drydock_tests::guest::workspace_root().join("target/nvme-bench"),
+        [flag, dir] if flag == "--out" => PathBuf::from(dir),
+        _ => {
+            return Err(Error::new(format!(
+                "nvme-bench takes [--out DIR] [-- ARGS]\n{}",
+                usage()
+            )))
+        }
+    };
+    let binaries = GuestBinaries::locate_or_build()?;
+    let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);
+    let mut bench: Vec<String> = vec!["--out".into(), guest_results];
+    bench.extend(bench_args.iter().cloned());
+    let (code, run_dir) = run_program(
+        profile::default_profile(),
+        &binaries.nvme_bench(),
+        &bench,
+        None,
+    )?;
+    let results = run_dir.file("results");
+    if results.is_dir() {
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        for entry in std::fs::read_dir(&results).context("cannot list the results")? {
+            let entry = entry.context("cannot list the results")?;
+            std::fs::copy(entry.path(), out.join(entry.file_name()))
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+        eprintln!("drydock-vm: results in {}", out.display());
+    }
+    Ok(code)
 }

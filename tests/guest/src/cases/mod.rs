@@ -13,6 +13,7 @@
 mod drivers;
 mod drydock_vfio;
 mod environment;
+mod nvme;
 mod self_check;
 mod vfio;
 
@@ -288,6 +289,30 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::pci_testdev_driver_vfio,
+    },
+    Case {
+        name: "nvme_driver_binds_and_identifies",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: nvme::nvme_driver_binds_and_identifies,
+    },
+    Case {
+        name: "nvme_error_paths",
+        iommu: TRANSLATED,
+        timeout: DEFAULT_TIMEOUT,
+        run: nvme::nvme_error_paths,
+    },
+    Case {
+        name: "nvme_sigkill_then_restart",
+        iommu: TRANSLATED,
+        timeout: Duration::from_secs(300),
+        run: nvme::nvme_sigkill_then_restart,
+    },
+    Case {
+        name: "nvme_data_integrity",
+        iommu: TRANSLATED,
+        timeout: Duration::from_secs(1200),
+        run: nvme::nvme_data_integrity,
     },
 ];
 

@@ -8,31 +8,30 @@
 //!   registered by `request_irq` that publishes the sequence number.
 //!
 //! In both, the measuring thread writes the eventfd and spins until the number appears, so each
-//! sample is one full wake-up of a blocked thread. The two paths are exercised alternately in both
-//! measurements, so load from other processes on a shared machine hits both alike.
+//! sample is one full wake-up of a blocked thread. The two paths are measured interleaved
+//! (`drydock_benches::interleaved`), so load from other processes on a shared machine hits both
+//! alike.
 //! `docs/benchmarks.md` reports the ratio.
 
+use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use drydock_benches::interleaved;
 use kernel::host::function::{IrqSource, IrqSourceKind};
 use kernel::host::irq;
 
-/// Writes the eventfd, then spins until `seen` reaches `n`; returns the elapsed time.
-fn one_delivery(fd: &OwnedFd, seen: &AtomicU64, n: u64) -> Duration {
-    let start = Instant::now();
+/// Writes the eventfd, then spins until `seen` reaches `n`.
+fn one_delivery(fd: &OwnedFd, seen: &AtomicU64, n: u64) {
     irq::signal_eventfd(fd.as_fd()).expect("eventfd write");
     while seen.load(Ordering::Acquire) < n {
         std::hint::spin_loop();
     }
-    start.elapsed()
 }
 
-/// Both paths, set up once; every measured delivery on one path is followed by an unmeasured one
-/// on the other, so both see the same load (the machine is shared) and the same cache state.
+/// Both paths, set up once.
 struct Paths {
     bare_fd: OwnedFd,
     bare_seen: Arc<AtomicU64>,
@@ -98,12 +97,12 @@ impl Paths {
         }
     }
 
-    fn bare(&mut self) -> Duration {
+    fn bare(&mut self) {
         self.bare_sent += 1;
         one_delivery(&self.bare_fd, &self.bare_seen, self.bare_sent)
     }
 
-    fn dispatched(&mut self) -> Duration {
+    fn dispatched(&mut self) {
         self.line_sent += 1;
         one_delivery(&self.line_fd, &self.line_seen, self.line_sent)
     }
@@ -123,28 +122,17 @@ impl Drop for Paths {
 }
 
 fn latency(c: &mut Criterion) {
-    let mut paths = Paths::new();
-    c.bench_function("irq_latency/bare_blocking_read", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let measured = paths.bare();
-                    paths.dispatched();
-                    measured
-                })
-                .sum()
-        })
-    });
-    c.bench_function("irq_latency/dispatcher", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    paths.bare();
-                    paths.dispatched()
-                })
-                .sum()
-        })
-    });
+    let paths = RefCell::new(Paths::new());
+    interleaved(
+        c,
+        "irq_latency",
+        ("bare_blocking_read", || {
+            paths.borrow_mut().bare();
+        }),
+        ("dispatcher", || {
+            paths.borrow_mut().dispatched();
+        }),
+    );
 }
 
 criterion_group!(benches, latency);

@@ -1,0 +1,23 @@
+//! Workloads for drydock's NVMe driver (`drivers/nvme`), and the same workloads on the kernel's
+//! nvme driver, for side-by-side measurements.
+//!
+//! - [`workload`]: what a run does: 4 KiB random reads or writes at a queue depth, on some
+//!   queues, for some time;
+//! - [`stats`]: what a run measured: IOPS, latency percentiles, CPU time per I/O;
+//! - [`drydock`]: opens a controller through VFIO into a drydock bus with the driver loaded, and
+//!   runs workloads on the driver's [`drydock_nvme::Queue`]s, one thread per queue;
+//! - [`uring`]: runs the same workloads on a block device of the kernel's nvme driver, with
+//!   `O_DIRECT` and io_uring at the same queue depth, one ring per thread;
+//! - [`integrity`]: writes patterns across a namespace, runs mixed reads and writes at mixed
+//!   sizes and queue depths checking every block read, and reads everything back;
+//! - [`report`]: the side-by-side table (text, Markdown, CSV) and an SVG chart.
+//!
+//! The `nvme-bench` binary runs the whole matrix inside drydock's QEMU guest
+//! (`drydock-vm nvme-bench`); the guest test cases and the simulated-bus tests call the library.
+
+pub mod drydock;
+pub mod integrity;
+pub mod report;
+pub mod stats;
+pub mod uring;
+pub mod workload;

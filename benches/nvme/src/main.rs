@@ -1,0 +1,356 @@
+//! `nvme-bench`: drydock's NVMe driver against the kernel's nvme driver, side by side.
+//!
+//! ```text
+//! nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
+//!            [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
+//! nvme-bench integrity BDF [--ios N]
+//! nvme-bench hammer BDF
+//! ```
+//!
+//! The first form runs 4 KiB random reads and writes at queue depth 1 and 32, on one and two
+//! queues, on the controller at `--drydock` through drydock's driver (polled queues, interrupt
+//! driven queues, polled queues with shadow doorbells) and on the controller at `--kernel`
+//! through the kernel's nvme driver with io_uring; prints the table and writes it with a chart to
+//! `--out`; with `--repeat N` the whole matrix runs N times and the table shows the median runs
+//! and the range of the ratios. It must run as root on a machine whose two controllers are identical (drydock's
+//! test guest: `drydock-vm nvme-bench`). The second form runs the data-integrity check; the
+//! third keeps 32 random writes in flight until the process is killed (a guest test kills it
+//! with SIGKILL, then checks that the driver starts again).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use nvme_bench::drydock::{self, Drydock};
+use nvme_bench::report::{Report, KERNEL};
+use nvme_bench::stats::Measurement;
+use nvme_bench::workload::{Op, Workload};
+use nvme_bench::{integrity, uring};
+
+const USAGE: &str = "usage:
+  nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
+             [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
+  nvme-bench integrity BDF [--ios N]
+  nvme-bench hammer BDF";
+
+/// What the benchmark form was asked.
+struct Options {
+    drydock: String,
+    kernel: String,
+    seconds: f64,
+    warmup: f64,
+    region_mib: u64,
+    variants: Vec<String>,
+    only: Option<String>,
+    out: Option<String>,
+    repeat: usize,
+}
+
+fn main() -> ExitCode {
+    kernel::host::logger::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("integrity") => integrity_main(&args[1..]),
+        Some("hammer") => match args.get(1..) {
+            Some([address]) => hammer(address),
+            _ => Err(USAGE.into()),
+        },
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => parse(&args).and_then(|options| bench(&options)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nvme-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        drydock: "0000:00:04.0".into(),
+        kernel: "0000:00:05.0".into(),
+        seconds: 5.0,
+        warmup: 1.0,
+        region_mib: 64,
+        variants: ["polled", "interrupts", "shadow", "kernel"]
+            .map(String::from)
+            .to_vec(),
+        only: None,
+        out: None,
+        repeat: 1,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .cloned()
+                .ok_or(format!("{arg} needs a value\n{USAGE}"))
+        };
+        let number = |text: String| {
+            text.parse::<f64>()
+                .map_err(|_| format!("{arg}: not a number: {text}"))
+        };
+        match arg.as_str() {
+            "--drydock" => options.drydock = value()?,
+            "--kernel" => options.kernel = value()?,
+            "--seconds" => options.seconds = number(value()?)?,
+            "--warmup" => options.warmup = number(value()?)?,
+            "--region" => options.region_mib = number(value()?)? as u64,
+            "--variants" => options.variants = value()?.split(',').map(String::from).collect(),
+            "--only" => options.only = Some(value()?),
+            "--out" => options.out = Some(value()?),
+            "--repeat" => options.repeat = (number(value()?)? as usize).max(1),
+            other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(options)
+}
+
+/// The workloads of the matrix.
+fn workloads(options: &Options) -> Vec<Workload> {
+    let mut list = Vec::new();
+    for op in [Op::Read, Op::Write] {
+        for depth in [1, 32] {
+            for queues in [1, 2] {
+                let workload = Workload {
+                    op,
+                    depth,
+                    queues,
+                    duration: Duration::from_secs_f64(options.seconds),
+                    warmup: Duration::from_secs_f64(options.warmup),
+                    region: options.region_mib << 20,
+                };
+                if options
+                    .only
+                    .as_ref()
+                    .is_none_or(|only| workload.name().contains(only.as_str()))
+                {
+                    list.push(workload);
+                }
+            }
+        }
+    }
+    list
+}
+
+/// Prints a progress line that rewrites itself.
+struct Progress {
+    index: usize,
+    total: usize,
+}
+
+impl Progress {
+    fn run(
+        &mut self,
+        label: &str,
+        workload: &Workload,
+        f: impl FnOnce(&(dyn Fn(u64) + Sync)) -> Result<Measurement, String>,
+    ) -> Result<Measurement, String> {
+        self.index += 1;
+        let start = Instant::now();
+        let prefix = format!(
+            "[{:2}/{}] {label:<32} {:<18}",
+            self.index,
+            self.total,
+            workload.name()
+        );
+        let show = |ios: u64| {
+            let t = start.elapsed().as_secs_f64();
+            let measured = (t - workload.warmup.as_secs_f64()).max(0.0);
+            eprint!(
+                "\r{prefix} {t:5.1} s  {ios:8} I/Os  {:8.0} IOPS   ",
+                ios as f64 / measured.max(1e-3)
+            );
+        };
+        let result = f(&show);
+        match &result {
+            Ok(m) => eprintln!(
+                "\r{prefix} {:8.0} IOPS  mean {:7.1} µs  p99 {:7.1} µs  errors {}      ",
+                m.iops(),
+                m.latency.mean_us,
+                m.latency.p99_us,
+                m.errors
+            ),
+            Err(e) => eprintln!("\r{prefix} failed: {e}"),
+        }
+        result
+    }
+}
+
+fn bench(options: &Options) -> Result<(), String> {
+    let workloads = workloads(options);
+    let wants = |v: &str| options.variants.iter().any(|w| w == v);
+    let drydock_modes: Vec<&str> = ["polled", "interrupts"]
+        .into_iter()
+        .filter(|m| wants(m))
+        .collect();
+    let per_workload =
+        drydock_modes.len() + usize::from(wants("shadow")) + usize::from(wants("kernel"));
+    let mut progress = Progress {
+        index: 0,
+        total: options.repeat * workloads.len() * per_workload,
+    };
+    let kernel_device = if wants("kernel") {
+        Some(uring::block_device(&options.kernel)?)
+    } else {
+        None
+    };
+    let mut measurements = Vec::new();
+    // Every variant of a workload runs back to back, so that a change in the load of the host
+    // (a shared machine) falls on all of them alike; the matrix is repeated `--repeat` times.
+    for _ in 0..options.repeat {
+        for workload in &workloads {
+            if !drydock_modes.is_empty() {
+                measurements.extend(drydock_runs(
+                    options,
+                    workload,
+                    false,
+                    &drydock_modes,
+                    &mut progress,
+                )?);
+            }
+            // A driver instance of its own (probe: controller reset), as shadow doorbells cannot
+            // be turned off without one.
+            if wants("shadow") {
+                measurements.extend(drydock_runs(
+                    options,
+                    workload,
+                    true,
+                    &["polled"],
+                    &mut progress,
+                )?);
+            }
+            if let Some(path) = &kernel_device {
+                measurements.push(progress.run(KERNEL, workload, |show| {
+                    uring::run(path, workload, KERNEL, show)
+                })?);
+            }
+        }
+    }
+
+    let report = Report {
+        measurements,
+        setup: setup(options),
+    };
+    println!("{}", report.markdown());
+    if let Some(out) = &options.out {
+        report
+            .write(std::path::Path::new(out))
+            .map_err(|e| format!("writing the results to {out}: {e}"))?;
+        eprintln!("nvme-bench: results written to {out}");
+    }
+    Ok(())
+}
+
+/// Binds drydock's driver to the controller (with shadow doorbells if `shadow`) and runs
+/// `workload` in each of `modes` ("polled", "interrupts").
+fn drydock_runs(
+    options: &Options,
+    workload: &Workload,
+    shadow: bool,
+    modes: &[&str],
+    progress: &mut Progress,
+) -> Result<Vec<Measurement>, String> {
+    let device = Drydock::open(&options.drydock)?;
+    device.with(|dev, ctrl| {
+        if shadow {
+            ctrl.enable_shadow_doorbells(dev)
+                .map_err(|e| format!("enabling shadow doorbells: {e:?}"))?;
+        }
+        let mut measurements = Vec::new();
+        for mode in modes {
+            let interrupts = *mode == "interrupts";
+            let label = match (shadow, interrupts) {
+                (true, _) => "drydock polled, shadow doorbells",
+                (false, true) => "drydock interrupts",
+                (false, false) => "drydock polled",
+            };
+            measurements.push(progress.run(label, workload, |show| {
+                drydock::run(dev, ctrl, workload, interrupts, label, show)
+            })?);
+        }
+        Ok(measurements)
+    })?
+}
+
+/// A description of the machine and the options, for the results file.
+fn setup(options: &Options) -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim();
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let release = read("/proc/sys/kernel/osrelease");
+    format!(
+        "Kernel {}, {cpus} CPU(s) ({model}). drydock's driver on {} (VFIO), the kernel's nvme \
+         driver on {} (io_uring, O_DIRECT, registered buffers and file). 4 KiB random I/O over \
+         the first {} MiB, {} s measured after {} s of warm-up per run; one thread per queue; \
+         every variant of a workload back to back, the matrix {} time(s).",
+        release.trim(),
+        options.drydock,
+        options.kernel,
+        options.region_mib,
+        options.seconds,
+        options.warmup,
+        options.repeat
+    )
+}
+
+fn integrity_main(args: &[String]) -> Result<(), String> {
+    let (address, rest) = args.split_first().ok_or(USAGE)?;
+    let ios = match rest {
+        [] => 100_000,
+        [flag, n] if flag == "--ios" => {
+            n.parse().map_err(|_| format!("--ios: not a number: {n}"))?
+        }
+        _ => return Err(USAGE.into()),
+    };
+    let device = Drydock::open(address)?;
+    let report = device.with(|dev, ctrl| {
+        integrity::run(dev, ctrl, ios, 0x5eed, &|done| {
+            eprint!("\rintegrity: {done} I/Os");
+        })
+    })??;
+    eprintln!();
+    println!("{report:#?}");
+    if report.mismatches > 0 || report.errors > 0 {
+        return Err(format!(
+            "{} mismatches, {} errors",
+            report.mismatches, report.errors
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps 32 random 4 KiB writes in flight on the controller at `address` until killed; says
+/// "hammering" on standard output once I/O runs.
+fn hammer(address: &str) -> Result<(), String> {
+    let device = Drydock::open(address)?;
+    device.with(|dev, ctrl| {
+        let workload = Workload {
+            op: Op::Write,
+            depth: 32,
+            queues: 1,
+            duration: Duration::from_secs(24 * 3600),
+            warmup: Duration::ZERO,
+            region: ctrl.namespace().blocks * ctrl.namespace().block_size() as u64,
+        };
+        drydock::run(dev, ctrl, &workload, true, "hammer", &|ios| {
+            if ios > 0 {
+                println!("hammering: {ios} I/Os");
+            }
+        })
+        .map(|_| ())
+    })?
+}

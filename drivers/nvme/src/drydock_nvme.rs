@@ -1,0 +1,1979 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Driver for NVMe controllers (PCI class 01:08:02), with a block I/O interface for callers in the
+//! same address space.
+//!
+//! At probe the driver takes the controller to a known state whatever state it was left in (by
+//! the kernel's driver, or by a process that was killed): it clears CC.EN and waits for CSTS.RDY
+//! to clear, sets up the admin queue, enables the controller, reads Identify Controller and the
+//! first active namespace, and negotiates the number of I/O queues. The controller is driven with
+//! 4 KiB memory pages and PRPs.
+//!
+//! I/O goes through queue pairs created on request ([`Controller::create_io_queue`]), each polled
+//! or interrupt driven (an MSI-X vector per queue while vectors last, then shared; INTx when
+//! MSI-X is missing). A [`Queue`] takes [`IoCommand`]s (read, write, flush, write zeroes) whose
+//! data is in a [`Coherent`] DMA buffer, which the controller reads or writes in place: no copies.
+//! Transfers beyond two pages use a PRP list, one list page per command slot, up to the
+//! controller's MDTS. Submitting, reaping and waiting allocate nothing.
+//!
+//! Completions report a [`Status`]: the controller's status field, decoded into an [`Error`] by
+//! [`Status::to_result`] and logged when it is not a success; a command without a completion
+//! within its queue's timeout completes as [`Status::TimedOut`] (its slot stays reserved until the
+//! controller answers for it); a controller that sets CSTS.CFS fails every command in flight.
+//!
+//! Nothing the controller writes can make the driver panic or touch memory it does not own: every
+//! completion entry is checked (phase, queue identifier, command identifier against the commands
+//! in flight), indexes come from the driver's own state only, a completion queue is read at most
+//! one lap per pass, and Identify data is validated before use.
+//!
+//! Shadow doorbells (Doorbell Buffer Config) can be enabled with
+//! [`Controller::enable_shadow_doorbells`]: the driver then writes doorbell values to memory and
+//! rings the MMIO doorbell only when the controller's event index asks for it, as the kernel's
+//! nvme driver does.
+//!
+//! The file builds unchanged as a Linux 7.3 module and as a drydock userspace driver.
+
+use kernel::{
+    device::{Bound, Core},
+    dma::{Coherent, Device, DmaAddress, DmaMask},
+    fmt,
+    io::{io_project, io_read, io_write, poll::read_poll_timeout, register, Io},
+    irq::{self, IrqReturn},
+    pci,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{Acquire, Atomic, Release},
+        barrier::{mb, Full, Read, Write},
+        new_condvar, new_mutex, new_spinlock_irq, Arc, CondVar, CondVarTimeoutResult, Mutex,
+        SpinLockIrq,
+    },
+    time::{msecs_to_jiffies, Delta, Instant, Monotonic},
+};
+
+/// The controller registers the driver uses.
+mod regs {
+    use super::*;
+
+    register! {
+        /// Controller Capabilities, bits 31:0.
+        pub(super) CAP_LO(u32) @ 0x00 {
+            /// Maximum Queue Entries Supported, 0-based.
+            15:0 mqes;
+            /// Contiguous Queues Required.
+            16:16 cqr;
+            /// Worst-case time to become ready, in 500 ms units.
+            31:24 to;
+        }
+
+        /// Controller Capabilities, bits 63:32.
+        pub(super) CAP_HI(u32) @ 0x04 {
+            /// Doorbell stride: 4 << DSTRD bytes.
+            3:0 dstrd;
+            /// Command sets supported; bit 0 is the NVM command set.
+            12:5 css;
+            /// Smallest memory page size: 4 KiB << MPSMIN.
+            19:16 mpsmin;
+        }
+
+        /// Version.
+        pub(super) VS(u32) @ 0x08 {
+            31:16 major;
+            15:8 minor;
+        }
+
+        /// Controller Configuration.
+        pub(super) CC(u32) @ 0x14 {
+            0:0 en;
+            6:4 css;
+            10:7 mps;
+            15:14 shn;
+            19:16 iosqes;
+            23:20 iocqes;
+        }
+
+        /// Controller Status.
+        pub(super) CSTS(u32) @ 0x1c {
+            0:0 rdy;
+            1:1 cfs;
+        }
+
+        /// Admin Queue Attributes: 0-based sizes.
+        pub(super) AQA(u32) @ 0x24 {
+            11:0 asqs;
+            27:16 acqs;
+        }
+
+        /// Admin Submission Queue base address, bits 31:0.
+        pub(super) ASQ_LO(u32) @ 0x28 { 31:0 addr; }
+        /// Admin Submission Queue base address, bits 63:32.
+        pub(super) ASQ_HI(u32) @ 0x2c { 31:0 addr; }
+        /// Admin Completion Queue base address, bits 31:0.
+        pub(super) ACQ_LO(u32) @ 0x30 { 31:0 addr; }
+        /// Admin Completion Queue base address, bits 63:32.
+        pub(super) ACQ_HI(u32) @ 0x34 { 31:0 addr; }
+    }
+
+    /// Offset of the first doorbell (the admin SQ tail).
+    pub(super) const DOORBELLS: usize = 0x1000;
+    /// The part of BAR0 every controller has: the registers and the admin queue's doorbells with
+    /// the smallest stride. Other doorbells are checked against the BAR's real size.
+    pub(super) const BAR_SIZE: usize = DOORBELLS + 8;
+}
+
+/// Command opcodes.
+mod opcode {
+    pub(super) const DELETE_SQ: u8 = 0x00;
+    pub(super) const CREATE_SQ: u8 = 0x01;
+    pub(super) const DELETE_CQ: u8 = 0x04;
+    pub(super) const CREATE_CQ: u8 = 0x05;
+    pub(super) const IDENTIFY: u8 = 0x06;
+    pub(super) const SET_FEATURES: u8 = 0x09;
+    pub(super) const DOORBELL_BUFFER_CONFIG: u8 = 0x7c;
+
+    pub(super) const FLUSH: u8 = 0x00;
+    pub(super) const WRITE: u8 = 0x01;
+    pub(super) const READ: u8 = 0x02;
+    pub(super) const WRITE_ZEROES: u8 = 0x08;
+}
+
+/// The memory page size the driver programs (CC.MPS = 0).
+const PAGE_SIZE: usize = 4096;
+/// PRP entries in one list page.
+const PRP_LIST_ENTRIES: usize = PAGE_SIZE / 8;
+/// The largest transfer the driver describes: one PRP list page of entries, plus the first page
+/// when the data starts at an offset.
+const MAX_TRANSFER_LIMIT: usize = PRP_LIST_ENTRIES * PAGE_SIZE;
+/// Entries of the admin queues.
+const ADMIN_QUEUE_ENTRIES: u16 = 32;
+/// How long an admin command may take.
+const ADMIN_TIMEOUT: Delta = Delta::from_secs(30);
+/// The most I/O queue pairs the driver asks for.
+const MAX_IO_QUEUES: u16 = 64;
+/// Interrupt vectors: the admin queue's and up to eight for I/O queues, shared beyond.
+const MAX_VECTORS: u32 = 9;
+/// The largest number of command identifiers per queue.
+const MAX_QUEUE_ENTRIES: u32 = 4096;
+/// Whether the time `when` has come at `now`.
+fn reached(now: Instant<Monotonic>, when: Instant<Monotonic>) -> bool {
+    !(now - when).is_negative()
+}
+
+/// Marks the end of a slot list.
+const NO_SLOT: u16 = u16::MAX;
+/// Feature Identifier of the Number of Queues feature.
+const FEATURE_NUMBER_OF_QUEUES: u32 = 0x07;
+/// OACS bit of Doorbell Buffer Config.
+const OACS_DOORBELL_BUFFER_CONFIG: u16 = 1 << 8;
+
+/// BAR0, shared by the driver data, the queues and the interrupt handlers; revoked at unbind.
+type Bar0 = pci::DevresBar<{ regs::BAR_SIZE }>;
+/// BAR0 while it is accessible.
+type Bar<'a> = pci::Bar<'a, { regs::BAR_SIZE }>;
+
+/// A submission queue entry: 16 little-endian dwords.
+type SqEntry = [u32; 16];
+/// A completion queue entry: 4 little-endian dwords.
+type CqEntry = [u32; 4];
+
+/// How a command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The controller completed it with this status field: Status Code in bits 7:0, Status Code
+    /// Type in bits 10:8, then CRD, More and Do Not Retry (the phase bit removed).
+    Device(u16),
+    /// No completion arrived within the queue's timeout. The command still belongs to the
+    /// controller, which may access its buffer until it completes or the controller is disabled.
+    TimedOut,
+    /// The driver stopped waiting for it because its queue was deleted.
+    Aborted,
+    /// The controller reported a fatal error (CSTS.CFS) while it was in flight.
+    ControllerFailed,
+}
+
+impl Status {
+    /// Success.
+    pub const SUCCESS: Status = Status::Device(0);
+
+    /// Whether the command succeeded.
+    pub fn is_success(self) -> bool {
+        self == Self::SUCCESS
+    }
+
+    /// The Status Code Type, for a status from the controller.
+    pub fn code_type(self) -> Option<u8> {
+        match self {
+            Status::Device(raw) => Some(((raw >> 8) & 0x7) as u8),
+            _ => None,
+        }
+    }
+
+    /// The Status Code, for a status from the controller.
+    pub fn code(self) -> Option<u8> {
+        match self {
+            Status::Device(raw) => Some(raw as u8),
+            _ => None,
+        }
+    }
+
+    /// Whether the controller said that retrying would fail again (Do Not Retry).
+    pub fn do_not_retry(self) -> bool {
+        matches!(self, Status::Device(raw) if raw & (1 << 14) != 0)
+    }
+
+    /// The status as an error: the kernel's errno for what went wrong.
+    ///
+    /// Generic errors map to what they mean (Invalid Opcode `EOPNOTSUPP`, Invalid Field and PRP
+    /// or namespace errors `EINVAL`, LBA Out of Range `ERANGE`, Capacity Exceeded `ENOSPC`,
+    /// Command Aborted `ECANCELED`), command-specific errors (queue creation...) to `EINVAL`,
+    /// media errors to `ENODATA`, anything else to `EIO`; a timeout is `ETIMEDOUT`, a command
+    /// aborted by the driver `ECANCELED` and a failed controller `EIO`.
+    pub fn to_result(self) -> Result {
+        let raw = match self {
+            Status::Device(raw) => raw & 0x7ff,
+            Status::TimedOut => return Err(ETIMEDOUT),
+            Status::Aborted => return Err(ECANCELED),
+            Status::ControllerFailed => return Err(EIO),
+        };
+        let (code_type, code) = (raw >> 8, raw & 0xff);
+        match (code_type, code) {
+            (0, 0) => Ok(()),
+            (0, 0x01) => Err(EOPNOTSUPP),
+            (0, 0x02 | 0x0b | 0x0c | 0x13) => Err(EINVAL),
+            (0, 0x07 | 0x08) => Err(ECANCELED),
+            (0, 0x80) => Err(ERANGE),
+            (0, 0x81) => Err(ENOSPC),
+            (1, _) => Err(EINVAL),
+            (2, _) => Err(ENODATA),
+            _ => Err(EIO),
+        }
+    }
+
+    /// The name the specification gives the status, for the common ones.
+    fn name(self) -> &'static str {
+        let Status::Device(raw) = self else {
+            return match self {
+                Status::TimedOut => "timed out",
+                Status::Aborted => "aborted by the driver",
+                _ => "controller failed",
+            };
+        };
+        match raw & 0x7ff {
+            0x000 => "Successful Completion",
+            0x001 => "Invalid Command Opcode",
+            0x002 => "Invalid Field in Command",
+            0x003 => "Command ID Conflict",
+            0x004 => "Data Transfer Error",
+            0x006 => "Internal Error",
+            0x007 => "Command Abort Requested",
+            0x008 => "Command Aborted due to SQ Deletion",
+            0x00b => "Invalid Namespace or Format",
+            0x00c => "Command Sequence Error",
+            0x013 => "PRP Offset Invalid",
+            0x080 => "LBA Out of Range",
+            0x081 => "Capacity Exceeded",
+            0x082 => "Namespace Not Ready",
+            0x100 => "Completion Queue Invalid",
+            0x101 => "Invalid Queue Identifier",
+            0x102 => "Invalid Queue Size",
+            0x108 => "Invalid Interrupt Vector",
+            0x10c => "Invalid Queue Deletion",
+            0x280 => "Write Fault",
+            0x281 => "Unrecovered Read Error",
+            0x286 => "Access Denied",
+            _ => "unknown status",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Status::Device(raw) => write!(
+                f,
+                "{} (status {:#06x}: SCT {:#x} SC {:#04x}{})",
+                self.name(),
+                raw,
+                (raw >> 8) & 0x7,
+                raw & 0xff,
+                if self.do_not_retry() { ", DNR" } else { "" }
+            ),
+            _ => f.write_str(self.name()),
+        }
+    }
+}
+
+/// Identifies a submitted command until its completion is reaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tag {
+    index: u16,
+    seq: u32,
+}
+
+impl Tag {
+    /// The command's slot: below the queue's [`Queue::capacity`] and unique among the commands
+    /// not yet reaped, for callers that keep per-command state in arrays.
+    pub fn index(self) -> usize {
+        usize::from(self.index)
+    }
+
+    /// The command identifier the controller sees: the slot in bits 11:0 and, as the kernel's
+    /// driver does, a generation counter in bits 15:12, so that a completion for an earlier
+    /// command of the same slot is told apart.
+    pub fn cid(self) -> u16 {
+        command_id(self.index, self.seq)
+    }
+}
+
+/// The command identifier of slot `index` for the command numbered `seq` (see [`Tag::cid`]).
+fn command_id(index: u16, seq: u32) -> u16 {
+    index | ((seq & 0xf) as u16) << 12
+}
+
+/// A reaped completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The command.
+    pub tag: Tag,
+    /// How it ended.
+    pub status: Status,
+    /// Dword 0 of the completion entry (command specific).
+    pub result: u32,
+}
+
+impl Default for Completion {
+    fn default() -> Self {
+        Self {
+            tag: Tag::default(),
+            status: Status::SUCCESS,
+            result: 0,
+        }
+    }
+}
+
+impl Completion {
+    /// The command's outcome as a result (see [`Status::to_result`]).
+    pub fn to_result(&self) -> Result {
+        self.status.to_result()
+    }
+}
+
+/// A block I/O command. Logical blocks are the namespace's ([`Namespace::block_size`]).
+#[derive(Clone, Copy)]
+pub enum IoCommand<'a> {
+    /// Reads `blocks` blocks from `lba` into `buffer` at byte `offset`.
+    Read {
+        /// The first logical block.
+        lba: u64,
+        /// The number of blocks (at least 1).
+        blocks: u32,
+        /// The buffer the controller writes into.
+        buffer: &'a Coherent<[u8]>,
+        /// Where in `buffer` the data goes; a multiple of 4.
+        offset: usize,
+    },
+    /// Writes `blocks` blocks at `lba` from `buffer` at byte `offset`.
+    Write {
+        /// The first logical block.
+        lba: u64,
+        /// The number of blocks (at least 1).
+        blocks: u32,
+        /// The buffer the controller reads from.
+        buffer: &'a Coherent<[u8]>,
+        /// Where in `buffer` the data is; a multiple of 4.
+        offset: usize,
+    },
+    /// Makes previous writes durable (commits the volatile write cache).
+    Flush,
+    /// Writes zeroes to `blocks` blocks from `lba`, without a data transfer.
+    WriteZeroes {
+        /// The first logical block.
+        lba: u64,
+        /// The number of blocks (1 to 65536).
+        blocks: u32,
+    },
+}
+
+/// Where a command's data is: a bus address and a length.
+#[derive(Clone, Copy)]
+struct DataPointer {
+    addr: DmaAddress,
+    len: usize,
+}
+
+/// Options of an I/O queue pair.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueConfig {
+    /// Entries of each queue; `depth - 1` commands can be in flight. Clamped to what the
+    /// controller supports (at least 2).
+    pub depth: u16,
+    /// Whether completions are signalled by interrupts (otherwise the queue is polled).
+    pub interrupts: bool,
+    /// How long a command may go without a completion before it is reported as timed out.
+    pub timeout: Delta,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            depth: 128,
+            interrupts: false,
+            timeout: Delta::from_secs(30),
+        }
+    }
+}
+
+/// Counters of a queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Commands submitted.
+    pub submitted: u64,
+    /// Completions from the controller for commands in flight.
+    pub completed: u64,
+    /// Completions with an error status.
+    pub errors: u64,
+    /// Commands reported as timed out.
+    pub timeouts: u64,
+    /// Completions that arrived after their command had timed out.
+    pub late: u64,
+    /// Completion entries that matched no command in flight (ignored).
+    pub spurious: u64,
+    /// Submission queue doorbells written to the controller (MMIO).
+    pub sq_doorbells: u64,
+    /// Completion queue doorbells written to the controller (MMIO).
+    pub cq_doorbells: u64,
+    /// Interrupts that found completions on this queue.
+    pub interrupts: u64,
+}
+
+/// The namespace the driver serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    /// Namespace identifier.
+    pub id: u32,
+    /// Size in logical blocks.
+    pub blocks: u64,
+    /// log2 of the logical block size.
+    pub block_shift: u8,
+}
+
+impl Namespace {
+    /// The logical block size in bytes.
+    pub fn block_size(&self) -> usize {
+        1 << self.block_shift
+    }
+}
+
+/// Identify Controller data the driver keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct ControllerInfo {
+    serial: [u8; 20],
+    model: [u8; 40],
+    firmware: [u8; 8],
+    /// NVMe version (major << 16 | minor << 8 | tertiary).
+    pub version: u32,
+    /// Optional Admin Command Support.
+    pub oacs: u16,
+    /// Number of namespaces.
+    pub namespaces: u32,
+    /// Whether a volatile write cache is present.
+    pub volatile_write_cache: bool,
+}
+
+/// An ASCII field of Identify data without its space padding ("?" if it is not UTF-8).
+fn text_field(bytes: &[u8]) -> &str {
+    core::str::from_utf8(bytes).map_or("?", |text| text.trim_end_matches([' ', '\0']))
+}
+
+impl ControllerInfo {
+    /// Serial number.
+    pub fn serial(&self) -> &str {
+        text_field(&self.serial)
+    }
+
+    /// Model number.
+    pub fn model(&self) -> &str {
+        text_field(&self.model)
+    }
+
+    /// Firmware revision.
+    pub fn firmware(&self) -> &str {
+        text_field(&self.firmware)
+    }
+}
+
+/// A 4 KiB buffer for Identify data, read byte by byte.
+struct IdentifyData(Coherent<[u32]>);
+
+impl IdentifyData {
+    fn new(dev: &pci::Device<Bound>) -> Result<Self> {
+        Ok(Self(Coherent::<u32>::zeroed_slice(
+            dev.as_ref(),
+            PAGE_SIZE / 4,
+            GFP_KERNEL,
+        )?))
+    }
+
+    fn data(&self) -> DataPointer {
+        DataPointer {
+            addr: self.0.dma_address(),
+            len: PAGE_SIZE,
+        }
+    }
+
+    fn u8(&self, offset: usize) -> Result<u8> {
+        let dword = io_read!(&self.0, [try: offset / 4]);
+        Ok((dword >> (8 * (offset % 4))) as u8)
+    }
+
+    fn le(&self, offset: usize, bytes: usize) -> Result<u64> {
+        let mut value = 0;
+        for i in (0..bytes).rev() {
+            value = value << 8 | u64::from(self.u8(offset + i)?);
+        }
+        Ok(value)
+    }
+
+    fn copy<const N: usize>(&self, offset: usize) -> Result<[u8; N]> {
+        let mut field = [0; N];
+        for (i, byte) in field.iter_mut().enumerate() {
+            *byte = self.u8(offset + i)?;
+        }
+        Ok(field)
+    }
+}
+
+/// Shadow doorbell and event index buffers (Doorbell Buffer Config), one page each.
+struct ShadowDoorbells {
+    doorbells: Coherent<[u32]>,
+    event_indexes: Coherent<[u32]>,
+}
+
+/// A doorbell: its register offset and its index in the shadow buffers.
+#[derive(Clone, Copy)]
+struct Doorbell {
+    offset: usize,
+    shadow: usize,
+}
+
+/// Whether the controller asked to be told that a doorbell moved from `old` to `new`: its event
+/// index lies in between (the kernel's `nvme_dbbuf_need_event`).
+fn need_event(event_index: u16, new: u16, old: u16) -> bool {
+    new.wrapping_sub(event_index).wrapping_sub(1) < new.wrapping_sub(old)
+}
+
+/// Where a command slot is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Not submitted.
+    Free,
+    /// Submitted, no completion yet.
+    InFlight,
+    /// Completed (or timed out, or aborted), on the done list until reaped.
+    Done,
+}
+
+/// One command identifier of a queue.
+#[derive(Clone, Copy)]
+struct Slot {
+    state: SlotState,
+    /// The controller may still access the command (set from submission to its completion
+    /// entry; stays set for a command that timed out).
+    owned: bool,
+    seq: u32,
+    status: Status,
+    result: u32,
+    submitted: Instant<Monotonic>,
+    /// Neighbours on the free list (`next` only) or the done list.
+    prev: u16,
+    next: u16,
+}
+
+/// The state of a queue pair, under its lock.
+///
+/// # Invariants
+///
+/// - `sq_tail` and `cq_head` are below the queue's entry count.
+/// - `slots` has one slot fewer than the queue has entries, so the submission queue never
+///   overflows: each entry not yet fetched by the controller belongs to an owned slot.
+/// - The free list holds exactly the slots that are `Free` and not owned; the done list exactly
+///   the `Done` slots, in completion order.
+struct QueueState {
+    sq_tail: u16,
+    /// The submission queue tail the controller was last told about.
+    sq_tail_rung: u16,
+    cq_head: u16,
+    phase: bool,
+    slots: KVec<Slot>,
+    free: u16,
+    done_head: u16,
+    done_tail: u16,
+    seq: u32,
+    /// Set when the queue was deleted or the controller failed: why submissions are refused.
+    closed: Option<Error>,
+    /// When in-flight commands are next checked for timeouts.
+    next_expiry_check: Instant<Monotonic>,
+    stats: QueueStats,
+}
+
+impl QueueState {
+    fn slot(&mut self, cid: u16) -> Option<&mut Slot> {
+        self.slots.get_mut(usize::from(cid))
+    }
+
+    fn push_free(&mut self, cid: u16) {
+        let free = self.free;
+        if let Some(slot) = self.slot(cid) {
+            slot.next = free;
+            self.free = cid;
+        }
+    }
+
+    fn pop_free(&mut self) -> Option<u16> {
+        let cid = self.free;
+        let next = self.slot(cid)?.next;
+        self.free = next;
+        Some(cid)
+    }
+
+    fn push_done(&mut self, cid: u16) {
+        let tail = self.done_tail;
+        if let Some(slot) = self.slot(cid) {
+            slot.state = SlotState::Done;
+            slot.prev = tail;
+            slot.next = NO_SLOT;
+        }
+        match self.slot(tail) {
+            Some(previous) => previous.next = cid,
+            None => self.done_head = cid,
+        }
+        self.done_tail = cid;
+    }
+
+    /// Takes slot `cid` off the done list and returns its completion; the slot becomes free
+    /// (reusable once the controller no longer owns it).
+    fn take_done(&mut self, cid: u16) -> Option<Completion> {
+        let slot = *self.slot(cid)?;
+        if slot.state != SlotState::Done {
+            return None;
+        }
+        match self.slot(slot.prev) {
+            Some(previous) => previous.next = slot.next,
+            None => self.done_head = slot.next,
+        }
+        match self.slot(slot.next) {
+            Some(next) => next.prev = slot.prev,
+            None => self.done_tail = slot.prev,
+        }
+        if let Some(s) = self.slot(cid) {
+            s.state = SlotState::Free;
+        }
+        if !slot.owned {
+            self.push_free(cid);
+        }
+        Some(Completion {
+            tag: Tag {
+                index: cid,
+                seq: slot.seq,
+            },
+            status: slot.status,
+            result: slot.result,
+        })
+    }
+
+    /// Moves up to `out.len()` completions from the done list to `out`; returns how many.
+    fn drain(&mut self, out: &mut [Completion]) -> usize {
+        let mut count = 0;
+        while count < out.len() {
+            let Some(completion) = self.take_done(self.done_head) else {
+                break;
+            };
+            out[count] = completion;
+            count += 1;
+        }
+        count
+    }
+
+    /// Ends every command in flight with `status` and stops waiting for commands that timed out.
+    fn abort_all(&mut self, status: Status) {
+        for cid in 0..self.slots.len() as u16 {
+            let Some(slot) = self.slot(cid) else { break };
+            let (state, owned) = (slot.state, slot.owned);
+            slot.owned = false;
+            match (state, owned) {
+                (SlotState::InFlight, _) => {
+                    slot.status = status;
+                    self.push_done(cid);
+                }
+                (SlotState::Free, true) => self.push_free(cid),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A submission and completion queue pair: the admin queue, or an I/O queue created with
+/// [`Controller::create_io_queue`].
+///
+/// Commands are submitted with [`Queue::submit`] and their completions collected with
+/// [`Queue::reap`] (non-blocking), [`Queue::wait`] (blocking, any command) or
+/// [`Queue::wait_for`] (blocking, one command); [`Queue::execute`] does all at once. A polled
+/// queue reads its completion queue when asked; an interrupt-driven one has its completions read
+/// by the interrupt handler, and waiters sleep until then. Any thread may use a queue; one queue
+/// per thread avoids contention.
+#[pin_data]
+pub struct Queue {
+    pdev: ARef<pci::Device>,
+    bar: Arc<Bar0>,
+    failed: Arc<Atomic<bool>>,
+    qid: u16,
+    entries: u16,
+    sq: Coherent<[SqEntry]>,
+    cq: Coherent<[CqEntry]>,
+    /// One PRP list page per slot, for transfers of more than two pages (none on the admin queue).
+    prp_lists: Option<Coherent<[u64]>>,
+    sq_doorbell: Doorbell,
+    cq_doorbell: Doorbell,
+    shadow: Option<Arc<ShadowDoorbells>>,
+    /// The interrupt vector, for an interrupt-driven queue.
+    vector: Option<u16>,
+    timeout: Delta,
+    namespace: Namespace,
+    max_transfer: usize,
+    #[pin]
+    state: SpinLockIrq<QueueState>,
+    #[pin]
+    completed: CondVar,
+}
+
+/// What a [`Queue`] is built from.
+struct QueueSetup {
+    qid: u16,
+    entries: u16,
+    prp_lists: bool,
+    vector: Option<u16>,
+    timeout: Delta,
+    stride: usize,
+    shadow: Option<Arc<ShadowDoorbells>>,
+    namespace: Namespace,
+    max_transfer: usize,
+}
+
+impl Queue {
+    fn new(
+        dev: &pci::Device<Bound>,
+        bar: &Arc<Bar0>,
+        failed: &Arc<Atomic<bool>>,
+        setup: QueueSetup,
+    ) -> Result<Arc<Self>> {
+        let count = usize::from(setup.entries);
+        let doorbell = |index: usize| -> Result<Doorbell> {
+            let offset = index
+                .checked_mul(setup.stride)
+                .and_then(|o| o.checked_add(regs::DOORBELLS))
+                .ok_or(EINVAL)?;
+            let size = bar.access(dev.as_ref())?.size();
+            if offset.checked_add(4).is_none_or(|end| end > size) {
+                dev_err!(
+                    dev,
+                    "doorbell {:#x} lies beyond BAR0 ({:#x} bytes)\n",
+                    offset,
+                    size
+                );
+                return Err(ENODEV);
+            }
+            Ok(Doorbell {
+                offset,
+                shadow: index * (setup.stride / 4),
+            })
+        };
+        let qid = usize::from(setup.qid);
+        let sq_doorbell = doorbell(2 * qid)?;
+        let cq_doorbell = doorbell(2 * qid + 1)?;
+        let prp_lists = if setup.prp_lists {
+            let slots = count - 1;
+            Some(Coherent::<u64>::zeroed_slice(
+                dev.as_ref(),
+                slots * PRP_LIST_ENTRIES,
+                GFP_KERNEL,
+            )?)
+        } else {
+            None
+        };
+        let mut slots = KVec::with_capacity(count - 1, GFP_KERNEL)?;
+        let now = Instant::now();
+        for cid in 0..setup.entries - 1 {
+            slots.push(
+                Slot {
+                    state: SlotState::Free,
+                    owned: false,
+                    seq: 0,
+                    status: Status::SUCCESS,
+                    result: 0,
+                    submitted: now,
+                    prev: NO_SLOT,
+                    next: if cid + 2 < setup.entries {
+                        cid + 1
+                    } else {
+                        NO_SLOT
+                    },
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let queue = Arc::pin_init(
+            try_pin_init!(Queue {
+                pdev: ARef::from(&**dev),
+                bar: bar.clone(),
+                failed: failed.clone(),
+                qid: setup.qid,
+                entries: setup.entries,
+                sq: Coherent::<SqEntry>::zeroed_slice(dev.as_ref(), count, GFP_KERNEL)?,
+                cq: Coherent::<CqEntry>::zeroed_slice(dev.as_ref(), count, GFP_KERNEL)?,
+                prp_lists,
+                sq_doorbell,
+                cq_doorbell,
+                shadow: setup.shadow,
+                vector: setup.vector,
+                timeout: setup.timeout,
+                namespace: setup.namespace,
+                max_transfer: setup.max_transfer,
+                // INVARIANT: the indexes start at 0; there are `entries - 1` slots, all on the
+                // free list (chained in order above); the done list is empty.
+                state <- new_spinlock_irq!(QueueState {
+                    sq_tail: 0,
+                    sq_tail_rung: 0,
+                    cq_head: 0,
+                    phase: true,
+                    slots,
+                    free: 0,
+                    done_head: NO_SLOT,
+                    done_tail: NO_SLOT,
+                    seq: 0,
+                    closed: None,
+                    next_expiry_check: now,
+                    stats: QueueStats::default(),
+                }),
+                completed <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )?;
+        queue.reset_shadow()?;
+        Ok(queue)
+    }
+
+    /// Sets the queue's shadow doorbells and event indexes to 0, as the queue starts.
+    fn reset_shadow(&self) -> Result {
+        if let Some(shadow) = &self.shadow {
+            for doorbell in [self.sq_doorbell, self.cq_doorbell] {
+                io_write!(&shadow.doorbells, [try: doorbell.shadow], 0);
+                io_write!(&shadow.event_indexes, [try: doorbell.shadow], 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// The queue identifier.
+    pub fn id(&self) -> u16 {
+        self.qid
+    }
+
+    /// How many commands can be in flight at once.
+    pub fn capacity(&self) -> usize {
+        usize::from(self.entries) - 1
+    }
+
+    /// Whether completions are signalled by interrupts.
+    pub fn interrupt_driven(&self) -> bool {
+        self.vector.is_some()
+    }
+
+    /// The namespace the queue's I/O commands address.
+    pub fn namespace(&self) -> Namespace {
+        self.namespace
+    }
+
+    /// The largest transfer of one command, in bytes.
+    pub fn max_transfer(&self) -> usize {
+        self.max_transfer
+    }
+
+    /// The queue's counters.
+    pub fn stats(&self) -> QueueStats {
+        self.state.lock().stats
+    }
+
+    /// Commands submitted and not yet reaped.
+    pub fn outstanding(&self) -> usize {
+        let state = self.state.lock();
+        state
+            .slots
+            .iter()
+            .filter(|slot| slot.state != SlotState::Free)
+            .count()
+    }
+
+    /// Submits `command` and returns its tag; the queue's doorbell is rung at once (with any
+    /// command placed by [`Queue::queue`] before it).
+    ///
+    /// Fails with `EINVAL` for a command the driver cannot describe (no blocks, a range outside
+    /// the buffer, a misaligned offset, more than [`Queue::max_transfer`] bytes), `EBUSY` when
+    /// every slot is in flight (reap completions first), `ENODEV` after the queue was deleted and
+    /// `EIO` after the controller failed. The logical block range is not checked: the controller
+    /// answers for it.
+    ///
+    /// The buffer must stay allocated until the command's completion has been reaped, or, for a
+    /// command that timed out, until the controller has been disabled: the controller reads or
+    /// writes it until then.
+    pub fn submit(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>) -> Result<Tag> {
+        self.place(dev, command, true)
+    }
+
+    /// Places `command` in the submission queue without telling the controller, as
+    /// [`Queue::submit`] does otherwise; [`Queue::commit`] (or the next [`Queue::submit`]) rings
+    /// the doorbell once for every command placed since. Placing a batch and committing it costs
+    /// one doorbell write instead of one per command.
+    pub fn queue(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>) -> Result<Tag> {
+        self.place(dev, command, false)
+    }
+
+    /// Tells the controller about the commands placed by [`Queue::queue`].
+    pub fn commit(&self, dev: &pci::Device<Bound>) -> Result {
+        let bar = self.bar.access(dev.as_ref())?;
+        let mut state = self.state.lock();
+        if state.sq_tail != state.sq_tail_rung {
+            self.ring_sq(bar, &mut state)?;
+        }
+        Ok(())
+    }
+
+    /// Builds `command` and places it, ringing the doorbell if `ring`.
+    fn place(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>, ring: bool) -> Result<Tag> {
+        let nsid = self.namespace.id;
+        let (opcode, lba, blocks, data) = match *command {
+            IoCommand::Read {
+                lba,
+                blocks,
+                buffer,
+                offset,
+            } => (
+                opcode::READ,
+                lba,
+                blocks,
+                Some(self.data(buffer, offset, blocks)?),
+            ),
+            IoCommand::Write {
+                lba,
+                blocks,
+                buffer,
+                offset,
+            } => (
+                opcode::WRITE,
+                lba,
+                blocks,
+                Some(self.data(buffer, offset, blocks)?),
+            ),
+            IoCommand::Flush => (opcode::FLUSH, 0, 1, None),
+            IoCommand::WriteZeroes { lba, blocks } => (opcode::WRITE_ZEROES, lba, blocks, None),
+        };
+        if blocks == 0 || blocks > 0x1_0000 {
+            return Err(EINVAL);
+        }
+        let mut entry = [0u32; 16];
+        entry[0] = u32::from(opcode);
+        entry[1] = nsid;
+        entry[10] = lba as u32;
+        entry[11] = (lba >> 32) as u32;
+        entry[12] = blocks - 1;
+        if opcode == opcode::FLUSH {
+            entry[10..13].fill(0);
+        }
+        self.submit_entry(dev, entry, data, ring)
+    }
+
+    /// Describes `blocks` blocks of `buffer` at `offset` as the data of a command.
+    fn data(&self, buffer: &Coherent<[u8]>, offset: usize, blocks: u32) -> Result<DataPointer> {
+        let len = usize::try_from(blocks)?
+            .checked_mul(self.namespace.block_size())
+            .ok_or(EINVAL)?;
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        if end > buffer.len() || len > self.max_transfer || !offset.is_multiple_of(4) {
+            return Err(EINVAL);
+        }
+        Ok(DataPointer {
+            addr: buffer.dma_address() + offset as DmaAddress,
+            len,
+        })
+    }
+
+    /// Places a command (its identifier is filled in) with optional data, and rings the doorbell
+    /// if `ring`.
+    fn submit_entry(
+        &self,
+        dev: &pci::Device<Bound>,
+        mut entry: SqEntry,
+        data: Option<DataPointer>,
+        ring: bool,
+    ) -> Result<Tag> {
+        if self.failed.load(Acquire) {
+            return Err(EIO);
+        }
+        let bar = self.bar.access(dev.as_ref())?;
+        let mut state = self.state.lock();
+        if let Some(err) = state.closed {
+            return Err(err);
+        }
+        let cid = state.pop_free().ok_or(EBUSY)?;
+        let seq = state.seq.wrapping_add(1);
+        entry[0] = (entry[0] & 0xffff) | u32::from(command_id(cid, seq)) << 16;
+        if let Some(data) = data {
+            if let Err(err) = self.fill_prps(&mut entry, cid, data) {
+                state.push_free(cid);
+                return Err(err);
+            }
+        }
+        let tail = state.sq_tail;
+        io_project!(&self.sq, [try: usize::from(tail)]).copy_write(entry);
+        state.sq_tail = if tail + 1 == self.entries {
+            0
+        } else {
+            tail + 1
+        };
+        state.seq = seq;
+        if let Some(slot) = state.slot(cid) {
+            *slot = Slot {
+                state: SlotState::InFlight,
+                owned: true,
+                seq,
+                status: Status::SUCCESS,
+                result: 0,
+                submitted: Instant::now(),
+                prev: NO_SLOT,
+                next: NO_SLOT,
+            };
+        }
+        state.stats.submitted += 1;
+        if ring {
+            self.ring_sq(bar, &mut state)?;
+        }
+        Ok(Tag { index: cid, seq })
+    }
+
+    /// Fills the PRP entries of `entry` for `data`, using slot `cid`'s list page if needed.
+    fn fill_prps(&self, entry: &mut SqEntry, cid: u16, data: DataPointer) -> Result {
+        let page = PAGE_SIZE as DmaAddress;
+        let addr = data.addr;
+        let first_page = addr & !(page - 1);
+        let in_first = PAGE_SIZE - (addr % page) as usize;
+        let prp2 = if data.len <= in_first {
+            0
+        } else if data.len <= in_first + PAGE_SIZE {
+            first_page + page
+        } else {
+            let lists = self.prp_lists.as_ref().ok_or(EINVAL)?;
+            let pages = (data.len - in_first).div_ceil(PAGE_SIZE);
+            let base = usize::from(cid) * PRP_LIST_ENTRIES;
+            if pages > PRP_LIST_ENTRIES {
+                return Err(EINVAL);
+            }
+            for k in 0..pages {
+                io_write!(lists, [try: base + k], first_page + (k as DmaAddress + 1) * page);
+            }
+            lists.dma_address() + (base * 8) as DmaAddress
+        };
+        entry[6] = addr as u32;
+        entry[7] = (addr >> 32) as u32;
+        entry[8] = prp2 as u32;
+        entry[9] = (prp2 >> 32) as u32;
+        Ok(())
+    }
+
+    /// Tells the controller about new submission queue entries.
+    fn ring_sq(&self, bar: &Bar<'_>, state: &mut QueueState) -> Result {
+        let (new, old) = (state.sq_tail, state.sq_tail_rung);
+        state.sq_tail_rung = new;
+        if self.ring(bar, self.sq_doorbell, new, old)? {
+            state.stats.sq_doorbells += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes `new` to a doorbell that held `old`; through the shadow doorbell first if enabled,
+    /// then to the register unless the controller's event index says it need not be told.
+    /// Returns whether the register was written.
+    fn ring(&self, bar: &Bar<'_>, doorbell: Doorbell, new: u16, old: u16) -> Result<bool> {
+        if let Some(shadow) = &self.shadow {
+            // Queue entries before the shadow value, and the shadow value before reading the
+            // event index (the controller orders its side the same way).
+            mb(Write);
+            io_write!(&shadow.doorbells, [try: doorbell.shadow], u32::from(new));
+            mb(Full);
+            let event_index = io_read!(&shadow.event_indexes, [try: doorbell.shadow]);
+            if !need_event(event_index as u16, new, old) {
+                return Ok(false);
+            }
+        }
+        bar.try_write32(u32::from(new), doorbell.offset)?;
+        Ok(true)
+    }
+
+    /// Reads the new entries of the completion queue (at most one lap) and records them; rings
+    /// the completion queue doorbell if any was consumed. Returns how many were consumed.
+    fn process_completions(&self, bar: &Bar<'_>, state: &mut QueueState) -> Result<u32> {
+        let old_head = state.cq_head;
+        let mut consumed = 0;
+        while consumed < u32::from(self.entries) {
+            let head = usize::from(state.cq_head);
+            let status_dword = io_read!(&self.cq, [try: head][build: 3]);
+            if (status_dword & (1 << 16) != 0) != state.phase {
+                break;
+            }
+            // The rest of the entry is read after its phase bit.
+            mb(Read);
+            let entry = io_project!(&self.cq, [try: head]).copy_read();
+            consumed += 1;
+            state.cq_head += 1;
+            if state.cq_head == self.entries {
+                state.cq_head = 0;
+                state.phase = !state.phase;
+            }
+            self.record(state, entry);
+        }
+        if consumed > 0 {
+            let new = state.cq_head;
+            if self.ring(bar, self.cq_doorbell, new, old_head)? {
+                state.stats.cq_doorbells += 1;
+            }
+        }
+        Ok(consumed)
+    }
+
+    /// Records one completion entry, after checking it belongs to a command of this queue.
+    fn record(&self, state: &mut QueueState, entry: CqEntry) {
+        let command = entry[3] as u16;
+        let cid = command & 0xfff;
+        let sqid = (entry[2] >> 16) as u16;
+        let status = Status::Device(((entry[3] >> 17) & 0x7fff) as u16);
+        let slot = match state.slot(cid) {
+            Some(slot)
+                if sqid == self.qid && slot.owned && command_id(cid, slot.seq) == command =>
+            {
+                slot
+            }
+            _ => {
+                state.stats.spurious += 1;
+                dev_warn!(
+                    *self.pdev,
+                    "queue {}: ignoring a completion for unknown command {:#06x} (SQ {}, {})\n",
+                    self.qid,
+                    command,
+                    sqid,
+                    status
+                );
+                return;
+            }
+        };
+        slot.owned = false;
+        match slot.state {
+            SlotState::InFlight => {
+                slot.status = status;
+                slot.result = entry[0];
+                state.stats.completed += 1;
+                if !status.is_success() {
+                    state.stats.errors += 1;
+                    dev_err!(
+                        *self.pdev,
+                        "queue {}: command {} failed: {}\n",
+                        self.qid,
+                        cid,
+                        status
+                    );
+                }
+                state.push_done(cid);
+            }
+            // Timed out and already reaped: the slot can be reused now.
+            SlotState::Free => {
+                state.stats.late += 1;
+                state.push_free(cid);
+            }
+            // Timed out, not reaped yet: freed when it is.
+            SlotState::Done => state.stats.late += 1,
+        }
+    }
+
+    /// Reports the commands in flight for longer than the queue's timeout as timed out, or all
+    /// of them as failed if the controller reports a fatal error.
+    fn expire(&self, bar: &Bar<'_>, state: &mut QueueState, now: Instant<Monotonic>) {
+        let step = Delta::from_millis(self.timeout.as_millis().clamp(1, 1000) / 4 + 1);
+        state.next_expiry_check = now + step;
+        let overdue =
+            |slot: &Slot| slot.state == SlotState::InFlight && now - slot.submitted > self.timeout;
+        if !state.slots.iter().any(overdue) && !self.failed.load(Acquire) {
+            return;
+        }
+        if self.failed.load(Acquire) || bool::from(bar.read(regs::CSTS).cfs()) {
+            if !self.failed.load(Acquire) {
+                dev_err!(*self.pdev, "controller fatal status (CSTS.CFS)\n");
+            }
+            self.failed.store(true, Release);
+            state.closed = Some(EIO);
+            state.abort_all(Status::ControllerFailed);
+            return;
+        }
+        for cid in 0..state.slots.len() as u16 {
+            let Some(slot) = state.slot(cid) else { break };
+            if overdue(slot) {
+                slot.status = Status::TimedOut;
+                state.stats.timeouts += 1;
+                dev_warn!(
+                    *self.pdev,
+                    "queue {}: command {} timed out after {} ms\n",
+                    self.qid,
+                    cid,
+                    self.timeout.as_millis()
+                );
+                state.push_done(cid);
+            }
+        }
+    }
+
+    /// Moves completions already read (and, on a polled queue, new ones from the completion
+    /// queue) to `out`, without waiting; returns how many.
+    pub fn reap(&self, dev: &pci::Device<Bound>, out: &mut [Completion]) -> Result<usize> {
+        let bar = self.bar.access(dev.as_ref())?;
+        let mut state = self.state.lock();
+        if self.vector.is_none() {
+            self.process_completions(bar, &mut state)?;
+        }
+        Ok(state.drain(out))
+    }
+
+    /// Waits until at least one completion is available, or `max_wait` passed, and moves up to
+    /// `out.len()` completions to `out`; returns how many (0 if none came in time).
+    ///
+    /// Commands that exceeded the queue's timeout complete as [`Status::TimedOut`] here.
+    pub fn wait(
+        &self,
+        dev: &pci::Device<Bound>,
+        out: &mut [Completion],
+        max_wait: Delta,
+    ) -> Result<usize> {
+        let deadline = Instant::now() + max_wait;
+        self.wait_until(dev, Some(deadline), |state| {
+            let count = state.drain(out);
+            (count > 0).then_some(count)
+        })
+        .map(|count| count.unwrap_or(0))
+    }
+
+    /// Waits for the completion of the command `tag` and returns it; completions of other
+    /// commands stay available to [`Queue::reap`] and [`Queue::wait`].
+    ///
+    /// Returns within the queue's timeout (the command then completes as
+    /// [`Status::TimedOut`]). Fails with `EINVAL` for a tag that is not in flight (never
+    /// submitted, or already reaped).
+    pub fn wait_for(&self, dev: &pci::Device<Bound>, tag: Tag) -> Result<Completion> {
+        let completion = self.wait_until(dev, None, |state| {
+            let slot = state.slot(tag.index)?;
+            if slot.seq != tag.seq || slot.state == SlotState::Free {
+                return Some(Err(EINVAL));
+            }
+            state.take_done(tag.index).map(Ok)
+        })?;
+        completion.unwrap_or(Err(ETIMEDOUT))
+    }
+
+    /// Submits `command`, waits for it and returns dword 0 of its completion, or its status as
+    /// an error.
+    pub fn execute(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>) -> Result<u32> {
+        let tag = self.submit(dev, command)?;
+        let completion = self.wait_for(dev, tag)?;
+        completion.to_result().map(|()| completion.result)
+    }
+
+    /// Runs an admin command to completion and returns dword 0 of its completion.
+    fn execute_entry(
+        &self,
+        dev: &pci::Device<Bound>,
+        entry: SqEntry,
+        data: Option<DataPointer>,
+    ) -> Result<u32> {
+        let tag = self.submit_entry(dev, entry, data, true)?;
+        let completion = self.wait_for(dev, tag)?;
+        if !completion.status.is_success() {
+            dev_err!(
+                dev,
+                "admin command {:#04x} failed: {}\n",
+                entry[0] & 0xff,
+                completion.status
+            );
+        }
+        completion.to_result().map(|()| completion.result)
+    }
+
+    /// Waits until `ready` finds what it waits for in the queue's state (polling the completion
+    /// queue of a polled queue, sleeping until the interrupt handler has read it otherwise),
+    /// checking for timeouts on the way; `Ok(None)` once `deadline` passed.
+    fn wait_until<R>(
+        &self,
+        dev: &pci::Device<Bound>,
+        deadline: Option<Instant<Monotonic>>,
+        mut ready: impl FnMut(&mut QueueState) -> Option<R>,
+    ) -> Result<Option<R>> {
+        let bar = self.bar.access(dev.as_ref())?;
+        let mut state = self.state.lock();
+        loop {
+            if self.vector.is_none() {
+                self.process_completions(bar, &mut state)?;
+            }
+            if let Some(result) = ready(&mut state) {
+                return Ok(Some(result));
+            }
+            let now = Instant::now();
+            if reached(now, state.next_expiry_check) {
+                self.expire(bar, &mut state, now);
+                if let Some(result) = ready(&mut state) {
+                    return Ok(Some(result));
+                }
+            }
+            if deadline.is_some_and(|deadline| reached(now, deadline)) {
+                return Ok(None);
+            }
+            if self.vector.is_some() {
+                let until = match deadline {
+                    Some(deadline) if reached(state.next_expiry_check, deadline) => deadline,
+                    _ => state.next_expiry_check,
+                };
+                let ms = (until - now).as_millis_ceil().clamp(1, i64::from(u32::MAX));
+                let jiffies = msecs_to_jiffies(ms as u32);
+                if let CondVarTimeoutResult::Signal { .. } = self
+                    .completed
+                    .wait_interruptible_timeout(&mut state, jiffies)
+                {
+                    return Err(EINTR);
+                }
+            } else {
+                drop(state);
+                core::hint::spin_loop();
+                state = self.state.lock();
+            }
+        }
+    }
+
+    /// Reads the completion queue from the interrupt handler; returns whether it held
+    /// completions.
+    fn interrupt(&self) -> bool {
+        let Some(bar) = self.bar.try_access() else {
+            return false;
+        };
+        let mut state = self.state.lock();
+        let consumed = self.process_completions(&bar, &mut state).unwrap_or(0);
+        if consumed > 0 {
+            state.stats.interrupts += 1;
+        }
+        drop(state);
+        if consumed > 0 {
+            self.completed.notify_all();
+        }
+        consumed > 0
+    }
+
+    /// Refuses further submissions with `err` and ends the commands in flight with `status`.
+    fn close(&self, err: Error, status: Status) {
+        let mut state = self.state.lock();
+        state.closed = Some(err);
+        state.abort_all(status);
+        drop(state);
+        self.completed.notify_all();
+    }
+}
+
+/// The I/O queues by identifier (index 0, the admin queue's, stays empty); shared with the
+/// interrupt handlers.
+type QueueTable = SpinLockIrq<KVec<Option<Arc<Queue>>>>;
+
+/// The handler of one interrupt vector: reads the completions of the interrupt-driven queues on
+/// the vector (and of the admin queue, on vector 0, so that INTx is released).
+#[pin_data]
+struct VectorHandler {
+    vector: u16,
+    queues: Arc<QueueTable>,
+    admin: Option<Arc<Queue>>,
+}
+
+impl irq::Handler for VectorHandler {
+    fn handle(&self) -> IrqReturn {
+        let mut handled = self.admin.as_ref().is_some_and(|admin| admin.interrupt());
+        for queue in self.queues.lock().iter().flatten() {
+            if queue.vector == Some(self.vector) {
+                handled |= queue.interrupt();
+            }
+        }
+        if handled {
+            IrqReturn::Handled
+        } else {
+            IrqReturn::None
+        }
+    }
+}
+
+/// State changed by queue creation and deletion, under [`Controller`]'s configuration lock.
+struct Configuration {
+    shadow: Option<Arc<ShadowDoorbells>>,
+}
+
+/// The driver's data for a bound controller.
+#[pin_data]
+pub struct Controller<'bound> {
+    pdev: &'bound pci::Device,
+    bar: Arc<Bar0>,
+    failed: Arc<Atomic<bool>>,
+    admin: Arc<Queue>,
+    queues: Arc<QueueTable>,
+    info: ControllerInfo,
+    namespace: Namespace,
+    stride: usize,
+    max_entries: u32,
+    max_io_queues: u16,
+    max_transfer: usize,
+    #[pin]
+    config: Mutex<Configuration>,
+    // Declared before `vectors`, so the handlers are freed before the vectors are.
+    irqs: KVec<Pin<KBox<irq::Registration<'bound, VectorHandler>>>>,
+    vectors: pci::IrqVectorRegistration<'bound>,
+}
+
+impl Controller<'_> {
+    /// Identify Controller data.
+    pub fn info(&self) -> &ControllerInfo {
+        &self.info
+    }
+
+    /// The namespace the driver serves (the first active one).
+    pub fn namespace(&self) -> Namespace {
+        self.namespace
+    }
+
+    /// The most I/O queue pairs that can exist at once.
+    pub fn max_io_queues(&self) -> u16 {
+        self.max_io_queues
+    }
+
+    /// The largest transfer of one command, in bytes.
+    pub fn max_transfer(&self) -> usize {
+        self.max_transfer
+    }
+
+    /// The most entries a queue may have.
+    pub fn max_queue_entries(&self) -> u32 {
+        self.max_entries
+    }
+
+    /// The interrupt type in use.
+    pub fn irq_type(&self) -> pci::IrqType {
+        self.vectors.irq_type()
+    }
+
+    /// The number of interrupt vectors.
+    pub fn irq_vectors(&self) -> usize {
+        self.vectors.len()
+    }
+
+    /// The admin queue's counters.
+    pub fn admin_stats(&self) -> QueueStats {
+        self.admin.stats()
+    }
+
+    /// Whether the controller reported a fatal error.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Acquire)
+    }
+
+    /// Whether shadow doorbells are in use.
+    pub fn shadow_doorbells(&self) -> bool {
+        self.config.lock().shadow.is_some()
+    }
+
+    /// The number of I/O queues that exist.
+    pub fn io_queues(&self) -> usize {
+        self.queues.lock().iter().flatten().count()
+    }
+
+    /// Creates an I/O queue pair as `config` asks and returns it.
+    ///
+    /// Fails with `EBUSY` if [`Controller::max_io_queues`] queues exist, and with the status of
+    /// Create I/O Completion Queue or Create I/O Submission Queue if the controller refuses one.
+    pub fn create_io_queue(
+        &self,
+        dev: &pci::Device<Bound>,
+        config: QueueConfig,
+    ) -> Result<Arc<Queue>> {
+        let settings = self.config.lock();
+        let qid = {
+            let queues = self.queues.lock();
+            (1..=self.max_io_queues)
+                .find(|&qid| queues.get(usize::from(qid)).is_some_and(Option::is_none))
+                .ok_or(EBUSY)?
+        };
+        let entries = u32::from(config.depth).clamp(2, self.max_entries) as u16;
+        let vector = config.interrupts.then(|| self.vector_of(qid));
+        let queue = Queue::new(
+            dev,
+            &self.bar,
+            &self.failed,
+            QueueSetup {
+                qid,
+                entries,
+                prp_lists: true,
+                vector,
+                timeout: config.timeout,
+                stride: self.stride,
+                shadow: settings.shadow.clone(),
+                namespace: self.namespace,
+                max_transfer: self.max_transfer,
+            },
+        )?;
+        let size = u32::from(entries) - 1;
+        let mut create_cq = [0u32; 16];
+        create_cq[0] = u32::from(opcode::CREATE_CQ);
+        set_prp1(&mut create_cq, queue.cq.dma_address());
+        create_cq[10] = u32::from(qid) | size << 16;
+        // Physically contiguous, interrupts enabled or not, the vector.
+        create_cq[11] = 1 | u32::from(vector.is_some()) << 1 | u32::from(vector.unwrap_or(0)) << 16;
+        self.admin.execute_entry(dev, create_cq, None)?;
+
+        let mut create_sq = [0u32; 16];
+        create_sq[0] = u32::from(opcode::CREATE_SQ);
+        set_prp1(&mut create_sq, queue.sq.dma_address());
+        create_sq[10] = u32::from(qid) | size << 16;
+        // Physically contiguous, on the completion queue of the same identifier.
+        create_sq[11] = 1 | u32::from(qid) << 16;
+        if let Err(err) = self.admin.execute_entry(dev, create_sq, None) {
+            // Best effort: the completion queue is useless without its submission queue.
+            let _ = self.delete(dev, opcode::DELETE_CQ, qid);
+            return Err(err);
+        }
+        if let Some(entry) = self.queues.lock().get_mut(usize::from(qid)) {
+            *entry = Some(queue.clone());
+        }
+        Ok(queue)
+    }
+
+    /// Deletes an I/O queue pair: its commands in flight complete as [`Status::Aborted`], and
+    /// further submissions fail with `ENODEV`.
+    pub fn delete_io_queue(&self, dev: &pci::Device<Bound>, queue: &Queue) -> Result {
+        let _settings = self.config.lock();
+        let removed = self
+            .queues
+            .lock()
+            .get_mut(usize::from(queue.qid))
+            .and_then(Option::take);
+        if removed.is_none() {
+            return Err(EINVAL);
+        }
+        let sq = self.delete(dev, opcode::DELETE_SQ, queue.qid);
+        let cq = self.delete(dev, opcode::DELETE_CQ, queue.qid);
+        queue.close(ENODEV, Status::Aborted);
+        sq.and(cq)
+    }
+
+    /// Enables shadow doorbells (Doorbell Buffer Config) for the I/O queues created from now on.
+    ///
+    /// Fails with `EOPNOTSUPP` if the controller does not support them and `EBUSY` if I/O queues
+    /// exist. Succeeds at once if they are enabled already.
+    pub fn enable_shadow_doorbells(&self, dev: &pci::Device<Bound>) -> Result {
+        let mut settings = self.config.lock();
+        if settings.shadow.is_some() {
+            return Ok(());
+        }
+        if self.info.oacs & OACS_DOORBELL_BUFFER_CONFIG == 0 {
+            return Err(EOPNOTSUPP);
+        }
+        if self.io_queues() > 0 {
+            return Err(EBUSY);
+        }
+        let shadow = Arc::new(
+            ShadowDoorbells {
+                doorbells: Coherent::<u32>::zeroed_slice(dev.as_ref(), PAGE_SIZE / 4, GFP_KERNEL)?,
+                event_indexes: Coherent::<u32>::zeroed_slice(
+                    dev.as_ref(),
+                    PAGE_SIZE / 4,
+                    GFP_KERNEL,
+                )?,
+            },
+            GFP_KERNEL,
+        )?;
+        let mut entry = [0u32; 16];
+        entry[0] = u32::from(opcode::DOORBELL_BUFFER_CONFIG);
+        set_prp1(&mut entry, shadow.doorbells.dma_address());
+        let event_indexes = shadow.event_indexes.dma_address();
+        entry[8] = event_indexes as u32;
+        entry[9] = (event_indexes >> 32) as u32;
+        self.admin.execute_entry(dev, entry, None)?;
+        settings.shadow = Some(shadow);
+        Ok(())
+    }
+
+    /// The vector of I/O queue `qid`: its own while vectors last, shared beyond.
+    fn vector_of(&self, qid: u16) -> u16 {
+        let vectors = self.vectors.len() as u16;
+        if vectors <= 1 {
+            0
+        } else {
+            1 + (qid - 1) % (vectors - 1)
+        }
+    }
+
+    /// Runs a Delete I/O Submission or Completion Queue command.
+    fn delete(&self, dev: &pci::Device<Bound>, opcode: u8, qid: u16) -> Result {
+        let mut entry = [0u32; 16];
+        entry[0] = u32::from(opcode);
+        entry[10] = u32::from(qid);
+        self.admin.execute_entry(dev, entry, None).map(|_| ())
+    }
+
+    /// Takes CC.EN to 0 and waits for CSTS.RDY to clear, whatever state the controller is in.
+    fn disable(pdev: &pci::Device<Bound>, bar: &Bar<'_>, timeout: Delta) -> Result {
+        let cc = bar.read(regs::CC);
+        bar.write_reg(cc.with_en(false).with_const_shn::<0>());
+        read_poll_timeout(
+            || Ok(bar.read(regs::CSTS)),
+            |csts| !bool::from(csts.rdy()),
+            Delta::from_millis(1),
+            timeout,
+        )
+        .inspect_err(|_| dev_err!(pdev, "the controller did not become disabled\n"))
+        .map(|_| ())
+    }
+
+    /// Resets and enables the controller with a new admin queue; returns the admin queue.
+    fn enable(
+        pdev: &pci::Device<Bound>,
+        bar_shared: &Arc<Bar0>,
+        failed: &Arc<Atomic<bool>>,
+        stride: usize,
+        max_entries: u32,
+        timeout: Delta,
+    ) -> Result<Arc<Queue>> {
+        let bar = bar_shared.access(pdev.as_ref())?;
+        Self::disable(pdev, bar, timeout)?;
+        let entries = (u32::from(ADMIN_QUEUE_ENTRIES).min(max_entries)) as u16;
+        let admin = Queue::new(
+            pdev,
+            bar_shared,
+            failed,
+            QueueSetup {
+                qid: 0,
+                entries,
+                prp_lists: false,
+                vector: None,
+                timeout: ADMIN_TIMEOUT,
+                stride,
+                shadow: None,
+                namespace: Namespace {
+                    id: 0,
+                    blocks: 0,
+                    block_shift: 9,
+                },
+                max_transfer: PAGE_SIZE,
+            },
+        )?;
+        let size = u32::from(entries) - 1;
+        bar.write_reg(
+            regs::AQA::zeroed()
+                .try_with_asqs(size)?
+                .try_with_acqs(size)?,
+        );
+        let (asq, acq) = (admin.sq.dma_address(), admin.cq.dma_address());
+        bar.write_reg(regs::ASQ_LO::zeroed().with_addr(asq as u32));
+        bar.write_reg(regs::ASQ_HI::zeroed().with_addr((asq >> 32) as u32));
+        bar.write_reg(regs::ACQ_LO::zeroed().with_addr(acq as u32));
+        bar.write_reg(regs::ACQ_HI::zeroed().with_addr((acq >> 32) as u32));
+        // NVM command set, 4 KiB pages, round robin, 64-byte SQ and 16-byte CQ entries.
+        bar.write_reg(
+            regs::CC::zeroed()
+                .with_en(true)
+                .with_const_css::<0>()
+                .with_const_mps::<0>()
+                .with_const_iosqes::<6>()
+                .with_const_iocqes::<4>(),
+        );
+        let csts = read_poll_timeout(
+            || Ok(bar.read(regs::CSTS)),
+            |csts| bool::from(csts.rdy()) || bool::from(csts.cfs()),
+            Delta::from_millis(1),
+            timeout,
+        )
+        .inspect_err(|_| dev_err!(pdev, "the controller did not become ready\n"))?;
+        if bool::from(csts.cfs()) {
+            dev_err!(pdev, "the controller failed to start (CSTS.CFS)\n");
+            return Err(EIO);
+        }
+        Ok(admin)
+    }
+
+    /// Reads Identify Controller.
+    fn identify_controller(
+        pdev: &pci::Device<Bound>,
+        admin: &Queue,
+        buffer: &IdentifyData,
+    ) -> Result<(ControllerInfo, u8)> {
+        admin.execute_entry(pdev, identify(1, 0), Some(buffer.data()))?;
+        let queue_entry_sizes = (buffer.u8(512)?, buffer.u8(513)?);
+        // The required (low nibble) and maximum (high nibble) entry sizes must admit 64 and 16.
+        let admits = |sizes: u8, size: u8| sizes & 0xf <= size && size <= sizes >> 4;
+        if !admits(queue_entry_sizes.0, 6) || !admits(queue_entry_sizes.1, 4) {
+            dev_err!(
+                pdev,
+                "unsupported queue entry sizes (SQES {:#x}, CQES {:#x})\n",
+                queue_entry_sizes.0,
+                queue_entry_sizes.1
+            );
+            return Err(ENODEV);
+        }
+        let info = ControllerInfo {
+            serial: buffer.copy(4)?,
+            model: buffer.copy(24)?,
+            firmware: buffer.copy(64)?,
+            version: buffer.le(80, 4)? as u32,
+            oacs: buffer.le(256, 2)? as u16,
+            namespaces: buffer.le(516, 4)? as u32,
+            volatile_write_cache: buffer.u8(525)? & 1 != 0,
+        };
+        Ok((info, buffer.u8(77)?))
+    }
+
+    /// Finds the first active namespace and reads its Identify Namespace data.
+    fn identify_namespace(
+        pdev: &pci::Device<Bound>,
+        admin: &Queue,
+        buffer: &IdentifyData,
+    ) -> Result<Namespace> {
+        admin.execute_entry(pdev, identify(2, 0), Some(buffer.data()))?;
+        let id = buffer.le(0, 4)? as u32;
+        if id == 0 || id == u32::MAX {
+            dev_err!(pdev, "no active namespace\n");
+            return Err(ENODEV);
+        }
+        admin.execute_entry(pdev, identify(0, id), Some(buffer.data()))?;
+        let blocks = buffer.le(0, 8)?;
+        let formats = buffer.u8(25)?;
+        let format = buffer.u8(26)? & 0xf;
+        let descriptor = 128 + 4 * usize::from(format);
+        let metadata = buffer.le(descriptor, 2)?;
+        let block_shift = buffer.u8(descriptor + 2)?;
+        if format > formats || metadata != 0 || !(9..=12).contains(&block_shift) || blocks == 0 {
+            dev_err!(
+                pdev,
+                "namespace {} is unusable: {} blocks, format {} of {}, {}-byte metadata, block shift {}\n",
+                id,
+                blocks,
+                format,
+                formats,
+                metadata,
+                block_shift
+            );
+            return Err(ENODEV);
+        }
+        Ok(Namespace {
+            id,
+            blocks,
+            block_shift,
+        })
+    }
+
+    /// Asks for [`MAX_IO_QUEUES`] queue pairs; returns how many the controller allocated.
+    fn negotiate_queues(pdev: &pci::Device<Bound>, admin: &Queue) -> Result<u16> {
+        let mut entry = [0u32; 16];
+        let wanted = u32::from(MAX_IO_QUEUES) - 1;
+        entry[0] = u32::from(opcode::SET_FEATURES);
+        entry[10] = FEATURE_NUMBER_OF_QUEUES;
+        entry[11] = wanted | wanted << 16;
+        let allocated = admin.execute_entry(pdev, entry, None)?;
+        let pairs = (allocated & 0xffff).min(allocated >> 16) + 1;
+        Ok(pairs.min(u32::from(MAX_IO_QUEUES)) as u16)
+    }
+
+    /// Stops the controller: every queue refuses commands and the controller is disabled.
+    fn shutdown(&self, pdev: &pci::Device<Bound>) {
+        for queue in self.queues.lock().iter().flatten() {
+            queue.close(ENODEV, Status::Aborted);
+        }
+        self.admin.close(ENODEV, Status::Aborted);
+        if let Ok(bar) = self.bar.access(pdev.as_ref()) {
+            let timeout =
+                Delta::from_millis(500 * i64::from(bar.read(regs::CAP_LO).to().get()).max(500));
+            let _ = Self::disable(pdev, bar, timeout);
+        }
+    }
+}
+
+/// An Identify command for `cns` and namespace `nsid` (the buffer comes with the data pointer).
+fn identify(cns: u32, nsid: u32) -> SqEntry {
+    let mut entry = [0u32; 16];
+    entry[0] = u32::from(opcode::IDENTIFY);
+    entry[1] = nsid;
+    entry[10] = cns;
+    entry
+}
+
+/// Sets PRP1 of a command to `addr`.
+fn set_prp1(entry: &mut SqEntry, addr: DmaAddress) {
+    entry[6] = addr as u32;
+    entry[7] = (addr >> 32) as u32;
+}
+
+/// The driver.
+pub struct NvmeDriver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    <NvmeDriver as pci::Driver>::IdInfo,
+    [(
+        pci::DeviceId::from_class(
+            pci::Class::STORAGE_EXPRESS.as_raw(),
+            pci::ClassMask::Full.as_raw()
+        ),
+        ()
+    )]
+);
+
+impl pci::Driver for NvmeDriver {
+    type IdInfo = ();
+    type Data<'bound> = Controller<'bound>;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            pdev.enable_device_mem()?;
+            pdev.set_master();
+            // SAFETY: nothing else allocates or maps DMA memory for this device during probe.
+            unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())? };
+
+            let bar = pdev.iomap_region_sized::<{ regs::BAR_SIZE }>(0, c"nvme")?;
+            let (cap_lo, cap_hi) = (bar.read(regs::CAP_LO), bar.read(regs::CAP_HI));
+            let version = bar.read(regs::VS);
+            let max_entries = (cap_lo.mqes().get() + 1).min(MAX_QUEUE_ENTRIES);
+            let timeout = Delta::from_millis(500 * i64::from(cap_lo.to().get()).max(500));
+            let stride = 4usize << cap_hi.dstrd().get();
+            if max_entries < 2 || cap_hi.mpsmin().get() != 0 || cap_hi.css().get() & 1 == 0 {
+                dev_err!(
+                    pdev,
+                    "unsupported controller: CAP {:#010x}{:08x}\n",
+                    cap_hi.into_raw(),
+                    cap_lo.into_raw()
+                );
+                return Err(ENODEV);
+            }
+            let bar = Arc::new(bar.into_devres()?, GFP_KERNEL)?;
+            let failed = Arc::new(Atomic::new(false), GFP_KERNEL)?;
+            let admin = Controller::enable(pdev, &bar, &failed, stride, max_entries, timeout)?;
+
+            let buffer = IdentifyData::new(pdev)?;
+            let (info, mdts) = Controller::identify_controller(pdev, &admin, &buffer)?;
+            let namespace = Controller::identify_namespace(pdev, &admin, &buffer)?;
+            let max_io_queues = Controller::negotiate_queues(pdev, &admin)?;
+            let max_transfer = match mdts {
+                0 => MAX_TRANSFER_LIMIT,
+                mdts => PAGE_SIZE
+                    .checked_shl(u32::from(mdts))
+                    .map_or(MAX_TRANSFER_LIMIT, |max| max.min(MAX_TRANSFER_LIMIT)),
+            };
+            dev_info!(
+                pdev,
+                "{} ({}, firmware {}), NVMe {}.{}: namespace {} of {} blocks of {} bytes, {} I/O queues, {} KiB transfers\n",
+                info.model(),
+                info.serial(),
+                info.firmware(),
+                version.major().get(),
+                version.minor().get(),
+                namespace.id,
+                namespace.blocks,
+                namespace.block_size(),
+                max_io_queues,
+                max_transfer / 1024
+            );
+
+            let mut table = KVec::with_capacity(usize::from(max_io_queues) + 1, GFP_KERNEL)?;
+            for _ in 0..=max_io_queues {
+                table.push(None, GFP_KERNEL)?;
+            }
+            let queues = Arc::pin_init(new_spinlock_irq!(table), GFP_KERNEL)?;
+            let vectors = pdev.alloc_irq_vectors(
+                1,
+                MAX_VECTORS.min(u32::from(max_io_queues) + 1),
+                pci::IrqTypes::all(),
+            )?;
+            dev_info!(
+                pdev,
+                "{} interrupt vectors by {:?}\n",
+                vectors.len(),
+                vectors.irq_type()
+            );
+            let handler_queues = queues.clone();
+            let handler_admin = admin.clone();
+
+            Ok(try_pin_init!(&this in Controller {
+                pdev,
+                bar,
+                failed,
+                admin,
+                queues,
+                info,
+                namespace,
+                stride,
+                max_entries,
+                max_io_queues,
+                max_transfer,
+                config <- new_mutex!(Configuration { shadow: None }),
+                vectors,
+                irqs: {
+                    // SAFETY: `vectors` was initialised just before and is dropped after `irqs`
+                    // (declaration order), in the same pinned allocation, so the reference is
+                    // valid for as long as the registrations that borrow it.
+                    let vectors: &'bound pci::IrqVectorRegistration<'bound> =
+                        unsafe { &(*this.as_ptr()).vectors };
+                    let mut irqs = KVec::with_capacity(vectors.len(), GFP_KERNEL)?;
+                    for index in 0..vectors.len() {
+                        let queues = handler_queues.clone();
+                        let admin = (index == 0).then(|| handler_admin.clone());
+                        let handler = try_pin_init!(VectorHandler {
+                            vector: index as u16,
+                            queues,
+                            admin,
+                        });
+                        // SAFETY: the registration is part of the driver data, which the PCI
+                        // core drops at unbind; it is never leaked.
+                        let registration = unsafe {
+                            irq::Registration::new(
+                                vectors.index(index)?.into(),
+                                irq::Flags::SHARED,
+                                c"nvme",
+                                handler,
+                            )
+                        };
+                        irqs.push(KBox::pin_init(registration, GFP_KERNEL)?, GFP_KERNEL)?;
+                    }
+                    irqs
+                },
+            }))
+        })
+    }
+
+    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        // Leave the controller disabled: no DMA into memory about to be freed.
+        this.shutdown(pdev);
+    }
+}
+
+kernel::module_pci_driver! {
+    type: NvmeDriver,
+    name: "drydock_nvme",
+    authors: ["The drydock developers"],
+    description: "NVMe driver with an in-process block I/O interface",
+    license: "Dual MIT/GPL",
+}

@@ -1,0 +1,906 @@
+//! The NVMe driver on the simulated bus, against the model of QEMU 7.2's controller: bring-up,
+//! I/O through every PRP shape, polled and interrupt-driven queues, the queue limit, shadow
+//! doorbells, and every way the controller can misbehave (error statuses, commands that never
+//! complete, completions for commands that do not exist, stale phases, a fatal status, garbage
+//! Identify data and capabilities).
+
+use std::sync::Arc;
+
+use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueConfig, Status};
+use kernel::device::Bound;
+use kernel::dma::Coherent;
+use kernel::error::code::{EBUSY, ECANCELED, EINVAL, EIO, ENODATA, ENODEV, ERANGE, ETIMEDOUT};
+use kernel::host::sim::models::nvme::{opcode, status, Fault, NvmeConfig, CAP};
+use kernel::host::sim::models::Nvme;
+use kernel::host::sim::{DeviceModel, SimBus, SimDevice};
+use kernel::io::Io;
+use kernel::pci;
+use kernel::prelude::GFP_KERNEL;
+use kernel::time::Delta;
+
+/// A reproducible byte stream (xorshift64).
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A bus with one simulated controller of `config` at slot 4 and the driver loaded.
+struct Rig {
+    _bus: SimBus,
+    device: SimDevice<Nvme>,
+    _module: kernel::host::module::ModuleHandle,
+}
+
+impl Rig {
+    fn new(config: NvmeConfig) -> Self {
+        let bus = SimBus::new();
+        let device = bus.add(4, Nvme::with_config(config));
+        let module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+        Self {
+            _bus: bus,
+            device,
+            _module: module,
+        }
+    }
+
+    fn default() -> Self {
+        Self::new(NvmeConfig::default())
+    }
+
+    fn model(&self) -> &Arc<Nvme> {
+        self.device.model()
+    }
+
+    fn with<R>(
+        &self,
+        f: impl for<'b> FnOnce(&'b pci::Device<Bound>, &'b Controller<'b>) -> R,
+    ) -> R {
+        self.device
+            .with_driver::<NvmeDriver, _>(|dev, ctrl| f(dev, ctrl.get_ref()))
+            .expect("the driver is bound")
+    }
+}
+
+fn buffer(dev: &pci::Device<Bound>, len: usize) -> Coherent<[u8]> {
+    Coherent::<u8>::zeroed_slice(dev.as_ref(), len, GFP_KERNEL).unwrap()
+}
+
+fn fill(buf: &Coherent<[u8]>, offset: usize, data: &[u8]) {
+    kernel::io::io_project!(buf, [panic: offset..offset + data.len()]).copy_from_slice(data);
+}
+
+fn contents(buf: &Coherent<[u8]>, offset: usize, len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    kernel::io::io_project!(buf, [panic: offset..offset + len]).copy_to_slice(&mut out);
+    out
+}
+
+fn polled() -> QueueConfig {
+    QueueConfig::default()
+}
+
+fn interrupts() -> QueueConfig {
+    QueueConfig {
+        interrupts: true,
+        ..QueueConfig::default()
+    }
+}
+
+fn quick_timeout(mut config: QueueConfig) -> QueueConfig {
+    config.timeout = Delta::from_millis(100);
+    config
+}
+
+fn read<'a>(lba: u64, blocks: u32, buffer: &'a Coherent<[u8]>, offset: usize) -> IoCommand<'a> {
+    IoCommand::Read {
+        lba,
+        blocks,
+        buffer,
+        offset,
+    }
+}
+
+fn write<'a>(lba: u64, blocks: u32, buffer: &'a Coherent<[u8]>, offset: usize) -> IoCommand<'a> {
+    IoCommand::Write {
+        lba,
+        blocks,
+        buffer,
+        offset,
+    }
+}
+
+#[test]
+fn probe_identifies_the_controller_and_its_namespace() {
+    let rig = Rig::default();
+    rig.with(|_, ctrl| {
+        let info = ctrl.info();
+        assert_eq!(info.model(), "QEMU NVMe Ctrl");
+        assert_eq!(info.serial(), "drydock-sim");
+        assert_eq!(info.firmware(), "7.2.22");
+        assert_eq!(info.version, 0x0001_0400);
+        assert_eq!(info.namespaces, 256);
+        assert!(info.volatile_write_cache);
+        let ns = ctrl.namespace();
+        assert_eq!((ns.id, ns.blocks, ns.block_size()), (1, 8192, 512));
+        assert_eq!(ctrl.max_io_queues(), 64, "Number of Queues answers 63/63");
+        assert_eq!(ctrl.max_transfer(), 512 * 1024, "MDTS 7 with 4 KiB pages");
+        assert_eq!(ctrl.max_queue_entries(), 2048, "MQES 2047");
+        assert!(matches!(ctrl.irq_type(), pci::IrqType::MsiX));
+        assert_eq!(ctrl.irq_vectors(), 9);
+    });
+    // Disable first, then enable with 4 KiB pages and 64/16-byte entries.
+    let cc = rig.model().cc_writes();
+    assert_eq!(cc.len(), 2, "{cc:x?}");
+    assert_eq!(cc[0] & 1, 0);
+    assert_eq!(cc[1], 0x0046_0001);
+    assert!(rig.device.function().fatal_errors().is_empty());
+    assert!(rig.device.dma_faults().is_empty());
+}
+
+#[test]
+fn a_controller_left_enabled_is_disabled_before_anything_else() {
+    let bus = SimBus::new();
+    let model = Nvme::new(8192);
+    let device = bus.add(4, model.clone());
+    // Another driver (or a killed process) left the controller running with its own admin queue
+    // at addresses the IOMMU does not map.
+    let ctx = device.function().context();
+    model.write(&ctx, 0, 0x24, 4, 0x001f_001f);
+    model.write(&ctx, 0, 0x28, 8, 0x7000_0000);
+    model.write(&ctx, 0, 0x30, 8, 0x7100_0000);
+    model.write(&ctx, 0, 0x14, 4, 0x0046_0001);
+    assert_eq!(model.csts() & 1, 1, "the stale controller is ready");
+    let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+    assert!(device.is_bound());
+    let cc = model.cc_writes();
+    assert_eq!(cc.len(), 3, "{cc:x?}");
+    assert_eq!(cc[1] & 1, 0, "the driver's first write clears CC.EN");
+    assert_eq!(cc[2] & 1, 1);
+    device
+        .with_driver::<NvmeDriver, _>(|dev, ctrl| {
+            let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+            let buf = buffer(dev, 4096);
+            queue.execute(dev, &read(0, 8, &buf, 0)).unwrap();
+        })
+        .unwrap();
+    assert!(
+        device.dma_faults().is_empty(),
+        "the stale queues were never used"
+    );
+}
+
+#[test]
+fn reads_and_writes_round_trip_through_every_prp_shape() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        let buf = buffer(dev, 640 * 1024);
+        // (lba, blocks, buffer offset): one page, PRP2 as the second page (aligned and not), a
+        // PRP list (aligned, unaligned, the MDTS maximum), a single block at a page's end.
+        let cases = [
+            (0u64, 1u32, 0usize),
+            (3, 8, 0),
+            (17, 16, 0),
+            (40, 9, 4096 - 512),
+            (100, 24, 0),
+            (200, 40, 1028),
+            (500, 1024, 0),
+            (2000, 1023, 3072),
+            (8191, 1, 4092),
+        ];
+        for (i, &(lba, blocks, offset)) in cases.iter().enumerate() {
+            let len = blocks as usize * 512;
+            let data = pattern(i as u64 + 1, len);
+            fill(&buf, offset, &data);
+            queue
+                .execute(dev, &write(lba, blocks, &buf, offset))
+                .unwrap();
+            assert_eq!(
+                rig.model().read_storage(lba as usize * 512, len),
+                data,
+                "write of {blocks} blocks at {lba} from offset {offset}"
+            );
+            fill(&buf, offset, &vec![0; len]);
+            queue
+                .execute(dev, &read(lba, blocks, &buf, offset))
+                .unwrap();
+            assert_eq!(
+                contents(&buf, offset, len),
+                data,
+                "read back {lba}+{blocks}"
+            );
+        }
+        let stats = queue.stats();
+        assert_eq!(stats.submitted, 2 * cases.len() as u64);
+        assert_eq!(stats.completed, stats.submitted);
+        assert_eq!((stats.errors, stats.spurious, stats.timeouts), (0, 0, 0));
+    });
+    assert!(rig.device.dma_faults().is_empty());
+    assert!(rig.device.function().fatal_errors().is_empty());
+}
+
+#[test]
+fn commands_the_driver_cannot_describe_are_refused_before_the_controller_sees_them() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        let buf = buffer(dev, 1024 * 1024);
+        let before = rig.model().commands();
+        // Beyond MDTS, beyond the buffer, a misaligned offset, no blocks.
+        assert_eq!(queue.submit(dev, &read(0, 1025, &buf, 0)), Err(EINVAL));
+        assert_eq!(
+            queue.submit(dev, &read(0, 2, &buf, 1024 * 1024 - 512)),
+            Err(EINVAL)
+        );
+        assert_eq!(queue.submit(dev, &read(0, 1, &buf, 2)), Err(EINVAL));
+        assert_eq!(queue.submit(dev, &read(0, 0, &buf, 0)), Err(EINVAL));
+        assert_eq!(
+            queue.submit(
+                dev,
+                &IoCommand::WriteZeroes {
+                    lba: 0,
+                    blocks: 0x1_0001
+                }
+            ),
+            Err(EINVAL)
+        );
+        assert_eq!(rig.model().commands(), before);
+        assert_eq!(queue.outstanding(), 0, "refused commands hold no slot");
+    });
+}
+
+#[test]
+fn flush_and_write_zeroes() {
+    let rig = Rig::default();
+    rig.write_pattern_then(|dev, queue| {
+        queue
+            .execute(dev, &IoCommand::WriteZeroes { lba: 10, blocks: 5 })
+            .unwrap();
+        queue.execute(dev, &IoCommand::Flush).unwrap();
+    });
+    let storage = rig.model().read_storage(0, 32 * 512);
+    let expected = pattern(7, 32 * 512);
+    assert_eq!(&storage[..10 * 512], &expected[..10 * 512]);
+    assert!(storage[10 * 512..15 * 512].iter().all(|&b| b == 0));
+    assert_eq!(&storage[15 * 512..], &expected[15 * 512..]);
+}
+
+impl Rig {
+    /// Writes `pattern(7)` over blocks 0 to 31, then runs `f` with a polled queue.
+    fn write_pattern_then(&self, f: impl for<'b> FnOnce(&'b pci::Device<Bound>, &Queue)) {
+        self.with(|dev, ctrl| {
+            let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+            let buf = buffer(dev, 32 * 512);
+            fill(&buf, 0, &pattern(7, 32 * 512));
+            queue.execute(dev, &write(0, 32, &buf, 0)).unwrap();
+            f(dev, &queue);
+        });
+    }
+}
+
+/// Keeps `depth` commands in flight on `queue` until `total` completed, each a read or write of
+/// its own 4 KiB block of `buf`; checks every completion.
+fn run_queue_depth(
+    dev: &pci::Device<Bound>,
+    queue: &Queue,
+    buf: &Coherent<[u8]>,
+    depth: usize,
+    total: usize,
+) {
+    let mut submitted = 0;
+    let mut completed = 0;
+    let mut out = [Completion::default(); 64];
+    while completed < total {
+        while submitted < total && submitted - completed < depth {
+            let slot = submitted % depth;
+            let lba = (slot * 8) as u64;
+            let command = if submitted % 3 == 0 {
+                write(lba, 8, buf, slot * 4096)
+            } else {
+                read(lba, 8, buf, slot * 4096)
+            };
+            queue.submit(dev, &command).unwrap();
+            submitted += 1;
+        }
+        let n = queue.wait(dev, &mut out, Delta::from_secs(10)).unwrap();
+        assert!(n > 0, "no completion within 10 s");
+        for completion in &out[..n] {
+            assert_eq!(completion.to_result(), Ok(()), "{completion:?}");
+        }
+        completed += n;
+    }
+}
+
+#[test]
+fn polled_and_interrupt_driven_queues_keep_many_commands_in_flight() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let buf = buffer(dev, 32 * 4096);
+        for config in [polled(), interrupts()] {
+            let queue = ctrl.create_io_queue(dev, config).unwrap();
+            assert_eq!(queue.interrupt_driven(), config.interrupts);
+            run_queue_depth(dev, &queue, &buf, 32, 1000);
+            let stats = queue.stats();
+            assert_eq!(stats.completed, 1000);
+            if config.interrupts {
+                assert!(stats.interrupts > 0);
+            } else {
+                assert_eq!(stats.interrupts, 0);
+            }
+            ctrl.delete_io_queue(dev, &queue).unwrap();
+        }
+    });
+    assert_eq!(rig.model().io_queues(), 0);
+}
+
+#[test]
+fn two_queues_run_from_two_threads() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queues: Vec<_> = [polled(), interrupts()]
+            .into_iter()
+            .map(|config| ctrl.create_io_queue(dev, config).unwrap())
+            .collect();
+        assert_ne!(queues[0].id(), queues[1].id());
+        std::thread::scope(|scope| {
+            for queue in &queues {
+                scope.spawn(move || {
+                    let buf = buffer(dev, 16 * 4096);
+                    run_queue_depth(dev, queue, &buf, 16, 500);
+                });
+            }
+        });
+    });
+}
+
+#[test]
+fn intx_serves_interrupt_driven_queues_when_msix_is_missing() {
+    let rig = Rig::new(NvmeConfig {
+        msix: false,
+        ..NvmeConfig::default()
+    });
+    rig.with(|dev, ctrl| {
+        assert!(matches!(ctrl.irq_type(), pci::IrqType::Intx));
+        assert_eq!(ctrl.irq_vectors(), 1);
+        let buf = buffer(dev, 8 * 4096);
+        let a = ctrl.create_io_queue(dev, interrupts()).unwrap();
+        let b = ctrl.create_io_queue(dev, interrupts()).unwrap();
+        let c = ctrl.create_io_queue(dev, polled()).unwrap();
+        for queue in [&a, &b, &c] {
+            run_queue_depth(dev, queue, &buf, 8, 200);
+        }
+        assert!(a.stats().interrupts > 0 && b.stats().interrupts > 0);
+    });
+    assert!(rig.model().interrupts_raised() > 0);
+}
+
+#[test]
+fn queues_can_be_created_up_to_the_controllers_limit() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let config = QueueConfig {
+            depth: 4,
+            ..QueueConfig::default()
+        };
+        let queues: Vec<_> = (0..ctrl.max_io_queues())
+            .map(|_| ctrl.create_io_queue(dev, config).unwrap())
+            .collect();
+        assert_eq!(rig.model().io_queues(), 64);
+        assert_eq!(ctrl.create_io_queue(dev, config).err(), Some(EBUSY));
+        ctrl.delete_io_queue(dev, &queues[10]).unwrap();
+        assert_eq!(ctrl.delete_io_queue(dev, &queues[10]), Err(EINVAL));
+        let again = ctrl.create_io_queue(dev, config).unwrap();
+        assert_eq!(
+            again.id(),
+            queues[10].id(),
+            "the freed identifier is reused"
+        );
+        let buf = buffer(dev, 4096);
+        assert_eq!(queues[10].submit(dev, &read(0, 1, &buf, 0)), Err(ENODEV));
+        again.execute(dev, &read(0, 1, &buf, 0)).unwrap();
+        // The depth is clamped to what the controller supports.
+        ctrl.delete_io_queue(dev, &again).unwrap();
+        let deep = ctrl
+            .create_io_queue(
+                dev,
+                QueueConfig {
+                    depth: u16::MAX,
+                    ..config
+                },
+            )
+            .unwrap();
+        assert_eq!(deep.capacity(), 2047);
+    });
+}
+
+#[test]
+fn a_read_beyond_the_namespace_returns_the_devices_error() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        let buf = buffer(dev, 8192);
+        let tag = queue.submit(dev, &read(8190, 4, &buf, 0)).unwrap();
+        let completion = queue.wait_for(dev, tag).unwrap();
+        assert_eq!(
+            completion.status,
+            Status::Device(status::LBA_OUT_OF_RANGE | status::DNR)
+        );
+        assert_eq!(
+            (completion.status.code_type(), completion.status.code()),
+            (Some(0), Some(0x80))
+        );
+        assert!(completion.status.do_not_retry());
+        assert_eq!(completion.to_result(), Err(ERANGE));
+        assert_eq!(
+            queue.execute(dev, &write(u64::MAX, 1, &buf, 0)),
+            Err(ERANGE)
+        );
+        assert_eq!(queue.stats().errors, 2);
+        // The queue goes on working.
+        queue.execute(dev, &read(8188, 4, &buf, 0)).unwrap();
+    });
+}
+
+#[test]
+fn injected_error_statuses_are_decoded() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, interrupts()).unwrap();
+        let buf = buffer(dev, 4096);
+        let cases = [
+            (status::UNRECOVERED_READ_ERROR, ENODATA),
+            (status::DATA_TRANSFER_ERROR, EIO),
+            (
+                status::INVALID_OPCODE | status::DNR,
+                kernel::error::code::EOPNOTSUPP,
+            ),
+            (status::INVALID_FIELD, EINVAL),
+            (0x0008, ECANCELED),
+            (0x07ff, EIO),
+        ];
+        for (raw, err) in cases {
+            rig.model().inject(false, opcode::READ, Fault::Status(raw));
+            let tag = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+            let completion = queue.wait_for(dev, tag).unwrap();
+            assert_eq!(completion.status, Status::Device(raw));
+            assert_eq!(completion.to_result(), Err(err), "{}", completion.status);
+        }
+        assert_eq!(queue.stats().errors, cases.len() as u64);
+        queue.execute(dev, &read(0, 1, &buf, 0)).unwrap();
+    });
+}
+
+#[test]
+fn a_command_that_never_completes_times_out_and_its_late_completion_is_absorbed() {
+    for config in [quick_timeout(polled()), quick_timeout(interrupts())] {
+        let rig = Rig::default();
+        rig.with(|dev, ctrl| {
+            let queue = ctrl.create_io_queue(dev, config).unwrap();
+            let buf = buffer(dev, 8192);
+            rig.model().inject(false, opcode::READ, Fault::Stall);
+            let stuck = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+            let start = std::time::Instant::now();
+            let completion = queue.wait_for(dev, stuck).unwrap();
+            let waited = start.elapsed();
+            assert_eq!(completion.status, Status::TimedOut);
+            assert_eq!(completion.to_result(), Err(ETIMEDOUT));
+            assert!(waited.as_millis() >= 100, "timed out after {waited:?}");
+            assert!(waited.as_secs() < 5, "timed out after {waited:?}");
+            // The slot stays reserved while the controller owns the command; others go on.
+            assert_eq!(queue.outstanding(), 0);
+            for _ in 0..2 * queue.capacity() {
+                queue.execute(dev, &read(1, 1, &buf, 4096)).unwrap();
+            }
+            assert_eq!(
+                queue.wait_for(dev, stuck),
+                Err(EINVAL),
+                "the tag was reaped"
+            );
+            // The controller finally answers: the completion is recognised as late and ignored.
+            assert_eq!(
+                rig.model()
+                    .release_stalled(&rig.device.function().context()),
+                1
+            );
+            queue.execute(dev, &read(1, 1, &buf, 4096)).unwrap();
+            let stats = queue.stats();
+            assert_eq!((stats.timeouts, stats.late, stats.spurious), (1, 1, 0));
+        });
+    }
+}
+
+#[test]
+fn a_queue_whose_slots_all_timed_out_recovers_when_their_completions_arrive() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl
+            .create_io_queue(
+                dev,
+                QueueConfig {
+                    depth: 2,
+                    ..quick_timeout(polled())
+                },
+            )
+            .unwrap();
+        let buf = buffer(dev, 4096);
+        rig.model().inject(false, opcode::READ, Fault::Stall);
+        queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+        let mut out = [Completion::default(); 4];
+        assert_eq!(queue.wait(dev, &mut out, Delta::from_secs(5)).unwrap(), 1);
+        assert_eq!(out[0].status, Status::TimedOut);
+        // With its single slot reserved, the queue is full until the late completion.
+        assert_eq!(queue.submit(dev, &read(0, 1, &buf, 0)), Err(EBUSY));
+        rig.model()
+            .release_stalled(&rig.device.function().context());
+        // Reaping reads the late completion, which reports nothing but frees the slot.
+        assert_eq!(queue.reap(dev, &mut out).unwrap(), 0);
+        assert_eq!(queue.stats().late, 1);
+        queue.execute(dev, &read(0, 1, &buf, 0)).unwrap();
+    });
+}
+
+#[test]
+fn completions_for_unknown_commands_and_stale_phases_are_ignored() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, quick_timeout(polled())).unwrap();
+        let buf = buffer(dev, 4096);
+        let ctx = rig.device.function().context();
+        let qid = queue.id();
+        let sq = u32::from(qid) << 16;
+        // A command identifier no command has, one beyond every slot, the right identifier of a
+        // free slot, a completion claiming another submission queue.
+        for entry in [
+            [0, 0, sq, 5],
+            [0, 0, sq, 0xffff],
+            [0, 0, sq, 0x7fff | 0x0281 << 17],
+            [0, 0, u32::from(qid + 1) << 16, 0],
+        ] {
+            assert!(rig.model().post_raw(&ctx, qid, entry, None));
+        }
+        let mut out = [Completion::default(); 4];
+        assert_eq!(queue.reap(dev, &mut out).unwrap(), 0);
+        assert_eq!(queue.stats().spurious, 4);
+        // An entry with a stale phase is not a completion at all.
+        assert!(rig.model().post_raw(&ctx, qid, [0, 0, sq, 0], Some(false)));
+        assert_eq!(queue.reap(dev, &mut out).unwrap(), 0);
+        assert_eq!(queue.stats().spurious, 4);
+        // A real command after all that: the stale entry is overwritten by its completion.
+        queue.execute(dev, &read(0, 1, &buf, 0)).unwrap();
+        let stats = queue.stats();
+        assert_eq!((stats.completed, stats.spurious), (1, 4));
+    });
+}
+
+#[test]
+fn a_completion_queue_full_of_garbage_harms_nothing() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let buf = buffer(dev, 16 * 4096);
+        for config in [polled(), interrupts()] {
+            let queue = ctrl
+                .create_io_queue(
+                    dev,
+                    QueueConfig {
+                        depth: 16,
+                        ..quick_timeout(config)
+                    },
+                )
+                .unwrap();
+            let ctx = rig.device.function().context();
+            let mut posted = 0;
+            for (i, chunk) in pattern(99, 16 * 200).chunks_exact(16).enumerate() {
+                let mut entry = [0u32; 4];
+                for (dword, bytes) in entry.iter_mut().zip(chunk.chunks_exact(4)) {
+                    *dword = u32::from_le_bytes(bytes.try_into().unwrap());
+                }
+                // Random phases too: stale entries stay where the controller's next write lands.
+                let phase = (i % 5 == 0).then_some(entry[1] & 1 != 0);
+                if rig.model().post_raw(&ctx, queue.id(), entry, phase) {
+                    posted += 1;
+                }
+                let mut out = [Completion::default(); 16];
+                queue.reap(dev, &mut out).unwrap();
+                if i % 7 == 0 {
+                    run_queue_depth(dev, &queue, &buf, 4, 8);
+                }
+            }
+            assert!(posted > 100);
+            run_queue_depth(dev, &queue, &buf, 15, 300);
+            assert!(queue.stats().spurious > 0);
+            ctrl.delete_io_queue(dev, &queue).unwrap();
+        }
+    });
+    assert!(rig.device.dma_faults().is_empty());
+}
+
+#[test]
+fn a_fatal_controller_status_fails_the_commands_in_flight_and_later_ones() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl
+            .create_io_queue(dev, quick_timeout(interrupts()))
+            .unwrap();
+        let other = ctrl.create_io_queue(dev, quick_timeout(polled())).unwrap();
+        let buf = buffer(dev, 4096);
+        rig.model().inject(false, opcode::READ, Fault::Stall);
+        let tag = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+        rig.model().set_fatal();
+        let completion = queue.wait_for(dev, tag).unwrap();
+        assert_eq!(completion.status, Status::ControllerFailed);
+        assert_eq!(completion.to_result(), Err(EIO));
+        assert!(ctrl.failed());
+        assert_eq!(queue.submit(dev, &read(0, 1, &buf, 0)), Err(EIO));
+        assert_eq!(other.submit(dev, &read(0, 1, &buf, 0)), Err(EIO));
+    });
+}
+
+#[test]
+fn deleting_a_queue_aborts_its_commands_in_flight() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        let buf = buffer(dev, 4096);
+        rig.model().inject(false, opcode::WRITE, Fault::Stall);
+        let tag = queue.submit(dev, &write(0, 1, &buf, 0)).unwrap();
+        ctrl.delete_io_queue(dev, &queue).unwrap();
+        let completion = queue.wait_for(dev, tag).unwrap();
+        assert_eq!(completion.status, Status::Aborted);
+        assert_eq!(completion.to_result(), Err(ECANCELED));
+        assert_eq!(queue.submit(dev, &read(0, 1, &buf, 0)), Err(ENODEV));
+    });
+}
+
+#[test]
+fn shadow_doorbells_carry_the_queue_indexes() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let early = ctrl.create_io_queue(dev, polled()).unwrap();
+        assert_eq!(
+            ctrl.enable_shadow_doorbells(dev),
+            Err(EBUSY),
+            "queues exist"
+        );
+        ctrl.delete_io_queue(dev, &early).unwrap();
+        ctrl.enable_shadow_doorbells(dev).unwrap();
+        ctrl.enable_shadow_doorbells(dev).unwrap();
+        assert!(ctrl.shadow_doorbells());
+        assert!(rig.model().shadow_doorbells());
+        let buf = buffer(dev, 32 * 4096);
+        for config in [polled(), interrupts()] {
+            let queue = ctrl
+                .create_io_queue(dev, QueueConfig { depth: 8, ..config })
+                .unwrap();
+            // Several laps of the queues.
+            run_queue_depth(dev, &queue, &buf, 7, 100);
+            let stats = queue.stats();
+            assert_eq!(stats.completed, 100);
+            assert!(stats.sq_doorbells <= stats.submitted);
+        }
+    });
+    assert!(rig.model().sq_doorbell_writes() > 0);
+}
+
+#[test]
+fn unsupported_shadow_doorbells_are_refused() {
+    let rig = Rig::new(NvmeConfig {
+        // OACS without Doorbell Buffer Config.
+        identify_controller_patch: vec![(257, 0)],
+        ..NvmeConfig::default()
+    });
+    rig.with(|dev, ctrl| {
+        assert_eq!(
+            ctrl.enable_shadow_doorbells(dev),
+            Err(kernel::error::code::EOPNOTSUPP)
+        );
+    });
+}
+
+#[test]
+fn a_4096_byte_block_namespace_works() {
+    let rig = Rig::new(NvmeConfig {
+        blocks: 1024,
+        lba_shift: 12,
+        ..NvmeConfig::default()
+    });
+    rig.with(|dev, ctrl| {
+        assert_eq!(ctrl.namespace().block_size(), 4096);
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        let buf = buffer(dev, 512 * 1024);
+        let data = pattern(3, 512 * 1024);
+        fill(&buf, 0, &data);
+        queue.execute(dev, &write(800, 128, &buf, 0)).unwrap();
+        assert_eq!(rig.model().read_storage(800 * 4096, 512 * 1024), data);
+        assert_eq!(queue.submit(dev, &write(0, 129, &buf, 0)), Err(EINVAL));
+        fill(&buf, 0, &vec![0; 512 * 1024]);
+        queue.execute(dev, &read(800, 128, &buf, 0)).unwrap();
+        assert_eq!(contents(&buf, 0, 512 * 1024), data);
+        assert_eq!(queue.execute(dev, &read(1000, 25, &buf, 0)), Err(ERANGE));
+    });
+}
+
+/// Probing a controller configured as `config` fails with `ENODEV`, without a panic.
+fn refused(config: NvmeConfig) {
+    let bus = SimBus::new();
+    let device = bus.add(4, Nvme::with_config(config));
+    let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+    assert!(!device.is_bound());
+    let pdev = bus.bus().device(device.name()).unwrap();
+    assert_eq!(pdev.irq_type(), 0, "no vectors left behind");
+    assert_eq!(pdev.dev.devres_count(), 0, "no resources left behind");
+    assert_eq!(pdev.dev.dma_space().unwrap().stats().live_allocations, 0);
+}
+
+#[test]
+fn garbage_capabilities_and_identify_data_are_refused_at_probe() {
+    // A doorbell stride that puts the admin doorbells beyond the BAR.
+    refused(NvmeConfig {
+        cap: CAP | 0xf << 32,
+        ..NvmeConfig::default()
+    });
+    // MQES 0: queues of one entry.
+    refused(NvmeConfig {
+        cap: CAP & !0xffff,
+        ..NvmeConfig::default()
+    });
+    // No NVM command set.
+    refused(NvmeConfig {
+        cap: CAP & !(1 << 37),
+        ..NvmeConfig::default()
+    });
+    // A block size of 2^63, a format beyond the list, metadata, no blocks.
+    for patch in [
+        vec![(130, 63)],
+        vec![(26, 9)],
+        vec![(26, 1)],
+        (0..8).map(|i| (i, 0)).collect(),
+    ] {
+        refused(NvmeConfig {
+            identify_namespace_patch: patch,
+            ..NvmeConfig::default()
+        });
+    }
+    // Queue entry sizes the driver cannot use.
+    refused(NvmeConfig {
+        identify_controller_patch: vec![(512, 0x77)],
+        ..NvmeConfig::default()
+    });
+}
+
+#[test]
+fn garbage_mdts_is_bounded_by_the_driver() {
+    for (mdts, expected) in [(0u8, 2 << 20), (1, 8192), (40, 2 << 20), (255, 2 << 20)] {
+        let rig = Rig::new(NvmeConfig {
+            identify_controller_patch: vec![(77, mdts)],
+            ..NvmeConfig::default()
+        });
+        rig.with(|_, ctrl| assert_eq!(ctrl.max_transfer(), expected, "MDTS {mdts}"));
+    }
+}
+
+#[test]
+fn unloading_disables_the_controller_and_frees_everything_and_a_reload_works() {
+    let bus = SimBus::new();
+    let model = Nvme::new(8192);
+    let device = bus.add(4, model.clone());
+    for round in 0..3u8 {
+        let module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+        let kept = device
+            .with_driver::<NvmeDriver, _>(|dev, ctrl| {
+                let queue = ctrl.create_io_queue(dev, interrupts()).unwrap();
+                let buf = buffer(dev, 4096);
+                fill(&buf, 0, &[round; 512]);
+                queue
+                    .execute(dev, &write(u64::from(round), 1, &buf, 0))
+                    .unwrap();
+                queue
+            })
+            .unwrap();
+        drop(module);
+        assert!(!device.is_bound());
+        assert_eq!(model.csts() & 1, 0, "the controller is disabled");
+        assert_eq!(model.io_queues(), 0);
+        // A queue kept past unbind refuses work instead of touching a revoked BAR.
+        drop(kept);
+        let pdev = bus.bus().device(device.name()).unwrap();
+        assert_eq!(pdev.irq_type(), 0, "the vectors were freed");
+        assert_eq!(pdev.dev.devres_count(), 0, "the devres list is empty");
+        assert_eq!(pdev.dev.dma_space().unwrap().stats().live_allocations, 0);
+    }
+    assert_eq!(
+        model.read_storage(0, 3 * 512)[..],
+        [[0u8; 512], [1; 512], [2; 512]].concat()
+    );
+}
+
+#[test]
+fn queued_commands_reach_the_controller_with_one_doorbell_at_commit() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, quick_timeout(polled())).unwrap();
+        let buf = buffer(dev, 8 * 4096);
+        let before = rig.model().sq_doorbell_writes();
+        let tags: Vec<_> = (0..8)
+            .map(|i| {
+                queue
+                    .queue(dev, &read(i * 8, 8, &buf, i as usize * 4096))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(rig.model().sq_doorbell_writes(), before, "nothing rung yet");
+        queue.commit(dev).unwrap();
+        queue.commit(dev).unwrap();
+        assert_eq!(
+            rig.model().sq_doorbell_writes(),
+            before + 1,
+            "one doorbell for eight"
+        );
+        for tag in tags {
+            queue.wait_for(dev, tag).unwrap().to_result().unwrap();
+        }
+        assert_eq!(queue.stats().sq_doorbells, 1);
+    });
+}
+
+#[test]
+fn a_command_never_announced_to_the_controller_times_out_cleanly() {
+    // What the VM test does on QEMU's real controller: the command sits in the submission queue,
+    // but the doorbell never tells the controller about it.
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl
+            .create_io_queue(dev, quick_timeout(interrupts()))
+            .unwrap();
+        let buf = buffer(dev, 4096);
+        let tag = queue.queue(dev, &read(0, 1, &buf, 0)).unwrap();
+        let completion = queue.wait_for(dev, tag).unwrap();
+        assert_eq!(completion.to_result(), Err(ETIMEDOUT));
+        // The next doorbell announces it too; its late completion is absorbed.
+        queue.execute(dev, &read(1, 1, &buf, 0)).unwrap();
+        let stats = queue.stats();
+        assert_eq!((stats.timeouts, stats.late, stats.completed), (1, 1, 1));
+    });
+}
+
+#[test]
+fn a_stale_completion_for_a_reused_slot_is_told_apart_by_its_generation() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl
+            .create_io_queue(
+                dev,
+                QueueConfig {
+                    depth: 2,
+                    ..quick_timeout(polled())
+                },
+            )
+            .unwrap();
+        let buf = buffer(dev, 4096);
+        let first = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+        queue.wait_for(dev, first).unwrap().to_result().unwrap();
+        // The only slot again, with the next generation.
+        rig.model().inject(false, opcode::READ, Fault::Stall);
+        let second = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+        assert_eq!(second.index(), first.index());
+        assert_ne!(second.cid(), first.cid());
+        // The controller repeats the first command's completion: it must not end the second.
+        let sq = u32::from(queue.id()) << 16;
+        let ctx = rig.device.function().context();
+        assert!(rig
+            .model()
+            .post_raw(&ctx, queue.id(), [0, 0, sq, u32::from(first.cid())], None));
+        let mut out = [Completion::default(); 2];
+        assert_eq!(queue.reap(dev, &mut out).unwrap(), 0);
+        assert_eq!(queue.stats().spurious, 1);
+        rig.model().release_stalled(&ctx);
+        let completion = queue.wait_for(dev, second).unwrap();
+        assert_eq!(completion.status, Status::SUCCESS);
+    });
+}
