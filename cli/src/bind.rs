@@ -97,12 +97,7 @@ fn targets(sysfs: &Sysfs, args: &UnbindArgs) -> Result<Vec<String>, Failure> {
 }
 
 /// Runs `drydock unbind`.
-pub(crate) fn unbind(
-    sysfs: &Sysfs,
-    args: &UnbindArgs,
-    out: &mut dyn Write,
-    _err: &mut dyn Write,
-) -> Result<(), Failure> {
+pub(crate) fn unbind(sysfs: &Sysfs, args: &UnbindArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let targets = targets(sysfs, args)?;
     if targets.is_empty() {
         line(out, "nothing to give back: drydock holds no device");

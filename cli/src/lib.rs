@@ -76,14 +76,7 @@ pub fn main(
             return 2;
         }
         Err(e) => {
-            // clap's first line, without its `error: ` prefix; the rest is usage and a tip.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad command line");
-            let first = first.trim_start_matches("error: ");
-            output::line(
-                err,
-                &format!("drydock: {first}; `drydock --help` shows the commands and options"),
-            );
+            output::line(err, &usage_error(&e.to_string()));
             return 2;
         }
     };
@@ -92,6 +85,32 @@ pub fn main(
         None => Sysfs::system(),
     };
     run(&cli.command, &sysfs, out, err)
+}
+
+/// clap's rendering of a bad command line (`error: ...`, maybe indented details, a blank line,
+/// `Usage: drydock bind ...`, a tip) as one line: the error and its details, and the help to
+/// read, that of the subcommand the usage names.
+fn usage_error(text: &str) -> String {
+    let problem: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let problem = problem.join(" ");
+    let problem = problem.trim_start_matches("error: ");
+    let command: Vec<&str> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .unwrap_or("drydock")
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<', '-']))
+        .collect();
+    let command = if command.is_empty() {
+        "drydock".to_owned()
+    } else {
+        command.join(" ")
+    };
+    format!("drydock: {problem}; see `{command} --help`")
 }
 
 /// Runs `command` on the system `sysfs` describes. Returns the exit status; a failure is one
@@ -104,7 +123,7 @@ pub fn run(command: &Command, sysfs: &Sysfs, out: &mut dyn Write, err: &mut dyn 
             .and_then(|devices| list::print(out, &devices, args.json))
             .map(|()| 0),
         Command::Bind(args) => bind::bind(sysfs, args, out, err).map(|()| 0),
-        Command::Unbind(args) => bind::unbind(sysfs, args, out, err).map(|()| 0),
+        Command::Unbind(args) => bind::unbind(sysfs, args, out).map(|()| 0),
         Command::Check(args) => check::check(sysfs, args, out).map(|ready| u8::from(!ready)),
     };
     match result {

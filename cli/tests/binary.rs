@@ -84,11 +84,26 @@ fn malformed_addresses_are_one_line_each() {
 #[test]
 fn bad_command_lines_are_one_line() {
     let err = one_line_failure(&run(&["bind"]), 2);
-    assert!(err.contains("drydock --help"), "{err}");
+    assert_eq!(
+        err,
+        "drydock: the following required arguments were not provided: <BDF>...; see `drydock \
+         bind --help`\n"
+    );
     let err = one_line_failure(&run(&["frobnicate"]), 2);
-    assert!(err.contains("frobnicate"), "{err}");
+    assert!(
+        err.contains("frobnicate") && err.contains("`drydock --help`"),
+        "{err}"
+    );
     let err = one_line_failure(&run(&["unbind", "--all", "0000:00:02.0"]), 2);
-    assert!(err.contains("--all"), "{err}");
+    assert!(
+        err.contains("--all") && err.contains("`drydock unbind --help`"),
+        "{err}"
+    );
+    let err = one_line_failure(&run(&["list", "--class"]), 2);
+    assert!(
+        err.contains("a value is required for '--class <CLASS>'"),
+        "{err}"
+    );
 }
 
 #[test]
