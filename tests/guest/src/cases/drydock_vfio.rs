@@ -64,15 +64,10 @@ fn read64(bar: usize, offset: usize) -> u64 {
     unsafe { mmio::read(core::ptr::with_exposed_provenance::<u64>(bar + offset)) }
 }
 
-/// Gives `address` back to the driver it had (`None`: no driver), clearing `driver_override`.
+/// Gives `address` back to the driver it had before drydock took it, checking that this is
+/// `original` (`None`: no driver).
 fn give_back(address: &str, original: Option<&str>) -> CaseResult {
-    let sys = Sysfs::system();
-    sys.unbind(address).map_err(err)?;
-    sys.set_driver_override(address, original).map_err(err)?;
-    if original.is_some() {
-        sys.drivers_probe(address).map_err(err)?;
-    }
-    sys.set_driver_override(address, None).map_err(err)?;
+    sysfs::give_back(address)?;
     ensure!(
         sysfs::driver(address).as_deref() == original,
         "{address} is bound to {:?} after giving it back to {original:?}",

@@ -10,6 +10,7 @@
 //! runner binary for this list, and runs each case in every guest profile whose IOMMU mode the
 //! case lists.
 
+mod cli;
 mod drivers;
 mod drydock_vfio;
 mod environment;
@@ -230,6 +231,24 @@ pub const CASES: &[Case] = &[
         iommu: PASSTHROUGH,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
+    },
+    Case {
+        name: "drydock_cli_binds_edu_and_e1000e_and_back",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: cli::drydock_cli_binds_edu_and_e1000e_and_back,
+    },
+    Case {
+        name: "drydock_cli_refuses_a_device_in_use",
+        iommu: WITH_GROUPS,
+        timeout: DEFAULT_TIMEOUT,
+        run: cli::drydock_cli_refuses_a_device_in_use,
+    },
+    Case {
+        name: "drydock_cli_check_reports_no_iommu",
+        iommu: OFF,
+        timeout: DEFAULT_TIMEOUT,
+        run: cli::drydock_cli_check_reports_no_iommu,
     },
     Case {
         name: "readme_demo",
