@@ -19,8 +19,15 @@ use crate::{process, Context, Error, Result};
 /// The target triple of guest binaries.
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The packages whose binaries the guest runs: the runner, the drivers' own binaries (the demo
-/// runs `edu`; the in-kernel comparisons run each driver's) and the NVMe benchmark.
-pub const GUEST_PACKAGES: &[&str] = &["drydock-guest", "edu", "pci-testdev", "nvme", "nvme-bench"];
+/// runs `edu`, the in-kernel comparisons each driver's), the NVMe benchmark and the `drydock` command (package `drydock-cli`).
+pub const GUEST_PACKAGES: &[&str] = &[
+    "drydock-guest",
+    "edu",
+    "pci-testdev",
+    "nvme",
+    "nvme-bench",
+    "drydock-cli",
+];
 /// The guest runner binary.
 pub const RUNNER: &str = "drydock-guest";
 /// The NVMe benchmark binary (package `nvme-bench`), which the NVMe cases also run.

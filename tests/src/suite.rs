@@ -52,11 +52,22 @@ pub fn run_timeout(cases: &[CaseInfo]) -> Duration {
         + FINAL_SLACK
 }
 
-/// Boots `profile` once and runs `cases` in it, in order.
+/// Boots `profile` once and runs `cases` in it, in order, allowing the guest
+/// [`run_timeout`]`(cases)` after it booted.
 pub fn run_suite(
     profile: &'static Profile,
     binaries: &GuestBinaries,
     cases: &[CaseInfo],
+) -> SuiteReport {
+    run_suite_within(profile, binaries, cases, run_timeout(cases))
+}
+
+/// [`run_suite`], with the guest killed `limit` after it booted.
+pub fn run_suite_within(
+    profile: &'static Profile,
+    binaries: &GuestBinaries,
+    cases: &[CaseInfo],
+    limit: Duration,
 ) -> SuiteReport {
     let fail_all = |message: String| SuiteReport {
         results: cases
@@ -64,7 +75,7 @@ pub fn run_suite(
             .map(|c| (c.name.clone(), Err(message.clone())))
             .collect(),
     };
-    match boot_and_collect(profile, binaries, cases) {
+    match boot_and_collect(profile, binaries, cases, limit) {
         Ok(report) => report,
         Err(e) => fail_all(format!(
             "the `{}` guest could not be started: {e}",
@@ -77,6 +88,7 @@ fn boot_and_collect(
     profile: &'static Profile,
     binaries: &GuestBinaries,
     cases: &[CaseInfo],
+    limit: Duration,
 ) -> Result<SuiteReport> {
     let cache = Cache::from_env()?;
     let prepared = vm::prepare(profile, &cache)?;
@@ -91,7 +103,7 @@ fn boot_and_collect(
     );
     let watchdog = Watchdog {
         boot: vm::boot_timeout()?,
-        run: Some(run_timeout(cases)),
+        run: Some(limit),
     };
     eprintln!(
         "drydock: booting the `{}` guest ({}) for {} case(s)",

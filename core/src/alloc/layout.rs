@@ -7,7 +7,6 @@ use core::{alloc::Layout, marker::PhantomData};
 /// The error of a layout computation that overflowed; converts to `ENOMEM`.
 ///
 /// Mirrors `kernel::alloc::layout::LayoutError`.
-#[derive(Debug)]
 pub struct LayoutError;
 
 /// The layout of an array `[T; n]` whose length is only known at run time.

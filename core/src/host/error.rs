@@ -8,7 +8,40 @@
 
 use std::io;
 
+use super::binding::bind_command;
+use super::usage::Use;
 use crate::error::{code, Error};
+
+/// `uses` as one clause: each use with the command that ends it.
+fn list_uses(uses: &[Use]) -> String {
+    uses.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What to do about a file this process may not open.
+fn permission_fix(path: &str) -> String {
+    if path.starts_with("/dev/vfio/") {
+        format!(
+            "run as root, or give your user access (`chown $(id -u) {path}`, or a udev rule for \
+             the group's node)"
+        )
+    } else if path.starts_with("/sys/") || path.starts_with("/run/") {
+        "run as root (with sudo): binding devices changes the kernel's state".to_owned()
+    } else {
+        "run as root, or give your user access to it".to_owned()
+    }
+}
+
+/// `others` as `0000:00:1f.2 (ahci), ...`.
+fn list_drivers(others: &[(String, String)]) -> String {
+    others
+        .iter()
+        .map(|(address, driver)| format!("{address} ({driver})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A failure of the host machinery, with the remedy in its message.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +65,9 @@ pub enum HostError {
 
     /// The device is not bound to the driver the backend needs.
     #[error(
-        "PCI device {bdf} is bound to {}, not {wanted}: run `drydock bind {bdf} --driver {wanted}`",
-        current.as_deref().unwrap_or("no driver")
+        "PCI device {bdf} is bound to {}, not {wanted}: run `{}`",
+        current.as_deref().unwrap_or("no driver"),
+        bind_command(Some(bdf), wanted)
     )]
     WrongDriver {
         /// The device's address.
@@ -46,10 +80,12 @@ pub enum HostError {
 
     /// The kernel has no IOMMU groups, so VFIO with an IOMMU cannot work.
     #[error(
-        "no IOMMU is enabled (/sys/kernel/iommu_groups is empty): enable VT-d/AMD-Vi in the \
-         firmware and boot with `intel_iommu=on` (Intel) or `amd_iommu=on` (AMD); without an \
-         IOMMU, use VFIO's no-IOMMU mode (`vfio.enable_unsafe_noiommu_mode=1` before binding the \
-         device to vfio-pci; no isolation) or the UIO backend"
+        "no IOMMU is enabled (/sys/kernel/iommu_groups is empty), and vfio-pci needs one: enable \
+         VT-d/AMD-Vi in the firmware and boot with `intel_iommu=on` (Intel) or `amd_iommu=on` \
+         (AMD); without an IOMMU, use VFIO's no-IOMMU mode (`vfio.enable_unsafe_noiommu_mode=1` \
+         before binding the device to vfio-pci) or UIO (`{}`), both without DMA isolation; \
+         `drydock check` tells more",
+        bind_command(None, "uio_pci_generic")
     )]
     NoIommu,
 
@@ -60,6 +96,17 @@ pub enum HostError {
         group: u32,
         /// What is wrong, and what to do.
         reason: &'static str,
+    },
+
+    /// The IOMMU is enabled but does not cover this device.
+    #[error(
+        "PCI device {bdf} is in no IOMMU group although the IOMMU is enabled (the firmware leaves \
+         it outside the IOMMU), so vfio-pci cannot take it: use UIO, without DMA isolation (`{}`)",
+        bind_command(Some(bdf), "uio_pci_generic")
+    )]
+    NoGroup {
+        /// The device's address.
+        bdf: String,
     },
 
     /// The kernel does not provide VFIO.
@@ -73,10 +120,7 @@ pub enum HostError {
     },
 
     /// A device node or sysfs file could not be opened for lack of permission.
-    #[error(
-        "permission denied opening {path}: run as root, or give your user access (for VFIO, \
-         `chown $USER {path}` or a udev rule for the group's node)"
-    )]
+    #[error("permission denied opening {path}: {}", permission_fix(path))]
     Permission {
         /// The file that could not be opened.
         path: String,
@@ -85,7 +129,8 @@ pub enum HostError {
     /// The IOMMU group holds other devices that are not bound to `vfio-pci`.
     #[error(
         "IOMMU group {group} is not viable: every device in it must be bound to vfio-pci or to no \
-         driver, but {}; run `drydock bind` for them, or move the device to another slot",
+         driver, but {}; give them to vfio-pci too (`drydock bind --group` with this device), or \
+         move the device to another slot",
         others.iter().map(|(bdf, driver)| format!("{bdf} is bound to {driver}")).collect::<Vec<_>>().join(", ")
     )]
     GroupNotViable {
@@ -93,6 +138,91 @@ pub enum HostError {
         group: u32,
         /// The other devices of the group and their drivers.
         others: Vec<(String, String)>,
+    },
+
+    /// Binding a device to vfio-pci would leave its IOMMU group unusable: other members are bound
+    /// to kernel drivers, and no consent was given to take them too.
+    #[error(
+        "PCI device {bdf} shares IOMMU group {group} with {}, which keep their kernel drivers: \
+         vfio-pci can use the group only when all its devices are bound to vfio-pci or to no \
+         driver; run `drydock bind --group {bdf}` to bind them too, or name them in the same \
+         command",
+        list_drivers(others)
+    )]
+    GroupMustFollow {
+        /// The device asked for.
+        bdf: String,
+        /// Its IOMMU group.
+        group: u32,
+        /// The other members that would have to follow, with their drivers.
+        others: Vec<(String, String)>,
+    },
+
+    /// An IOMMU group to be bound whole holds a bridge with a kernel driver.
+    #[error(
+        "IOMMU group {group} holds bridge {bridge}, bound to {driver}: drydock does not hand \
+         bridges to vfio-pci (the system may depend on them); the group cannot be used through \
+         VFIO as it is (try the device in another slot, or UIO: `{}`)",
+        bind_command(None, "uio_pci_generic")
+    )]
+    BridgeInGroup {
+        /// The group.
+        group: u32,
+        /// The bridge's address.
+        bridge: String,
+        /// Its driver.
+        driver: String,
+    },
+
+    /// The device is in use, and taking it from its driver would break what uses it.
+    #[error(
+        "PCI device {bdf} is in use: {}; stop using it first, or pass --force to take it anyway",
+        list_uses(uses)
+    )]
+    DeviceInUse {
+        /// The device's address.
+        bdf: String,
+        /// What uses it.
+        uses: Vec<Use>,
+    },
+
+    /// A driver name that drydock does not bind devices to.
+    #[error(
+        "unknown driver `{name}`: drydock binds devices to vfio-pci (the default) or \
+         uio_pci_generic; `drydock unbind BDF` gives a device back to its kernel driver"
+    )]
+    UnknownDriver {
+        /// The name given.
+        name: String,
+    },
+
+    /// A kernel module could not be loaded.
+    #[error(
+        "cannot load kernel module {module}: {reason}; run `modprobe {module}` as root to see \
+         why (a kernel booted with `nomodule`, or built without it, cannot)"
+    )]
+    ModuleLoad {
+        /// The module (or modalias) asked for.
+        module: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The kernel did not bind a device to a driver.
+    #[error(
+        "the kernel did not bind {bdf} to {driver}: {reason}; `dmesg | tail` says why; {bdf} is \
+         now {}",
+        now.as_deref().map_or("without a driver".to_owned(), |d| format!("bound to {d}"))
+    )]
+    BindRefused {
+        /// The device's address.
+        bdf: String,
+        /// The driver that did not take it.
+        driver: String,
+        /// What the kernel answered.
+        reason: String,
+        /// The driver the device has now.
+        now: Option<String>,
     },
 
     /// The IOMMU group is open in another process.
@@ -189,7 +319,14 @@ impl HostError {
             HostError::NoDevice { .. } => code::ENODEV,
             HostError::BadAddress { .. } => code::EINVAL,
             HostError::WrongDriver { .. } => code::EBUSY,
-            HostError::NoIommu | HostError::NoVfio { .. } => code::ENODEV,
+            HostError::NoIommu | HostError::NoGroup { .. } | HostError::NoVfio { .. } => {
+                code::ENODEV
+            }
+            HostError::GroupMustFollow { .. }
+            | HostError::BridgeInGroup { .. }
+            | HostError::DeviceInUse { .. } => code::EBUSY,
+            HostError::UnknownDriver { .. } => code::EINVAL,
+            HostError::ModuleLoad { .. } | HostError::BindRefused { .. } => code::ENODEV,
             HostError::Permission { .. } => code::EACCES,
             HostError::GroupNotViable { .. } | HostError::GroupBusy { .. } => code::EBUSY,
             HostError::MemlockTooLow { .. }

@@ -5,6 +5,7 @@
 //! See `docs/architecture.md`.
 
 pub mod bar_file;
+pub mod binding;
 pub mod bus;
 pub mod command_line;
 pub mod device;
@@ -20,10 +21,12 @@ pub mod module;
 pub mod pci;
 pub mod pci_config;
 pub mod rcu;
+pub mod readiness;
 pub mod runtime;
 pub mod sg;
 pub mod sim;
 pub mod sync;
 pub mod sysfs;
 pub mod uio;
+pub mod usage;
 pub mod vfio;

@@ -31,6 +31,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
+use super::binding::bind_command;
 use super::bus::Bus;
 use super::error::HostError;
 use super::module::{ModuleDescriptor, ModuleHandle};
@@ -238,6 +239,7 @@ pub fn run(module: &'static ModuleDescriptor, options: Options) -> ExitCode {
 /// [`run`] without the logger and the exit-code conversion.
 pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
     let name = module.info.name;
+    let driver = options.backend.driver();
     // Signals are caught before anything is opened, so a stop request is never lost.
     let signals = match StopSignals::install() {
         Ok(signals) => signals,
@@ -269,7 +271,9 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
         if bound.is_empty() {
             log::warn!(
                 target: "drydock",
-                "{name}: no device bound ({opened} opened); bind a device the driver supports with `drydock bind`"
+                "{name}: no device bound ({opened} opened); bind a device the driver supports \
+                 with `{}` (`drydock list` shows the devices)",
+                bind_command(None, driver)
             );
             return Status::NothingBound;
         }

@@ -25,6 +25,7 @@ mod function;
 mod iommu;
 mod model;
 pub mod models;
+mod pattern;
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use config::Identity;
 pub use function::SimFunction;
 pub use iommu::{DmaFault, SimIommu};
 pub use model::{DeviceModel, SimContext};
+pub use pattern::pattern;
 
 use super::bus::Bus;
 use super::module::{ModuleDescriptor, ModuleHandle};

@@ -7,15 +7,23 @@
 //! callers.
 //!
 //! Every path is taken relative to a root directory ([`Sysfs::at`]), so tests lay out a fake tree
-//! in a temporary directory (real files and symbolic links, as the kernel shows them) and run the
-//! same code as on a real system ([`Sysfs::system`], rooted at `/`).
+//! in a temporary directory (real files and symbolic links, as the kernel shows them, see
+//! [`fake`]) and run the same code as on a real system ([`Sysfs::system`], rooted at `/`). Writes
+//! and module loads go through a [`Kernel`]: the running one, or on a fake tree a simulation of
+//! what the kernel does in answer.
 
+pub mod fake;
+pub mod kernel;
+
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::HostError;
 use super::pci::parse_bdf;
+pub use kernel::{Kernel, NoKernel, RunningKernel};
 
 /// `IORESOURCE_IO`: the resource is in I/O port space.
 const IORESOURCE_IO: u64 = 0x100;
@@ -28,6 +36,8 @@ const IORESOURCE_MEM_64: u64 = 0x0010_0000;
 
 /// The name VFIO gives the IOMMU groups it creates in no-IOMMU mode.
 pub const NOIOMMU_GROUP_NAME: &str = "vfio-noiommu";
+/// VFIO's switch for its no-IOMMU mode (`Y` or `N`), relative to the root; writable at run time.
+pub const NOIOMMU_MODE_PARAMETER: &str = "sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
 
 /// Returns the canonical form `DDDD:BB:DD.F` of a PCI address (`BB:DD.F` means domain 0).
 pub fn canonical_address(text: &str) -> Result<String, HostError> {
@@ -124,6 +134,31 @@ impl PciDeviceInfo {
     }
 }
 
+/// Whether the calling process may open a node for reading and writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The node does not exist.
+    Missing,
+    /// It exists, but this process may not open it for reading and writing.
+    Denied,
+    /// It exists and may be opened.
+    Granted,
+}
+
+impl Access {
+    /// Probes `path` with `access(2)` for the process's real user.
+    pub fn of(path: &Path) -> Self {
+        if !path.exists() {
+            return Access::Missing;
+        }
+        let mode = nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK;
+        match nix::unistd::access(path, mode) {
+            Ok(()) => Access::Granted,
+            Err(_) => Access::Denied,
+        }
+    }
+}
+
 /// The options of the running kernel's command line (`/proc/cmdline`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KernelCmdline {
@@ -174,10 +209,31 @@ impl KernelCmdline {
     }
 }
 
-/// The sysfs and procfs trees of a system, rooted at a directory.
-#[derive(Clone, Debug)]
+/// Drivers whose devices leave an IOMMU group usable by VFIO: they let userspace or nobody do
+/// the device's DMA (the kernel's `driver_managed_dma`): vfio-pci, pci-stub and the PCIe port
+/// driver. vfio-pci's variant drivers (`mlx5_vfio_pci`...) count too, by name.
+const DMA_SAFE_DRIVERS: &[&str] = &["vfio-pci", "pci-stub", "pcieport"];
+
+/// Whether a device bound to `driver` leaves its IOMMU group usable by VFIO.
+pub fn leaves_group_viable(driver: &str) -> bool {
+    DMA_SAFE_DRIVERS.contains(&driver) || driver.contains("vfio")
+}
+
+/// The sysfs and procfs trees of a system, rooted at a directory, and the kernel that answers
+/// writes to them.
+#[derive(Clone)]
 pub struct Sysfs {
     root: PathBuf,
+    kernel: Arc<dyn Kernel>,
+}
+
+impl fmt::Debug for Sysfs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sysfs")
+            .field("root", &self.root)
+            .field("kernel", &self.kernel)
+            .finish()
+    }
 }
 
 impl Default for Sysfs {
@@ -187,7 +243,7 @@ impl Default for Sysfs {
 }
 
 /// Reads a file as trimmed text, or `None` if it does not exist.
-fn read_optional(path: &Path) -> Result<Option<String>, HostError> {
+pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, HostError> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text.trim().to_owned())),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -196,7 +252,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, HostError> {
 }
 
 /// Converts a failed file operation into the error that says what to do.
-fn file_error(what: &str, path: &Path, err: io::Error) -> HostError {
+pub(crate) fn file_error(what: &str, path: &Path, err: io::Error) -> HostError {
     if err.kind() == io::ErrorKind::PermissionDenied {
         HostError::Permission {
             path: path.display().to_string(),
@@ -207,18 +263,18 @@ fn file_error(what: &str, path: &Path, err: io::Error) -> HostError {
 }
 
 /// Parses a sysfs hexadecimal attribute such as `0x1234`.
-fn parse_hex(text: &str) -> Option<u64> {
+pub(crate) fn parse_hex(text: &str) -> Option<u64> {
     u64::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
 }
 
 /// The name of the last component of the target of symbolic link `link`, if it is one.
-fn link_name(link: &Path) -> Option<String> {
+pub(crate) fn link_name(link: &Path) -> Option<String> {
     let target = fs::read_link(link).ok()?;
     Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
 /// Lists the entry names of a directory, sorted; empty if it does not exist.
-fn list_dir(dir: &Path) -> Result<Vec<String>, HostError> {
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>, HostError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -251,14 +307,25 @@ pub fn parse_resources(text: &str) -> Vec<Resource> {
 }
 
 impl Sysfs {
-    /// The running system's trees (`/sys`, `/proc`).
+    /// The running system's trees (`/sys`, `/proc`, `/dev`, `/run`), answered by the running
+    /// kernel.
     pub fn system() -> Self {
-        Self::at("/")
+        Self::with_kernel("/", Arc::new(RunningKernel))
     }
 
-    /// The trees under `root` (`root/sys/...`, `root/proc/...`), for tests on a fake layout.
+    /// The trees under `root` (`root/sys/...`, `root/proc/...`) with nothing behind them: writes
+    /// only change files and modules cannot be loaded ([`NoKernel`]). For reading a copied or
+    /// fake layout.
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self::with_kernel(root, Arc::new(NoKernel))
+    }
+
+    /// The trees under `root`, answered by `kernel` (a simulation, on a fake tree).
+    pub fn with_kernel(root: impl Into<PathBuf>, kernel: Arc<dyn Kernel>) -> Self {
+        Self {
+            root: root.into(),
+            kernel,
+        }
     }
 
     /// Returns the root directory.
@@ -266,9 +333,9 @@ impl Sysfs {
         &self.root
     }
 
-    /// `root/<relative>`.
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
+    /// `root/<relative>`: where this tree keeps what the system keeps at `/<relative>`.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative.trim_start_matches('/'))
     }
 
     /// The sysfs directory of the device at `address` (canonical form).
@@ -277,7 +344,7 @@ impl Sysfs {
     }
 
     /// The sysfs directory of PCI driver `driver`.
-    fn driver_dir(&self, driver: &str) -> PathBuf {
+    pub fn driver_dir(&self, driver: &str) -> PathBuf {
         self.path("sys/bus/pci/drivers").join(driver)
     }
 
@@ -357,6 +424,13 @@ impl Sysfs {
             .is_ok_and(|name| name.trim() == NOIOMMU_GROUP_NAME)
     }
 
+    /// Whether VFIO's no-IOMMU mode is on (`CONFIG_VFIO_NOIOMMU`, with its module parameter
+    /// `enable_unsafe_noiommu_mode` set): vfio-pci then takes devices that have no IOMMU group,
+    /// into a no-IOMMU group of their own.
+    pub fn vfio_noiommu_mode(&self) -> bool {
+        fs::read_to_string(self.path(NOIOMMU_MODE_PARAMETER)).is_ok_and(|value| value.trim() == "Y")
+    }
+
     /// Whether the kernel has IOMMU groups at all (an IOMMU is enabled and drives some device).
     pub fn has_iommu_groups(&self) -> Result<bool, HostError> {
         Ok(!list_dir(&self.path("sys/kernel/iommu_groups"))?.is_empty())
@@ -368,18 +442,30 @@ impl Sysfs {
     }
 
     /// Returns the members of IOMMU group `group` that keep it from being usable through VFIO:
-    /// those bound to a driver other than `vfio-pci`, with that driver. The kernel's rule is that
-    /// every device of a group must be bound to a VFIO driver or to none (bridges excepted, which
-    /// this layer reports as well: its callers decide).
+    /// those bound to a driver that does DMA for the kernel, with that driver. The kernel's rule
+    /// is that every device of a group must be bound to a VFIO driver, to a driver that does no
+    /// DMA of its own ([`leaves_group_viable`]) or to none.
     pub fn group_blockers(&self, group: u32) -> Result<Vec<(String, String)>, HostError> {
         Ok(self
             .group_members(group)?
             .into_iter()
             .filter_map(|address| {
                 let driver = self.driver(&address)?;
-                (driver != "vfio-pci").then_some((address, driver))
+                (!leaves_group_viable(&driver)).then_some((address, driver))
             })
             .collect())
+    }
+
+    /// Returns the type of IOMMU group `group`'s default domain (`DMA`, `DMA-FQ`, `identity`...),
+    /// if the kernel shows it.
+    pub fn group_type(&self, group: u32) -> Result<Option<String>, HostError> {
+        read_optional(&self.path(&format!("sys/kernel/iommu_groups/{group}/type")))
+    }
+
+    /// Returns the device's `modalias` (`pci:v00008086d000010D3...`), which names the modules
+    /// whose drivers match it.
+    pub fn modalias(&self, address: &str) -> Result<Option<String>, HostError> {
+        read_optional(&self.device_dir(address).join("modalias"))
     }
 
     /// Returns the UIO device names (`uio0`...) of the device at `address` (canonical form).
@@ -400,6 +486,14 @@ impl Sysfs {
             .is_dir()
     }
 
+    /// Loads kernel module `module` (or the modules a `modalias` names) unless it is present.
+    pub fn load_module(&self, module: &str) -> Result<(), HostError> {
+        if self.module_present(module) {
+            return Ok(());
+        }
+        self.kernel.load_module(self, module)
+    }
+
     /// Reads the kernel command line.
     pub fn kernel_cmdline(&self) -> Result<KernelCmdline, HostError> {
         let path = self.path("proc/cmdline");
@@ -407,10 +501,9 @@ impl Sysfs {
         Ok(KernelCmdline::parse(&text))
     }
 
-    /// Writes `value` to a sysfs file.
+    /// Writes `value` to a sysfs file, through the kernel that answers it.
     fn write(&self, path: &Path, value: &str) -> Result<(), HostError> {
-        fs::write(path, value)
-            .map_err(|err| file_error(&format!("writing `{value}` to"), path, err))
+        self.kernel.write(self, path, value)
     }
 
     /// Sets (or, with `None`, clears) the device's `driver_override`: only that driver may bind
@@ -465,143 +558,9 @@ impl Sysfs {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use super::fake::{FakeDevice, FakeSys, EDU_RESOURCE, NVME_RESOURCE, TESTDEV_RESOURCE};
     use super::*;
-    use std::os::unix::fs::symlink;
-
-    /// A fake system tree in a temporary directory, laid out as the kernel lays out sysfs:
-    /// devices under `/sys/devices/pci0000:00`, linked from `/sys/bus/pci/devices`, with
-    /// `driver` and `iommu_group` links.
-    pub(crate) struct FakeSys {
-        pub(crate) root: PathBuf,
-    }
-
-    impl Drop for FakeSys {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.root);
-        }
-    }
-
-    /// What a fake device looks like.
-    pub(crate) struct FakeDevice<'a> {
-        pub(crate) address: &'a str,
-        pub(crate) ids: (u16, u16),
-        pub(crate) class: u32,
-        pub(crate) driver: Option<&'a str>,
-        pub(crate) group: Option<u32>,
-        pub(crate) resource: &'a str,
-    }
-
-    impl FakeSys {
-        pub(crate) fn new(name: &str) -> Self {
-            let root = std::env::temp_dir().join(format!(
-                "drydock-sysfs-{name}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = fs::remove_dir_all(&root);
-            for dir in [
-                "sys/bus/pci/devices",
-                "sys/bus/pci/drivers",
-                "sys/kernel/iommu_groups",
-                "sys/module",
-                "proc",
-            ] {
-                fs::create_dir_all(root.join(dir)).unwrap();
-            }
-            fs::write(root.join("sys/bus/pci/drivers_probe"), "").unwrap();
-            Self { root }
-        }
-
-        pub(crate) fn sysfs(&self) -> Sysfs {
-            Sysfs::at(&self.root)
-        }
-
-        pub(crate) fn add_driver(&self, driver: &str) {
-            let dir = self.root.join("sys/bus/pci/drivers").join(driver);
-            fs::create_dir_all(&dir).unwrap();
-            for file in ["bind", "unbind", "new_id", "remove_id"] {
-                fs::write(dir.join(file), "").unwrap();
-            }
-            let module = driver.replace('-', "_");
-            fs::create_dir_all(self.root.join("sys/module").join(module)).unwrap();
-        }
-
-        pub(crate) fn add_device(&self, d: &FakeDevice<'_>) {
-            let real = self.root.join("sys/devices/pci0000:00").join(d.address);
-            fs::create_dir_all(&real).unwrap();
-            let files = [
-                ("vendor", format!("0x{:04x}\n", d.ids.0)),
-                ("device", format!("0x{:04x}\n", d.ids.1)),
-                ("subsystem_vendor", "0x1af4\n".to_owned()),
-                ("subsystem_device", "0x1100\n".to_owned()),
-                ("class", format!("0x{:06x}\n", d.class)),
-                ("revision", "0x10\n".to_owned()),
-                ("numa_node", "-1\n".to_owned()),
-                ("driver_override", "(null)\n".to_owned()),
-                ("resource", d.resource.to_owned()),
-            ];
-            for (name, content) in files {
-                fs::write(real.join(name), content).unwrap();
-            }
-            symlink(
-                format!("../../../devices/pci0000:00/{}", d.address),
-                self.root.join("sys/bus/pci/devices").join(d.address),
-            )
-            .unwrap();
-            if let Some(driver) = d.driver {
-                self.add_driver(driver);
-                symlink(
-                    format!("../../../bus/pci/drivers/{driver}"),
-                    real.join("driver"),
-                )
-                .unwrap();
-                symlink(
-                    format!("../../../../devices/pci0000:00/{}", d.address),
-                    self.root
-                        .join("sys/bus/pci/drivers")
-                        .join(driver)
-                        .join(d.address),
-                )
-                .unwrap();
-            }
-            if let Some(group) = d.group {
-                let group_dir = self
-                    .root
-                    .join("sys/kernel/iommu_groups")
-                    .join(group.to_string());
-                fs::create_dir_all(group_dir.join("devices")).unwrap();
-                symlink(
-                    format!("../../../kernel/iommu_groups/{group}"),
-                    real.join("iommu_group"),
-                )
-                .unwrap();
-                symlink(
-                    format!("../../../../devices/pci0000:00/{}", d.address),
-                    group_dir.join("devices").join(d.address),
-                )
-                .unwrap();
-            }
-        }
-    }
-
-    /// edu's `resource` file: BAR0 is 1 MiB of 32-bit memory, nothing else.
-    pub(crate) const EDU_RESOURCE: &str =
-        "0x00000000fea00000 0x00000000feafffff 0x0000000000040200\n\
-        0x0000000000000000 0x0000000000000000 0x0000000000000000\n\
-        0x0000000000000000 0x0000000000000000 0x0000000000000000\n\
-        0x0000000000000000 0x0000000000000000 0x0000000000000000\n\
-        0x0000000000000000 0x0000000000000000 0x0000000000000000\n\
-        0x0000000000000000 0x0000000000000000 0x0000000000000000\n\
-        0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
-
-    /// The NVMe controller's: BAR0 is 16 KiB of 64-bit memory.
-    const NVME_RESOURCE: &str = "0x00000000febf0000 0x00000000febf3fff 0x0000000000140204\n\
-        0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
-
-    /// pci-testdev's: BAR0 4 KiB of memory, BAR1 256 bytes of I/O ports.
-    const TESTDEV_RESOURCE: &str = "0x00000000feb00000 0x00000000feb00fff 0x0000000000040200\n\
-        0x000000000000c000 0x000000000000c0ff 0x0000000000040101\n";
 
     fn guest_like() -> FakeSys {
         let fake = FakeSys::new("guest");
@@ -715,7 +674,7 @@ pub(crate) mod tests {
         // guest_like's edu is in group 2, a group of the IOMMU, whose name file is absent.
         assert!(!sysfs.is_noiommu_group(2));
         fs::write(
-            fake.root.join("sys/kernel/iommu_groups/2/name"),
+            fake.root().join("sys/kernel/iommu_groups/2/name"),
             "vfio-noiommu\n",
         )
         .unwrap();
@@ -724,38 +683,157 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn binding_writes_the_kernel_files() {
+    fn vfio_noiommu_mode_is_its_module_parameter() {
+        let fake = guest_like();
+        let sysfs = fake.sysfs();
+        assert!(!sysfs.vfio_noiommu_mode());
+        fake.set_vfio_noiommu_mode(false);
+        assert!(!sysfs.vfio_noiommu_mode());
+        fake.set_vfio_noiommu_mode(true);
+        assert!(sysfs.vfio_noiommu_mode());
+        assert_eq!(
+            fs::read_to_string(fake.root().join(NOIOMMU_MODE_PARAMETER)).unwrap(),
+            "Y\n"
+        );
+    }
+
+    #[test]
+    fn binding_files_are_written_and_answered_like_the_kernel() {
         let fake = guest_like();
         let sysfs = fake.sysfs();
         let nvme_dir = sysfs.device_dir("0000:00:04.0");
         sysfs.unbind("0000:00:04.0").unwrap();
-        let unbind = fake.root.join("sys/bus/pci/drivers/nvme/unbind");
-        assert_eq!(fs::read_to_string(unbind).unwrap(), "0000:00:04.0");
+        assert_eq!(sysfs.driver("0000:00:04.0"), None);
         sysfs
             .set_driver_override("0000:00:04.0", Some("vfio-pci"))
             .unwrap();
         assert_eq!(
             fs::read_to_string(nvme_dir.join("driver_override")).unwrap(),
-            "vfio-pci"
+            "vfio-pci\n"
         );
+        assert_eq!(
+            sysfs
+                .device("0000:00:04.0")
+                .unwrap()
+                .driver_override
+                .as_deref(),
+            Some("vfio-pci")
+        );
+        // The override lets vfio-pci, and only it, take the device.
+        let err = sysfs.bind("0000:00:04.0", "nvme").unwrap_err();
+        assert!(err.to_string().contains("No such device"), "{err}");
         sysfs.drivers_probe("0000:00:04.0").unwrap();
-        assert_eq!(
-            fs::read_to_string(fake.root.join("sys/bus/pci/drivers_probe")).unwrap(),
-            "0000:00:04.0"
-        );
-        sysfs.new_id("vfio-pci", 0x1b36, 0x0010).unwrap();
-        assert_eq!(
-            fs::read_to_string(fake.root.join("sys/bus/pci/drivers/vfio-pci/new_id")).unwrap(),
-            "1b36 0010"
-        );
-        sysfs.bind("0000:00:03.0", "vfio-pci").unwrap();
+        assert_eq!(sysfs.driver("0000:00:04.0").as_deref(), Some("vfio-pci"));
+        assert!(fake.root().join("dev/vfio/3").exists());
+        // A bound device refuses a second driver.
+        let err = sysfs.bind("0000:00:04.0", "vfio-pci").unwrap_err();
+        assert!(err.to_string().contains("busy"), "{err}");
+        // A dynamic ID lets vfio-pci take pci-testdev without an override.
+        sysfs.new_id("vfio-pci", 0x1b36, 0x0005).unwrap();
+        assert_eq!(sysfs.driver("0000:00:03.0").as_deref(), Some("vfio-pci"));
+        sysfs.remove_id("vfio-pci", 0x1b36, 0x0005).unwrap();
         sysfs.set_driver_override("0000:00:04.0", None).unwrap();
-        assert_eq!(
-            fs::read_to_string(nvme_dir.join("driver_override")).unwrap(),
-            "\n"
-        );
-        // Unbinding a device without a driver does nothing.
+        assert_eq!(sysfs.device("0000:00:04.0").unwrap().driver_override, None);
+        sysfs.unbind("0000:00:04.0").unwrap();
+        sysfs.bind("0000:00:04.0", "nvme").unwrap();
+        assert_eq!(sysfs.driver("0000:00:04.0").as_deref(), Some("nvme"));
+        // Unbinding a device without a driver writes nothing.
         sysfs.unbind("0000:00:03.0").unwrap();
+        let before = fake.writes().len();
+        sysfs.unbind("0000:00:03.0").unwrap();
+        assert_eq!(fake.writes().len(), before);
+        let writes = fake.writes();
+        assert_eq!(
+            writes.first().unwrap(),
+            &(
+                "sys/bus/pci/devices/0000:00:04.0/driver/unbind".to_owned(),
+                "0000:00:04.0".to_owned()
+            )
+        );
+        assert_eq!(
+            writes[2],
+            (
+                "sys/bus/pci/drivers/nvme/bind".to_owned(),
+                "0000:00:04.0".to_owned()
+            )
+        );
+        assert_eq!(
+            writes[9],
+            (
+                "sys/bus/pci/drivers/nvme/bind".to_owned(),
+                "0000:00:04.0".to_owned()
+            )
+        );
+        assert_eq!(
+            writes
+                .iter()
+                .filter(|(file, _)| file.ends_with("unbind"))
+                .count(),
+            3,
+            "{writes:?}"
+        );
+    }
+
+    #[test]
+    fn vfio_pci_refuses_a_device_without_an_iommu_group() {
+        let fake = FakeSys::new("nogroup");
+        fake.add_device(&FakeDevice {
+            address: "0000:00:02.0",
+            ids: (0x1234, 0x11e8),
+            class: 0x00ff00,
+            driver: None,
+            group: None,
+            resource: EDU_RESOURCE,
+        });
+        fake.add_driver("vfio-pci", &[]);
+        let sysfs = fake.sysfs();
+        sysfs
+            .set_driver_override("0000:00:02.0", Some("vfio-pci"))
+            .unwrap();
+        let err = sysfs.bind("0000:00:02.0", "vfio-pci").unwrap_err();
+        assert!(err.to_string().contains("Invalid argument"), "{err}");
+        // drivers_probe hides the probe's failure, as the kernel does.
+        sysfs.drivers_probe("0000:00:02.0").unwrap();
+        assert_eq!(sysfs.driver("0000:00:02.0"), None);
+    }
+
+    #[test]
+    fn modules_load_through_the_kernel_and_take_their_devices() {
+        let fake = FakeSys::guest("modules");
+        let sysfs = fake.sysfs();
+        sysfs.unbind("0000:00:06.0").unwrap();
+        fs::remove_dir_all(fake.root().join("sys/bus/pci/drivers/e1000e")).unwrap();
+        fs::remove_dir_all(fake.root().join("sys/module/e1000e")).unwrap();
+        fake.add_loadable_module("e1000e", "e1000e", &[(0x8086, 0x10d3)]);
+        assert!(!sysfs.module_present("e1000e"));
+        // By the device's modalias, as `modprobe $(cat modalias)` does.
+        let alias = sysfs.modalias("0000:00:06.0").unwrap().unwrap();
+        assert!(alias.starts_with("pci:v00008086d000010D3"), "{alias}");
+        sysfs.load_module(&alias).unwrap();
+        assert!(sysfs.module_present("e1000e"));
+        assert_eq!(sysfs.driver("0000:00:06.0").as_deref(), Some("e1000e"));
+        let err = sysfs.load_module("no_such_module").unwrap_err();
+        assert!(err.to_string().contains("no_such_module"), "{err}");
+        // Without a kernel behind the tree, loading says so.
+        let err = Sysfs::at(fake.root()).load_module("ixgbe").unwrap_err();
+        assert!(err.to_string().contains("no kernel behind it"), "{err}");
+    }
+
+    #[test]
+    fn group_type_and_viability_rules() {
+        let fake = FakeSys::guest("viability");
+        let sysfs = fake.sysfs();
+        assert_eq!(sysfs.group_type(2).unwrap().as_deref(), Some("DMA"));
+        assert_eq!(sysfs.group_type(99).unwrap(), None);
+        assert!(leaves_group_viable("vfio-pci"));
+        assert!(leaves_group_viable("pcieport"));
+        assert!(leaves_group_viable("mlx5_vfio_pci"));
+        assert!(!leaves_group_viable("uio_pci_generic"));
+        assert!(sysfs.group_blockers(8).unwrap().is_empty());
+        assert_eq!(
+            sysfs.group_blockers(6).unwrap(),
+            vec![("0000:00:06.0".to_owned(), "e1000e".to_owned())]
+        );
     }
 
     #[test]
@@ -764,6 +842,7 @@ pub(crate) mod tests {
         let sysfs = fake.sysfs();
         assert!(sysfs.driver_registered("vfio-pci"));
         assert!(sysfs.module_present("vfio-pci"));
+        assert!(sysfs.driver_dir("vfio-pci").join("bind").exists());
         assert!(sysfs.module_present("vfio_pci"));
         assert!(!sysfs.module_present("uio_pci_generic"));
         assert!(!sysfs.driver_registered("uio_pci_generic"));
@@ -773,7 +852,7 @@ pub(crate) mod tests {
     fn the_command_line_is_parsed_like_the_kernel_does() {
         let fake = guest_like();
         fs::write(
-            fake.root.join("proc/cmdline"),
+            fake.root().join("proc/cmdline"),
             "BOOT_IMAGE=/vmlinuz ro quiet intel_iommu=on,sm_on iommu=pt dyndbg=\"file x +p\"\n",
         )
         .unwrap();

@@ -14,7 +14,6 @@ use crate::str::CStr;
 ///
 /// Mirrors `kernel::irq::IrqReturn`.
 #[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IrqReturn {
     /// The interrupt was not from this device, or was not handled.
     None = host_irq::IRQ_NONE,
@@ -40,7 +39,6 @@ pub trait Handler: Sync {
 /// # Invariants
 ///
 /// `irq` is a valid IRQ number of the device for the lifetime `'a`.
-#[derive(Clone, Copy)]
 pub struct IrqRequest<'a> {
     irq: u32,
     _dev: PhantomData<&'a Device<Bound>>,
@@ -165,7 +163,6 @@ unsafe fn handle_irq_callback<T: Handler>(dev_id: *mut c_void) -> u32 {
 ///
 /// Mirrors `kernel::irq::ThreadedIrqReturn`.
 #[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThreadedIrqReturn {
     /// The interrupt was not from this device, or was not handled.
     None = host_irq::IRQ_NONE,

@@ -12,6 +12,7 @@
 use std::process::ExitCode;
 
 use edu::{EduDriver, MAX_TRANSFER};
+use kernel::host::binding::bind_command;
 use kernel::host::command_line::{self, CommandLine};
 use kernel::host::pci::with_driver_data;
 use kernel::host::runtime::{self, Session};
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
 
 /// Binds edu devices, exercises each, unbinds.
 fn demo(command: CommandLine) -> Result<(), String> {
+    let driver = command.options.backend.driver();
     let devices = runtime::open_devices(command.options).map_err(|e| e.to_string())?;
     let session = Session::start(&edu::__DRYDOCK_MODULE, devices).map_err(|e| format!("{e:?}"))?;
     let bound: Vec<_> = session
@@ -51,7 +53,11 @@ fn demo(command: CommandLine) -> Result<(), String> {
         .filter(|d| d.bound_driver().is_some())
         .collect();
     if bound.is_empty() {
-        return Err("no edu device is bound; bind one with `drydock bind BDF`".into());
+        return Err(format!(
+            "no edu device is bound to {driver}; bind one with `{}` (`drydock list --vendor \
+             1234` shows the edu devices)",
+            bind_command(None, driver)
+        ));
     }
     for device in &bound {
         let name = device.name().to_string_lossy().into_owned();

@@ -4,24 +4,12 @@ use std::time::Duration;
 
 use edu::{EduDriver, MAX_TRANSFER};
 use kernel::error::code::{EINVAL, ENODEV};
+use kernel::host::sim::pattern;
 use kernel::host::sim::{
     models::{Edu, PciTestdev},
     SimBus,
 };
 use kernel::pci::IrqType;
-
-/// A reproducible byte stream (xorshift64).
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 fn factorial_mod_2_32(n: u32) -> u32 {
     (1..=n).fold(1u32, |acc, k| acc.wrapping_mul(k))

@@ -12,24 +12,12 @@ use kernel::dma::Coherent;
 use kernel::error::code::{EBUSY, ECANCELED, EINVAL, EIO, ENODATA, ENODEV, ERANGE, ETIMEDOUT};
 use kernel::host::sim::models::nvme::{opcode, status, Fault, NvmeConfig, CAP};
 use kernel::host::sim::models::Nvme;
+use kernel::host::sim::pattern;
 use kernel::host::sim::{DeviceModel, SimBus, SimDevice};
 use kernel::io::Io;
 use kernel::pci;
 use kernel::prelude::GFP_KERNEL;
 use kernel::time::Delta;
-
-/// A reproducible byte stream (xorshift64).
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 /// A bus with one simulated controller of `config` at slot 4 and the driver loaded.
 struct Rig {

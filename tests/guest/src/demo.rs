@@ -7,8 +7,6 @@
 
 use std::process::Command;
 
-use kernel::host::sysfs::Sysfs;
-
 use crate::{edu, sysfs};
 
 /// Binds edu to vfio-pci and runs `edu --demo` on it.
@@ -33,11 +31,7 @@ pub fn run() -> Result<(), String> {
         .stderr(std::io::stdout())
         .status()
         .map_err(|e| format!("cannot run {}: {e}", driver.display()))?;
-    let system = Sysfs::system();
-    system.unbind(&address).map_err(|e| e.to_string())?;
-    system
-        .set_driver_override(&address, None)
-        .map_err(|e| e.to_string())?;
+    sysfs::give_back(&address)?;
     println!(
         "driver exited ({status}); {address} given back: driver {}",
         sysfs::driver(&address).as_deref().unwrap_or("none")

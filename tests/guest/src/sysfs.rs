@@ -1,15 +1,22 @@
 //! PCI devices as sysfs shows them: identity, driver binding and IOMMU groups.
 //!
-//! Errors are strings that name the file involved, ready to be a case's failure message.
+//! Drivers, groups and binding come from the host machinery ([`kernel::host::sysfs`],
+//! [`kernel::host::binding`]), the code the `drydock` command and the backends use; this module
+//! adapts them to the cases. Errors are strings that name the file involved, ready to be a case's
+//! failure message.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use kernel::host::binding::{self, UserspaceDriver};
+use kernel::host::error::HostError;
+use kernel::host::sysfs::Sysfs;
+
 /// The sysfs directory of PCI device `address` (e.g. `0000:00:02.0`).
 pub fn device_dir(address: &str) -> PathBuf {
-    Path::new("/sys/bus/pci/devices").join(address)
+    Sysfs::system().device_dir(address)
 }
 
 /// Reads a sysfs file, trimmed.
@@ -17,11 +24,6 @@ pub fn read(path: &Path) -> Result<String, String> {
     fs::read_to_string(path)
         .map(|s| s.trim().to_owned())
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-/// Writes `value` to a sysfs file.
-pub fn write(path: &Path, value: &str) -> Result<(), String> {
-    fs::write(path, value).map_err(|e| format!("cannot write `{value}` to {}: {e}", path.display()))
 }
 
 /// Reads a hexadecimal sysfs attribute of a PCI device, such as `vendor` (`0x1234`).
@@ -32,70 +34,54 @@ pub fn read_hex(address: &str, attribute: &str) -> Result<u32, String> {
         .map_err(|_| format!("{} holds `{text}`, not a hex number", path.display()))
 }
 
-/// The name of the last component a symlink points to, if the link exists.
-fn link_name(link: &Path) -> Option<String> {
-    let target = fs::read_link(link).ok()?;
-    Some(target.file_name()?.to_string_lossy().into_owned())
-}
-
 /// The driver bound to a PCI device, if any.
 pub fn driver(address: &str) -> Option<String> {
-    link_name(&device_dir(address).join("driver"))
+    Sysfs::system().driver(address)
 }
 
 /// The IOMMU group of a PCI device, if it has one.
 pub fn iommu_group(address: &str) -> Result<Option<u32>, String> {
-    let link = device_dir(address).join("iommu_group");
-    match link_name(&link) {
-        None => Ok(None),
-        Some(name) => name
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{} points to `{name}`, not a group number", link.display())),
-    }
+    Ok(Sysfs::system().iommu_group(address))
 }
 
 /// The devices in IOMMU group `group`.
 pub fn group_devices(group: u32) -> Result<Vec<String>, String> {
-    let dir = PathBuf::from(format!("/sys/kernel/iommu_groups/{group}/devices"));
-    let mut devices: Vec<String> = fs::read_dir(&dir)
-        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    devices.sort();
-    Ok(devices)
+    Sysfs::system()
+        .group_members(group)
+        .map_err(|e| e.to_string())
 }
 
 /// The type of IOMMU group `group`'s default domain: `DMA`, `DMA-FQ`, `identity`, ...
 pub fn group_type(group: u32) -> Result<String, String> {
-    read(Path::new(&format!("/sys/kernel/iommu_groups/{group}/type")))
+    Sysfs::system()
+        .group_type(group)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("IOMMU group {group} has no type file"))
 }
 
-/// Asks the kernel to bind `address` to `driver_name`: unbinds the current driver (if another
-/// one), sets `driver_override` and triggers a probe. Returns the driver bound afterwards, which
-/// is not `driver_name` if its probe refused the device.
+/// Hands `address` to the userspace driver `driver_name` (vfio-pci or uio_pci_generic) as
+/// `drydock bind` does ([`binding::bind_one`]: module, record of the original driver,
+/// `driver_override`, unbind, bind). Returns the driver bound afterwards, which is not
+/// `driver_name` if its probe refused the device (the device is then back where it was).
 pub fn request_driver(address: &str, driver_name: &str) -> Result<Option<String>, String> {
-    let dir = device_dir(address);
-    match driver(address) {
-        Some(current) if current == driver_name => return Ok(Some(current)),
-        Some(_) => write(&dir.join("driver/unbind"), address)?,
-        None => {}
+    let userspace = UserspaceDriver::parse(driver_name).map_err(|e| e.to_string())?;
+    match binding::bind_one(&Sysfs::system(), address, userspace) {
+        Ok(_) | Err(HostError::BindRefused { .. }) => {}
+        Err(err) => return Err(err.to_string()),
     }
-    write(&dir.join("driver_override"), driver_name)?;
-    write(Path::new("/sys/bus/pci/drivers_probe"), address)?;
     Ok(driver(address))
 }
 
 /// Unbinds `address` from its driver, if any, and clears its `driver_override`, so that any driver
 /// whose ID table matches it may bind it next.
 pub fn release(address: &str) -> Result<(), String> {
-    let dir = device_dir(address);
+    let sysfs = Sysfs::system();
     if driver(address).is_some() {
-        write(&dir.join("driver/unbind"), address)?;
+        sysfs.unbind(address).map_err(|e| e.to_string())?;
     }
-    // A lone newline clears the override.
-    write(&dir.join("driver_override"), "\n")
+    sysfs
+        .set_driver_override(address, None)
+        .map_err(|e| e.to_string())
 }
 
 /// Binds `address` to `driver_name`, failing if the driver does not take it.
@@ -107,6 +93,14 @@ pub fn bind(address: &str, driver_name: &str) -> Result<(), String> {
             other.as_deref().unwrap_or("nothing")
         )),
     }
+}
+
+/// Gives `address` back to the driver it had before [`bind`] or [`request_driver`] first took it
+/// (as `drydock unbind` does: [`binding::unbind`]), clearing `driver_override`.
+pub fn give_back(address: &str) -> Result<(), String> {
+    binding::unbind(&Sysfs::system(), address)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Polls `condition` until it returns `Some` or `timeout` passes. Kernel drivers probe some

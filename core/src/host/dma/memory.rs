@@ -160,9 +160,13 @@ pub fn memlock_limit() -> Option<u64> {
     (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
-/// Returns whether the process may lock memory beyond `RLIMIT_MEMLOCK` (`CAP_IPC_LOCK`).
-pub fn can_lock_unlimited() -> bool {
-    const CAP_IPC_LOCK: u32 = 14;
+/// `CAP_IPC_LOCK`: lock memory beyond `RLIMIT_MEMLOCK`.
+pub const CAP_IPC_LOCK: u32 = 14;
+/// `CAP_SYS_ADMIN`: among much else, read physical addresses from `/proc/self/pagemap`.
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// Returns whether the process has capability `cap` (a `CAP_*` number) in its effective set.
+pub fn has_capability(cap: u32) -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -173,7 +177,12 @@ pub fn can_lock_unlimited() -> bool {
                 .to_owned();
             u64::from_str_radix(&hex, 16).ok()
         })
-        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+        .is_some_and(|caps| caps & (1 << cap) != 0)
+}
+
+/// Returns whether the process may lock memory beyond `RLIMIT_MEMLOCK` (`CAP_IPC_LOCK`).
+pub fn can_lock_unlimited() -> bool {
+    has_capability(CAP_IPC_LOCK)
 }
 
 /// Checks, before locking `additional` more bytes on top of `already_locked`, that the memory
@@ -188,7 +197,7 @@ pub fn check_memlock(already_locked: u64, additional: u64) -> Result<(), HostErr
 }
 
 /// Decides [`check_memlock`] for a given limit (`None` for unlimited) and capability.
-fn memlock_verdict(
+pub fn memlock_verdict(
     already_locked: u64,
     additional: u64,
     limit: Option<u64>,

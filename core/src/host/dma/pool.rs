@@ -367,6 +367,7 @@ impl<M: IommuMapper> Drop for DmaPool<M> {
 mod tests {
     use super::super::iova::MSI_WINDOW;
     use super::*;
+    use proptest::prelude::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Records mappings, as an IOMMU would hold them.
@@ -511,5 +512,105 @@ mod tests {
         assert_eq!(live.lock().unwrap().len(), 2);
         drop(pool);
         assert!(live.lock().unwrap().is_empty());
+    }
+
+    /// One step of a pool's life in the property test.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Allocates `size` bytes, under edu's 28-bit mask when `narrow`.
+        Alloc { size: usize, narrow: bool },
+        /// Frees the live allocation at this index (modulo their number).
+        Free(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (1usize..=3 * PAGE_SIZE, any::<bool>())
+                .prop_map(|(size, narrow)| Step::Alloc { size, narrow }),
+            1 => (CHUNK_SIZE / 2 + 1..=CHUNK_SIZE + PAGE_SIZE, any::<bool>())
+                .prop_map(|(size, narrow)| Step::Alloc { size, narrow }),
+            5 => any::<usize>().prop_map(Step::Free),
+        ]
+    }
+
+    /// The bytes of a live region.
+    fn bytes(region: &CoherentRegion) -> &[u8] {
+        // SAFETY: the region is live (the test frees it only after its last use) and the pool
+        // owns its `size` bytes; nothing writes them while this borrow exists.
+        unsafe { core::slice::from_raw_parts(region.cpu_addr.as_ptr(), region.size) }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the sequence of allocations and frees: every allocation is page aligned,
+        /// large enough, zeroed, under its mask, outside the MSI window and inside a live
+        /// mapping; live allocations never overlap, in bus or in CPU addresses, and keep what was
+        /// written to them; small allocations share chunks (one mapping per chunk); and dropping
+        /// the pool leaves nothing mapped.
+        #[test]
+        fn allocations_are_disjoint_zeroed_mapped_and_kept(
+            steps in proptest::collection::vec(step(), 1..48)
+        ) {
+            let pool = pool();
+            let narrow_mask = (1u64 << 28) - 1;
+            let mut live: Vec<(CoherentRegion, u8)> = Vec::new();
+            let mut large_allocations = 0u64;
+            for (tag, step) in (1u8..).zip(steps) {
+                match step {
+                    Step::Alloc { size, narrow } => {
+                        let mask = if narrow { narrow_mask } else { u64::MAX };
+                        let region = pool.alloc(size, mask).unwrap();
+                        prop_assert!(region.size >= size);
+                        prop_assert_eq!(region.size % PAGE_SIZE, 0);
+                        prop_assert_eq!(region.dma_addr % PAGE_SIZE as u64, 0);
+                        let last = region.dma_addr + region.size as u64 - 1;
+                        prop_assert!(last <= mask, "{:#x} beyond {:#x}", last, mask);
+                        prop_assert!(last < MSI_WINDOW.0 || region.dma_addr > MSI_WINDOW.1);
+                        prop_assert!(bytes(&region).iter().all(|&b| b == 0), "not zeroed");
+                        large_allocations += u64::from(size > CHUNK_SIZE / 2);
+                        // SAFETY: the region is live and owned by this test's allocation.
+                        unsafe { core::ptr::write_bytes(region.cpu_addr.as_ptr(), tag, region.size) };
+                        live.push((region, tag));
+                    }
+                    Step::Free(index) => {
+                        if !live.is_empty() {
+                            let (region, _) = live.swap_remove(index % live.len());
+                            pool.free(&region);
+                        }
+                    }
+                }
+                let mappings = pool.mapper().live.lock().unwrap().clone();
+                for (i, (a, tag)) in live.iter().enumerate() {
+                    prop_assert!(bytes(a).iter().all(|b| b == tag), "allocation {} changed", i);
+                    let (first, last) = (a.dma_addr, a.dma_addr + a.size as u64 - 1);
+                    prop_assert!(
+                        mappings
+                            .iter()
+                            .any(|&(iova, len)| iova <= first && last < iova + len as u64),
+                        "{:#x}..={:#x} is not mapped", first, last
+                    );
+                    for b in &live[i + 1..] {
+                        let b = &b.0;
+                        prop_assert!(
+                            last < b.dma_addr || b.dma_addr + b.size as u64 - 1 < first,
+                            "bus addresses overlap"
+                        );
+                        let (cpu_a, cpu_b) = (a.cpu_addr.as_ptr() as usize, b.cpu_addr.as_ptr() as usize);
+                        prop_assert!(cpu_a + a.size <= cpu_b || cpu_b + b.size <= cpu_a, "memory overlaps");
+                    }
+                }
+                let stats = pool.stats();
+                prop_assert_eq!(stats.live_allocations, live.len());
+                // One mapping per chunk (chunks stay mapped), plus one per large allocation.
+                prop_assert_eq!(stats.maps, stats.chunks as u64 + large_allocations);
+            }
+            for (region, _) in &live {
+                pool.free(region);
+            }
+            let mappings = pool.mapper().live.clone();
+            drop(pool);
+            prop_assert!(mappings.lock().unwrap().is_empty(), "the dropped pool left mappings");
+        }
     }
 }

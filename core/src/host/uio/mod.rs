@@ -305,7 +305,7 @@ pub fn open(address: &str, sysfs: &Sysfs) -> Result<PciDeviceRef, HostError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::sysfs::tests::{FakeDevice, FakeSys, EDU_RESOURCE};
+    use crate::host::sysfs::fake::{FakeDevice, FakeSys, EDU_RESOURCE};
 
     /// A fake edu bound to uio_pci_generic, with config space and BAR0 as plain files.
     fn fake_uio_edu() -> FakeSys {

@@ -28,19 +28,7 @@ use crate::kmsg::KernelLog;
 use crate::stray_dma::{StrayDmaDriver, CANARY_BYTE};
 use crate::{edu as edu_device, sysfs};
 use drydock_guest::layout::{self, Role};
-
-/// A reproducible byte stream (xorshift64); `seed` picks the stream.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+use kernel::host::sim::pattern;
 
 /// `n!` modulo 2^32, computed by the host.
 fn factorial_mod_2_32(n: u32) -> u32 {

@@ -12,7 +12,7 @@ use kernel::host::function::{IrqKind, PciFunction};
 use kernel::host::irq;
 use kernel::host::mmio;
 use kernel::host::pci::PciDeviceRef;
-use kernel::host::sysfs::Sysfs;
+use kernel::host::sysfs::{Sysfs, NOIOMMU_MODE_PARAMETER};
 use kernel::host::uio;
 use kernel::host::vfio::{self, VfioFunction, VfioOptions};
 
@@ -65,15 +65,10 @@ fn read64(bar: usize, offset: usize) -> u64 {
     unsafe { mmio::read(core::ptr::with_exposed_provenance::<u64>(bar + offset)) }
 }
 
-/// Gives `address` back to the driver it had (`None`: no driver), clearing `driver_override`.
+/// Gives `address` back to the driver it had before drydock took it, checking that this is
+/// `original` (`None`: no driver).
 fn give_back(address: &str, original: Option<&str>) -> CaseResult {
-    let sys = Sysfs::system();
-    sys.unbind(address).map_err(err)?;
-    sys.set_driver_override(address, original).map_err(err)?;
-    if original.is_some() {
-        sys.drivers_probe(address).map_err(err)?;
-    }
-    sys.set_driver_override(address, None).map_err(err)?;
+    sysfs::give_back(address)?;
     ensure!(
         sysfs::driver(address).as_deref() == original,
         "{address} is bound to {:?} after giving it back to {original:?}",
@@ -620,8 +615,13 @@ pub fn drydock_vfio_no_iommu() -> CaseResult {
     Ok(())
 }
 
-/// VFIO's switch for its no-IOMMU mode, writable at run time.
-const NOIOMMU_MODE: &str = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
+/// Turns VFIO's no-IOMMU mode on or off.
+fn set_noiommu_mode(on: bool) -> CaseResult {
+    let path = std::path::Path::new("/").join(NOIOMMU_MODE_PARAMETER);
+    let value = if on { "1" } else { "0" };
+    std::fs::write(&path, value)
+        .map_err(|e| format!("cannot write {value} to {}: {e}", path.display()))
+}
 
 /// With VFIO's no-IOMMU mode on, vfio-pci takes edu into a `vfio-noiommu` group with the node
 /// `/dev/vfio/noiommu-<N>`, and the edu driver's binary runs its self-test through it (factorials,
@@ -629,14 +629,17 @@ const NOIOMMU_MODE: &str = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mo
 /// switched off again and edu released, so later cases see the kernel as it booted.
 pub fn drydock_vfio_noiommu_edu() -> CaseResult {
     let address = edu::address();
-    let mode = std::path::Path::new(NOIOMMU_MODE);
     ensure!(
-        sysfs::read(mode)? == "N",
-        "{NOIOMMU_MODE} is on before the case"
+        !Sysfs::system().vfio_noiommu_mode(),
+        "VFIO's no-IOMMU mode is on before the case"
     );
-    sysfs::write(mode, "1")?;
+    set_noiommu_mode(true)?;
+    ensure!(
+        Sysfs::system().vfio_noiommu_mode(),
+        "VFIO's no-IOMMU mode is still off after writing its parameter"
+    );
     let result = run_edu_without_iommu(&address);
-    let restored = sysfs::release(&address).and_then(|()| sysfs::write(mode, "0"));
+    let restored = sysfs::release(&address).and_then(|()| set_noiommu_mode(false));
     result.and(restored)
 }
 

@@ -10,11 +10,13 @@
 //! runner binary for this list, and runs each case in every guest profile whose IOMMU mode the
 //! case lists.
 
+mod cli;
 mod drivers;
 mod drydock_vfio;
 mod environment;
 mod in_kernel;
 mod nvme;
+mod processes;
 mod self_check;
 mod vfio;
 
@@ -276,6 +278,27 @@ pub const CASES: &[Case] = &[
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
     Case {
+        name: "drydock_cli_binds_edu_and_e1000e_and_back",
+        iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: cli::drydock_cli_binds_edu_and_e1000e_and_back,
+    },
+    Case {
+        name: "drydock_cli_refuses_a_device_in_use",
+        iommu: WITH_GROUPS,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: cli::drydock_cli_refuses_a_device_in_use,
+    },
+    Case {
+        name: "drydock_cli_check_reports_no_iommu",
+        iommu: OFF,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: cli::drydock_cli_check_reports_no_iommu,
+    },
+    Case {
         name: "readme_demo",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
@@ -346,6 +369,27 @@ pub const CASES: &[Case] = &[
         run: drivers::pci_testdev_driver_vfio,
     },
     Case {
+        name: "edu_process_stops_on_signals",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::edu_process_stops_on_signals,
+    },
+    Case {
+        name: "pci_testdev_process_stops_on_signals",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::pci_testdev_process_stops_on_signals,
+    },
+    Case {
+        name: "nvme_process_stops_on_signals",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::nvme_process_stops_on_signals,
+    },
+    Case {
         name: "nvme_driver_binds_and_identifies",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
@@ -403,8 +447,9 @@ pub const CASES: &[Case] = &[
     },
 ];
 
-/// Cases that check the runner itself: they fail, panic, hang or die on purpose. They are not
-/// listed to the host; the runner's own tests name them in plans.
+/// Cases that check the runner and the harness: they fail, panic, hang or die on purpose. They
+/// are not listed to the host; the runner's own tests and the host's harness tests
+/// (`tests/tests/harness.rs`) name them in plans.
 pub const SELF_CHECKS: &[Case] = &[
     Case {
         name: "self_check_pass",
@@ -440,6 +485,13 @@ pub const SELF_CHECKS: &[Case] = &[
         needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::sigkill,
+    },
+    Case {
+        name: "self_check_freeze_runner",
+        iommu: ANY,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: self_check::freeze_runner,
     },
 ];
 
@@ -490,6 +542,20 @@ mod tests {
         for case in CASES {
             let line = case.info().to_string();
             assert_eq!(line.parse::<CaseInfo>().unwrap(), case.info());
+        }
+    }
+
+    /// docs/testing.md lists every case with what it asserts; a new case without a row fails.
+    #[test]
+    fn every_case_is_documented() {
+        let guide = include_str!("../../../../docs/testing.md");
+        for case in CASES {
+            let row = format!("| `{}` |", case.name);
+            assert!(
+                guide.contains(&row),
+                "docs/testing.md has no row for the case {}",
+                case.name
+            );
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Cases that misbehave on purpose, so the runner's tests can check that one case's failure,
-//! panic, hang or death is recorded as such and does not take the run down.
+//! panic, hang or death is recorded as such and does not take the run down, and the host's tests
+//! can check that a guest that stops making progress is killed at its deadline.
 
 use std::time::Duration;
 
@@ -35,4 +36,14 @@ pub fn sigkill() -> CaseResult {
     // SAFETY: raise has no memory-safety preconditions.
     unsafe { libc::raise(libc::SIGKILL) };
     unreachable!("SIGKILL cannot be caught");
+}
+
+/// Stops the runner (this case's parent) with SIGSTOP, so the guest neither reports nor powers
+/// off: to the host, a hung guest, which its watchdog must kill.
+pub fn freeze_runner() -> CaseResult {
+    println!("self-check: freezing the runner");
+    // SAFETY: getppid and kill have no memory-safety preconditions; the parent is the runner,
+    // which started this case and is waiting for it.
+    unsafe { libc::kill(libc::getppid(), libc::SIGSTOP) };
+    Ok(())
 }

@@ -1,0 +1,127 @@
+//! `drydock bind` and `drydock unbind`: the host's binding policy, reported device by device.
+
+use std::io::Write;
+
+use kernel::host::binding::{
+    self, bind_one, BindOptions, BindOutcome, Plan, Reason, UnbindOutcome, UserspaceDriver,
+};
+use kernel::host::sysfs::{canonical_address, Sysfs};
+
+use crate::args::{BindArgs, UnbindArgs};
+use crate::output::line;
+use crate::Failure;
+
+/// Runs `drydock bind`.
+pub(crate) fn bind(
+    sysfs: &Sysfs,
+    args: &BindArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), Failure> {
+    let driver = UserspaceDriver::parse(&args.driver)?;
+    let options = BindOptions {
+        force: args.force,
+        group: args.group,
+    };
+    let plan = Plan::new(sysfs, &args.devices, driver, options)?;
+    for note in &plan.notes {
+        line(err, &format!("drydock: note: {note}"));
+    }
+    let mut taken = Vec::new();
+    for step in &plan.steps {
+        for used in &step.uses {
+            line(
+                err,
+                &format!("drydock: taking {} anyway (--force): {used}", step.address),
+            );
+        }
+        let outcome = bind_one(sysfs, &step.address, driver)?;
+        let why = match &step.reason {
+            Reason::Named => String::new(),
+            Reason::GroupOf(named) => format!(" (IOMMU group of {named})"),
+        };
+        match outcome {
+            BindOutcome::Already => line(
+                out,
+                &format!("{}: already bound to {driver}{why}", step.address),
+            ),
+            BindOutcome::Bound { from } => {
+                line(
+                    out,
+                    &format!(
+                        "{}: {} -> {driver}{why}",
+                        step.address,
+                        from.as_deref().unwrap_or("no driver")
+                    ),
+                );
+                taken.push(step.address.clone());
+            }
+        }
+    }
+    if !taken.is_empty() {
+        line(
+            out,
+            &format!("give back with: drydock unbind {}", taken.join(" ")),
+        );
+    }
+    Ok(())
+}
+
+/// The devices `drydock unbind` gives back, in order, without repeats.
+fn targets(sysfs: &Sysfs, args: &UnbindArgs) -> Result<Vec<String>, Failure> {
+    let remembered = binding::remembered(sysfs)?;
+    if args.all {
+        return Ok(remembered.into_iter().map(|(address, _)| address).collect());
+    }
+    let mut targets = Vec::new();
+    for text in &args.devices {
+        let address = canonical_address(text)?;
+        sysfs.device(&address)?;
+        let mut group_members = Vec::new();
+        if args.group {
+            if let Some(group) = sysfs.iommu_group(&address) {
+                group_members = sysfs
+                    .group_members(group)?
+                    .into_iter()
+                    .filter(|m| *m != address && remembered.iter().any(|(a, _)| a == m))
+                    .collect();
+            }
+        }
+        for target in std::iter::once(address).chain(group_members) {
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Runs `drydock unbind`.
+pub(crate) fn unbind(sysfs: &Sysfs, args: &UnbindArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let targets = targets(sysfs, args)?;
+    if targets.is_empty() {
+        line(out, "nothing to give back: drydock holds no device");
+    }
+    for address in targets {
+        let before = sysfs.driver(&address);
+        let before = before.as_deref().unwrap_or("no driver");
+        let text = match binding::unbind(sysfs, &address)? {
+            UnbindOutcome::Restored(Some(driver)) if before == driver => {
+                format!("{address}: already back on {driver}")
+            }
+            UnbindOutcome::Restored(Some(driver)) => format!("{address}: {before} -> {driver}"),
+            UnbindOutcome::Restored(None) => {
+                format!("{address}: {before} -> no driver (it had none before)")
+            }
+            UnbindOutcome::Reprobed(now) => format!(
+                "{address}: {before} -> {} (no record of its driver: the kernel chose)",
+                now.as_deref().unwrap_or("no driver")
+            ),
+            UnbindOutcome::NotOurs(driver) => {
+                format!("{address}: left on {driver}, its kernel driver (drydock did not take it)")
+            }
+        };
+        line(out, &text);
+    }
+    Ok(())
+}

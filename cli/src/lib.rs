@@ -1,0 +1,136 @@
+//! The `drydock` command: list PCI devices, hand them to a userspace driver (vfio-pci or
+//! uio_pci_generic) and back, and check that a driver process can run.
+//!
+//! The policy lives in the host machinery of the `drydock` crate, shared with the runtime and the
+//! tests: [`kernel::host::sysfs`] reads and writes the kernel's trees, [`kernel::host::binding`]
+//! decides and carries out binds and give-backs, [`kernel::host::usage`] tells what uses a
+//! device, [`kernel::host::readiness`] diagnoses. This crate parses the command line and prints.
+//! `docs/cli.md` describes the command.
+
+pub mod args;
+mod bind;
+mod check;
+mod list;
+mod output;
+pub mod pci_ids;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use kernel::host::error::HostError;
+use kernel::host::sysfs::Sysfs;
+
+pub use args::{Cli, Command};
+
+/// A command's failure: one line for standard error, and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong and what to do, one line.
+    pub message: String,
+    /// The exit status: 1 refused or failed, 2 bad command line.
+    pub code: u8,
+}
+
+impl Failure {
+    /// A bad command line (exit status 2).
+    pub fn usage(message: String) -> Self {
+        Self { message, code: 2 }
+    }
+
+    /// A refusal or failure (exit status 1).
+    pub fn failed(message: String) -> Self {
+        Self { message, code: 1 }
+    }
+}
+
+impl From<HostError> for Failure {
+    fn from(err: HostError) -> Self {
+        let code = match err {
+            HostError::BadAddress { .. } | HostError::UnknownDriver { .. } => 2,
+            _ => 1,
+        };
+        Self {
+            message: err.to_string(),
+            code,
+        }
+    }
+}
+
+/// Parses `args` (the program name first) and runs the command on the running system, or on the
+/// tree `--root` names. Returns the exit status.
+pub fn main(
+    args: impl IntoIterator<Item = OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            output::line(out, e.to_string().trim_end());
+            return 0;
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            output::line(err, e.to_string().trim_end());
+            return 2;
+        }
+        Err(e) => {
+            output::line(err, &usage_error(&e.to_string()));
+            return 2;
+        }
+    };
+    let sysfs = match &cli.root {
+        Some(root) => Sysfs::at(root),
+        None => Sysfs::system(),
+    };
+    run(&cli.command, &sysfs, out, err)
+}
+
+/// clap's rendering of a bad command line (`error: ...`, maybe indented details, a blank line,
+/// `Usage: drydock bind ...`, a tip) as one line: the error and its details, and the help to
+/// read, that of the subcommand the usage names.
+fn usage_error(text: &str) -> String {
+    let problem: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let problem = problem.join(" ");
+    let problem = problem.trim_start_matches("error: ");
+    let command: Vec<&str> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .unwrap_or("drydock")
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<', '-']))
+        .collect();
+    let command = if command.is_empty() {
+        "drydock".to_owned()
+    } else {
+        command.join(" ")
+    };
+    format!("drydock: {problem}; see `{command} --help`")
+}
+
+/// Runs `command` on the system `sysfs` describes. Returns the exit status; a failure is one
+/// line on `err`.
+pub fn run(command: &Command, sysfs: &Sysfs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let result = match command {
+        Command::List(args) => pci_ids::PciIds::load(sysfs.root(), args.pci_ids.as_deref())
+            .map_err(Failure::failed)
+            .and_then(|names| list::listed(sysfs, args, &names))
+            .and_then(|devices| list::print(out, &devices, args.json))
+            .map(|()| 0),
+        Command::Bind(args) => bind::bind(sysfs, args, out, err).map(|()| 0),
+        Command::Unbind(args) => bind::unbind(sysfs, args, out).map(|()| 0),
+        Command::Check(args) => check::check(sysfs, args, out).map(|ready| u8::from(!ready)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            output::line(err, &format!("drydock: {}", failure.message));
+            failure.code
+        }
+    }
+}

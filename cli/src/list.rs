@@ -1,0 +1,269 @@
+//! `drydock list`: every PCI device with its identity, driver and IOMMU group.
+
+use std::io::Write;
+
+use kernel::host::binding;
+use kernel::host::error::HostError;
+use kernel::host::sysfs::{PciDeviceInfo, Sysfs};
+use serde::Serialize;
+
+use crate::args::ListArgs;
+use crate::output::line;
+use crate::pci_ids::PciIds;
+use crate::Failure;
+
+/// Class names `--class` accepts, with the class code prefix each stands for.
+const CLASS_NAMES: &[(&str, &str)] = &[
+    ("net", "02"),
+    ("storage", "01"),
+    ("nvme", "0108"),
+    ("display", "03"),
+    ("bridge", "06"),
+    ("serial-bus", "0c"),
+    ("crypto", "10"),
+    ("accel", "12"),
+    ("other", "ff"),
+];
+
+/// A device as listed, also the JSON object `--json` prints.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listed {
+    /// `DDDD:BB:DD.F`.
+    pub(crate) address: String,
+    /// Vendor ID, 4 hex digits.
+    pub(crate) vendor: String,
+    /// Device ID, 4 hex digits.
+    pub(crate) device: String,
+    /// The vendor's name, from pci.ids.
+    pub(crate) vendor_name: Option<String>,
+    /// The device's name, from pci.ids.
+    pub(crate) device_name: Option<String>,
+    /// Class code, 6 hex digits.
+    pub(crate) class: String,
+    /// The class's name.
+    pub(crate) class_name: Option<String>,
+    /// The bound driver.
+    pub(crate) driver: Option<String>,
+    /// The `driver_override` setting.
+    pub(crate) driver_override: Option<String>,
+    /// Whether drydock took the device from a driver and has not given it back.
+    pub(crate) taken_by_drydock: bool,
+    /// The driver it had then (`null`: none).
+    pub(crate) original_driver: Option<String>,
+    /// The IOMMU group.
+    pub(crate) iommu_group: Option<u32>,
+    /// Whether the group is usable through VFIO once this device is bound to vfio-pci: no other
+    /// member keeps a kernel driver (`null` without a group).
+    pub(crate) group_viable: Option<bool>,
+    /// The other members that keep kernel drivers.
+    pub(crate) group_blockers: Vec<Blocker>,
+}
+
+/// A group member that keeps a group from VFIO.
+#[derive(Debug, Serialize)]
+pub(crate) struct Blocker {
+    /// Its address.
+    pub(crate) address: String,
+    /// Its driver.
+    pub(crate) driver: String,
+}
+
+/// Turns `--class` into a class-code prefix (lowercase hex).
+fn class_prefix(text: &str) -> Result<String, Failure> {
+    let lower = text.trim().to_ascii_lowercase();
+    if let Some((_, prefix)) = CLASS_NAMES.iter().find(|(name, _)| *name == lower) {
+        return Ok((*prefix).to_owned());
+    }
+    let hex = lower.trim_start_matches("0x");
+    if !hex.is_empty() && hex.len() <= 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(hex.to_owned());
+    }
+    let names: Vec<&str> = CLASS_NAMES.iter().map(|(n, _)| *n).collect();
+    Err(Failure::usage(format!(
+        "`{text}` is not a class: give a hex prefix of the class code (`02`, `0108`, `010802`) or \
+         one of {}",
+        names.join(", ")
+    )))
+}
+
+/// Turns `--vendor` into a vendor ID and maybe a device ID.
+fn vendor_filter(text: &str) -> Result<(u16, Option<u16>), Failure> {
+    let parse = |t: &str| u16::from_str_radix(t.trim().trim_start_matches("0x"), 16).ok();
+    let parsed = match text.split_once(':') {
+        Some((v, d)) => parse(v).zip(parse(d)).map(|(v, d)| (v, Some(d))),
+        None => parse(text).map(|v| (v, None)),
+    };
+    parsed.ok_or_else(|| {
+        Failure::usage(format!(
+            "`{text}` is not a vendor: give a hex vendor ID (`8086`) or vendor:device (`8086:10d3`), \
+             as `drydock list` shows them"
+        ))
+    })
+}
+
+/// The devices `args` select, described.
+pub(crate) fn listed(
+    sysfs: &Sysfs,
+    args: &ListArgs,
+    names: &PciIds,
+) -> Result<Vec<Listed>, Failure> {
+    let class = args.class.as_deref().map(class_prefix).transpose()?;
+    let vendor = args.vendor.as_deref().map(vendor_filter).transpose()?;
+    let records = binding::remembered(sysfs)?;
+    let mut listed = Vec::new();
+    for info in sysfs.devices()? {
+        let keep = class
+            .as_ref()
+            .is_none_or(|prefix| format!("{:06x}", info.class).starts_with(prefix.as_str()))
+            && vendor.is_none_or(|(v, d)| info.vendor == v && d.is_none_or(|d| info.device == d))
+            && args
+                .driver
+                .as_deref()
+                .is_none_or(|wanted| match &info.driver {
+                    Some(driver) => driver.replace('_', "-") == wanted.replace('_', "-"),
+                    None => wanted == "none",
+                });
+        if keep {
+            let record = records.iter().find(|(a, _)| *a == info.address);
+            listed.push(describe(
+                sysfs,
+                info,
+                names,
+                record.map(|(_, o)| o.clone()),
+            )?);
+        }
+    }
+    Ok(listed)
+}
+
+fn describe(
+    sysfs: &Sysfs,
+    info: PciDeviceInfo,
+    names: &PciIds,
+    original: Option<Option<String>>,
+) -> Result<Listed, HostError> {
+    let blockers: Vec<Blocker> = match info.iommu_group {
+        Some(group) => sysfs
+            .group_blockers(group)?
+            .into_iter()
+            .filter(|(address, _)| *address != info.address)
+            .map(|(address, driver)| Blocker { address, driver })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Listed {
+        vendor: format!("{:04x}", info.vendor),
+        device: format!("{:04x}", info.device),
+        vendor_name: names.vendor(info.vendor).map(str::to_owned),
+        device_name: names.device(info.vendor, info.device).map(str::to_owned),
+        class: format!("{:06x}", info.class),
+        class_name: names.class(info.class),
+        group_viable: info.iommu_group.map(|_| blockers.is_empty()),
+        group_blockers: blockers,
+        taken_by_drydock: original.is_some(),
+        original_driver: original.flatten(),
+        driver: info.driver,
+        driver_override: info.driver_override,
+        iommu_group: info.iommu_group,
+        address: info.address,
+    })
+}
+
+/// The name column: vendor and device names, else the class's, with what is known.
+fn name_of(device: &Listed) -> String {
+    match (&device.vendor_name, &device.device_name) {
+        (Some(vendor), Some(name)) => format!("{vendor} {name}"),
+        (Some(vendor), None) => format!(
+            "{vendor}, {}",
+            device.class_name.as_deref().unwrap_or("unknown device")
+        ),
+        (None, _) => device
+            .class_name
+            .clone()
+            .unwrap_or_else(|| "unknown class".to_owned()),
+    }
+}
+
+/// Prints the table (or JSON) of `devices`.
+pub(crate) fn print(out: &mut dyn Write, devices: &[Listed], json: bool) -> Result<(), Failure> {
+    if json {
+        let text = serde_json::to_string_pretty(devices)
+            .map_err(|e| Failure::failed(format!("cannot encode the list as JSON: {e}")))?;
+        line(out, &text);
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = devices
+        .iter()
+        .map(|d| {
+            let driver = match (&d.driver, d.taken_by_drydock) {
+                (Some(driver), true) => format!(
+                    "{driver} (was {})",
+                    d.original_driver.as_deref().unwrap_or("none")
+                ),
+                (Some(driver), false) => driver.clone(),
+                (None, _) => "-".to_owned(),
+            };
+            let vfio = match (d.group_viable, d.group_blockers.first()) {
+                (None, _) => "no IOMMU".to_owned(),
+                (Some(true), _) => "viable".to_owned(),
+                (Some(false), Some(first)) if d.group_blockers.len() == 1 => {
+                    format!("needs {} ({})", first.address, first.driver)
+                }
+                (Some(false), _) => format!("needs {} more", d.group_blockers.len()),
+            };
+            [
+                d.address.clone(),
+                format!("{}:{}", d.vendor, d.device),
+                d.class.clone(),
+                driver,
+                d.iommu_group.map_or("-".to_owned(), |g| g.to_string()),
+                vfio,
+            ]
+        })
+        .collect();
+    let header = ["BDF", "IDS", "CLASS", "DRIVER", "GROUP", "VFIO"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let format_row = |cells: &[&str], name: &str| {
+        let mut text = String::new();
+        for (cell, width) in cells.iter().zip(widths) {
+            text.push_str(&format!("{cell:<width$}  "));
+        }
+        text.push_str(name);
+        text
+    };
+    line(out, &format_row(&header, "NAME"));
+    for (row, device) in rows.iter().zip(devices) {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(out, &format_row(&cells, &name_of(device)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_filters_take_names_and_hex_prefixes() {
+        assert_eq!(class_prefix("net").unwrap(), "02");
+        assert_eq!(class_prefix("NVMe").unwrap(), "0108");
+        assert_eq!(class_prefix("0x0108").unwrap(), "0108");
+        assert_eq!(class_prefix("010802").unwrap(), "010802");
+        let err = class_prefix("disks").unwrap_err();
+        assert!(err.message.contains("storage"), "{}", err.message);
+        assert!(class_prefix("0108021").is_err());
+    }
+
+    #[test]
+    fn vendor_filters_take_a_vendor_or_a_pair() {
+        assert_eq!(vendor_filter("8086").unwrap(), (0x8086, None));
+        assert_eq!(vendor_filter("8086:10D3").unwrap(), (0x8086, Some(0x10d3)));
+        assert!(vendor_filter("intel").is_err());
+        assert!(vendor_filter("8086:").is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! The `drydock` binary as a user meets it: help, bad input, permission denied, a reader that
+//! goes away. Each failure is one line on standard error and a non-zero status, never a panic.
+//! `--root` points the binary at a fake tree (no kernel reacts to writes there, so only what
+//! happens before any write is run this way; the commands' effects are tested in-process).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+
+use kernel::host::sysfs::fake::{FakeDevice, FakeSys, EDU_RESOURCE};
+
+fn drydock() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_drydock"))
+}
+
+fn run(args: &[&str]) -> Output {
+    drydock().args(args).output().expect("running drydock")
+}
+
+/// Checks that `output` is a failure with status `code` and exactly one line on standard error,
+/// returned.
+fn one_line_failure(output: &Output, code: i32) -> String {
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(code), "{output:?}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("drydock: "), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    assert!(output.stdout.is_empty(), "{output:?}");
+    err
+}
+
+#[test]
+fn help_speaks_the_language_of_the_tools_it_replaces() {
+    let output = run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for word in [
+        "dpdk-devbind.py",
+        "setup.sh",
+        "driverctl",
+        "list",
+        "bind",
+        "unbind",
+        "check",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}:\n{help}");
+    }
+    let output = run(&["bind", "--help"]);
+    let help = String::from_utf8(output.stdout).unwrap();
+    for word in [
+        "--driver",
+        "--group",
+        "--force",
+        "uio_pci_generic",
+        "driver_override",
+    ] {
+        assert!(help.contains(word), "bind --help lacks {word}:\n{help}");
+    }
+    // No command: the help, on standard error, and the usage status.
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage: drydock"));
+}
+
+#[test]
+fn malformed_addresses_are_one_line_each() {
+    for bad in [
+        "00:04",
+        "zz:00.0",
+        "0000:00:04.9",
+        "0000:00:20.0",
+        "",
+        "0000:00:04.0.1",
+    ] {
+        let err = one_line_failure(&run(&["bind", bad]), 2);
+        assert!(err.contains("DDDD:BB:DD.F"), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn bad_command_lines_are_one_line() {
+    let err = one_line_failure(&run(&["bind"]), 2);
+    assert_eq!(
+        err,
+        "drydock: the following required arguments were not provided: <BDF>...; see `drydock \
+         bind --help`\n"
+    );
+    let err = one_line_failure(&run(&["frobnicate"]), 2);
+    assert!(
+        err.contains("frobnicate") && err.contains("`drydock --help`"),
+        "{err}"
+    );
+    let err = one_line_failure(&run(&["unbind", "--all", "0000:00:02.0"]), 2);
+    assert!(
+        err.contains("--all") && err.contains("`drydock unbind --help`"),
+        "{err}"
+    );
+    let err = one_line_failure(&run(&["list", "--class"]), 2);
+    assert!(
+        err.contains("a value is required for '--class <CLASS>'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn absent_devices_and_unknown_drivers_are_named() {
+    let fake = FakeSys::guest("binary");
+    let root = fake.root().to_str().unwrap();
+    let err = one_line_failure(&run(&["--root", root, "bind", "0000:00:09.0"]), 1);
+    assert!(err.contains("no PCI device 0000:00:09.0"), "{err}");
+    let err = one_line_failure(
+        &run(&["--root", root, "bind", "--driver", "nvme", "0000:00:02.0"]),
+        2,
+    );
+    assert!(err.contains("unknown driver `nvme`"), "{err}");
+    let err = one_line_failure(&run(&["--root", root, "check", "0000:00:09.0"]), 1);
+    assert!(err.contains("drydock list"), "{err}");
+    // A refusal before any write: the interface is up.
+    fake.write_file(
+        "sys/devices/pci0000:00/0000:00:06.0/net/eth0/flags",
+        "0x1003\n",
+    );
+    let err = one_line_failure(&run(&["--root", root, "bind", "0000:00:06.0"]), 1);
+    assert!(err.contains("eth0 is up"), "{err}");
+    assert!(fake.writes().is_empty());
+}
+
+#[test]
+fn permission_denied_says_to_run_as_root() {
+    let fake = FakeSys::new("denied");
+    fake.add_device(&FakeDevice {
+        address: "0000:00:02.0",
+        ids: (0x1234, 0x11e8),
+        class: 0x00ff00,
+        driver: None,
+        group: None,
+        resource: EDU_RESOURCE,
+    });
+    fake.add_driver("uio_pci_generic", &[]);
+    let root = fake.root().to_str().unwrap().to_owned();
+    let mut command = drydock();
+    command.args([
+        "--root",
+        &root,
+        "bind",
+        "--driver",
+        "uio_pci_generic",
+        "0000:00:02.0",
+    ]);
+    // As root, drop to an unprivileged user; as anyone else, make the file read-only.
+    if nix_euid_is_root() {
+        command.uid(65534).gid(65534);
+    } else {
+        let file = fake
+            .root()
+            .join("sys/devices/pci0000:00/0000:00:02.0/driver_override");
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    let output = command.output().expect("running drydock");
+    let err = one_line_failure(&output, 1);
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains("run as root"), "{err}");
+    assert!(fake.sysfs().driver("0000:00:02.0").is_none());
+}
+
+/// Whether this test runs as root (it then runs the binary as `nobody`).
+fn nix_euid_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2).map(|euid| euid == "0")
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_list_quietly() {
+    let fake = FakeSys::new("pipe");
+    // Enough devices that the table outgrows the pipe's buffer.
+    for bus in 0..8u8 {
+        for slot in 0..32u8 {
+            for function in 0..8u8 {
+                fake.add_device(&FakeDevice {
+                    address: &format!("0000:{bus:02x}:{slot:02x}.{function}"),
+                    ids: (0x8086, 0x10d3),
+                    class: 0x020000,
+                    driver: None,
+                    group: None,
+                    resource: "",
+                });
+            }
+        }
+    }
+    let mut child = drydock()
+        .args(["--root", fake.root().to_str().unwrap(), "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running drydock");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("BDF"), "{first}");
+    // The reader is dropped here: the rest of the table meets a closed pipe.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
