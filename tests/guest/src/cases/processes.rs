@@ -127,8 +127,15 @@ fn serve_and_stop(name: &str, role: Role) -> CaseResult {
             "{address} left vfio-pci when the driver exited"
         );
     }
-    if let Some(original) = original.filter(|d| d != "vfio-pci") {
-        sysfs::bind(&address, &original)?;
+    // Back to the driver it had (the kernel's nvme for the NVMe controller), as `drydock unbind`
+    // does: sysfs::bind takes only the userspace drivers.
+    if original.as_deref() != Some("vfio-pci") {
+        sysfs::give_back(&address)?;
+        ensure!(
+            sysfs::driver(&address) == original,
+            "{address} went back to {:?}, not {original:?}",
+            sysfs::driver(&address)
+        );
     }
     Ok(())
 }
