@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
-use kernel::host::sysfs::fake::{FakeDevice, FakeSys, EDU_RESOURCE};
+use kernel::host::sysfs::fake::{FakeDevice, FakeSys};
 
 fn drydock() -> Command {
     Command::new(env!("CARGO_BIN_EXE_drydock"))
@@ -132,14 +132,7 @@ fn absent_devices_and_unknown_drivers_are_named() {
 #[test]
 fn permission_denied_says_to_run_as_root() {
     let fake = FakeSys::new("denied");
-    fake.add_device(&FakeDevice {
-        address: "0000:00:02.0",
-        ids: (0x1234, 0x11e8),
-        class: 0x00ff00,
-        driver: None,
-        group: None,
-        resource: EDU_RESOURCE,
-    });
+    fake.add_device(&FakeDevice::edu("0000:00:02.0"));
     fake.add_driver("uio_pci_generic", &[]);
     let root = fake.root().to_str().unwrap().to_owned();
     let mut command = drydock();

@@ -559,18 +559,15 @@ impl Sysfs {
 
 #[cfg(test)]
 mod tests {
-    use super::fake::{FakeDevice, FakeSys, EDU_RESOURCE, NVME_RESOURCE, TESTDEV_RESOURCE};
+    use super::fake::{FakeDevice, FakeSys, NVME_RESOURCE, TESTDEV_RESOURCE};
     use super::*;
 
     fn guest_like() -> FakeSys {
         let fake = FakeSys::new("guest");
         fake.add_device(&FakeDevice {
-            address: "0000:00:02.0",
-            ids: (0x1234, 0x11e8),
-            class: 0x00ff00,
             driver: Some("vfio-pci"),
             group: Some(2),
-            resource: EDU_RESOURCE,
+            ..FakeDevice::edu("0000:00:02.0")
         });
         fake.add_device(&FakeDevice {
             address: "0000:00:03.0",
@@ -777,14 +774,7 @@ mod tests {
     #[test]
     fn vfio_pci_refuses_a_device_without_an_iommu_group() {
         let fake = FakeSys::new("nogroup");
-        fake.add_device(&FakeDevice {
-            address: "0000:00:02.0",
-            ids: (0x1234, 0x11e8),
-            class: 0x00ff00,
-            driver: None,
-            group: None,
-            resource: EDU_RESOURCE,
-        });
+        fake.add_device(&FakeDevice::edu("0000:00:02.0"));
         fake.add_driver("vfio-pci", &[]);
         let sysfs = fake.sysfs();
         sysfs

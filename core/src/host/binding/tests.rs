@@ -256,14 +256,7 @@ fn a_bridge_with_a_driver_is_never_pulled_in() {
 #[test]
 fn vfio_pci_needs_an_iommu() {
     let fake = FakeSys::new("noiommu");
-    fake.add_device(&FakeDevice {
-        address: EDU,
-        ids: (0x1234, 0x11e8),
-        class: 0x00ff00,
-        driver: None,
-        group: None,
-        resource: EDU_RESOURCE,
-    });
+    fake.add_device(&FakeDevice::edu(EDU));
     fake.add_driver("vfio-pci", &[]);
     fake.add_driver("uio_pci_generic", &[]);
     let sysfs = fake.sysfs();

@@ -1,7 +1,7 @@
 //! Readiness decided from fake trees, and from facts no test machine can be put in.
 
 use super::*;
-use crate::host::sysfs::fake::{FakeDevice, FakeSys, EDU_RESOURCE};
+use crate::host::sysfs::fake::{FakeDevice, FakeSys};
 
 const VFIO: UserspaceDriver = UserspaceDriver::VfioPci;
 const UIO: UserspaceDriver = UserspaceDriver::UioPciGeneric;
@@ -272,12 +272,8 @@ fn uio_needs_no_iommu_translation_huge_pages_and_physical_addresses() {
 fn uio_without_an_iommu_is_fine() {
     let fake = FakeSys::new("uio-plain");
     fake.add_device(&FakeDevice {
-        address: "0000:00:02.0",
-        ids: (0x1234, 0x11e8),
-        class: 0x00ff00,
         driver: Some("uio_pci_generic"),
-        group: None,
-        resource: EDU_RESOURCE,
+        ..FakeDevice::edu("0000:00:02.0")
     });
     fake.write_file(
         "sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",

@@ -84,6 +84,28 @@ pub struct FakeDevice<'a> {
     pub resource: &'a str,
 }
 
+impl<'a> FakeDevice<'a> {
+    /// QEMU's edu at `address` (1234:11e8, class 00ff00, [`EDU_RESOURCE`]), with no driver and
+    /// no IOMMU group; struct update syntax changes the rest.
+    ///
+    /// ```
+    /// use kernel::host::sysfs::fake::FakeDevice;
+    ///
+    /// let edu = FakeDevice { group: Some(2), ..FakeDevice::edu("0000:00:02.0") };
+    /// assert_eq!(edu.ids, (0x1234, 0x11e8));
+    /// ```
+    pub fn edu(address: &'a str) -> Self {
+        Self {
+            address,
+            ids: (0x1234, 0x11e8),
+            class: 0x00ff00,
+            driver: None,
+            group: None,
+            resource: EDU_RESOURCE,
+        }
+    }
+}
+
 /// A fake system tree in a temporary directory, deleted on drop.
 #[derive(Debug)]
 pub struct FakeSys {

@@ -311,12 +311,8 @@ mod tests {
     fn fake_uio_edu() -> FakeSys {
         let fake = FakeSys::new("uio");
         fake.add_device(&FakeDevice {
-            address: "0000:00:02.0",
-            ids: (0x1234, 0x11e8),
-            class: 0x00ff00,
             driver: Some(UIO_DRIVER),
-            group: None,
-            resource: EDU_RESOURCE,
+            ..FakeDevice::edu("0000:00:02.0")
         });
         let dir = fake.sysfs().device_dir("0000:00:02.0");
         let mut config = vec![0u8; 256];
