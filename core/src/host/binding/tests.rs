@@ -275,14 +275,7 @@ fn vfio_pci_needs_an_iommu() {
 #[test]
 fn vfio_pci_takes_a_device_without_a_group_in_noiommu_mode() {
     let fake = FakeSys::new("noiommu-mode");
-    fake.add_device(&FakeDevice {
-        address: EDU,
-        ids: (0x1234, 0x11e8),
-        class: 0x00ff00,
-        driver: None,
-        group: None,
-        resource: EDU_RESOURCE,
-    });
+    fake.add_device(&FakeDevice::edu(EDU));
     fake.add_driver("vfio-pci", &[]);
     fake.set_vfio_noiommu_mode(true);
     let sysfs = fake.sysfs();
