@@ -330,6 +330,19 @@ mod tests {
         file
     }
 
+    /// A read-write file of `len` zero bytes, already unlinked, standing in for a BAR.
+    fn zeroed_scratch_file(name: &str, len: usize) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::write(&path, vec![0u8; len]).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
     #[test]
     fn accesses_split_into_at_most_four_bytes() {
         assert_eq!(
@@ -381,14 +394,7 @@ mod tests {
 
     #[test]
     fn trapped_regions_reach_a_real_file_through_the_mmio_accessors() {
-        let path = std::env::temp_dir().join(format!("drydock-bar-file-{}", std::process::id()));
-        std::fs::write(&path, [0u8; 0x2000]).unwrap();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let file = zeroed_scratch_file("drydock-bar-file", 0x2000);
         let bar = FileRegion::new(file, 0x1000, "file BAR".into(), Vec::new())
             .into_bar(0x1000)
             .unwrap();
@@ -404,14 +410,7 @@ mod tests {
 
     #[test]
     fn mapped_areas_of_a_trapped_region_bypass_the_file() {
-        let path = std::env::temp_dir().join(format!("drydock-bar-map-{}", std::process::id()));
-        std::fs::write(&path, [0u8; 0x3000]).unwrap();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let file = zeroed_scratch_file("drydock-bar-map", 0x3000);
         // The region is the whole file; its second page is mapped, the rest is not.
         let map = MappedFile::new(&file, 0x1000, 0x1000, "test page").unwrap();
         let recorder = Arc::new(FakeFile::default());
