@@ -135,7 +135,17 @@ fn permission_denied_says_to_run_as_root() {
     fake.add_device(&FakeDevice::edu("0000:00:02.0"));
     fake.add_driver("uio_pci_generic", &[]);
     let root = fake.root().to_str().unwrap().to_owned();
-    let mut command = drydock();
+    let as_root = nix_euid_is_root();
+    let mut command = if as_root {
+        // `nobody` may not reach cargo's target directory (under /root, mode 0700, on CI): it
+        // runs a copy placed in the fake tree, which `nobody` can reach.
+        let copy = fake.root().join("drydock");
+        std::fs::copy(env!("CARGO_BIN_EXE_drydock"), &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Command::new(copy)
+    } else {
+        drydock()
+    };
     command.args([
         "--root",
         &root,
@@ -145,7 +155,7 @@ fn permission_denied_says_to_run_as_root() {
         "0000:00:02.0",
     ]);
     // As root, drop to an unprivileged user; as anyone else, make the file read-only.
-    if nix_euid_is_root() {
+    if as_root {
         command.uid(65534).gid(65534);
     } else {
         let file = fake

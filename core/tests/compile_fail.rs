@@ -4,8 +4,12 @@
 //!
 //! The checks that fail the link instead (`build_assert!`) are proven by `build_checks.rs`.
 
+#[path = "../pin-init/tests/support/rust_src.rs"]
+mod rust_src;
+
 #[test]
 fn rustc_rejects_what_the_kernel_build_rejects() {
+    rust_src::ensure_rust_src();
     // The good twins use `build_assert!`-checked accessors, which need the optimisation the
     // workspace's dev profile has; trybuild's own project does not copy the profile.
     std::env::set_var("CARGO_PROFILE_DEV_OPT_LEVEL", "1");
