@@ -74,7 +74,7 @@ impl Paths {
             IrqSource {
                 fd: line_fd.try_clone().expect("dup"),
                 kind: IrqSourceKind::EventFd,
-                unmask: None,
+                chip: Box::new(irq::SoftwareVector),
             },
             "bench".into(),
         )

@@ -5,7 +5,7 @@
 //! [`super::pci`] builds everything the kernel API offers (config space, BARs, interrupt vectors,
 //! DMA) on these few operations, so the mirror works the same over every backend.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use super::dma::DmaSpace;
@@ -65,9 +65,28 @@ pub struct IrqSource {
     /// What the file descriptor is, which decides how it is read and how a waiting dispatcher is
     /// woken up to stop.
     pub kind: IrqSourceKind,
-    /// Re-enables a level-triggered vector after its handlers ran (INTx is masked by the backend
-    /// when it fires, as the kernel masks a level interrupt until it is handled).
-    pub unmask: Option<Box<dyn Fn() -> Result<(), HostError> + Send + Sync>>,
+    /// How the backend turns the vector on and off and re-enables it after it fired.
+    pub chip: Box<dyn IrqChip>,
+}
+
+/// What the interrupt core asks of the backend behind one vector: the userspace counterpart of
+/// the few `struct irq_chip` operations a PCI vector needs in the kernel.
+///
+/// A vector is *connected* when the backend enables it ([`PciFunction::enable_irqs`]): its
+/// interrupts signal the source's file descriptor from then on. The interrupt core disconnects it
+/// when the last handler of its line is freed and connects it again when a handler is requested,
+/// as the kernel shuts a vector down in `free_irq()` and starts it up in `request_irq()`.
+pub trait IrqChip: Send + Sync {
+    /// Re-enables a level-triggered vector after its handlers ran (`irq_unmask`): the backend
+    /// masks INTx when it fires, as the kernel masks a level interrupt until it is handled. An
+    /// edge-triggered vector (MSI, MSI-X) needs nothing, which is what the default does.
+    fn unmask(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+
+    /// Connects the vector's interrupts to `fd` (`irq_startup`), or disconnects them
+    /// (`irq_shutdown`) when `fd` is `None`: a disconnected vector no longer reaches the process.
+    fn connect(&self, fd: Option<BorrowedFd<'_>>) -> Result<(), HostError>;
 }
 
 /// The kind of file descriptor an [`IrqSource`] signals through.

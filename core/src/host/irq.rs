@@ -11,7 +11,7 @@
 //! the vector fires, the thread runs every handler of the line (`IrqReturn::WakeThread` from a
 //! threaded handler wakes that handler's worker thread, which runs `handle_threaded`), then
 //! unmasks the line if it is level triggered (INTx). A blocking read per line is the fastest
-//! wake-up a process can get from an eventfd (`benches/irq.rs` measures the dispatcher against a
+//! wake-up a process can get from an eventfd (`benches/irq_latency.rs` measures the dispatcher against a
 //! bare blocking read); one thread per vector is what a driver with a few vectors needs.
 //!
 //! To stop a dispatcher (when the last handler is freed), the line sets a stop flag and writes to
@@ -21,17 +21,31 @@
 //! # Semantics kept from the kernel
 //!
 //! - [`free_irq`] returns only after a running hard handler has finished and the threaded handler
-//!   of the freed registration has stopped; after it returns, the handler is never called again.
-//! - [`synchronize_irq`] waits for running handlers of the line to finish.
+//!   of the freed registration has run what was queued for it and stopped; after it returns, the
+//!   handler is never called again. With a line's last handler, its vector is disconnected
+//!   ([`IrqChip::connect`]): the device's interrupts no longer reach the process, as the kernel
+//!   shuts a vector down. [`request_irq`] starts it up again, discarding what arrived meanwhile.
+//! - [`synchronize_irq`] waits for running handlers of the line, hard and threaded, to finish.
+//! - [`disable_irq`] and [`enable_irq`] mask and unmask a line, nesting: an interrupt that
+//!   arrives while it is disabled is delivered when it is enabled again. VFIO can mask only INTx
+//!   (for MSI and MSI-X, Linux answers `ENOTTY`), so the line keeps an MSI pending itself.
 //! - Handlers of one line never run concurrently with each other.
+//!
+//! # A handler that panics
+//!
+//! A panic in a handler is caught by its thread. The handler is never called again (whatever it
+//! was doing is unfinished), a level-triggered vector it did not acknowledge stays masked, and a
+//! driver process served by [`super::runtime`] stops as if it had received `SIGTERM`: the driver
+//! is unbound and the device released, and the process exits with status 70 (`EX_SOFTWARE`).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use super::error::HostError;
-use super::function::{IrqSource, IrqSourceKind};
+use super::function::{IrqChip, IrqSource, IrqSourceKind};
 use crate::error::{code, Error};
 use crate::ffi::{c_void, CStr};
 
@@ -46,6 +60,16 @@ pub const IRQ_WAKE_THREAD: IrqReturnRaw = 2;
 
 /// A handler as registered: called with the registration's `dev_id`.
 pub type HandlerFn = unsafe fn(dev_id: *mut c_void) -> IrqReturnRaw;
+
+/// The chip of a vector with no device behind it, raised only from software ([`trigger`], or a
+/// write to its eventfd): tests and benchmarks make lines of these.
+pub struct SoftwareVector;
+
+impl IrqChip for SoftwareVector {
+    fn connect(&self, _fd: Option<BorrowedFd<'_>>) -> Result<(), HostError> {
+        Ok(())
+    }
+}
 
 /// The first IRQ number handed out (0 is never a valid interrupt).
 const FIRST_IRQ: u32 = 1;
@@ -68,13 +92,29 @@ impl DevId {
 /// The worker that runs a threaded handler.
 struct Worker {
     state: Mutex<WorkerState>,
+    /// Signalled when work is queued or the worker is told to stop.
     wake: Condvar,
+    /// Signalled when the worker has finished the work queued so far.
+    idle: Condvar,
 }
 
 #[derive(Default)]
 struct WorkerState {
     pending: bool,
+    running: bool,
     stop: bool,
+    /// The threaded handler panicked: it is never called again.
+    faulted: bool,
+}
+
+impl Worker {
+    /// Waits until no threaded handler run is queued or running.
+    fn wait_idle(&self) {
+        let mut state = lock(&self.state);
+        while (state.pending || state.running) && !state.stop {
+            state = self.idle.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 /// One handler registered on a line.
@@ -83,12 +123,21 @@ struct Action {
     dev_id: DevId,
     handler: HandlerFn,
     worker: Option<(Arc<Worker>, JoinHandle<()>)>,
+    /// The hard handler panicked: it is never called again.
+    faulted: bool,
 }
 
 /// The mutable part of a line, locked while its handlers run.
 struct LineState {
     actions: Vec<Action>,
     dispatcher: Option<JoinHandle<()>>,
+    /// Whether the vector's interrupts reach `source.fd` ([`IrqChip::connect`]). Backends enable
+    /// vectors connected; the line disconnects its vector when its last handler is freed.
+    connected: bool,
+    /// How many [`disable_irq`] calls are not yet undone by [`enable_irq`].
+    depth: u32,
+    /// An interrupt arrived while the line was disabled; [`enable_irq`] delivers it.
+    pending: bool,
 }
 
 /// An interrupt line: one vector of one device.
@@ -98,6 +147,10 @@ struct Line {
     source: IrqSource,
     stop_event: OwnedFd,
     stop: AtomicBool,
+    /// Serialises [`request_irq`] and [`free_irq`] on the line (the kernel's `request_mutex`), so
+    /// a dispatcher is started and stopped by one caller at a time. Never taken by the
+    /// dispatcher, and always taken before `state`.
+    control: Mutex<()>,
     state: Mutex<LineState>,
     delivered: AtomicU64,
 }
@@ -132,9 +185,13 @@ pub fn register_line(source: IrqSource, name: String) -> Result<u32, HostError> 
         source,
         stop_event,
         stop: AtomicBool::new(false),
+        control: Mutex::new(()),
         state: Mutex::new(LineState {
             actions: Vec::new(),
             dispatcher: None,
+            connected: true,
+            depth: 0,
+            pending: false,
         }),
         delivered: AtomicU64::new(0),
     }));
@@ -163,7 +220,7 @@ pub fn unregister_line(irq: u32) {
     lines[(irq - FIRST_IRQ) as usize] = None;
 }
 
-/// Returns how many times line `irq` has fired and been dispatched.
+/// Returns how many times line `irq` has fired and had its handlers run.
 pub fn delivered(irq: u32) -> u64 {
     line(irq).map_or(0, |line| line.delivered.load(Ordering::Relaxed))
 }
@@ -171,6 +228,11 @@ pub fn delivered(irq: u32) -> u64 {
 /// Registers `handler` (and, for a threaded registration, `thread_fn`) on line `irq`
 /// (`request_threaded_irq()`); `dev_id` identifies the registration and is passed to both, and
 /// `name` names it in diagnostics.
+///
+/// The first handler of a line starts it up, as the kernel's `irq_startup()` does: the vector is
+/// connected again if an earlier [`free_irq`] disconnected it, interrupts that arrived while the
+/// line had no handler are discarded, a level-triggered vector is unmasked (it fires again if
+/// its cause is still there), and the line is enabled ([`enable_irq`] depth 0).
 ///
 /// Fails with `EINVAL` for an unknown line and `EBUSY` if the line has handlers and either side
 /// did not ask for sharing (`IRQF_SHARED`), as the kernel does.
@@ -188,6 +250,7 @@ pub unsafe fn request_irq(
     dev_id: *mut c_void,
 ) -> Result<(), Error> {
     let line = line(irq)?;
+    let _control = lock(&line.control);
     let mut state = lock(&line.state);
     if !state.actions.is_empty() && !shared {
         return Err(code::EBUSY);
@@ -197,32 +260,55 @@ pub unsafe fn request_irq(
         Some(thread_fn) => Some(spawn_worker(&line, thread_fn, dev_id)?),
         None => None,
     };
+    if state.dispatcher.is_none() {
+        if let Err(err) = start_up(&line, &mut state) {
+            if let Some(worker) = worker {
+                stop_worker(worker);
+            }
+            return Err(err);
+        }
+    }
     log::debug!(target: "drydock", "{}: IRQ {irq}: handler {} registered", line.name, name.to_string_lossy());
     state.actions.push(Action {
         name,
         dev_id,
         handler,
         worker,
+        faulted: false,
     });
-    if state.dispatcher.is_none() {
-        line.stop.store(false, Ordering::Release);
-        let dispatcher_line = line.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("irq/{}", line.irq))
-            .spawn(move || dispatch(&dispatcher_line))
-            .map_err(|err| Error::from(HostError::os("spawning an interrupt thread", err)))?;
-        state.dispatcher = Some(thread);
+    Ok(())
+}
+
+/// Starts a line's first handler up: see [`request_irq`]. Called with the line's control lock
+/// held and no dispatcher running.
+fn start_up(line: &Arc<Line>, state: &mut LineState) -> Result<(), Error> {
+    discard_pending(line)?;
+    if !state.connected {
+        line.source.chip.connect(Some(line.source.fd.as_fd()))?;
+        state.connected = true;
     }
+    unmask(line);
+    state.depth = 0;
+    state.pending = false;
+    line.stop.store(false, Ordering::Release);
+    let dispatcher_line = line.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("irq/{}", line.irq))
+        .spawn(move || dispatch(&dispatcher_line))
+        .map_err(|err| HostError::os("spawning an interrupt thread", err))?;
+    state.dispatcher = Some(thread);
     Ok(())
 }
 
 /// Removes the handler registered with `dev_id` from line `irq` (`free_irq()`), waiting for it to
-/// finish if it is running. The line's dispatcher stops with its last handler.
+/// finish if it is running. With its last handler the line shuts down: its dispatcher stops and
+/// its vector is disconnected, so the device's interrupts no longer reach the process.
 pub fn free_irq(irq: u32, dev_id: *mut c_void) {
     let Ok(line) = line(irq) else {
         log::warn!(target: "drydock", "free_irq: no IRQ {irq}");
         return;
     };
+    let _control = lock(&line.control);
     let (action, dispatcher) = {
         // Taking the state lock waits for a running hard handler.
         let mut state = lock(&line.state);
@@ -238,23 +324,73 @@ pub fn free_irq(irq: u32, dev_id: *mut c_void) {
         };
         (action, dispatcher)
     };
-    if let Some((worker, thread)) = action.worker {
-        lock(&worker.state).stop = true;
-        worker.wake.notify_one();
-        let _ = thread.join();
+    if let Some(worker) = action.worker {
+        stop_worker(worker);
     }
     if let Some(thread) = dispatcher {
         line.stop.store(true, Ordering::Release);
         wake(&line);
         let _ = thread.join();
+        // A vector that can be turned off is, as the kernel's `irq_shutdown()` does; one that
+        // cannot is still harmless: nothing reads its events until the next `request_irq`, which
+        // discards them.
+        match line.source.chip.connect(None) {
+            Ok(()) => lock(&line.state).connected = false,
+            Err(err) => {
+                log::warn!(target: "drydock", "{}: disconnecting the vector: {err}", line.name);
+            }
+        }
     }
 }
 
-/// Waits until no handler of line `irq` is running (`synchronize_irq()`).
+/// Waits until no handler of line `irq` is running (`synchronize_irq()`): neither a hard handler
+/// nor a threaded handler woken before the call.
 pub fn synchronize_irq(irq: u32) {
     if let Ok(line) = line(irq) {
-        drop(lock(&line.state));
+        let workers: Vec<Arc<Worker>> = lock(&line.state)
+            .actions
+            .iter()
+            .filter_map(|action| action.worker.as_ref().map(|(worker, _)| worker.clone()))
+            .collect();
+        workers.iter().for_each(|worker| worker.wait_idle());
     }
+}
+
+/// Disables line `irq` (`disable_irq()`) and waits for its running handlers, as
+/// [`synchronize_irq`] does. Calls nest: the line is enabled again when every `disable_irq` has
+/// been matched by an [`enable_irq`].
+///
+/// An interrupt that arrives while the line is disabled is kept pending, as a masked PCI vector
+/// keeps it: a level-triggered vector (INTx) stays masked at the device, and an edge-triggered
+/// one (MSI, MSI-X, which VFIO cannot mask) is remembered by the line. [`enable_irq`] delivers
+/// it. Fails with `EINVAL` for an unknown line.
+pub fn disable_irq(irq: u32) -> Result<(), Error> {
+    let line = line(irq)?;
+    // Taking the state lock waits for a running hard handler.
+    lock(&line.state).depth += 1;
+    synchronize_irq(irq);
+    Ok(())
+}
+
+/// Undoes one [`disable_irq`] of line `irq` (`enable_irq()`); when the last is undone, an
+/// interrupt that arrived meanwhile is delivered. Fails with `EINVAL` for an unknown line; an
+/// `enable_irq` without a `disable_irq` is ignored with a warning, as the kernel warns of an
+/// unbalanced enable.
+pub fn enable_irq(irq: u32) -> Result<(), Error> {
+    let line = line(irq)?;
+    let mut state = lock(&line.state);
+    if state.depth == 0 {
+        log::warn!(target: "drydock", "{}: unbalanced enable for IRQ {irq}", line.name);
+        return Ok(());
+    }
+    state.depth -= 1;
+    if state.depth == 0 && state.pending {
+        state.pending = false;
+        drop(state);
+        // The dispatcher runs the handlers for what arrived while the line was disabled.
+        wake(&line);
+    }
+    Ok(())
 }
 
 /// Raises line `irq` from software, as if the device had fired it.
@@ -277,6 +413,7 @@ fn spawn_worker(
     let worker = Arc::new(Worker {
         state: Mutex::new(WorkerState::default()),
         wake: Condvar::new(),
+        idle: Condvar::new(),
     });
     let (w, l) = (worker.clone(), line.clone());
     let thread = std::thread::Builder::new()
@@ -287,17 +424,52 @@ fn spawn_worker(
                 state = w.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             }
             if state.stop {
+                w.idle.notify_all();
                 return;
             }
             state.pending = false;
+            let faulted = state.faulted;
+            state.running = !faulted;
             drop(state);
-            // SAFETY: `request_irq`'s contract keeps `dev_id` valid until `free_irq` returns, and
-            // `free_irq` joins this thread before returning.
-            unsafe { thread_fn(dev_id.get()) };
-            unmask(&l);
+            if !faulted {
+                // SAFETY: `request_irq`'s contract keeps `dev_id` valid until `free_irq` returns,
+                // and `free_irq` joins this thread before returning.
+                let ran = catch_unwind(AssertUnwindSafe(|| unsafe { thread_fn(dev_id.get()) }));
+                if ran.is_ok() {
+                    unmask(&l);
+                } else {
+                    // The device may still assert its level interrupt: it stays masked.
+                    lock(&w.state).faulted = true;
+                    handler_panicked(&l, "threaded handler");
+                }
+            }
+            lock(&w.state).running = false;
+            w.idle.notify_all();
         })
         .map_err(|err| Error::from(HostError::os("spawning an interrupt thread", err)))?;
     Ok((worker, thread))
+}
+
+/// Stops a worker and waits for its thread: a threaded handler already woken runs first, as the
+/// kernel's `free_irq()` waits for the irq thread to finish its work.
+fn stop_worker((worker, thread): (Arc<Worker>, JoinHandle<()>)) {
+    worker.wait_idle();
+    lock(&worker.state).stop = true;
+    worker.wake.notify_one();
+    let _ = thread.join();
+}
+
+/// Reports a handler of `line` that panicked: it is never called again, and a driver process
+/// stops as it does for a stop signal, so the device is released (see
+/// [`super::runtime::stop_after_fault`]).
+fn handler_panicked(line: &Line, which: &str) {
+    log::error!(
+        target: "drydock",
+        "{}: IRQ {}: the driver's {which} panicked; it will not be called again",
+        line.name,
+        line.irq
+    );
+    super::runtime::stop_after_fault();
 }
 
 /// The dispatcher thread of a line.
@@ -310,14 +482,27 @@ fn dispatch(line: &Line) {
         if line.stop.load(Ordering::Acquire) {
             return;
         }
+        let mut state = lock(&line.state);
+        if state.depth > 0 {
+            // Disabled: remember the interrupt, and leave a level-triggered vector masked.
+            state.pending = true;
+            continue;
+        }
         line.delivered.fetch_add(1, Ordering::Relaxed);
-        let state = lock(&line.state);
         let mut handled = false;
         let mut woke_thread = false;
-        for action in &state.actions {
+        for action in state.actions.iter_mut().filter(|action| !action.faulted) {
+            let (handler, dev_id) = (action.handler, action.dev_id);
             // SAFETY: `request_irq`'s contract keeps `dev_id` valid until `free_irq` returns, and
             // `free_irq` removes the action under `state`'s lock, which we hold.
-            let ret = unsafe { (action.handler)(action.dev_id.get()) };
+            let ret = match catch_unwind(AssertUnwindSafe(|| unsafe { handler(dev_id.get()) })) {
+                Ok(ret) => ret,
+                Err(_) => {
+                    action.faulted = true;
+                    handler_panicked(line, "interrupt handler");
+                    continue;
+                }
+            };
             handled |= ret != IRQ_NONE;
             if ret == IRQ_WAKE_THREAD {
                 if let Some((worker, _)) = &action.worker {
@@ -339,11 +524,31 @@ fn dispatch(line: &Line) {
 }
 
 fn unmask(line: &Line) {
-    if let Some(unmask) = &line.source.unmask {
-        if let Err(err) = unmask() {
-            log::error!(target: "drydock", "{}: unmasking failed: {err}", line.name);
-        }
+    if let Err(err) = line.source.chip.unmask() {
+        log::error!(target: "drydock", "{}: unmasking failed: {err}", line.name);
     }
+}
+
+/// Consumes the events a line's source has signalled so far, without blocking.
+fn discard_pending(line: &Line) -> Result<(), HostError> {
+    let width = match line.source.kind {
+        IrqSourceKind::EventFd => 8,
+        IrqSourceKind::Uio => 4,
+    };
+    let mut fds = [libc::pollfd {
+        fd: line.source.fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: `fds` is a valid array of one `pollfd`; a zero timeout never blocks.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    if ready < 0 {
+        return Err(HostError::last_os("polling an interrupt source"));
+    }
+    if fds[0].revents & libc::POLLIN != 0 {
+        read_counter(line.source.fd.as_fd(), width)?;
+    }
+    Ok(())
 }
 
 /// Blocks until the line's source fires (or a stop is requested), consuming the event.
@@ -443,7 +648,7 @@ mod tests {
         let source = IrqSource {
             fd: eventfd().unwrap(),
             kind: IrqSourceKind::EventFd,
-            unmask: None,
+            chip: Box::new(SoftwareVector),
         };
         register_line(source, name.into()).unwrap()
     }
@@ -549,6 +754,173 @@ mod tests {
         assert!(
             FINISHED.load(Ordering::SeqCst),
             "free_irq returned before the handler finished"
+        );
+        unregister_line(irq);
+    }
+
+    /// A chip that records what the line asks of it.
+    struct Recorder(Arc<Mutex<Vec<&'static str>>>);
+
+    impl IrqChip for Recorder {
+        fn unmask(&self) -> Result<(), HostError> {
+            lock(&self.0).push("unmask");
+            Ok(())
+        }
+
+        fn connect(&self, fd: Option<BorrowedFd<'_>>) -> Result<(), HostError> {
+            lock(&self.0).push(if fd.is_some() {
+                "connect"
+            } else {
+                "disconnect"
+            });
+            Ok(())
+        }
+    }
+
+    fn recorded_line(name: &str) -> (u32, Arc<Mutex<Vec<&'static str>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let source = IrqSource {
+            fd: eventfd().unwrap(),
+            kind: IrqSourceKind::EventFd,
+            chip: Box::new(Recorder(calls.clone())),
+        };
+        (register_line(source, name.into()).unwrap(), calls)
+    }
+
+    fn counter_id(counter: &AtomicU32) -> *mut c_void {
+        core::ptr::from_ref(counter).cast_mut().cast()
+    }
+
+    #[test]
+    fn the_last_free_disconnects_the_vector_and_a_request_starts_it_afresh() {
+        let (irq, calls) = recorded_line("startup");
+        let counter = AtomicU32::new(0);
+        let dev_id = counter_id(&counter);
+        // An interrupt from before any handler is stale: the first request discards it.
+        trigger(irq).unwrap();
+        // SAFETY: `counter` outlives the registrations, freed below.
+        unsafe { request_irq(irq, count, None, false, c"test", dev_id) }.unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(counter.load(Ordering::SeqCst), 0);
+        // Connected by the backend already, the vector is only unmasked.
+        assert_eq!(*lock(&calls), ["unmask"]);
+        free_irq(irq, dev_id);
+        assert_eq!(*lock(&calls), ["unmask", "disconnect"]);
+        // Raised while disconnected (as by a software trigger), then requested again: connected,
+        // the stale event discarded, and only new interrupts run the handler.
+        trigger(irq).unwrap();
+        // SAFETY: as above.
+        unsafe { request_irq(irq, count, None, false, c"test", dev_id) }.unwrap();
+        assert_eq!(*lock(&calls), ["unmask", "disconnect", "connect", "unmask"]);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(counter.load(Ordering::SeqCst), 0);
+        trigger(irq).unwrap();
+        wait_for(|| counter.load(Ordering::SeqCst) == 1);
+        free_irq(irq, dev_id);
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn a_disabled_line_delivers_what_arrived_when_enabled() {
+        let (irq, calls) = recorded_line("masked");
+        let counter = AtomicU32::new(0);
+        let dev_id = counter_id(&counter);
+        // SAFETY: `counter` outlives the registration, freed below.
+        unsafe { request_irq(irq, count, None, false, c"test", dev_id) }.unwrap();
+        disable_irq(irq).unwrap();
+        disable_irq(irq).unwrap();
+        trigger(irq).unwrap();
+        trigger(irq).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(counter.load(Ordering::SeqCst), 0, "ran while disabled");
+        // A disabled level-triggered vector is left masked: nothing but the request's unmask.
+        assert_eq!(*lock(&calls), ["unmask"]);
+        enable_irq(irq).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            counter.load(Ordering::SeqCst),
+            0,
+            "ran with one disable left"
+        );
+        enable_irq(irq).unwrap();
+        // What arrived while disabled is delivered once, as a pending vector fires once.
+        wait_for(|| counter.load(Ordering::SeqCst) == 1);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(counter.load(Ordering::SeqCst), 1);
+        assert_eq!(delivered(irq), 1);
+        // An unbalanced enable changes nothing.
+        enable_irq(irq).unwrap();
+        trigger(irq).unwrap();
+        wait_for(|| counter.load(Ordering::SeqCst) == 2);
+        free_irq(irq, dev_id);
+        assert_eq!(disable_irq(irq + 1000), Err(code::EINVAL));
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn a_handler_that_panics_is_never_called_again() {
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        unsafe fn panics(_: *mut c_void) -> IrqReturnRaw {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            panic!("a driver bug in an interrupt handler");
+        }
+        let irq = eventfd_line("panics");
+        let counter = AtomicU32::new(0);
+        let (bad, good) = (core::ptr::dangling_mut::<u8>().cast(), counter_id(&counter));
+        // SAFETY: `panics` does not dereference its `dev_id`; `counter` outlives its registration.
+        unsafe {
+            request_irq(irq, panics, None, true, c"bad", bad).unwrap();
+            request_irq(irq, count, None, true, c"good", good).unwrap();
+        }
+        trigger(irq).unwrap();
+        wait_for(|| counter.load(Ordering::SeqCst) == 1);
+        trigger(irq).unwrap();
+        // The line goes on serving its other handler.
+        wait_for(|| counter.load(Ordering::SeqCst) == 2);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+        free_irq(irq, bad);
+        free_irq(irq, good);
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn free_irq_lets_queued_threaded_work_run_and_waits_for_it() {
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        static FINISHED: AtomicU32 = AtomicU32::new(0);
+        unsafe fn slow_thread(_: *mut c_void) -> IrqReturnRaw {
+            STARTED.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(50));
+            FINISHED.fetch_add(1, Ordering::SeqCst);
+            IRQ_HANDLED
+        }
+        let (irq, calls) = recorded_line("threaded work");
+        let dev_id = core::ptr::dangling_mut::<u8>().cast();
+        // SAFETY: neither handler dereferences `dev_id`.
+        unsafe { request_irq(irq, wake_thread, Some(slow_thread), false, c"test", dev_id) }
+            .unwrap();
+        trigger(irq).unwrap();
+        wait_for(|| STARTED.load(Ordering::SeqCst) == 1);
+        synchronize_irq(irq);
+        assert_eq!(
+            FINISHED.load(Ordering::SeqCst),
+            1,
+            "synchronize_irq did not wait"
+        );
+        // The threaded handler unmasks the level-triggered vector, not the dispatcher.
+        assert_eq!(*lock(&calls), ["unmask", "unmask"]);
+        // A second run queued while the first is still running.
+        trigger(irq).unwrap();
+        wait_for(|| STARTED.load(Ordering::SeqCst) == 2);
+        trigger(irq).unwrap();
+        wait_for(|| delivered(irq) == 3);
+        free_irq(irq, dev_id);
+        assert_eq!(
+            (
+                STARTED.load(Ordering::SeqCst),
+                FINISHED.load(Ordering::SeqCst)
+            ),
+            (3, 3),
+            "free_irq returned before the queued threaded handler ran"
         );
         unregister_line(irq);
     }

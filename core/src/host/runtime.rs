@@ -22,7 +22,8 @@
 //! A driver that panics in `probe` or `remove` is caught by the bus and its device released as
 //! for a failed probe; a panic anywhere else in the session (module init, module exit) is caught
 //! here, and unwinding drops the devices, so their files close and the kernel resets what VFIO
-//! gave out. Signals are handled with a self-pipe: the handler only writes the signal number to a
+//! gave out. A panic in an interrupt handler, which runs on an interrupt thread, stops the session
+//! as a signal does (see `super::irq`), and the driver is unbound in order. Signals are handled with a self-pipe: the handler only writes the signal number to a
 //! pipe; all work happens in the thread that called `run`.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -213,8 +214,8 @@ pub enum Status {
     Failed,
     /// No device was bound to the driver (exit code 2).
     NothingBound,
-    /// The session panicked outside the driver callbacks the bus guards (exit code 70,
-    /// `EX_SOFTWARE`); the devices were released while unwinding.
+    /// The session panicked outside the driver callbacks the bus guards, or an interrupt handler
+    /// panicked (exit code 70, `EX_SOFTWARE`); the devices were released.
     Panicked,
 }
 
@@ -277,16 +278,23 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
             );
             return Status::NothingBound;
         }
-        let signal = match signals.wait() {
-            Ok(signal) => signal,
+        match signals.wait() {
+            Ok(Stop::Signal(signal)) => {
+                log::info!(target: "drydock", "{name}: signal {signal} received, unloading");
+                session.stop();
+                Status::Stopped(signal)
+            }
+            Ok(Stop::Fault) => {
+                log::error!(target: "drydock", "{name}: a driver callback panicked, unloading");
+                session.stop();
+                log::error!(target: "drydock", "{name}: the devices were released after the panic");
+                Status::Panicked
+            }
             Err(err) => {
                 log::error!(target: "drydock", "{name}: waiting for a signal: {err}");
-                return Status::Failed;
+                Status::Failed
             }
-        };
-        log::info!(target: "drydock", "{name}: signal {signal} received, unloading");
-        session.stop();
-        Status::Stopped(signal)
+        }
     }));
     match result {
         Ok(status) => status,
@@ -299,6 +307,32 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
 
 /// The write end of the running [`StopSignals`]' pipe, or -1.
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// What the pipe carries for [`stop_after_fault`]: no signal has number 0.
+const FAULT: u8 = 0;
+
+/// Why a session stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// This stop signal arrived.
+    Signal(i32),
+    /// A driver callback that runs outside the session's thread (an interrupt handler)
+    /// panicked: [`stop_after_fault`].
+    Fault,
+}
+
+/// Asks the running session, if any, to stop because a driver callback panicked on another
+/// thread, as a stop signal would: the session unbinds the driver and releases the devices, and
+/// [`serve`] returns [`Status::Panicked`]. Without a running session (a driver driven as a library
+/// or in tests) nothing happens: the caller has logged the panic.
+pub(crate) fn stop_after_fault() {
+    let fd = SIGNAL_PIPE.load(Ordering::Acquire);
+    if fd >= 0 {
+        // SAFETY: writing one byte from a live local to the pipe, which stays open while
+        // `SIGNAL_PIPE` names it.
+        unsafe { libc::write(fd, core::ptr::from_ref(&FAULT).cast(), 1) };
+    }
+}
 
 /// The signals that stop a session.
 const STOP_SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
@@ -369,8 +403,8 @@ impl StopSignals {
         Ok(signals)
     }
 
-    /// Blocks until a stop signal arrives; returns its number.
-    pub fn wait(&self) -> Result<i32, HostError> {
+    /// Blocks until a stop signal arrives or a fault is reported ([`stop_after_fault`]).
+    pub fn wait(&self) -> Result<Stop, HostError> {
         loop {
             let mut fds = [libc::pollfd {
                 fd: self.read.as_raw_fd(),
@@ -395,7 +429,10 @@ impl StopSignals {
                 )
             };
             if n == 1 {
-                return Ok(i32::from(byte));
+                return Ok(match byte {
+                    FAULT => Stop::Fault,
+                    signal => Stop::Signal(i32::from(signal)),
+                });
             }
         }
     }
@@ -415,11 +452,12 @@ impl Drop for StopSignals {
 mod tests {
     use super::*;
     use crate::bindings;
+    use crate::host::irq;
     use crate::host::module::{self, ModuleInfo};
     use crate::host::pci::RawPciDevice;
     use crate::host::sim::{models::Edu, SimFunction};
     use crate::{Module, ThisModule};
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
@@ -465,6 +503,14 @@ mod tests {
         },
     ];
 
+    /// The interrupt line of the device probed with `PANIC_IN_IRQ` set, or 0.
+    static PANICKING_LINE: AtomicU32 = AtomicU32::new(0);
+    static PANIC_IN_IRQ: AtomicBool = AtomicBool::new(false);
+
+    unsafe fn panicking_handler(_dev_id: *mut core::ffi::c_void) -> u32 {
+        panic!("the driver panics in its interrupt handler");
+    }
+
     unsafe fn probe(pdev: *mut bindings::pci_dev, _id: *const bindings::pci_device_id) -> i32 {
         PROBES.fetch_add(1, Ordering::SeqCst);
         assert!(
@@ -474,11 +520,34 @@ mod tests {
         // SAFETY: the bus passes a live device.
         let pdev = unsafe { &*pdev.cast::<RawPciDevice>() };
         pdev.set_master();
+        if PANIC_IN_IRQ.load(Ordering::SeqCst) {
+            pdev.alloc_irq_vectors(1, 1, bindings::PCI_IRQ_MSI).unwrap();
+            let line = pdev.irq_vector(0).unwrap();
+            // SAFETY: the handler never dereferences its `dev_id`.
+            unsafe {
+                irq::request_irq(
+                    line,
+                    panicking_handler,
+                    None,
+                    false,
+                    c"edu-test",
+                    core::ptr::null_mut(),
+                )
+            }
+            .unwrap();
+            PANICKING_LINE.store(line, Ordering::SeqCst);
+        }
         0
     }
 
-    unsafe fn remove(_pdev: *mut bindings::pci_dev) {
+    unsafe fn remove(pdev: *mut bindings::pci_dev) {
         REMOVES.fetch_add(1, Ordering::SeqCst);
+        let line = PANICKING_LINE.swap(0, Ordering::SeqCst);
+        if line != 0 {
+            irq::free_irq(line, core::ptr::null_mut());
+            // SAFETY: the bus passes a live device.
+            unsafe { &*pdev.cast::<RawPciDevice>() }.free_irq_vectors();
+        }
     }
 
     impl Module for EduModule {
@@ -582,6 +651,37 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_interrupt_handler_stops_the_session_and_releases_the_device() {
+        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let capture = crate::host::logger::capture();
+        let (device, function) = sim_edu(4);
+        let removes = REMOVES.load(Ordering::SeqCst);
+        PANIC_IN_IRQ.store(true, Ordering::SeqCst);
+        let options = Options {
+            devices: Devices::Opened(vec![device]),
+            ..Options::default()
+        };
+        let runner = std::thread::spawn(move || serve(&EDU_MODULE, options));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let line = loop {
+            match PANICKING_LINE.load(Ordering::SeqCst) {
+                0 => {
+                    assert!(Instant::now() < deadline, "the driver never probed");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                line => break line,
+            }
+        };
+        PANIC_IN_IRQ.store(false, Ordering::SeqCst);
+        irq::trigger(line).unwrap();
+        assert_eq!(runner.join().unwrap(), Status::Panicked);
+        assert_eq!(REMOVES.load(Ordering::SeqCst), removes + 1, "remove() ran");
+        assert_eq!(Arc::strong_count(&function), 1, "the device was closed");
+        assert!(capture.contains("the driver's interrupt handler panicked"));
+        assert!(capture.contains("edu_test: a driver callback panicked, unloading"));
+    }
+
+    #[test]
     fn run_without_devices_says_so() {
         let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
         let capture = crate::host::logger::capture();
@@ -600,7 +700,7 @@ mod tests {
         assert!(StopSignals::install().is_err());
         // SAFETY: raising a signal in this thread; the handler just installed catches it.
         assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
-        assert_eq!(first.wait().unwrap(), libc::SIGINT);
+        assert_eq!(first.wait().unwrap(), Stop::Signal(libc::SIGINT));
         drop(first);
         drop(StopSignals::install().unwrap());
     }

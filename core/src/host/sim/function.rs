@@ -1,6 +1,6 @@
 //! A simulated PCI function: the [`PciFunction`] a [`DeviceModel`] is reached through.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::super::dma::iova::{IovaAllocator, MSI_WINDOW};
@@ -8,7 +8,7 @@ use super::super::dma::pool::DmaPool;
 use super::super::dma::DmaSpace;
 use super::super::error::HostError;
 use super::super::function::{
-    BarInfo, BarKind, BarMapping, IrqKind, IrqSource, IrqSourceKind, PciFunction,
+    BarInfo, BarKind, BarMapping, IrqChip, IrqKind, IrqSource, IrqSourceKind, PciFunction,
 };
 use super::super::irq::{eventfd, signal_eventfd};
 use super::super::mmio::{TrappedIo, TrappedRegion};
@@ -24,8 +24,9 @@ const APERTURE_BITS: u32 = 39;
 #[derive(Default)]
 struct IrqState {
     kind: Option<IrqKind>,
-    /// The process's end of each enabled vector (duplicates of the lines' eventfds).
-    vectors: Vec<OwnedFd>,
+    /// The process's end of each enabled vector (duplicates of the lines' eventfds); `None` while
+    /// the interrupt core has it disconnected.
+    vectors: Vec<Option<OwnedFd>>,
     /// INTx pin level, as the model sets it.
     intx_asserted: bool,
     /// INTx masked after firing, until the dispatcher unmasks it (as VFIO masks INTx).
@@ -70,7 +71,7 @@ impl SimState {
         if !matches!(irq.kind, Some(IrqKind::Msi | IrqKind::MsiX)) {
             return;
         }
-        if let Some(fd) = irq.vectors.get(vector as usize) {
+        if let Some(fd) = irq.vectors.get(vector as usize).and_then(Option::as_ref) {
             if let Err(err) = signal_eventfd(fd.as_fd()) {
                 log::error!(target: "drydock", "simulated MSI: {err}");
             }
@@ -87,7 +88,7 @@ impl SimState {
     /// Signals INTx if the pin is asserted, the vector enabled and the line unmasked.
     fn deliver_intx(irq: &mut IrqState, disabled: bool) {
         if irq.intx_asserted && !irq.intx_masked && !disabled && irq.kind == Some(IrqKind::Intx) {
-            if let Some(fd) = irq.vectors.first() {
+            if let Some(fd) = irq.vectors.first().and_then(Option::as_ref) {
                 if let Err(err) = signal_eventfd(fd.as_fd()) {
                     log::error!(target: "drydock", "simulated INTx: {err}");
                 }
@@ -101,6 +102,42 @@ impl SimState {
         let mut irq = self.irq();
         irq.intx_masked = false;
         Self::deliver_intx(&mut irq, disabled);
+    }
+}
+
+/// Duplicates an eventfd, for the model's end of a vector.
+fn duplicate(fd: BorrowedFd<'_>) -> Result<OwnedFd, HostError> {
+    fd.try_clone_to_owned()
+        .map_err(|e| HostError::os("duplicating an eventfd", e))
+}
+
+/// One enabled vector of a simulated function, as the interrupt core controls it.
+struct SimVector {
+    state: Weak<SimState>,
+    kind: IrqKind,
+    index: u32,
+}
+
+impl IrqChip for SimVector {
+    fn unmask(&self) -> Result<(), HostError> {
+        if let (IrqKind::Intx, Some(state)) = (self.kind, self.state.upgrade()) {
+            state.unmask_intx();
+        }
+        Ok(())
+    }
+
+    fn connect(&self, fd: Option<BorrowedFd<'_>>) -> Result<(), HostError> {
+        let Some(state) = self.state.upgrade() else {
+            return Ok(());
+        };
+        let fd = fd.map(duplicate).transpose()?;
+        let mut irq = state.irq();
+        if irq.kind == Some(self.kind) {
+            if let Some(slot) = irq.vectors.get_mut(self.index as usize) {
+                *slot = fd;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -269,28 +306,17 @@ impl PciFunction for SimFunction {
         }
         let mut sources = Vec::with_capacity(count as usize);
         let mut vectors = Vec::with_capacity(count as usize);
-        for _ in 0..count {
+        for index in 0..count {
             let fd = eventfd()?;
-            vectors.push(
-                fd.try_clone()
-                    .map_err(|e| HostError::os("duplicating an eventfd", e))?,
-            );
-            let unmask: Option<Box<dyn Fn() -> Result<(), HostError> + Send + Sync>> = match kind {
-                IrqKind::Intx => {
-                    let state: Weak<SimState> = Arc::downgrade(&self.state);
-                    Some(Box::new(move || {
-                        if let Some(state) = state.upgrade() {
-                            state.unmask_intx();
-                        }
-                        Ok(())
-                    }))
-                }
-                IrqKind::Msi | IrqKind::MsiX => None,
-            };
+            vectors.push(Some(duplicate(fd.as_fd())?));
             sources.push(IrqSource {
                 fd,
                 kind: IrqSourceKind::EventFd,
-                unmask,
+                chip: Box::new(SimVector {
+                    state: Arc::downgrade(&self.state),
+                    kind,
+                    index,
+                }),
             });
         }
         irq.kind = Some(kind);

@@ -19,6 +19,7 @@ pub mod dma;
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
@@ -28,7 +29,7 @@ use super::dma::memory::PAGE_SIZE;
 use super::dma::DmaSpace;
 use super::error::HostError;
 use super::function::{
-    BarInfo, BarKind, BarMapping, IrqKind, IrqSource, IrqSourceKind, PciFunction,
+    BarInfo, BarKind, BarMapping, IrqChip, IrqKind, IrqSource, IrqSourceKind, PciFunction,
 };
 use super::pci::{PciDeviceRef, RawPciDevice};
 use super::pci_config as cfg;
@@ -67,7 +68,7 @@ fn open_rw(path: &std::path::Path) -> Result<File, HostError> {
         })
 }
 
-/// Config space through sysfs `config`, shared with the INTx unmask action.
+/// Config space through sysfs `config`, shared with the INTx vector's [`UioIntx`].
 struct Config {
     file: File,
     address: String,
@@ -118,6 +119,23 @@ impl Config {
             self.write(cfg::COMMAND, &new.to_le_bytes())?;
         }
         Ok(())
+    }
+}
+
+/// The INTx vector of a UIO function: `uio_pci_generic` masks INTx in the command register when
+/// it fires (`pci_check_and_mask_intx()`), and the same bit unmasks it, turns it off and on.
+struct UioIntx {
+    config: Arc<Config>,
+}
+
+impl IrqChip for UioIntx {
+    fn unmask(&self) -> Result<(), HostError> {
+        self.config.set_intx_disabled(false)
+    }
+
+    fn connect(&self, fd: Option<BorrowedFd<'_>>) -> Result<(), HostError> {
+        // The UIO node is the only file an interrupt reaches; connecting is letting it assert.
+        self.config.set_intx_disabled(fd.is_none())
     }
 }
 
@@ -258,11 +276,12 @@ impl PciFunction for UioFunction {
         // INTx may still be disabled from an earlier user: enable it.
         self.config.set_intx_disabled(false)?;
         *self.intx_enabled.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        let config = self.config.clone();
         Ok(vec![IrqSource {
             fd: fd.into(),
             kind: IrqSourceKind::Uio,
-            unmask: Some(Box::new(move || config.set_intx_disabled(false))),
+            chip: Box::new(UioIntx {
+                config: self.config.clone(),
+            }),
         }])
     }
 

@@ -1,6 +1,6 @@
 //! A PCI function reached through VFIO: the [`PciFunction`] the PCI core drives.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
 
 use vfio_bindings::bindings::vfio as sys;
@@ -13,7 +13,7 @@ use crate::host::dma::pool::DmaPool;
 use crate::host::dma::DmaSpace;
 use crate::host::error::HostError;
 use crate::host::function::{
-    BarInfo, BarKind, BarMapping, IrqKind, IrqSource, IrqSourceKind, PciFunction,
+    BarInfo, BarKind, BarMapping, IrqChip, IrqKind, IrqSource, IrqSourceKind, PciFunction,
 };
 use crate::host::irq::eventfd;
 use crate::host::pci_config as cfg;
@@ -28,6 +28,48 @@ pub struct VfioOptions {
     /// Serve every BAR with `pread`/`pwrite` through a trapped region, even when it could be
     /// mapped: slower, but every access is a system call that can be watched.
     pub trap_bars: bool,
+}
+
+/// One enabled vector of a VFIO device, as the interrupt core controls it.
+struct VfioVector {
+    device: Arc<VfioDevice>,
+    kind: IrqKind,
+    index: u32,
+    /// VFIO masks the vector when it fires (INTx); the dispatcher unmasks it once the handlers
+    /// have acknowledged the device.
+    automasked: bool,
+}
+
+impl IrqChip for VfioVector {
+    fn unmask(&self) -> Result<(), HostError> {
+        if !self.automasked {
+            return Ok(());
+        }
+        self.device
+            .irq_action(self.kind, IrqAction::Unmask, self.index, 1)
+    }
+
+    fn connect(&self, fd: Option<BorrowedFd<'_>>) -> Result<(), HostError> {
+        match self.kind {
+            // Releasing INTx's trigger frees the host's handler on some kernels (6.1 does), and a
+            // level interrupt asserted with no handler is trouble for whatever shares the pin:
+            // INTx is masked in the device instead (INTx Disable), which every kernel offers.
+            IrqKind::Intx => {
+                let action = if fd.is_some() {
+                    IrqAction::Unmask
+                } else {
+                    IrqAction::Mask
+                };
+                self.device.irq_action(self.kind, action, self.index, 1)
+            }
+            // One vector's trigger at a time (`start` = the vector, `count` = 1); -1 releases it,
+            // and the kernel frees the host interrupt behind it.
+            IrqKind::Msi | IrqKind::MsiX => {
+                let fd = fd.map_or(-1, |fd| fd.as_raw_fd());
+                self.device.set_irq_eventfds(self.kind, self.index, &[fd])
+            }
+        }
+    }
 }
 
 /// A PCI function opened through VFIO.
@@ -122,17 +164,6 @@ impl VfioFunction {
         self.group().container().dma_pool()
     }
 
-    /// Masks vectors `start..start + count` of `kind`: they stay pending until unmasked.
-    pub fn mask_irqs(&self, kind: IrqKind, start: u32, count: u32) -> Result<(), HostError> {
-        self.device.irq_action(kind, IrqAction::Mask, start, count)
-    }
-
-    /// Unmasks vectors `start..start + count` of `kind`.
-    pub fn unmask_irqs(&self, kind: IrqKind, start: u32, count: u32) -> Result<(), HostError> {
-        self.device
-            .irq_action(kind, IrqAction::Unmask, start, count)
-    }
-
     fn unsupported(&self, what: String) -> HostError {
         HostError::Unsupported {
             device: self.device.address().to_owned(),
@@ -192,20 +223,16 @@ impl PciFunction for VfioFunction {
         let automasked = self.device.irq_info(kind).flags & sys::VFIO_IRQ_INFO_AUTOMASKED != 0;
         Ok(fds
             .into_iter()
-            .map(|fd| {
-                // VFIO masks a level-triggered vector (INTx) when it fires; the dispatcher
-                // unmasks it once the handlers have acknowledged the device.
-                let unmask: Option<Box<dyn Fn() -> Result<(), HostError> + Send + Sync>> =
-                    automasked.then(|| {
-                        let device = self.device.clone();
-                        Box::new(move || device.irq_action(kind, IrqAction::Unmask, 0, 1))
-                            as Box<dyn Fn() -> Result<(), HostError> + Send + Sync>
-                    });
-                IrqSource {
-                    fd,
-                    kind: IrqSourceKind::EventFd,
-                    unmask,
-                }
+            .zip(0..)
+            .map(|(fd, index)| IrqSource {
+                fd,
+                kind: IrqSourceKind::EventFd,
+                chip: Box::new(VfioVector {
+                    device: self.device.clone(),
+                    kind,
+                    index,
+                    automasked,
+                }),
             })
             .collect())
     }

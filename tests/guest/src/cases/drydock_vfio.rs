@@ -313,29 +313,163 @@ pub fn drydock_vfio_edu_intx() -> CaseResult {
     count_interrupts(bindings::PCI_IRQ_INTX)
 }
 
-/// MSI masking: VFIO implements masking for INTx only, which drydock reports as unsupported.
+/// Masking and shutting down a vector, by MSI and by INTx: a disabled line keeps what arrives
+/// pending and delivers it once when enabled again; freeing the last handler disconnects the
+/// vector at VFIO (per vector, so the host interrupt of an MSI disappears from
+/// `/proc/interrupts`); requesting it again connects it, and a level-triggered INTx whose cause is
+/// still there fires again while an MSI sent meanwhile is gone. VFIO itself masks only INTx.
 pub fn drydock_vfio_irq_masking() -> CaseResult {
-    let address = edu::address();
-    sysfs::bind(&address, "vfio-pci")?;
-    let function =
-        VfioFunction::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
-    let sources = function.enable_irqs(IrqKind::Intx, 1).map_err(err)?;
-    function.mask_irqs(IrqKind::Intx, 0, 1).map_err(err)?;
-    function.unmask_irqs(IrqKind::Intx, 0, 1).map_err(err)?;
-    drop(sources);
-    function.disable_irqs(IrqKind::Intx).map_err(err)?;
-    let _sources = function.enable_irqs(IrqKind::Msi, 1).map_err(err)?;
-    let mask = function.mask_irqs(IrqKind::Msi, 0, 1);
-    println!("INTx mask/unmask: ok; MSI mask: {mask:?}");
-    match mask {
-        Ok(()) => {
-            function.unmask_irqs(IrqKind::Msi, 0, 1).map_err(err)?;
-        }
-        Err(HostError::Unsupported { .. }) => {}
-        Err(other) => return Err(format!("MSI mask failed unexpectedly: {other}")),
+    for (types, host_irq) in [
+        (bindings::PCI_IRQ_MSI, "vfio-msi[0]"),
+        (bindings::PCI_IRQ_INTX, "vfio-intx"),
+    ] {
+        mask_and_shut_down(types, &format!("{host_irq}({})", edu::address()))?;
     }
-    function.disable_irqs(IrqKind::Msi).map_err(err)?;
     Ok(())
+}
+
+/// [`drydock_vfio_irq_masking`] with vectors of `types`, whose host interrupt VFIO names
+/// `host_irq` in `/proc/interrupts`.
+fn mask_and_shut_down(types: u32, host_irq: &str) -> CaseResult {
+    let (pdev, bar) = open_edu(VfioOptions::default())?;
+    pdev.set_master();
+    pdev.alloc_irq_vectors(1, 1, types).map_err(kerr)?;
+    let line = pdev.irq_vector(0).map_err(kerr)?;
+    let data = HandlerData {
+        bar,
+        count: AtomicU32::new(0),
+    };
+    let dev_id = core::ptr::from_ref(&data).cast_mut().cast();
+    let handled = || data.count.load(Ordering::SeqCst);
+    let outcome = (|| -> CaseResult {
+        // SAFETY: `data` outlives the registration, freed at the end of this closure or below.
+        unsafe { irq::request_irq(line, edu_handler, None, false, c"drydock-test", dev_id) }
+            .map_err(kerr)?;
+        write32(bar, edu::REG_STATUS, STATUS_IRQ_FACTORIAL);
+        let fired_before = host_interrupts(host_irq)?;
+
+        // Disabled twice: the interrupt stays pending through one enable.
+        irq::disable_irq(line).map_err(kerr)?;
+        irq::disable_irq(line).map_err(kerr)?;
+        factorial(bar, 5)?;
+        std::thread::sleep(Duration::from_millis(200));
+        ensure!(
+            handled() == 0,
+            "the handler ran while the line was disabled"
+        );
+        // An MSI vector is the device's own; an INTx pin may be shared with other devices.
+        let fired = host_interrupts(host_irq)? - fired_before;
+        let expected = if types == bindings::PCI_IRQ_MSI {
+            1..=1
+        } else {
+            1..=u64::MAX
+        };
+        ensure!(
+            expected.contains(&fired),
+            "the host interrupt fired {fired} times, expected {expected:?}"
+        );
+        irq::enable_irq(line).map_err(kerr)?;
+        std::thread::sleep(Duration::from_millis(200));
+        ensure!(handled() == 0, "the handler ran with one disable left");
+        irq::enable_irq(line).map_err(kerr)?;
+        wait_until(|| handled() == 1, "the pending interrupt after enable_irq")?;
+        println!("{host_irq}: held while disabled, delivered once when enabled");
+
+        // Shut down with the last handler, the vector no longer reaches the process.
+        irq::free_irq(line, dev_id);
+        let after_free = host_interrupts_listed(host_irq)?;
+        println!("{host_irq} after free_irq: {after_free:?}");
+        if types == bindings::PCI_IRQ_MSI {
+            ensure!(
+                after_free.is_none(),
+                "VFIO kept the host interrupt of the freed MSI vector"
+            );
+        }
+        factorial(bar, 6)?;
+        std::thread::sleep(Duration::from_millis(100));
+        let cause = read32(bar, REG_IRQ_STATUS);
+        ensure!(cause != 0, "edu did not raise its interrupt cause");
+        // SAFETY: as above.
+        unsafe { irq::request_irq(line, edu_handler, None, false, c"drydock-test", dev_id) }
+            .map_err(kerr)?;
+        if types == bindings::PCI_IRQ_MSI {
+            ensure!(
+                host_interrupts_listed(host_irq)?.is_some(),
+                "requesting the MSI vector again did not connect it at VFIO"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            ensure!(
+                handled() == 1,
+                "an MSI sent while its vector was shut down was delivered"
+            );
+            write32(bar, REG_IRQ_ACK, cause);
+        } else {
+            wait_until(
+                || handled() == 2,
+                "INTx, still asserted, after its vector was started again",
+            )?;
+        }
+        let before = handled();
+        factorial(bar, 7)?;
+        wait_until(|| handled() == before + 1, "an interrupt after restarting")?;
+        write32(bar, edu::REG_STATUS, 0);
+        irq::free_irq(line, dev_id);
+        Ok(())
+    })();
+    pdev.free_irq_vectors();
+    pdev.iounmap(bar);
+    outcome
+}
+
+/// Starts a factorial of `n` and waits for the device to finish it.
+fn factorial(bar: usize, n: u32) -> CaseResult {
+    write32(bar, edu::REG_FACTORIAL, n);
+    let start = Instant::now();
+    while read32(bar, edu::REG_STATUS) & 1 != 0 {
+        ensure!(
+            start.elapsed() < Duration::from_secs(5),
+            "factorial still busy"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// Waits up to 5 s for `cond`.
+fn wait_until(cond: impl Fn() -> bool, what: &str) -> CaseResult {
+    let start = Instant::now();
+    while !cond() {
+        ensure!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what}: not in 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// How many times the host interrupt named `name` fired, from `/proc/interrupts`.
+fn host_interrupts(name: &str) -> Result<u64, String> {
+    host_interrupts_listed(name)?.ok_or_else(|| format!("{name} is not in /proc/interrupts"))
+}
+
+/// [`host_interrupts`], or `None` if no interrupt has that name.
+fn host_interrupts_listed(name: &str) -> Result<Option<u64>, String> {
+    let table = std::fs::read_to_string("/proc/interrupts").map_err(|e| e.to_string())?;
+    Ok(table
+        .lines()
+        .find(|line| {
+            // A shared line lists its handlers' names separated by commas.
+            line.split(|c: char| c.is_whitespace() || c == ',')
+                .any(|field| field == name)
+        })
+        .map(|line| {
+            // `IRQ:` then one count per CPU, then the chip and the name.
+            line.split_whitespace()
+                .skip(1)
+                .map_while(|field| field.parse::<u64>().ok())
+                .sum()
+        }))
 }
 
 /// Waits for edu's DMA engine to finish.
