@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use edu::{Edu, EduDriver};
 use kernel::device::Bound;
-use kernel::host::runtime::{self, Backend, Devices, Options, Session};
+use kernel::host::runtime::{Backend, Devices, Options, Session};
 use kernel::host::sim::{models, SimBus};
 use kernel::host::sysfs::Sysfs;
 use kernel::host::vfio::VfioOptions;
@@ -84,15 +84,16 @@ fn on_simulated_device() -> Result<(), String> {
 
 /// On a real edu, bound to vfio-pci.
 fn on_real_device(address: &str) -> Result<(), String> {
-    let devices = runtime::open_devices(Options {
-        backend: Backend::Vfio(VfioOptions::default()),
-        devices: Devices::Addresses(vec![address.to_owned()]),
-        sysfs: Sysfs::system(),
-    })
-    // The errors say what to do: bind the device, enable the IOMMU, raise the memlock limit...
-    .map_err(|e| e.to_string())?;
-    let session = Session::start(&edu::__DRYDOCK_MODULE, devices)
-        .map_err(|e| format!("loading the module: {e:?}"))?;
+    let session =
+        Session::load(&edu::__DRYDOCK_MODULE).map_err(|e| format!("loading the module: {e:?}"))?;
+    session
+        .open_devices(Options {
+            backend: Backend::Vfio(VfioOptions::default()),
+            devices: Devices::Addresses(vec![address.to_owned()]),
+            sysfs: Sysfs::system(),
+        })
+        // The errors say what to do: bind the device, enable the IOMMU, raise the memlock limit...
+        .map_err(|e| e.to_string())?;
     let device = session
         .bus()
         .device(address)

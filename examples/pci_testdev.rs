@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use kernel::host::runtime::{self, Devices, Options, Session};
+use kernel::host::runtime::{Devices, Options, Session};
 use kernel::host::sim::{models, SimBus};
 use pci_testdev::{Test, Testdev, TestdevDriver};
 
@@ -62,14 +62,15 @@ fn on_simulated_device() -> Result<(), String> {
 }
 
 fn on_real_device(address: &str) -> Result<(), String> {
-    // The default options: VFIO, devices bound to vfio-pci; here just the one named.
-    let devices = runtime::open_devices(Options {
-        devices: Devices::Addresses(vec![address.to_owned()]),
-        ..Options::default()
-    })
-    .map_err(|e| e.to_string())?;
-    let session = Session::start(&pci_testdev::__DRYDOCK_MODULE, devices)
+    let session = Session::load(&pci_testdev::__DRYDOCK_MODULE)
         .map_err(|e| format!("loading the module: {e:?}"))?;
+    // The default options: VFIO, devices bound to vfio-pci; here just the one named.
+    session
+        .open_devices(Options {
+            devices: Devices::Addresses(vec![address.to_owned()]),
+            ..Options::default()
+        })
+        .map_err(|e| e.to_string())?;
     let device = session
         .bus()
         .device(address)

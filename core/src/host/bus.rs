@@ -12,7 +12,7 @@ use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use super::pci::PciDeviceRef;
+use super::pci::{PciDeviceRef, PciIds};
 use crate::bindings;
 use crate::error::{code, Error};
 
@@ -98,6 +98,18 @@ impl Bus {
             .cloned()
     }
 
+    /// Whether a registered driver's ID table matches a device with `ids`: the matching the
+    /// kernel does by modalias to load a driver for a new device, done before the device is
+    /// opened.
+    pub fn has_driver_for(&self, ids: &PciIds) -> bool {
+        self.lock().drivers.iter().any(|driver| {
+            // SAFETY: registered drivers stay valid until unregistered (`register_driver`'s
+            // contract), which takes the lock we hold; their tables are zero-terminated (built by
+            // `IdArray`).
+            unsafe { ids.match_table((*driver.0).id_table) }.is_some()
+        })
+    }
+
     /// Registers `driver` and binds it to every unbound device it matches
     /// (`__pci_register_driver()`).
     ///
@@ -160,7 +172,7 @@ impl Bus {
             return false;
         }
         // SAFETY: a registered driver's table is zero-terminated (built by `IdArray`).
-        let Some(id) = (unsafe { device.match_table(drv.id_table) }) else {
+        let Some(id) = (unsafe { device.ids().match_table(drv.id_table) }) else {
             return false;
         };
         let Some(probe) = drv.probe else { return false };

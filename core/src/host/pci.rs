@@ -36,12 +36,8 @@ pub struct RawPciDevice {
     /// The generic device, as `struct pci_dev` embeds `struct device`.
     pub dev: RawDevice,
     function: Arc<dyn PciFunction>,
-    vendor: u16,
-    device: u16,
-    subsystem_vendor: u16,
-    subsystem_device: u16,
+    ids: PciIds,
     revision: u8,
-    class: u32,
     bdf: u16,
     bars: [Option<BarInfo>; 6],
     requested: Mutex<[Option<&'static CStr>; 6]>,
@@ -143,17 +139,19 @@ impl RawPciDevice {
         let dma_space = Some(function.dma_space());
         let device = Box::new(RawPciDevice {
             dev: RawDevice::new(BusType::Pci, name, dma_space, Self::release),
-            vendor: word(cfg::VENDOR_ID),
-            device: word(cfg::DEVICE_ID),
-            subsystem_vendor: word(cfg::SUBSYSTEM_VENDOR_ID),
-            subsystem_device: word(cfg::SUBSYSTEM_ID),
+            ids: PciIds {
+                vendor: word(cfg::VENDOR_ID),
+                device: word(cfg::DEVICE_ID),
+                subsystem_vendor: word(cfg::SUBSYSTEM_VENDOR_ID),
+                subsystem_device: word(cfg::SUBSYSTEM_ID),
+                class: u32::from_le_bytes([
+                    header[cfg::CLASS_PROG as usize],
+                    header[cfg::CLASS_PROG as usize + 1],
+                    header[cfg::CLASS_PROG as usize + 2],
+                    0,
+                ]),
+            },
             revision: header[cfg::REVISION_ID as usize],
-            class: u32::from_le_bytes([
-                header[cfg::CLASS_PROG as usize],
-                header[cfg::CLASS_PROG as usize + 1],
-                header[cfg::CLASS_PROG as usize + 2],
-                0,
-            ]),
             bdf,
             bars,
             function,
@@ -192,22 +190,22 @@ impl RawPciDevice {
 
     /// Vendor ID.
     pub fn vendor(&self) -> u16 {
-        self.vendor
+        self.ids.vendor
     }
 
     /// Device ID.
     pub fn device(&self) -> u16 {
-        self.device
+        self.ids.device
     }
 
     /// Subsystem vendor ID.
     pub fn subsystem_vendor(&self) -> u16 {
-        self.subsystem_vendor
+        self.ids.subsystem_vendor
     }
 
     /// Subsystem device ID.
     pub fn subsystem_device(&self) -> u16 {
-        self.subsystem_device
+        self.ids.subsystem_device
     }
 
     /// Revision ID.
@@ -217,7 +215,7 @@ impl RawPciDevice {
 
     /// The 24-bit class code.
     pub fn class(&self) -> u32 {
-        self.class
+        self.ids.class
     }
 
     /// Bus number and devfn, as `pci_dev_id()` returns them.
@@ -455,7 +453,30 @@ impl RawPciDevice {
         *self.driver.lock().unwrap_or_else(|e| e.into_inner()) = driver;
     }
 
-    /// Whether the table entry `id` matches this device (`pci_match_one_device()`).
+    /// Returns the IDs the kernel matches drivers by.
+    pub fn ids(&self) -> &PciIds {
+        &self.ids
+    }
+}
+
+/// The IDs of a PCI function that drivers' ID tables are matched against, read from its config
+/// space (or from sysfs before it is opened).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PciIds {
+    /// Vendor ID.
+    pub vendor: u16,
+    /// Device ID.
+    pub device: u16,
+    /// Subsystem vendor ID.
+    pub subsystem_vendor: u16,
+    /// Subsystem device ID.
+    pub subsystem_device: u16,
+    /// The 24-bit class code.
+    pub class: u32,
+}
+
+impl PciIds {
+    /// Whether the table entry `id` matches these IDs (`pci_match_one_device()`).
     pub fn matches(&self, id: &bindings::pci_device_id) -> bool {
         let any = |want: u32, have: u16| want == bindings::PCI_ANY_ID || want == u32::from(have);
         any(id.vendor, self.vendor)
@@ -465,7 +486,7 @@ impl RawPciDevice {
             && (id.class ^ self.class) & id.class_mask == 0
     }
 
-    /// Finds the first entry of the zero-terminated table `table` that matches this device
+    /// Finds the first entry of the zero-terminated table `table` that matches these IDs
     /// (`pci_match_id()`).
     ///
     /// # Safety

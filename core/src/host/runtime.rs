@@ -12,9 +12,10 @@
 //! }
 //! ```
 //!
-//! [`run`] installs the logger, opens every device bound to vfio-pci (or the devices named in the
-//! options), puts them on a [`Bus`] and loads the module into it, which binds the driver to the
-//! devices its ID table matches (the kernel's matching, done by the bus). It then waits for
+//! [`run`] installs the logger, loads the module into a [`Bus`], which registers its driver, and
+//! opens the devices bound to vfio-pci that the driver's ID table matches (or the devices named in
+//! the options); the bus binds the driver to each it matches (the kernel's matching, done by the
+//! bus) as it is added. It then waits for
 //! `SIGINT` or `SIGTERM` and unloads the module: each bound device's `remove()` runs, bus mastering
 //! is turned off, the driver's data is dropped and its device-managed resources released. Then the
 //! devices are closed, and with the last one the VFIO groups and the container.
@@ -70,8 +71,8 @@ impl Backend {
 
 /// Which devices a session drives.
 pub enum Devices {
-    /// Every device bound to the backend's kernel driver; those the driver does not match stay
-    /// unbound on the bus.
+    /// Every device bound to the backend's kernel driver that the loaded driver's ID table
+    /// matches; the others are not opened.
     All,
     /// The devices at these addresses.
     Addresses(Vec<String>),
@@ -100,37 +101,6 @@ impl Default for Options {
     }
 }
 
-/// Opens the devices `options` name. With [`Devices::All`], a device that cannot be opened is
-/// skipped with a warning; a named device that cannot be opened is an error.
-pub fn open_devices(options: Options) -> Result<Vec<PciDeviceRef>, HostError> {
-    let Options {
-        backend,
-        devices,
-        sysfs,
-    } = options;
-    match devices {
-        Devices::Opened(devices) => Ok(devices),
-        Devices::Addresses(addresses) => addresses
-            .iter()
-            .map(|address| backend.open(address, &sysfs))
-            .collect(),
-        Devices::All => {
-            let wanted = backend.driver();
-            let mut opened = Vec::new();
-            for info in sysfs.devices()? {
-                if info.driver.as_deref() != Some(wanted) {
-                    continue;
-                }
-                match backend.open(&info.address, &sysfs) {
-                    Ok(device) => opened.push(device),
-                    Err(err) => log::warn!(target: "drydock", "skipping {}: {err}", info.address),
-                }
-            }
-            Ok(opened)
-        }
-    }
-}
-
 /// A module loaded into a bus of open devices.
 ///
 /// # Invariants
@@ -142,22 +112,86 @@ pub struct Session {
 }
 
 impl Session {
-    /// Puts `devices` on a new bus and loads `module` into it; the driver probes the devices it
-    /// matches.
-    pub fn start(
-        module: &'static ModuleDescriptor,
-        devices: Vec<PciDeviceRef>,
-    ) -> Result<Session, crate::error::Error> {
+    /// Loads `module` into a new, empty bus: its drivers are registered, and bind the devices
+    /// added later ([`Session::open_devices`], [`Session::add_device`]) that they match.
+    pub fn load(module: &'static ModuleDescriptor) -> Result<Session, crate::error::Error> {
         let bus = Bus::new(format!("drydock:{}", module.info.name));
-        for device in devices {
-            bus.add_device(device);
-        }
         let handle = bus.load_module(module)?;
         // INVARIANT: the module is loaded.
         Ok(Session {
             module: Some(handle),
             bus,
         })
+    }
+
+    /// Loads `module` ([`Session::load`]) and adds `devices`; the driver probes the devices it
+    /// matches.
+    pub fn start(
+        module: &'static ModuleDescriptor,
+        devices: Vec<PciDeviceRef>,
+    ) -> Result<Session, crate::error::Error> {
+        let session = Self::load(module)?;
+        devices
+            .into_iter()
+            .for_each(|device| session.add_device(device));
+        Ok(session)
+    }
+
+    /// Adds an opened device to the bus; a driver that matches it probes it.
+    pub fn add_device(&self, device: PciDeviceRef) {
+        self.bus.add_device(device);
+    }
+
+    /// Opens the devices `options` name and adds them to the bus, where the drivers that match
+    /// them probe them; returns how many were opened.
+    ///
+    /// With [`Devices::All`], only the devices bound to the backend's kernel driver that a loaded
+    /// driver's ID table matches are opened, as the kernel loads a driver for a device by its
+    /// IDs: the others are left alone (opening a VFIO device resets it, and holds its group
+    /// against every other process). One that cannot be opened is skipped with a warning. A
+    /// device named by address that cannot be opened is an error.
+    pub fn open_devices(&self, options: Options) -> Result<usize, HostError> {
+        let Options {
+            backend,
+            devices,
+            sysfs,
+        } = options;
+        let devices = match devices {
+            Devices::Opened(devices) => devices,
+            Devices::Addresses(addresses) => addresses
+                .iter()
+                .map(|address| backend.open(address, &sysfs))
+                .collect::<Result<_, _>>()?,
+            Devices::All => {
+                let wanted = backend.driver();
+                let mut opened = Vec::new();
+                for info in sysfs.devices()? {
+                    if info.driver.as_deref() != Some(wanted) {
+                        continue;
+                    }
+                    if !self.bus.has_driver_for(&info.ids()) {
+                        log::debug!(
+                            target: "drydock",
+                            "{}: not in the driver's ID table, left closed",
+                            info.address
+                        );
+                        continue;
+                    }
+                    match backend.open(&info.address, &sysfs) {
+                        Ok(device) => opened.push(device),
+                        Err(err) => {
+                            log::warn!(target: "drydock", "skipping {}: {err}", info.address);
+                        }
+                    }
+                }
+                opened
+            }
+        };
+        let count = devices.len();
+        devices
+            .into_iter()
+            .for_each(|device| self.add_device(device));
+        Ok(count)
     }
 
     /// The bus of the session.
@@ -250,18 +284,17 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
         }
     };
     let result = catch_unwind(AssertUnwindSafe(|| -> Status {
-        let devices = match open_devices(options) {
-            Ok(devices) => devices,
-            Err(err) => {
-                log::error!(target: "drydock", "{name}: {err}");
-                return Status::Failed;
-            }
-        };
-        let opened = devices.len();
-        let session = match Session::start(module, devices) {
+        let session = match Session::load(module) {
             Ok(session) => session,
             Err(err) => {
                 log::error!(target: "drydock", "{name}: loading the module failed: {err:?}");
+                return Status::Failed;
+            }
+        };
+        let opened = match session.open_devices(options) {
+            Ok(opened) => opened,
+            Err(err) => {
+                log::error!(target: "drydock", "{name}: {err}");
                 return Status::Failed;
             }
         };
@@ -454,7 +487,7 @@ mod tests {
     use crate::bindings;
     use crate::host::irq;
     use crate::host::module::{self, ModuleInfo};
-    use crate::host::pci::RawPciDevice;
+    use crate::host::pci::{PciIds, RawPciDevice};
     use crate::host::sim::{models::Edu, SimFunction};
     use crate::{Module, ThisModule};
     use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
@@ -607,6 +640,29 @@ mod tests {
             "unbinding cleared bus mastering"
         );
         assert_eq!(Arc::strong_count(&function), 1, "the device was closed");
+    }
+
+    #[test]
+    fn a_loaded_module_says_which_devices_it_wants_before_they_are_opened() {
+        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let session = Session::load(&EDU_MODULE).unwrap();
+        let edu = PciIds {
+            vendor: 0x1234,
+            device: 0x11e8,
+            subsystem_vendor: 0x1af4,
+            subsystem_device: 0x1100,
+            class: 0x00ff00,
+        };
+        assert!(session.bus().has_driver_for(&edu));
+        let testdev = PciIds {
+            vendor: 0x1b36,
+            device: 0x0005,
+            ..edu
+        };
+        assert!(!session.bus().has_driver_for(&testdev));
+        session.stop();
+        let unloaded = Bus::new("empty");
+        assert!(!unloaded.has_driver_for(&edu));
     }
 
     #[test]

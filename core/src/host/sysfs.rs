@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::HostError;
-use super::pci::parse_bdf;
+use super::pci::{parse_bdf, PciIds};
 pub use kernel::{Kernel, NoKernel, RunningKernel};
 
 /// `IORESOURCE_IO`: the resource is in I/O port space.
@@ -126,6 +126,17 @@ pub struct PciDeviceInfo {
 }
 
 impl PciDeviceInfo {
+    /// Returns the IDs drivers are matched by.
+    pub fn ids(&self) -> PciIds {
+        PciIds {
+            vendor: self.vendor,
+            device: self.device,
+            subsystem_vendor: self.subsystem_vendor,
+            subsystem_device: self.subsystem_device,
+            class: self.class,
+        }
+    }
+
     /// Returns BAR `index` (0 to 5), if implemented.
     pub fn bar(&self, index: usize) -> Option<&Resource> {
         (index < 6)

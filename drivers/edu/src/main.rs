@@ -44,8 +44,10 @@ fn main() -> ExitCode {
 /// Binds edu devices, exercises each, unbinds.
 fn demo(command: CommandLine) -> Result<(), String> {
     let driver = command.options.backend.driver();
-    let devices = runtime::open_devices(command.options).map_err(|e| e.to_string())?;
-    let session = Session::start(&edu::__DRYDOCK_MODULE, devices).map_err(|e| format!("{e:?}"))?;
+    let session = Session::load(&edu::__DRYDOCK_MODULE).map_err(|e| format!("{e:?}"))?;
+    session
+        .open_devices(command.options)
+        .map_err(|e| e.to_string())?;
     let bound: Vec<_> = session
         .bus()
         .devices()

@@ -17,7 +17,7 @@ use edu::{Edu, EduDriver, MAX_TRANSFER};
 use kernel::device::Bound;
 use kernel::host::module::ModuleDescriptor;
 use kernel::host::pci::with_driver_data;
-use kernel::host::runtime::{self, Backend, Devices, Options, Session};
+use kernel::host::runtime::{Backend, Devices, Options, Session};
 use kernel::host::sysfs::Sysfs;
 use kernel::host::vfio::{Container, IommuType, VfioOptions};
 use kernel::pci::{self, IrqType};
@@ -43,14 +43,15 @@ fn start(
 ) -> Result<Session, String> {
     let address = layout::device(role).address();
     sysfs::bind(&address, backend.driver())?;
-    let devices = runtime::open_devices(Options {
-        backend,
-        devices: Devices::Addresses(vec![address.clone()]),
-        sysfs: Sysfs::system(),
-    })
-    .map_err(|e| format!("opening {address}: {e}"))?;
-    let session = Session::start(module, devices)
-        .map_err(|e| format!("loading module {}: {e:?}", module.info.name))?;
+    let session =
+        Session::load(module).map_err(|e| format!("loading module {}: {e:?}", module.info.name))?;
+    session
+        .open_devices(Options {
+            backend,
+            devices: Devices::Addresses(vec![address.clone()]),
+            sysfs: Sysfs::system(),
+        })
+        .map_err(|e| format!("opening {address}: {e}"))?;
     ensure!(
         !session.bound().is_empty(),
         "{} did not bind to {address}: its probe failed (see the log above)",

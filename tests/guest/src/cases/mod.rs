@@ -376,6 +376,13 @@ pub const CASES: &[Case] = &[
         run: processes::edu_process_stops_on_signals,
     },
     Case {
+        name: "edu_process_opens_only_what_it_matches",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::edu_process_opens_only_what_it_matches,
+    },
+    Case {
         name: "pci_testdev_process_stops_on_signals",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,

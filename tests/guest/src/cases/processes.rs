@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use super::{ensure, CaseResult};
 use crate::sysfs;
 use drydock_guest::layout::{self, Role};
+use kernel::host::sysfs::Sysfs;
+use kernel::host::vfio::{self, VfioOptions};
 
 /// How long a driver may take from start to `bound to` (an NVMe reset and Identify under TCG
 /// take about a second), and from the signal to its exit.
@@ -23,13 +25,13 @@ struct DriverProcess {
 }
 
 impl DriverProcess {
-    /// Starts the binary `name`, built next to this one, on the device at `address`.
-    fn start(name: &str, address: &str) -> Result<Self, String> {
+    /// Starts the binary `name`, built next to this one, with `args` (the devices, if any).
+    fn start(name: &str, args: &[&str]) -> Result<Self, String> {
         let binary = std::env::current_exe()
             .map_err(|e| format!("cannot find own binary: {e}"))?
             .with_file_name(name);
         let mut child = Command::new(&binary)
-            .arg(address)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -76,8 +78,8 @@ impl DriverProcess {
     }
 
     /// Sends `signal`, waits for the exit, and checks it was clean: status 0 after the runtime
-    /// logged the signal and unloaded.
-    fn stop_with(mut self, signal: libc::c_int) -> Result<(), String> {
+    /// logged the signal and unloaded. Returns the whole log.
+    fn stop_with(mut self, signal: libc::c_int) -> Result<Vec<String>, String> {
         let pid = libc::pid_t::try_from(self.child.id()).map_err(|e| e.to_string())?;
         // SAFETY: `kill` has no memory-safety preconditions; the pid is our child's, not yet
         // reaped, so it cannot name another process.
@@ -107,7 +109,7 @@ impl DriverProcess {
             "the driver exited with {status} after signal {signal}; its log:\n{}",
             self.log.join("\n")
         );
-        Ok(())
+        Ok(self.log)
     }
 }
 
@@ -119,7 +121,7 @@ fn serve_and_stop(name: &str, role: Role) -> CaseResult {
     sysfs::bind(&address, "vfio-pci")?;
     for signal in [libc::SIGTERM, libc::SIGINT] {
         println!("$ {name} {address}, then signal {signal}");
-        let mut driver = DriverProcess::start(name, &address)?;
+        let mut driver = DriverProcess::start(name, &[&address])?;
         driver.wait_for_line(&format!("{address}: bound to"))?;
         driver.stop_with(signal)?;
         ensure!(
@@ -160,4 +162,31 @@ pub fn nvme_process_stops_on_signals() -> CaseResult {
             serial: "drydock-nvme0",
         },
     )
+}
+
+/// `edu` without an address drives every device bound to vfio-pci that its ID table matches, and
+/// only those: with edu and pci-testdev both bound to vfio-pci, it binds edu and leaves
+/// pci-testdev closed, so this process can open pci-testdev meanwhile (a VFIO group is open in
+/// one process at a time).
+pub fn edu_process_opens_only_what_it_matches() -> CaseResult {
+    let edu = layout::device(Role::Edu).address();
+    let testdev = layout::device(Role::PciTestdev).address();
+    sysfs::bind(&edu, "vfio-pci")?;
+    sysfs::bind(&testdev, "vfio-pci")?;
+    println!("$ edu (no address), with {edu} and {testdev} bound to vfio-pci");
+    let mut driver = DriverProcess::start("edu", &[])?;
+    driver.wait_for_line(&format!("{edu}: bound to"))?;
+    let opened = vfio::open(&testdev, &Sysfs::system(), VfioOptions::default())
+        .map(drop)
+        .map_err(|e| format!("{testdev} is held while edu runs: {e}"));
+    let log = driver.stop_with(libc::SIGTERM)?;
+    opened?;
+    println!("{testdev} opened by another process while edu served {edu}");
+    let touched: Vec<_> = log.iter().filter(|line| line.contains(&testdev)).collect();
+    ensure!(
+        touched.is_empty(),
+        "edu's log mentions {testdev}: {touched:?}"
+    );
+    sysfs::give_back(&testdev)?;
+    Ok(())
 }
