@@ -216,6 +216,12 @@ impl Edu<'_> {
     ) -> Result {
         check_range(offset, out.len())?;
         let _op = self.op.lock();
+        // Stale bytes must never pass for the device's: the landing area is first set to the
+        // complement of what it holds (`out` serves as scratch), so a byte the device does not
+        // write differs from whatever was written there before.
+        io_project!(&self.buffer, [try: 0..out.len()]).copy_to_slice(out);
+        out.iter_mut().for_each(|byte| *byte = !*byte);
+        io_project!(&self.buffer, [try: 0..out.len()]).copy_from_slice(out);
         self.channel().transfer(dev, offset, out.len(), true)?;
         io_project!(&self.buffer, [try: 0..out.len()]).copy_to_slice(out);
         Ok(())

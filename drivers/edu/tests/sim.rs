@@ -71,6 +71,28 @@ fn dma_round_trips_random_patterns_at_many_sizes() {
 }
 
 #[test]
+fn a_read_back_the_device_never_wrote_does_not_pass_for_its_data() {
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::new());
+    let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    device
+        .with_driver::<EduDriver, _>(|dev, edu| {
+            for (offset, len) in [(0, 1), (17, 300), (0, MAX_TRANSFER)] {
+                let data = pattern(len as u64, len);
+                edu.write_to_device(dev, offset, &data).unwrap();
+                device.model().drop_transfers_to_memory();
+                let mut back = data.clone();
+                edu.read_from_device(dev, offset, &mut back).unwrap();
+                // The driver's buffer still held `data` from the write: not one byte of it may
+                // come back when the device wrote nothing.
+                let stale = back.iter().zip(&data).filter(|(a, b)| a == b).count();
+                assert_eq!(stale, 0, "offset {offset}, length {len}");
+            }
+        })
+        .unwrap();
+}
+
+#[test]
 fn transfers_that_would_abort_qemu_are_refused_before_touching_the_device() {
     let bus = SimBus::new();
     let device = bus.add(4, Edu::new());

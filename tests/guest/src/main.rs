@@ -12,6 +12,7 @@
 mod cases;
 mod demo;
 mod edu;
+mod interrupts;
 mod kmsg;
 mod modules;
 mod runner;

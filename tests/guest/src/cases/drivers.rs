@@ -24,6 +24,7 @@ use kernel::pci::{self, IrqType};
 use pci_testdev::{Test, TestdevDriver};
 
 use super::{ensure, CaseResult};
+use crate::interrupts::{host_interrupts, vfio_msi};
 use crate::kmsg::KernelLog;
 use crate::stray_dma::{StrayDmaDriver, CANARY_BYTE};
 use crate::{edu as edu_device, sysfs};
@@ -162,10 +163,23 @@ fn check_counts(edu: &Edu<'_>, factorials: u64, transfers: u64) -> CaseResult {
     Ok(())
 }
 
+/// Checks that the guest kernel saw edu's MSI fire `expected` times since it counted `before`
+/// (`/proc/interrupts`): the driver's own count cannot hide a spurious or a doubled interrupt.
+fn check_host_msi_count(before: u64, expected: u64) -> CaseResult {
+    let fired = host_interrupts(&vfio_msi(0, &edu_device::address()))? - before;
+    println!("the guest kernel counted {fired} MSIs from edu");
+    ensure!(
+        fired == expected,
+        "the guest kernel counted {fired} MSIs from edu for {expected} operations"
+    );
+    Ok(())
+}
+
 /// The edu driver binds through VFIO with MSI, computes factorials equal to the host's, and
-/// handles one interrupt per factorial.
+/// handles one interrupt per factorial; the guest kernel counts as many MSIs.
 pub fn edu_driver_factorials_msi() -> CaseResult {
     let session = start_edu(vfio())?;
+    let before = host_interrupts(&vfio_msi(0, &edu_device::address()))?;
     with_driver::<EduDriver, _>(&session, |dev, edu| {
         ensure!(
             matches!(edu.irq_type(), IrqType::Msi),
@@ -175,14 +189,16 @@ pub fn edu_driver_factorials_msi() -> CaseResult {
         check_factorials(dev, &edu)?;
         check_counts(&edu, 21, 0)
     })??;
+    check_host_msi_count(before, 21)?;
     session.stop();
     Ok(())
 }
 
 /// DMA round trips of random patterns at many sizes and offsets, byte for byte, one interrupt
-/// per transfer.
+/// per transfer; the guest kernel counts as many MSIs.
 pub fn edu_driver_dma_round_trips() -> CaseResult {
     let session = start_edu(vfio())?;
+    let before = host_interrupts(&vfio_msi(0, &edu_device::address()))?;
     with_driver::<EduDriver, _>(&session, |dev, edu| {
         check_round_trips(dev, &edu)?;
         // A transfer that would reach the buffer's last byte is refused before the device is
@@ -193,6 +209,7 @@ pub fn edu_driver_dma_round_trips() -> CaseResult {
         );
         check_counts(&edu, 0, 2 * ROUND_TRIPS.len() as u64)
     })??;
+    check_host_msi_count(before, 2 * ROUND_TRIPS.len() as u64)?;
     session.stop();
     Ok(())
 }

@@ -17,6 +17,7 @@ use kernel::host::uio;
 use kernel::host::vfio::{self, VfioFunction, VfioOptions};
 
 use super::{ensure, in_kernel, CaseResult};
+use crate::interrupts::{host_interrupts, host_interrupts_listed};
 use crate::kmsg::KernelLog;
 use crate::{edu, sysfs};
 
@@ -446,30 +447,6 @@ fn wait_until(cond: impl Fn() -> bool, what: &str) -> CaseResult {
         std::thread::sleep(Duration::from_millis(1));
     }
     Ok(())
-}
-
-/// How many times the host interrupt named `name` fired, from `/proc/interrupts`.
-fn host_interrupts(name: &str) -> Result<u64, String> {
-    host_interrupts_listed(name)?.ok_or_else(|| format!("{name} is not in /proc/interrupts"))
-}
-
-/// [`host_interrupts`], or `None` if no interrupt has that name.
-fn host_interrupts_listed(name: &str) -> Result<Option<u64>, String> {
-    let table = std::fs::read_to_string("/proc/interrupts").map_err(|e| e.to_string())?;
-    Ok(table
-        .lines()
-        .find(|line| {
-            // A shared line lists its handlers' names separated by commas.
-            line.split(|c: char| c.is_whitespace() || c == ',')
-                .any(|field| field == name)
-        })
-        .map(|line| {
-            // `IRQ:` then one count per CPU, then the chip and the name.
-            line.split_whitespace()
-                .skip(1)
-                .map_while(|field| field.parse::<u64>().ok())
-                .sum()
-        }))
 }
 
 /// Waits for edu's DMA engine to finish.

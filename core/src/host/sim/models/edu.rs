@@ -69,6 +69,7 @@ pub struct Edu {
     interrupts: AtomicU64,
     transfers: AtomicU64,
     corrupt_to_ram: AtomicBool,
+    drop_to_ram: AtomicBool,
 }
 
 impl Edu {
@@ -103,6 +104,7 @@ impl Edu {
             interrupts: AtomicU64::new(0),
             transfers: AtomicU64::new(0),
             corrupt_to_ram: AtomicBool::new(false),
+            drop_to_ram: AtomicBool::new(false),
         })
     }
 
@@ -136,6 +138,12 @@ impl Edu {
     /// byte, for tests of how drivers detect corrupted data.
     pub fn corrupt_transfers_to_memory(&self) {
         self.corrupt_to_ram.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes the device faulty from now on: every transfer to RAM completes and interrupts but
+    /// writes nothing, for tests that a read-back cannot pass on what RAM held before.
+    pub fn drop_transfers_to_memory(&self) {
+        self.drop_to_ram.store(true, Ordering::SeqCst);
     }
 
     /// The interrupt status register.
@@ -213,7 +221,9 @@ impl Edu {
             if self.corrupt_to_ram.load(Ordering::SeqCst) {
                 data[0] ^= 1;
             }
-            ctx.dma_write(masked, &data);
+            if !self.drop_to_ram.load(Ordering::SeqCst) {
+                ctx.dma_write(masked, &data);
+            }
         } else {
             let mut data = vec![0; count as usize];
             ctx.dma_read(masked, &mut data);
