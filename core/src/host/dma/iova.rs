@@ -179,9 +179,10 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the sequence of allocations and frees, live blocks are aligned, under their
-        /// limit, inside the aperture, outside the reserved window, and never overlap; and freeing
-        /// everything restores the initial free space.
+        /// Whatever the sequence of allocations and frees, an allocation succeeds exactly when
+        /// the free space holds a suitable block, and returns the highest one; live blocks are
+        /// aligned, under their limit, inside the aperture, outside the reserved window, and
+        /// never overlap; and freeing everything restores the initial free space.
         #[test]
         fn blocks_are_valid_and_disjoint(
             ops in proptest::collection::vec((1u64..64, 0u32..4, any::<bool>(), 0usize..8), 1..200)
@@ -200,7 +201,19 @@ mod tests {
                 let size = pages * 0x1000;
                 let align = 0x1000u64 << (align_log * 3);
                 let limit = limits[limit_idx % limits.len()];
-                if let Some(iova) = a.alloc(size, align, limit) {
+                // The oracle: the highest aligned start of a block inside one free range that
+                // ends at or below the limit.
+                let best = a
+                    .free_ranges()
+                    .iter()
+                    .filter_map(|&(first, last)| {
+                        let start = last.min(limit).checked_sub(size - 1)? & !(align - 1);
+                        (start >= first).then_some(start)
+                    })
+                    .max();
+                let got = a.alloc(size, align, limit);
+                prop_assert_eq!(got, best);
+                if let Some(iova) = got {
                     prop_assert_eq!(iova % align, 0);
                     prop_assert!(iova + size - 1 <= limit);
                     prop_assert!(iova + size - 1 <= aperture.1);

@@ -613,6 +613,23 @@ pub fn drydock_vfio_reset() -> CaseResult {
             function.device().can_reset(),
             "VFIO reports no reset for the NVMe controller"
         );
+        // A witness the reset must clear: the controller's configuration register, set with
+        // the controller left disabled (I/O queue entry sizes only).
+        let mut command = [0u8; 2];
+        function.config_read(4, &mut command).map_err(err)?;
+        let command = u16::from_le_bytes(command) | 0x2;
+        function
+            .config_write(4, &command.to_le_bytes())
+            .map_err(err)?;
+        let bar = function.map_bar(0).map_err(err)?;
+        const NVME_CC: usize = 0x14;
+        const CC_QUEUE_ENTRY_SIZES: u32 = 0x0046_0000;
+        write32(bar.addr, NVME_CC, CC_QUEUE_ENTRY_SIZES);
+        let before = read32(bar.addr, NVME_CC);
+        ensure!(
+            before == CC_QUEUE_ENTRY_SIZES,
+            "CC reads {before:#010x} after writing {CC_QUEUE_ENTRY_SIZES:#010x}"
+        );
         function.reset().map_err(err)?;
         let mut id = [0u8; 4];
         function.config_read(0, &mut id).map_err(err)?;
@@ -620,7 +637,12 @@ pub fn drydock_vfio_reset() -> CaseResult {
             id == [0x36, 0x1b, 0x10, 0x00],
             "NVMe identity after reset: {id:02x?}"
         );
-        println!("NVMe {nvme}: VFIO_DEVICE_RESET ok");
+        let after = read32(bar.addr, NVME_CC);
+        ensure!(
+            after == 0,
+            "CC reads {after:#010x} after the reset, expected its reset value 0"
+        );
+        println!("NVMe {nvme}: VFIO_DEVICE_RESET ok, CC {before:#010x} -> {after:#010x}");
         Ok(())
     })();
     // Give the controller back to the kernel's driver, as later cases expect.
