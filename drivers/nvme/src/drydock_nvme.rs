@@ -159,6 +159,26 @@ fn reached(now: Instant<Monotonic>, when: Instant<Monotonic>) -> bool {
     !(now - when).is_negative()
 }
 
+/// How long the controller may take to become ready or disabled: CAP.TO is in 500 ms units; as
+/// the kernel's driver does, one unit more, which also gives a controller reporting 0 half a
+/// second.
+fn ready_timeout(cap: regs::CAP_LO) -> Delta {
+    Delta::from_millis(500 * (i64::from(cap.to().get()) + 1))
+}
+
+/// The largest transfer of one command for an Identify Controller MDTS of `mdts` (a power of two
+/// of the 4 KiB page; 0: no limit), bounded by [`MAX_TRANSFER_LIMIT`]. Computed on exponents, so
+/// no value of MDTS overflows.
+fn max_transfer(mdts: u8) -> usize {
+    let limit_shift = MAX_TRANSFER_LIMIT.trailing_zeros();
+    let shift = PAGE_SIZE.trailing_zeros() + u32::from(mdts);
+    if mdts == 0 || shift >= limit_shift {
+        MAX_TRANSFER_LIMIT
+    } else {
+        1 << shift
+    }
+}
+
 /// Marks the end of a slot list.
 const NO_SLOT: u16 = u16::MAX;
 /// Feature Identifier of the Number of Queues feature.
@@ -1801,9 +1821,7 @@ impl Controller<'_> {
         }
         self.admin.close(ENODEV, Status::Aborted);
         if let Ok(bar) = self.bar.access(pdev.as_ref()) {
-            let timeout =
-                Delta::from_millis(500 * i64::from(bar.read(regs::CAP_LO).to().get()).max(500));
-            let _ = Self::disable(pdev, bar, timeout);
+            let _ = Self::disable(pdev, bar, ready_timeout(bar.read(regs::CAP_LO)));
         }
     }
 }
@@ -1858,7 +1876,7 @@ impl pci::Driver for NvmeDriver {
             let (cap_lo, cap_hi) = (bar.read(regs::CAP_LO), bar.read(regs::CAP_HI));
             let version = bar.read(regs::VS);
             let max_entries = (cap_lo.mqes().get() + 1).min(MAX_QUEUE_ENTRIES);
-            let timeout = Delta::from_millis(500 * i64::from(cap_lo.to().get()).max(500));
+            let timeout = ready_timeout(cap_lo);
             let stride = 4usize << cap_hi.dstrd().get();
             if max_entries < 2 || cap_hi.mpsmin().get() != 0 || cap_hi.css().get() & 1 == 0 {
                 dev_err!(
@@ -1877,12 +1895,7 @@ impl pci::Driver for NvmeDriver {
             let (info, mdts) = Controller::identify_controller(pdev, &admin, &buffer)?;
             let namespace = Controller::identify_namespace(pdev, &admin, &buffer)?;
             let max_io_queues = Controller::negotiate_queues(pdev, &admin)?;
-            let max_transfer = match mdts {
-                0 => MAX_TRANSFER_LIMIT,
-                mdts => PAGE_SIZE
-                    .checked_shl(u32::from(mdts))
-                    .map_or(MAX_TRANSFER_LIMIT, |max| max.min(MAX_TRANSFER_LIMIT)),
-            };
+            let max_transfer = max_transfer(mdts);
             dev_info!(
                 pdev,
                 "{} ({}, firmware {}), NVMe {}.{}: namespace {} of {} blocks of {} bytes, {} I/O queues, {} KiB transfers\n",

@@ -714,7 +714,7 @@ fn a_4096_byte_block_namespace_works() {
     });
 }
 
-/// Probing a controller configured as `config` fails with `ENODEV`, without a panic.
+/// Probing a controller configured as `config` fails, without a panic or resources left behind.
 fn refused(config: NvmeConfig) {
     let bus = SimBus::new();
     let device = bus.add(4, Nvme::with_config(config));
@@ -764,12 +764,48 @@ fn garbage_capabilities_and_identify_data_are_refused_at_probe() {
 
 #[test]
 fn garbage_mdts_is_bounded_by_the_driver() {
-    for (mdts, expected) in [(0u8, 2 << 20), (1, 8192), (40, 2 << 20), (255, 2 << 20)] {
+    // The driver's limit is 2 MiB; no MDTS, however large, overflows into a smaller one (52 to
+    // 63 once shifted every bit out of 4096), and I/O works under each.
+    let limit = 2 << 20;
+    let cases = [(0u8, limit), (1, 8192), (7, 512 << 10)]
+        .into_iter()
+        .chain([9, 10, 11, 12, 40, 51, 52, 53, 60, 63, 64, 200, 255].map(|mdts| (mdts, limit)));
+    for (mdts, expected) in cases {
         let rig = Rig::new(NvmeConfig {
-            identify_controller_patch: vec![(77, mdts)],
+            mdts,
             ..NvmeConfig::default()
         });
-        rig.with(|_, ctrl| assert_eq!(ctrl.max_transfer(), expected, "MDTS {mdts}"));
+        rig.with(|dev, ctrl| {
+            assert_eq!(ctrl.max_transfer(), expected, "MDTS {mdts}");
+            let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+            let buf = buffer(dev, 8192);
+            queue.execute(dev, &read(0, 16, &buf, 0)).unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_controller_that_never_becomes_ready_is_given_up_after_cap_to() {
+    // CAP.TO in 500 ms units, plus one unit as the kernel's driver allows (so TO 0 is 500 ms).
+    for (to, expected_ms) in [(0u64, 500), (2, 1500)] {
+        let config = NvmeConfig {
+            cap: CAP & !(0xff << 24) | to << 24,
+            never_ready: true,
+            ..NvmeConfig::default()
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            refused(config);
+            sender.send(start.elapsed()).unwrap();
+        });
+        let took = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("probe gave up within 10 s");
+        assert!(
+            took.as_millis() >= expected_ms && took.as_millis() < expected_ms + 2000,
+            "TO {to}: probe gave up after {took:?}"
+        );
     }
 }
 
