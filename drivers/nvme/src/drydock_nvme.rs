@@ -13,8 +13,11 @@
 //! or interrupt driven (an MSI-X vector per queue while vectors last, then shared; INTx when
 //! MSI-X is missing). A [`Queue`] takes [`IoCommand`]s (read, write, flush, write zeroes) whose
 //! data is in a [`Coherent`] DMA buffer, which the controller reads or writes in place: no copies.
-//! Transfers beyond two pages use a PRP list, one list page per command slot, up to the
-//! controller's MDTS. Submitting, reaping and waiting allocate nothing.
+//! Transfers beyond two pages use a PRP list, chained over several list pages when one does not
+//! hold it, up to the controller's MDTS or the driver's 8 MiB, whichever is smaller; each command
+//! slot has the list pages of the largest transfer. As many I/O queue pairs as the controller
+//! allocates (and BAR0 has doorbells for) can exist. Submitting, reaping and waiting allocate
+//! nothing.
 //!
 //! Completions report a [`Status`]: the controller's status field, decoded into an [`Error`] by
 //! [`Status::to_result`] and logged when it is not a success; a command without a completion
@@ -141,15 +144,19 @@ mod opcode {
 const PAGE_SIZE: usize = 4096;
 /// PRP entries in one list page.
 const PRP_LIST_ENTRIES: usize = PAGE_SIZE / 8;
-/// The largest transfer the driver describes: one PRP list page of entries, plus the first page
-/// when the data starts at an offset.
-const MAX_TRANSFER_LIMIT: usize = PRP_LIST_ENTRIES * PAGE_SIZE;
+/// The largest transfer the driver describes, whatever MDTS allows: 8 MiB, the kernel's nvme
+/// driver's limit (`NVME_MAX_KB_SZ`). Every command slot of an I/O queue keeps the PRP list pages
+/// of the controller's largest transfer ([`prp_list_pages`]), one per 2 MiB: at this limit five
+/// pages (20 KiB) per slot, 2.5 MiB for a queue of the default depth; without a limit, a
+/// controller with a large MDTS (or none) would cost every slot megabytes.
+const MAX_TRANSFER_LIMIT: usize = 8 << 20;
 /// Entries of the admin queues.
 const ADMIN_QUEUE_ENTRIES: u16 = 32;
 /// How long an admin command may take.
 const ADMIN_TIMEOUT: Delta = Delta::from_secs(30);
-/// The most I/O queue pairs the driver asks for.
-const MAX_IO_QUEUES: u16 = 64;
+/// The I/O queue pairs the driver asks for in Number of Queues: as many as the feature can
+/// express (0xfffe, 0-based; 0xffff is invalid), so the controller's answer is its own limit.
+const IO_QUEUES_ASKED: u32 = 0xfffe;
 /// Interrupt vectors: the admin queue's and up to eight for I/O queues, shared beyond.
 const MAX_VECTORS: u32 = 9;
 /// The largest number of command identifiers per queue.
@@ -177,6 +184,18 @@ fn max_transfer(mdts: u8) -> usize {
     } else {
         1 << shift
     }
+}
+
+/// The PRP list pages a transfer of up to `max_transfer` bytes needs: its data pages after the
+/// first, 512 entries to a list page, of which the last one points to the next list page when
+/// more entries follow (a chained PRP list).
+fn prp_list_pages(max_transfer: usize) -> usize {
+    // The data after the first page is shorter than `max_transfer`.
+    let entries = max_transfer.div_ceil(PAGE_SIZE);
+    entries
+        .saturating_sub(1)
+        .div_ceil(PRP_LIST_ENTRIES - 1)
+        .max(1)
 }
 
 /// Marks the end of a slot list.
@@ -750,8 +769,11 @@ pub struct Queue {
     entries: u16,
     sq: Coherent<[SqEntry]>,
     cq: Coherent<[CqEntry]>,
-    /// One PRP list page per slot, for transfers of more than two pages (none on the admin queue).
+    /// [`prp_list_pages`] list pages per slot, for transfers of more than two pages (none on the
+    /// admin queue).
     prp_lists: Option<Coherent<[u64]>>,
+    /// How many of `prp_lists`' pages each slot has.
+    prp_list_pages: usize,
     sq_doorbell: Doorbell,
     cq_doorbell: Doorbell,
     shadow: Option<Arc<ShadowDoorbells>>,
@@ -810,11 +832,12 @@ impl Queue {
         let qid = usize::from(setup.qid);
         let sq_doorbell = doorbell(2 * qid)?;
         let cq_doorbell = doorbell(2 * qid + 1)?;
+        let prp_list_pages = prp_list_pages(setup.max_transfer);
         let prp_lists = if setup.prp_lists {
             let slots = count - 1;
             Some(Coherent::<u64>::zeroed_slice(
                 dev.as_ref(),
-                slots * PRP_LIST_ENTRIES,
+                slots * prp_list_pages * PRP_LIST_ENTRIES,
                 GFP_KERNEL,
             )?)
         } else {
@@ -851,6 +874,7 @@ impl Queue {
                 sq: Coherent::<SqEntry>::zeroed_slice(dev.as_ref(), count, GFP_KERNEL)?,
                 cq: Coherent::<CqEntry>::zeroed_slice(dev.as_ref(), count, GFP_KERNEL)?,
                 prp_lists,
+                prp_list_pages,
                 sq_doorbell,
                 cq_doorbell,
                 shadow: setup.shadow,
@@ -1079,7 +1103,8 @@ impl Queue {
         Ok(Tag { index: cid, seq })
     }
 
-    /// Fills the PRP entries of `entry` for `data`, using slot `cid`'s list page if needed.
+    /// Fills the PRP entries of `entry` for `data`, using slot `cid`'s list pages if needed: a
+    /// PRP list, chained from page to page by the last entry of each full page.
     fn fill_prps(&self, entry: &mut SqEntry, cid: u16, data: DataPointer) -> Result {
         let page = PAGE_SIZE as DmaAddress;
         let addr = data.addr;
@@ -1092,14 +1117,22 @@ impl Queue {
         } else {
             let lists = self.prp_lists.as_ref().ok_or(EINVAL)?;
             let pages = (data.len - in_first).div_ceil(PAGE_SIZE);
-            let base = usize::from(cid) * PRP_LIST_ENTRIES;
-            if pages > PRP_LIST_ENTRIES {
+            let base = usize::from(cid) * self.prp_list_pages * PRP_LIST_ENTRIES;
+            let list_address = |index: usize| lists.dma_address() + (index * 8) as DmaAddress;
+            if self.prp_list_pages < prp_list_pages(pages * PAGE_SIZE) {
                 return Err(EINVAL);
             }
+            let mut index = base;
             for k in 0..pages {
-                io_write!(lists, [try: base + k], first_page + (k as DmaAddress + 1) * page);
+                // The last entry of a list page points to the next one, unless it is the last.
+                if index % PRP_LIST_ENTRIES == PRP_LIST_ENTRIES - 1 && k + 1 < pages {
+                    io_write!(lists, [try: index], list_address(index + 1));
+                    index += 1;
+                }
+                io_write!(lists, [try: index], first_page + (k as DmaAddress + 1) * page);
+                index += 1;
             }
-            lists.dma_address() + (base * 8) as DmaAddress
+            list_address(base)
         };
         entry[6] = addr as u32;
         entry[7] = (addr >> 32) as u32;
@@ -1802,16 +1835,18 @@ impl Controller<'_> {
         })
     }
 
-    /// Asks for [`MAX_IO_QUEUES`] queue pairs; returns how many the controller allocated.
-    fn negotiate_queues(pdev: &pci::Device<Bound>, admin: &Queue) -> Result<u16> {
+    /// Asks for [`IO_QUEUES_ASKED`] queue pairs; returns how many the controller allocated, at
+    /// most `doorbells` (the I/O queue pairs whose doorbells BAR0 holds).
+    fn negotiate_queues(pdev: &pci::Device<Bound>, admin: &Queue, doorbells: usize) -> Result<u16> {
         let mut entry = [0u32; 16];
-        let wanted = u32::from(MAX_IO_QUEUES) - 1;
         entry[0] = u32::from(opcode::SET_FEATURES);
         entry[10] = FEATURE_NUMBER_OF_QUEUES;
-        entry[11] = wanted | wanted << 16;
+        entry[11] = IO_QUEUES_ASKED | IO_QUEUES_ASKED << 16;
         let allocated = admin.execute_entry(pdev, entry, None)?;
         let pairs = (allocated & 0xffff).min(allocated >> 16) + 1;
-        Ok(pairs.min(u32::from(MAX_IO_QUEUES)) as u16)
+        Ok(pairs
+            .min(u32::try_from(doorbells).unwrap_or(u32::MAX))
+            .min(0xffff) as u16)
     }
 
     /// Stops the controller: every queue refuses commands and the controller is disabled.
@@ -1878,6 +1913,9 @@ impl pci::Driver for NvmeDriver {
             let max_entries = (cap_lo.mqes().get() + 1).min(MAX_QUEUE_ENTRIES);
             let timeout = ready_timeout(cap_lo);
             let stride = 4usize << cap_hi.dstrd().get();
+            // The I/O queue pairs whose doorbells BAR0 holds, after the admin queue's.
+            let doorbells =
+                (bar.size().saturating_sub(regs::DOORBELLS) / (2 * stride)).saturating_sub(1);
             if max_entries < 2 || cap_hi.mpsmin().get() != 0 || cap_hi.css().get() & 1 == 0 {
                 dev_err!(
                     pdev,
@@ -1894,7 +1932,7 @@ impl pci::Driver for NvmeDriver {
             let buffer = IdentifyData::new(pdev)?;
             let (info, mdts) = Controller::identify_controller(pdev, &admin, &buffer)?;
             let namespace = Controller::identify_namespace(pdev, &admin, &buffer)?;
-            let max_io_queues = Controller::negotiate_queues(pdev, &admin)?;
+            let max_io_queues = Controller::negotiate_queues(pdev, &admin, doorbells)?;
             let max_transfer = max_transfer(mdts);
             dev_info!(
                 pdev,

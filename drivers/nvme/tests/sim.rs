@@ -215,6 +215,54 @@ fn reads_and_writes_round_trip_through_every_prp_shape() {
 }
 
 #[test]
+fn transfers_beyond_one_prp_list_page_chain_list_pages_up_to_8_mib() {
+    // MDTS 12 (16 MiB): the driver's own 8 MiB limit applies.
+    let rig = Rig::new(NvmeConfig {
+        blocks: 32 * 1024,
+        mdts: 12,
+        ..NvmeConfig::default()
+    });
+    rig.with(|dev, ctrl| {
+        assert_eq!(ctrl.max_transfer(), 8 << 20);
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        assert_eq!(queue.max_transfer(), 8 << 20);
+        let buf = buffer(dev, (8 << 20) + 8192);
+        // (lba, blocks, buffer offset), with the PRP list entries each needs: 512 (one full list
+        // page), 513 (a second page, chained from the first's last entry), the same from an
+        // offset, and the 8 MiB maximum (five pages) aligned and not.
+        let cases = [
+            (0u64, 4104u32, 0usize),
+            (5000, 4112, 0),
+            (10000, 4104, 512),
+            (16384, 16384, 0),
+            (100, 16384, 1028),
+        ];
+        for (i, &(lba, blocks, offset)) in cases.iter().enumerate() {
+            let len = blocks as usize * 512;
+            let data = pattern(i as u64 + 11, len);
+            fill(&buf, offset, &data);
+            queue
+                .execute(dev, &write(lba, blocks, &buf, offset))
+                .unwrap();
+            assert!(
+                rig.model().read_storage(lba as usize * 512, len) == data,
+                "write of {blocks} blocks at {lba} from offset {offset}"
+            );
+            fill(&buf, offset, &vec![0; len]);
+            queue
+                .execute(dev, &read(lba, blocks, &buf, offset))
+                .unwrap();
+            assert!(
+                contents(&buf, offset, len) == data,
+                "read back {lba}+{blocks} at offset {offset}"
+            );
+        }
+        assert_eq!(queue.submit(dev, &read(0, 16385, &buf, 0)), Err(EINVAL));
+    });
+    assert!(rig.device.dma_faults().is_empty());
+}
+
+#[test]
 fn commands_the_driver_cannot_describe_are_refused_before_the_controller_sees_them() {
     let rig = Rig::default();
     rig.with(|dev, ctrl| {
@@ -371,8 +419,13 @@ fn intx_serves_interrupt_driven_queues_when_msix_is_missing() {
 
 #[test]
 fn queues_can_be_created_up_to_the_controllers_limit() {
-    let rig = Rig::default();
+    // More queue pairs than QEMU's default 64.
+    let rig = Rig::new(NvmeConfig {
+        io_queue_pairs: 100,
+        ..NvmeConfig::default()
+    });
     rig.with(|dev, ctrl| {
+        assert_eq!(ctrl.max_io_queues(), 100);
         let config = QueueConfig {
             depth: 4,
             ..QueueConfig::default()
@@ -380,7 +433,7 @@ fn queues_can_be_created_up_to_the_controllers_limit() {
         let queues: Vec<_> = (0..ctrl.max_io_queues())
             .map(|_| ctrl.create_io_queue(dev, config).unwrap())
             .collect();
-        assert_eq!(rig.model().io_queues(), 64);
+        assert_eq!(rig.model().io_queues(), 100);
         assert_eq!(ctrl.create_io_queue(dev, config).err(), Some(EBUSY));
         ctrl.delete_io_queue(dev, &queues[10]).unwrap();
         assert_eq!(ctrl.delete_io_queue(dev, &queues[10]), Err(EINVAL));
@@ -406,6 +459,13 @@ fn queues_can_be_created_up_to_the_controllers_limit() {
             .unwrap();
         assert_eq!(deep.capacity(), 2047);
     });
+    // A doorbell stride of 512 bytes leaves room in the 16 KiB BAR0 for the doorbells of the
+    // admin queue and 11 I/O queue pairs (each pair takes 1 KiB from 0x1000): no more are offered.
+    let rig = Rig::new(NvmeConfig {
+        cap: CAP | 7 << 32,
+        ..NvmeConfig::default()
+    });
+    rig.with(|_, ctrl| assert_eq!(ctrl.max_io_queues(), 11));
 }
 
 #[test]
@@ -764,12 +824,18 @@ fn garbage_capabilities_and_identify_data_are_refused_at_probe() {
 
 #[test]
 fn garbage_mdts_is_bounded_by_the_driver() {
-    // The driver's limit is 2 MiB; no MDTS, however large, overflows into a smaller one (52 to
+    // The driver's limit is 8 MiB; no MDTS, however large, overflows into a smaller one (52 to
     // 63 once shifted every bit out of 4096), and I/O works under each.
-    let limit = 2 << 20;
-    let cases = [(0u8, limit), (1, 8192), (7, 512 << 10)]
-        .into_iter()
-        .chain([9, 10, 11, 12, 40, 51, 52, 53, 60, 63, 64, 200, 255].map(|mdts| (mdts, limit)));
+    let limit = 8 << 20;
+    let cases = [
+        (0u8, limit),
+        (1, 8192),
+        (7, 512 << 10),
+        (10, 4 << 20),
+        (11, limit),
+    ]
+    .into_iter()
+    .chain([12, 40, 51, 52, 53, 60, 63, 64, 200, 255].map(|mdts| (mdts, limit)));
     for (mdts, expected) in cases {
         let rig = Rig::new(NvmeConfig {
             mdts,
