@@ -21,8 +21,12 @@
 //!
 //! Completions report a [`Status`]: the controller's status field, decoded into an [`Error`] by
 //! [`Status::to_result`] and logged when it is not a success; a command without a completion
-//! within its queue's timeout completes as [`Status::TimedOut`] (its slot stays reserved until the
-//! controller answers for it); a controller that sets CSTS.CFS fails every command in flight.
+//! within its queue's timeout completes as [`Status::TimedOut`], a controller that sets CSTS.CFS
+//! fails every command in flight. Either is noticed at the checks of whichever thread reaps or
+//! waits, at most 100 ms apart. No completion is handed out while the controller may still access the command's
+//! buffer: a command that timed out is first taken back (its submission queue deleted and created
+//! again, as the kernel's driver resets the controller), and a failed controller is disabled
+//! first ([`Queue`] has the rules).
 //!
 //! Nothing the controller writes can make the driver panic or touch memory it does not own: every
 //! completion entry is checked (phase, queue identifier, command identifier against the commands
@@ -49,7 +53,7 @@ use kernel::{
         atomic::{Acquire, Atomic, Release},
         barrier::{mb, Full, Read, Write},
         new_condvar, new_mutex, new_spinlock_irq, Arc, CondVar, CondVarTimeoutResult, Mutex,
-        SpinLockIrq,
+        SpinLockIrq, SpinLockIrqGuard,
     },
     time::{msecs_to_jiffies, Delta, Instant, Monotonic},
 };
@@ -157,6 +161,9 @@ const ADMIN_TIMEOUT: Delta = Delta::from_secs(30);
 /// The I/O queue pairs the driver asks for in Number of Queues: as many as the feature can
 /// express (0xfffe, 0-based; 0xffff is invalid), so the controller's answer is its own limit.
 const IO_QUEUES_ASKED: u32 = 0xfffe;
+/// The longest time between two checks of a queue's commands for timeouts and, while commands
+/// are in flight and none completes, of CSTS.CFS.
+const CHECK_INTERVAL: Delta = Delta::from_millis(100);
 /// Interrupt vectors: the admin queue's and up to eight for I/O queues, shared beyond.
 const MAX_VECTORS: u32 = 9;
 /// The largest number of command identifiers per queue.
@@ -221,10 +228,11 @@ pub enum Status {
     /// The controller completed it with this status field: Status Code in bits 7:0, Status Code
     /// Type in bits 10:8, then CRD, More and Do Not Retry (the phase bit removed).
     Device(u16),
-    /// No completion arrived within the queue's timeout. The command still belongs to the
-    /// controller, which may access its buffer until it completes or the controller is disabled.
+    /// No completion arrived within the queue's timeout. Before reporting it, the queue took the
+    /// command back from the controller (see [`Queue`]), which accesses its buffer no more.
     TimedOut,
-    /// The driver stopped waiting for it because its queue was deleted.
+    /// The driver ended it: its queue was deleted, or its submission queue was deleted and
+    /// created again to take back a command that timed out.
     Aborted,
     /// The controller reported a fatal error (CSTS.CFS) while it was in flight.
     ControllerFailed,
@@ -473,8 +481,12 @@ pub struct QueueStats {
     pub errors: u64,
     /// Commands reported as timed out.
     pub timeouts: u64,
-    /// Completions that arrived after their command had timed out.
+    /// Completions that arrived after their command had timed out, before the queue took it back
+    /// (the command then reports that completion).
     pub late: u64,
+    /// Times the submission queue was deleted and created again to take back commands that
+    /// timed out.
+    pub recoveries: u64,
     /// Completion entries that matched no command in flight (ignored).
     pub spurious: u64,
     /// Submission queue doorbells written to the controller (MMIO).
@@ -606,19 +618,33 @@ fn need_event(event_index: u16, new: u16, old: u16) -> bool {
 enum SlotState {
     /// Not submitted.
     Free,
-    /// Submitted, no completion yet.
+    /// Submitted, no completion yet: the controller may access the command's memory.
     InFlight,
-    /// Completed (or timed out, or aborted), on the done list until reaped.
+    /// Timed out, not yet taken back from the controller (which may still access its memory).
+    Expired,
+    /// Completed (or timed out, or aborted) and out of the controller's hands, on the done list
+    /// until reaped.
     Done,
+}
+
+/// What a queue must do, with its lock dropped, before it can go on; see [`Queue`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recovery {
+    /// Nothing.
+    None,
+    /// Commands timed out: take them back by deleting the submission queue and creating it
+    /// again, or by disabling the controller if that fails.
+    TakeBack,
+    /// The controller reported a fatal status: disable it.
+    Disable,
+    /// A thread is doing one of the above.
+    Running,
 }
 
 /// One command identifier of a queue.
 #[derive(Clone, Copy)]
 struct Slot {
     state: SlotState,
-    /// The controller may still access the command (set from submission to its completion
-    /// entry; stays set for a command that timed out).
-    owned: bool,
     seq: u32,
     status: Status,
     result: u32,
@@ -634,9 +660,12 @@ struct Slot {
 ///
 /// - `sq_tail` and `cq_head` are below the queue's entry count.
 /// - `slots` has one slot fewer than the queue has entries, so the submission queue never
-///   overflows: each entry not yet fetched by the controller belongs to an owned slot.
-/// - The free list holds exactly the slots that are `Free` and not owned; the done list exactly
-///   the `Done` slots, in completion order.
+///   overflows: each entry not yet fetched by the controller belongs to an `InFlight` slot.
+/// - The free list holds exactly the `Free` slots; the done list exactly the `Done` slots, in
+///   completion order.
+/// - A slot leaves `InFlight` and `Expired` only when the controller can no longer access its
+///   command: after its completion entry, after Delete I/O Submission Queue of the queue
+///   completed, or after the controller was disabled.
 struct QueueState {
     sq_tail: u16,
     /// The submission queue tail the controller was last told about.
@@ -650,8 +679,12 @@ struct QueueState {
     seq: u32,
     /// Set when the queue was deleted or the controller failed: why submissions are refused.
     closed: Option<Error>,
+    /// What the queue must do before it takes commands again.
+    recovery: Recovery,
     /// When in-flight commands are next checked for timeouts.
     next_expiry_check: Instant<Monotonic>,
+    /// `stats.completed` at the last check, to tell whether completions arrived since.
+    completed_at_check: u64,
     stats: QueueStats,
 }
 
@@ -689,8 +722,7 @@ impl QueueState {
         self.done_tail = cid;
     }
 
-    /// Takes slot `cid` off the done list and returns its completion; the slot becomes free
-    /// (reusable once the controller no longer owns it).
+    /// Takes slot `cid` off the done list and returns its completion; the slot becomes free.
     fn take_done(&mut self, cid: u16) -> Option<Completion> {
         let slot = *self.slot(cid)?;
         if slot.state != SlotState::Done {
@@ -707,9 +739,7 @@ impl QueueState {
         if let Some(s) = self.slot(cid) {
             s.state = SlotState::Free;
         }
-        if !slot.owned {
-            self.push_free(cid);
-        }
+        self.push_free(cid);
         Some(Completion {
             tag: Tag {
                 index: cid,
@@ -733,20 +763,28 @@ impl QueueState {
         count
     }
 
-    /// Ends every command in flight with `status` and stops waiting for commands that timed out.
-    fn abort_all(&mut self, status: Status) {
+    /// Ends every command in flight with `status`, and those that timed out as
+    /// [`Status::TimedOut`]; only once the controller can no longer access them.
+    fn end_all(&mut self, status: Status) {
         for cid in 0..self.slots.len() as u16 {
             let Some(slot) = self.slot(cid) else { break };
-            let (state, owned) = (slot.state, slot.owned);
-            slot.owned = false;
-            match (state, owned) {
-                (SlotState::InFlight, _) => {
-                    slot.status = status;
-                    self.push_done(cid);
-                }
-                (SlotState::Free, true) => self.push_free(cid),
-                _ => {}
+            match slot.state {
+                SlotState::InFlight => slot.status = status,
+                SlotState::Expired => {}
+                SlotState::Free | SlotState::Done => continue,
             }
+            self.push_done(cid);
+        }
+    }
+
+    /// Claims the recovery the queue needs, if any, for the calling thread to run.
+    fn claim_recovery(&mut self) -> Option<Recovery> {
+        match self.recovery {
+            recovery @ (Recovery::TakeBack | Recovery::Disable) => {
+                self.recovery = Recovery::Running;
+                Some(recovery)
+            }
+            Recovery::None | Recovery::Running => None,
         }
     }
 }
@@ -760,11 +798,35 @@ impl QueueState {
 /// queue reads its completion queue when asked; an interrupt-driven one has its completions read
 /// by the interrupt handler, and waiters sleep until then. Any thread may use a queue; one queue
 /// per thread avoids contention.
+///
+/// # Timeouts and a failed controller
+///
+/// A command's memory (its buffer and PRP list) is the controller's from submission until the
+/// queue hands out its completion, and never after: the completion of a command the controller
+/// may still access is kept back until it cannot.
+///
+/// Whichever thread reaps or waits checks the commands at most [`CHECK_INTERVAL`] apart. A
+/// command in flight for longer than the queue's timeout expires, and before it is reported as
+/// [`Status::TimedOut`] the queue takes it back from the controller, as the kernel's driver
+/// resets the controller on a timeout, but for this queue only: it deletes its submission queue
+/// (the controller finishes or drops each of its commands before completing the deletion), reads
+/// what the controller completed meanwhile, ends the other commands in flight as
+/// [`Status::Aborted`] and creates the submission queue again, empty. If that fails, or if the
+/// command was an admin command, or if the controller reports a fatal status (CSTS.CFS, read at a
+/// check when commands are in flight and none completed since the previous check), the
+/// controller is disabled (CC.EN cleared, CSTS.RDY seen clear) and the commands of every queue
+/// fail as [`Status::ControllerFailed`].
+///
+/// So a caller that keeps a buffer until its command's completion has been reaped never has the
+/// controller write into it afterwards. The one exception is beyond any driver: a controller
+/// that does not become disabled within CAP.TO is reported failed all the same.
 #[pin_data]
 pub struct Queue {
     pdev: ARef<pci::Device>,
     bar: Arc<Bar0>,
     failed: Arc<Atomic<bool>>,
+    /// The admin queue, for an I/O queue: it runs the commands that take commands back.
+    admin: Option<Arc<Queue>>,
     qid: u16,
     entries: u16,
     sq: Coherent<[SqEntry]>,
@@ -786,10 +848,15 @@ pub struct Queue {
     state: SpinLockIrq<QueueState>,
     #[pin]
     completed: CondVar,
+    /// Held while the queue's submission queue is deleted, or created again: the recovery from a
+    /// timeout and [`Controller::delete_io_queue`] do not cross.
+    #[pin]
+    admin_ops: Mutex<()>,
 }
 
 /// What a [`Queue`] is built from.
 struct QueueSetup {
+    admin: Option<Arc<Queue>>,
     qid: u16,
     entries: u16,
     prp_lists: bool,
@@ -849,7 +916,6 @@ impl Queue {
             slots.push(
                 Slot {
                     state: SlotState::Free,
-                    owned: false,
                     seq: 0,
                     status: Status::SUCCESS,
                     result: 0,
@@ -869,6 +935,7 @@ impl Queue {
                 pdev: ARef::from(&**dev),
                 bar: bar.clone(),
                 failed: failed.clone(),
+                admin: setup.admin,
                 qid: setup.qid,
                 entries: setup.entries,
                 sq: Coherent::<SqEntry>::zeroed_slice(dev.as_ref(), count, GFP_KERNEL)?,
@@ -895,21 +962,25 @@ impl Queue {
                     done_tail: NO_SLOT,
                     seq: 0,
                     closed: None,
+                    recovery: Recovery::None,
                     next_expiry_check: now,
+                    completed_at_check: 0,
                     stats: QueueStats::default(),
                 }),
                 completed <- new_condvar!(),
+                admin_ops <- new_mutex!(()),
             }),
             GFP_KERNEL,
         )?;
-        queue.reset_shadow()?;
+        queue.reset_shadow(&[queue.sq_doorbell, queue.cq_doorbell])?;
         Ok(queue)
     }
 
-    /// Sets the queue's shadow doorbells and event indexes to 0, as the queue starts.
-    fn reset_shadow(&self) -> Result {
+    /// Sets shadow doorbells of the queue and their event indexes to 0, as the queues they
+    /// belong to start.
+    fn reset_shadow(&self, doorbells: &[Doorbell]) -> Result {
         if let Some(shadow) = &self.shadow {
-            for doorbell in [self.sq_doorbell, self.cq_doorbell] {
+            for &doorbell in doorbells {
                 io_write!(&shadow.doorbells, [try: doorbell.shadow], 0);
                 io_write!(&shadow.event_indexes, [try: doorbell.shadow], 0);
             }
@@ -962,13 +1033,13 @@ impl Queue {
     ///
     /// Fails with `EINVAL` for a command the driver cannot describe (no blocks, a range outside
     /// the buffer, a misaligned offset, more than [`Queue::max_transfer`] bytes), `EBUSY` when
-    /// every slot is in flight (reap completions first), `ENODEV` after the queue was deleted and
-    /// `EIO` after the controller failed. The logical block range is not checked: the controller
-    /// answers for it.
+    /// every slot is in flight (reap completions first) or while the queue takes back commands
+    /// that timed out, `ENODEV` after the queue was deleted and `EIO` after the controller
+    /// failed. The logical block range is not checked: the controller answers for it.
     ///
-    /// The buffer must stay allocated until the command's completion has been reaped, or, for a
-    /// command that timed out, until the controller has been disabled: the controller reads or
-    /// writes it until then.
+    /// The buffer must stay allocated until the command's completion has been reaped: the
+    /// controller reads or writes it until then, and not after, even when the command timed out
+    /// (see [`Queue`]).
     pub fn submit(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>) -> Result<Tag> {
         self.place(dev, command, true)
     }
@@ -1067,6 +1138,9 @@ impl Queue {
         if let Some(err) = state.closed {
             return Err(err);
         }
+        if state.recovery != Recovery::None {
+            return Err(EBUSY);
+        }
         let cid = state.pop_free().ok_or(EBUSY)?;
         let seq = state.seq.wrapping_add(1);
         entry[0] = (entry[0] & 0xffff) | u32::from(command_id(cid, seq)) << 16;
@@ -1087,7 +1161,6 @@ impl Queue {
         if let Some(slot) = state.slot(cid) {
             *slot = Slot {
                 state: SlotState::InFlight,
-                owned: true,
                 seq,
                 status: Status::SUCCESS,
                 result: 0,
@@ -1209,7 +1282,9 @@ impl Queue {
         let status = Status::Device(((entry[3] >> 17) & 0x7fff) as u16);
         let slot = match state.slot(cid) {
             Some(slot)
-                if sqid == self.qid && slot.owned && command_id(cid, slot.seq) == command =>
+                if sqid == self.qid
+                    && matches!(slot.state, SlotState::InFlight | SlotState::Expired)
+                    && command_id(cid, slot.seq) == command =>
             {
                 slot
             }
@@ -1226,85 +1301,169 @@ impl Queue {
                 return;
             }
         };
-        slot.owned = false;
-        match slot.state {
-            SlotState::InFlight => {
-                slot.status = status;
-                slot.result = entry[0];
-                state.stats.completed += 1;
-                if !status.is_success() {
-                    state.stats.errors += 1;
-                    dev_err!(
-                        *self.pdev,
-                        "queue {}: command {} failed: {}\n",
-                        self.qid,
-                        cid,
-                        status
-                    );
-                }
-                state.push_done(cid);
-            }
-            // Timed out and already reaped: the slot can be reused now.
-            SlotState::Free => {
-                state.stats.late += 1;
-                state.push_free(cid);
-            }
-            // Timed out, not reaped yet: freed when it is.
-            SlotState::Done => state.stats.late += 1,
+        let late = slot.state == SlotState::Expired;
+        slot.status = status;
+        slot.result = entry[0];
+        state.stats.late += u64::from(late);
+        state.stats.completed += 1;
+        if !status.is_success() {
+            state.stats.errors += 1;
+            dev_err!(
+                *self.pdev,
+                "queue {}: command {} failed: {}\n",
+                self.qid,
+                cid,
+                status
+            );
         }
+        state.push_done(cid);
     }
 
-    /// Reports the commands in flight for longer than the queue's timeout as timed out, or all
-    /// of them as failed if the controller reports a fatal error.
-    fn expire(&self, bar: &Bar<'_>, state: &mut QueueState, now: Instant<Monotonic>) {
-        let step = Delta::from_millis(self.timeout.as_millis().clamp(1, 1000) / 4 + 1);
-        state.next_expiry_check = now + step;
-        let overdue =
-            |slot: &Slot| slot.state == SlotState::InFlight && now - slot.submitted > self.timeout;
-        if !state.slots.iter().any(overdue) && !self.failed.load(Acquire) {
-            return;
+    /// Checks the commands in flight, if the time has come (see [`Queue`]): those in flight for
+    /// longer than the queue's timeout expire and the queue needs them taken back; a controller
+    /// that reports a fatal status needs disabling; after the controller failed, every command
+    /// ends. Returns the recovery the calling thread must now run with the lock dropped, if any.
+    fn check(
+        &self,
+        bar: &Bar<'_>,
+        state: &mut QueueState,
+        now: Instant<Monotonic>,
+    ) -> Option<Recovery> {
+        if !reached(now, state.next_expiry_check) {
+            return None;
         }
-        if self.failed.load(Acquire) || bool::from(bar.read(regs::CSTS).cfs()) {
-            if !self.failed.load(Acquire) {
-                dev_err!(*self.pdev, "controller fatal status (CSTS.CFS)\n");
-            }
-            self.failed.store(true, Release);
+        state.next_expiry_check = now
+            + Delta::from_millis(
+                (self.timeout.as_millis() / 4).clamp(1, CHECK_INTERVAL.as_millis()),
+            );
+        let progressed = state.stats.completed != state.completed_at_check;
+        state.completed_at_check = state.stats.completed;
+        if self.failed.load(Acquire) {
+            // Whoever found the controller failed disabled it first: it holds no command now.
             state.closed = Some(EIO);
-            state.abort_all(Status::ControllerFailed);
-            return;
+            state.end_all(Status::ControllerFailed);
+            return None;
         }
-        for cid in 0..state.slots.len() as u16 {
-            let Some(slot) = state.slot(cid) else { break };
-            if overdue(slot) {
-                slot.status = Status::TimedOut;
-                state.stats.timeouts += 1;
-                dev_warn!(
-                    *self.pdev,
-                    "queue {}: command {} timed out after {} ms\n",
-                    self.qid,
-                    cid,
-                    self.timeout.as_millis()
-                );
-                state.push_done(cid);
+        let in_flight = |slot: &Slot| slot.state == SlotState::InFlight;
+        let overdue = |slot: &Slot| in_flight(slot) && now - slot.submitted > self.timeout;
+        let any_overdue = state.slots.iter().any(overdue);
+        if state.recovery == Recovery::None
+            && state.slots.iter().any(in_flight)
+            && (!progressed || any_overdue)
+            && bool::from(bar.read(regs::CSTS).cfs())
+        {
+            dev_err!(*self.pdev, "controller fatal status (CSTS.CFS)\n");
+            state.recovery = Recovery::Disable;
+        } else if any_overdue {
+            for cid in 0..state.slots.len() as u16 {
+                let Some(slot) = state.slot(cid) else { break };
+                if overdue(slot) {
+                    slot.state = SlotState::Expired;
+                    slot.status = Status::TimedOut;
+                    state.stats.timeouts += 1;
+                    dev_warn!(
+                        *self.pdev,
+                        "queue {}: command {} timed out after {} ms\n",
+                        self.qid,
+                        cid,
+                        self.timeout.as_millis()
+                    );
+                }
+            }
+            if state.recovery == Recovery::None {
+                state.recovery = Recovery::TakeBack;
             }
         }
+        state.claim_recovery()
+    }
+
+    /// Runs `recovery`, claimed by this thread from the queue's state, with the queue's lock not
+    /// held; see [`Queue`].
+    fn recover(&self, dev: &pci::Device<Bound>, bar: &Bar<'_>, recovery: Recovery) {
+        let taken_back = recovery == Recovery::TakeBack
+            && self
+                .admin
+                .as_ref()
+                .is_some_and(|admin| self.take_back(dev, bar, admin).is_ok());
+        if !taken_back {
+            self.fail_controller(dev, bar);
+        }
+        self.state.lock().recovery = Recovery::None;
+        self.completed.notify_all();
+    }
+
+    /// Takes every command of this I/O queue back from the controller: deletes the submission
+    /// queue, reads the completions the controller posted meanwhile, ends the other commands in
+    /// flight as [`Status::Aborted`] (and those that timed out as [`Status::TimedOut`]) and
+    /// creates the submission queue again, empty.
+    fn take_back(&self, dev: &pci::Device<Bound>, bar: &Bar<'_>, admin: &Queue) -> Result {
+        let _admin_ops = self.admin_ops.lock();
+        if self.state.lock().closed.is_some() {
+            // Deleted meanwhile, which ended its commands.
+            return Ok(());
+        }
+        delete_queue(dev, admin, opcode::DELETE_SQ, self.qid)?;
+        {
+            let mut state = self.state.lock();
+            self.process_completions(bar, &mut state)?;
+            state.end_all(Status::Aborted);
+            state.sq_tail = 0;
+            state.sq_tail_rung = 0;
+            state.stats.recoveries += 1;
+        }
+        self.reset_shadow(&[self.sq_doorbell])?;
+        create_sq(dev, admin, self)
+    }
+
+    /// Disables the controller (after which it accesses no memory) unless that was done, marks
+    /// it failed, and ends this queue's commands; the other queues follow at their next check.
+    fn fail_controller(&self, dev: &pci::Device<Bound>, bar: &Bar<'_>) {
+        if !self.failed.load(Acquire) {
+            let _ = disable(dev, bar, ready_timeout(bar.read(regs::CAP_LO)));
+            self.failed.store(true, Release);
+        }
+        let mut state = self.state.lock();
+        state.closed = Some(EIO);
+        state.end_all(Status::ControllerFailed);
+    }
+
+    /// Runs `check` and any recovery it asks for, dropping the lock `state` holds for that.
+    fn maintain<'a>(
+        &'a self,
+        dev: &pci::Device<Bound>,
+        bar: &Bar<'_>,
+        mut state: SpinLockIrqGuard<'a, QueueState>,
+        now: Instant<Monotonic>,
+    ) -> SpinLockIrqGuard<'a, QueueState> {
+        if let Some(recovery) = self.check(bar, &mut state, now) {
+            drop(state);
+            self.recover(dev, bar, recovery);
+            state = self.state.lock();
+        }
+        state
     }
 
     /// Moves completions already read (and, on a polled queue, new ones from the completion
-    /// queue) to `out`, without waiting; returns how many.
+    /// queue) to `out`, without waiting for the controller; returns how many.
+    ///
+    /// Checks the commands in flight as [`Queue::wait`] does, so a queue that is only reaped
+    /// also reports timeouts and a failed controller; taking back commands that timed out (see
+    /// [`Queue`]) runs admin commands.
     pub fn reap(&self, dev: &pci::Device<Bound>, out: &mut [Completion]) -> Result<usize> {
         let bar = self.bar.access(dev.as_ref())?;
         let mut state = self.state.lock();
         if self.vector.is_none() {
             self.process_completions(bar, &mut state)?;
         }
+        let mut state = self.maintain(dev, bar, state, Instant::now());
         Ok(state.drain(out))
     }
 
     /// Waits until at least one completion is available, or `max_wait` passed, and moves up to
     /// `out.len()` completions to `out`; returns how many (0 if none came in time).
     ///
-    /// Commands that exceeded the queue's timeout complete as [`Status::TimedOut`] here.
+    /// Commands that exceeded the queue's timeout complete as [`Status::TimedOut`] here, once
+    /// taken back from the controller (see [`Queue`]).
     pub fn wait(
         &self,
         dev: &pci::Device<Bound>,
@@ -1383,11 +1542,9 @@ impl Queue {
                 return Ok(Some(result));
             }
             let now = Instant::now();
-            if reached(now, state.next_expiry_check) {
-                self.expire(bar, &mut state, now);
-                if let Some(result) = ready(&mut state) {
-                    return Ok(Some(result));
-                }
+            state = self.maintain(dev, bar, state, now);
+            if let Some(result) = ready(&mut state) {
+                return Ok(Some(result));
             }
             if deadline.is_some_and(|deadline| reached(now, deadline)) {
                 return Ok(None);
@@ -1431,11 +1588,12 @@ impl Queue {
         consumed > 0
     }
 
-    /// Refuses further submissions with `err` and ends the commands in flight with `status`.
+    /// Refuses further submissions with `err` and ends the commands in flight with `status`;
+    /// only once the controller can no longer access them.
     fn close(&self, err: Error, status: Status) {
         let mut state = self.state.lock();
         state.closed = Some(err);
-        state.abort_all(status);
+        state.end_all(status);
         drop(state);
         self.completed.notify_all();
     }
@@ -1575,6 +1733,7 @@ impl Controller<'_> {
             &self.bar,
             &self.failed,
             QueueSetup {
+                admin: Some(self.admin.clone()),
                 qid,
                 entries,
                 prp_lists: true,
@@ -1594,16 +1753,9 @@ impl Controller<'_> {
         // Physically contiguous, interrupts enabled or not, the vector.
         create_cq[11] = 1 | u32::from(vector.is_some()) << 1 | u32::from(vector.unwrap_or(0)) << 16;
         self.admin.execute_entry(dev, create_cq, None)?;
-
-        let mut create_sq = [0u32; 16];
-        create_sq[0] = u32::from(opcode::CREATE_SQ);
-        set_prp1(&mut create_sq, queue.sq.dma_address());
-        create_sq[10] = u32::from(qid) | size << 16;
-        // Physically contiguous, on the completion queue of the same identifier.
-        create_sq[11] = 1 | u32::from(qid) << 16;
-        if let Err(err) = self.admin.execute_entry(dev, create_sq, None) {
+        if let Err(err) = create_sq(dev, &self.admin, &queue) {
             // Best effort: the completion queue is useless without its submission queue.
-            let _ = self.delete(dev, opcode::DELETE_CQ, qid);
+            let _ = delete_queue(dev, &self.admin, opcode::DELETE_CQ, qid);
             return Err(err);
         }
         if let Some(entry) = self.queues.lock().get_mut(usize::from(qid)) {
@@ -1614,6 +1766,9 @@ impl Controller<'_> {
 
     /// Deletes an I/O queue pair: its commands in flight complete as [`Status::Aborted`], and
     /// further submissions fail with `ENODEV`.
+    ///
+    /// If the controller refuses to delete the submission queue, it may still hold the queue's
+    /// commands: it is disabled and fails (see [`Queue`]) before they complete.
     pub fn delete_io_queue(&self, dev: &pci::Device<Bound>, queue: &Queue) -> Result {
         let _settings = self.config.lock();
         let removed = self
@@ -1624,8 +1779,12 @@ impl Controller<'_> {
         if removed.is_none() {
             return Err(EINVAL);
         }
-        let sq = self.delete(dev, opcode::DELETE_SQ, queue.qid);
-        let cq = self.delete(dev, opcode::DELETE_CQ, queue.qid);
+        let _admin_ops = queue.admin_ops.lock();
+        let sq = delete_queue(dev, &self.admin, opcode::DELETE_SQ, queue.qid);
+        if let (Err(_), Ok(bar)) = (&sq, self.bar.access(dev.as_ref())) {
+            queue.fail_controller(dev, bar);
+        }
+        let cq = delete_queue(dev, &self.admin, opcode::DELETE_CQ, queue.qid);
         queue.close(ENODEV, Status::Aborted);
         sq.and(cq)
     }
@@ -1677,28 +1836,6 @@ impl Controller<'_> {
         }
     }
 
-    /// Runs a Delete I/O Submission or Completion Queue command.
-    fn delete(&self, dev: &pci::Device<Bound>, opcode: u8, qid: u16) -> Result {
-        let mut entry = [0u32; 16];
-        entry[0] = u32::from(opcode);
-        entry[10] = u32::from(qid);
-        self.admin.execute_entry(dev, entry, None).map(|_| ())
-    }
-
-    /// Takes CC.EN to 0 and waits for CSTS.RDY to clear, whatever state the controller is in.
-    fn disable(pdev: &pci::Device<Bound>, bar: &Bar<'_>, timeout: Delta) -> Result {
-        let cc = bar.read(regs::CC);
-        bar.write_reg(cc.with_en(false).with_const_shn::<0>());
-        read_poll_timeout(
-            || Ok(bar.read(regs::CSTS)),
-            |csts| !bool::from(csts.rdy()),
-            Delta::from_millis(1),
-            timeout,
-        )
-        .inspect_err(|_| dev_err!(pdev, "the controller did not become disabled\n"))
-        .map(|_| ())
-    }
-
     /// Resets and enables the controller with a new admin queue; returns the admin queue.
     fn enable(
         pdev: &pci::Device<Bound>,
@@ -1709,13 +1846,14 @@ impl Controller<'_> {
         timeout: Delta,
     ) -> Result<Arc<Queue>> {
         let bar = bar_shared.access(pdev.as_ref())?;
-        Self::disable(pdev, bar, timeout)?;
+        disable(pdev, bar, timeout)?;
         let entries = (u32::from(ADMIN_QUEUE_ENTRIES).min(max_entries)) as u16;
         let admin = Queue::new(
             pdev,
             bar_shared,
             failed,
             QueueSetup {
+                admin: None,
                 qid: 0,
                 entries,
                 prp_lists: false,
@@ -1849,16 +1987,50 @@ impl Controller<'_> {
             .min(0xffff) as u16)
     }
 
-    /// Stops the controller: every queue refuses commands and the controller is disabled.
+    /// Stops the controller: it is disabled, then every queue refuses commands and ends those
+    /// in flight.
     fn shutdown(&self, pdev: &pci::Device<Bound>) {
+        if let Ok(bar) = self.bar.access(pdev.as_ref()) {
+            let _ = disable(pdev, bar, ready_timeout(bar.read(regs::CAP_LO)));
+        }
         for queue in self.queues.lock().iter().flatten() {
             queue.close(ENODEV, Status::Aborted);
         }
         self.admin.close(ENODEV, Status::Aborted);
-        if let Ok(bar) = self.bar.access(pdev.as_ref()) {
-            let _ = Self::disable(pdev, bar, ready_timeout(bar.read(regs::CAP_LO)));
-        }
     }
+}
+
+/// Takes CC.EN to 0 and waits for CSTS.RDY to clear, whatever state the controller is in.
+fn disable(pdev: &pci::Device<Bound>, bar: &Bar<'_>, timeout: Delta) -> Result {
+    let cc = bar.read(regs::CC);
+    bar.write_reg(cc.with_en(false).with_const_shn::<0>());
+    read_poll_timeout(
+        || Ok(bar.read(regs::CSTS)),
+        |csts| !bool::from(csts.rdy()),
+        Delta::from_millis(1),
+        timeout,
+    )
+    .inspect_err(|_| dev_err!(pdev, "the controller did not become disabled\n"))
+    .map(|_| ())
+}
+
+/// Runs a Delete I/O Submission or Completion Queue command for queue `qid`.
+fn delete_queue(dev: &pci::Device<Bound>, admin: &Queue, opcode: u8, qid: u16) -> Result {
+    let mut entry = [0u32; 16];
+    entry[0] = u32::from(opcode);
+    entry[10] = u32::from(qid);
+    admin.execute_entry(dev, entry, None).map(|_| ())
+}
+
+/// Runs Create I/O Submission Queue for `queue`, on the completion queue of the same identifier.
+fn create_sq(dev: &pci::Device<Bound>, admin: &Queue, queue: &Queue) -> Result {
+    let mut entry = [0u32; 16];
+    entry[0] = u32::from(opcode::CREATE_SQ);
+    set_prp1(&mut entry, queue.sq.dma_address());
+    entry[10] = u32::from(queue.qid) | (u32::from(queue.entries) - 1) << 16;
+    // Physically contiguous.
+    entry[11] = 1 | u32::from(queue.qid) << 16;
+    admin.execute_entry(dev, entry, None).map(|_| ())
 }
 
 /// An Identify command for `cns` and namespace `nsid` (the buffer comes with the data pointer).
