@@ -1,7 +1,8 @@
 //! Cases that drive QEMU's NVMe controller 0 with drydock's NVMe driver (`drivers/nvme`) through
 //! VFIO: bring-up and Identify, data integrity over 100,000 I/Os, the error paths (a read beyond
 //! the namespace, a command that never completes), and a process killed with SIGKILL in the
-//! middle of I/O followed by a restart. Controller 1 stays with the kernel's nvme driver.
+//! middle of I/O followed by a restart. Controller 1 stays with the kernel's nvme driver; each
+//! case gives controller 0 back to it at the end.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -19,6 +20,7 @@ use nvme_bench::drydock::Drydock;
 use nvme_bench::integrity;
 
 use super::{ensure, CaseResult};
+use crate::sysfs;
 
 /// The controller drydock drives.
 fn controller() -> String {
@@ -34,8 +36,10 @@ fn kerr(e: kernel::error::Error) -> String {
 }
 
 /// Binds the driver and checks what Identify reported, then writes and reads back one block on
-/// a polled and on an interrupt-driven queue.
+/// a polled and on an interrupt-driven queue; once the driver lets go, the controller is back
+/// with the driver it had.
 pub fn nvme_driver_binds_and_identifies() -> CaseResult {
+    let original = sysfs::driver(&controller());
     let device = Drydock::open(&controller())?;
     device.with(|dev, ctrl| {
         let info = ctrl.info();
@@ -108,7 +112,14 @@ pub fn nvme_driver_binds_and_identifies() -> CaseResult {
             ctrl.delete_io_queue(dev, &queue).map_err(kerr)?;
         }
         Ok(())
-    })?
+    })??;
+    drop(device);
+    let now = sysfs::driver(&controller());
+    ensure!(
+        now == original,
+        "the controller is with {now:?} after the driver let go, not with {original:?}"
+    );
+    Ok(())
 }
 
 /// Writes patterns across the namespace, runs 100,000 random reads and writes at mixed sizes and
@@ -275,6 +286,16 @@ pub fn nvme_sigkill_then_restart() -> CaseResult {
         report.errors,
         report.mismatches,
         report.first_mismatch.unwrap_or_default()
+    );
+    // The killed process took the controller from the kernel's driver and could not give it
+    // back; this one found it on vfio-pci, so its `Drydock` leaves it there. As `drydock unbind`
+    // would:
+    drop(device);
+    sysfs::give_back(&controller())?;
+    let driver = sysfs::driver(&controller());
+    ensure!(
+        driver.as_deref() == Some("nvme"),
+        "the controller went back to {driver:?}, not nvme"
     );
     Ok(())
 }
