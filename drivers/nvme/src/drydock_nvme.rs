@@ -805,8 +805,8 @@ impl QueueState {
 /// queue hands out its completion, and never after: the completion of a command the controller
 /// may still access is kept back until it cannot.
 ///
-/// Whichever thread reaps or waits checks the commands at most [`CHECK_INTERVAL`] apart. A
-/// command in flight for longer than the queue's timeout expires, and before it is reported as
+/// Whichever thread reaps or waits checks the commands, at most 100 ms apart. A command in flight
+/// for longer than the queue's timeout expires, and before it is reported as
 /// [`Status::TimedOut`] the queue takes it back from the controller, as the kernel's driver
 /// resets the controller on a timeout, but for this queue only: it deletes its submission queue
 /// (the controller finishes or drops each of its commands before completing the deletion), reads
