@@ -1481,9 +1481,10 @@ impl Queue {
     /// Waits for the completion of the command `tag` and returns it; completions of other
     /// commands stay available to [`Queue::reap`] and [`Queue::wait`].
     ///
-    /// Returns within the queue's timeout (the command then completes as
-    /// [`Status::TimedOut`]). Fails with `EINVAL` for a tag that is not in flight (never
-    /// submitted, or already reaped).
+    /// Returns soon after the queue's timeout at the latest: the command then completes as
+    /// [`Status::TimedOut`] once taken back from the controller (see [`Queue`]), which takes two
+    /// admin commands. Fails with `EINVAL` for a tag that is not in flight (never submitted, or
+    /// already reaped).
     pub fn wait_for(&self, dev: &pci::Device<Bound>, tag: Tag) -> Result<Completion> {
         let completion = self.wait_until(dev, None, |state| {
             let slot = state.slot(tag.index)?;
