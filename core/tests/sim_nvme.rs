@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kernel::host::dma::{CoherentRegion, DmaSpace};
 use kernel::host::function::PciFunction;
-use kernel::host::sim::models::nvme::{opcode, status::*, Nvme, NvmeConfig, CAP};
+use kernel::host::sim::models::nvme::{opcode, status::*, Fault, Nvme, NvmeConfig, CAP};
 use kernel::host::sim::{DeviceModel, SimBus, SimContext, SimDevice};
 
 /// DMA memory the test hands to the controller.
@@ -790,4 +790,85 @@ fn shadow_doorbells_replace_mmio_writes_until_the_event_index_asks_for_one() {
         2,
         "the event index says how far the SQ was read"
     );
+}
+
+#[test]
+fn a_stalled_command_runs_when_released_unless_its_queue_was_deleted_first() {
+    let rig = Rig::new(NvmeConfig::default());
+    let mut admin = rig.enable(16);
+    let mut io = rig.create_io_queue(&mut admin, 1, 8);
+    let buf = rig.mem(4096);
+    rig.model().write_storage(0, &pattern(3, 512));
+    rig.model().inject(false, opcode::READ, Fault::Stall);
+    rig.submit(&mut io, rw(opcode::READ, 1, buf.addr(), 0, 0, 1));
+    assert!(rig.complete(&mut io).is_none(), "held");
+    assert_eq!(buf.read(0, 512), vec![0; 512], "not executed while held");
+    assert_eq!(rig.model().release_stalled(&rig.ctx), 1);
+    let cqe = rig.complete(&mut io).expect("completed when released");
+    assert_eq!((cqe.cid, cqe.status), (0, SUCCESS));
+    assert_eq!(buf.read(0, 512), pattern(3, 512), "executed late");
+    // Held again, then its submission queue is deleted: dropped, never executed.
+    rig.model().inject(false, opcode::READ, Fault::Stall);
+    rig.submit(&mut io, rw(opcode::READ, 1, buf.addr(), 0, 1, 1));
+    let delete_sq = command(0x00, 0, 0, 0, [1, 0, 0, 0, 0, 0]);
+    assert_eq!(rig.run(&mut admin, delete_sq).status, SUCCESS);
+    assert_eq!(rig.model().release_stalled(&rig.ctx), 0);
+    assert_eq!(
+        buf.read(0, 512),
+        pattern(3, 512),
+        "block 1 (zeros) not read"
+    );
+}
+
+#[test]
+fn mdts_queue_pairs_and_readiness_follow_the_configuration() {
+    let rig = Rig::new(NvmeConfig {
+        blocks: 16384,
+        mdts: 9,
+        io_queue_pairs: 100,
+        ..NvmeConfig::default()
+    });
+    let mut admin = rig.enable(16);
+    let identify = rig.mem(4096);
+    let cqe = rig.run(
+        &mut admin,
+        command(0x06, 0, identify.addr(), 0, [1, 0, 0, 0, 0, 0]),
+    );
+    assert_eq!((cqe.status, identify.read(77, 1)[0]), (SUCCESS, 9), "MDTS");
+    let numq = rig.run(
+        &mut admin,
+        command(0x09, 0, 0, 0, [0x07, 0x0003_0003, 0, 0, 0, 0]),
+    );
+    assert_eq!((numq.status, numq.result), (SUCCESS, 99 | 99 << 16));
+    let mut io = rig.create_io_queue(&mut admin, 100, 8);
+    let beyond = rig.mem(4096);
+    let cqe = rig.run(
+        &mut admin,
+        command(0x05, 0, beyond.addr(), 0, [101 | 7 << 16, 1, 0, 0, 0, 0]),
+    );
+    assert_eq!(
+        cqe.status,
+        INVALID_QID | DNR,
+        "queue 101 is beyond the pairs"
+    );
+    // 2 MiB, MDTS 9's limit, through PRP1 and a list of 511 entries; one block more is refused.
+    let data = rig.mem(2 << 20);
+    let list = rig.mem(4096);
+    let entries: Vec<u64> = (1..512).map(|n| data.addr() + n * 4096).collect();
+    list.write_u64s(0, &entries);
+    let read = |blocks| rw(opcode::READ, 1, data.addr(), list.addr(), 0, blocks);
+    assert_eq!(rig.run(&mut io, read(4096)).status, SUCCESS);
+    assert_eq!(rig.run(&mut io, read(4097)).status, INVALID_FIELD | DNR);
+
+    // A controller that never becomes ready, whatever its admin queue.
+    let rig = Rig::new(NvmeConfig {
+        never_ready: true,
+        ..NvmeConfig::default()
+    });
+    let queue = rig.queue(0, 16);
+    rig.w32(0x24, 0x000f_000f);
+    rig.w64(0x28, queue.sq.addr());
+    rig.w64(0x30, queue.cq.addr());
+    rig.w32(0x14, 0x0046_0001);
+    assert_eq!(rig.r32(0x1c), 0, "neither RDY nor CFS");
 }

@@ -1,5 +1,5 @@
-//! drydock's NVMe driver in this process: opening a controller through VFIO, and running
-//! workloads on the driver's queues.
+//! drydock's NVMe driver in this process: handing a controller to vfio-pci and back, opening it
+//! through VFIO, and running workloads on the driver's queues.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueConfig};
 use kernel::device::Bound;
 use kernel::dma::Coherent;
+use kernel::host::binding::{self, BindOptions, BindOutcome, UserspaceDriver};
 use kernel::host::runtime::Session;
 use kernel::host::sysfs::Sysfs;
 use kernel::host::vfio::{self, VfioOptions};
@@ -18,45 +19,62 @@ use kernel::time::Delta;
 use crate::stats::{CpuTime, Latencies, Measurement};
 use crate::workload::{Op, Rng, Workload, IO_SIZE};
 
-/// The kernel driver VFIO devices are bound to.
-const VFIO_PCI: &str = "vfio-pci";
+/// A controller handed to vfio-pci by the host binding policy ([`binding::bind`], what `drydock
+/// bind` does: it refuses a controller whose namespaces are in use, and records the driver the
+/// controller had). Dropping it gives the controller back to that driver ([`binding::unbind`],
+/// what `drydock unbind` does) if this binding took it; a controller that was on vfio-pci
+/// already stays there.
+pub struct VfioBinding {
+    /// The devices this binding took from their drivers.
+    taken: Vec<String>,
+}
 
-/// Binds the device at `address` to `driver` (unbinding it from its current one), and checks it
-/// took it.
-pub fn bind(address: &str, driver: &str) -> Result<(), String> {
-    let sysfs = Sysfs::system();
-    if sysfs.driver(address).as_deref() == Some(driver) {
-        return Ok(());
+impl VfioBinding {
+    /// Hands the controller at `address` to vfio-pci, unless it is bound to it already.
+    pub fn take(address: &str) -> Result<Self, String> {
+        let outcomes = binding::bind(
+            &Sysfs::system(),
+            &[address],
+            UserspaceDriver::VfioPci,
+            BindOptions::default(),
+        )
+        .map_err(|e| format!("handing {address} to vfio-pci: {e}"))?;
+        let taken = outcomes
+            .into_iter()
+            .filter(|(_, outcome)| matches!(outcome, BindOutcome::Bound { .. }))
+            .map(|(address, _)| address)
+            .collect();
+        Ok(Self { taken })
     }
-    sysfs.unbind(address).map_err(|e| e.to_string())?;
-    sysfs
-        .set_driver_override(address, Some(driver))
-        .map_err(|e| e.to_string())?;
-    sysfs.drivers_probe(address).map_err(|e| e.to_string())?;
-    sysfs
-        .set_driver_override(address, None)
-        .map_err(|e| e.to_string())?;
-    match sysfs.driver(address) {
-        Some(bound) if bound == driver => Ok(()),
-        other => Err(format!(
-            "{address} did not bind to {driver} (bound to {})",
-            other.as_deref().unwrap_or("nothing")
-        )),
+}
+
+impl Drop for VfioBinding {
+    fn drop(&mut self) {
+        for address in &self.taken {
+            if let Err(e) = binding::unbind(&Sysfs::system(), address) {
+                eprintln!("nvme-bench: giving {address} back to its driver: {e}");
+            }
+        }
     }
 }
 
 /// A controller driven by drydock's NVMe driver in this process: bound to vfio-pci, opened
 /// through drydock's VFIO backend, with the driver module loaded on a bus of its own. Dropping
-/// it unloads the driver (which disables the controller) and closes the device.
+/// it unloads the driver (which disables the controller), closes the device, and then gives the
+/// controller back to its driver if opening it took it from one ([`VfioBinding`]).
 pub struct Drydock {
     address: String,
+    // Declared before `_binding`, so that the device is closed before it is unbound (vfio-pci
+    // waits for its users to let go).
     session: Session,
+    _binding: VfioBinding,
 }
 
 impl Drydock {
-    /// Hands the controller at `address` to vfio-pci and binds drydock's driver to it.
+    /// Hands the controller at `address` to vfio-pci ([`VfioBinding::take`]) and binds drydock's
+    /// driver to it.
     pub fn open(address: &str) -> Result<Self, String> {
-        bind(address, VFIO_PCI)?;
+        let binding = VfioBinding::take(address)?;
         let device = vfio::open(address, &Sysfs::system(), VfioOptions::default())
             .map_err(|e| format!("opening {address} through VFIO: {e}"))?;
         let name = device.name().to_string_lossy().into_owned();
@@ -70,6 +88,7 @@ impl Drydock {
         Ok(Self {
             address: name,
             session,
+            _binding: binding,
         })
     }
 

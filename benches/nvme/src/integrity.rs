@@ -11,6 +11,9 @@
 //!    new generation, each read checks every block against the generation its last completed
 //!    write gave it (no two I/Os in flight overlap, so that is always defined);
 //! 3. reads the whole namespace back and checks every block.
+//!
+//! Before each read, the part of the buffer it reads into is filled with [`POISON`], so a read
+//! that transfers nothing fails the check even where the buffer held the right data before.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,9 @@ const MAX_DEPTH: usize = 32;
 const DEPTHS: [usize; 4] = [1, 4, 16, 32];
 /// I/Os between two changes of queue depth.
 const DEPTH_PERIOD: u64 = 2000;
+/// What a read's buffer holds until the read lands: no block's content (a block's first word is
+/// its address, far below `0xa5a5_a5a5_a5a5_a5a5`).
+pub const POISON: u8 = 0xa5;
 
 /// What a run found.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +46,8 @@ pub struct Report {
     pub bytes: u64,
     /// Blocks read back and checked.
     pub blocks_checked: u64,
+    /// Blocks written by writes that completed successfully.
+    pub blocks_written: u64,
     /// Blocks whose content was not what was last written there.
     pub mismatches: u64,
     /// I/Os that completed with an error.
@@ -75,6 +83,8 @@ struct Run<'a> {
     dev: &'a pci::Device<Bound>,
     queues: [&'a Queue; 2],
     buffer: Coherent<[u8]>,
+    /// [`POISON`], a slot's worth, to copy into a read's buffer.
+    poison: Vec<u8>,
     block_size: usize,
     max_blocks: u32,
     namespace_blocks: u64,
@@ -144,14 +154,17 @@ impl Run<'_> {
         lba: u64,
         blocks: u32,
     ) -> Result<(), String> {
+        let offset = slot * self.slot_bytes();
         let generation = if write {
             self.next_generation += 1;
             self.fill(slot, lba, blocks, self.next_generation);
             self.next_generation
         } else {
+            let len = blocks as usize * self.block_size;
+            kernel::io::io_project!(&self.buffer, [panic: offset..offset + len])
+                .copy_from_slice(&self.poison[..len]);
             0
         };
-        let offset = slot * self.slot_bytes();
         let command = if write {
             IoCommand::Write {
                 lba,
@@ -202,6 +215,7 @@ impl Run<'_> {
                 if io.write {
                     let range = io.lba as usize..(io.lba + u64::from(io.blocks)) as usize;
                     self.expected[range].fill(io.generation);
+                    self.report.blocks_written += u64::from(io.blocks);
                 } else {
                     self.check(slot, io.lba, io.blocks);
                 }
@@ -307,6 +321,7 @@ pub fn run(
         dev,
         queues: [&polled, &interrupts],
         buffer,
+        poison: vec![POISON; max_blocks as usize * block_size],
         block_size,
         max_blocks,
         namespace_blocks: namespace.blocks,

@@ -20,7 +20,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use nvme_bench::drydock::{self, Drydock};
+use nvme_bench::drydock::{self, Drydock, VfioBinding};
 use nvme_bench::report::{Report, KERNEL};
 use nvme_bench::stats::Measurement;
 use nvme_bench::workload::{Op, Workload};
@@ -198,6 +198,13 @@ fn bench(options: &Options) -> Result<(), String> {
         Some(uring::block_device(&options.kernel)?)
     } else {
         None
+    };
+    // The controller stays with vfio-pci from the first drydock run to the end, when it goes
+    // back to the driver it had, if this took it from one.
+    let _binding = if drydock_modes.is_empty() && !wants("shadow") {
+        None
+    } else {
+        Some(VfioBinding::take(&options.drydock)?)
     };
     let mut measurements = Vec::new();
     // Every variant of a workload runs back to back, so that a change in the load of the host

@@ -16,15 +16,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types, IoUring};
+use kernel::host::binding;
+use kernel::host::sysfs::Sysfs;
 
-use crate::drydock::{bind, with_progress};
+use crate::drydock::with_progress;
 use crate::stats::{CpuTime, Latencies, Measurement};
 use crate::workload::{Op, Rng, Workload, IO_SIZE};
 
-/// Binds the controller at `address` to the kernel's nvme driver and returns its first
-/// namespace's block device (`/dev/nvmeXnY`), waiting for it to appear.
+/// The kernel driver of NVMe controllers.
+const NVME: &str = "nvme";
+
+/// Returns the first namespace's block device (`/dev/nvmeXnY`) of the controller at `address`,
+/// waiting for it to appear, after giving the controller back to the kernel's nvme driver if
+/// drydock had handed it to a userspace driver ([`binding::unbind`], as `drydock unbind` does).
 pub fn block_device(address: &str) -> Result<PathBuf, String> {
-    bind(address, "nvme")?;
+    let sysfs = Sysfs::system();
+    if sysfs.driver(address).as_deref() != Some(NVME) {
+        binding::unbind(&sysfs, address)
+            .map_err(|e| format!("giving {address} back to its driver: {e}"))?;
+    }
+    if let Some(other) = sysfs.driver(address).filter(|driver| driver != NVME) {
+        return Err(format!("{address} is bound to {other}, not to {NVME}"));
+    }
     let dir = Path::new("/sys/bus/pci/devices").join(address).join("nvme");
     let start = Instant::now();
     loop {

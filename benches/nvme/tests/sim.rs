@@ -7,6 +7,7 @@ use drydock_nvme::NvmeDriver;
 use kernel::host::sim::models::nvme::{opcode, Fault, NvmeConfig};
 use kernel::host::sim::models::Nvme;
 use kernel::host::sim::SimBus;
+use nvme_bench::integrity::POISON;
 use nvme_bench::report::Report;
 use nvme_bench::workload::{Op, Workload};
 use nvme_bench::{drydock, integrity};
@@ -27,11 +28,13 @@ fn the_integrity_check_passes_on_a_faithful_controller_and_catches_a_lying_one()
             assert_eq!(report.errors, 0);
             // Two sweeps of 4096 blocks in 1024-block transfers, and the random I/Os.
             assert_eq!(report.ios, 3000 + 2 * 4);
+            // Every block transferred was either written or read back and checked: the final
+            // sweep's 4096 and those of the random reads.
             assert_eq!(
-                report.blocks_checked % 4096,
-                report.blocks_checked - (report.blocks_checked / 4096) * 4096
+                report.blocks_checked + report.blocks_written,
+                report.bytes / 512
             );
-            assert!(report.blocks_checked >= 4096);
+            assert!(report.blocks_checked > 4096 && report.blocks_written > 4096);
 
             // A controller that reports success for a write it did not do is caught.
             for _ in 0..50 {
@@ -43,6 +46,34 @@ fn the_integrity_check_passes_on_a_faithful_controller_and_catches_a_lying_one()
                 .first_mismatch
                 .unwrap()
                 .contains("expected generation"));
+        })
+        .unwrap();
+}
+
+#[test]
+fn the_integrity_check_catches_reads_that_transfer_nothing() {
+    let bus = SimBus::new();
+    let model = Nvme::with_config(NvmeConfig {
+        blocks: 4096,
+        ..NvmeConfig::default()
+    });
+    let device = bus.add(4, model.clone());
+    let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+    device
+        .with_driver::<NvmeDriver, _>(|dev, ctrl| {
+            // No random I/Os: the read sweep reads each range into the slot its write used, so
+            // without the poison a read that transfers nothing would find the right blocks.
+            for _ in 0..4 {
+                model.inject(false, opcode::READ, Fault::Status(0));
+            }
+            let report = integrity::run(dev, &ctrl, 0, 9, &|_| {}).unwrap();
+            assert_eq!(report.errors, 0, "the reads claim success");
+            assert_eq!(report.mismatches, 4096, "every block read is caught");
+            let first = report.first_mismatch.unwrap();
+            assert!(
+                first.contains(&format!("{:#018x}", u64::from_ne_bytes([POISON; 8]))),
+                "{first}"
+            );
         })
         .unwrap();
 }

@@ -13,13 +13,20 @@
 //! or interrupt driven (an MSI-X vector per queue while vectors last, then shared; INTx when
 //! MSI-X is missing). A [`Queue`] takes [`IoCommand`]s (read, write, flush, write zeroes) whose
 //! data is in a [`Coherent`] DMA buffer, which the controller reads or writes in place: no copies.
-//! Transfers beyond two pages use a PRP list, one list page per command slot, up to the
-//! controller's MDTS. Submitting, reaping and waiting allocate nothing.
+//! Transfers beyond two pages use a PRP list, chained over several list pages when one does not
+//! hold it, up to the controller's MDTS or the driver's 8 MiB, whichever is smaller; each command
+//! slot has the list pages of the largest transfer. As many I/O queue pairs as the controller
+//! allocates (and BAR0 has doorbells for) can exist. Submitting, reaping and waiting allocate
+//! nothing.
 //!
 //! Completions report a [`Status`]: the controller's status field, decoded into an [`Error`] by
 //! [`Status::to_result`] and logged when it is not a success; a command without a completion
-//! within its queue's timeout completes as [`Status::TimedOut`] (its slot stays reserved until the
-//! controller answers for it); a controller that sets CSTS.CFS fails every command in flight.
+//! within its queue's timeout completes as [`Status::TimedOut`], a controller that sets CSTS.CFS
+//! fails every command in flight. Either is noticed at the checks of whichever thread reaps or
+//! waits, at most 100 ms apart. No completion is handed out while the controller may still access the command's
+//! buffer: a command that timed out is first taken back (its submission queue deleted and created
+//! again, as the kernel's driver resets the controller), and a failed controller is disabled
+//! first ([`Queue`] has the rules).
 //!
 //! Nothing the controller writes can make the driver panic or touch memory it does not own: every
 //! completion entry is checked (phase, queue identifier, command identifier against the commands
@@ -46,7 +53,7 @@ use kernel::{
         atomic::{Acquire, Atomic, Release},
         barrier::{mb, Full, Read, Write},
         new_condvar, new_mutex, new_spinlock_irq, Arc, CondVar, CondVarTimeoutResult, Mutex,
-        SpinLockIrq,
+        SpinLockIrq, SpinLockIrqGuard,
     },
     time::{msecs_to_jiffies, Delta, Instant, Monotonic},
 };
@@ -141,15 +148,22 @@ mod opcode {
 const PAGE_SIZE: usize = 4096;
 /// PRP entries in one list page.
 const PRP_LIST_ENTRIES: usize = PAGE_SIZE / 8;
-/// The largest transfer the driver describes: one PRP list page of entries, plus the first page
-/// when the data starts at an offset.
-const MAX_TRANSFER_LIMIT: usize = PRP_LIST_ENTRIES * PAGE_SIZE;
+/// The largest transfer the driver describes, whatever MDTS allows: 8 MiB, the kernel's nvme
+/// driver's limit (`NVME_MAX_KB_SZ`). Every command slot of an I/O queue keeps the PRP list pages
+/// of the controller's largest transfer ([`prp_list_pages`]), one per 2 MiB: at this limit five
+/// pages (20 KiB) per slot, 2.5 MiB for a queue of the default depth; without a limit, a
+/// controller with a large MDTS (or none) would cost every slot megabytes.
+const MAX_TRANSFER_LIMIT: usize = 8 << 20;
 /// Entries of the admin queues.
 const ADMIN_QUEUE_ENTRIES: u16 = 32;
 /// How long an admin command may take.
 const ADMIN_TIMEOUT: Delta = Delta::from_secs(30);
-/// The most I/O queue pairs the driver asks for.
-const MAX_IO_QUEUES: u16 = 64;
+/// The I/O queue pairs the driver asks for in Number of Queues: as many as the feature can
+/// express (0xfffe, 0-based; 0xffff is invalid), so the controller's answer is its own limit.
+const IO_QUEUES_ASKED: u32 = 0xfffe;
+/// The longest time between two checks of a queue's commands for timeouts and, while commands
+/// are in flight and none completes, of CSTS.CFS.
+const CHECK_INTERVAL: Delta = Delta::from_millis(100);
 /// Interrupt vectors: the admin queue's and up to eight for I/O queues, shared beyond.
 const MAX_VECTORS: u32 = 9;
 /// The largest number of command identifiers per queue.
@@ -157,6 +171,38 @@ const MAX_QUEUE_ENTRIES: u32 = 4096;
 /// Whether the time `when` has come at `now`.
 fn reached(now: Instant<Monotonic>, when: Instant<Monotonic>) -> bool {
     !(now - when).is_negative()
+}
+
+/// How long the controller may take to become ready or disabled: CAP.TO is in 500 ms units; as
+/// the kernel's driver does, one unit more, which also gives a controller reporting 0 half a
+/// second.
+fn ready_timeout(cap: regs::CAP_LO) -> Delta {
+    Delta::from_millis(500 * (i64::from(cap.to().get()) + 1))
+}
+
+/// The largest transfer of one command for an Identify Controller MDTS of `mdts` (a power of two
+/// of the 4 KiB page; 0: no limit), bounded by [`MAX_TRANSFER_LIMIT`]. Computed on exponents, so
+/// no value of MDTS overflows.
+fn max_transfer(mdts: u8) -> usize {
+    let limit_shift = MAX_TRANSFER_LIMIT.trailing_zeros();
+    let shift = PAGE_SIZE.trailing_zeros() + u32::from(mdts);
+    if mdts == 0 || shift >= limit_shift {
+        MAX_TRANSFER_LIMIT
+    } else {
+        1 << shift
+    }
+}
+
+/// The PRP list pages a transfer of up to `max_transfer` bytes needs: its data pages after the
+/// first, 512 entries to a list page, of which the last one points to the next list page when
+/// more entries follow (a chained PRP list).
+fn prp_list_pages(max_transfer: usize) -> usize {
+    // The data after the first page is shorter than `max_transfer`.
+    let entries = max_transfer.div_ceil(PAGE_SIZE);
+    entries
+        .saturating_sub(1)
+        .div_ceil(PRP_LIST_ENTRIES - 1)
+        .max(1)
 }
 
 /// Marks the end of a slot list.
@@ -182,10 +228,11 @@ pub enum Status {
     /// The controller completed it with this status field: Status Code in bits 7:0, Status Code
     /// Type in bits 10:8, then CRD, More and Do Not Retry (the phase bit removed).
     Device(u16),
-    /// No completion arrived within the queue's timeout. The command still belongs to the
-    /// controller, which may access its buffer until it completes or the controller is disabled.
+    /// No completion arrived within the queue's timeout. Before reporting it, the queue took the
+    /// command back from the controller (see [`Queue`]), which accesses its buffer no more.
     TimedOut,
-    /// The driver stopped waiting for it because its queue was deleted.
+    /// The driver ended it: its queue was deleted, or its submission queue was deleted and
+    /// created again to take back a command that timed out.
     Aborted,
     /// The controller reported a fatal error (CSTS.CFS) while it was in flight.
     ControllerFailed,
@@ -434,8 +481,12 @@ pub struct QueueStats {
     pub errors: u64,
     /// Commands reported as timed out.
     pub timeouts: u64,
-    /// Completions that arrived after their command had timed out.
+    /// Completions that arrived after their command had timed out, before the queue took it back
+    /// (the command then reports that completion).
     pub late: u64,
+    /// Times the submission queue was deleted and created again to take back commands that
+    /// timed out.
+    pub recoveries: u64,
     /// Completion entries that matched no command in flight (ignored).
     pub spurious: u64,
     /// Submission queue doorbells written to the controller (MMIO).
@@ -567,19 +618,33 @@ fn need_event(event_index: u16, new: u16, old: u16) -> bool {
 enum SlotState {
     /// Not submitted.
     Free,
-    /// Submitted, no completion yet.
+    /// Submitted, no completion yet: the controller may access the command's memory.
     InFlight,
-    /// Completed (or timed out, or aborted), on the done list until reaped.
+    /// Timed out, not yet taken back from the controller (which may still access its memory).
+    Expired,
+    /// Completed (or timed out, or aborted) and out of the controller's hands, on the done list
+    /// until reaped.
     Done,
+}
+
+/// What a queue must do, with its lock dropped, before it can go on; see [`Queue`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recovery {
+    /// Nothing.
+    None,
+    /// Commands timed out: take them back by deleting the submission queue and creating it
+    /// again, or by disabling the controller if that fails.
+    TakeBack,
+    /// The controller reported a fatal status: disable it.
+    Disable,
+    /// A thread is doing one of the above.
+    Running,
 }
 
 /// One command identifier of a queue.
 #[derive(Clone, Copy)]
 struct Slot {
     state: SlotState,
-    /// The controller may still access the command (set from submission to its completion
-    /// entry; stays set for a command that timed out).
-    owned: bool,
     seq: u32,
     status: Status,
     result: u32,
@@ -595,9 +660,12 @@ struct Slot {
 ///
 /// - `sq_tail` and `cq_head` are below the queue's entry count.
 /// - `slots` has one slot fewer than the queue has entries, so the submission queue never
-///   overflows: each entry not yet fetched by the controller belongs to an owned slot.
-/// - The free list holds exactly the slots that are `Free` and not owned; the done list exactly
-///   the `Done` slots, in completion order.
+///   overflows: each entry not yet fetched by the controller belongs to an `InFlight` slot.
+/// - The free list holds exactly the `Free` slots; the done list exactly the `Done` slots, in
+///   completion order.
+/// - A slot leaves `InFlight` and `Expired` only when the controller can no longer access its
+///   command: after its completion entry, after Delete I/O Submission Queue of the queue
+///   completed, or after the controller was disabled.
 struct QueueState {
     sq_tail: u16,
     /// The submission queue tail the controller was last told about.
@@ -611,8 +679,12 @@ struct QueueState {
     seq: u32,
     /// Set when the queue was deleted or the controller failed: why submissions are refused.
     closed: Option<Error>,
+    /// What the queue must do before it takes commands again.
+    recovery: Recovery,
     /// When in-flight commands are next checked for timeouts.
     next_expiry_check: Instant<Monotonic>,
+    /// `stats.completed` at the last check, to tell whether completions arrived since.
+    completed_at_check: u64,
     stats: QueueStats,
 }
 
@@ -650,8 +722,7 @@ impl QueueState {
         self.done_tail = cid;
     }
 
-    /// Takes slot `cid` off the done list and returns its completion; the slot becomes free
-    /// (reusable once the controller no longer owns it).
+    /// Takes slot `cid` off the done list and returns its completion; the slot becomes free.
     fn take_done(&mut self, cid: u16) -> Option<Completion> {
         let slot = *self.slot(cid)?;
         if slot.state != SlotState::Done {
@@ -668,9 +739,7 @@ impl QueueState {
         if let Some(s) = self.slot(cid) {
             s.state = SlotState::Free;
         }
-        if !slot.owned {
-            self.push_free(cid);
-        }
+        self.push_free(cid);
         Some(Completion {
             tag: Tag {
                 index: cid,
@@ -694,20 +763,28 @@ impl QueueState {
         count
     }
 
-    /// Ends every command in flight with `status` and stops waiting for commands that timed out.
-    fn abort_all(&mut self, status: Status) {
+    /// Ends every command in flight with `status`, and those that timed out as
+    /// [`Status::TimedOut`]; only once the controller can no longer access them.
+    fn end_all(&mut self, status: Status) {
         for cid in 0..self.slots.len() as u16 {
             let Some(slot) = self.slot(cid) else { break };
-            let (state, owned) = (slot.state, slot.owned);
-            slot.owned = false;
-            match (state, owned) {
-                (SlotState::InFlight, _) => {
-                    slot.status = status;
-                    self.push_done(cid);
-                }
-                (SlotState::Free, true) => self.push_free(cid),
-                _ => {}
+            match slot.state {
+                SlotState::InFlight => slot.status = status,
+                SlotState::Expired => {}
+                SlotState::Free | SlotState::Done => continue,
             }
+            self.push_done(cid);
+        }
+    }
+
+    /// Claims the recovery the queue needs, if any, for the calling thread to run.
+    fn claim_recovery(&mut self) -> Option<Recovery> {
+        match self.recovery {
+            recovery @ (Recovery::TakeBack | Recovery::Disable) => {
+                self.recovery = Recovery::Running;
+                Some(recovery)
+            }
+            Recovery::None | Recovery::Running => None,
         }
     }
 }
@@ -721,17 +798,44 @@ impl QueueState {
 /// queue reads its completion queue when asked; an interrupt-driven one has its completions read
 /// by the interrupt handler, and waiters sleep until then. Any thread may use a queue; one queue
 /// per thread avoids contention.
+///
+/// # Timeouts and a failed controller
+///
+/// A command's memory (its buffer and PRP list) is the controller's from submission until the
+/// queue hands out its completion, and never after: the completion of a command the controller
+/// may still access is kept back until it cannot.
+///
+/// Whichever thread reaps or waits checks the commands, at most 100 ms apart. A command in flight
+/// for longer than the queue's timeout expires, and before it is reported as
+/// [`Status::TimedOut`] the queue takes it back from the controller, as the kernel's driver
+/// resets the controller on a timeout, but for this queue only: it deletes its submission queue
+/// (the controller finishes or drops each of its commands before completing the deletion), reads
+/// what the controller completed meanwhile, ends the other commands in flight as
+/// [`Status::Aborted`] and creates the submission queue again, empty. If that fails, or if the
+/// command was an admin command, or if the controller reports a fatal status (CSTS.CFS, read at a
+/// check when commands are in flight and none completed since the previous check), the
+/// controller is disabled (CC.EN cleared, CSTS.RDY seen clear) and the commands of every queue
+/// fail as [`Status::ControllerFailed`].
+///
+/// So a caller that keeps a buffer until its command's completion has been reaped never has the
+/// controller write into it afterwards. The one exception is beyond any driver: a controller
+/// that does not become disabled within CAP.TO is reported failed all the same.
 #[pin_data]
 pub struct Queue {
     pdev: ARef<pci::Device>,
     bar: Arc<Bar0>,
     failed: Arc<Atomic<bool>>,
+    /// The admin queue, for an I/O queue: it runs the commands that take commands back.
+    admin: Option<Arc<Queue>>,
     qid: u16,
     entries: u16,
     sq: Coherent<[SqEntry]>,
     cq: Coherent<[CqEntry]>,
-    /// One PRP list page per slot, for transfers of more than two pages (none on the admin queue).
+    /// [`prp_list_pages`] list pages per slot, for transfers of more than two pages (none on the
+    /// admin queue).
     prp_lists: Option<Coherent<[u64]>>,
+    /// How many of `prp_lists`' pages each slot has.
+    prp_list_pages: usize,
     sq_doorbell: Doorbell,
     cq_doorbell: Doorbell,
     shadow: Option<Arc<ShadowDoorbells>>,
@@ -744,10 +848,15 @@ pub struct Queue {
     state: SpinLockIrq<QueueState>,
     #[pin]
     completed: CondVar,
+    /// Held while the queue's submission queue is deleted, or created again: the recovery from a
+    /// timeout and [`Controller::delete_io_queue`] do not cross.
+    #[pin]
+    admin_ops: Mutex<()>,
 }
 
 /// What a [`Queue`] is built from.
 struct QueueSetup {
+    admin: Option<Arc<Queue>>,
     qid: u16,
     entries: u16,
     prp_lists: bool,
@@ -790,11 +899,12 @@ impl Queue {
         let qid = usize::from(setup.qid);
         let sq_doorbell = doorbell(2 * qid)?;
         let cq_doorbell = doorbell(2 * qid + 1)?;
+        let prp_list_pages = prp_list_pages(setup.max_transfer);
         let prp_lists = if setup.prp_lists {
             let slots = count - 1;
             Some(Coherent::<u64>::zeroed_slice(
                 dev.as_ref(),
-                slots * PRP_LIST_ENTRIES,
+                slots * prp_list_pages * PRP_LIST_ENTRIES,
                 GFP_KERNEL,
             )?)
         } else {
@@ -806,7 +916,6 @@ impl Queue {
             slots.push(
                 Slot {
                     state: SlotState::Free,
-                    owned: false,
                     seq: 0,
                     status: Status::SUCCESS,
                     result: 0,
@@ -826,11 +935,13 @@ impl Queue {
                 pdev: ARef::from(&**dev),
                 bar: bar.clone(),
                 failed: failed.clone(),
+                admin: setup.admin,
                 qid: setup.qid,
                 entries: setup.entries,
                 sq: Coherent::<SqEntry>::zeroed_slice(dev.as_ref(), count, GFP_KERNEL)?,
                 cq: Coherent::<CqEntry>::zeroed_slice(dev.as_ref(), count, GFP_KERNEL)?,
                 prp_lists,
+                prp_list_pages,
                 sq_doorbell,
                 cq_doorbell,
                 shadow: setup.shadow,
@@ -851,21 +962,25 @@ impl Queue {
                     done_tail: NO_SLOT,
                     seq: 0,
                     closed: None,
+                    recovery: Recovery::None,
                     next_expiry_check: now,
+                    completed_at_check: 0,
                     stats: QueueStats::default(),
                 }),
                 completed <- new_condvar!(),
+                admin_ops <- new_mutex!(()),
             }),
             GFP_KERNEL,
         )?;
-        queue.reset_shadow()?;
+        queue.reset_shadow(&[queue.sq_doorbell, queue.cq_doorbell])?;
         Ok(queue)
     }
 
-    /// Sets the queue's shadow doorbells and event indexes to 0, as the queue starts.
-    fn reset_shadow(&self) -> Result {
+    /// Sets shadow doorbells of the queue and their event indexes to 0, as the queues they
+    /// belong to start.
+    fn reset_shadow(&self, doorbells: &[Doorbell]) -> Result {
         if let Some(shadow) = &self.shadow {
-            for doorbell in [self.sq_doorbell, self.cq_doorbell] {
+            for &doorbell in doorbells {
                 io_write!(&shadow.doorbells, [try: doorbell.shadow], 0);
                 io_write!(&shadow.event_indexes, [try: doorbell.shadow], 0);
             }
@@ -918,13 +1033,13 @@ impl Queue {
     ///
     /// Fails with `EINVAL` for a command the driver cannot describe (no blocks, a range outside
     /// the buffer, a misaligned offset, more than [`Queue::max_transfer`] bytes), `EBUSY` when
-    /// every slot is in flight (reap completions first), `ENODEV` after the queue was deleted and
-    /// `EIO` after the controller failed. The logical block range is not checked: the controller
-    /// answers for it.
+    /// every slot is in flight (reap completions first) or while the queue takes back commands
+    /// that timed out, `ENODEV` after the queue was deleted and `EIO` after the controller
+    /// failed. The logical block range is not checked: the controller answers for it.
     ///
-    /// The buffer must stay allocated until the command's completion has been reaped, or, for a
-    /// command that timed out, until the controller has been disabled: the controller reads or
-    /// writes it until then.
+    /// The buffer must stay allocated until the command's completion has been reaped: the
+    /// controller reads or writes it until then, and not after, even when the command timed out
+    /// (see [`Queue`]).
     pub fn submit(&self, dev: &pci::Device<Bound>, command: &IoCommand<'_>) -> Result<Tag> {
         self.place(dev, command, true)
     }
@@ -1023,6 +1138,9 @@ impl Queue {
         if let Some(err) = state.closed {
             return Err(err);
         }
+        if state.recovery != Recovery::None {
+            return Err(EBUSY);
+        }
         let cid = state.pop_free().ok_or(EBUSY)?;
         let seq = state.seq.wrapping_add(1);
         entry[0] = (entry[0] & 0xffff) | u32::from(command_id(cid, seq)) << 16;
@@ -1043,7 +1161,6 @@ impl Queue {
         if let Some(slot) = state.slot(cid) {
             *slot = Slot {
                 state: SlotState::InFlight,
-                owned: true,
                 seq,
                 status: Status::SUCCESS,
                 result: 0,
@@ -1059,7 +1176,8 @@ impl Queue {
         Ok(Tag { index: cid, seq })
     }
 
-    /// Fills the PRP entries of `entry` for `data`, using slot `cid`'s list page if needed.
+    /// Fills the PRP entries of `entry` for `data`, using slot `cid`'s list pages if needed: a
+    /// PRP list, chained from page to page by the last entry of each full page.
     fn fill_prps(&self, entry: &mut SqEntry, cid: u16, data: DataPointer) -> Result {
         let page = PAGE_SIZE as DmaAddress;
         let addr = data.addr;
@@ -1072,14 +1190,22 @@ impl Queue {
         } else {
             let lists = self.prp_lists.as_ref().ok_or(EINVAL)?;
             let pages = (data.len - in_first).div_ceil(PAGE_SIZE);
-            let base = usize::from(cid) * PRP_LIST_ENTRIES;
-            if pages > PRP_LIST_ENTRIES {
+            let base = usize::from(cid) * self.prp_list_pages * PRP_LIST_ENTRIES;
+            let list_address = |index: usize| lists.dma_address() + (index * 8) as DmaAddress;
+            if self.prp_list_pages < prp_list_pages(pages * PAGE_SIZE) {
                 return Err(EINVAL);
             }
+            let mut index = base;
             for k in 0..pages {
-                io_write!(lists, [try: base + k], first_page + (k as DmaAddress + 1) * page);
+                // The last entry of a list page points to the next one, unless it is the last.
+                if index % PRP_LIST_ENTRIES == PRP_LIST_ENTRIES - 1 && k + 1 < pages {
+                    io_write!(lists, [try: index], list_address(index + 1));
+                    index += 1;
+                }
+                io_write!(lists, [try: index], first_page + (k as DmaAddress + 1) * page);
+                index += 1;
             }
-            lists.dma_address() + (base * 8) as DmaAddress
+            list_address(base)
         };
         entry[6] = addr as u32;
         entry[7] = (addr >> 32) as u32;
@@ -1156,7 +1282,9 @@ impl Queue {
         let status = Status::Device(((entry[3] >> 17) & 0x7fff) as u16);
         let slot = match state.slot(cid) {
             Some(slot)
-                if sqid == self.qid && slot.owned && command_id(cid, slot.seq) == command =>
+                if sqid == self.qid
+                    && matches!(slot.state, SlotState::InFlight | SlotState::Expired)
+                    && command_id(cid, slot.seq) == command =>
             {
                 slot
             }
@@ -1173,85 +1301,169 @@ impl Queue {
                 return;
             }
         };
-        slot.owned = false;
-        match slot.state {
-            SlotState::InFlight => {
-                slot.status = status;
-                slot.result = entry[0];
-                state.stats.completed += 1;
-                if !status.is_success() {
-                    state.stats.errors += 1;
-                    dev_err!(
-                        *self.pdev,
-                        "queue {}: command {} failed: {}\n",
-                        self.qid,
-                        cid,
-                        status
-                    );
-                }
-                state.push_done(cid);
-            }
-            // Timed out and already reaped: the slot can be reused now.
-            SlotState::Free => {
-                state.stats.late += 1;
-                state.push_free(cid);
-            }
-            // Timed out, not reaped yet: freed when it is.
-            SlotState::Done => state.stats.late += 1,
+        let late = slot.state == SlotState::Expired;
+        slot.status = status;
+        slot.result = entry[0];
+        state.stats.late += u64::from(late);
+        state.stats.completed += 1;
+        if !status.is_success() {
+            state.stats.errors += 1;
+            dev_err!(
+                *self.pdev,
+                "queue {}: command {} failed: {}\n",
+                self.qid,
+                cid,
+                status
+            );
         }
+        state.push_done(cid);
     }
 
-    /// Reports the commands in flight for longer than the queue's timeout as timed out, or all
-    /// of them as failed if the controller reports a fatal error.
-    fn expire(&self, bar: &Bar<'_>, state: &mut QueueState, now: Instant<Monotonic>) {
-        let step = Delta::from_millis(self.timeout.as_millis().clamp(1, 1000) / 4 + 1);
-        state.next_expiry_check = now + step;
-        let overdue =
-            |slot: &Slot| slot.state == SlotState::InFlight && now - slot.submitted > self.timeout;
-        if !state.slots.iter().any(overdue) && !self.failed.load(Acquire) {
-            return;
+    /// Checks the commands in flight, if the time has come (see [`Queue`]): those in flight for
+    /// longer than the queue's timeout expire and the queue needs them taken back; a controller
+    /// that reports a fatal status needs disabling; after the controller failed, every command
+    /// ends. Returns the recovery the calling thread must now run with the lock dropped, if any.
+    fn check(
+        &self,
+        bar: &Bar<'_>,
+        state: &mut QueueState,
+        now: Instant<Monotonic>,
+    ) -> Option<Recovery> {
+        if !reached(now, state.next_expiry_check) {
+            return None;
         }
-        if self.failed.load(Acquire) || bool::from(bar.read(regs::CSTS).cfs()) {
-            if !self.failed.load(Acquire) {
-                dev_err!(*self.pdev, "controller fatal status (CSTS.CFS)\n");
-            }
-            self.failed.store(true, Release);
+        state.next_expiry_check = now
+            + Delta::from_millis(
+                (self.timeout.as_millis() / 4).clamp(1, CHECK_INTERVAL.as_millis()),
+            );
+        let progressed = state.stats.completed != state.completed_at_check;
+        state.completed_at_check = state.stats.completed;
+        if self.failed.load(Acquire) {
+            // Whoever found the controller failed disabled it first: it holds no command now.
             state.closed = Some(EIO);
-            state.abort_all(Status::ControllerFailed);
-            return;
+            state.end_all(Status::ControllerFailed);
+            return None;
         }
-        for cid in 0..state.slots.len() as u16 {
-            let Some(slot) = state.slot(cid) else { break };
-            if overdue(slot) {
-                slot.status = Status::TimedOut;
-                state.stats.timeouts += 1;
-                dev_warn!(
-                    *self.pdev,
-                    "queue {}: command {} timed out after {} ms\n",
-                    self.qid,
-                    cid,
-                    self.timeout.as_millis()
-                );
-                state.push_done(cid);
+        let in_flight = |slot: &Slot| slot.state == SlotState::InFlight;
+        let overdue = |slot: &Slot| in_flight(slot) && now - slot.submitted > self.timeout;
+        let any_overdue = state.slots.iter().any(overdue);
+        if state.recovery == Recovery::None
+            && state.slots.iter().any(in_flight)
+            && (!progressed || any_overdue)
+            && bool::from(bar.read(regs::CSTS).cfs())
+        {
+            dev_err!(*self.pdev, "controller fatal status (CSTS.CFS)\n");
+            state.recovery = Recovery::Disable;
+        } else if any_overdue {
+            for cid in 0..state.slots.len() as u16 {
+                let Some(slot) = state.slot(cid) else { break };
+                if overdue(slot) {
+                    slot.state = SlotState::Expired;
+                    slot.status = Status::TimedOut;
+                    state.stats.timeouts += 1;
+                    dev_warn!(
+                        *self.pdev,
+                        "queue {}: command {} timed out after {} ms\n",
+                        self.qid,
+                        cid,
+                        self.timeout.as_millis()
+                    );
+                }
+            }
+            if state.recovery == Recovery::None {
+                state.recovery = Recovery::TakeBack;
             }
         }
+        state.claim_recovery()
+    }
+
+    /// Runs `recovery`, claimed by this thread from the queue's state, with the queue's lock not
+    /// held; see [`Queue`].
+    fn recover(&self, dev: &pci::Device<Bound>, bar: &Bar<'_>, recovery: Recovery) {
+        let taken_back = recovery == Recovery::TakeBack
+            && self
+                .admin
+                .as_ref()
+                .is_some_and(|admin| self.take_back(dev, bar, admin).is_ok());
+        if !taken_back {
+            self.fail_controller(dev, bar);
+        }
+        self.state.lock().recovery = Recovery::None;
+        self.completed.notify_all();
+    }
+
+    /// Takes every command of this I/O queue back from the controller: deletes the submission
+    /// queue, reads the completions the controller posted meanwhile, ends the other commands in
+    /// flight as [`Status::Aborted`] (and those that timed out as [`Status::TimedOut`]) and
+    /// creates the submission queue again, empty.
+    fn take_back(&self, dev: &pci::Device<Bound>, bar: &Bar<'_>, admin: &Queue) -> Result {
+        let _admin_ops = self.admin_ops.lock();
+        if self.state.lock().closed.is_some() {
+            // Deleted meanwhile, which ended its commands.
+            return Ok(());
+        }
+        delete_queue(dev, admin, opcode::DELETE_SQ, self.qid)?;
+        {
+            let mut state = self.state.lock();
+            self.process_completions(bar, &mut state)?;
+            state.end_all(Status::Aborted);
+            state.sq_tail = 0;
+            state.sq_tail_rung = 0;
+            state.stats.recoveries += 1;
+        }
+        self.reset_shadow(&[self.sq_doorbell])?;
+        create_sq(dev, admin, self)
+    }
+
+    /// Disables the controller (after which it accesses no memory) unless that was done, marks
+    /// it failed, and ends this queue's commands; the other queues follow at their next check.
+    fn fail_controller(&self, dev: &pci::Device<Bound>, bar: &Bar<'_>) {
+        if !self.failed.load(Acquire) {
+            let _ = disable(dev, bar, ready_timeout(bar.read(regs::CAP_LO)));
+            self.failed.store(true, Release);
+        }
+        let mut state = self.state.lock();
+        state.closed = Some(EIO);
+        state.end_all(Status::ControllerFailed);
+    }
+
+    /// Runs `check` and any recovery it asks for, dropping the lock `state` holds for that.
+    fn maintain<'a>(
+        &'a self,
+        dev: &pci::Device<Bound>,
+        bar: &Bar<'_>,
+        mut state: SpinLockIrqGuard<'a, QueueState>,
+        now: Instant<Monotonic>,
+    ) -> SpinLockIrqGuard<'a, QueueState> {
+        if let Some(recovery) = self.check(bar, &mut state, now) {
+            drop(state);
+            self.recover(dev, bar, recovery);
+            state = self.state.lock();
+        }
+        state
     }
 
     /// Moves completions already read (and, on a polled queue, new ones from the completion
-    /// queue) to `out`, without waiting; returns how many.
+    /// queue) to `out`, without waiting for the controller; returns how many.
+    ///
+    /// Checks the commands in flight as [`Queue::wait`] does, so a queue that is only reaped
+    /// also reports timeouts and a failed controller; taking back commands that timed out (see
+    /// [`Queue`]) runs admin commands.
     pub fn reap(&self, dev: &pci::Device<Bound>, out: &mut [Completion]) -> Result<usize> {
         let bar = self.bar.access(dev.as_ref())?;
         let mut state = self.state.lock();
         if self.vector.is_none() {
             self.process_completions(bar, &mut state)?;
         }
+        let mut state = self.maintain(dev, bar, state, Instant::now());
         Ok(state.drain(out))
     }
 
     /// Waits until at least one completion is available, or `max_wait` passed, and moves up to
     /// `out.len()` completions to `out`; returns how many (0 if none came in time).
     ///
-    /// Commands that exceeded the queue's timeout complete as [`Status::TimedOut`] here.
+    /// Commands that exceeded the queue's timeout complete as [`Status::TimedOut`] here, once
+    /// taken back from the controller (see [`Queue`]).
     pub fn wait(
         &self,
         dev: &pci::Device<Bound>,
@@ -1269,9 +1481,10 @@ impl Queue {
     /// Waits for the completion of the command `tag` and returns it; completions of other
     /// commands stay available to [`Queue::reap`] and [`Queue::wait`].
     ///
-    /// Returns within the queue's timeout (the command then completes as
-    /// [`Status::TimedOut`]). Fails with `EINVAL` for a tag that is not in flight (never
-    /// submitted, or already reaped).
+    /// Returns soon after the queue's timeout at the latest: the command then completes as
+    /// [`Status::TimedOut`] once taken back from the controller (see [`Queue`]), which takes two
+    /// admin commands. Fails with `EINVAL` for a tag that is not in flight (never submitted, or
+    /// already reaped).
     pub fn wait_for(&self, dev: &pci::Device<Bound>, tag: Tag) -> Result<Completion> {
         let completion = self.wait_until(dev, None, |state| {
             let slot = state.slot(tag.index)?;
@@ -1330,11 +1543,9 @@ impl Queue {
                 return Ok(Some(result));
             }
             let now = Instant::now();
-            if reached(now, state.next_expiry_check) {
-                self.expire(bar, &mut state, now);
-                if let Some(result) = ready(&mut state) {
-                    return Ok(Some(result));
-                }
+            state = self.maintain(dev, bar, state, now);
+            if let Some(result) = ready(&mut state) {
+                return Ok(Some(result));
             }
             if deadline.is_some_and(|deadline| reached(now, deadline)) {
                 return Ok(None);
@@ -1378,11 +1589,12 @@ impl Queue {
         consumed > 0
     }
 
-    /// Refuses further submissions with `err` and ends the commands in flight with `status`.
+    /// Refuses further submissions with `err` and ends the commands in flight with `status`;
+    /// only once the controller can no longer access them.
     fn close(&self, err: Error, status: Status) {
         let mut state = self.state.lock();
         state.closed = Some(err);
-        state.abort_all(status);
+        state.end_all(status);
         drop(state);
         self.completed.notify_all();
     }
@@ -1522,6 +1734,7 @@ impl Controller<'_> {
             &self.bar,
             &self.failed,
             QueueSetup {
+                admin: Some(self.admin.clone()),
                 qid,
                 entries,
                 prp_lists: true,
@@ -1541,16 +1754,9 @@ impl Controller<'_> {
         // Physically contiguous, interrupts enabled or not, the vector.
         create_cq[11] = 1 | u32::from(vector.is_some()) << 1 | u32::from(vector.unwrap_or(0)) << 16;
         self.admin.execute_entry(dev, create_cq, None)?;
-
-        let mut create_sq = [0u32; 16];
-        create_sq[0] = u32::from(opcode::CREATE_SQ);
-        set_prp1(&mut create_sq, queue.sq.dma_address());
-        create_sq[10] = u32::from(qid) | size << 16;
-        // Physically contiguous, on the completion queue of the same identifier.
-        create_sq[11] = 1 | u32::from(qid) << 16;
-        if let Err(err) = self.admin.execute_entry(dev, create_sq, None) {
+        if let Err(err) = create_sq(dev, &self.admin, &queue) {
             // Best effort: the completion queue is useless without its submission queue.
-            let _ = self.delete(dev, opcode::DELETE_CQ, qid);
+            let _ = delete_queue(dev, &self.admin, opcode::DELETE_CQ, qid);
             return Err(err);
         }
         if let Some(entry) = self.queues.lock().get_mut(usize::from(qid)) {
@@ -1561,6 +1767,9 @@ impl Controller<'_> {
 
     /// Deletes an I/O queue pair: its commands in flight complete as [`Status::Aborted`], and
     /// further submissions fail with `ENODEV`.
+    ///
+    /// If the controller refuses to delete the submission queue, it may still hold the queue's
+    /// commands: it is disabled and fails (see [`Queue`]) before they complete.
     pub fn delete_io_queue(&self, dev: &pci::Device<Bound>, queue: &Queue) -> Result {
         let _settings = self.config.lock();
         let removed = self
@@ -1571,8 +1780,12 @@ impl Controller<'_> {
         if removed.is_none() {
             return Err(EINVAL);
         }
-        let sq = self.delete(dev, opcode::DELETE_SQ, queue.qid);
-        let cq = self.delete(dev, opcode::DELETE_CQ, queue.qid);
+        let _admin_ops = queue.admin_ops.lock();
+        let sq = delete_queue(dev, &self.admin, opcode::DELETE_SQ, queue.qid);
+        if let (Err(_), Ok(bar)) = (&sq, self.bar.access(dev.as_ref())) {
+            queue.fail_controller(dev, bar);
+        }
+        let cq = delete_queue(dev, &self.admin, opcode::DELETE_CQ, queue.qid);
         queue.close(ENODEV, Status::Aborted);
         sq.and(cq)
     }
@@ -1624,28 +1837,6 @@ impl Controller<'_> {
         }
     }
 
-    /// Runs a Delete I/O Submission or Completion Queue command.
-    fn delete(&self, dev: &pci::Device<Bound>, opcode: u8, qid: u16) -> Result {
-        let mut entry = [0u32; 16];
-        entry[0] = u32::from(opcode);
-        entry[10] = u32::from(qid);
-        self.admin.execute_entry(dev, entry, None).map(|_| ())
-    }
-
-    /// Takes CC.EN to 0 and waits for CSTS.RDY to clear, whatever state the controller is in.
-    fn disable(pdev: &pci::Device<Bound>, bar: &Bar<'_>, timeout: Delta) -> Result {
-        let cc = bar.read(regs::CC);
-        bar.write_reg(cc.with_en(false).with_const_shn::<0>());
-        read_poll_timeout(
-            || Ok(bar.read(regs::CSTS)),
-            |csts| !bool::from(csts.rdy()),
-            Delta::from_millis(1),
-            timeout,
-        )
-        .inspect_err(|_| dev_err!(pdev, "the controller did not become disabled\n"))
-        .map(|_| ())
-    }
-
     /// Resets and enables the controller with a new admin queue; returns the admin queue.
     fn enable(
         pdev: &pci::Device<Bound>,
@@ -1656,13 +1847,14 @@ impl Controller<'_> {
         timeout: Delta,
     ) -> Result<Arc<Queue>> {
         let bar = bar_shared.access(pdev.as_ref())?;
-        Self::disable(pdev, bar, timeout)?;
+        disable(pdev, bar, timeout)?;
         let entries = (u32::from(ADMIN_QUEUE_ENTRIES).min(max_entries)) as u16;
         let admin = Queue::new(
             pdev,
             bar_shared,
             failed,
             QueueSetup {
+                admin: None,
                 qid: 0,
                 entries,
                 prp_lists: false,
@@ -1782,30 +1974,64 @@ impl Controller<'_> {
         })
     }
 
-    /// Asks for [`MAX_IO_QUEUES`] queue pairs; returns how many the controller allocated.
-    fn negotiate_queues(pdev: &pci::Device<Bound>, admin: &Queue) -> Result<u16> {
+    /// Asks for [`IO_QUEUES_ASKED`] queue pairs; returns how many the controller allocated, at
+    /// most `doorbells` (the I/O queue pairs whose doorbells BAR0 holds).
+    fn negotiate_queues(pdev: &pci::Device<Bound>, admin: &Queue, doorbells: usize) -> Result<u16> {
         let mut entry = [0u32; 16];
-        let wanted = u32::from(MAX_IO_QUEUES) - 1;
         entry[0] = u32::from(opcode::SET_FEATURES);
         entry[10] = FEATURE_NUMBER_OF_QUEUES;
-        entry[11] = wanted | wanted << 16;
+        entry[11] = IO_QUEUES_ASKED | IO_QUEUES_ASKED << 16;
         let allocated = admin.execute_entry(pdev, entry, None)?;
         let pairs = (allocated & 0xffff).min(allocated >> 16) + 1;
-        Ok(pairs.min(u32::from(MAX_IO_QUEUES)) as u16)
+        Ok(pairs
+            .min(u32::try_from(doorbells).unwrap_or(u32::MAX))
+            .min(0xffff) as u16)
     }
 
-    /// Stops the controller: every queue refuses commands and the controller is disabled.
+    /// Stops the controller: it is disabled, then every queue refuses commands and ends those
+    /// in flight.
     fn shutdown(&self, pdev: &pci::Device<Bound>) {
+        if let Ok(bar) = self.bar.access(pdev.as_ref()) {
+            let _ = disable(pdev, bar, ready_timeout(bar.read(regs::CAP_LO)));
+        }
         for queue in self.queues.lock().iter().flatten() {
             queue.close(ENODEV, Status::Aborted);
         }
         self.admin.close(ENODEV, Status::Aborted);
-        if let Ok(bar) = self.bar.access(pdev.as_ref()) {
-            let timeout =
-                Delta::from_millis(500 * i64::from(bar.read(regs::CAP_LO).to().get()).max(500));
-            let _ = Self::disable(pdev, bar, timeout);
-        }
     }
+}
+
+/// Takes CC.EN to 0 and waits for CSTS.RDY to clear, whatever state the controller is in.
+fn disable(pdev: &pci::Device<Bound>, bar: &Bar<'_>, timeout: Delta) -> Result {
+    let cc = bar.read(regs::CC);
+    bar.write_reg(cc.with_en(false).with_const_shn::<0>());
+    read_poll_timeout(
+        || Ok(bar.read(regs::CSTS)),
+        |csts| !bool::from(csts.rdy()),
+        Delta::from_millis(1),
+        timeout,
+    )
+    .inspect_err(|_| dev_err!(pdev, "the controller did not become disabled\n"))
+    .map(|_| ())
+}
+
+/// Runs a Delete I/O Submission or Completion Queue command for queue `qid`.
+fn delete_queue(dev: &pci::Device<Bound>, admin: &Queue, opcode: u8, qid: u16) -> Result {
+    let mut entry = [0u32; 16];
+    entry[0] = u32::from(opcode);
+    entry[10] = u32::from(qid);
+    admin.execute_entry(dev, entry, None).map(|_| ())
+}
+
+/// Runs Create I/O Submission Queue for `queue`, on the completion queue of the same identifier.
+fn create_sq(dev: &pci::Device<Bound>, admin: &Queue, queue: &Queue) -> Result {
+    let mut entry = [0u32; 16];
+    entry[0] = u32::from(opcode::CREATE_SQ);
+    set_prp1(&mut entry, queue.sq.dma_address());
+    entry[10] = u32::from(queue.qid) | (u32::from(queue.entries) - 1) << 16;
+    // Physically contiguous.
+    entry[11] = 1 | u32::from(queue.qid) << 16;
+    admin.execute_entry(dev, entry, None).map(|_| ())
 }
 
 /// An Identify command for `cns` and namespace `nsid` (the buffer comes with the data pointer).
@@ -1858,8 +2084,11 @@ impl pci::Driver for NvmeDriver {
             let (cap_lo, cap_hi) = (bar.read(regs::CAP_LO), bar.read(regs::CAP_HI));
             let version = bar.read(regs::VS);
             let max_entries = (cap_lo.mqes().get() + 1).min(MAX_QUEUE_ENTRIES);
-            let timeout = Delta::from_millis(500 * i64::from(cap_lo.to().get()).max(500));
+            let timeout = ready_timeout(cap_lo);
             let stride = 4usize << cap_hi.dstrd().get();
+            // The I/O queue pairs whose doorbells BAR0 holds, after the admin queue's.
+            let doorbells =
+                (bar.size().saturating_sub(regs::DOORBELLS) / (2 * stride)).saturating_sub(1);
             if max_entries < 2 || cap_hi.mpsmin().get() != 0 || cap_hi.css().get() & 1 == 0 {
                 dev_err!(
                     pdev,
@@ -1876,13 +2105,8 @@ impl pci::Driver for NvmeDriver {
             let buffer = IdentifyData::new(pdev)?;
             let (info, mdts) = Controller::identify_controller(pdev, &admin, &buffer)?;
             let namespace = Controller::identify_namespace(pdev, &admin, &buffer)?;
-            let max_io_queues = Controller::negotiate_queues(pdev, &admin)?;
-            let max_transfer = match mdts {
-                0 => MAX_TRANSFER_LIMIT,
-                mdts => PAGE_SIZE
-                    .checked_shl(u32::from(mdts))
-                    .map_or(MAX_TRANSFER_LIMIT, |max| max.min(MAX_TRANSFER_LIMIT)),
-            };
+            let max_io_queues = Controller::negotiate_queues(pdev, &admin, doorbells)?;
+            let max_transfer = max_transfer(mdts);
             dev_info!(
                 pdev,
                 "{} ({}, firmware {}), NVMe {}.{}: namespace {} of {} blocks of {} bytes, {} I/O queues, {} KiB transfers\n",

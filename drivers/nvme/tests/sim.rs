@@ -215,6 +215,54 @@ fn reads_and_writes_round_trip_through_every_prp_shape() {
 }
 
 #[test]
+fn transfers_beyond_one_prp_list_page_chain_list_pages_up_to_8_mib() {
+    // MDTS 12 (16 MiB): the driver's own 8 MiB limit applies.
+    let rig = Rig::new(NvmeConfig {
+        blocks: 32 * 1024,
+        mdts: 12,
+        ..NvmeConfig::default()
+    });
+    rig.with(|dev, ctrl| {
+        assert_eq!(ctrl.max_transfer(), 8 << 20);
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        assert_eq!(queue.max_transfer(), 8 << 20);
+        let buf = buffer(dev, (8 << 20) + 8192);
+        // (lba, blocks, buffer offset), with the PRP list entries each needs: 512 (one full list
+        // page), 513 (a second page, chained from the first's last entry), the same from an
+        // offset, and the 8 MiB maximum (five pages) aligned and not.
+        let cases = [
+            (0u64, 4104u32, 0usize),
+            (5000, 4112, 0),
+            (10000, 4104, 512),
+            (16384, 16384, 0),
+            (100, 16384, 1028),
+        ];
+        for (i, &(lba, blocks, offset)) in cases.iter().enumerate() {
+            let len = blocks as usize * 512;
+            let data = pattern(i as u64 + 11, len);
+            fill(&buf, offset, &data);
+            queue
+                .execute(dev, &write(lba, blocks, &buf, offset))
+                .unwrap();
+            assert!(
+                rig.model().read_storage(lba as usize * 512, len) == data,
+                "write of {blocks} blocks at {lba} from offset {offset}"
+            );
+            fill(&buf, offset, &vec![0; len]);
+            queue
+                .execute(dev, &read(lba, blocks, &buf, offset))
+                .unwrap();
+            assert!(
+                contents(&buf, offset, len) == data,
+                "read back {lba}+{blocks} at offset {offset}"
+            );
+        }
+        assert_eq!(queue.submit(dev, &read(0, 16385, &buf, 0)), Err(EINVAL));
+    });
+    assert!(rig.device.dma_faults().is_empty());
+}
+
+#[test]
 fn commands_the_driver_cannot_describe_are_refused_before_the_controller_sees_them() {
     let rig = Rig::default();
     rig.with(|dev, ctrl| {
@@ -371,8 +419,13 @@ fn intx_serves_interrupt_driven_queues_when_msix_is_missing() {
 
 #[test]
 fn queues_can_be_created_up_to_the_controllers_limit() {
-    let rig = Rig::default();
+    // More queue pairs than QEMU's default 64.
+    let rig = Rig::new(NvmeConfig {
+        io_queue_pairs: 100,
+        ..NvmeConfig::default()
+    });
     rig.with(|dev, ctrl| {
+        assert_eq!(ctrl.max_io_queues(), 100);
         let config = QueueConfig {
             depth: 4,
             ..QueueConfig::default()
@@ -380,7 +433,7 @@ fn queues_can_be_created_up_to_the_controllers_limit() {
         let queues: Vec<_> = (0..ctrl.max_io_queues())
             .map(|_| ctrl.create_io_queue(dev, config).unwrap())
             .collect();
-        assert_eq!(rig.model().io_queues(), 64);
+        assert_eq!(rig.model().io_queues(), 100);
         assert_eq!(ctrl.create_io_queue(dev, config).err(), Some(EBUSY));
         ctrl.delete_io_queue(dev, &queues[10]).unwrap();
         assert_eq!(ctrl.delete_io_queue(dev, &queues[10]), Err(EINVAL));
@@ -406,6 +459,13 @@ fn queues_can_be_created_up_to_the_controllers_limit() {
             .unwrap();
         assert_eq!(deep.capacity(), 2047);
     });
+    // A doorbell stride of 512 bytes leaves room in the 16 KiB BAR0 for the doorbells of the
+    // admin queue and 11 I/O queue pairs (each pair takes 1 KiB from 0x1000): no more are offered.
+    let rig = Rig::new(NvmeConfig {
+        cap: CAP | 7 << 32,
+        ..NvmeConfig::default()
+    });
+    rig.with(|_, ctrl| assert_eq!(ctrl.max_io_queues(), 11));
 }
 
 #[test]
@@ -466,46 +526,67 @@ fn injected_error_statuses_are_decoded() {
 }
 
 #[test]
-fn a_command_that_never_completes_times_out_and_its_late_completion_is_absorbed() {
-    for config in [quick_timeout(polled()), quick_timeout(interrupts())] {
+fn a_command_that_times_out_is_taken_back_before_its_buffer_is_handed_back() {
+    for interrupts in [false, true] {
+        let config = QueueConfig {
+            interrupts,
+            timeout: Delta::from_millis(400),
+            ..QueueConfig::default()
+        };
         let rig = Rig::default();
+        let ctx = rig.device.function().context();
+        rig.model().write_storage(0, &pattern(5, 512));
         rig.with(|dev, ctrl| {
             let queue = ctrl.create_io_queue(dev, config).unwrap();
             let buf = buffer(dev, 8192);
             rig.model().inject(false, opcode::READ, Fault::Stall);
-            let stuck = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
             let start = std::time::Instant::now();
+            let stuck = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+            // Placed without a doorbell, 250 ms later: in flight, not yet overdue when the first
+            // is, and never seen by the controller.
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            let unseen = queue.queue(dev, &read(1, 1, &buf, 4096)).unwrap();
             let completion = queue.wait_for(dev, stuck).unwrap();
             let waited = start.elapsed();
             assert_eq!(completion.status, Status::TimedOut);
             assert_eq!(completion.to_result(), Err(ETIMEDOUT));
-            assert!(waited.as_millis() >= 100, "timed out after {waited:?}");
+            assert!(waited.as_millis() >= 400, "timed out after {waited:?}");
             assert!(waited.as_secs() < 5, "timed out after {waited:?}");
-            // The slot stays reserved while the controller owns the command; others go on.
+            // Taking the stuck command back (deleting the submission queue) ended the other.
+            let completion = queue.wait_for(dev, unseen).unwrap();
+            assert_eq!(completion.status, Status::Aborted);
+            assert_eq!(completion.to_result(), Err(ECANCELED));
+            // The caller has its buffer back and uses it; the controller finally gets to the
+            // read it held, late: it was dropped with its submission queue, and writes nothing.
+            fill(&buf, 0, &[0x33; 4096]);
+            assert_eq!(rig.model().release_stalled(&ctx), 0);
+            assert!(
+                contents(&buf, 0, 4096).iter().all(|&b| b == 0x33),
+                "the late read wrote into the buffer"
+            );
+            // The queue, created again, works from its first slot to its last and around.
             assert_eq!(queue.outstanding(), 0);
             for _ in 0..2 * queue.capacity() {
-                queue.execute(dev, &read(1, 1, &buf, 4096)).unwrap();
+                queue.execute(dev, &read(0, 1, &buf, 4096)).unwrap();
             }
+            assert_eq!(contents(&buf, 4096, 512), pattern(5, 512));
             assert_eq!(
                 queue.wait_for(dev, stuck),
                 Err(EINVAL),
                 "the tag was reaped"
             );
-            // The controller finally answers: the completion is recognised as late and ignored.
-            assert_eq!(
-                rig.model()
-                    .release_stalled(&rig.device.function().context()),
-                1
-            );
-            queue.execute(dev, &read(1, 1, &buf, 4096)).unwrap();
             let stats = queue.stats();
-            assert_eq!((stats.timeouts, stats.late, stats.spurious), (1, 1, 0));
+            assert_eq!(
+                (stats.timeouts, stats.recoveries, stats.late, stats.spurious),
+                (1, 1, 0, 0)
+            );
         });
+        assert!(rig.device.dma_faults().is_empty());
     }
 }
 
 #[test]
-fn a_queue_whose_slots_all_timed_out_recovers_when_their_completions_arrive() {
+fn a_queue_whose_only_slot_timed_out_takes_commands_again_at_once() {
     let rig = Rig::default();
     rig.with(|dev, ctrl| {
         let queue = ctrl
@@ -523,15 +604,76 @@ fn a_queue_whose_slots_all_timed_out_recovers_when_their_completions_arrive() {
         let mut out = [Completion::default(); 4];
         assert_eq!(queue.wait(dev, &mut out, Delta::from_secs(5)).unwrap(), 1);
         assert_eq!(out[0].status, Status::TimedOut);
-        // With its single slot reserved, the queue is full until the late completion.
-        assert_eq!(queue.submit(dev, &read(0, 1, &buf, 0)), Err(EBUSY));
-        rig.model()
-            .release_stalled(&rig.device.function().context());
-        // Reaping reads the late completion, which reports nothing but frees the slot.
-        assert_eq!(queue.reap(dev, &mut out).unwrap(), 0);
-        assert_eq!(queue.stats().late, 1);
+        // The controller no longer has the command: its slot is free.
         queue.execute(dev, &read(0, 1, &buf, 0)).unwrap();
+        assert_eq!(
+            rig.model()
+                .release_stalled(&rig.device.function().context()),
+            0
+        );
     });
+}
+
+#[test]
+fn reaping_alone_reports_timeouts() {
+    for config in [quick_timeout(polled()), quick_timeout(interrupts())] {
+        let rig = Rig::default();
+        rig.with(|dev, ctrl| {
+            let queue = ctrl.create_io_queue(dev, config).unwrap();
+            let buf = buffer(dev, 4096);
+            rig.model().inject(false, opcode::READ, Fault::Stall);
+            let tag = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+            let mut out = [Completion::default(); 4];
+            let start = std::time::Instant::now();
+            let mut n = 0;
+            while n == 0 && start.elapsed().as_secs() < 3 {
+                n = queue.reap(dev, &mut out).unwrap();
+            }
+            assert_eq!(n, 1, "no completion reaped in {:?}", start.elapsed());
+            assert_eq!((out[0].tag, out[0].status), (tag, Status::TimedOut));
+            assert_eq!(queue.stats().recoveries, 1);
+        });
+    }
+}
+
+#[test]
+fn a_fatal_status_fails_the_commands_in_flight_long_before_their_timeout() {
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        // The default 30 s timeout: only the fatal status can end the commands in time.
+        let waited = ctrl.create_io_queue(dev, interrupts()).unwrap();
+        let reaped = ctrl.create_io_queue(dev, polled()).unwrap();
+        let buf = buffer(dev, 8192);
+        rig.model().inject(false, opcode::READ, Fault::Stall);
+        rig.model().inject(false, opcode::READ, Fault::Stall);
+        waited.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+        reaped.submit(dev, &read(0, 1, &buf, 4096)).unwrap();
+        rig.model().set_fatal();
+        let start = std::time::Instant::now();
+        let mut out = [Completion::default(); 2];
+        assert_eq!(
+            waited.wait(dev, &mut out, Delta::from_secs(2)).unwrap(),
+            1,
+            "no completion within 2 s"
+        );
+        assert_eq!(out[0].status, Status::ControllerFailed);
+        let mut n = 0;
+        while n == 0 && start.elapsed().as_secs() < 2 {
+            n = reaped.reap(dev, &mut out).unwrap();
+        }
+        assert_eq!(n, 1, "nothing reaped within 2 s");
+        assert_eq!(out[0].status, Status::ControllerFailed);
+        assert!(
+            start.elapsed().as_millis() < 1000,
+            "failed after {:?}",
+            start.elapsed()
+        );
+        assert!(ctrl.failed());
+    });
+    // Disabled before the commands were handed back.
+    let cc = rig.model().cc_writes();
+    assert_eq!(cc.last().map(|cc| cc & 1), Some(0), "{cc:x?}");
+    assert_eq!(rig.model().csts() & 1, 0);
 }
 
 #[test]
@@ -714,7 +856,7 @@ fn a_4096_byte_block_namespace_works() {
     });
 }
 
-/// Probing a controller configured as `config` fails with `ENODEV`, without a panic.
+/// Probing a controller configured as `config` fails, without a panic or resources left behind.
 fn refused(config: NvmeConfig) {
     let bus = SimBus::new();
     let device = bus.add(4, Nvme::with_config(config));
@@ -764,12 +906,54 @@ fn garbage_capabilities_and_identify_data_are_refused_at_probe() {
 
 #[test]
 fn garbage_mdts_is_bounded_by_the_driver() {
-    for (mdts, expected) in [(0u8, 2 << 20), (1, 8192), (40, 2 << 20), (255, 2 << 20)] {
+    // The driver's limit is 8 MiB; no MDTS, however large, overflows into a smaller one (52 to
+    // 63 once shifted every bit out of 4096), and I/O works under each.
+    let limit = 8 << 20;
+    let cases = [
+        (0u8, limit),
+        (1, 8192),
+        (7, 512 << 10),
+        (10, 4 << 20),
+        (11, limit),
+    ]
+    .into_iter()
+    .chain([12, 40, 51, 52, 53, 60, 63, 64, 200, 255].map(|mdts| (mdts, limit)));
+    for (mdts, expected) in cases {
         let rig = Rig::new(NvmeConfig {
-            identify_controller_patch: vec![(77, mdts)],
+            mdts,
             ..NvmeConfig::default()
         });
-        rig.with(|_, ctrl| assert_eq!(ctrl.max_transfer(), expected, "MDTS {mdts}"));
+        rig.with(|dev, ctrl| {
+            assert_eq!(ctrl.max_transfer(), expected, "MDTS {mdts}");
+            let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+            let buf = buffer(dev, 8192);
+            queue.execute(dev, &read(0, 16, &buf, 0)).unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_controller_that_never_becomes_ready_is_given_up_after_cap_to() {
+    // CAP.TO in 500 ms units, plus one unit as the kernel's driver allows (so TO 0 is 500 ms).
+    for (to, expected_ms) in [(0u64, 500), (2, 1500)] {
+        let config = NvmeConfig {
+            cap: CAP & !(0xff << 24) | to << 24,
+            never_ready: true,
+            ..NvmeConfig::default()
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            refused(config);
+            sender.send(start.elapsed()).unwrap();
+        });
+        let took = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("probe gave up within 10 s");
+        assert!(
+            took.as_millis() >= expected_ms && took.as_millis() < expected_ms + 2000,
+            "TO {to}: probe gave up after {took:?}"
+        );
     }
 }
 
@@ -847,13 +1031,28 @@ fn a_command_never_announced_to_the_controller_times_out_cleanly() {
             .create_io_queue(dev, quick_timeout(interrupts()))
             .unwrap();
         let buf = buffer(dev, 4096);
+        let before = rig.model().commands();
         let tag = queue.queue(dev, &read(0, 1, &buf, 0)).unwrap();
         let completion = queue.wait_for(dev, tag).unwrap();
         assert_eq!(completion.to_result(), Err(ETIMEDOUT));
-        // The next doorbell announces it too; its late completion is absorbed.
+        // Its submission queue was deleted and created again: the next doorbell announces only
+        // the next command.
         queue.execute(dev, &read(1, 1, &buf, 0)).unwrap();
         let stats = queue.stats();
-        assert_eq!((stats.timeouts, stats.late, stats.completed), (1, 1, 1));
+        assert_eq!(
+            (
+                stats.timeouts,
+                stats.recoveries,
+                stats.late,
+                stats.completed
+            ),
+            (1, 1, 0, 1)
+        );
+        assert_eq!(
+            rig.model().commands() - before,
+            3,
+            "Delete SQ, Create SQ, the read"
+        );
     });
 }
 

@@ -14,12 +14,13 @@
 //!   deletes every queue, forgets the shadow doorbells and clears CSTS (RDY and CFS), keeping
 //!   AQA/ASQ/ACQ. A shutdown notification (CC.SHN) completes at once (CSTS.SHST = 2).
 //! - **Admin commands**: Identify (CNS 0 namespace, 1 controller, 2 active namespace list),
-//!   Set/Get Features (Number of Queues, answered 63/63 whatever is asked, refused with Command
-//!   Sequence Error once a queue was created; Volatile Write Cache), Create/Delete I/O CQ/SQ with
+//!   Set/Get Features (Number of Queues, answered with the configured queue pairs whatever is
+//!   asked (QEMU's default 64: 63/63), refused with Command Sequence Error once a queue was
+//!   created; Volatile Write Cache), Create/Delete I/O CQ/SQ with
 //!   QEMU's statuses and checks in QEMU's order, Abort (never aborts), Doorbell Buffer Config
 //!   (shadow doorbells and event indexes). Admin commands must use PRPs.
 //! - **I/O commands** on namespace 1 (512- or 4096-byte LBAs, in memory): Read, Write, Flush,
-//!   Write Zeroes; MDTS 7 (512 KiB), LBA range checks, PRP1/PRP2/PRP lists (chained) with QEMU's
+//!   Write Zeroes; MDTS 7 (512 KiB) unless configured otherwise, LBA range checks, PRP1/PRP2/PRP lists (chained) with QEMU's
 //!   validation (only PRP1 may carry an offset: Invalid PRP Offset otherwise).
 //! - **Completions** are written with phase tags through the simulated IOMMU; a CQ that is full
 //!   holds its completions until the driver frees entries. MSI-X (65 vectors) signals the CQ's
@@ -35,8 +36,9 @@
 //! with Invalid Field.
 //!
 //! For tests, the model can misbehave on request ([`Nvme::inject`], [`Nvme::post_raw`],
-//! [`Nvme::set_fatal`]): complete the next matching command with a chosen status, hold it forever
-//! or until released, write arbitrary completion entries, or fail the controller.
+//! [`Nvme::set_fatal`], [`NvmeConfig::never_ready`]): complete the next matching command with a
+//! chosen status (and no data transfer), hold it forever or until released, write arbitrary
+//! completion entries, fail the controller, or never become ready.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,11 +51,13 @@ use crate::host::sim::{DeviceModel, Identity, SimContext};
 pub const CAP: u64 = 0x0040_1820_0f01_07ff;
 /// Version 1.4.
 const VERSION: u32 = 0x0001_0400;
-/// I/O queue pairs QEMU offers by default (`max_ioqpairs`).
+/// I/O queue pairs QEMU offers by default (`max_ioqpairs`), [`NvmeConfig::io_queue_pairs`]'s
+/// default.
 pub const MAX_IO_QUEUE_PAIRS: u16 = 64;
 /// MSI-X vectors QEMU offers by default (`msix_qsize`).
 pub const MSIX_VECTORS: u32 = 65;
-/// Maximum Data Transfer Size, as a power of two of the minimum page size.
+/// Maximum Data Transfer Size of QEMU's controller, as a power of two of the minimum page size:
+/// [`NvmeConfig::mdts`]'s default.
 pub const MDTS: u8 = 7;
 
 const REG_CAP: usize = 0x00;
@@ -179,8 +183,9 @@ pub enum Fault {
     /// It completes with this status (SCT << 8 | SC, plus [`status::DNR`] if wanted) and does
     /// nothing else.
     Status(u16),
-    /// It is fetched but never completes, until [`Nvme::release_stalled`] completes it
-    /// successfully (without executing it).
+    /// It is fetched but neither executed nor completed until [`Nvme::release_stalled`] does
+    /// both, late (a read then writes its buffer). Deleting its submission queue or disabling
+    /// the controller first drops it, as a controller drops the commands it aborts.
     Stall,
 }
 
@@ -194,7 +199,7 @@ struct Armed {
 /// A command held by [`Fault::Stall`].
 struct Stalled {
     sqid: u16,
-    cid: u16,
+    command: Command,
 }
 
 /// Shadow doorbell buffers set up by Doorbell Buffer Config.
@@ -242,6 +247,14 @@ pub struct NvmeConfig {
     pub identify_controller_patch: Vec<(usize, u8)>,
     /// Bytes patched into Identify Namespace data, as `(offset, value)`.
     pub identify_namespace_patch: Vec<(usize, u8)>,
+    /// Maximum Data Transfer Size (Identify Controller byte 77, enforced on reads and writes):
+    /// a power of two of 4 KiB, 0 for no limit.
+    pub mdts: u8,
+    /// I/O queue pairs (QEMU's `max_ioqpairs`): what Number of Queues answers, and the highest
+    /// queue identifier. Their doorbells must fit below 0x2000 (at most 511).
+    pub io_queue_pairs: u16,
+    /// Whether the controller never sets CSTS.RDY when enabled, as one stuck in its start-up.
+    pub never_ready: bool,
 }
 
 impl Default for NvmeConfig {
@@ -254,6 +267,9 @@ impl Default for NvmeConfig {
             cap: CAP,
             identify_controller_patch: Vec::new(),
             identify_namespace_patch: Vec::new(),
+            mdts: MDTS,
+            io_queue_pairs: MAX_IO_QUEUE_PAIRS,
+            never_ready: false,
         }
     }
 }
@@ -290,14 +306,20 @@ impl Nvme {
     ///
     /// # Panics
     ///
-    /// Panics if `config.lba_shift` is neither 9 nor 12.
+    /// Panics if `config.lba_shift` is neither 9 nor 12, or if the doorbells of
+    /// `config.io_queue_pairs` do not fit in the doorbell range.
     pub fn with_config(config: NvmeConfig) -> Arc<Self> {
         assert!(
             matches!(config.lba_shift, 9 | 12),
             "QEMU offers 512- and 4096-byte LBA formats"
         );
+        let queues = usize::from(config.io_queue_pairs) + 1;
+        assert!(
+            config.io_queue_pairs > 0 && DOORBELLS + 8 * queues <= DOORBELLS_END,
+            "the doorbells of {} queue pairs do not fit",
+            config.io_queue_pairs
+        );
         let bytes = (config.blocks << config.lba_shift) as usize;
-        let queues = usize::from(MAX_IO_QUEUE_PAIRS) + 1;
         Arc::new(Self {
             state: Mutex::new(State {
                 cc: 0,
@@ -340,18 +362,16 @@ impl Nvme {
         });
     }
 
-    /// Completes every stalled command successfully; returns how many.
+    /// Executes and completes every stalled command, late; returns how many there were.
     pub fn release_stalled(&self, ctx: &SimContext) -> usize {
         let mut state = self.lock();
         let stalled = std::mem::take(&mut state.stalled);
         let count = stalled.len();
         let mut touched = Vec::new();
-        for command in stalled {
-            if let Some(cqid) = state.sqs[usize::from(command.sqid)]
-                .as_ref()
-                .map(|sq| sq.cqid)
-            {
-                self.complete(ctx, &mut state, command.sqid, command.cid, SUCCESS, 0);
+        for Stalled { sqid, command } in stalled {
+            if let Some(cqid) = state.sqs[usize::from(sqid)].as_ref().map(|sq| sq.cqid) {
+                let (status, result) = self.run(ctx, &mut state, sqid, &command);
+                self.complete(ctx, &mut state, sqid, command.cid(), status, result);
                 touched.push(cqid);
             }
         }
@@ -461,7 +481,9 @@ impl Nvme {
         let enable = value & CC_EN != 0;
         if enable && !was_enabled {
             state.cc = value;
-            if Self::admin_queue_valid(state, value) {
+            if self.config.never_ready {
+                log::debug!(target: "drydock", "simulated NVMe: enabled, never to be ready");
+            } else if Self::admin_queue_valid(state, value) {
                 let asqs = (state.aqa & 0xfff) + 1;
                 let acqs = ((state.aqa >> 16) & 0xfff) + 1;
                 state.cqs[0] = Some(Cq {
@@ -754,17 +776,22 @@ impl Nvme {
                 Fault::Stall => {
                     state.stalled.push(Stalled {
                         sqid,
-                        cid: command.cid(),
+                        command: command.clone(),
                     });
                     return None;
                 }
             }
         }
-        Some(if admin {
+        Some(self.run(ctx, state, sqid, command))
+    }
+
+    /// Executes a command of SQ `sqid` (the admin queue's if 0): its status and result.
+    fn run(&self, ctx: &SimContext, state: &mut State, sqid: u16, command: &Command) -> (u16, u32) {
+        if sqid == 0 {
             self.admin_command(ctx, state, command)
         } else {
             (self.io_command(ctx, state, command), 0)
-        })
+        }
     }
 
     fn admin_command(&self, ctx: &SimContext, state: &mut State, c: &Command) -> (u16, u32) {
@@ -830,7 +857,7 @@ impl Nvme {
         put(data, 64, &padded("7.2.22", 8));
         data[72] = 6; // RAB
         put(data, 73, &[0x00, 0x54, 0x52]); // IEEE OUI
-        data[77] = MDTS;
+        data[77] = self.config.mdts;
         put(data, 80, &VERSION.to_le_bytes());
         put(data, 256, &0x010au16.to_le_bytes()); // OACS: format, NS management, DBBC
         data[258] = 3; // ACL
@@ -877,7 +904,7 @@ impl Nvme {
         let flags = c.dw(11);
         let vector = (flags >> 16) as u16;
         let base = c.prp1();
-        if cqid == 0 || cqid > MAX_IO_QUEUE_PAIRS || state.cqs[usize::from(cqid)].is_some() {
+        if cqid == 0 || !state.has_queue_id(cqid) || state.cqs[usize::from(cqid)].is_some() {
             return INVALID_QID | DNR;
         }
         if qsize == 0 || qsize > (CAP & 0xffff) as u32 {
@@ -912,10 +939,10 @@ impl Nvme {
         let flags = c.dw(11);
         let cqid = (flags >> 16) as u16;
         let base = c.prp1();
-        if cqid == 0 || cqid > MAX_IO_QUEUE_PAIRS || state.cqs[usize::from(cqid)].is_none() {
+        if cqid == 0 || !state.has_queue_id(cqid) || state.cqs[usize::from(cqid)].is_none() {
             return INVALID_CQID | DNR;
         }
-        if sqid == 0 || sqid > MAX_IO_QUEUE_PAIRS || state.sqs[usize::from(sqid)].is_some() {
+        if sqid == 0 || !state.has_queue_id(sqid) || state.sqs[usize::from(sqid)].is_some() {
             return INVALID_QID | DNR;
         }
         if qsize == 0 || qsize > (CAP & 0xffff) as u32 {
@@ -939,7 +966,7 @@ impl Nvme {
 
     fn delete_sq(state: &mut State, c: &Command) -> u16 {
         let qid = (c.dw(10) & 0xffff) as usize;
-        if qid == 0 || qid > usize::from(MAX_IO_QUEUE_PAIRS) || state.sqs[qid].is_none() {
+        if qid == 0 || qid >= state.sqs.len() || state.sqs[qid].is_none() {
             return INVALID_QID | DNR;
         }
         state.sqs[qid] = None;
@@ -949,7 +976,7 @@ impl Nvme {
 
     fn delete_cq(&self, ctx: &SimContext, state: &mut State, c: &Command) -> u16 {
         let qid = (c.dw(10) & 0xffff) as usize;
-        if qid == 0 || qid > usize::from(MAX_IO_QUEUE_PAIRS) || state.cqs[qid].is_none() {
+        if qid == 0 || qid >= state.cqs.len() || state.cqs[qid].is_none() {
             return INVALID_CQID | DNR;
         }
         if state
@@ -975,7 +1002,7 @@ impl Nvme {
                 if dw11 & 0xffff == 0xffff || dw11 >> 16 == 0xffff {
                     return (INVALID_FIELD | DNR, 0);
                 }
-                (SUCCESS, number_of_queues())
+                (SUCCESS, state.number_of_queues())
             }
             FEATURE_VOLATILE_WRITE_CACHE => {
                 state.volatile_write_cache = dw11 & 1 != 0;
@@ -987,7 +1014,7 @@ impl Nvme {
 
     fn get_features(state: &mut State, c: &Command) -> (u16, u32) {
         match (c.dw(10) & 0xff) as u8 {
-            FEATURE_NUMBER_OF_QUEUES => (SUCCESS, number_of_queues()),
+            FEATURE_NUMBER_OF_QUEUES => (SUCCESS, state.number_of_queues()),
             FEATURE_VOLATILE_WRITE_CACHE => (SUCCESS, u32::from(state.volatile_write_cache)),
             _ => (INVALID_FIELD | DNR, 0),
         }
@@ -1002,7 +1029,7 @@ impl Nvme {
             doorbells,
             event_indexes,
         };
-        for qid in 0..=usize::from(MAX_IO_QUEUE_PAIRS) {
+        for qid in 0..state.sqs.len() {
             let sq = qid as u64 * 8;
             if let Some(tail) = state.sqs[qid].as_ref().map(|sq| sq.tail) {
                 ctx.dma_write(doorbells + sq, &tail.to_le_bytes());
@@ -1039,7 +1066,8 @@ impl Nvme {
             opcode::FLUSH => SUCCESS,
             opcode::READ | opcode::WRITE => {
                 let len = blocks << self.config.lba_shift;
-                if len > PAGE << MDTS {
+                let mdts = u32::from(self.config.mdts);
+                if mdts != 0 && mdts < 52 && len > PAGE << mdts {
                     return INVALID_FIELD | DNR;
                 }
                 if !in_range(slba) {
@@ -1103,10 +1131,17 @@ impl Nvme {
     }
 }
 
-/// The Number of Queues result: 0-based counts of SQs and CQs.
-fn number_of_queues() -> u32 {
-    let count = u32::from(MAX_IO_QUEUE_PAIRS) - 1;
-    count | count << 16
+impl State {
+    /// Whether `qid` is an I/O queue identifier the controller offers.
+    fn has_queue_id(&self, qid: u16) -> bool {
+        usize::from(qid) < self.sqs.len()
+    }
+
+    /// The Number of Queues result: 0-based counts of SQs and CQs.
+    fn number_of_queues(&self) -> u32 {
+        let count = self.sqs.len() as u32 - 2;
+        count | count << 16
+    }
 }
 
 fn advance_cq_tail(cq: &mut Cq) {
@@ -1180,6 +1215,7 @@ fn map_prp(ctx: &SimContext, prp1: u64, prp2: u64, len: u64) -> Result<Vec<(u64,
 }
 
 /// A submission queue entry.
+#[derive(Clone)]
 struct Command([u32; 16]);
 
 impl Command {
