@@ -350,7 +350,7 @@ pub enum Stop {
     /// This stop signal arrived.
     Signal(i32),
     /// A driver callback that runs outside the session's thread (an interrupt handler)
-    /// panicked: [`stop_after_fault`].
+    /// panicked (the interrupt core reports it, as a signal would arrive).
     Fault,
 }
 
@@ -436,7 +436,7 @@ impl StopSignals {
         Ok(signals)
     }
 
-    /// Blocks until a stop signal arrives or a fault is reported ([`stop_after_fault`]).
+    /// Blocks until a stop signal arrives or a driver fault is reported.
     pub fn wait(&self) -> Result<Stop, HostError> {
         loop {
             let mut fds = [libc::pollfd {
