@@ -22,7 +22,8 @@
 //!
 //! - [`free_irq`] returns only after a running hard handler has finished and the threaded handler
 //!   of the freed registration has stopped; after it returns, the handler is never called again.
-//! - [`synchronize_irq`] waits for running handlers of the line to finish.
+//! - [`synchronize_irq`] waits for running hard handlers of the line to finish, and then for the
+//!   threaded handlers they woke.
 //! - Handlers of one line never run concurrently with each other.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -68,12 +69,18 @@ impl DevId {
 /// The worker that runs a threaded handler.
 struct Worker {
     state: Mutex<WorkerState>,
+    /// Signalled when the threaded handler is woken or the worker must stop.
     wake: Condvar,
+    /// Signalled when the threaded handler has finished a run.
+    idle: Condvar,
 }
 
 #[derive(Default)]
 struct WorkerState {
+    /// The hard handler asked for a run that has not started yet.
     pending: bool,
+    /// The threaded handler is running.
+    running: bool,
     stop: bool,
 }
 
@@ -250,10 +257,23 @@ pub fn free_irq(irq: u32, dev_id: *mut c_void) {
     }
 }
 
-/// Waits until no handler of line `irq` is running (`synchronize_irq()`).
+/// Waits until no handler of line `irq` is running (`synchronize_irq()`): first the hard
+/// handlers, then the threaded handlers they woke, as the kernel's does.
 pub fn synchronize_irq(irq: u32) {
-    if let Ok(line) = line(irq) {
-        drop(lock(&line.state));
+    let Ok(line) = line(irq) else {
+        return;
+    };
+    // Taking the state lock waits for running hard handlers.
+    let workers: Vec<Arc<Worker>> = lock(&line.state)
+        .actions
+        .iter()
+        .filter_map(|action| action.worker.as_ref().map(|(worker, _)| worker.clone()))
+        .collect();
+    for worker in workers {
+        let mut state = lock(&worker.state);
+        while (state.pending && !state.stop) || state.running {
+            state = worker.idle.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }
 
@@ -277,6 +297,7 @@ fn spawn_worker(
     let worker = Arc::new(Worker {
         state: Mutex::new(WorkerState::default()),
         wake: Condvar::new(),
+        idle: Condvar::new(),
     });
     let (w, l) = (worker.clone(), line.clone());
     let thread = std::thread::Builder::new()
@@ -290,11 +311,14 @@ fn spawn_worker(
                 return;
             }
             state.pending = false;
+            state.running = true;
             drop(state);
             // SAFETY: `request_irq`'s contract keeps `dev_id` valid until `free_irq` returns, and
             // `free_irq` joins this thread before returning.
             unsafe { thread_fn(dev_id.get()) };
             unmask(&l);
+            lock(&w.state).running = false;
+            w.idle.notify_all();
         })
         .map_err(|err| Error::from(HostError::os("spawning an interrupt thread", err)))?;
     Ok((worker, thread))
@@ -550,6 +574,35 @@ mod tests {
             FINISHED.load(Ordering::SeqCst),
             "free_irq returned before the handler finished"
         );
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn synchronize_irq_waits_for_the_threaded_handler_it_woke() {
+        static WOKE: AtomicBool = AtomicBool::new(false);
+        static FINISHED: AtomicBool = AtomicBool::new(false);
+        unsafe fn hard(_: *mut c_void) -> IrqReturnRaw {
+            WOKE.store(true, Ordering::SeqCst);
+            IRQ_WAKE_THREAD
+        }
+        unsafe fn slow_thread(_: *mut c_void) -> IrqReturnRaw {
+            std::thread::sleep(Duration::from_millis(100));
+            FINISHED.store(true, Ordering::SeqCst);
+            IRQ_HANDLED
+        }
+        let irq = eventfd_line("synchronize");
+        let dev_id = core::ptr::dangling_mut::<u8>().cast();
+        // SAFETY: the handlers do not dereference `dev_id`.
+        unsafe { request_irq(irq, hard, Some(slow_thread), false, c"test", dev_id) }.unwrap();
+        trigger(irq).unwrap();
+        // The hard handler ran, so its request for the threaded one is recorded.
+        wait_for(|| WOKE.load(Ordering::SeqCst));
+        synchronize_irq(irq);
+        assert!(
+            FINISHED.load(Ordering::SeqCst),
+            "synchronize_irq returned before the threaded handler finished"
+        );
+        free_irq(irq, dev_id);
         unregister_line(irq);
     }
 
