@@ -43,6 +43,7 @@ use kernel::io::{
     Io, Mmio, MmioRaw, Region,
 };
 use kernel::num::Bounded;
+use kernel::sync::Refcount;
 use std::hint::black_box;
 
 /// An MMIO view of `SIZE` known bytes over `mem`, plain memory standing in for a mapped BAR.
@@ -158,6 +159,16 @@ const CASES: &[Case] = &[
         name: "bounded_from_expr_proven",
         expect: Expect::Links,
         body: "fn main() { black_box(Bounded::<u32, 4>::from_expr(black_box(0u32) & 0xf)); }",
+    },
+    Case {
+        name: "refcount_saturated_initial_value",
+        expect: Expect::FailsLink,
+        body: "fn main() { black_box(Refcount::new(-1)); }",
+    },
+    Case {
+        name: "refcount_initial_value",
+        expect: Expect::Links,
+        body: "fn main() { assert!(Refcount::new(1).dec_and_test()); }",
     },
 ];
 

@@ -264,7 +264,11 @@ fn registers_read_as_qemu_reports_them() {
         "misaligned reads read 0"
     );
     assert_eq!(rig.r32(0x1000), 0, "doorbells read 0");
-    assert_eq!(rig.device.function().config_size(), 256);
+    assert_eq!(
+        rig.device.function().config_size(),
+        4096,
+        "a PCI Express endpoint's"
+    );
     let bar = rig.device.function().bar(0).unwrap();
     assert_eq!(bar.size, 16 * 1024);
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Drives Linux 7.3's `samples/rust/rust_driver_pci.rs`, built unchanged as this crate's library,
 //! on a simulated pci-testdev.
 
+use kernel::host::function::PciFunction;
 use kernel::host::logger;
 use kernel::host::sim::{models::PciTestdev, SimBus};
 
@@ -16,6 +17,19 @@ fn the_sample_drives_pci_testdev() {
     assert!(log.contains("pci-testdev data-match count: 1"), "{:?}", log.records());
     assert!(log.contains("pci-testdev config space read16 vendor ID: 1b36"));
     assert!(log.contains("pci-testdev config space read8 rev ID: 0"));
+    // Through a `register!` array in config space, it read BAR 0's register, as the function
+    // holds it.
+    let mut bar0 = [0; 4];
+    device.function().config_read(0x10, &mut bar0).unwrap();
+    let read32 = format!(
+        "pci-testdev config space read32 BAR 0: {:x}",
+        u32::from_le_bytes(bar0)
+    );
+    assert!(
+        log.records().iter().any(|r| r.message.ends_with(&read32)),
+        "no {read32:?} in {:?}",
+        log.records()
+    );
     assert_eq!(device.model().count(), Some(1));
     drop(module);
     assert!(!device.is_bound());

@@ -2,8 +2,8 @@
 //!
 //! This is drydock's own implementation of the `pin-init` API that the Linux kernel ships in
 //! `rust/pin-init` (as of Linux 7.3). Driver code written against the kernel's `pin_init` crate
-//! compiles unchanged against this crate; see the `README.md` next to this crate's manifest for the
-//! list of every form and whether it is supported.
+//! compiles unchanged against this crate; drydock's `docs/porting.md` lists every form and
+//! whether it is supported.
 //!
 //! # Why in-place initialization
 //!

@@ -100,7 +100,9 @@ struct Worker {
 
 #[derive(Default)]
 struct WorkerState {
+    /// The hard handler asked for a run that has not started yet.
     pending: bool,
+    /// The threaded handler is running.
     running: bool,
     stop: bool,
     /// The threaded handler panicked: it is never called again.
@@ -922,6 +924,35 @@ mod tests {
             (3, 3),
             "free_irq returned before the queued threaded handler ran"
         );
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn synchronize_irq_waits_for_the_threaded_handler_it_woke() {
+        static WOKE: AtomicBool = AtomicBool::new(false);
+        static FINISHED: AtomicBool = AtomicBool::new(false);
+        unsafe fn hard(_: *mut c_void) -> IrqReturnRaw {
+            WOKE.store(true, Ordering::SeqCst);
+            IRQ_WAKE_THREAD
+        }
+        unsafe fn slow_thread(_: *mut c_void) -> IrqReturnRaw {
+            std::thread::sleep(Duration::from_millis(100));
+            FINISHED.store(true, Ordering::SeqCst);
+            IRQ_HANDLED
+        }
+        let irq = eventfd_line("synchronize");
+        let dev_id = core::ptr::dangling_mut::<u8>().cast();
+        // SAFETY: the handlers do not dereference `dev_id`.
+        unsafe { request_irq(irq, hard, Some(slow_thread), false, c"test", dev_id) }.unwrap();
+        trigger(irq).unwrap();
+        // The hard handler ran, so its request for the threaded one is recorded.
+        wait_for(|| WOKE.load(Ordering::SeqCst));
+        synchronize_irq(irq);
+        assert!(
+            FINISHED.load(Ordering::SeqCst),
+            "synchronize_irq returned before the threaded handler finished"
+        );
+        free_irq(irq, dev_id);
         unregister_line(irq);
     }
 

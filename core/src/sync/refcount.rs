@@ -5,6 +5,7 @@
 //! used after reaching zero is set to a saturation value far from both zero and the maximum,
 //! where it stays, and a warning is logged; the object then leaks instead of being freed early.
 
+use crate::build_assert::build_assert;
 use crate::sync::atomic::{Atomic, Relaxed, Release};
 use core::sync::atomic::{fence, Ordering};
 
@@ -30,15 +31,13 @@ const REFCOUNT_SATURATED: i32 = i32::MIN / 2;
 pub struct Refcount(Atomic<i32>);
 
 impl Refcount {
-    /// Returns a count holding `value`.
+    /// Returns a count holding `value`, which must not be saturated (negative).
     ///
-    /// # Panics
-    ///
-    /// Panics if `value` is negative. (The kernel rejects that at build time with `build_assert!`;
-    /// drydock checks at run time so that non-constant values work at every optimisation level.)
+    /// As in the kernel, a negative `value` fails the build (`build_assert!`): the optimiser must
+    /// prove `value >= 0`, so pass a constant or a value known to be in range.
     #[inline(always)]
     pub fn new(value: i32) -> Self {
-        assert!(value >= 0, "initial value saturated");
+        build_assert!(value >= 0, "initial value saturated");
         Self(Atomic::new(value))
     }
 
@@ -136,11 +135,5 @@ mod tests {
         let r = Refcount::new(1);
         r.dec();
         assert_eq!(r.as_atomic().load(Relaxed), REFCOUNT_SATURATED);
-    }
-
-    #[test]
-    #[should_panic(expected = "initial value saturated")]
-    fn negative_initial_value_is_refused() {
-        let _ = Refcount::new(-1);
     }
 }

@@ -15,7 +15,7 @@
 
 use kernel::{
     device::{Bound, Core},
-    io::{register, Io},
+    io::{register, register::Array, Io},
     num::Bounded,
     pci,
     prelude::*,
@@ -28,7 +28,7 @@ mod regs {
     register! {
         /// Selects a test; selecting resets its count. Write-only.
         pub(super) TEST(u8) @ 0x0 {
-            7:0 index;
+            7:0 index => TestIndex;
         }
 
         /// The width of the write the selected test expects, in bytes.
@@ -61,6 +61,33 @@ mod regs {
 
 /// BAR0, all of whose 4 KiB are checked at build time.
 type Bar0<'bound> = pci::Bar<'bound, { regs::BAR_SIZE }>;
+
+/// What the `TEST` register selects: a test's index, or, past the last test, none.
+#[derive(Clone, Copy, Debug)]
+struct TestIndex(u8);
+
+impl TestIndex {
+    /// Selects no test.
+    const NONE: Self = Self(0xff);
+}
+
+impl From<Test> for TestIndex {
+    fn from(test: Test) -> Self {
+        Self(test as u8)
+    }
+}
+
+impl From<Bounded<u8, 8>> for TestIndex {
+    fn from(value: Bounded<u8, 8>) -> Self {
+        Self(value.get())
+    }
+}
+
+impl From<TestIndex> for Bounded<u8, 8> {
+    fn from(index: TestIndex) -> Self {
+        index.0.into()
+    }
+}
 
 /// The device's tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,13 +149,14 @@ impl Testdev<'_> {
     }
 
     fn run_on(bar: &Bar0<'_>, test: Test) -> Result<Report> {
-        bar.write_reg(regs::TEST::zeroed().with_index(test as u8));
+        bar.write_reg(regs::TEST::zeroed().with_index(TestIndex::from(test)));
         let offset = bar.read(regs::OFFSET).offset().get();
         let data = bar.read(regs::DATA).data().get();
         if bar.read(regs::WIDTH).bytes().get() != 1 {
             return Err(EIO);
         }
-        // The offset is only known at run time, so these writes are checked at run time too.
+        // The offset is only known at run time, so these writes are checked at run time too: an
+        // offset outside BAR0 fails them with `EINVAL`.
         let offset_usize = usize::try_from(offset)?;
         bar.try_write8(!data, offset_usize)?;
         let count_after_mismatch = bar.read(regs::COUNT).count().get();
@@ -164,7 +192,8 @@ impl Testdev<'_> {
         self.pdev
     }
 
-    /// Checks that configuration space agrees with what the PCI core reported and logs it.
+    /// Checks that configuration space agrees with what the PCI core reported and with the
+    /// device's BARs (BAR0 memory, BAR1 I/O ports), and logs it.
     fn check_config_space(pdev: &pci::Device<Bound>) -> Result {
         let config = pdev.config_space();
 
@@ -174,6 +203,7 @@ impl Testdev<'_> {
             COMMAND(u16) @ 0x4 { 1:1 memory; 2:2 master; }
             REVISION_ID(u8) @ 0x8 { 7:0 revision_id; }
             CLASS(u32) @ 0x8 { 31:8 class; }
+            BAR(u32)[6] @ 0x10 { 0:0 io_space; }
             INTERRUPT_PIN(u8) @ 0x3d { 7:0 pin; }
         }
 
@@ -191,6 +221,12 @@ impl Testdev<'_> {
         }
         if !bool::from(config.read(COMMAND).memory()) {
             dev_err!(pdev, "memory decoding is off after enabling it\n");
+            return Err(EIO);
+        }
+        if bool::from(config.read(BAR::at(0)).io_space())
+            || !bool::from(config.read(BAR::at(1)).io_space())
+        {
+            dev_err!(pdev, "BAR0 is not memory or BAR1 is not I/O ports\n");
             return Err(EIO);
         }
         dev_info!(
@@ -237,7 +273,8 @@ impl pci::Driver for TestdevDriver {
             count_after_match: 0,
         }; 3];
         for (report, test) in reports.iter_mut().zip(Test::ALL) {
-            *report = Testdev::run_on(&bar, test)?;
+            *report = Testdev::run_on(&bar, test)
+                .inspect_err(|err| dev_err!(pdev, "test {:?} failed: {:?}\n", test, err))?;
             if (report.count_after_mismatch, report.count_after_match) != test.expected_counts() {
                 dev_err!(pdev, "test {:?} counted wrongly: {:?}\n", test, report);
                 return Err(EIO);
@@ -261,9 +298,8 @@ impl pci::Driver for TestdevDriver {
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        // Deselect the test: an index past the last one selects none.
         this.bar
-            .write_reg(regs::TEST::zeroed().with_index(Bounded::<u8, 8>::new::<0xff>()));
+            .write_reg(regs::TEST::zeroed().with_index(TestIndex::NONE));
     }
 }
 

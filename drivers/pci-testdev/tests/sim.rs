@@ -1,6 +1,10 @@
 //! The pci-testdev driver on the simulated bus.
 
-use kernel::host::sim::{models::PciTestdev, SimBus};
+use std::sync::Arc;
+
+use kernel::host::function::{BarInfo, IrqKind};
+use kernel::host::logger;
+use kernel::host::sim::{models::PciTestdev, DeviceModel, Identity, SimBus, SimContext};
 use pci_testdev::{Test, TestdevDriver};
 
 #[test]
@@ -100,4 +104,54 @@ fn a_device_plugged_after_loading_is_probed() {
     let _module = bus.load(&pci_testdev::__DRYDOCK_MODULE).unwrap();
     let device = bus.add(7, PciTestdev::new());
     assert!(device.is_bound());
+}
+
+/// A pci-testdev that reports `0x1000`, the first offset past BAR0, as its tests' offset.
+struct OffsetPastBar0(Arc<PciTestdev>);
+
+impl DeviceModel for OffsetPastBar0 {
+    fn identity(&self) -> Identity {
+        self.0.identity()
+    }
+
+    fn bars(&self) -> [Option<BarInfo>; 6] {
+        self.0.bars()
+    }
+
+    fn irq_count(&self, kind: IrqKind) -> u32 {
+        self.0.irq_count(kind)
+    }
+
+    fn read(&self, ctx: &SimContext, bar: u32, offset: usize, width: usize) -> u64 {
+        match (bar, offset, width) {
+            // The `OFFSET` register.
+            (0, 0x4, 4) => 0x1000,
+            _ => self.0.read(ctx, bar, offset, width),
+        }
+    }
+
+    fn write(&self, ctx: &SimContext, bar: u32, offset: usize, width: usize, value: u64) {
+        self.0.write(ctx, bar, offset, width, value)
+    }
+}
+
+#[test]
+fn an_offset_outside_bar0_fails_the_probe_with_einval_not_a_panic() {
+    let log = logger::capture();
+    let bus = SimBus::new();
+    let device = bus.add(3, Arc::new(OffsetPastBar0(PciTestdev::new())));
+    let _module = bus.load(&pci_testdev::__DRYDOCK_MODULE).unwrap();
+    assert!(!device.is_bound());
+    // The runtime-checked write refused the offset; the probe failed with its error.
+    assert!(
+        log.contains("test NoEventfd failed: EINVAL"),
+        "{:?}",
+        log.records()
+    );
+    let name = device.name();
+    assert!(log.contains(&format!("probe of {name} failed with error -22")));
+    assert!(!log.contains(&format!("probe of {name} panicked")));
+    // Only the test selection reached the device; no write at any offset was counted.
+    assert_eq!(device.model().0.current_test(), Some(0));
+    assert_eq!(device.model().0.count(), Some(0));
 }

@@ -191,7 +191,7 @@ impl SimFunction {
     pub fn new(model: Arc<dyn DeviceModel>) -> Self {
         let bars = model.bars();
         let msi = model.irq_count(IrqKind::Msi);
-        let config = ConfigSpace::new(model.identity(), bars, msi, false);
+        let config = ConfigSpace::new(model.identity(), bars, msi, model.pci_express());
         let iommu = Arc::new(SimIommu::default());
         let aperture = IovaAllocator::new(&[(0, (1 << APERTURE_BITS) - 1)], &[MSI_WINDOW]);
         Self {

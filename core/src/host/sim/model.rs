@@ -22,6 +22,12 @@ pub trait DeviceModel: std::any::Any + Send + Sync {
     /// How many vectors of `kind` the function supports.
     fn irq_count(&self, kind: IrqKind) -> u32;
 
+    /// Whether the function is a PCI Express one, whose configuration space is the extended 4096
+    /// bytes rather than conventional PCI's 256.
+    fn pci_express(&self) -> bool {
+        false
+    }
+
     /// Handles a read of `width` bytes (1, 2, 4 or 8) at `offset` of BAR `bar`.
     fn read(&self, ctx: &SimContext, bar: u32, offset: usize, width: usize) -> u64;
 

@@ -22,6 +22,7 @@
 //! - **I/O commands** on namespace 1 (512- or 4096-byte LBAs, in memory): Read, Write, Flush,
 //!   Write Zeroes; MDTS 7 (512 KiB) unless configured otherwise, LBA range checks, PRP1/PRP2/PRP lists (chained) with QEMU's
 //!   validation (only PRP1 may carry an offset: Invalid PRP Offset otherwise).
+//! - **Configuration space**: 4096 bytes, as a PCI Express endpoint's.
 //! - **Completions** are written with phase tags through the simulated IOMMU; a CQ that is full
 //!   holds its completions until the driver frees entries. MSI-X (65 vectors) signals the CQ's
 //!   vector; without MSI-X, INTx is asserted while an interrupt-enabled CQ has unconsumed entries
@@ -1292,6 +1293,11 @@ impl DeviceModel for Nvme {
                 }
             }
         }
+    }
+
+    /// QEMU's controller is a PCI Express endpoint.
+    fn pci_express(&self) -> bool {
+        true
     }
 
     fn read(&self, _ctx: &SimContext, _bar: u32, offset: usize, width: usize) -> u64 {
