@@ -320,6 +320,28 @@ fn enabling_validates_the_admin_queue_and_disabling_deletes_every_queue() {
 }
 
 #[test]
+fn disabling_records_whether_the_admin_queues_memory_was_still_allocated() {
+    let rig = Rig::new(NvmeConfig::default());
+    let _admin = rig.enable(16);
+    rig.w32(0x14, 0x0046_0000);
+    // Freed memory stays mapped, yet it is no longer the driver's: the submission queue's, then
+    // the completion queue's.
+    let admin = rig.enable(16);
+    rig.space.free_coherent(&admin.sq.region);
+    rig.w32(0x14, 0x0046_0000);
+    let admin = rig.enable(16);
+    rig.space.free_coherent(&admin.cq.region);
+    rig.w32(0x14, 0x0046_0000);
+    // Writes that leave CC.EN clear record nothing.
+    rig.w32(0x14, 0);
+    assert_eq!(
+        rig.model().admin_queues_allocated_at_disable(),
+        [true, false, false]
+    );
+    assert!(rig.device.dma_faults().is_empty());
+}
+
+#[test]
 fn queue_administration_fails_with_qemus_statuses() {
     let rig = Rig::new(NvmeConfig::default());
     let mut admin = rig.enable(16);

@@ -7,7 +7,9 @@
 //! the kernel's driver, or by a process that was killed): it clears CC.EN and waits for CSTS.RDY
 //! to clear, sets up the admin queue, enables the controller, reads Identify Controller and the
 //! first active namespace, and negotiates the number of I/O queues. The controller is driven with
-//! 4 KiB memory pages and PRPs.
+//! 4 KiB memory pages and PRPs. If probe fails once the controller was given the admin queue, the
+//! controller is disabled before the queue's memory is freed, as unbind disables it before the
+//! driver's data is dropped.
 //!
 //! I/O goes through queue pairs created on request ([`Controller::create_io_queue`]), each polled
 //! or interrupt driven (an MSI-X vector per queue while vectors last, then shared; INTx when
@@ -1837,15 +1839,16 @@ impl Controller<'_> {
         }
     }
 
-    /// Resets and enables the controller with a new admin queue; returns the admin queue.
-    fn enable(
-        pdev: &pci::Device<Bound>,
+    /// Resets and enables the controller with a new admin queue; returns the admin queue, which
+    /// disables the controller if dropped before it is handed over (as it is if enabling fails).
+    fn enable<'a>(
+        pdev: &'a pci::Device<Bound>,
         bar_shared: &Arc<Bar0>,
         failed: &Arc<Atomic<bool>>,
         stride: usize,
         max_entries: u32,
         timeout: Delta,
-    ) -> Result<Arc<Queue>> {
+    ) -> Result<EnabledAdmin<'a>> {
         let bar = bar_shared.access(pdev.as_ref())?;
         disable(pdev, bar, timeout)?;
         let entries = (u32::from(ADMIN_QUEUE_ENTRIES).min(max_entries)) as u16;
@@ -1870,13 +1873,18 @@ impl Controller<'_> {
                 max_transfer: PAGE_SIZE,
             },
         )?;
+        let admin = EnabledAdmin {
+            pdev,
+            queue: admin,
+            armed: true,
+        };
         let size = u32::from(entries) - 1;
         bar.write_reg(
             regs::AQA::zeroed()
                 .try_with_asqs(size)?
                 .try_with_acqs(size)?,
         );
-        let (asq, acq) = (admin.sq.dma_address(), admin.cq.dma_address());
+        let (asq, acq) = (admin.queue.sq.dma_address(), admin.queue.cq.dma_address());
         bar.write_reg(regs::ASQ_LO::zeroed().with_addr(asq as u32));
         bar.write_reg(regs::ASQ_HI::zeroed().with_addr((asq >> 32) as u32));
         bar.write_reg(regs::ACQ_LO::zeroed().with_addr(acq as u32));
@@ -2001,6 +2009,35 @@ impl Controller<'_> {
     }
 }
 
+/// The admin queue of a controller that probe enables, until the driver's data holds it.
+///
+/// Dropped before [`EnabledAdmin::disarm`], when enabling or the rest of probe fails, it disables
+/// the controller (unless it was disabled as failed already), as the kernel's driver does on
+/// a failed probe. Holding a reference to the queue, it keeps the memory the controller was given
+/// until then, whatever order the rest of a failed probe is dropped in.
+struct EnabledAdmin<'a> {
+    pdev: &'a pci::Device<Bound>,
+    queue: Arc<Queue>,
+    armed: bool,
+}
+
+impl EnabledAdmin<'_> {
+    /// Hands the controller over to the driver's data, whose unbind disables it.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for EnabledAdmin<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Ok(bar) = self.queue.bar.access(self.pdev.as_ref()) {
+                self.queue.fail_controller(self.pdev, bar);
+            }
+        }
+    }
+}
+
 /// Takes CC.EN to 0 and waits for CSTS.RDY to clear, whatever state the controller is in.
 fn disable(pdev: &pci::Device<Bound>, bar: &Bar<'_>, timeout: Delta) -> Result {
     let cc = bar.read(regs::CC);
@@ -2100,7 +2137,8 @@ impl pci::Driver for NvmeDriver {
             }
             let bar = Arc::new(bar.into_devres()?, GFP_KERNEL)?;
             let failed = Arc::new(Atomic::new(false), GFP_KERNEL)?;
-            let admin = Controller::enable(pdev, &bar, &failed, stride, max_entries, timeout)?;
+            let enabled = Controller::enable(pdev, &bar, &failed, stride, max_entries, timeout)?;
+            let admin = enabled.queue.clone();
 
             let buffer = IdentifyData::new(pdev)?;
             let (info, mdts) = Controller::identify_controller(pdev, &admin, &buffer)?;
@@ -2184,6 +2222,11 @@ impl pci::Driver for NvmeDriver {
                     }
                     irqs
                 },
+            })
+            // The driver's data holds the admin queue now, and unbind disables the controller.
+            .pin_chain(move |_| {
+                enabled.disarm();
+                Ok(())
             }))
         })
     }

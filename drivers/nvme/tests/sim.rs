@@ -2,7 +2,7 @@
 //! I/O through every PRP shape, polled and interrupt-driven queues, the queue limit, shadow
 //! doorbells, and every way the controller can misbehave (error statuses, commands that never
 //! complete, completions for commands that do not exist, stale phases, a fatal status, garbage
-//! Identify data and capabilities).
+//! Identify data and capabilities), and a probe that fails at any of its allocations.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueCo
 use kernel::device::Bound;
 use kernel::dma::Coherent;
 use kernel::error::code::{EBUSY, ECANCELED, EINVAL, EIO, ENODATA, ENODEV, ERANGE, ETIMEDOUT};
+use kernel::host::fault::AllocFailure;
 use kernel::host::sim::models::nvme::{opcode, status, Fault, NvmeConfig, CAP};
 use kernel::host::sim::models::Nvme;
 use kernel::host::sim::pattern;
@@ -856,16 +857,69 @@ fn a_4096_byte_block_namespace_works() {
     });
 }
 
-/// Probing a controller configured as `config` fails, without a panic or resources left behind.
-fn refused(config: NvmeConfig) {
-    let bus = SimBus::new();
-    let device = bus.add(4, Nvme::with_config(config));
-    let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+/// Asserts that the probe of `device` failed and left nothing behind: the controller disabled
+/// (once, with its admin queue still allocated, if the probe had enabled it), no vectors,
+/// resources or DMA memory, no fatal error or DMA fault. Returns whether the probe had enabled
+/// the controller.
+fn assert_released(bus: &SimBus, device: &SimDevice<Nvme>) -> bool {
     assert!(!device.is_bound());
+    let model = device.model();
+    let cc = model.cc_writes();
+    let enabled = cc.iter().any(|cc| cc & 1 == 1);
+    if enabled {
+        assert_eq!(
+            model.admin_queues_allocated_at_disable(),
+            [true],
+            "the controller was disabled once, before its admin queue was freed (CC writes {cc:x?})"
+        );
+    }
+    assert_eq!(
+        model.csts(),
+        0,
+        "the controller is neither ready nor failed"
+    );
+    assert!(device.function().fatal_errors().is_empty());
+    assert!(device.dma_faults().is_empty());
     let pdev = bus.bus().device(device.name()).unwrap();
     assert_eq!(pdev.irq_type(), 0, "no vectors left behind");
     assert_eq!(pdev.dev.devres_count(), 0, "no resources left behind");
     assert_eq!(pdev.dev.dma_space().unwrap().stats().live_allocations, 0);
+    enabled
+}
+
+/// Probing a controller configured as `config` fails, without a panic, resources left behind or
+/// the controller left enabled.
+fn refused(config: NvmeConfig) {
+    let bus = SimBus::new();
+    let device = bus.add(4, Nvme::with_config(config));
+    let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+    assert_released(&bus, &device);
+}
+
+#[test]
+fn a_probe_failing_after_the_enable_disables_the_controller_before_freeing_its_admin_queue() {
+    // Each allocation of the probe fails in turn, from the first to the last (the interrupt
+    // registrations in the driver data's initialiser), until the probe gets through.
+    let mut failed_after_enable = 0;
+    for skip in 0.. {
+        let bus = SimBus::new();
+        let device = bus.add(4, Nvme::new(8192));
+        let failure = AllocFailure::after(skip, 1);
+        let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE);
+        let injected = failure.injected();
+        drop(failure);
+        if injected == 0 {
+            assert!(device.is_bound());
+            break;
+        }
+        if assert_released(&bus, &device) {
+            failed_after_enable += 1;
+        }
+    }
+    assert!(
+        failed_after_enable > 9,
+        "the nine interrupt registrations, and more: {failed_after_enable}"
+    );
 }
 
 #[test]
@@ -978,6 +1032,11 @@ fn unloading_disables_the_controller_and_frees_everything_and_a_reload_works() {
         drop(module);
         assert!(!device.is_bound());
         assert_eq!(model.csts() & 1, 0, "the controller is disabled");
+        assert_eq!(
+            model.admin_queues_allocated_at_disable(),
+            vec![true; usize::from(round) + 1],
+            "disabled at unbind before the driver data and its admin queue were freed"
+        );
         assert_eq!(model.io_queues(), 0);
         // A queue kept past unbind refuses work instead of touching a revoked BAR.
         drop(kept);

@@ -124,6 +124,28 @@ impl<M: IommuMapper> DmaPool<M> {
         self.lock().iova.free_ranges()
     }
 
+    /// Whether every page of the `len` bytes at bus address `iova` belongs to a live allocation
+    /// (one [`DmaPool::alloc`] returned and [`DmaPool::free`] has not taken back). A freed piece
+    /// of a chunk stays mapped, so this, not the IOMMU, tells memory the device may still use
+    /// from memory the pool may hand out again.
+    pub fn allocated(&self, iova: u64, len: usize) -> bool {
+        let state = self.lock();
+        let first = iova - iova % PAGE_SIZE as u64;
+        let end = iova.saturating_add(len.max(1) as u64);
+        (first..end).step_by(PAGE_SIZE).all(|page| {
+            let in_chunk = state.chunks.iter().find_map(|chunk| {
+                let offset = page.checked_sub(chunk.iova)?;
+                (offset < CHUNK_SIZE as u64).then(|| chunk.used[offset as usize / PAGE_SIZE])
+            });
+            in_chunk.unwrap_or_else(|| {
+                state
+                    .dedicated
+                    .iter()
+                    .any(|d| (d.iova..d.iova + d.memory.len() as u64).contains(&page))
+            })
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -489,6 +511,29 @@ mod tests {
         pool.free(&big);
         assert!(pool.mapper().live.lock().unwrap().is_empty());
         assert_eq!(pool.stats().unmaps, 1);
+    }
+
+    #[test]
+    fn allocated_tells_live_memory_from_freed_memory_that_stays_mapped() {
+        let pool = pool();
+        let small = pool.alloc(2 * PAGE_SIZE, u64::MAX).unwrap();
+        let large = pool.alloc(3 << 20, u64::MAX).unwrap();
+        let (small_addr, large_addr) = (small.dma_addr, large.dma_addr);
+        assert!(pool.allocated(small_addr, small.size));
+        assert!(pool.allocated(small_addr + 100, 16), "inside, unaligned");
+        assert!(
+            !pool.allocated(small_addr, small.size + 1),
+            "one byte beyond"
+        );
+        assert!(pool.allocated(large_addr, large.size));
+        pool.free(&small);
+        pool.free(&large);
+        assert!(
+            !pool.allocated(small_addr, 1),
+            "freed, though its chunk stays mapped"
+        );
+        assert_eq!(pool.mapper().live.lock().unwrap().len(), 1);
+        assert!(!pool.allocated(large_addr, 1));
     }
 
     #[test]

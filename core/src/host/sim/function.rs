@@ -38,6 +38,8 @@ pub(crate) struct SimState {
     pub(super) model: Arc<dyn DeviceModel>,
     config: Mutex<ConfigSpace>,
     pub(super) iommu: Arc<SimIommu>,
+    /// The DMA memory pool drivers allocate from, mapping through `iommu`.
+    pub(super) dma: Arc<DmaPool<Arc<SimIommu>>>,
     irq: Mutex<IrqState>,
     pub(super) fatal: FatalLog,
     bars: [Option<BarInfo>; 6],
@@ -183,7 +185,6 @@ impl TrappedIo for BarHandler {
 /// A simulated PCI function.
 pub struct SimFunction {
     state: Arc<SimState>,
-    dma: Arc<DmaPool<Arc<SimIommu>>>,
 }
 
 impl SimFunction {
@@ -195,10 +196,10 @@ impl SimFunction {
         let iommu = Arc::new(SimIommu::default());
         let aperture = IovaAllocator::new(&[(0, (1 << APERTURE_BITS) - 1)], &[MSI_WINDOW]);
         Self {
-            dma: Arc::new(DmaPool::new(iommu.clone(), aperture)),
             state: Arc::new(SimState {
                 model,
                 config: Mutex::new(config),
+                dma: Arc::new(DmaPool::new(iommu.clone(), aperture)),
                 iommu,
                 irq: Mutex::new(IrqState::default()),
                 fatal: Mutex::new(Vec::new()),
@@ -335,7 +336,7 @@ impl PciFunction for SimFunction {
     }
 
     fn dma_space(&self) -> Arc<dyn DmaSpace> {
-        self.dma.clone()
+        self.state.dma.clone()
     }
 
     fn reset(&self) -> Result<(), HostError> {

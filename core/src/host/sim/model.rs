@@ -73,6 +73,14 @@ impl SimContext {
         self.state.iommu.write(addr, data)
     }
 
+    /// Whether every byte of the `len` bytes at bus address `addr` is DMA memory the driver
+    /// allocated and has not freed. Memory freed back to the pool may stay mapped (DMA to it then
+    /// succeeds), so a model checks with this that the memory it was given is still the
+    /// driver's.
+    pub fn dma_allocated(&self, addr: u64, len: usize) -> bool {
+        self.state.dma.allocated(addr, len)
+    }
+
     /// Whether MSI (or MSI-X) is enabled, so the model signals with messages rather than INTx.
     pub fn msi_enabled(&self) -> bool {
         self.state.msi_enabled()

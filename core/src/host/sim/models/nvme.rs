@@ -12,7 +12,8 @@
 //! - **CC/CSTS**: CC.EN 0→1 validates the admin queue (ASQ/ACQ page aligned, AQA sizes non-zero,
 //!   CSS and MPS supported) and sets CSTS.RDY, or sets CSTS.CFS if they are invalid; CC.EN 1→0
 //!   deletes every queue, forgets the shadow doorbells and clears CSTS (RDY and CFS), keeping
-//!   AQA/ASQ/ACQ. A shutdown notification (CC.SHN) completes at once (CSTS.SHST = 2).
+//!   AQA/ASQ/ACQ; the model records whether the admin queues' memory was still the driver's
+//!   then ([`Nvme::admin_queues_allocated_at_disable`]). A shutdown notification (CC.SHN) completes at once (CSTS.SHST = 2).
 //! - **Admin commands**: Identify (CNS 0 namespace, 1 controller, 2 active namespace list),
 //!   Set/Get Features (Number of Queues, answered with the configured queue pairs whatever is
 //!   asked (QEMU's default 64: 63/63), refused with Command Sequence Error once a queue was
@@ -229,6 +230,8 @@ struct State {
     intx: bool,
     /// Every value written to CC, for tests.
     cc_writes: Vec<u32>,
+    /// For each CC.EN 1→0, whether the admin queues' memory was still allocated, for tests.
+    admin_allocated_at_disable: Vec<bool>,
 }
 
 /// Build options of a simulated controller.
@@ -339,6 +342,7 @@ impl Nvme {
                 stalled: Vec::new(),
                 intx: false,
                 cc_writes: Vec::new(),
+                admin_allocated_at_disable: Vec::new(),
             }),
             config,
             stats: Stats::default(),
@@ -440,6 +444,13 @@ impl Nvme {
         self.lock().cc_writes.clone()
     }
 
+    /// For each time the controller was disabled (CC.EN 1→0) so far, whether the memory of its
+    /// admin queues (at ASQ and ACQ, of AQA's sizes) was still DMA memory the driver had
+    /// allocated: `false` means the driver freed memory the enabled controller was given.
+    pub fn admin_queues_allocated_at_disable(&self) -> Vec<bool> {
+        self.lock().admin_allocated_at_disable.clone()
+    }
+
     /// CSTS as the driver reads it.
     pub fn csts(&self) -> u32 {
         self.lock().csts
@@ -485,8 +496,7 @@ impl Nvme {
             if self.config.never_ready {
                 log::debug!(target: "drydock", "simulated NVMe: enabled, never to be ready");
             } else if Self::admin_queue_valid(state, value) {
-                let asqs = (state.aqa & 0xfff) + 1;
-                let acqs = ((state.aqa >> 16) & 0xfff) + 1;
+                let (asqs, acqs) = Self::admin_queue_sizes(state);
                 state.cqs[0] = Some(Cq {
                     base: state.acq,
                     size: acqs,
@@ -510,6 +520,10 @@ impl Nvme {
                 state.csts = CSTS_CFS;
             }
         } else if !enable && was_enabled {
+            let (asqs, acqs) = Self::admin_queue_sizes(state);
+            let allocated = ctx.dma_allocated(state.asq, asqs as usize * 64)
+                && ctx.dma_allocated(state.acq, acqs as usize * 16);
+            state.admin_allocated_at_disable.push(allocated);
             Self::reset(state);
             state.cc = value;
             self.update_intx(ctx, state);
@@ -523,6 +537,11 @@ impl Nvme {
             }
             state.cc = value;
         }
+    }
+
+    /// The entries of the admin submission and completion queues, as AQA gives them.
+    fn admin_queue_sizes(state: &State) -> (u32, u32) {
+        ((state.aqa & 0xfff) + 1, ((state.aqa >> 16) & 0xfff) + 1)
     }
 
     /// Whether the admin queue registers allow enabling, as QEMU's `nvme_start_ctrl` checks.
