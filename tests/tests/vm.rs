@@ -48,6 +48,19 @@ fn main() {
 
 fn trials(args: &Arguments, binaries: &GuestBinaries, cases: &[CaseInfo]) -> Vec<Trial> {
     let mut trials = Vec::new();
+    // A case whose IOMMU modes and kernel features no profile offers would never run: it fails
+    // instead, saying so, rather than vanishing from the list.
+    for case in cases.iter().filter(|c| !PROFILES.iter().any(|p| p.runs(c))) {
+        let message = format!(
+            "no guest profile runs {} (IOMMU modes {:?}, kernel features {:?}): add a profile to \
+             tests/src/profile.rs or change the case's modes or features",
+            case.name, case.iommu, case.needs
+        );
+        trials.push(Trial::test(
+            format!("[no profile] {}", case.name),
+            move || Err(message.into()),
+        ));
+    }
     for profile in PROFILES {
         let in_profile: Vec<&CaseInfo> = cases.iter().filter(|c| profile.runs(c)).collect();
         // libtest-mimic filters by the same rule when it runs the trials; applying it here too
