@@ -148,14 +148,17 @@ impl Session {
     /// With [`Devices::All`], only the devices bound to the backend's kernel driver that a loaded
     /// driver's ID table matches are opened, as the kernel loads a driver for a device by its
     /// IDs: the others are left alone (opening a VFIO device resets it, and holds its group
-    /// against every other process). One that cannot be opened is skipped with a warning. A
-    /// device named by address that cannot be opened is an error.
+    /// against every other process). One that cannot be opened is skipped with a warning, and one
+    /// whose probe declines it is closed again. A device named by address that cannot be opened
+    /// is an error; one the driver declines stays open on the bus, unbound, as the kernel keeps
+    /// an unbound device.
     pub fn open_devices(&self, options: Options) -> Result<usize, HostError> {
         let Options {
             backend,
             devices,
             sysfs,
         } = options;
+        let every_match = matches!(devices, Devices::All);
         let devices = match devices {
             Devices::Opened(devices) => devices,
             Devices::Addresses(addresses) => addresses
@@ -188,9 +191,21 @@ impl Session {
             }
         };
         let count = devices.len();
-        devices
-            .into_iter()
-            .for_each(|device| self.add_device(device));
+        for device in devices {
+            let name = device.name().to_string_lossy().into_owned();
+            self.add_device(device);
+            // A device the ID table matched but the driver's probe declined is closed again, so
+            // its group is free for other processes, as a device not matched at all is.
+            if every_match
+                && self
+                    .bus
+                    .device(&name)
+                    .is_some_and(|d| d.bound_driver().is_none())
+            {
+                log::info!(target: "drydock", "{name}: the driver declined it; closed");
+                self.bus.remove_device(&name);
+            }
+        }
         Ok(count)
     }
 
