@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use drydock_nvme::NvmeDriver;
-use kernel::host::sim::models::nvme::{opcode, Fault, NvmeConfig};
+use kernel::host::sim::models::nvme::{opcode, Fault};
 use kernel::host::sim::models::Nvme;
 use kernel::host::sim::SimBus;
 use nvme_bench::integrity::POISON;
@@ -15,10 +15,7 @@ use nvme_bench::{drydock, integrity};
 #[test]
 fn the_integrity_check_passes_on_a_faithful_controller_and_catches_a_lying_one() {
     let bus = SimBus::new();
-    let model = Nvme::with_config(NvmeConfig {
-        blocks: 4096,
-        ..NvmeConfig::default()
-    });
+    let model = Nvme::new(4096);
     let device = bus.add(4, model.clone());
     let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
     device
@@ -53,10 +50,7 @@ fn the_integrity_check_passes_on_a_faithful_controller_and_catches_a_lying_one()
 #[test]
 fn the_integrity_check_catches_reads_that_transfer_nothing() {
     let bus = SimBus::new();
-    let model = Nvme::with_config(NvmeConfig {
-        blocks: 4096,
-        ..NvmeConfig::default()
-    });
+    let model = Nvme::new(4096);
     let device = bus.add(4, model.clone());
     let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
     device

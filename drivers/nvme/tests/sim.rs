@@ -165,6 +165,37 @@ fn a_controller_left_enabled_is_disabled_before_anything_else() {
     );
 }
 
+/// Writes a pattern (seeded from `seed` and the case's index) for each `(lba, blocks, buffer
+/// offset)` of `cases` from `buf`, checks the controller's storage, then reads it back into the
+/// cleared buffer and compares.
+fn round_trips(
+    rig: &Rig,
+    dev: &pci::Device<Bound>,
+    queue: &Queue,
+    buf: &Coherent<[u8]>,
+    cases: &[(u64, u32, usize)],
+    seed: u64,
+) {
+    for (i, &(lba, blocks, offset)) in cases.iter().enumerate() {
+        let len = blocks as usize * 512;
+        let data = pattern(seed + i as u64, len);
+        fill(buf, offset, &data);
+        queue
+            .execute(dev, &write(lba, blocks, buf, offset))
+            .unwrap();
+        assert!(
+            rig.model().read_storage(lba as usize * 512, len) == data,
+            "write of {blocks} blocks at {lba} from offset {offset}"
+        );
+        fill(buf, offset, &vec![0; len]);
+        queue.execute(dev, &read(lba, blocks, buf, offset)).unwrap();
+        assert!(
+            contents(buf, offset, len) == data,
+            "read back {lba}+{blocks} at offset {offset}"
+        );
+    }
+}
+
 #[test]
 fn reads_and_writes_round_trip_through_every_prp_shape() {
     let rig = Rig::default();
@@ -184,28 +215,7 @@ fn reads_and_writes_round_trip_through_every_prp_shape() {
             (2000, 1023, 3072),
             (8191, 1, 4092),
         ];
-        for (i, &(lba, blocks, offset)) in cases.iter().enumerate() {
-            let len = blocks as usize * 512;
-            let data = pattern(i as u64 + 1, len);
-            fill(&buf, offset, &data);
-            queue
-                .execute(dev, &write(lba, blocks, &buf, offset))
-                .unwrap();
-            assert_eq!(
-                rig.model().read_storage(lba as usize * 512, len),
-                data,
-                "write of {blocks} blocks at {lba} from offset {offset}"
-            );
-            fill(&buf, offset, &vec![0; len]);
-            queue
-                .execute(dev, &read(lba, blocks, &buf, offset))
-                .unwrap();
-            assert_eq!(
-                contents(&buf, offset, len),
-                data,
-                "read back {lba}+{blocks}"
-            );
-        }
+        round_trips(&rig, dev, &queue, &buf, &cases, 1);
         let stats = queue.stats();
         assert_eq!(stats.submitted, 2 * cases.len() as u64);
         assert_eq!(stats.completed, stats.submitted);
@@ -238,26 +248,7 @@ fn transfers_beyond_one_prp_list_page_chain_list_pages_up_to_8_mib() {
             (16384, 16384, 0),
             (100, 16384, 1028),
         ];
-        for (i, &(lba, blocks, offset)) in cases.iter().enumerate() {
-            let len = blocks as usize * 512;
-            let data = pattern(i as u64 + 11, len);
-            fill(&buf, offset, &data);
-            queue
-                .execute(dev, &write(lba, blocks, &buf, offset))
-                .unwrap();
-            assert!(
-                rig.model().read_storage(lba as usize * 512, len) == data,
-                "write of {blocks} blocks at {lba} from offset {offset}"
-            );
-            fill(&buf, offset, &vec![0; len]);
-            queue
-                .execute(dev, &read(lba, blocks, &buf, offset))
-                .unwrap();
-            assert!(
-                contents(&buf, offset, len) == data,
-                "read back {lba}+{blocks} at offset {offset}"
-            );
-        }
+        round_trips(&rig, dev, &queue, &buf, &cases, 11);
         assert_eq!(queue.submit(dev, &read(0, 16385, &buf, 0)), Err(EINVAL));
     });
     assert!(rig.device.dma_faults().is_empty());
