@@ -28,13 +28,16 @@
 //! - [`synchronize_irq`] waits for running handlers of the line, hard and threaded, to finish.
 //! - [`disable_irq`] and [`enable_irq`] mask and unmask a line, nesting: an interrupt that
 //!   arrives while it is disabled is delivered when it is enabled again. VFIO can mask only INTx
-//!   (for MSI and MSI-X, Linux answers `ENOTTY`), so the line keeps an MSI pending itself.
+//!   (for MSI and MSI-X, Linux answers `ENOTTY`), so the line keeps an MSI pending itself. As in
+//!   the kernel, `enable_irq` may be called from a handler; `disable_irq`, `synchronize_irq` and
+//!   `free_irq` wait for the line's handlers and so must not be.
 //! - Handlers of one line never run concurrently with each other.
 //!
 //! # A handler that panics
 //!
-//! A panic in a handler is caught by its thread. The handler is never called again (whatever it
-//! was doing is unfinished), a level-triggered vector it did not acknowledge stays masked, and a
+//! A panic in a handler is caught by its thread. Neither half of its registration is called again
+//! (whatever it was doing is unfinished), a level-triggered vector stays masked (the handler may
+//! not have acknowledged the device), and a
 //! driver process served by [`super::runtime`] stops as if it had received `SIGTERM`: the driver
 //! is unbound and the device released, and the process exits with status 70 (`EX_SOFTWARE`).
 
@@ -105,8 +108,6 @@ struct WorkerState {
     /// The threaded handler is running.
     running: bool,
     stop: bool,
-    /// The threaded handler panicked: it is never called again.
-    faulted: bool,
 }
 
 impl Worker {
@@ -125,8 +126,9 @@ struct Action {
     dev_id: DevId,
     handler: HandlerFn,
     worker: Option<(Arc<Worker>, JoinHandle<()>)>,
-    /// The hard handler panicked: it is never called again.
-    faulted: bool,
+    /// The hard or the threaded handler panicked: neither is called again. Shared with the
+    /// worker, which sets it for the threaded one.
+    faulted: Arc<AtomicBool>,
 }
 
 /// The mutable part of a line, locked while its handlers run.
@@ -136,6 +138,12 @@ struct LineState {
     /// Whether the vector's interrupts reach `source.fd` ([`IrqChip::connect`]). Backends enable
     /// vectors connected; the line disconnects its vector when its last handler is freed.
     connected: bool,
+}
+
+/// Whether a line is disabled, apart from `LineState` so that [`enable_irq`] can be called from a
+/// handler, as the kernel allows.
+#[derive(Default)]
+struct MaskState {
     /// How many [`disable_irq`] calls are not yet undone by [`enable_irq`].
     depth: u32,
     /// An interrupt arrived while the line was disabled; [`enable_irq`] delivers it.
@@ -154,6 +162,8 @@ struct Line {
     /// dispatcher, and always taken before `state`.
     control: Mutex<()>,
     state: Mutex<LineState>,
+    /// Taken after `state` when both are held, never while waiting for anything.
+    mask: Mutex<MaskState>,
     delivered: AtomicU64,
 }
 
@@ -192,9 +202,8 @@ pub fn register_line(source: IrqSource, name: String) -> Result<u32, HostError> 
             actions: Vec::new(),
             dispatcher: None,
             connected: true,
-            depth: 0,
-            pending: false,
         }),
+        mask: Mutex::new(MaskState::default()),
         delivered: AtomicU64::new(0),
     }));
     Ok(irq)
@@ -258,8 +267,9 @@ pub unsafe fn request_irq(
         return Err(code::EBUSY);
     }
     let dev_id = DevId(dev_id);
+    let faulted = Arc::new(AtomicBool::new(false));
     let worker = match thread_fn {
-        Some(thread_fn) => Some(spawn_worker(&line, thread_fn, dev_id)?),
+        Some(thread_fn) => Some(spawn_worker(&line, thread_fn, dev_id, faulted.clone())?),
         None => None,
     };
     if state.dispatcher.is_none() {
@@ -276,7 +286,7 @@ pub unsafe fn request_irq(
         dev_id,
         handler,
         worker,
-        faulted: false,
+        faulted,
     });
     Ok(())
 }
@@ -284,14 +294,16 @@ pub unsafe fn request_irq(
 /// Starts a line's first handler up: see [`request_irq`]. Called with the line's control lock
 /// held and no dispatcher running.
 fn start_up(line: &Arc<Line>, state: &mut LineState) -> Result<(), Error> {
-    discard_pending(line)?;
+    discard_pending(line.source.fd.as_fd(), line.source.kind)?;
+    // A wake-up written for the previous dispatcher (an `enable_irq` racing the last `free_irq`)
+    // must not pass for an interrupt either.
+    discard_pending(line.stop_event.as_fd(), IrqSourceKind::EventFd)?;
     if !state.connected {
         line.source.chip.connect(Some(line.source.fd.as_fd()))?;
         state.connected = true;
     }
     unmask(line);
-    state.depth = 0;
-    state.pending = false;
+    *lock(&line.mask) = MaskState::default();
     line.stop.store(false, Ordering::Release);
     let dispatcher_line = line.clone();
     let thread = std::thread::Builder::new()
@@ -368,27 +380,27 @@ pub fn synchronize_irq(irq: u32) {
 /// it. Fails with `EINVAL` for an unknown line.
 pub fn disable_irq(irq: u32) -> Result<(), Error> {
     let line = line(irq)?;
-    // Taking the state lock waits for a running hard handler.
-    lock(&line.state).depth += 1;
+    lock(&line.mask).depth += 1;
+    // A dispatch that saw the line enabled holds `state` until its handlers return.
     synchronize_irq(irq);
     Ok(())
 }
 
 /// Undoes one [`disable_irq`] of line `irq` (`enable_irq()`); when the last is undone, an
-/// interrupt that arrived meanwhile is delivered. Fails with `EINVAL` for an unknown line; an
-/// `enable_irq` without a `disable_irq` is ignored with a warning, as the kernel warns of an
-/// unbalanced enable.
+/// interrupt that arrived meanwhile is delivered. It may be called from a handler. Fails with
+/// `EINVAL` for an unknown line; an `enable_irq` without a `disable_irq` is ignored with a
+/// warning, as the kernel warns of an unbalanced enable.
 pub fn enable_irq(irq: u32) -> Result<(), Error> {
     let line = line(irq)?;
-    let mut state = lock(&line.state);
-    if state.depth == 0 {
+    let mut mask = lock(&line.mask);
+    if mask.depth == 0 {
         log::warn!(target: "drydock", "{}: unbalanced enable for IRQ {irq}", line.name);
         return Ok(());
     }
-    state.depth -= 1;
-    if state.depth == 0 && state.pending {
-        state.pending = false;
-        drop(state);
+    mask.depth -= 1;
+    if mask.depth == 0 && mask.pending {
+        mask.pending = false;
+        drop(mask);
         // The dispatcher runs the handlers for what arrived while the line was disabled.
         wake(&line);
     }
@@ -407,10 +419,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Starts the worker of a threaded handler; `faulted` is its action's, set if it panics.
 fn spawn_worker(
     line: &Arc<Line>,
     thread_fn: HandlerFn,
     dev_id: DevId,
+    faulted: Arc<AtomicBool>,
 ) -> Result<(Arc<Worker>, JoinHandle<()>), Error> {
     let worker = Arc::new(Worker {
         state: Mutex::new(WorkerState::default()),
@@ -430,18 +444,19 @@ fn spawn_worker(
                 return;
             }
             state.pending = false;
-            let faulted = state.faulted;
-            state.running = !faulted;
+            let skip = faulted.load(Ordering::Acquire);
+            state.running = !skip;
             drop(state);
-            if !faulted {
+            if !skip {
                 // SAFETY: `request_irq`'s contract keeps `dev_id` valid until `free_irq` returns,
                 // and `free_irq` joins this thread before returning.
                 let ran = catch_unwind(AssertUnwindSafe(|| unsafe { thread_fn(dev_id.get()) }));
                 if ran.is_ok() {
                     unmask(&l);
                 } else {
-                    // The device may still assert its level interrupt: it stays masked.
-                    lock(&w.state).faulted = true;
+                    // Neither half runs again, and the device may still assert its level
+                    // interrupt: the vector stays masked.
+                    faulted.store(true, Ordering::Release);
                     handler_panicked(&l, "threaded handler");
                 }
             }
@@ -484,24 +499,36 @@ fn dispatch(line: &Line) {
         if line.stop.load(Ordering::Acquire) {
             return;
         }
-        let mut state = lock(&line.state);
-        if state.depth > 0 {
-            // Disabled: remember the interrupt, and leave a level-triggered vector masked.
-            state.pending = true;
-            continue;
+        let state = lock(&line.state);
+        {
+            // Checked under `state`: a `disable_irq` that raises the depth after this check waits
+            // for these handlers in `synchronize_irq`, so none runs after it returns.
+            let mut mask = lock(&line.mask);
+            if mask.depth > 0 {
+                // Disabled: remember the interrupt, and leave a level-triggered vector masked.
+                mask.pending = true;
+                continue;
+            }
         }
         line.delivered.fetch_add(1, Ordering::Relaxed);
         let mut handled = false;
         let mut woke_thread = false;
-        for action in state.actions.iter_mut().filter(|action| !action.faulted) {
+        // A handler of the line panicked, now or before, perhaps before acknowledging its device.
+        let mut faulted = false;
+        for action in &state.actions {
+            if action.faulted.load(Ordering::Acquire) {
+                faulted = true;
+                continue;
+            }
             let (handler, dev_id) = (action.handler, action.dev_id);
             // SAFETY: `request_irq`'s contract keeps `dev_id` valid until `free_irq` returns, and
             // `free_irq` removes the action under `state`'s lock, which we hold.
             let ret = match catch_unwind(AssertUnwindSafe(|| unsafe { handler(dev_id.get()) })) {
                 Ok(ret) => ret,
                 Err(_) => {
-                    action.faulted = true;
+                    action.faulted.store(true, Ordering::Release);
                     handler_panicked(line, "interrupt handler");
+                    faulted = true;
                     continue;
                 }
             };
@@ -518,8 +545,10 @@ fn dispatch(line: &Line) {
         if !handled {
             log::debug!(target: "drydock", "{}: interrupt not handled by any handler", line.name);
         }
-        // A level-triggered line stays masked until its threaded handler has run.
-        if !woke_thread {
+        // A level-triggered line stays masked until its threaded handler has run, and for good
+        // once one of its handlers has panicked: unmasking would deliver an interrupt nobody
+        // acknowledges again and again.
+        if !woke_thread && !faulted {
             unmask(line);
         }
     }
@@ -531,14 +560,15 @@ fn unmask(line: &Line) {
     }
 }
 
-/// Consumes the events a line's source has signalled so far, without blocking.
-fn discard_pending(line: &Line) -> Result<(), HostError> {
-    let width = match line.source.kind {
+/// Consumes the events signalled so far on `fd`, an interrupt source of `kind` or an eventfd,
+/// without blocking.
+fn discard_pending(fd: BorrowedFd<'_>, kind: IrqSourceKind) -> Result<(), HostError> {
+    let width = match kind {
         IrqSourceKind::EventFd => 8,
         IrqSourceKind::Uio => 4,
     };
     let mut fds = [libc::pollfd {
-        fd: line.source.fd.as_raw_fd(),
+        fd: fd.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     }];
@@ -548,7 +578,7 @@ fn discard_pending(line: &Line) -> Result<(), HostError> {
         return Err(HostError::last_os("polling an interrupt source"));
     }
     if fds[0].revents & libc::POLLIN != 0 {
-        read_counter(line.source.fd.as_fd(), width)?;
+        read_counter(fd, width)?;
     }
     Ok(())
 }
@@ -861,6 +891,10 @@ mod tests {
 
     #[test]
     fn a_handler_that_panics_is_never_called_again() {
+        // Its report would stop a session another test runs.
+        let _serial = crate::host::runtime::STOP_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         static CALLS: AtomicU32 = AtomicU32::new(0);
         unsafe fn panics(_: *mut c_void) -> IrqReturnRaw {
             CALLS.fetch_add(1, Ordering::SeqCst);
@@ -882,6 +916,88 @@ mod tests {
         assert_eq!(CALLS.load(Ordering::SeqCst), 1);
         free_irq(irq, bad);
         free_irq(irq, good);
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn a_panicking_hard_handler_leaves_a_level_triggered_vector_masked() {
+        let _serial = crate::host::runtime::STOP_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        unsafe fn panics(_: *mut c_void) -> IrqReturnRaw {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            panic!("a driver bug before acknowledging the device");
+        }
+        let (irq, calls) = recorded_line("masked after a panic");
+        let dev_id = core::ptr::dangling_mut::<u8>().cast();
+        // SAFETY: the handler does not dereference `dev_id`.
+        unsafe { request_irq(irq, panics, None, false, c"test", dev_id) }.unwrap();
+        trigger(irq).unwrap();
+        wait_for(|| delivered(irq) == 1 && CALLS.load(Ordering::SeqCst) == 1);
+        synchronize_irq(irq);
+        // Only the request's unmask: unmasking now would deliver the unacknowledged interrupt
+        // again and again.
+        assert_eq!(*lock(&calls), ["unmask"]);
+        free_irq(irq, dev_id);
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn a_panicking_threaded_handler_stops_both_halves() {
+        let _serial = crate::host::runtime::STOP_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        static HARD: AtomicU32 = AtomicU32::new(0);
+        static THREADED: AtomicU32 = AtomicU32::new(0);
+        unsafe fn hard(_: *mut c_void) -> IrqReturnRaw {
+            HARD.fetch_add(1, Ordering::SeqCst);
+            IRQ_WAKE_THREAD
+        }
+        unsafe fn panics(_: *mut c_void) -> IrqReturnRaw {
+            THREADED.fetch_add(1, Ordering::SeqCst);
+            panic!("a driver bug in a threaded handler");
+        }
+        let (irq, calls) = recorded_line("threaded panic");
+        let dev_id = core::ptr::dangling_mut::<u8>().cast();
+        // SAFETY: neither handler dereferences `dev_id`.
+        unsafe { request_irq(irq, hard, Some(panics), false, c"test", dev_id) }.unwrap();
+        trigger(irq).unwrap();
+        wait_for(|| THREADED.load(Ordering::SeqCst) == 1);
+        synchronize_irq(irq);
+        trigger(irq).unwrap();
+        wait_for(|| delivered(irq) == 2);
+        synchronize_irq(irq);
+        assert_eq!(
+            (HARD.load(Ordering::SeqCst), THREADED.load(Ordering::SeqCst)),
+            (1, 1),
+            "a half of the faulted registration ran again"
+        );
+        assert_eq!(*lock(&calls), ["unmask"], "the vector was unmasked");
+        free_irq(irq, dev_id);
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn a_handler_may_enable_its_own_line() {
+        static LINE: AtomicU32 = AtomicU32::new(0);
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        unsafe fn enables(_: *mut c_void) -> IrqReturnRaw {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            // Unbalanced here, so only a warning; what matters is that it returns.
+            enable_irq(LINE.load(Ordering::SeqCst)).unwrap();
+            IRQ_HANDLED
+        }
+        let irq = eventfd_line("enable from a handler");
+        LINE.store(irq, Ordering::SeqCst);
+        let dev_id = core::ptr::dangling_mut::<u8>().cast();
+        // SAFETY: the handler does not dereference `dev_id`.
+        unsafe { request_irq(irq, enables, None, false, c"test", dev_id) }.unwrap();
+        for expected in 1..=2 {
+            trigger(irq).unwrap();
+            wait_for(|| CALLS.load(Ordering::SeqCst) == expected);
+        }
+        free_irq(irq, dev_id);
         unregister_line(irq);
     }
 

@@ -31,7 +31,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::binding::bind_command;
 use super::bus::Bus;
@@ -143,7 +143,7 @@ impl Session {
     }
 
     /// Opens the devices `options` name and adds them to the bus, where the drivers that match
-    /// them probe them; returns how many were opened.
+    /// them probe them; returns how many stay open on the bus.
     ///
     /// With [`Devices::All`], only the devices bound to the backend's kernel driver that a loaded
     /// driver's ID table matches are opened, as the kernel loads a driver for a device by its
@@ -190,7 +190,7 @@ impl Session {
                 opened
             }
         };
-        let count = devices.len();
+        let mut kept = 0;
         for device in devices {
             let name = device.name().to_string_lossy().into_owned();
             self.add_device(device);
@@ -204,9 +204,11 @@ impl Session {
             {
                 log::info!(target: "drydock", "{name}: the driver declined it; closed");
                 self.bus.remove_device(&name);
+            } else {
+                kept += 1;
             }
         }
-        Ok(count)
+        Ok(kept)
     }
 
     /// The bus of the session.
@@ -356,8 +358,18 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
 /// The write end of the running [`StopSignals`]' pipe, or -1.
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
+/// The write end of the running [`StopSignals`]' pipe for [`stop_after_fault`]: a duplicate of
+/// `SIGNAL_PIPE`'s, behind a lock (which a signal handler could not take) so that it is never
+/// closed while a fault is being written to it.
+static FAULT_PIPE: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
 /// What the pipe carries for [`stop_after_fault`]: no signal has number 0.
 const FAULT: u8 = 0;
+
+/// Serialises the unit tests that install the stop-signal handlers, send stop signals or report
+/// faults: they share one process-wide pipe.
+#[cfg(test)]
+pub(crate) static STOP_TESTS: Mutex<()> = Mutex::new(());
 
 /// Why a session stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -374,11 +386,11 @@ pub enum Stop {
 /// [`serve`] returns [`Status::Panicked`]. Without a running session (a driver driven as a library
 /// or in tests) nothing happens: the caller has logged the panic.
 pub(crate) fn stop_after_fault() {
-    let fd = SIGNAL_PIPE.load(Ordering::Acquire);
-    if fd >= 0 {
-        // SAFETY: writing one byte from a live local to the pipe, which stays open while
-        // `SIGNAL_PIPE` names it.
-        unsafe { libc::write(fd, core::ptr::from_ref(&FAULT).cast(), 1) };
+    let pipe = FAULT_PIPE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(fd) = pipe.as_ref() {
+        // SAFETY: writing one byte from a live local to the pipe, which the lock we hold keeps
+        // open.
+        unsafe { libc::write(fd.as_raw_fd(), core::ptr::from_ref(&FAULT).cast(), 1) };
     }
 }
 
@@ -419,6 +431,9 @@ impl StopSignals {
         }
         // SAFETY: both descriptors are new and owned by nothing else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let fault_end = write
+            .try_clone()
+            .map_err(|err| HostError::os("duplicating the signal pipe", err))?;
         if SIGNAL_PIPE
             .compare_exchange(-1, write.as_raw_fd(), Ordering::AcqRel, Ordering::Acquire)
             .is_err()
@@ -428,6 +443,7 @@ impl StopSignals {
                 std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a session already runs"),
             ));
         }
+        *FAULT_PIPE.lock().unwrap_or_else(|e| e.into_inner()) = Some(fault_end);
         let mut signals = Self {
             read,
             _write: write,
@@ -492,6 +508,7 @@ impl Drop for StopSignals {
             // SAFETY: restoring a disposition the kernel gave us.
             unsafe { libc::sigaction(signal, &previous, core::ptr::null_mut()) };
         }
+        FAULT_PIPE.lock().unwrap_or_else(|e| e.into_inner()).take();
         SIGNAL_PIPE.store(-1, Ordering::Release);
     }
 }
@@ -506,11 +523,7 @@ mod tests {
     use crate::host::sim::{models::Edu, SimFunction};
     use crate::{Module, ThisModule};
     use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
-    use std::sync::Mutex;
     use std::time::{Duration, Instant};
-
-    /// Tests that install signal handlers or send signals run one at a time.
-    static SIGNALS: Mutex<()> = Mutex::new(());
 
     static PROBES: AtomicUsize = AtomicUsize::new(0);
     static REMOVES: AtomicUsize = AtomicUsize::new(0);
@@ -638,7 +651,7 @@ mod tests {
 
     #[test]
     fn a_session_binds_and_releases_in_order() {
-        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let (device, function) = sim_edu(1);
         let removes = REMOVES.load(Ordering::SeqCst);
         let session = Session::start(&EDU_MODULE, vec![device]).unwrap();
@@ -659,7 +672,7 @@ mod tests {
 
     #[test]
     fn a_loaded_module_says_which_devices_it_wants_before_they_are_opened() {
-        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let session = Session::load(&EDU_MODULE).unwrap();
         let edu = PciIds {
             vendor: 0x1234,
@@ -682,7 +695,7 @@ mod tests {
 
     #[test]
     fn a_panicking_probe_still_releases_the_device() {
-        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let (device, function) = sim_edu(2);
         PANIC_IN_PROBE.store(true, Ordering::SeqCst);
         let session = Session::start(&EDU_MODULE, vec![device]);
@@ -700,7 +713,7 @@ mod tests {
 
     #[test]
     fn run_stops_on_sigterm_and_releases_everything() {
-        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let (device, function) = sim_edu(3);
         let probes = PROBES.load(Ordering::SeqCst);
         let options = Options {
@@ -723,7 +736,7 @@ mod tests {
 
     #[test]
     fn a_panicking_interrupt_handler_stops_the_session_and_releases_the_device() {
-        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let capture = crate::host::logger::capture();
         let (device, function) = sim_edu(4);
         let removes = REMOVES.load(Ordering::SeqCst);
@@ -754,7 +767,7 @@ mod tests {
 
     #[test]
     fn run_without_devices_says_so() {
-        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let capture = crate::host::logger::capture();
         let options = Options {
             devices: Devices::Opened(Vec::new()),
@@ -766,7 +779,7 @@ mod tests {
 
     #[test]
     fn only_one_session_catches_signals() {
-        let _serial = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let first = StopSignals::install().unwrap();
         assert!(StopSignals::install().is_err());
         // SAFETY: raising a signal in this thread; the handler just installed catches it.

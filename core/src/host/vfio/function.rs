@@ -53,7 +53,8 @@ impl IrqChip for VfioVector {
         match self.kind {
             // Releasing INTx's trigger frees the host's handler on some kernels (6.1 does), and a
             // level interrupt asserted with no handler is trouble for whatever shares the pin:
-            // INTx is masked in the device instead (INTx Disable), which every kernel offers.
+            // INTx is masked instead, which every kernel offers (with INTx Disable in the device
+            // when it supports PCI 2.3 masking, else by disabling the host's interrupt line).
             IrqKind::Intx => {
                 let action = if fd.is_some() {
                     IrqAction::Unmask
