@@ -889,18 +889,21 @@ mod tests {
         unregister_line(irq);
     }
 
+    /// Serialises a test whose handler panics with the runtime's tests: the panic's report would
+    /// stop a session one of them runs.
+    fn apart_from_sessions() -> std::sync::MutexGuard<'static, ()> {
+        lock(&crate::host::runtime::STOP_TESTS)
+    }
+
     #[test]
-    fn a_handler_that_panics_is_never_called_again() {
-        // Its report would stop a session another test runs.
-        let _serial = crate::host::runtime::STOP_TESTS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+    fn a_handler_that_panics_is_never_called_again_and_its_line_stays_masked() {
+        let _serial = apart_from_sessions();
         static CALLS: AtomicU32 = AtomicU32::new(0);
         unsafe fn panics(_: *mut c_void) -> IrqReturnRaw {
             CALLS.fetch_add(1, Ordering::SeqCst);
-            panic!("a driver bug in an interrupt handler");
+            panic!("a driver bug before acknowledging the device");
         }
-        let irq = eventfd_line("panics");
+        let (irq, calls) = recorded_line("panics");
         let counter = AtomicU32::new(0);
         let (bad, good) = (core::ptr::dangling_mut::<u8>().cast(), counter_id(&counter));
         // SAFETY: `panics` does not dereference its `dev_id`; `counter` outlives its registration.
@@ -914,40 +917,17 @@ mod tests {
         // The line goes on serving its other handler.
         wait_for(|| counter.load(Ordering::SeqCst) == 2);
         assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+        // Only the request's unmask: unmasking after the panic would deliver an interrupt nobody
+        // acknowledged again and again.
+        assert_eq!(*lock(&calls), ["unmask"]);
         free_irq(irq, bad);
         free_irq(irq, good);
         unregister_line(irq);
     }
 
     #[test]
-    fn a_panicking_hard_handler_leaves_a_level_triggered_vector_masked() {
-        let _serial = crate::host::runtime::STOP_TESTS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        static CALLS: AtomicU32 = AtomicU32::new(0);
-        unsafe fn panics(_: *mut c_void) -> IrqReturnRaw {
-            CALLS.fetch_add(1, Ordering::SeqCst);
-            panic!("a driver bug before acknowledging the device");
-        }
-        let (irq, calls) = recorded_line("masked after a panic");
-        let dev_id = core::ptr::dangling_mut::<u8>().cast();
-        // SAFETY: the handler does not dereference `dev_id`.
-        unsafe { request_irq(irq, panics, None, false, c"test", dev_id) }.unwrap();
-        trigger(irq).unwrap();
-        wait_for(|| delivered(irq) == 1 && CALLS.load(Ordering::SeqCst) == 1);
-        synchronize_irq(irq);
-        // Only the request's unmask: unmasking now would deliver the unacknowledged interrupt
-        // again and again.
-        assert_eq!(*lock(&calls), ["unmask"]);
-        free_irq(irq, dev_id);
-        unregister_line(irq);
-    }
-
-    #[test]
     fn a_panicking_threaded_handler_stops_both_halves() {
-        let _serial = crate::host::runtime::STOP_TESTS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _serial = apart_from_sessions();
         static HARD: AtomicU32 = AtomicU32::new(0);
         static THREADED: AtomicU32 = AtomicU32::new(0);
         unsafe fn hard(_: *mut c_void) -> IrqReturnRaw {
