@@ -15,17 +15,18 @@
 //! [`run`] installs the logger, loads the module into a [`Bus`], which registers its driver, and
 //! opens the devices bound to vfio-pci that the driver's ID table matches (or the devices named in
 //! the options); the bus binds the driver to each it matches (the kernel's matching, done by the
-//! bus) as it is added. It then waits for
-//! `SIGINT` or `SIGTERM` and unloads the module: each bound device's `remove()` runs, bus mastering
-//! is turned off, the driver's data is dropped and its device-managed resources released. Then the
-//! devices are closed, and with the last one the VFIO groups and the container.
+//! bus) as it is added. It then waits for `SIGINT` or `SIGTERM` and unloads the module: each
+//! bound device's `remove()` runs, bus mastering is turned off, the driver's data is dropped and
+//! its device-managed resources released. Then the devices are closed, and with the last one the
+//! VFIO groups and the container.
 //!
 //! A driver that panics in `probe` or `remove` is caught by the bus and its device released as
 //! for a failed probe; a panic anywhere else in the session (module init, module exit) is caught
 //! here, and unwinding drops the devices, so their files close and the kernel resets what VFIO
 //! gave out. A panic in an interrupt handler, which runs on an interrupt thread, stops the session
-//! as a signal does (see `super::irq`), and the driver is unbound in order. Signals are handled with a self-pipe: the handler only writes the signal number to a
-//! pipe; all work happens in the thread that called `run`.
+//! as a signal does (see `super::irq`), and the driver is unbound in order. Signals are handled
+//! with a self-pipe: the handler only writes the signal number to a pipe; all work happens in the
+//! thread that called `run`.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -192,16 +193,11 @@ impl Session {
         };
         let mut kept = 0;
         for device in devices {
-            let name = device.name().to_string_lossy().into_owned();
-            self.add_device(device);
+            self.add_device(device.clone());
             // A device the ID table matched but the driver's probe declined is closed again, so
             // its group is free for other processes, as a device not matched at all is.
-            if every_match
-                && self
-                    .bus
-                    .device(&name)
-                    .is_some_and(|d| d.bound_driver().is_none())
-            {
+            if every_match && device.bound_driver().is_none() {
+                let name = device.name().to_string_lossy().into_owned();
                 log::info!(target: "drydock", "{name}: the driver declined it; closed");
                 self.bus.remove_device(&name);
             } else {

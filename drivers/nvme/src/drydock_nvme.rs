@@ -25,10 +25,10 @@
 //! [`Status::to_result`] and logged when it is not a success; a command without a completion
 //! within its queue's timeout completes as [`Status::TimedOut`], a controller that sets CSTS.CFS
 //! fails every command in flight. Either is noticed at the checks of whichever thread reaps or
-//! waits, at most 100 ms apart. No completion is handed out while the controller may still access the command's
-//! buffer: a command that timed out is first taken back (its submission queue deleted and created
-//! again, as the kernel's driver resets the controller), and a failed controller is disabled
-//! first ([`Queue`] has the rules).
+//! waits, at most 100 ms apart. No completion is handed out while the controller may still access
+//! the command's buffer: a command that timed out is first taken back (its submission queue
+//! deleted and created again, as the kernel's driver resets the controller), and a failed
+//! controller is disabled first ([`Queue`] has the rules).
 //!
 //! Nothing the controller writes can make the driver panic or touch memory it does not own: every
 //! completion entry is checked (phase, queue identifier, command identifier against the commands

@@ -30,3 +30,8 @@ pub(crate) fn host_interrupts_listed(name: &str) -> Result<Option<u64>, String> 
 pub(crate) fn vfio_msi(vector: u32, address: &str) -> String {
     format!("vfio-msi[{vector}]({address})")
 }
+
+/// The name VFIO gives the host interrupt of the INTx pin of the device at `address`.
+pub(crate) fn vfio_intx(address: &str) -> String {
+    format!("vfio-intx({address})")
+}

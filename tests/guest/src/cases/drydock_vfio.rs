@@ -17,7 +17,7 @@ use kernel::host::uio;
 use kernel::host::vfio::{self, VfioFunction, VfioOptions};
 
 use super::{ensure, in_kernel, CaseResult};
-use crate::interrupts::{host_interrupts, host_interrupts_listed};
+use crate::interrupts::{host_interrupts, host_interrupts_listed, vfio_intx, vfio_msi};
 use crate::kmsg::KernelLog;
 use crate::{edu, sysfs};
 
@@ -102,15 +102,7 @@ fn check_registers(bar: usize) -> CaseResult {
         let read = read32(bar, edu::REG_LIVENESS);
         ensure!(read == !value, "liveness: wrote {value:#x}, read {read:#x}");
     }
-    write32(bar, edu::REG_FACTORIAL, 10);
-    let start = Instant::now();
-    while read32(bar, edu::REG_STATUS) & 1 != 0 {
-        ensure!(
-            start.elapsed() < Duration::from_secs(2),
-            "factorial still busy"
-        );
-        std::thread::yield_now();
-    }
+    factorial(bar, 10)?;
     let result = read32(bar, edu::REG_FACTORIAL);
     ensure!(result == 3_628_800, "10! = {result}");
     println!("id {id:#010x}, liveness ok, 10! = {result}");
@@ -320,13 +312,9 @@ pub fn drydock_vfio_edu_intx() -> CaseResult {
 /// `/proc/interrupts`); requesting it again connects it, and a level-triggered INTx whose cause is
 /// still there fires again while an MSI sent meanwhile is gone. VFIO itself masks only INTx.
 pub fn drydock_vfio_irq_masking() -> CaseResult {
-    for (types, host_irq) in [
-        (bindings::PCI_IRQ_MSI, "vfio-msi[0]"),
-        (bindings::PCI_IRQ_INTX, "vfio-intx"),
-    ] {
-        mask_and_shut_down(types, &format!("{host_irq}({})", edu::address()))?;
-    }
-    Ok(())
+    let address = edu::address();
+    mask_and_shut_down(bindings::PCI_IRQ_MSI, &vfio_msi(0, &address))?;
+    mask_and_shut_down(bindings::PCI_IRQ_INTX, &vfio_intx(&address))
 }
 
 /// [`drydock_vfio_irq_masking`] with vectors of `types`, whose host interrupt VFIO names
@@ -425,15 +413,10 @@ fn mask_and_shut_down(types: u32, host_irq: &str) -> CaseResult {
 /// Starts a factorial of `n` and waits for the device to finish it.
 fn factorial(bar: usize, n: u32) -> CaseResult {
     write32(bar, edu::REG_FACTORIAL, n);
-    let start = Instant::now();
-    while read32(bar, edu::REG_STATUS) & 1 != 0 {
-        ensure!(
-            start.elapsed() < Duration::from_secs(5),
-            "factorial still busy"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(())
+    wait_until(
+        || read32(bar, edu::REG_STATUS) & 1 == 0,
+        "the factorial's completion",
+    )
 }
 
 /// Waits up to 5 s for `cond`.

@@ -13,7 +13,8 @@
 //!   CSS and MPS supported) and sets CSTS.RDY, or sets CSTS.CFS if they are invalid; CC.EN 1→0
 //!   deletes every queue, forgets the shadow doorbells and clears CSTS (RDY and CFS), keeping
 //!   AQA/ASQ/ACQ; the model records whether the admin queues' memory was still the driver's
-//!   then ([`Nvme::admin_queues_allocated_at_disable`]). A shutdown notification (CC.SHN) completes at once (CSTS.SHST = 2).
+//!   then ([`Nvme::admin_queues_allocated_at_disable`]). A shutdown notification (CC.SHN)
+//!   completes at once (CSTS.SHST = 2).
 //! - **Admin commands**: Identify (CNS 0 namespace, 1 controller, 2 active namespace list),
 //!   Set/Get Features (Number of Queues, answered with the configured queue pairs whatever is
 //!   asked (QEMU's default 64: 63/63), refused with Command Sequence Error once a queue was
@@ -21,8 +22,9 @@
 //!   QEMU's statuses and checks in QEMU's order, Abort (never aborts), Doorbell Buffer Config
 //!   (shadow doorbells and event indexes). Admin commands must use PRPs.
 //! - **I/O commands** on namespace 1 (512- or 4096-byte LBAs, in memory): Read, Write, Flush,
-//!   Write Zeroes; MDTS 7 (512 KiB) unless configured otherwise, LBA range checks, PRP1/PRP2/PRP lists (chained) with QEMU's
-//!   validation (only PRP1 may carry an offset: Invalid PRP Offset otherwise).
+//!   Write Zeroes; MDTS 7 (512 KiB) unless configured otherwise, LBA range checks,
+//!   PRP1/PRP2/PRP lists (chained) with QEMU's validation (only PRP1 may carry an offset: Invalid
+//!   PRP Offset otherwise).
 //! - **Configuration space**: 4096 bytes, as a PCI Express endpoint's.
 //! - **Completions** are written with phase tags through the simulated IOMMU; a CQ that is full
 //!   holds its completions until the driver frees entries. MSI-X (65 vectors) signals the CQ's
