@@ -13,9 +13,10 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use drydock_benches::interleaved;
+use drydock_runner::driver_data::WithDriver;
+use drydock_sim::{models::Edu, SimBus};
 use edu::EduDriver;
 use kernel::dma::Coherent;
-use kernel::host::sim::{models::Edu, SimBus};
 use kernel::prelude::*;
 
 fn dma_alloc(c: &mut Criterion) {

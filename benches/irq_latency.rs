@@ -4,7 +4,7 @@
 //!
 //! - `bare_blocking_read`: a thread blocked in `read()` on an eventfd, which publishes a sequence
 //!   number when it wakes up: the fastest wake-up a process can get from an eventfd;
-//! - `dispatcher`: the same eventfd as an interrupt line of `kernel::host::irq`, with a handler
+//! - `dispatcher`: the same eventfd as an interrupt line of `drydock_host::irq`, with a handler
 //!   registered by `request_irq` that publishes the sequence number (drydock's design: a thread
 //!   per line, blocked in `read()`);
 //! - `epoll_then_read`: a thread blocked in `epoll_wait()` on a set holding the eventfd, which
@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use drydock_benches::interleaved;
-use kernel::host::function::{IrqSource, IrqSourceKind};
-use kernel::host::irq;
+use drydock_host::function::{IrqSource, IrqSourceKind};
+use drydock_host::irq;
 
 /// Writes the eventfd, then spins until `seen` reaches `n`.
 fn one_delivery(fd: &OwnedFd, seen: &AtomicU64, n: u64) {

@@ -12,17 +12,18 @@
 
 use std::process::ExitCode;
 
+use drydock_host::sysfs::Sysfs;
+use drydock_host::vfio::VfioOptions;
+use drydock_runner::driver_data::WithDriver;
+use drydock_runner::runtime::{Backend, Devices, Options, Session};
+use drydock_sim::{models, SimBus};
 use edu::{Edu, EduDriver};
 use kernel::device::Bound;
-use kernel::host::runtime::{Backend, Devices, Options, Session};
-use kernel::host::sim::{models, SimBus};
-use kernel::host::sysfs::Sysfs;
-use kernel::host::vfio::VfioOptions;
 use kernel::pci;
 
 fn main() -> ExitCode {
     // The driver logs through `dev_info!` and friends; the logger prints them on standard error.
-    kernel::host::logger::init();
+    drydock_runner::logger::init();
     let result = match std::env::args().nth(1) {
         Some(address) => on_real_device(&address),
         None => on_simulated_device(),
@@ -98,6 +99,8 @@ fn on_real_device(address: &str) -> Result<(), String> {
         .bus()
         .device(address)
         .ok_or_else(|| format!("{address} is not on the bus"))?;
-    kernel::host::pci::with_driver_data::<EduDriver, _>(&device, |dev, edu| exercise(dev, &edu))
-        .map_err(|e| format!("{address} has no edu driver bound (is it an edu?): {e:?}"))?
+    drydock_runner::driver_data::with_driver_data::<EduDriver, _>(&device, |dev, edu| {
+        exercise(dev, &edu)
+    })
+    .map_err(|e| format!("{address} has no edu driver bound (is it an edu?): {e:?}"))?
 }

@@ -10,12 +10,13 @@
 
 use std::process::ExitCode;
 
-use kernel::host::runtime::{Devices, Options, Session};
-use kernel::host::sim::{models, SimBus};
+use drydock_runner::driver_data::WithDriver;
+use drydock_runner::runtime::{Devices, Options, Session};
+use drydock_sim::{models, SimBus};
 use pci_testdev::{Test, Testdev, TestdevDriver};
 
 fn main() -> ExitCode {
-    kernel::host::logger::init();
+    drydock_runner::logger::init();
     let result = match std::env::args().nth(1) {
         Some(address) => on_real_device(&address),
         None => on_simulated_device(),
@@ -75,7 +76,7 @@ fn on_real_device(address: &str) -> Result<(), String> {
         .bus()
         .device(address)
         .ok_or_else(|| format!("{address} is not on the bus"))?;
-    kernel::host::pci::with_driver_data::<TestdevDriver, _>(&device, |_, testdev| {
+    drydock_runner::driver_data::with_driver_data::<TestdevDriver, _>(&device, |_, testdev| {
         exercise(&testdev)
     })
     .map_err(|e| format!("{address} has no pci-testdev driver bound: {e:?}"))?

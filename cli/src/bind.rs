@@ -2,10 +2,11 @@
 
 use std::io::Write;
 
-use kernel::host::binding::{
+use drydock_admin::binding::{
     self, bind_one, BindOptions, BindOutcome, Plan, Reason, UnbindOutcome, UserspaceDriver,
 };
-use kernel::host::sysfs::{canonical_address, Sysfs};
+use drydock_host::pci_id::canonical_address;
+use drydock_host::sysfs::Sysfs;
 
 use crate::args::{BindArgs, UnbindArgs};
 use crate::output::line;

@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use kernel::host::binding::UserspaceDriver;
-use kernel::host::readiness::{self, Report, Status};
-use kernel::host::sysfs::Sysfs;
+use drydock_admin::binding::UserspaceDriver;
+use drydock_admin::readiness::{self, Report, Status};
+use drydock_host::sysfs::Sysfs;
 
 use crate::args::CheckArgs;
 use crate::output::{line, wrap};

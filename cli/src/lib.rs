@@ -1,11 +1,11 @@
 //! The `drydock` command: list PCI devices, hand them to a userspace driver (vfio-pci or
 //! uio_pci_generic) and back, and check that a driver process can run.
 //!
-//! The policy lives in the host machinery of the `drydock` crate, shared with the runtime and the
-//! tests: [`kernel::host::sysfs`] reads and writes the kernel's trees, [`kernel::host::binding`]
-//! decides and carries out binds and give-backs, [`kernel::host::usage`] tells what uses a
-//! device, [`kernel::host::readiness`] diagnoses. This crate parses the command line and prints.
-//! `docs/cli.md` describes the command.
+//! The policy lives in the `drydock-admin` crate, over the host crate's view of the kernel's trees:
+//! [`drydock_host::sysfs`] reads and writes them, [`drydock_admin::binding`] decides and carries
+//! out binds and give-backs, [`drydock_admin::usage`] tells what uses a device,
+//! [`drydock_admin::readiness`] diagnoses. This crate parses the command line and prints; it does
+//! not link the driver API or the runner. `docs/cli.md` describes the command.
 
 pub mod args;
 mod bind;
@@ -19,8 +19,9 @@ use std::io::Write;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use kernel::host::error::HostError;
-use kernel::host::sysfs::Sysfs;
+use drydock_admin::error::BindError;
+use drydock_host::error::HostError;
+use drydock_host::sysfs::Sysfs;
 
 pub use args::{Cli, Command};
 
@@ -48,12 +49,22 @@ impl Failure {
 impl From<HostError> for Failure {
     fn from(err: HostError) -> Self {
         let code = match err {
-            HostError::BadAddress { .. } | HostError::UnknownDriver { .. } => 2,
+            HostError::BadAddress { .. } => 2,
             _ => 1,
         };
         Self {
             message: err.to_string(),
             code,
+        }
+    }
+}
+
+impl From<BindError> for Failure {
+    fn from(err: BindError) -> Self {
+        match err {
+            BindError::Host(err) => err.into(),
+            BindError::UnknownDriver { .. } => Self::usage(err.to_string()),
+            _ => Self::failed(err.to_string()),
         }
     }
 }

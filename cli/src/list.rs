@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use kernel::host::binding;
-use kernel::host::error::HostError;
-use kernel::host::sysfs::{PciDeviceInfo, Sysfs};
+use drydock_admin::binding;
+use drydock_host::error::HostError;
+use drydock_host::sysfs::{PciDeviceInfo, Sysfs};
 use serde::Serialize;
 
 use crate::args::ListArgs;

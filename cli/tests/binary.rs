@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
-use kernel::host::sysfs::fake::{FakeDevice, FakeSys};
+use drydock_sim::sysfs::{FakeDevice, FakeSys};
 
 fn drydock() -> Command {
     Command::new(env!("CARGO_BIN_EXE_drydock"))

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use clap::Parser;
 use drydock_cli::{run, Cli};
-use kernel::host::sysfs::fake::FakeSys;
+use drydock_sim::sysfs::FakeSys;
 
 const EDU: &str = "0000:00:02.0";
 const NVME0: &str = "0000:00:04.0";

@@ -1,8 +1,8 @@
 //! Drives Linux 7.3's `samples/rust/rust_dma.rs`, built unchanged as this crate's library, on a
 //! simulated pci-testdev.
 
-use kernel::host::logger;
-use kernel::host::sim::{models::PciTestdev, SimBus};
+use drydock_runner::logger;
+use drydock_sim::{models::PciTestdev, SimBus};
 
 #[test]
 fn the_sample_maps_and_checks_its_dma_memory() {

@@ -1,9 +1,9 @@
 //! Drives Linux 7.3's `samples/rust/rust_driver_pci.rs`, built unchanged as this crate's library,
 //! on a simulated pci-testdev.
 
-use kernel::host::function::PciFunction;
-use kernel::host::logger;
-use kernel::host::sim::{models::PciTestdev, SimBus};
+use drydock_host::function::PciFunction;
+use drydock_runner::logger;
+use drydock_sim::{models::PciTestdev, SimBus};
 
 #[test]
 fn the_sample_drives_pci_testdev() {

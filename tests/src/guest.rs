@@ -18,13 +18,14 @@ use crate::{process, Context, Error, Result};
 
 /// The target triple of guest binaries.
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
-/// The packages whose binaries the guest runs: the runner, the drivers' own binaries (the demo
-/// runs `edu`, the in-kernel comparisons each driver's), the NVMe benchmark and the `drydock` command (package `drydock-cli`).
+/// The packages whose binaries the guest runs: the runner, the drivers' own binaries (the
+/// packages `drivers/*/process`: the demo runs `edu`, the in-kernel comparisons each driver's),
+/// the NVMe benchmark and the `drydock` command (package `drydock-cli`).
 pub const GUEST_PACKAGES: &[&str] = &[
     "drydock-guest",
-    "edu",
-    "pci-testdev",
-    "nvme",
+    "edu-process",
+    "pci-testdev-process",
+    "nvme-process",
     "nvme-bench",
     "drydock-cli",
 ];

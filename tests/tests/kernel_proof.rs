@@ -1,8 +1,10 @@
 //! The in-tree build rejects what a Linux 7.3 module cannot name.
 //!
-//! A driver file of `drivers/` builds against drydock, where `kernel::host` (the host machinery)
-//! and `std` exist; in a kernel tree neither does. The proof (`tests/kernel/build`) builds every
-//! driver file in the Linux 7.3 tree, so a drydock-only name fails it. This test shows that on
+//! A driver file of `drivers/` builds against drydock, where `std` exists; in a kernel tree it does
+//! not. drydock's own names fail already at `cargo build` (`kernel` has no host module, and a
+//! driver's library depends on nothing drydock-specific: `kernel/tests/compile-fail` and
+//! `tests/tests/layers.rs`), and the proof (`tests/kernel/build`) builds every driver file in the
+//! Linux 7.3 tree, so anything else that tree lacks fails it. This test shows that on
 //! copies of a real driver file, built as modules against the proof kernel's tree exactly as the
 //! proof builds `drivers/` (`tests/kernel/build --check`): the unchanged copy builds, and each copy
 //! with one drydock-only name added fails with the compiler's error naming that copy's path.
@@ -21,7 +23,7 @@ const DRIVER: &str = "drivers/pci-testdev/src/pci_testdev.rs";
 /// compiler's message about it in the tree.
 const DRYDOCK_ONLY: &[(&str, &str)] = &[
     (
-        "use kernel::host::runtime as _;",
+        "use drydock_runner::runtime as _;",
         "could not find `host` in `kernel`",
     ),
     ("use std::thread as _;", "unresolved import `std`"),

@@ -68,9 +68,15 @@ publish = false
 path = "src/{name}.rs"
 
 [dependencies]
-kernel = {{ package = "drydock", path = "{core}" }}
-pin-init = {{ path = "{core}/pin-init" }}
+kernel = {{ package = "drydock-kernel", path = "{root}/kernel" }}
+pin-init = {{ path = "{root}/kernel/pin-init" }}
 zerocopy = {{ version = "0.8.64", features = ["derive"] }}
+
+# The test drives the sample on the simulated bus, as a driver crate's tests do.
+[dev-dependencies]
+drydock-host = {{ path = "{root}/host" }}
+drydock-runner = {{ path = "{root}/runner" }}
+drydock-sim = {{ path = "{root}/sim" }}
 
 # Its own workspace: the crate lives under drydock's target directory, not in its workspace.
 [workspace]
@@ -85,7 +91,7 @@ opt-level = 1
 missing_docs = "warn"
 unsafe_op_in_unsafe_fn = "deny"
 "#,
-        core = root.join("core").display()
+        root = root.display()
     );
     fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();

@@ -4,13 +4,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use drydock_admin::binding::{self, BindOptions, BindOutcome, UserspaceDriver};
+use drydock_host::sysfs::Sysfs;
+use drydock_host::vfio::{self, VfioOptions};
 use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueConfig};
+use drydock_runner::runtime::Session;
 use kernel::device::Bound;
 use kernel::dma::Coherent;
-use kernel::host::binding::{self, BindOptions, BindOutcome, UserspaceDriver};
-use kernel::host::runtime::Session;
-use kernel::host::sysfs::Sysfs;
-use kernel::host::vfio::{self, VfioOptions};
 use kernel::io::Io as _;
 use kernel::pci;
 use kernel::prelude::GFP_KERNEL;
@@ -102,7 +102,7 @@ impl Drydock {
             .bus()
             .device(&self.address)
             .ok_or("the device left the bus")?;
-        kernel::host::pci::with_driver_data::<NvmeDriver, _>(&device, |dev, ctrl| {
+        drydock_runner::driver_data::with_driver_data::<NvmeDriver, _>(&device, |dev, ctrl| {
             f(dev, ctrl.get_ref())
         })
         .map_err(|e| format!("the driver is not bound: {e:?}"))

@@ -46,7 +46,7 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    kernel::host::logger::init();
+    drydock_runner::logger::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("integrity") => integrity_main(&args[1..]),

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use drydock_admin::binding;
+use drydock_host::sysfs::Sysfs;
 use io_uring::{opcode, types, IoUring};
-use kernel::host::binding;
-use kernel::host::sysfs::Sysfs;
 
 use crate::drydock::with_progress;
 use crate::stats::{CpuTime, Latencies, Measurement};

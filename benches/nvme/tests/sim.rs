@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use drydock_nvme::NvmeDriver;
-use kernel::host::sim::models::nvme::{opcode, Fault};
-use kernel::host::sim::models::Nvme;
-use kernel::host::sim::SimBus;
+use drydock_runner::driver_data::WithDriver;
+use drydock_sim::models::nvme::{opcode, Fault};
+use drydock_sim::models::Nvme;
+use drydock_sim::SimBus;
 use nvme_bench::integrity::POISON;
 use nvme_bench::report::Report;
 use nvme_bench::workload::{Op, Workload};

@@ -1,8 +1,8 @@
 //! The `self_test` module parameter, in its own test binary because parameters are process-wide.
 
+use drydock_runner::logger::CapturedRecord;
+use drydock_sim::{models::Edu, SimBus};
 use kernel::error::code::EIO;
-use kernel::host::logger::CapturedRecord;
-use kernel::host::sim::{models::Edu, SimBus};
 
 /// The messages logged about the device called `name`.
 fn messages_about(records: &[CapturedRecord], name: &str) -> Vec<String> {
@@ -24,7 +24,7 @@ fn self_test_lines(messages: &[String]) -> Vec<&str> {
 #[test]
 fn self_test_at_probe_checks_factorials_dma_and_interrupts() {
     edu::__DRYDOCK_MODULE.set_param("self_test=y").unwrap();
-    let log = kernel::host::logger::capture();
+    let log = drydock_runner::logger::capture();
 
     let bus = SimBus::new();
     let good = bus.add(4, Edu::new());

@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use edu::{EduDriver, MAX_TRANSFER};
-use kernel::error::code::{EINVAL, ENODEV};
-use kernel::host::sim::pattern;
-use kernel::host::sim::{
+use drydock_runner::driver_data::WithDriver;
+use drydock_sim::pattern;
+use drydock_sim::{
     models::{Edu, PciTestdev},
     SimBus,
 };
+use edu::{EduDriver, MAX_TRANSFER};
+use kernel::error::code::{EINVAL, ENODEV};
 use kernel::pci::IrqType;
 
 fn factorial_mod_2_32(n: u32) -> u32 {

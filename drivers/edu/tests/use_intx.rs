@@ -1,7 +1,8 @@
 //! The `use_intx` module parameter, in its own test binary because parameters are process-wide.
 
+use drydock_runner::driver_data::WithDriver;
+use drydock_sim::{models::Edu, SimBus};
 use edu::EduDriver;
-use kernel::host::sim::{models::Edu, SimBus};
 use kernel::pci::IrqType;
 
 #[test]

@@ -6,15 +6,16 @@
 
 use std::sync::Arc;
 
+use drydock_host::fault::AllocFailure;
 use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueConfig, Status};
+use drydock_runner::driver_data::WithDriver;
+use drydock_sim::models::nvme::{opcode, status, Fault, NvmeConfig, CAP};
+use drydock_sim::models::Nvme;
+use drydock_sim::pattern;
+use drydock_sim::{DeviceModel, SimBus, SimDevice};
 use kernel::device::Bound;
 use kernel::dma::Coherent;
 use kernel::error::code::{EBUSY, ECANCELED, EINVAL, EIO, ENODATA, ENODEV, ERANGE, ETIMEDOUT};
-use kernel::host::fault::AllocFailure;
-use kernel::host::sim::models::nvme::{opcode, status, Fault, NvmeConfig, CAP};
-use kernel::host::sim::models::Nvme;
-use kernel::host::sim::pattern;
-use kernel::host::sim::{DeviceModel, SimBus, SimDevice};
 use kernel::io::Io;
 use kernel::pci;
 use kernel::prelude::GFP_KERNEL;
@@ -24,7 +25,7 @@ use kernel::time::Delta;
 struct Rig {
     _bus: SimBus,
     device: SimDevice<Nvme>,
-    _module: kernel::host::module::ModuleHandle,
+    _module: drydock_host::module::ModuleHandle,
 }
 
 impl Rig {

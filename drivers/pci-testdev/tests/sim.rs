@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use kernel::host::function::{BarInfo, IrqKind};
-use kernel::host::logger;
-use kernel::host::sim::{models::PciTestdev, DeviceModel, Identity, SimBus, SimContext};
+use drydock_host::function::{BarInfo, IrqKind};
+use drydock_runner::driver_data::WithDriver;
+use drydock_runner::logger;
+use drydock_sim::{models::PciTestdev, DeviceModel, Identity, SimBus, SimContext};
 use pci_testdev::{Test, TestdevDriver};
 
 #[test]

@@ -63,7 +63,7 @@ fn run_case(name: &str) -> ExitCode {
         eprintln!("drydock-guest: no case named `{name}`");
         return ExitCode::from(2);
     };
-    kernel::host::logger::init();
+    drydock_runner::logger::init();
     match (case.run)() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -212,7 +212,8 @@ kernel::module_pci_driver! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kernel::host::sim::{models::Edu, SimBus};
+    use drydock_runner::driver_data::WithDriver;
+    use drydock_sim::{models::Edu, SimBus};
 
     #[test]
     fn the_simulated_iommu_blocks_the_misdirected_copy() {

@@ -1,7 +1,7 @@
 //! PCI devices as sysfs shows them: identity, driver binding and IOMMU groups.
 //!
-//! Drivers, groups and binding come from the host machinery ([`kernel::host::sysfs`],
-//! [`kernel::host::binding`]), the code the `drydock` command and the backends use; this module
+//! Drivers, groups and binding come from the host machinery ([`drydock_host::sysfs`],
+//! [`drydock_admin::binding`]), the code the `drydock` command and the backends use; this module
 //! adapts them to the cases. Errors are strings that name the file involved, ready to be a case's
 //! failure message.
 
@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kernel::host::binding::{self, UserspaceDriver};
-use kernel::host::error::HostError;
-use kernel::host::sysfs::Sysfs;
+use drydock_admin::binding::{self, UserspaceDriver};
+use drydock_admin::error::BindError;
+use drydock_host::sysfs::Sysfs;
 
 /// The sysfs directory of PCI device `address` (e.g. `0000:00:02.0`).
 pub fn device_dir(address: &str) -> PathBuf {
@@ -66,7 +66,7 @@ pub fn group_type(group: u32) -> Result<String, String> {
 pub fn request_driver(address: &str, driver_name: &str) -> Result<Option<String>, String> {
     let userspace = UserspaceDriver::parse(driver_name).map_err(|e| e.to_string())?;
     match binding::bind_one(&Sysfs::system(), address, userspace) {
-        Ok(_) | Err(HostError::BindRefused { .. }) => {}
+        Ok(_) | Err(BindError::BindRefused { .. }) => {}
         Err(err) => return Err(err.to_string()),
     }
     Ok(driver(address))

@@ -13,13 +13,13 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use drydock_host::module::ModuleDescriptor;
+use drydock_host::sysfs::Sysfs;
+use drydock_host::vfio::{Container, IommuType, VfioOptions};
+use drydock_runner::driver_data::with_driver_data;
+use drydock_runner::runtime::{Backend, Devices, Options, Session};
 use edu::{Edu, EduDriver, MAX_TRANSFER};
 use kernel::device::Bound;
-use kernel::host::module::ModuleDescriptor;
-use kernel::host::pci::with_driver_data;
-use kernel::host::runtime::{Backend, Devices, Options, Session};
-use kernel::host::sysfs::Sysfs;
-use kernel::host::vfio::{Container, IommuType, VfioOptions};
 use kernel::pci::{self, IrqType};
 use pci_testdev::{Test, TestdevDriver};
 
@@ -29,7 +29,7 @@ use crate::kmsg::KernelLog;
 use crate::stray_dma::{StrayDmaDriver, CANARY_BYTE};
 use crate::{edu as edu_device, sysfs};
 use drydock_guest::layout::{self, Role};
-use kernel::host::sim::pattern;
+use drydock_sim::pattern;
 
 /// `n!` modulo 2^32, computed by the host.
 fn factorial_mod_2_32(n: u32) -> u32 {

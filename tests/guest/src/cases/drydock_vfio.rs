@@ -1,20 +1,21 @@
 //! Cases that drive the guest's devices through drydock's own VFIO backend
-//! (`kernel::host::vfio`): BARs mapped and trapped, config space, MSI and INTx, DMA through the
+//! (`drydock_host::vfio`): BARs mapped and trapped, config space, MSI and INTx, DMA through the
 //! shared pool, reset, and the errors a user meets.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use drydock_guest::layout::{self, Role, DEVICES};
+use drydock_host::errno::Errno;
+use drydock_host::error::HostError;
+use drydock_host::function::{IrqKind, PciFunction};
+use drydock_host::irq;
+use drydock_host::mmio;
+use drydock_host::pci::PciDeviceRef;
+use drydock_host::sysfs::{Sysfs, NOIOMMU_MODE_PARAMETER};
+use drydock_host::uio;
+use drydock_host::vfio::{self, VfioFunction, VfioOptions};
 use kernel::bindings;
-use kernel::host::error::HostError;
-use kernel::host::function::{IrqKind, PciFunction};
-use kernel::host::irq;
-use kernel::host::mmio;
-use kernel::host::pci::PciDeviceRef;
-use kernel::host::sysfs::{Sysfs, NOIOMMU_MODE_PARAMETER};
-use kernel::host::uio;
-use kernel::host::vfio::{self, VfioFunction, VfioOptions};
 
 use super::{ensure, in_kernel, CaseResult};
 use crate::interrupts::{host_interrupts, host_interrupts_listed, vfio_intx, vfio_msi};
@@ -41,8 +42,9 @@ fn err(e: HostError) -> String {
     e.to_string()
 }
 
-fn kerr(e: kernel::error::Error) -> String {
-    format!("{e:?}")
+/// The errno of a host function, named as the kernel's `Error` names it.
+fn kerr(e: Errno) -> String {
+    format!("{:?}", kernel::error::Error::from(e))
 }
 
 fn read32(bar: usize, offset: usize) -> u32 {
@@ -152,7 +154,7 @@ pub fn drydock_vfio_io_bar_fallback() -> CaseResult {
     let bar1 = pdev.function().bar(1).ok_or("pci-testdev has no BAR1")?;
     println!("BAR1: {bar1:?}");
     ensure!(
-        bar1.kind == kernel::host::function::BarKind::Io,
+        bar1.kind == drydock_host::function::BarKind::Io,
         "BAR1 is {:?}",
         bar1.kind
     );

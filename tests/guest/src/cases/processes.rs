@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::{ensure, CaseResult};
 use crate::sysfs;
 use drydock_guest::layout::{self, Role};
-use kernel::host::sysfs::Sysfs;
-use kernel::host::vfio::{self, VfioOptions};
+use drydock_host::sysfs::Sysfs;
+use drydock_host::vfio::{self, VfioOptions};
 
 /// How long a driver may take from start to `bound to` (an NVMe reset and Identify under TCG
 /// take about a second), and from the signal to its exit.

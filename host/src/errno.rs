@@ -1,0 +1,109 @@
+//! Error numbers, as the kernel's C functions return them.
+//!
+//! The host's functions that stand for C functions of the kernel fail with an [`Errno`], a negative
+//! `errno` value, as `pci_iomap()` or `request_irq()` do; the `kernel` crate turns it into its
+//! `Error` at the call, as the kernel's Rust code does with `to_result()`. The failures of the host
+//! itself carry more: a [`HostError`](crate::error::HostError) says what went wrong and what to
+//! do, and becomes an `Errno` where it reaches the kernel API.
+
+use core::ffi::c_int;
+use core::fmt;
+use std::io;
+
+/// A negative `errno` value.
+///
+/// # Invariants
+///
+/// The value is between `-4095` and `-1` (the kernel's `-MAX_ERRNO` to `-1`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Errno(c_int);
+
+impl Errno {
+    /// `EPERM`: operation not permitted.
+    pub const EPERM: Errno = Errno(-1);
+    /// `EIO`: I/O error.
+    pub const EIO: Errno = Errno(-5);
+    /// `ENOMEM`: out of memory.
+    pub const ENOMEM: Errno = Errno(-12);
+    /// `EACCES`: permission denied.
+    pub const EACCES: Errno = Errno(-13);
+    /// `EBUSY`: device or resource busy.
+    pub const EBUSY: Errno = Errno(-16);
+    /// `EEXIST`: already exists.
+    pub const EEXIST: Errno = Errno(-17);
+    /// `ENODEV`: no such device.
+    pub const ENODEV: Errno = Errno(-19);
+    /// `EINVAL`: invalid argument.
+    pub const EINVAL: Errno = Errno(-22);
+    /// `ENOSPC`: no space left.
+    pub const ENOSPC: Errno = Errno(-28);
+    /// `EOPNOTSUPP`: operation not supported.
+    pub const EOPNOTSUPP: Errno = Errno(-95);
+
+    /// The largest `errno` value (the kernel's `MAX_ERRNO`).
+    const MAX: c_int = 4095;
+
+    /// Returns the `Errno` for a negative value between `-4095` and `-1`, or `None`.
+    pub const fn from_errno(errno: c_int) -> Option<Errno> {
+        if errno < 0 && errno >= -Self::MAX {
+            // INVARIANT: checked just above.
+            Some(Errno(errno))
+        } else {
+            None
+        }
+    }
+
+    /// Returns the errno of an operating-system error (`EIO` if it carries none, or an invalid
+    /// one).
+    pub fn from_io(err: &io::Error) -> Errno {
+        err.raw_os_error()
+            .and_then(|errno| Errno::from_errno(errno.wrapping_neg()))
+            .unwrap_or(Errno::EIO)
+    }
+
+    /// Returns the negative value, as a C function returns it.
+    pub const fn to_errno(self) -> c_int {
+        self.0
+    }
+
+    /// Returns the operating-system error with this number.
+    pub fn to_io(self) -> io::Error {
+        io::Error::from_raw_os_error(-self.0)
+    }
+}
+
+impl fmt::Debug for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Errno({}: {})", self.0, self.to_io())
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (errno {})", self.to_io(), -self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kernel_errnos_are_errnos() {
+        assert_eq!(Errno::from_errno(-22), Some(Errno::EINVAL));
+        assert_eq!(Errno::from_errno(-4095).map(Errno::to_errno), Some(-4095));
+        for bad in [0, 1, 22, -4096, c_int::MIN] {
+            assert_eq!(Errno::from_errno(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn os_errors_keep_their_number() {
+        assert_eq!(
+            Errno::from_io(&io::Error::from_raw_os_error(13)),
+            Errno::EACCES
+        );
+        assert_eq!(Errno::from_io(&io::Error::other("no number")), Errno::EIO);
+        assert_eq!(Errno::EBUSY.to_io().raw_os_error(), Some(16));
+    }
+}

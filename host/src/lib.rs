@@ -1,0 +1,48 @@
+//! drydock's host machinery: the C side of the Linux 7.3 driver API, in a process.
+//!
+//! In the kernel, the Rust `kernel` crate wraps C: the driver core (`struct device`, buses,
+//! `probe()` and `remove()`), the PCI core (`pci_iomap()`, `pci_alloc_irq_vectors()`), the DMA API
+//! (`dma_alloc_attrs()`), the interrupt core (`request_irq()`), locks, RCU and `printk()`. drydock's
+//! `kernel` crate wraps this crate instead: it is that C side, done in userspace.
+//!
+//! - The driver core: [`device`] (the userspace `struct device`), [`pci`] (`struct pci_dev` and
+//!   the PCI core's functions), [`bus`] (matching, `probe()`, `remove()`, device-managed
+//!   resources) and [`module`] (loading a driver module into a bus).
+//! - The services drivers call: [`dma`] and [`sg`] (DMA memory and IOVAs), [`irq`] (interrupt
+//!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
+//!   [`time`], [`print`](mod@print).
+//! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
+//!   or VFIO's no-IOMMU mode) and [`uio`] (without an IOMMU); the kernel's view of devices in
+//!   [`sysfs`].
+//! - The C-side data both sides name: [`bindings`], which the `kernel` crate re-exports under the
+//!   name bindgen's output has in a kernel tree; errors as [`errno::Errno`] and, with what to do
+//!   about them, [`error::HostError`].
+//!
+//! This crate never depends on the `kernel` crate: the types it shares with it are the C ones, and
+//! the `kernel` crate converts at the seam, as the kernel's Rust code does. `docs/architecture.md`
+//! describes the layers and how a probe, a DMA allocation and an interrupt cross them.
+
+mod bar_file;
+pub mod bindings;
+pub mod bus;
+pub mod device;
+pub mod dma;
+pub mod errno;
+pub mod error;
+pub mod fault;
+pub mod function;
+mod futex;
+pub mod irq;
+pub mod mmio;
+pub mod module;
+pub mod pci;
+pub mod pci_config;
+pub mod pci_id;
+pub mod print;
+pub mod rcu;
+pub mod sg;
+pub mod sync;
+pub mod sysfs;
+pub mod time;
+pub mod uio;
+pub mod vfio;

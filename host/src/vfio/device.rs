@@ -1,0 +1,368 @@
+//! A VFIO device file: regions, config space, interrupts and reset.
+//!
+//! `VFIO_GROUP_GET_DEVICE_FD` gives one file per device. Its regions (the BARs, the ROM, config
+//! space) are windows into the file at offsets `VFIO_DEVICE_GET_REGION_INFO` reports, read and
+//! written with `pread`/`pwrite` or mapped with `mmap`; its interrupts are routed to eventfds with
+//! `VFIO_DEVICE_SET_IRQS`. [`VfioDevice`] wraps those operations and returns every failure with its
+//! errno; the PCI function built on it is in [`super::function`].
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use vfio_bindings::bindings::vfio as sys;
+
+use super::caps::RegionInfo;
+use super::container::ioctl_error;
+use super::group::Group;
+use super::ioctl;
+use crate::error::HostError;
+use crate::function::IrqKind;
+
+/// What `VFIO_DEVICE_GET_IRQ_INFO` reports about one interrupt index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqInfo {
+    /// `VFIO_IRQ_INFO_*`.
+    pub flags: u32,
+    /// The number of vectors.
+    pub count: u32,
+}
+
+/// The VFIO interrupt index of an interrupt kind.
+pub fn irq_index(kind: IrqKind) -> u32 {
+    match kind {
+        IrqKind::Intx => sys::VFIO_PCI_INTX_IRQ_INDEX,
+        IrqKind::Msi => sys::VFIO_PCI_MSI_IRQ_INDEX,
+        IrqKind::MsiX => sys::VFIO_PCI_MSIX_IRQ_INDEX,
+    }
+}
+
+/// An action of `VFIO_DEVICE_SET_IRQS` that carries no data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqAction {
+    /// Stop signalling the vectors (they stay pending).
+    Mask,
+    /// Resume signalling the vectors.
+    Unmask,
+}
+
+/// An open VFIO PCI device.
+pub struct VfioDevice {
+    // Field order is drop order: the device file closes before its group is released.
+    file: Arc<File>,
+    address: String,
+    flags: u32,
+    regions: Vec<Option<RegionInfo>>,
+    irqs: Vec<IrqInfo>,
+    group: Arc<Group>,
+}
+
+impl VfioDevice {
+    /// Opens the device at `address` (canonical form) in `group` and reads its regions and
+    /// interrupt indexes.
+    pub fn open(group: Arc<Group>, address: &str) -> Result<Self, HostError> {
+        let fd = group.device_fd(address)?;
+        let mut info = sys::vfio_device_info {
+            argsz: size_of::<sys::vfio_device_info>() as u32,
+            ..Default::default()
+        };
+        // SAFETY: `fd` is a VFIO device and `info` a valid argument.
+        unsafe { ioctl::device_get_info(fd.as_raw_fd(), &mut info) }
+            .map_err(|e| ioctl_error(format!("VFIO_DEVICE_GET_INFO on {address}"), e))?;
+        if info.flags & sys::VFIO_DEVICE_FLAGS_PCI == 0 {
+            return Err(HostError::Unsupported {
+                device: address.to_owned(),
+                what: "a VFIO device that is not a PCI device".into(),
+            });
+        }
+        // Regions that do not exist (the VGA region of other devices) fail with EINVAL.
+        let regions = (0..info.num_regions)
+            .map(|index| {
+                region_info_bytes(&fd, index)
+                    .ok()
+                    .and_then(|b| RegionInfo::parse(&b))
+            })
+            .collect();
+        let irqs = (0..info.num_irqs)
+            .map(|index| irq_info(&fd, index).unwrap_or_default())
+            .collect();
+        Ok(Self {
+            file: Arc::new(File::from(fd)),
+            address: address.to_owned(),
+            flags: info.flags,
+            regions,
+            irqs,
+            group,
+        })
+    }
+
+    /// Returns the device's address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Returns the group the device is in.
+    pub fn group(&self) -> &Arc<Group> {
+        &self.group
+    }
+
+    /// Returns the device file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Returns a shared reference to the device file, for regions served through it.
+    pub fn shared_file(&self) -> Arc<File> {
+        self.file.clone()
+    }
+
+    /// Returns region `index`, if the device has it.
+    pub fn region(&self, index: u32) -> Option<&RegionInfo> {
+        self.regions.get(index as usize)?.as_ref()
+    }
+
+    /// Returns the raw answer of `VFIO_DEVICE_GET_REGION_INFO` for region `index`.
+    pub fn region_info_bytes(&self, index: u32) -> Result<Vec<u8>, HostError> {
+        region_info_bytes(&self.file, index)
+    }
+
+    /// Returns how many vectors of `kind` the device offers.
+    pub fn irq_count(&self, kind: IrqKind) -> u32 {
+        self.irqs
+            .get(irq_index(kind) as usize)
+            .map_or(0, |info| info.count)
+    }
+
+    /// Returns the information of the interrupt index of `kind`.
+    pub fn irq_info(&self, kind: IrqKind) -> IrqInfo {
+        self.irqs
+            .get(irq_index(kind) as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Returns the size of config space (the config region's size).
+    pub fn config_size(&self) -> usize {
+        self.region(sys::VFIO_PCI_CONFIG_REGION_INDEX)
+            .map_or(256, |r| r.size as usize)
+    }
+
+    /// Reads `data.len()` bytes of config space at `offset`.
+    pub fn config_read(&self, offset: u16, data: &mut [u8]) -> Result<(), HostError> {
+        let base = self.config_base(offset, data.len())?;
+        self.file
+            .read_exact_at(data, base + u64::from(offset))
+            .map_err(|err| {
+                HostError::os(
+                    format!(
+                        "{}: reading {} bytes of config space at {offset:#x}",
+                        self.address,
+                        data.len()
+                    ),
+                    err,
+                )
+            })
+    }
+
+    /// Writes `data` to config space at `offset`.
+    pub fn config_write(&self, offset: u16, data: &[u8]) -> Result<(), HostError> {
+        let base = self.config_base(offset, data.len())?;
+        self.file
+            .write_all_at(data, base + u64::from(offset))
+            .map_err(|err| {
+                HostError::os(
+                    format!(
+                        "{}: writing {} bytes of config space at {offset:#x}",
+                        self.address,
+                        data.len()
+                    ),
+                    err,
+                )
+            })
+    }
+
+    /// Returns the config region's file offset after checking that an access fits in it.
+    fn config_base(&self, offset: u16, len: usize) -> Result<u64, HostError> {
+        let region = self
+            .region(sys::VFIO_PCI_CONFIG_REGION_INDEX)
+            .ok_or_else(|| HostError::Unsupported {
+                device: self.address.clone(),
+                what: "config space access (VFIO reports no config region)".into(),
+            })?;
+        if usize::from(offset) + len > region.size as usize {
+            return Err(HostError::os(
+                format!(
+                    "{}: config access of {len} bytes at {offset:#x} is past the end of config space ({:#x} bytes)",
+                    self.address, region.size
+                ),
+                io::Error::from_raw_os_error(libc::EINVAL),
+            ));
+        }
+        Ok(region.offset)
+    }
+
+    /// Routes vectors `start..start + fds.len()` of `kind` to eventfds (`-1`: stop signalling that
+    /// vector), enabling the interrupt kind if it is not enabled (`ACTION_TRIGGER`).
+    pub fn set_irq_eventfds(
+        &self,
+        kind: IrqKind,
+        start: u32,
+        fds: &[RawFd],
+    ) -> Result<(), HostError> {
+        let data: Vec<u8> = fds.iter().flat_map(|fd| fd.to_ne_bytes()).collect();
+        self.set_irqs(
+            kind,
+            sys::VFIO_IRQ_SET_DATA_EVENTFD | sys::VFIO_IRQ_SET_ACTION_TRIGGER,
+            start,
+            fds.len() as u32,
+            &data,
+        )
+    }
+
+    /// Masks or unmasks vectors `start..start + count` of `kind`.
+    ///
+    /// VFIO implements masking for INTx; Linux (up to at least 6.x) returns `ENOTTY` for MSI and
+    /// MSI-X, reported as [`HostError::Unsupported`].
+    pub fn irq_action(
+        &self,
+        kind: IrqKind,
+        action: IrqAction,
+        start: u32,
+        count: u32,
+    ) -> Result<(), HostError> {
+        let flag = match action {
+            IrqAction::Mask => sys::VFIO_IRQ_SET_ACTION_MASK,
+            IrqAction::Unmask => sys::VFIO_IRQ_SET_ACTION_UNMASK,
+        };
+        match self.set_irqs(kind, sys::VFIO_IRQ_SET_DATA_NONE | flag, start, count, &[]) {
+            Err(HostError::Os { source, .. })
+                if matches!(source.raw_os_error(), Some(libc::ENOTTY | libc::EINVAL))
+                    && kind != IrqKind::Intx =>
+            {
+                Err(HostError::Unsupported {
+                    device: self.address.clone(),
+                    what: format!(
+                        "{action:?} of {kind:?} vectors through VFIO (the kernel implements it for \
+                         INTx only; free or re-route the vector instead)"
+                    ),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Disables every vector of `kind`.
+    pub fn disable_irqs(&self, kind: IrqKind) -> Result<(), HostError> {
+        self.set_irqs(
+            kind,
+            sys::VFIO_IRQ_SET_DATA_NONE | sys::VFIO_IRQ_SET_ACTION_TRIGGER,
+            0,
+            0,
+            &[],
+        )
+    }
+
+    /// Issues `VFIO_DEVICE_SET_IRQS` with `data` after the header.
+    fn set_irqs(
+        &self,
+        kind: IrqKind,
+        flags: u32,
+        start: u32,
+        count: u32,
+        data: &[u8],
+    ) -> Result<(), HostError> {
+        let header = size_of::<sys::vfio_irq_set>();
+        let argsz = header + data.len();
+        // A u32 buffer keeps the structure aligned.
+        let mut buf = vec![0u32; argsz.div_ceil(4)];
+        let set = buf.as_mut_ptr().cast::<sys::vfio_irq_set>();
+        // SAFETY: the buffer is aligned for the header and `argsz` bytes long, so the header and
+        // `data` after it fit.
+        unsafe {
+            set.write(sys::vfio_irq_set {
+                argsz: argsz as u32,
+                flags,
+                index: irq_index(kind),
+                start,
+                count,
+                data: Default::default(),
+            });
+            core::ptr::copy_nonoverlapping(data.as_ptr(), set.cast::<u8>().add(header), data.len());
+        }
+        // SAFETY: `file` is a VFIO device and `set` a buffer of `argsz` bytes as the ioctl expects.
+        unsafe { ioctl::device_set_irqs(self.file.as_raw_fd(), set) }.map_err(|e| {
+            ioctl_error(
+                format!(
+                    "{}: VFIO_DEVICE_SET_IRQS({kind:?}, flags {flags:#x}, vectors {start}..{})",
+                    self.address,
+                    start + count
+                ),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Whether the device offers a reset (FLR, PM reset, or a bus reset it has alone).
+    pub fn can_reset(&self) -> bool {
+        self.flags & sys::VFIO_DEVICE_FLAGS_RESET != 0
+    }
+
+    /// Resets the device (`VFIO_DEVICE_RESET`).
+    pub fn reset(&self) -> Result<(), HostError> {
+        if !self.can_reset() {
+            return Err(HostError::Unsupported {
+                device: self.address.clone(),
+                what: "function reset (VFIO reports no reset method: no FLR, no PM reset, and no \
+                       bus reset the device has to itself)"
+                    .into(),
+            });
+        }
+        // SAFETY: `file` is a VFIO device.
+        unsafe { ioctl::device_reset(self.file.as_raw_fd()) }
+            .map_err(|e| ioctl_error(format!("{}: VFIO_DEVICE_RESET", self.address), e))?;
+        Ok(())
+    }
+}
+
+/// Queries region `index`, capabilities included.
+fn region_info_bytes(fd: &impl AsRawFd, index: u32) -> Result<Vec<u8>, HostError> {
+    let mut argsz = size_of::<sys::vfio_region_info>();
+    loop {
+        let mut buf = vec![0u64; argsz.div_ceil(8)];
+        let info = buf.as_mut_ptr().cast::<sys::vfio_region_info>();
+        // SAFETY: the buffer is aligned and large enough for the structure.
+        unsafe {
+            (*info).argsz = argsz as u32;
+            (*info).index = index;
+        }
+        // SAFETY: `fd` is a VFIO device and `info` points to `argsz` writable bytes.
+        unsafe { ioctl::device_get_region_info(fd.as_raw_fd(), info) }
+            .map_err(|e| ioctl_error(format!("VFIO_DEVICE_GET_REGION_INFO({index})"), e))?;
+        // SAFETY: the kernel filled the structure in.
+        let needed = unsafe { (*info).argsz } as usize;
+        if needed <= argsz {
+            let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            return Ok(bytes[..argsz].to_vec());
+        }
+        argsz = needed;
+    }
+}
+
+/// Queries interrupt index `index`.
+fn irq_info(fd: &OwnedFd, index: u32) -> Result<IrqInfo, HostError> {
+    let mut info = sys::vfio_irq_info {
+        argsz: size_of::<sys::vfio_irq_info>() as u32,
+        index,
+        ..Default::default()
+    };
+    // SAFETY: `fd` is a VFIO device and `info` a valid argument.
+    unsafe { ioctl::device_get_irq_info(fd.as_raw_fd(), &mut info) }
+        .map_err(|e| ioctl_error(format!("VFIO_DEVICE_GET_IRQ_INFO({index})"), e))?;
+    Ok(IrqInfo {
+        flags: info.flags,
+        count: info.count,
+    })
+}

@@ -1,0 +1,258 @@
+//! A PCI function reached through VFIO: the [`PciFunction`] the PCI core drives.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::{Arc, Mutex};
+
+use vfio_bindings::bindings::vfio as sys;
+
+use super::bar;
+use super::container::{IommuType, VfioMapper};
+use super::device::{IrqAction, VfioDevice};
+use super::group::Group;
+use crate::dma::pool::DmaPool;
+use crate::dma::DmaSpace;
+use crate::error::HostError;
+use crate::function::{
+    BarInfo, BarKind, BarMapping, IrqChip, IrqKind, IrqSource, IrqSourceKind, PciFunction,
+};
+use crate::irq::eventfd;
+use crate::pci_config as cfg;
+use crate::pci_id::canonical_address;
+use crate::sysfs::Sysfs;
+
+/// The driver a device must be bound to for VFIO.
+pub const VFIO_DRIVER: &str = "vfio-pci";
+
+/// How a VFIO function is opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VfioOptions {
+    /// Serve every BAR with `pread`/`pwrite` through a trapped region, even when it could be
+    /// mapped: slower, but every access is a system call that can be watched.
+    pub trap_bars: bool,
+}
+
+/// One enabled vector of a VFIO device, as the interrupt core controls it.
+struct VfioVector {
+    device: Arc<VfioDevice>,
+    kind: IrqKind,
+    index: u32,
+    /// VFIO masks the vector when it fires (INTx); the dispatcher unmasks it once the handlers
+    /// have acknowledged the device.
+    automasked: bool,
+}
+
+impl IrqChip for VfioVector {
+    fn unmask(&self) -> Result<(), HostError> {
+        if !self.automasked {
+            return Ok(());
+        }
+        self.device
+            .irq_action(self.kind, IrqAction::Unmask, self.index, 1)
+    }
+
+    fn connect(&self, fd: Option<BorrowedFd<'_>>) -> Result<(), HostError> {
+        match self.kind {
+            // Releasing INTx's trigger frees the host's handler on some kernels (6.1 does), and a
+            // level interrupt asserted with no handler is trouble for whatever shares the pin:
+            // INTx is masked instead, which every kernel offers (with INTx Disable in the device
+            // when it supports PCI 2.3 masking, else by disabling the host's interrupt line).
+            IrqKind::Intx => {
+                let action = if fd.is_some() {
+                    IrqAction::Unmask
+                } else {
+                    IrqAction::Mask
+                };
+                self.device.irq_action(self.kind, action, self.index, 1)
+            }
+            // One vector's trigger at a time (`start` = the vector, `count` = 1); -1 releases it,
+            // and the kernel frees the host interrupt behind it.
+            IrqKind::Msi | IrqKind::MsiX => {
+                let fd = fd.map_or(-1, |fd| fd.as_raw_fd());
+                self.device.set_irq_eventfds(self.kind, self.index, &[fd])
+            }
+        }
+    }
+}
+
+/// A PCI function opened through VFIO.
+pub struct VfioFunction {
+    device: Arc<VfioDevice>,
+    bars: [Option<BarInfo>; 6],
+    dma: Arc<dyn DmaSpace>,
+    enabled: Mutex<Option<IrqKind>>,
+    options: VfioOptions,
+}
+
+impl VfioFunction {
+    /// Opens the device at `address` through VFIO.
+    ///
+    /// The errors say what to do: no IOMMU (the kernel parameter), a device not bound to vfio-pci
+    /// (`drydock bind`), no permission on the group's node, a group that is not viable (the other
+    /// devices and their drivers), a group open in another process.
+    ///
+    /// A device in a no-IOMMU group (VFIO's no-IOMMU mode) opens too, with a warning: its DMA goes
+    /// to physical addresses, unchecked.
+    pub fn open(address: &str, sysfs: &Sysfs, options: VfioOptions) -> Result<Self, HostError> {
+        let address = canonical_address(address)?;
+        let info = sysfs.device(&address)?;
+        if !sysfs.has_iommu_groups()? {
+            return Err(HostError::NoIommu);
+        }
+        if info.driver.as_deref() != Some(VFIO_DRIVER) {
+            return Err(HostError::WrongDriver {
+                bdf: address,
+                current: info.driver,
+                wanted: VFIO_DRIVER,
+            });
+        }
+        let group = info.iommu_group.ok_or(HostError::NoIommu)?;
+        let group = Group::open(group, sysfs)?;
+        let dma = group
+            .container()
+            .dma_space()
+            .expect("an attached container has its DMA space");
+        if group.container().iommu_type() == IommuType::NoIommu {
+            log::warn!(
+                target: "drydock",
+                "{address}: VFIO no-IOMMU mode: the device reaches memory at physical addresses, \
+                 with no isolation"
+            );
+        }
+        let device = Arc::new(VfioDevice::open(group, &address)?);
+        let mut bars = [None; 6];
+        let mut config = [0u8; 24];
+        device.config_read(cfg::BASE_ADDRESS_0, &mut config)?;
+        for (index, slot) in bars.iter_mut().enumerate() {
+            let Some(region) = device.region(index as u32).filter(|r| r.size > 0) else {
+                continue;
+            };
+            let low = u32::from_le_bytes(config[index * 4..index * 4 + 4].try_into().unwrap());
+            let kind = if low & cfg::BAR_SPACE_IO != 0 {
+                BarKind::Io
+            } else if low & cfg::BAR_MEM_TYPE_MASK == cfg::BAR_MEM_TYPE_64 {
+                BarKind::Mem64
+            } else {
+                BarKind::Mem32
+            };
+            *slot = Some(BarInfo {
+                size: region.size,
+                start: info.bar(index).map_or(0, |r| r.start),
+                kind,
+                prefetchable: kind != BarKind::Io && low & cfg::BAR_MEM_PREFETCH != 0,
+            });
+        }
+        Ok(Self {
+            device,
+            bars,
+            dma,
+            enabled: Mutex::new(None),
+            options,
+        })
+    }
+
+    /// Returns the VFIO device.
+    pub fn device(&self) -> &VfioDevice {
+        &self.device
+    }
+
+    /// Returns the group the device is in.
+    pub fn group(&self) -> &Arc<Group> {
+        self.device.group()
+    }
+
+    /// Returns the DMA pool of the process's VFIO container (shared by every VFIO device), or
+    /// `None` in no-IOMMU mode, where DMA goes to physical addresses.
+    pub fn dma_pool(&self) -> Option<Arc<DmaPool<VfioMapper>>> {
+        self.group().container().dma_pool()
+    }
+
+    fn unsupported(&self, what: String) -> HostError {
+        HostError::Unsupported {
+            device: self.device.address().to_owned(),
+            what,
+        }
+    }
+}
+
+impl PciFunction for VfioFunction {
+    fn config_read(&self, offset: u16, data: &mut [u8]) -> Result<(), HostError> {
+        self.device.config_read(offset, data)
+    }
+
+    fn config_write(&self, offset: u16, data: &[u8]) -> Result<(), HostError> {
+        self.device.config_write(offset, data)
+    }
+
+    fn config_size(&self) -> usize {
+        self.device.config_size()
+    }
+
+    fn bar(&self, index: u32) -> Option<BarInfo> {
+        self.bars.get(index as usize).copied().flatten()
+    }
+
+    fn map_bar(&self, index: u32) -> Result<BarMapping, HostError> {
+        let region = self
+            .bar(index)
+            .and(self.device.region(index))
+            .ok_or_else(|| self.unsupported(format!("BAR{index}")))?;
+        bar::map(&self.device, region, self.options.trap_bars)
+    }
+
+    fn irq_count(&self, kind: IrqKind) -> u32 {
+        self.device.irq_count(kind)
+    }
+
+    fn enable_irqs(&self, kind: IrqKind, count: u32) -> Result<Vec<IrqSource>, HostError> {
+        let mut enabled = self.enabled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(other) = *enabled {
+            return Err(self.unsupported(format!(
+                "enabling {kind:?} while {other:?} vectors are enabled"
+            )));
+        }
+        if count == 0 || count > self.device.irq_count(kind) {
+            return Err(self.unsupported(format!(
+                "{count} {kind:?} vectors (it has {})",
+                self.device.irq_count(kind)
+            )));
+        }
+        let fds = (0..count)
+            .map(|_| eventfd())
+            .collect::<Result<Vec<_>, _>>()?;
+        let raw: Vec<i32> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+        self.device.set_irq_eventfds(kind, 0, &raw)?;
+        *enabled = Some(kind);
+        let automasked = self.device.irq_info(kind).flags & sys::VFIO_IRQ_INFO_AUTOMASKED != 0;
+        Ok(fds
+            .into_iter()
+            .zip(0..)
+            .map(|(fd, index)| IrqSource {
+                fd,
+                kind: IrqSourceKind::EventFd,
+                chip: Box::new(VfioVector {
+                    device: self.device.clone(),
+                    kind,
+                    index,
+                    automasked,
+                }),
+            })
+            .collect())
+    }
+
+    fn disable_irqs(&self, kind: IrqKind) -> Result<(), HostError> {
+        let mut enabled = self.enabled.lock().unwrap_or_else(|e| e.into_inner());
+        if *enabled == Some(kind) {
+            self.device.disable_irqs(kind)?;
+            *enabled = None;
+        }
+        Ok(())
+    }
+
+    fn dma_space(&self) -> Arc<dyn DmaSpace> {
+        self.dma.clone()
+    }
+
+    fn reset(&self) -> Result<(), HostError> {
+        self.device.reset()
+    }
+}
