@@ -23,7 +23,7 @@ const DRIVER: &str = "drivers/pci-testdev/src/pci_testdev.rs";
 /// compiler's message about it in the tree.
 const DRYDOCK_ONLY: &[(&str, &str)] = &[
     (
-        "use drydock_runner::runtime as _;",
+        "use kernel::host::runtime as _;",
         "could not find `host` in `kernel`",
     ),
     ("use std::thread as _;", "unresolved import `std`"),

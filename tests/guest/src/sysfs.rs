@@ -1,6 +1,6 @@
 //! PCI devices as sysfs shows them: identity, driver binding and IOMMU groups.
 //!
-//! Drivers, groups and binding come from the host machinery ([`drydock_host::sysfs`],
+//! Drivers, groups and binding come from the host and admin crates ([`drydock_host::sysfs`],
 //! [`drydock_admin::binding`]), the code the `drydock` command and the backends use; this module
 //! adapts them to the cases. Errors are strings that name the file involved, ready to be a case's
 //! failure message.
