@@ -1,9 +1,9 @@
 //! drydock's host machinery: the C side of the Linux 7.3 driver API, in a process.
 //!
 //! In the kernel, the Rust `kernel` crate wraps C: the driver core (`struct device`, buses,
-//! `probe()` and `remove()`), the PCI core (`pci_iomap()`, `pci_alloc_irq_vectors()`), the DMA API
-//! (`dma_alloc_attrs()`), the interrupt core (`request_irq()`), locks, RCU and `printk()`. drydock's
-//! `kernel` crate wraps this crate instead: it is that C side, done in userspace.
+//! `probe()` and `remove()`), the PCI core (`pci_iomap()`, `pci_alloc_irq_vectors()`), the DMA
+//! API (`dma_alloc_attrs()`), the interrupt core (`request_irq()`), locks, RCU and `printk()`.
+//! drydock's `kernel` crate wraps this crate instead: it is that C side, done in userspace.
 //!
 //! - The driver core: [`device`] (the userspace `struct device`), [`pci`] (`struct pci_dev` and
 //!   the PCI core's functions), [`bus`] (matching, `probe()`, `remove()`, device-managed

@@ -38,6 +38,12 @@ pub struct ModuleInfo {
 }
 
 /// A module parameter, as `module!` records it.
+///
+/// # Invariants
+///
+/// `param.ops` points to a static `kernel_param_ops` whose `set` may be called, from any thread,
+/// with `param` and a NUL-terminated string, and `param.arg` to the static storage that `set`
+/// expects, which synchronises its own accesses.
 pub struct ParamInfo {
     /// The parameter's name.
     pub name: &'static str,
@@ -46,11 +52,11 @@ pub struct ParamInfo {
     /// Its type, as written in `module!` (`bool`, `u32`, ...).
     pub type_name: &'static str,
     /// The parameter as the kernel's loader sees it: its operations and where its value lives.
-    pub param: kernel_param,
+    param: kernel_param,
 }
 
-// SAFETY: the `kernel_param` of a `ParamInfo` points to static data (its name, its operations and
-// the parameter's storage, which synchronises its own accesses), and is never written.
+// SAFETY: the `kernel_param` points to static data that may be used from any thread (type
+// invariant), and is never written.
 unsafe impl Sync for ParamInfo {}
 
 impl core::fmt::Debug for ParamInfo {
@@ -63,8 +69,32 @@ impl core::fmt::Debug for ParamInfo {
 }
 
 impl ParamInfo {
-    /// Describes the text this parameter accepts, for error messages and `--help`.
-    pub fn accepted_values(&self) -> String {
+    /// Describes the parameter `name` (`description`, of type `type_name` as written in
+    /// `module!`), which the loader sets through `param`.
+    ///
+    /// # Safety
+    ///
+    /// `param.ops` must point to a static `kernel_param_ops` whose `set` may be called, from any
+    /// thread, with `param` and a NUL-terminated string, and `param.arg` to the static storage
+    /// that `set` expects, which synchronises its own accesses (as `module!`'s `PARAM_OPS_*` tables
+    /// and parameter storage are).
+    pub const unsafe fn new(
+        name: &'static str,
+        description: &'static str,
+        type_name: &'static str,
+        param: kernel_param,
+    ) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self {
+            name,
+            description,
+            type_name,
+            param,
+        }
+    }
+
+    /// Describes the text this parameter accepts, for error messages.
+    fn accepted_values(&self) -> String {
         match self.type_name {
             "bool" => "a bool: y/n, 1/0, on/off or true/false".into(),
             int => format!("a {int}: decimal, or prefixed 0x, 0o or 0b"),
@@ -74,10 +104,10 @@ impl ParamInfo {
     /// Sets the parameter from `value` through its `set` operation, as the kernel's loader does.
     fn set(&self, value: &str) -> Result<(), Errno> {
         let value = CString::new(value).map_err(|_| Errno::EINVAL)?;
-        // SAFETY: `module!` points `ops` to a static `kernel_param_ops`.
+        // SAFETY: `ops` points to a static `kernel_param_ops` (type invariant).
         let set = unsafe { (*self.param.ops).set }.ok_or(Errno::EINVAL)?;
-        // SAFETY: `value` is a NUL-terminated string that outlives the call, and `param` is the
-        // `kernel_param` `module!` built for these operations.
+        // SAFETY: `set` may be called with this `param` and a NUL-terminated string (type
+        // invariant); `value` outlives the call.
         let ret = unsafe { set(value.as_ptr(), &self.param) };
         match ret {
             0 => Ok(()),
@@ -86,33 +116,65 @@ impl ParamInfo {
     }
 }
 
+/// The entry point that initialises a module's state in place at `slot`, for the module whose
+/// `THIS_MODULE` pointer is at `this` (`init_module()`); it returns 0, or a negative errno with
+/// the slot left uninitialised.
+///
+/// # Safety
+///
+/// `slot` must be valid for writes of the descriptor's state layout, and stay valid and unmoved
+/// until `exit` is called for it; `this` must point to a pointer to a [`LoadedModule`], both
+/// valid until then.
+pub type InitFn = unsafe fn(this: *const *mut LoadedModule, slot: *mut c_void) -> c_int;
+
+/// The entry point that drops a module's state at `slot` (`cleanup_module()`).
+///
+/// # Safety
+///
+/// `slot` must hold a state the descriptor's `init` initialised, which is not used afterwards.
+pub type ExitFn = unsafe fn(slot: *mut c_void);
+
 /// A module as a driver crate exports it (`__DRYDOCK_MODULE`, emitted by `module!`).
 ///
 /// The entry points stand for `init_module()` and `cleanup_module()`, except that the state they
 /// initialise and drop is in memory the loader gives them, one piece per load.
+///
+/// # Invariants
+///
+/// `init` initialises, and `exit` drops, a state whose layout is `state_layout` and which may be
+/// sent to and shared between threads.
 pub struct ModuleDescriptor {
     /// The module's metadata.
     pub info: ModuleInfo,
-    /// The layout of the module's state.
-    pub state_layout: Layout,
-    /// Initialises the module's state in place at `slot`, for the module whose `THIS_MODULE`
-    /// pointer is at `this`; returns 0, or a negative errno with the slot left uninitialised.
-    ///
-    /// # Safety
-    ///
-    /// `slot` must be valid for writes of `state_layout`, and stay valid and unmoved until `exit`
-    /// is called for it; `this` must point to a pointer to a [`LoadedModule`], both valid until
-    /// then.
-    pub init: unsafe fn(this: *const *mut LoadedModule, slot: *mut c_void) -> c_int,
-    /// Drops the state at `slot`.
-    ///
-    /// # Safety
-    ///
-    /// `slot` must hold a state `init` initialised, which is not used afterwards.
-    pub exit: unsafe fn(slot: *mut c_void),
+    state_layout: Layout,
+    init: InitFn,
+    exit: ExitFn,
 }
 
 impl ModuleDescriptor {
+    /// Describes the module `info` names, whose state has the layout `state_layout` and is
+    /// initialised by `init` and dropped by `exit`.
+    ///
+    /// # Safety
+    ///
+    /// `init` must initialise, and `exit` drop, a value of one type whose layout is
+    /// `state_layout` and which is `Send` and `Sync` (as `module!`'s entry points do for the
+    /// module's type, which `InPlaceModule` requires to be both).
+    pub const unsafe fn new(
+        info: ModuleInfo,
+        state_layout: Layout,
+        init: InitFn,
+        exit: ExitFn,
+    ) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self {
+            info,
+            state_layout,
+            init,
+            exit,
+        }
+    }
+
     /// Sets a module parameter from a load-time argument: `name=value` or `module.name=value`,
     /// as `insmod` and the kernel command line take them.
     ///
@@ -154,19 +216,6 @@ impl ModuleDescriptor {
 /// A module loaded into a bus: the kernel's `struct module`, as `THIS_MODULE` points to it.
 pub struct LoadedModule {
     bus: Arc<Bus>,
-    info: &'static ModuleInfo,
-}
-
-impl LoadedModule {
-    /// The bus the module was loaded into.
-    pub fn bus(&self) -> &Arc<Bus> {
-        &self.bus
-    }
-
-    /// The module's metadata.
-    pub fn info(&self) -> &'static ModuleInfo {
-        self.info
-    }
 }
 
 /// The memory of a loaded module's state.
@@ -207,17 +256,21 @@ impl Drop for StateMemory {
 }
 
 /// A loaded module; dropping it unloads the module (its devices are unbound first).
+///
+/// # Invariants
+///
+/// `state` holds the module's state, initialised by `descriptor`'s `init`; `loaded` and `this`
+/// are allocations of the handle (leaked `Box`es), `this` pointing to `loaded`, which the
+/// state may refer to until `exit` has dropped it.
 pub struct ModuleHandle {
     descriptor: &'static ModuleDescriptor,
-    // Field order matters: the state (which refers to `this` and `loaded`) is dropped in `drop`,
-    // before any of these.
     state: StateMemory,
-    this: Box<*mut LoadedModule>,
-    loaded: Box<LoadedModule>,
+    this: NonNull<*mut LoadedModule>,
+    loaded: NonNull<LoadedModule>,
 }
 
-// SAFETY: the module's state is `Send + Sync` (`InPlaceModule` requires it), and the pointer to
-// `loaded` is owned by the handle.
+// SAFETY: the module's state is `Send` and `Sync` (`ModuleDescriptor`'s invariant), and the
+// allocations the handle owns are used only through it.
 unsafe impl Send for ModuleHandle {}
 // SAFETY: as above; the handle gives out only the metadata.
 unsafe impl Sync for ModuleHandle {}
@@ -225,15 +278,30 @@ unsafe impl Sync for ModuleHandle {}
 impl ModuleHandle {
     /// The module's metadata.
     pub fn info(&self) -> &'static ModuleInfo {
-        self.loaded.info
+        &self.descriptor.info
     }
 }
 
 impl Drop for ModuleHandle {
     fn drop(&mut self) {
-        // SAFETY: `load_module` initialised the state in this memory, and nothing uses it after.
+        // SAFETY: the state was initialised by `init` (type invariant), and nothing uses it after.
         unsafe { (self.descriptor.exit)(self.state.ptr.as_ptr().cast()) };
-        let _ = (&self.this, &self.loaded);
+        // SAFETY: the handle's allocations, freed once, here, after the state that referred to
+        // them was dropped (type invariant).
+        unsafe { free_records(self.this, self.loaded) };
+    }
+}
+
+/// Frees the `THIS_MODULE` pointer and the `struct module` of a load.
+///
+/// # Safety
+///
+/// Both must come from `Box` allocations that nothing refers to any more, and be freed once.
+unsafe fn free_records(this: NonNull<*mut LoadedModule>, loaded: NonNull<LoadedModule>) {
+    // SAFETY: `Box` allocations nothing refers to (safety requirement).
+    unsafe {
+        drop(Box::from_raw(this.as_ptr()));
+        drop(Box::from_raw(loaded.as_ptr()));
     }
 }
 
@@ -246,19 +314,21 @@ impl Bus {
         self: &Arc<Self>,
         descriptor: &'static ModuleDescriptor,
     ) -> Result<ModuleHandle, Errno> {
-        let mut loaded = Box::new(LoadedModule {
-            bus: self.clone(),
-            info: &descriptor.info,
-        });
-        let this = Box::new(core::ptr::from_mut(&mut *loaded));
+        let loaded = NonNull::from(Box::leak(Box::new(LoadedModule { bus: self.clone() })));
+        let this = NonNull::from(Box::leak(Box::new(loaded.as_ptr())));
         let state = StateMemory::new(descriptor.state_layout);
-        // SAFETY: `state` is valid for writes of the state's layout, and the handle keeps it, and
-        // `this` and `loaded` (boxed, so unmoved), until it calls `exit`; on failure the state is
-        // left uninitialised and freed without `exit`.
-        let ret = unsafe { (descriptor.init)(&*this, state.ptr.as_ptr().cast()) };
+        // SAFETY: `state` is valid for writes of the state's layout (`ModuleDescriptor`'s
+        // invariant), and the handle keeps it, and `this` and `loaded`, allocated above and freed
+        // only after `exit`, until it calls `exit`.
+        let ret = unsafe { (descriptor.init)(this.as_ptr(), state.ptr.as_ptr().cast()) };
         if ret != 0 {
+            // The state was left uninitialised: its memory goes without `exit`.
+            drop(state);
+            // SAFETY: allocated above, and nothing refers to them after the failed `init`.
+            unsafe { free_records(this, loaded) };
             return Err(Errno::from_errno(ret).unwrap_or(Errno::EINVAL));
         }
+        // INVARIANT: the state is initialised, and the allocations are the handle's.
         Ok(ModuleHandle {
             descriptor,
             state,

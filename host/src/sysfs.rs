@@ -8,9 +8,9 @@
 //!
 //! Every path is taken relative to a root directory ([`Sysfs::at`]), so tests lay out a fake tree
 //! in a temporary directory (real files and symbolic links, as the kernel shows them: the test
-//! support crate `drydock-sim` makes them) and run the same code as on a real system ([`Sysfs::system`], rooted at `/`). Writes
-//! and module loads go through a [`Kernel`]: the running one, or on a fake tree a simulation of
-//! what the kernel does in answer.
+//! support crate `drydock-sim` makes them) and run the same code as on a real system
+//! ([`Sysfs::system`], rooted at `/`). Writes and module loads go through a [`Kernel`]: the
+//! running one, or on a fake tree a simulation of what the kernel does in answer.
 
 pub mod kernel;
 

@@ -13,8 +13,11 @@
 //!
 //! so that a driver file says `use kernel::prelude::*;` and builds unchanged here and in a kernel
 //! tree. Its public API is the 7.3 API: `docs/porting.md` lists every mirrored item and how it
-//! differs, if at all. Nothing drydock-specific is reachable from a driver file: a name the kernel
-//! does not have fails to build here as it would in a kernel tree.
+//! differs, if at all. A module the kernel does not have fails to build here as it would in a
+//! kernel tree. The exception is the hidden [`bindings`], which, as bindgen's output in a tree, is
+//! the C side: here the host's raw types under their C names (`pci_dev`, `device`, `module`) and
+//! the descriptor `module!` emits; a driver file has no reason to name it, and the in-tree build
+//! rejects what it names there that C does not have.
 //!
 //! # Start here
 //!

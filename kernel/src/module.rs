@@ -160,66 +160,70 @@ macro_rules! module_macro {
         /// How the host loads this module: its metadata, and its state's initialisation and
         /// teardown (the `init_module()` and `cleanup_module()` of a kernel module).
         #[doc(hidden)]
-        pub static __DRYDOCK_MODULE: $crate::bindings::ModuleDescriptor =
-            $crate::bindings::ModuleDescriptor {
-                info: $crate::bindings::ModuleInfo {
-                    name: $name,
-                    authors: &[$($($author),*)?],
-                    description: $crate::module_macro!(@or $($description)?, ""),
-                    license: $license,
-                    params: &[$($($crate::bindings::ParamInfo {
-                        name: ::core::stringify!($param),
-                        description: $param_description,
-                        type_name: ::core::stringify!($param_type),
-                        param: $crate::bindings::kernel_param {
-                            name: ::core::concat!(::core::stringify!($param), "\0")
-                                .as_ptr()
-                                .cast(),
-                            ops: &$crate::module_macro!(@ops $param_type),
-                            arg: module_parameters::$param.as_void_ptr(),
-                        },
-                    }),*)?],
-                },
-                state_layout: ::core::alloc::Layout::new::<$type>(),
-                init: {
-                    /// Initialises the module's state in `slot` (`init_module()`).
-                    ///
-                    /// # Safety
-                    ///
-                    /// As `ModuleDescriptor::init` requires.
-                    unsafe fn __init(
-                        this: *const *mut $crate::bindings::module,
-                        slot: *mut ::core::ffi::c_void,
-                    ) -> $crate::ffi::c_int {
-                        // SAFETY: `ThisModule` is a transparent wrapper of the pointer at `this`,
-                        // which the host keeps until the state is dropped, so for as long as the
-                        // module can use it.
-                        let this: &'static $crate::ThisModule =
-                            unsafe { &*this.cast::<$crate::ThisModule>() };
-                        let init = <$type as $crate::InPlaceModule>::init(this);
-                        // SAFETY: the host gives a slot valid for writes of the state, which stays
-                        // in place until the state is dropped; on error the slot is left
-                        // uninitialised, and the host frees it without dropping a state.
-                        match unsafe { ::pin_init::raw_try_init(slot.cast::<$type>(), init) } {
-                            ::core::result::Result::Ok(()) => 0,
-                            ::core::result::Result::Err(err) => err.to_errno(),
-                        }
-                    }
-                    __init
-                },
-                exit: {
-                    /// Drops the module's state (`cleanup_module()`).
-                    ///
-                    /// # Safety
-                    ///
-                    /// As `ModuleDescriptor::exit` requires.
-                    unsafe fn __exit(slot: *mut ::core::ffi::c_void) {
-                        // SAFETY: the slot holds a state `__init` initialised, unused after this.
-                        unsafe { ::core::ptr::drop_in_place(slot.cast::<$type>()) };
-                    }
-                    __exit
-                },
-            };
+        pub static __DRYDOCK_MODULE: $crate::bindings::ModuleDescriptor = {
+            /// Initialises the module's state in `slot` (`init_module()`).
+            ///
+            /// # Safety
+            ///
+            /// As the host's `InitFn` requires.
+            unsafe fn __init(
+                this: *const *mut $crate::bindings::module,
+                slot: *mut ::core::ffi::c_void,
+            ) -> $crate::ffi::c_int {
+                // SAFETY: `ThisModule` is a transparent wrapper of the pointer at `this`, which the
+                // host keeps until the state is dropped, so for as long as the module can use it.
+                let this: &'static $crate::ThisModule =
+                    unsafe { &*this.cast::<$crate::ThisModule>() };
+                let init = <$type as $crate::InPlaceModule>::init(this);
+                // SAFETY: the host gives a slot valid for writes of the state, which stays in
+                // place until the state is dropped; on error the slot is left uninitialised, and
+                // the host frees it without dropping a state.
+                match unsafe { ::pin_init::raw_try_init(slot.cast::<$type>(), init) } {
+                    ::core::result::Result::Ok(()) => 0,
+                    ::core::result::Result::Err(err) => err.to_errno(),
+                }
+            }
+
+            /// Drops the module's state (`cleanup_module()`).
+            ///
+            /// # Safety
+            ///
+            /// As the host's `ExitFn` requires.
+            unsafe fn __exit(slot: *mut ::core::ffi::c_void) {
+                // SAFETY: the slot holds a state `__init` initialised, unused after this.
+                unsafe { ::core::ptr::drop_in_place(slot.cast::<$type>()) };
+            }
+
+            // SAFETY: `__init` and `__exit` initialise and drop a `$type`, whose layout this is
+            // and which `InPlaceModule` requires to be `Send` and `Sync`; each parameter's
+            // operations are the `PARAM_OPS_*` table of its type, whose `set` stores into the
+            // static `ModuleParamAccess` of that type that `arg` points to.
+            unsafe {
+                $crate::bindings::ModuleDescriptor::new(
+                    $crate::bindings::ModuleInfo {
+                        name: $name,
+                        authors: &[$($($author),*)?],
+                        description: $crate::module_macro!(@or $($description)?, ""),
+                        license: $license,
+                        params: &[$($($crate::bindings::ParamInfo::new(
+                            ::core::stringify!($param),
+                            $param_description,
+                            ::core::stringify!($param_type),
+                            $crate::bindings::kernel_param {
+                                name: ::core::concat!(::core::stringify!($param), "\0")
+                                    .as_ptr()
+                                    .cast(),
+                                ops: &$crate::module_macro!(@ops $param_type),
+                                arg: module_parameters::$param.as_void_ptr(),
+                            },
+                        )),*)?],
+                    },
+                    ::core::alloc::Layout::new::<$type>(),
+                    __init,
+                    __exit,
+                )
+            }
+        };
     };
     (@ops i8) => { $crate::module_param::PARAM_OPS_I8 };
     (@ops u8) => { $crate::module_param::PARAM_OPS_U8 };

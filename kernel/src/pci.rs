@@ -54,9 +54,10 @@ unsafe impl<T: Driver + 'static> driver::RegistrationOps for Adapter<T> {
         name: &'static CStr,
         module: &'static ThisModule,
     ) -> Result {
-        // SAFETY: `module` is the `THIS_MODULE` of the module being initialised (`ThisModule`'s
-        // invariant): null, or the pointer the host lent the module's initialisation, valid while
-        // the module is loaded, which outlasts its registrations.
+        // SAFETY: `module` was made by `ThisModule::from_ptr`, whose caller guaranteed it is the
+        // right `THIS_MODULE`: null for a module that was never loaded, or the pointer the host
+        // lent the module's initialisation, valid while the module is loaded, which outlasts its
+        // registrations.
         let Some(bus) = (unsafe { drydock_host::module::bus_of(module.as_ptr()) }) else {
             pr_err!(
                 "{}: cannot register a PCI driver for a module that was not loaded into a bus\n",

@@ -1,7 +1,7 @@
 //! Tests of `kernel::io`: the accessors on memory-backed and trapped MMIO, system memory, the
 //! run-time checks, projections and copies.
 
-// zerocopy's derives generate non-ASCII identifiers (see `core/src/lib.rs`).
+// zerocopy's derives generate non-ASCII identifiers (see `kernel/src/lib.rs`).
 #![allow(non_ascii_idents)]
 
 use std::sync::{Arc, Mutex};

@@ -642,17 +642,20 @@ mod tests {
         }
     }
 
-    static EDU_MODULE: ModuleDescriptor = ModuleDescriptor {
-        info: ModuleInfo {
-            name: "edu_test",
-            authors: &[],
-            description: "test driver",
-            license: "GPL",
-            params: &[],
-        },
-        state_layout: core::alloc::Layout::new::<EduModule>(),
-        init,
-        exit,
+    // SAFETY: `init` and `exit` initialise and drop an `EduModule`, which is `Send` and `Sync`.
+    static EDU_MODULE: ModuleDescriptor = unsafe {
+        ModuleDescriptor::new(
+            ModuleInfo {
+                name: "edu_test",
+                authors: &[],
+                description: "test driver",
+                license: "GPL",
+                params: &[],
+            },
+            core::alloc::Layout::new::<EduModule>(),
+            init,
+            exit,
+        )
     };
 
     fn sim_edu(slot: u8) -> (PciDeviceRef, Arc<SimFunction>) {

@@ -8,6 +8,7 @@
 //! dependencies, the ones a build of the crate compiles (dev-dependencies build only its tests).
 
 use std::collections::BTreeSet;
+use std::fs;
 use std::process::Command;
 
 use drydock_tests::guest::workspace_root;
@@ -62,6 +63,9 @@ fn the_host_crate_never_links_the_kernel_api_or_what_is_above_it() {
         "drydock-host",
         &[
             "drydock-kernel",
+            "drydock-macros",
+            "pin-init",
+            "pin-init-internal",
             "drydock-runner",
             "drydock-admin",
             "drydock-sim",
@@ -90,10 +94,32 @@ fn the_drydock_command_links_neither_the_kernel_api_nor_the_runner() {
     assert!(linked("drydock-cli").contains("drydock-admin"));
 }
 
+/// The packages under `drivers/`: the driver crates (`drivers/NAME`) or, with `process`, their
+/// binaries (`drivers/NAME/process`), by package name.
+fn driver_packages(process: bool) -> Vec<String> {
+    let drivers = workspace_root().join("drivers");
+    let mut names: Vec<String> = fs::read_dir(&drivers)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|dir| if process { dir.join("process") } else { dir })
+        .filter_map(|dir| fs::read_to_string(dir.join("Cargo.toml")).ok())
+        .map(|manifest| {
+            let line = manifest
+                .lines()
+                .find(|line| line.starts_with("name = "))
+                .expect("a package name");
+            line["name = ".len()..].trim_matches('"').to_owned()
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no packages under {}", drivers.display());
+    names
+}
+
 #[test]
 fn a_driver_library_names_the_kernel_api_and_nothing_drydock_specific() {
-    for driver in ["edu", "nvme", "pci-testdev"] {
-        let direct: Vec<_> = dependencies(driver, Some(1)).into_iter().collect();
+    for driver in driver_packages(false) {
+        let direct: Vec<_> = dependencies(&driver, Some(1)).into_iter().collect();
         assert_eq!(
             direct,
             ["drydock-kernel", "pin-init", "zerocopy"],
@@ -106,14 +132,14 @@ fn a_driver_library_names_the_kernel_api_and_nothing_drydock_specific() {
 
 #[test]
 fn nothing_a_driver_process_or_the_command_runs_links_the_simulation() {
-    for package in [
-        "edu-process",
-        "nvme-process",
-        "pci-testdev-process",
-        "drydock-runner",
-        "drydock-admin",
-        "drydock-cli",
-    ] {
+    let processes = driver_packages(true);
+    assert_eq!(
+        processes.len(),
+        driver_packages(false).len(),
+        "a driver without a binary"
+    );
+    let others = ["drydock-runner", "drydock-admin", "drydock-cli"].map(str::to_owned);
+    for package in processes.iter().chain(&others) {
         assert_links_none(
             package,
             &["drydock-sim"],

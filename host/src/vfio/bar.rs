@@ -16,7 +16,7 @@ use crate::function::BarMapping;
 
 /// How a region is made accessible.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BarPlan {
+pub(super) enum BarPlan {
     /// One mapping of the whole region (rounded up to whole pages).
     Whole,
     /// These `(offset, size)` areas are mapped, the rest is served with `pread`/`pwrite`.
@@ -27,7 +27,7 @@ pub enum BarPlan {
 
 /// Decides how to reach `region`; `force_trap` serves it with `pread`/`pwrite` even when it could
 /// be mapped (to test that path, or to watch every access).
-pub fn plan(region: &RegionInfo, force_trap: bool) -> BarPlan {
+pub(super) fn plan(region: &RegionInfo, force_trap: bool) -> BarPlan {
     if force_trap || !region.mappable() {
         return BarPlan::Trapped;
     }
@@ -55,7 +55,7 @@ pub fn plan(region: &RegionInfo, force_trap: bool) -> BarPlan {
 }
 
 /// Makes the BAR `region` of `device` accessible, as [`plan`] decides.
-pub fn map(
+pub(super) fn map(
     device: &VfioDevice,
     region: &RegionInfo,
     force_trap: bool,

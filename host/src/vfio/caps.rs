@@ -37,7 +37,7 @@ fn u64_at(buf: &[u8], offset: usize) -> Option<u64> {
 
 /// One capability of a chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capability<'a> {
+pub(super) struct Capability<'a> {
     /// The capability's ID (its meaning depends on the query).
     pub id: u16,
     /// The capability's version.
@@ -47,7 +47,7 @@ pub struct Capability<'a> {
 }
 
 /// Walks the capability chain of `buf` starting at offset `first` (0: no chain).
-pub fn chain(buf: &[u8], first: u32) -> Vec<Capability<'_>> {
+pub(super) fn chain(buf: &[u8], first: u32) -> Vec<Capability<'_>> {
     let mut caps = Vec::new();
     let mut offset = first as usize;
     let mut seen = Vec::new();

@@ -39,7 +39,7 @@ use crate::error::HostError;
 use crate::uio::{dma::PhysDma, shared_phys_dma};
 
 /// The container device node.
-pub const CONTAINER_PATH: &str = "/dev/vfio/vfio";
+pub(super) const CONTAINER_PATH: &str = "/dev/vfio/vfio";
 
 /// The IOVA width assumed when the kernel does not report IOVA ranges (Linux before 5.4): 39
 /// bits, the narrowest address width of Intel VT-d implementations.

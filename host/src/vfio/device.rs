@@ -31,7 +31,7 @@ pub struct IrqInfo {
 }
 
 /// The VFIO interrupt index of an interrupt kind.
-pub fn irq_index(kind: IrqKind) -> u32 {
+pub(super) fn irq_index(kind: IrqKind) -> u32 {
     match kind {
         IrqKind::Intx => sys::VFIO_PCI_INTX_IRQ_INDEX,
         IrqKind::Msi => sys::VFIO_PCI_MSI_IRQ_INDEX,

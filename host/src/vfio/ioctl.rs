@@ -17,33 +17,33 @@ const fn request(n: u32) -> libc::c_ulong {
 }
 
 /// `VFIO_GET_API_VERSION`.
-pub const GET_API_VERSION: libc::c_ulong = request(0);
+pub(super) const GET_API_VERSION: libc::c_ulong = request(0);
 /// `VFIO_CHECK_EXTENSION`.
-pub const CHECK_EXTENSION: libc::c_ulong = request(1);
+pub(super) const CHECK_EXTENSION: libc::c_ulong = request(1);
 /// `VFIO_SET_IOMMU`.
-pub const SET_IOMMU: libc::c_ulong = request(2);
+pub(super) const SET_IOMMU: libc::c_ulong = request(2);
 /// `VFIO_GROUP_GET_STATUS`.
-pub const GROUP_GET_STATUS: libc::c_ulong = request(3);
+pub(super) const GROUP_GET_STATUS: libc::c_ulong = request(3);
 /// `VFIO_GROUP_SET_CONTAINER`.
-pub const GROUP_SET_CONTAINER: libc::c_ulong = request(4);
+pub(super) const GROUP_SET_CONTAINER: libc::c_ulong = request(4);
 /// `VFIO_GROUP_GET_DEVICE_FD`.
-pub const GROUP_GET_DEVICE_FD: libc::c_ulong = request(6);
+pub(super) const GROUP_GET_DEVICE_FD: libc::c_ulong = request(6);
 /// `VFIO_DEVICE_GET_INFO`.
-pub const DEVICE_GET_INFO: libc::c_ulong = request(7);
+pub(super) const DEVICE_GET_INFO: libc::c_ulong = request(7);
 /// `VFIO_DEVICE_GET_REGION_INFO`.
-pub const DEVICE_GET_REGION_INFO: libc::c_ulong = request(8);
+pub(super) const DEVICE_GET_REGION_INFO: libc::c_ulong = request(8);
 /// `VFIO_DEVICE_GET_IRQ_INFO`.
-pub const DEVICE_GET_IRQ_INFO: libc::c_ulong = request(9);
+pub(super) const DEVICE_GET_IRQ_INFO: libc::c_ulong = request(9);
 /// `VFIO_DEVICE_SET_IRQS`.
-pub const DEVICE_SET_IRQS: libc::c_ulong = request(10);
+pub(super) const DEVICE_SET_IRQS: libc::c_ulong = request(10);
 /// `VFIO_DEVICE_RESET`.
-pub const DEVICE_RESET: libc::c_ulong = request(11);
+pub(super) const DEVICE_RESET: libc::c_ulong = request(11);
 /// `VFIO_IOMMU_GET_INFO`.
-pub const IOMMU_GET_INFO: libc::c_ulong = request(12);
+pub(super) const IOMMU_GET_INFO: libc::c_ulong = request(12);
 /// `VFIO_IOMMU_MAP_DMA`.
-pub const IOMMU_MAP_DMA: libc::c_ulong = request(13);
+pub(super) const IOMMU_MAP_DMA: libc::c_ulong = request(13);
 /// `VFIO_IOMMU_UNMAP_DMA`.
-pub const IOMMU_UNMAP_DMA: libc::c_ulong = request(14);
+pub(super) const IOMMU_UNMAP_DMA: libc::c_ulong = request(14);
 
 ioctl_none_bad!(
     /// Returns the VFIO API version of a container fd.

@@ -18,13 +18,13 @@
 //!
 //! [`open`] opens a device into a [`super::pci::RawPciDevice`], ready for a bus.
 
-pub mod bar;
-pub mod caps;
-pub mod container;
-pub mod device;
-pub mod function;
-pub mod group;
-pub mod ioctl;
+mod bar;
+mod caps;
+mod container;
+mod device;
+mod function;
+mod group;
+mod ioctl;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
-//! The drivers' own binaries (`drivers/*/src/main.rs`), run as the processes a user starts: each
-//! binds its device, serves until SIGINT or SIGTERM, unloads and exits with status 0, and a second
-//! process started on the same device binds it again.
+//! The drivers' own binaries (`drivers/*/process/main.rs`), run as the processes a user starts:
+//! each binds its device, serves until SIGINT or SIGTERM, unloads and exits with status 0, and a
+//! second process started on the same device binds it again.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
