@@ -8,7 +8,7 @@
 //! Differences from the kernel: the memory comes from the process allocator (`std::alloc`); the
 //! flags other than [`flags::__GFP_ZERO`] and [`flags::__GFP_NOWARN`] have no effect, and the NUMA
 //! node is ignored. Tests can make allocations fail on purpose with
-//! [`drydock_host::fault::AllocFailure`](drydock_host::fault::AllocFailure).
+//! [`drydock_host::fault::AllocFailure`].
 
 pub mod allocator;
 pub mod kbox;
