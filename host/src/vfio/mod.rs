@@ -6,15 +6,15 @@
 //! error with the errno, config space and reset return `Result`, interrupts are set per vector
 //! range, and the IOMMU's valid IOVA ranges are read.
 //!
-//! - [`container`]: the process's container (type1v2 IOMMU, or no-IOMMU mode), its IOVA ranges
+//! - `container`: the process's container (type1v2 IOMMU, or no-IOMMU mode), its IOVA ranges
 //!   and the [`VfioMapper`] that maps the shared DMA pool with `VFIO_IOMMU_MAP_DMA`;
-//! - [`group`]: IOMMU groups, their viability, and device files;
-//! - [`device`]: a device file: regions, config space, `VFIO_DEVICE_SET_IRQS`, reset;
-//! - [`bar`]: how a BAR region is reached (mapped whole, sparse, or trapped);
-//! - [`caps`]: parsing of information buffers and their capability chains;
-//! - [`function`]: [`VfioFunction`], the [`PciFunction`](super::function::PciFunction) of a VFIO
+//! - `group`: IOMMU groups, their viability, and device files;
+//! - `device`: a device file: regions, config space, `VFIO_DEVICE_SET_IRQS`, reset;
+//! - `bar`: how a BAR region is reached (mapped whole, sparse, or trapped);
+//! - `caps`: parsing of information buffers and their capability chains;
+//! - `function`: [`VfioFunction`], the [`PciFunction`](super::function::PciFunction) of a VFIO
 //!   device;
-//! - [`ioctl`]: the request numbers and raw ioctls.
+//! - `ioctl`: the request numbers and raw ioctls.
 //!
 //! [`open`] opens a device into a [`super::pci::RawPciDevice`], ready for a bus.
 
