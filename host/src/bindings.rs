@@ -543,6 +543,9 @@ pub struct lock_class_key {
     _unused: [u8; 0],
 }
 
+/// `loff_t`: a position in a file, in bytes.
+pub type loff_t = i64;
+
 /// `ktime_t`: a time in nanoseconds.
 pub type ktime_t = i64;
 /// `clockid_t`: the identifier of a clock.
@@ -618,3 +621,8 @@ pub struct kernel_param {
     pub ops: *const kernel_param_ops,
     pub arg: *mut c_void,
 }
+
+/// `BUGFLAG_WARNING` (`include/asm-generic/bug.h`): a `bug_entry` that is a warning, not a BUG.
+pub const BUGFLAG_WARNING: u32 = 1 << 0;
+/// `TAINT_WARN` (`include/linux/panic.h`): the taint flag a warning sets.
+pub const TAINT_WARN: u32 = 9;

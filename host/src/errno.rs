@@ -27,6 +27,8 @@ impl Errno {
     pub const ENOMEM: Errno = Errno(-12);
     /// `EACCES`: permission denied.
     pub const EACCES: Errno = Errno(-13);
+    /// `EFAULT`: bad address.
+    pub const EFAULT: Errno = Errno(-14);
     /// `EBUSY`: device or resource busy.
     pub const EBUSY: Errno = Errno(-16);
     /// `EEXIST`: already exists.

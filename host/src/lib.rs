@@ -24,6 +24,7 @@
 
 mod bar_file;
 pub mod bindings;
+pub mod bug;
 pub mod bus;
 pub mod device;
 pub mod dma;
@@ -44,5 +45,7 @@ pub mod sg;
 pub mod sync;
 pub mod sysfs;
 pub mod time;
+pub mod trace;
+pub mod uaccess;
 pub mod uio;
 pub mod vfio;

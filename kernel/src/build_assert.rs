@@ -14,13 +14,14 @@
 //! `rust_build_error` and the link fails with
 //! `undefined symbol: rust_build_error ... referenced by <the function that asserted>`.
 //! Checking without linking (`cargo check`, `cargo doc`) therefore does not report these failures;
-//! `cargo build` and `cargo test` do.
+//! `cargo build` and `cargo test` do. As in the kernel, both macros may be used in a `const fn`:
+//! when the function is evaluated at compile time, a failed assertion fails the evaluation.
 //!
 //! Differences from the kernel:
-//! - the kernel's `build_error` function is a `const fn`, so `build_error!` and `build_assert!`
-//!   may be used inside a `const fn` there. Stable Rust cannot make a `const fn` reference an
-//!   undefined symbol, so in drydock these two macros work only in non-`const` functions; inside a
-//!   `const fn`, use [`const_assert!`] (which the kernel has too);
+//! - a failed assertion in constant evaluation reports ``cannot access extern static
+//!   `rust_build_error` `` with the chain of calls that led to it, where the kernel's reports the
+//!   assertion's message (stable Rust cannot tell constant evaluation from run time in one
+//!   function, so the symbol is a static that constant evaluation may not read);
 //! - the proof needs the optimiser's inlining of `#[inline(always)]` code, which the kernel always
 //!   has. rustc provides it at every optimisation level for the accessors of this crate; a crate
 //!   that wraps them in its own non-inlined helpers may need `opt-level = 1` in debug builds, as
@@ -30,22 +31,28 @@
 pub use crate::{build_assert_macro as build_assert, build_error, const_assert, static_assert};
 
 extern "C" {
-    /// Never defined: a reference to it that survives optimisation fails the link, which is how
-    /// [`build_assert!`] and [`build_error!`] report a failed build-time assertion.
-    fn rust_build_error() -> !;
+    /// Never defined: a read of it that survives optimisation fails the link, and a read during
+    /// constant evaluation fails the evaluation, which is how [`build_assert!`] and
+    /// [`build_error!`] report a failed build-time assertion.
+    static rust_build_error: u8;
 }
 
-/// Fails the build if a call to it survives optimisation.
+/// Fails the build if a call to it survives optimisation or is evaluated at compile time.
 ///
 /// Called by [`build_error!`] and [`build_assert!`]; not meant to be called directly.
 #[doc(hidden)]
 #[inline(always)]
 #[track_caller]
-pub fn build_error_fn(msg: &'static str) -> ! {
-    let _ = msg;
-    // SAFETY: The symbol does not exist, so this call can only be part of a program that links if
-    // the optimiser proved it unreachable; in a program that links, it never runs.
-    unsafe { rust_build_error() }
+pub const fn build_error_fn(msg: &'static str) -> ! {
+    // SAFETY: The symbol does not exist, so this read can only be part of a program that links if
+    // the optimiser proved it unreachable, and constant evaluation refuses to read it; in a program
+    // that builds, it never runs. The branch on the value keeps the read in the code that is
+    // generated, so a call the optimiser cannot remove references the symbol.
+    if unsafe { rust_build_error } == 0 {
+        panic!("{}", msg);
+    }
+    #[allow(clippy::empty_loop)]
+    loop {}
 }
 
 /// Asserts at item level that a constant boolean expression is true.

@@ -35,6 +35,9 @@
 //! (opening devices, loading the module, waiting for a signal) is the job of the crates above this
 //! one. `docs/architecture.md` describes the layers.
 
+// The unsizing coercions of `KBox`, `Arc` and `ArcBorrow`, opt-in (see the `coerce-pointee`
+// feature in Cargo.toml).
+#![cfg_attr(feature = "coerce-pointee", feature(derive_coerce_pointee))]
 // zerocopy 0.8's derives (`FromBytes`, `IntoBytes`, which the kernel's prelude exports and
 // `io::Region` uses) generate non-ASCII identifiers; the kernel's lint set denies them.
 #![allow(non_ascii_idents)]
@@ -45,6 +48,8 @@ extern crate self as kernel;
 pub mod alloc;
 pub mod bindings;
 pub mod bitfield;
+pub mod bits;
+pub mod bug;
 pub mod build_assert;
 pub mod device;
 pub mod device_id;
@@ -54,8 +59,11 @@ pub mod driver;
 pub mod error;
 pub mod ffi;
 pub mod fmt;
+pub mod fs;
+pub mod impl_flags;
 pub mod init;
 pub mod io;
+pub mod ioctl;
 pub mod irq;
 pub mod macros;
 pub mod module;
@@ -65,6 +73,7 @@ pub mod page;
 pub mod pci;
 pub mod prelude;
 pub mod print;
+pub mod processor;
 pub mod ptr;
 pub mod revocable;
 pub mod scatterlist;
@@ -73,8 +82,11 @@ pub mod std_vendor;
 pub mod str;
 pub mod sync;
 pub mod time;
+pub mod tracepoint;
 pub mod transmute;
 pub mod types;
+pub mod uaccess;
+pub mod uapi;
 
 pub use module::{InPlaceModule, Module, ModuleMetadata, ThisModule};
 
@@ -110,3 +122,13 @@ macro_rules! container_of {
 /// Type check used by [`container_of!`]: compiles only if both arguments have the same type.
 #[doc(hidden)]
 pub fn assert_same_type<T>(_: T, _: T) {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_kernel_configuration_reaches_the_crate() {
+        // Passed by the build script, as a kernel build passes `include/generated/rustc_cfg`.
+        const { assert!(cfg!(CONFIG_64BIT) && cfg!(CONFIG_PCI)) };
+        const { assert!(!cfg!(CONFIG_32BIT) && !cfg!(CONFIG_OF)) };
+    }
+}

@@ -1,8 +1,7 @@
 //! The items most driver files need, imported with `use kernel::prelude::*;`.
 //!
-//! Mirrors `rust/kernel/prelude.rs` of Linux 7.3, less the items drydock does not provide yet:
-//! the `export` and `vtable` attribute macros, `current!` and `uaccess::UserPtr` (see
-//! `docs/porting.md`).
+//! Mirrors `rust/kernel/prelude.rs` of Linux 7.3, less `current!`, which drydock does not provide
+//! yet (see `docs/porting.md`).
 
 #[doc(no_inline)]
 pub use core::{
@@ -32,11 +31,13 @@ pub use crate::{
     init::InPlaceInit,
     pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn,
     str::CStrExt as _,
-    try_init, try_pin_init, ThisModule,
+    try_init, try_pin_init,
+    uaccess::UserPtr,
+    ThisModule,
 };
 
 #[doc(no_inline)]
-pub use crate::macros::kunit_tests;
+pub use crate::macros::{export, kunit_tests, vtable};
 
 #[doc(no_inline)]
 pub use crate::module_macro as module;

@@ -18,6 +18,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "support/fixture.rs"]
+mod fixture;
+
+use fixture::{copy_lock_file, write_if_changed};
+
 /// What building a case must do.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Expect {
@@ -170,6 +175,18 @@ const CASES: &[Case] = &[
         expect: Expect::Links,
         body: "fn main() { assert!(Refcount::new(1).dec_and_test()); }",
     },
+    // A `const fn` checked with `build_assert!`, called at run time: the argument must be provably
+    // in range, as in the kernel.
+    Case {
+        name: "bit_index_unproven",
+        expect: Expect::FailsLink,
+        body: "fn main() { black_box(kernel::bits::bit_u32(black_box(31))); }",
+    },
+    Case {
+        name: "bit_index_proven",
+        expect: Expect::Links,
+        body: "fn main() { assert_eq!(black_box(kernel::bits::bit_u32(31)), 1 << 31); }",
+    },
 ];
 
 /// Writes the fixture crate (only the files that changed, so that cargo's fingerprints hold).
@@ -201,23 +218,12 @@ opt-level = 1
         );
     }
     write_if_changed(&dir.join("Cargo.toml"), &manifest);
-    // The workspace's lock file pins the versions `drydock` was tested with.
-    let lock = std::fs::read_to_string(kernel.join("../Cargo.lock")).expect("workspace Cargo.lock");
-    if !dir.join("Cargo.lock").exists() {
-        write_if_changed(&dir.join("Cargo.lock"), &lock);
-    }
+    copy_lock_file(dir);
     for case in CASES {
         write_if_changed(
             &dir.join(format!("src/{}.rs", case.name)),
             &format!("{COMMON}\n{}\n", case.body),
         );
-    }
-}
-
-fn write_if_changed(path: &Path, contents: &str) {
-    if std::fs::read_to_string(path).ok().as_deref() != Some(contents) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
     }
 }
 

@@ -1,6 +1,18 @@
-//! Tests of the `macros` crate: `paste!` and `#[kunit_tests]`.
+//! Tests of the `macros` crate: `paste!`, `concat_idents!`, `#[vtable]`, `#[export]` and
+//! `#[kunit_tests]`.
 
-use kernel::macros::paste;
+use kernel::error::VTABLE_DEFAULT_ERROR;
+use kernel::macros::{concat_idents, paste};
+use kernel::prelude::*;
+
+/// What `module!` declares in a driver crate, which `#[vtable]` implementations name.
+struct LocalModule;
+
+impl kernel::ModuleMetadata for LocalModule {
+    const NAME: &'static CStr = c"macros_test";
+    // SAFETY: a null pointer is the placeholder of a module that is not loaded.
+    const THIS_MODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
+}
 
 macro_rules! accessors {
     ($name:ident, $ty:ty) => {
@@ -43,4 +55,92 @@ fn kunit_module_is_compiled_in_test_builds() {
     // The attribute keeps the module (under `cfg(test)`): its tests are reachable.
     kunit::plain_test_runs();
     assert_eq!(kunit::result_test_runs(), Ok(()));
+}
+
+macro_rules! joined {
+    ($a:ident, $b:ident) => {
+        concat_idents!($a, $b)
+    };
+}
+
+#[test]
+fn concat_idents_joins_two_names() {
+    let first_second = 5;
+    assert_eq!(joined!(first_, second), 5);
+}
+
+/// An operations trait whose methods are all optional.
+#[vtable]
+trait Operations: Sized {
+    fn open(&self) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    fn release(&self) {}
+
+    #[cfg(any())]
+    fn never_compiled(&self);
+}
+
+struct Opens;
+
+#[vtable]
+impl Operations for Opens {
+    fn open(&self) -> Result {
+        Ok(())
+    }
+}
+
+struct ReleasesButSaysNot;
+
+#[vtable]
+impl Operations for ReleasesButSaysNot {
+    const HAS_RELEASE: bool = false;
+
+    fn release(&self) {}
+}
+
+/// The name of the module that implements `T`.
+fn owner_name<T: Operations>() -> &'static CStr {
+    <T::OwnerModule as kernel::ModuleMetadata>::NAME
+}
+
+#[test]
+fn vtable_records_which_methods_an_implementation_provides() {
+    let provided = |open, release| [open, release];
+    assert_eq!(
+        provided(
+            <Opens as Operations>::HAS_OPEN,
+            <Opens as Operations>::HAS_RELEASE
+        ),
+        [true, false]
+    );
+    // An implementation may set a constant itself: this one says it does not release.
+    assert_eq!(
+        provided(
+            <ReleasesButSaysNot as Operations>::HAS_OPEN,
+            <ReleasesButSaysNot as Operations>::HAS_RELEASE
+        ),
+        [false, false]
+    );
+    assert_eq!(Opens.open(), Ok(()));
+    assert_eq!(owner_name::<Opens>(), c"macros_test");
+}
+
+/// A function C code would call by name.
+#[kernel::macros::export]
+extern "C" fn drydock_macros_test_exported(x: u32) -> u32 {
+    x + 1
+}
+
+extern "C" {
+    /// The same function, found by its unmangled name.
+    #[link_name = "drydock_macros_test_exported"]
+    fn by_name(x: u32) -> u32;
+}
+
+#[test]
+fn export_keeps_the_name() {
+    // SAFETY: the declaration matches the exported function's signature.
+    assert_eq!(unsafe { by_name(41) }, 42);
 }

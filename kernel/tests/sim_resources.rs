@@ -463,3 +463,38 @@ mod config_space {
         .unwrap();
     }
 }
+
+mod uaccess {
+    use super::*;
+    use drydock_host::uaccess::UserMemory;
+    use kernel::dma::Coherent;
+    use kernel::uaccess::{UserPtr, UserSlice};
+
+    #[test]
+    fn a_writer_copies_what_the_device_wrote_to_coherent_memory() {
+        let (_bus, device, _module) = bound_testdev();
+        let mut user = [0u8; 8];
+        with_bound(&device, |dev| -> Result {
+            let buffer = Coherent::<[u8; 16]>::zeroed(dev.as_ref(), GFP_KERNEL)?;
+            let ctx = device.function().context();
+            assert!(ctx.dma_write(buffer.dma_address() + 4, b"from dev"));
+            let _lent = UserMemory::writable(0x5000, &mut user);
+            let mut writer = UserSlice::new(UserPtr::from_addr(0x5000), 8).writer();
+            assert_eq!(
+                writer.write_dma(&buffer, 12, 8),
+                Err(ERANGE),
+                "past the allocation"
+            );
+            assert_eq!(writer.write_dma(&buffer, usize::MAX, 2), Err(EOVERFLOW));
+            writer.write_dma(&buffer, 4, 8)?;
+            assert_eq!(
+                writer.write_dma(&buffer, 0, 1),
+                Err(ERANGE),
+                "the writer is full"
+            );
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(&user, b"from dev");
+    }
+}

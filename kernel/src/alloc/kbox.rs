@@ -26,8 +26,10 @@ use pin_init::{InPlaceWrite, Init, PinInit, Zeroable, ZeroableOption};
 /// memory.
 ///
 /// Difference from the kernel: the kernel derives `CoercePointee`, so `KBox<Foo>` coerces to
-/// `KBox<dyn Trait>` implicitly; that needs an unstable feature. Here the coercion is done through
-/// the raw pointer: `unsafe { KBox::from_raw(KBox::into_raw(b) as *mut dyn Trait) }`.
+/// `KBox<dyn Trait>` implicitly; the derive is unstable, so drydock derives it only with the
+/// `coerce-pointee` feature (which needs `RUSTC_BOOTSTRAP=1`, as the kernel's build has). Without
+/// it, the coercion is done through the raw pointer:
+/// `unsafe { KBox::from_raw(KBox::into_raw(b) as *mut dyn Trait) }`.
 ///
 /// # Examples
 ///
@@ -43,7 +45,11 @@ use pin_init::{InPlaceWrite, Init, PinInit, Zeroable, ZeroableOption};
 /// `self.0` is properly aligned and either points to a valid `T` in memory allocated with `A`, or,
 /// if `T` is zero-sized, is a dangling, aligned pointer.
 #[repr(transparent)]
-pub struct Box<T: ?Sized, A: Allocator>(NonNull<T>, PhantomData<A>);
+#[cfg_attr(feature = "coerce-pointee", derive(core::marker::CoercePointee))]
+pub struct Box<#[cfg_attr(feature = "coerce-pointee", pointee)] T: ?Sized, A: Allocator>(
+    NonNull<T>,
+    PhantomData<A>,
+);
 
 /// A [`Box`] whose memory comes from [`Kmalloc`].
 ///

@@ -5,8 +5,10 @@
 //! is always pinned; allocates with [`KBox`] and explicit flags, fallibly.
 //!
 //! Difference from the kernel: the kernel derives `CoercePointee`, so `Arc<Foo>` coerces to
-//! `Arc<dyn Trait>` implicitly; that needs an unstable feature. Here the coercion is done through
-//! the raw pointer: `unsafe { Arc::from_raw(Arc::into_raw(a) as *const dyn Trait) }`.
+//! `Arc<dyn Trait>` implicitly; the derive is unstable, so drydock derives it only with the
+//! `coerce-pointee` feature of the crate (which needs `RUSTC_BOOTSTRAP=1`, as the kernel's build
+//! has). Without it, the coercion is done through the raw pointer:
+//! `unsafe { Arc::from_raw(Arc::into_raw(a) as *const dyn Trait) }`.
 
 use crate::{
     alloc::{AllocError, Flags, KBox},
@@ -57,7 +59,8 @@ mod std_vendor;
 /// `ptr` points to a valid `ArcInner<T>` allocated with [`KBox`], whose reference count counts
 /// this `Arc` among its owners.
 #[repr(transparent)]
-pub struct Arc<T: ?Sized> {
+#[cfg_attr(feature = "coerce-pointee", derive(core::marker::CoercePointee))]
+pub struct Arc<#[cfg_attr(feature = "coerce-pointee", pointee)] T: ?Sized> {
     ptr: NonNull<ArcInner<T>>,
     _p: PhantomData<ArcInner<T>>,
 }
@@ -341,7 +344,8 @@ impl<T: ?Sized> From<Pin<UniqueArc<T>>> for Arc<T> {
 ///
 /// `inner` points to a valid `ArcInner<T>` kept alive by some owner for at least `'a`.
 #[repr(transparent)]
-pub struct ArcBorrow<'a, T: ?Sized + 'a> {
+#[cfg_attr(feature = "coerce-pointee", derive(core::marker::CoercePointee))]
+pub struct ArcBorrow<'a, #[cfg_attr(feature = "coerce-pointee", pointee)] T: ?Sized + 'a> {
     inner: NonNull<ArcInner<T>>,
     _p: PhantomData<&'a ()>,
 }
