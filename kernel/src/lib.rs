@@ -57,6 +57,7 @@ pub mod fmt;
 pub mod init;
 pub mod io;
 pub mod irq;
+pub mod list;
 pub mod macros;
 pub mod module;
 pub mod module_param;
