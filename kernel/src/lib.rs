@@ -67,6 +67,7 @@ pub mod pci;
 pub mod prelude;
 pub mod print;
 pub mod ptr;
+pub mod rbtree;
 pub mod revocable;
 pub mod scatterlist;
 pub mod sizes;
