@@ -77,6 +77,7 @@ pub mod sync;
 pub mod time;
 pub mod transmute;
 pub mod types;
+pub mod xarray;
 
 pub use module::{InPlaceModule, Module, ModuleMetadata, ThisModule};
 
