@@ -2,9 +2,10 @@
 //! (`include/linux/bitmap.h`, `lib/bitmap.c`). The bit operations are in [`crate::bitops`].
 //!
 //! A bitmap is an array of `unsigned long` words. [`bitmap_zalloc`] takes its memory from the C
-//! allocator (`calloc(3)`), as `kmalloc()` would give it in the kernel, and asks the fault-injection
-//! hook ([`crate::fault`]) first, so tests can make it fail. Difference from C: the flags are not
-//! used; in particular a failure is not logged, with or without `__GFP_NOWARN`.
+//! allocator (`calloc(3)`), as `kmalloc()` would give it in the kernel, and asks the
+//! fault-injection hook ([`crate::fault`]) first, so tests can make it fail. Difference from C:
+//! the flags are not used; in particular a failure is not logged, with or without
+//! `__GFP_NOWARN`.
 
 use crate::bindings::gfp_t;
 use crate::bitops::load_word;

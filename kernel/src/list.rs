@@ -622,7 +622,8 @@ impl<'a, T: ?Sized + ListItem<ID>, const ID: u64> IntoIterator for &'a List<T, I
 /// impl_list_item! { impl ListItem<0> for Num { using ListLinks { self.links }; } }
 ///
 /// fn insert_sorted(list: &mut List<Num>, n: u32) -> Result {
-///     let item = ListArc::pin_init(try_pin_init!(Num { n, links <- ListLinks::new() }), GFP_KERNEL)?;
+///     let init = try_pin_init!(Num { n, links <- ListLinks::new() });
+///     let item = ListArc::pin_init(init, GFP_KERNEL)?;
 ///     let mut cursor = list.cursor_front();
 ///     while cursor.peek_next().is_some_and(|next| next.n < n) {
 ///         cursor.move_next();

@@ -4,7 +4,7 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::list::{
     impl_list_arc_safe, impl_list_item, AtomicTracker, List, ListArc, ListArcField, ListItem,
-    ListLinks, ListLinksSelfPtr,
+    ListLinks, ListLinksSelfPtr, TryNewListArc,
 };
 use kernel::prelude::*;
 use kernel::sync::{Arc, UniqueArc};

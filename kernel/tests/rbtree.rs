@@ -30,7 +30,8 @@ proptest! {
             match op {
                 0 | 1 => {
                     let old = tree.try_create_and_insert(key, n, GFP_KERNEL).unwrap();
-                    prop_assert_eq!(old.map(|o| o.to_key_value()), model.insert(key, n).map(|v| (key, v)));
+                    let expected = model.insert(key, n).map(|v| (key, v));
+                    prop_assert_eq!(old.map(|o| o.to_key_value()), expected);
                 }
                 2 => prop_assert_eq!(tree.remove(&key), model.remove(&key)),
                 _ => {

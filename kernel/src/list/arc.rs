@@ -66,12 +66,13 @@ pub unsafe trait TryNewListArc<const ID: u64 = 0>: ListArcSafe<ID> {
 ///   `ListArc`s are only made from [`UniqueArc`]s;
 /// - `tracked_by field: FieldType;`: the tracking is the field's, which must implement
 ///   [`ListArcSafe`] and be structurally pinned (usually an [`AtomicTracker`]); if the field
-///   implements [`TryNewListArc`], so does the type.
+///   implements [`TryNewListArc`], so does the type. As in the kernel, the expansion names
+///   `TryNewListArc` without a path: import it where the macro is used.
 ///
 /// # Examples
 ///
 /// ```
-/// use kernel::list::{impl_list_arc_safe, AtomicTracker, ListArc};
+/// use kernel::list::{impl_list_arc_safe, AtomicTracker, ListArc, TryNewListArc};
 /// use kernel::prelude::*;
 /// use kernel::sync::Arc;
 ///
@@ -120,13 +121,15 @@ macro_rules! impl_list_arc_safe {
             unsafe fn on_drop_list_arc(&self) {
                 // SAFETY: No `ListArc` exists and the tracking, the field's, believes one does
                 // (our caller's guarantee).
-                unsafe { <$fty as $crate::list::ListArcSafe<$num>>::on_drop_list_arc(&self.$field) };
+                unsafe {
+                    <$fty as $crate::list::ListArcSafe<$num>>::on_drop_list_arc(&self.$field)
+                };
             }
         }
         // SAFETY: The tracking is the field's, whose `try_new_list_arc` gives the guarantees.
         unsafe impl$(<$($generics)*>)? $crate::list::TryNewListArc<$num> for $t
         where
-            $fty: $crate::list::TryNewListArc<$num>,
+            $fty: TryNewListArc<$num>,
         {
             fn try_new_list_arc(&self) -> bool {
                 <$fty as $crate::list::TryNewListArc<$num>>::try_new_list_arc(&self.$field)

@@ -24,7 +24,8 @@ use core::cell::UnsafeCell;
 ///     impl ListArcSafe<0> for Request { untracked; }
 /// }
 ///
-/// let mut request = ListArc::<Request>::new(Request { retries: ListArcField::new(0) }, GFP_KERNEL)?;
+/// let request = Request { retries: ListArcField::new(0) };
+/// let mut request = ListArc::<Request>::new(request, GFP_KERNEL)?;
 /// // SAFETY: `request` is borrowed mutably while the reference lives.
 /// *unsafe { request.retries.assert_mut() } += 1;
 /// // SAFETY: `request` is borrowed while the reference lives.
