@@ -56,11 +56,16 @@ fn growing_doubles_the_capacity_and_keeps_the_identifiers() {
 
     // A resizer no larger than the pool (it grew meanwhile) is dropped.
     let stale = pool.grow_request().unwrap().realloc(GFP_KERNEL).unwrap();
-    let newer = pool.grow_request().unwrap().realloc(GFP_KERNEL).unwrap();
-    pool.grow(newer);
+    let same = pool.grow_request().unwrap().realloc(GFP_KERNEL).unwrap();
+    pool.grow(same);
     assert_eq!(pool.capacity(), 256);
+    let larger = pool.grow_request().unwrap().realloc(GFP_KERNEL).unwrap();
+    pool.grow(larger);
+    assert_eq!(pool.capacity(), 512);
+    assert_eq!(acquire(&mut pool, 300), Some(300));
     pool.grow(stale);
-    assert_eq!(pool.capacity(), 256);
+    assert_eq!(pool.capacity(), 512);
+    assert_eq!(acquire(&mut pool, 300), Some(301));
     assert_eq!(acquire(&mut pool, 0), Some(65));
 }
 
