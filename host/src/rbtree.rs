@@ -625,30 +625,28 @@ mod tests {
             true
         }
 
-        /// The keys in order, walking forwards with `rb_next`.
-        fn forwards(&self) -> Vec<u32> {
+        /// The keys from `start` on, stepping with `step`.
+        fn walk(start: *mut rb_node, step: unsafe fn(*const rb_node) -> *mut rb_node) -> Vec<u32> {
             let mut keys = Vec::new();
-            // SAFETY: The tree is valid.
-            let mut node = unsafe { rb_first(&self.root) };
+            let mut node = start;
             while !node.is_null() {
                 keys.push(Self::key(node));
                 // SAFETY: `node` is in the tree.
-                node = unsafe { rb_next(node) };
+                node = unsafe { step(node) };
             }
             keys
         }
 
+        /// The keys in order, walking forwards with `rb_next`.
+        fn forwards(&self) -> Vec<u32> {
+            // SAFETY: The tree is valid.
+            Self::walk(unsafe { rb_first(&self.root) }, rb_next)
+        }
+
         /// The keys in reverse order, walking backwards with `rb_prev`.
         fn backwards(&self) -> Vec<u32> {
-            let mut keys = Vec::new();
             // SAFETY: The tree is valid.
-            let mut node = unsafe { rb_last(&self.root) };
-            while !node.is_null() {
-                keys.push(Self::key(node));
-                // SAFETY: `node` is in the tree.
-                node = unsafe { rb_prev(node) };
-            }
-            keys
+            Self::walk(unsafe { rb_last(&self.root) }, rb_prev)
         }
 
         /// Checks the parent links, the order and the red-black properties; returns the black

@@ -39,18 +39,6 @@ pub struct Bitmap {
     data: [()],
 }
 
-/// Logs `$($arg)+` and returns from the function unless `$cond` holds.
-///
-/// The behaviour of a kernel without `CONFIG_RUST_BITMAP_HARDENED`, where it is not a panic.
-macro_rules! bitmap_assert_return {
-    ($cond:expr, $($arg:tt)+) => {
-        if !($cond) {
-            pr_err!($($arg)+);
-            return;
-        }
-    };
-}
-
 impl Bitmap {
     /// Borrows the C bitmap of `nbits` bits at `ptr`.
     ///
@@ -97,17 +85,25 @@ impl Bitmap {
         self.data.len()
     }
 
+    /// Returns whether bit `index` is in the bitmap; logs an error if it is not.
+    ///
+    /// The check of a kernel without `CONFIG_RUST_BITMAP_HARDENED`, where it is not a panic.
+    fn in_range(&self, index: usize) -> bool {
+        let in_range = index < self.len();
+        if !in_range {
+            pr_err!("Bit `index` must be < {}, was {}\n", self.len(), index);
+        }
+        in_range
+    }
+
     /// Sets bit `index` (the C `__set_bit()`: not atomic, despite the name of the C `set_bit()`).
     ///
     /// An `index` out of range logs an error and changes nothing.
     #[inline]
     pub fn set_bit(&mut self, index: usize) {
-        bitmap_assert_return!(
-            index < self.len(),
-            "Bit `index` must be < {}, was {}",
-            self.len(),
-            index
-        );
+        if !self.in_range(index) {
+            return;
+        }
         // SAFETY: Bit `index` is in the bitmap (type invariant), borrowed exclusively.
         unsafe { __set_bit(index, self.as_mut_ptr()) };
     }
@@ -117,12 +113,9 @@ impl Bitmap {
     /// An `index` out of range logs an error and changes nothing.
     #[inline]
     pub fn set_bit_atomic(&self, index: usize) {
-        bitmap_assert_return!(
-            index < self.len(),
-            "Bit `index` must be < {}, was {}",
-            self.len(),
-            index
-        );
+        if !self.in_range(index) {
+            return;
+        }
         // SAFETY: Bit `index` is in the bitmap; concurrent accesses through `&self` are atomic
         // (non-atomic ones need `&mut self`, or are excluded by `from_raw`'s caller).
         unsafe { set_bit(index, self.as_ptr().cast_mut()) };
@@ -133,12 +126,9 @@ impl Bitmap {
     /// An `index` out of range logs an error and changes nothing.
     #[inline]
     pub fn clear_bit(&mut self, index: usize) {
-        bitmap_assert_return!(
-            index < self.len(),
-            "Bit `index` must be < {}, was {}",
-            self.len(),
-            index
-        );
+        if !self.in_range(index) {
+            return;
+        }
         // SAFETY: Bit `index` is in the bitmap, borrowed exclusively.
         unsafe { __clear_bit(index, self.as_mut_ptr()) };
     }
@@ -148,12 +138,9 @@ impl Bitmap {
     /// An `index` out of range logs an error and changes nothing.
     #[inline]
     pub fn clear_bit_atomic(&self, index: usize) {
-        bitmap_assert_return!(
-            index < self.len(),
-            "Bit `index` must be < {}, was {}",
-            self.len(),
-            index
-        );
+        if !self.in_range(index) {
+            return;
+        }
         // SAFETY: As in `set_bit_atomic`.
         unsafe { clear_bit(index, self.as_ptr().cast_mut()) };
     }
