@@ -13,7 +13,7 @@
 //! colour in one word, as in C. It keeps the red-black properties (a red node has no red child;
 //! every path from a node down to a leaf crosses the same number of black nodes), so the height is
 //! at most `2 log2(n + 1)` and every operation is `O(log n)`, as in the kernel. Where two branches
-//! of the algorithm mirror each other, the code is written once over a [`Side`].
+//! of the algorithm mirror each other, the code is written once over the side (left or right).
 
 use crate::bindings::{rb_node, rb_root};
 use core::ffi::c_ulong;

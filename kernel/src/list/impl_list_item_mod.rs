@@ -116,7 +116,8 @@ pub use impl_has_list_links_self_ptr;
 ///   (a trait object).
 ///
 /// It also implements [`HasListLinks`] (and [`HasSelfPtr`]). The type must implement
-/// [`ListArcSafe<ID>`](crate::list::ListArcSafe) (see [`impl_list_arc_safe!`]).
+/// [`ListArcSafe<ID>`](crate::list::ListArcSafe) (see
+/// [`impl_list_arc_safe!`](crate::list::impl_list_arc_safe)).
 ///
 /// # Examples
 ///
