@@ -626,3 +626,71 @@ pub struct kernel_param {
 pub const BUGFLAG_WARNING: u32 = 1 << 0;
 /// `TAINT_WARN` (`include/linux/panic.h`): the taint flag a warning sets.
 pub const TAINT_WARN: u32 = 9;
+/// `gfp_t`: allocation flags, with the bit values of `include/linux/gfp_types.h`.
+pub type gfp_t = u32;
+
+/// `spinlock_t`: the host's spin lock (see [`crate::sync::RawSpinLock`]).
+pub use crate::sync::RawSpinLock as spinlock_t;
+
+/// `struct rb_node` (`include/linux/rbtree_types.h`): the links of a node of a red-black tree,
+/// embedded in the structure the tree orders.
+///
+/// `__rb_parent_color` holds the address of the parent node (null for the root) with the node's
+/// colour in bit 0 (`0` red, `1` black); the alignment keeps that bit free in every address.
+/// [`crate::rbtree`] has the functions that work on it.
+#[repr(C, align(8))]
+pub struct rb_node {
+    pub __rb_parent_color: c_ulong,
+    pub rb_right: *mut rb_node,
+    pub rb_left: *mut rb_node,
+}
+
+impl Default for rb_node {
+    /// An unlinked node: no parent, no children, red (as bindgen's zeroed default).
+    fn default() -> Self {
+        Self {
+            __rb_parent_color: 0,
+            rb_right: core::ptr::null_mut(),
+            rb_left: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `struct rb_root`: a red-black tree, by its root node (null when empty).
+#[repr(C)]
+pub struct rb_root {
+    pub rb_node: *mut rb_node,
+}
+
+impl Default for rb_root {
+    /// An empty tree (`RB_ROOT`).
+    fn default() -> Self {
+        Self {
+            rb_node: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `struct xarray` (`include/linux/xarray.h`): a sparse array of pointers indexed by `unsigned
+/// long`. [`crate::xarray`] has the functions that work on it.
+///
+/// Difference from C: `xa_head` points to the host's own index map rather than to a radix tree
+/// node or a single entry (see [`crate::xarray`]).
+#[repr(C)]
+pub struct xarray {
+    pub xa_lock: spinlock_t,
+    pub xa_flags: gfp_t,
+    pub xa_head: *mut c_void,
+}
+
+/// `xa_mark_t`: a search mark of an XArray.
+pub type xa_mark_t = u32;
+/// `XA_PRESENT`: the "mark" every present entry matches, for `xa_find()`.
+pub const XA_PRESENT: xa_mark_t = 8;
+/// `XA_FLAGS_ALLOC`: an array that allocates indices from 0: `XA_FLAGS_TRACK_FREE` (4) with
+/// `XA_FLAGS_MARK(XA_FREE_MARK)`, mark 0 shifted past the GFP bits (`__GFP_BITS_SHIFT` is 25 in a
+/// kernel built with `CONFIG_SLAB_OBJ_EXT` and without `CONFIG_LOCKDEP`, as Debian's are).
+pub const XA_FLAGS_ALLOC: gfp_t = 4 | (1 << 25);
+/// `XA_FLAGS_ALLOC1`: an array that allocates indices from 1: `XA_FLAGS_ALLOC` with
+/// `XA_FLAGS_ZERO_BUSY` (8).
+pub const XA_FLAGS_ALLOC1: gfp_t = XA_FLAGS_ALLOC | 8;

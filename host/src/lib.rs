@@ -11,6 +11,8 @@
 //! - The services drivers call: [`dma`] and [`sg`] (DMA memory and IOVAs), [`irq`] (interrupt
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
 //!   [`time`], [`print`](mod@print).
+//! - The C data structures the kernel's collections wrap: [`rbtree`] (red-black trees), [`xarray`]
+//!   (sparse arrays), [`bitmap`] and [`bitops`] (bit arrays and their searches).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
 //!   or VFIO's no-IOMMU mode) and [`uio`] (without an IOMMU); the kernel's view of devices in
 //!   [`sysfs`].
@@ -24,6 +26,8 @@
 
 mod bar_file;
 pub mod bindings;
+pub mod bitmap;
+pub mod bitops;
 pub mod bug;
 pub mod bus;
 pub mod device;
@@ -40,6 +44,7 @@ pub mod pci;
 pub mod pci_config;
 pub mod pci_id;
 pub mod print;
+pub mod rbtree;
 pub mod rcu;
 pub mod sg;
 pub mod sync;
@@ -49,3 +54,4 @@ pub mod trace;
 pub mod uaccess;
 pub mod uio;
 pub mod vfio;
+pub mod xarray;

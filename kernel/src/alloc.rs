@@ -58,6 +58,11 @@ pub struct AllocError;
 pub struct Flags(u32);
 
 impl Flags {
+    /// Returns the `gfp_t` value, for the C side.
+    pub(crate) fn as_raw(self) -> u32 {
+        self.0
+    }
+
     /// Returns `true` if every flag set in `flags` is also set in `self`.
     pub fn contains(self, flags: Flags) -> bool {
         (self & flags) == flags

@@ -187,6 +187,51 @@ const CASES: &[Case] = &[
         expect: Expect::Links,
         body: "fn main() { assert_eq!(black_box(kernel::bits::bit_u32(31)), 1 << 31); }",
     },
+    Case {
+        name: "list_arc_pair_with_one_id_twice",
+        expect: Expect::FailsLink,
+        body: "use kernel::{alloc::flags::GFP_KERNEL, list::ListArc, sync::UniqueArc};
+               struct Item;
+               kernel::list::impl_list_arc_safe! { impl ListArcSafe<0> for Item { untracked; } }
+               fn main() {
+                   let unique = UniqueArc::new(Item, GFP_KERNEL).unwrap();
+                   black_box(ListArc::<Item, 0>::pair_from_unique::<0>(unique));
+               }",
+    },
+    Case {
+        name: "list_arc_pair_with_two_ids",
+        expect: Expect::Links,
+        body: "use kernel::{alloc::flags::GFP_KERNEL, list::ListArc, sync::UniqueArc};
+               struct Item;
+               kernel::list::impl_list_arc_safe! {
+                   impl ListArcSafe<0> for Item { untracked; }
+                   impl ListArcSafe<1> for Item { untracked; }
+               }
+               fn main() {
+                   let unique = UniqueArc::new(Item, GFP_KERNEL).unwrap();
+                   black_box(ListArc::<Item, 0>::pair_from_unique::<1>(unique));
+               }",
+    },
+    Case {
+        name: "xarray_of_unaligned_pointers",
+        expect: Expect::FailsLink,
+        body: "use kernel::{alloc::{flags::GFP_KERNEL, KBox}, init::InPlaceInit, xarray::*};
+               fn main() {
+                   let xa = KBox::pin_init(XArray::<()>::new(AllocKind::Alloc), GFP_KERNEL);
+                   let xa = xa.unwrap();
+                   black_box(xa.lock().store(0, (), GFP_KERNEL).is_ok());
+               }",
+    },
+    Case {
+        name: "xarray_of_aligned_pointers",
+        expect: Expect::Links,
+        body: "use kernel::{alloc::{flags::GFP_KERNEL, KBox}, init::InPlaceInit, xarray::*};
+               fn main() {
+                   let xa = KBox::pin_init(XArray::new(AllocKind::Alloc), GFP_KERNEL).unwrap();
+                   let value = KBox::new(1, GFP_KERNEL).unwrap();
+                   assert!(xa.lock().store(0, value, GFP_KERNEL).is_ok());
+               }",
+    },
 ];
 
 /// Writes the fixture crate (only the files that changed, so that cargo's fingerprints hold).
