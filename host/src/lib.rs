@@ -10,7 +10,8 @@
 //!   resources) and [`module`] (loading a driver module into a bus).
 //! - The services drivers call: [`dma`] and [`sg`] (DMA memory and IOVAs), [`irq`] (interrupt
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
-//!   [`time`], [`print`](mod@print).
+//!   [`time`], [`hrtimer`] and [`timer`] (timers and their threads), [`workqueue`] (work queues
+//!   and their workers), [`print`](mod@print).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
 //!   or VFIO's no-IOMMU mode) and [`uio`] (without an IOMMU); the kernel's view of devices in
 //!   [`sysfs`].
@@ -32,6 +33,7 @@ pub mod error;
 pub mod fault;
 pub mod function;
 mod futex;
+pub mod hrtimer;
 pub mod irq;
 pub mod mmio;
 pub mod module;
@@ -44,5 +46,7 @@ pub mod sg;
 pub mod sync;
 pub mod sysfs;
 pub mod time;
+pub mod timer;
 pub mod uio;
 pub mod vfio;
+pub mod workqueue;

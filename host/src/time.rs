@@ -1,8 +1,15 @@
 //! Clocks and sleeping: what the kernel's `ktime_get()` family and `fsleep()` do, for a process.
 
+use core::ffi::c_ulong;
 use std::time::Duration;
 
 use crate::bindings::{clockid_t, ktime_t};
+
+/// The tick rate: jiffies per second. 250, the rate of the Debian kernels (`CONFIG_HZ_250`).
+pub const HZ: c_ulong = 250;
+
+/// Nanoseconds in a jiffy (the kernel's `TICK_NSEC`).
+pub const TICK_NSEC: i64 = 1_000_000_000 / HZ as i64;
 
 /// `CLOCK_REALTIME`: the wall clock.
 pub const CLOCK_REALTIME: clockid_t = libc::CLOCK_REALTIME;
@@ -30,6 +37,12 @@ pub fn ktime_get(id: clockid_t) -> ktime_t {
     ts.tv_sec
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec)
+}
+
+/// Returns the jiffies counter (the kernel's `jiffies`): ticks of [`HZ`] on `CLOCK_MONOTONIC`.
+pub fn jiffies() -> c_ulong {
+    // CAST: `CLOCK_MONOTONIC` is never negative.
+    (ktime_get(CLOCK_MONOTONIC) / TICK_NSEC) as c_ulong
 }
 
 /// Sleeps for at least `micros` microseconds (the sleeping half of the kernel's `fsleep()`).
