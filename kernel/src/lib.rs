@@ -72,6 +72,7 @@ pub mod sync;
 pub mod time;
 pub mod transmute;
 pub mod types;
+pub mod workqueue;
 
 pub use module::{InPlaceModule, Module, ModuleMetadata, ThisModule};
 
