@@ -525,9 +525,10 @@ fn a_scoped_timer_through_a_shared_pin_is_stopped_when_the_scope_ends() {
         fired: AtomicBool::new(false),
         ran: Mutex::new(ran),
     }));
-    // Cancelled at the end of the scope, before it expires.
-    let far = Instant::<Monotonic>::now() + NEVER;
-    assert_eq!(stacked.as_ref().start_scoped(far, || 7), 7);
+    // Cancelled at the end of the scope, before it expires: it never fires.
+    let later = Instant::<Monotonic>::now() + Delta::from_millis(20);
+    assert_eq!(stacked.as_ref().start_scoped(later, || 7), 7);
+    assert!(ran_rx.recv_timeout(Duration::from_millis(300)).is_err());
     assert!(!stacked.fired.load(Ordering::SeqCst));
     // Expires within the scope.
     let soon = Instant::<Monotonic>::now() + Delta::from_millis(1);
