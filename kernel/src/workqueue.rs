@@ -665,6 +665,32 @@ macro_rules! impl_has_delayed_work {
 }
 pub use impl_has_delayed_work;
 
+/// Returns the `work_struct` of the `ID`th work field of the `T` at `ptr`: what the pointer
+/// types' [`RawWorkItem::__enqueue`] queue.
+///
+/// # Safety
+///
+/// `ptr` must point to a valid `T`.
+unsafe fn work_of<T: HasWork<T, ID>, const ID: u64>(ptr: *mut T) -> *mut bindings::work_struct {
+    // SAFETY: The caller guarantees `ptr` is valid.
+    let work = unsafe { T::raw_get_work(ptr) };
+    // SAFETY: `work` is a field of a valid `T`.
+    unsafe { Work::raw_get(work) }
+}
+
+/// Returns the `T` whose `ID`th work field has the `work_struct` at `ptr`, which [`work_of`]
+/// returned: what the pointer types' [`WorkItemPointer::run`] run.
+///
+/// # Safety
+///
+/// `ptr` must be the `work_struct` of the `ID`th work field of a `T`.
+unsafe fn item_of<T: HasWork<T, ID>, const ID: u64>(ptr: *mut bindings::work_struct) -> *mut T {
+    // CAST: `Work` is a transparent wrapper of the `work_struct`.
+    let work = ptr.cast::<Work<T, ID>>();
+    // SAFETY: The caller guarantees `work` is that field of a `T`.
+    unsafe { T::work_container_of(work) }
+}
+
 // SAFETY: `__enqueue` queues the `work_struct` of the `Work<T, ID>` field (`T::raw_get_work`),
 // which only `Work::new` can initialise, with `<Arc<T> as WorkItemPointer<ID>>::run`.
 unsafe impl<T, const ID: u64> WorkItemPointer<ID> for Arc<T>
@@ -673,10 +699,8 @@ where
     T: HasWork<T, ID>,
 {
     unsafe extern "C" fn run(ptr: *mut bindings::work_struct) {
-        // `__enqueue` queued the `work_struct` of a `Work<T, ID>`, its transparent wrapper.
-        let work = ptr.cast::<Work<T, ID>>();
-        // SAFETY: The caller guarantees `ptr` came from `__enqueue`, so `work` is in a `T`.
-        let ptr = unsafe { T::work_container_of(work) };
+        // SAFETY: The caller guarantees `ptr` came from `__enqueue`, so it is in a `T`.
+        let ptr = unsafe { item_of::<T, ID>(ptr) };
         // SAFETY: `__enqueue` got `ptr` from `Arc::into_raw`, and the queue gives it back once.
         let arc = unsafe { Arc::from_raw(ptr) };
         T::run(arc)
@@ -699,9 +723,7 @@ where
     {
         let ptr = Arc::into_raw(self).cast_mut();
         // SAFETY: `ptr` points into a live `Arc`.
-        let work = unsafe { T::raw_get_work(ptr) };
-        // SAFETY: `work` is a field of a valid `T`.
-        let work = unsafe { Work::raw_get(work) };
+        let work = unsafe { work_of::<T, ID>(ptr) };
         if queue_work_on(work) {
             Ok(())
         } else {
@@ -728,10 +750,8 @@ where
     T: HasWork<T, ID>,
 {
     unsafe extern "C" fn run(ptr: *mut bindings::work_struct) {
-        // `__enqueue` queued the `work_struct` of a `Work<T, ID>`, its transparent wrapper.
-        let work = ptr.cast::<Work<T, ID>>();
-        // SAFETY: The caller guarantees `ptr` came from `__enqueue`, so `work` is in a `T`.
-        let ptr = unsafe { T::work_container_of(work) };
+        // SAFETY: The caller guarantees `ptr` came from `__enqueue`, so it is in a `T`.
+        let ptr = unsafe { item_of::<T, ID>(ptr) };
         // SAFETY: `__enqueue` got `ptr` from `KBox::into_raw`, and the queue gives it back once.
         let boxed = unsafe { KBox::from_raw(ptr) };
         // SAFETY: The box was pinned when it was queued, and has not moved since.
@@ -755,9 +775,7 @@ where
         // SAFETY: The contents are not moved: only their address is used.
         let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(self) });
         // SAFETY: `ptr` points to the box's valid `T`.
-        let work = unsafe { T::raw_get_work(ptr) };
-        // SAFETY: `work` is a field of a valid `T`.
-        let work = unsafe { Work::raw_get(work) };
+        let work = unsafe { work_of::<T, ID>(ptr) };
         // The box is owned, so its item cannot be pending: it is always queued. (Upstream tells
         // the optimiser so; here a refusal would leak the box, which is safe.)
         let queued = queue_work_on(work);
@@ -783,10 +801,8 @@ where
     T: HasWork<T, ID>,
 {
     unsafe extern "C" fn run(ptr: *mut bindings::work_struct) {
-        // `__enqueue` queued the `work_struct` of a `Work<T, ID>`, its transparent wrapper.
-        let work = ptr.cast::<Work<T, ID>>();
-        // SAFETY: The caller guarantees `ptr` came from `__enqueue`, so `work` is in a `T`.
-        let ptr = unsafe { T::work_container_of(work) };
+        // SAFETY: The caller guarantees `ptr` came from `__enqueue`, so it is in a `T`.
+        let ptr = unsafe { item_of::<T, ID>(ptr) };
         // SAFETY: `work_container_of` returns a valid pointer, so not null.
         let ptr = unsafe { NonNull::new_unchecked(ptr) };
         // SAFETY: `__enqueue` got `ptr` from `ARef::into_raw`, and the queue gives it back once.
@@ -811,9 +827,7 @@ where
     {
         let ptr = ARef::into_raw(self);
         // SAFETY: `ptr` comes from a live `ARef`.
-        let work = unsafe { T::raw_get_work(ptr.as_ptr()) };
-        // SAFETY: `work` is a field of a valid `T`.
-        let work = unsafe { Work::raw_get(work) };
+        let work = unsafe { work_of::<T, ID>(ptr.as_ptr()) };
         if queue_work_on(work) {
             Ok(())
         } else {
@@ -833,78 +847,64 @@ where
 {
 }
 
-/// Returns the system work queue (`system_wq`), for short items.
-///
-/// Mirrors `kernel::workqueue::system`.
-pub fn system() -> &'static Queue {
-    // SAFETY: `system_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_wq) }
+/// Declares the functions that return the system queues, the host's C globals.
+macro_rules! system_queues {
+    ($($(#[$doc:meta])* $name:ident => $global:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name() -> &'static Queue {
+            // SAFETY: The host's system queues live as long as the process.
+            unsafe { Queue::from_raw(bindings::$global) }
+        }
+    )*};
 }
 
-/// Returns the system high-priority work queue (`system_highpri_wq`).
-///
-/// Mirrors `kernel::workqueue::system_highpri`. Its workers run at the process's priority.
-pub fn system_highpri() -> &'static Queue {
-    // SAFETY: `system_highpri_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_highpri_wq) }
-}
+system_queues! {
+    /// Returns the system work queue (`system_wq`), for short items.
+    ///
+    /// Mirrors `kernel::workqueue::system`.
+    system => system_wq;
 
-/// Returns the system work queue for items that may run long (`system_long_wq`).
-///
-/// Mirrors `kernel::workqueue::system_long`.
-pub fn system_long() -> &'static Queue {
-    // SAFETY: `system_long_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_long_wq) }
-}
+    /// Returns the system high-priority work queue (`system_highpri_wq`).
+    ///
+    /// Mirrors `kernel::workqueue::system_highpri`. Its workers run at the process's priority.
+    system_highpri => system_highpri_wq;
 
-/// Returns the system unbound work queue (`system_unbound_wq`), whose items start as soon as
-/// they can.
-///
-/// Mirrors `kernel::workqueue::system_unbound`. No queue is bound to a CPU here.
-pub fn system_unbound() -> &'static Queue {
-    // SAFETY: `system_unbound_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_unbound_wq) }
-}
+    /// Returns the system work queue for items that may run long (`system_long_wq`).
+    ///
+    /// Mirrors `kernel::workqueue::system_long`.
+    system_long => system_long_wq;
 
-/// Returns the system freezable work queue (`system_freezable_wq`).
-///
-/// Mirrors `kernel::workqueue::system_freezable`. A process is never frozen by suspend, so it
-/// behaves as [`system`].
-pub fn system_freezable() -> &'static Queue {
-    // SAFETY: `system_freezable_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_freezable_wq) }
-}
+    /// Returns the system unbound work queue (`system_unbound_wq`), whose items start as soon
+    /// as they can.
+    ///
+    /// Mirrors `kernel::workqueue::system_unbound`. No queue is bound to a CPU here.
+    system_unbound => system_unbound_wq;
 
-/// Returns the system power-efficient work queue (`system_power_efficient_wq`).
-///
-/// Mirrors `kernel::workqueue::system_power_efficient`; behaves as [`system`].
-pub fn system_power_efficient() -> &'static Queue {
-    // SAFETY: `system_power_efficient_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_power_efficient_wq) }
-}
+    /// Returns the system freezable work queue (`system_freezable_wq`).
+    ///
+    /// Mirrors `kernel::workqueue::system_freezable`. A process is never frozen by suspend, so
+    /// it behaves as [`system`].
+    system_freezable => system_freezable_wq;
 
-/// Returns the system freezable power-efficient work queue
-/// (`system_freezable_power_efficient_wq`).
-///
-/// Mirrors `kernel::workqueue::system_freezable_power_efficient`; behaves as [`system`].
-pub fn system_freezable_power_efficient() -> &'static Queue {
-    // SAFETY: `system_freezable_power_efficient_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_freezable_power_efficient_wq) }
-}
+    /// Returns the system power-efficient work queue (`system_power_efficient_wq`).
+    ///
+    /// Mirrors `kernel::workqueue::system_power_efficient`; behaves as [`system`].
+    system_power_efficient => system_power_efficient_wq;
 
-/// Returns the system bottom-half work queue (`system_bh_wq`).
-///
-/// Mirrors `kernel::workqueue::system_bh`. There is no softirq context here: its items run on
-/// worker threads, as those of [`system`] do.
-pub fn system_bh() -> &'static Queue {
-    // SAFETY: `system_bh_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_bh_wq) }
-}
+    /// Returns the system freezable power-efficient work queue
+    /// (`system_freezable_power_efficient_wq`).
+    ///
+    /// Mirrors `kernel::workqueue::system_freezable_power_efficient`; behaves as [`system`].
+    system_freezable_power_efficient => system_freezable_power_efficient_wq;
 
-/// Returns the system high-priority bottom-half work queue (`system_bh_highpri_wq`).
-///
-/// Mirrors `kernel::workqueue::system_bh_highpri`; runs its items on worker threads.
-pub fn system_bh_highpri() -> &'static Queue {
-    // SAFETY: `system_bh_highpri_wq` is a queue that lives as long as the process.
-    unsafe { Queue::from_raw(bindings::system_bh_highpri_wq) }
+    /// Returns the system bottom-half work queue (`system_bh_wq`).
+    ///
+    /// Mirrors `kernel::workqueue::system_bh`. There is no softirq context here: its items run
+    /// on worker threads, as those of [`system`] do.
+    system_bh => system_bh_wq;
+
+    /// Returns the system high-priority bottom-half work queue (`system_bh_highpri_wq`).
+    ///
+    /// Mirrors `kernel::workqueue::system_bh_highpri`; runs its items on worker threads.
+    system_bh_highpri => system_bh_highpri_wq;
 }

@@ -734,6 +734,38 @@ macro_rules! impl_has_hr_timer {
     }
 }
 
+/// Cancels the timer of the struct at `this`: what every handle's [`HrTimerHandle::cancel`]
+/// does.
+///
+/// # Safety
+///
+/// `this` must point to a valid `T`.
+unsafe fn cancel_timer_of<T: HasHrTimer<T>>(this: *const T) -> bool {
+    // SAFETY: The caller guarantees `this` is valid.
+    let timer = unsafe { T::raw_get_timer(this) };
+    // SAFETY: `timer` is the `HrTimer` field of a valid `T`.
+    unsafe { HrTimer::<T>::raw_cancel(timer) }
+}
+
+/// Returns the struct whose timer `ptr` is, and the context of its callback: how every
+/// [`RawHrTimerCallback::run`] starts.
+///
+/// # Safety
+///
+/// Only for [`RawHrTimerCallback::run`] implementations, with the timer being called back, which
+/// must be the field of a `T`; the context must not outlive that call.
+unsafe fn callback_parts<'a, T: HasHrTimer<T>>(
+    ptr: *mut bindings::hrtimer,
+) -> (*mut T, HrTimerCallbackContext<'a, T>) {
+    // `HrTimer` is a `repr(C)` wrapper of the C timer, its first field.
+    let timer = ptr.cast::<HrTimer<T>>();
+    // SAFETY: The caller guarantees the timer is the field of a `T`.
+    let this = unsafe { T::timer_container_of(timer) };
+    // SAFETY: The caller guarantees this is the callback of `timer`, which is live.
+    let context = unsafe { HrTimerCallbackContext::from_raw(timer) };
+    (this, context)
+}
+
 mod arc;
 pub use arc::ArcHrTimerHandle;
 mod pin;

@@ -1,7 +1,7 @@
 //! Timers in structs held by an [`Arc`].
 
 use super::{
-    HasHrTimer, HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerHandle, HrTimerMode,
+    callback_parts, cancel_timer_of, HasHrTimer, HrTimerCallback, HrTimerHandle, HrTimerMode,
     HrTimerPointer, RawHrTimerCallback,
 };
 use crate::bindings;
@@ -24,11 +24,8 @@ where
     T: HasHrTimer<T>,
 {
     fn cancel(&mut self) -> bool {
-        let this = Arc::as_ptr(&self.inner);
-        // SAFETY: `this` points to the `T` the handle's `Arc` keeps alive.
-        let timer = unsafe { <T as HasHrTimer<T>>::raw_get_timer(this) };
-        // SAFETY: `timer` is the valid `HrTimer` field of that `T`.
-        unsafe { HrTimer::<T>::raw_cancel(timer) }
+        // SAFETY: The handle's `Arc` keeps the `T` alive.
+        unsafe { cancel_timer_of(Arc::as_ptr(&self.inner)) }
     }
 }
 
@@ -71,16 +68,12 @@ where
     type CallbackTarget<'a> = ArcBorrow<'a, T>;
 
     unsafe extern "C" fn run(ptr: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
-        // `HrTimer` is a `repr(C)` wrapper of the C timer, its first field.
-        let timer = ptr.cast::<HrTimer<T>>();
         // SAFETY: The timer core calls back the timer that was started, the field of a `T`.
-        let this = unsafe { T::timer_container_of(timer) };
+        let (this, context) = unsafe { callback_parts::<T>(ptr) };
         // SAFETY: `this` came from `Arc::as_ptr`, and the handle that keeps that `Arc` alive
         // cannot be dropped until this callback returns (dropping it waits). No `UniqueArc` can
         // exist while the handle holds a reference.
         let target = unsafe { ArcBorrow::from_raw(this) };
-        // SAFETY: This is the callback of `timer`, which is live.
-        let context = unsafe { HrTimerCallbackContext::from_raw(timer) };
         T::run(target, context).into_c()
     }
 }

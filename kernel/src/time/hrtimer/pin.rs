@@ -1,7 +1,7 @@
 //! Timers in structs borrowed as `Pin<&T>`.
 
 use super::{
-    HasHrTimer, HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerHandle, HrTimerMode,
+    callback_parts, cancel_timer_of, HasHrTimer, HrTimerCallback, HrTimerHandle, HrTimerMode,
     RawHrTimerCallback, UnsafeHrTimerPointer,
 };
 use crate::bindings;
@@ -24,11 +24,8 @@ where
     T: HasHrTimer<T>,
 {
     fn cancel(&mut self) -> bool {
-        let this: *const T = self.inner.get_ref();
-        // SAFETY: `this` comes from a reference, so it points to a valid `T`.
-        let timer = unsafe { <T as HasHrTimer<T>>::raw_get_timer(this) };
-        // SAFETY: `timer` is the valid `HrTimer` field of that `T`.
-        unsafe { HrTimer::<T>::raw_cancel(timer) }
+        // SAFETY: The handle borrows the `T`, so it is valid.
+        unsafe { cancel_timer_of(self.inner.get_ref()) }
     }
 }
 
@@ -71,15 +68,11 @@ where
     type CallbackTarget<'b> = Self;
 
     unsafe extern "C" fn run(ptr: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
-        // `HrTimer` is a `repr(C)` wrapper of the C timer, its first field.
-        let timer = ptr.cast::<HrTimer<T>>();
         // SAFETY: The timer core calls back the timer that was started, the field of a `T`.
-        let this = unsafe { T::timer_container_of(timer) };
+        let (this, context) = unsafe { callback_parts::<T>(ptr) };
         // SAFETY: The handle borrows the `T` and cannot be dropped until this callback returns
         // (dropping it waits), so the `T` is valid; it was pinned when the timer was started.
         let target = unsafe { Pin::new_unchecked(&*this) };
-        // SAFETY: This is the callback of `timer`, which is live.
-        let context = unsafe { HrTimerCallbackContext::from_raw(timer) };
         T::run(target, context).into_c()
     }
 }

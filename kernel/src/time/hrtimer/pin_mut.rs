@@ -1,7 +1,7 @@
 //! Timers in structs borrowed as `Pin<&mut T>`.
 
 use super::{
-    HasHrTimer, HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerHandle, HrTimerMode,
+    callback_parts, cancel_timer_of, HasHrTimer, HrTimerCallback, HrTimerHandle, HrTimerMode,
     RawHrTimerCallback, UnsafeHrTimerPointer,
 };
 use crate::bindings;
@@ -26,9 +26,7 @@ where
 {
     fn cancel(&mut self) -> bool {
         // SAFETY: `inner` comes from the `&'a mut T` the handle borrows, so it is valid.
-        let timer = unsafe { <T as HasHrTimer<T>>::raw_get_timer(self.inner.as_ptr()) };
-        // SAFETY: `timer` is the valid `HrTimer` field of that `T`.
-        unsafe { HrTimer::<T>::raw_cancel(timer) }
+        unsafe { cancel_timer_of(self.inner.as_ptr()) }
     }
 }
 
@@ -76,16 +74,12 @@ where
     type CallbackTarget<'b> = Self;
 
     unsafe extern "C" fn run(ptr: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
-        // `HrTimer` is a `repr(C)` wrapper of the C timer, its first field.
-        let timer = ptr.cast::<HrTimer<T>>();
         // SAFETY: The timer core calls back the timer that was started, the field of a `T`.
-        let this = unsafe { T::timer_container_of(timer) };
+        let (this, context) = unsafe { callback_parts::<T>(ptr) };
         // SAFETY: The handle borrows the `T` mutably and cannot be dropped until this callback
         // returns (dropping it waits), so the `T` is valid and this is its only user; it was
         // pinned when the timer was started.
         let target = unsafe { Pin::new_unchecked(&mut *this) };
-        // SAFETY: This is the callback of `timer`, which is live.
-        let context = unsafe { HrTimerCallbackContext::from_raw(timer) };
         T::run(target, context).into_c()
     }
 }

@@ -1,7 +1,7 @@
 //! Timers in structs owned by a `Pin<Box<T, A>>`.
 
 use super::{
-    HasHrTimer, HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerHandle, HrTimerMode,
+    callback_parts, cancel_timer_of, HasHrTimer, HrTimerCallback, HrTimerHandle, HrTimerMode,
     HrTimerPointer, RawHrTimerCallback,
 };
 use crate::bindings;
@@ -33,9 +33,7 @@ where
 {
     fn cancel(&mut self) -> bool {
         // SAFETY: By the type invariant, `inner` is the handle's live box.
-        let timer = unsafe { <T as HasHrTimer<T>>::raw_get_timer(self.inner.as_ptr()) };
-        // SAFETY: `timer` is the valid `HrTimer` field of that `T`.
-        unsafe { HrTimer::<T>::raw_cancel(timer) }
+        unsafe { cancel_timer_of(self.inner.as_ptr()) }
     }
 }
 
@@ -91,15 +89,11 @@ where
     type CallbackTarget<'a> = Pin<&'a mut T>;
 
     unsafe extern "C" fn run(ptr: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
-        // `HrTimer` is a `repr(C)` wrapper of the C timer, its first field.
-        let timer = ptr.cast::<HrTimer<T>>();
         // SAFETY: The timer core calls back the timer that was started, the field of a `T`.
-        let this = unsafe { T::timer_container_of(timer) };
+        let (this, context) = unsafe { callback_parts::<T>(ptr) };
         // SAFETY: The handle owns the box and cannot free it until this callback returns
         // (dropping it waits), and only lends it pinned; the callback is its only user meanwhile.
         let target = unsafe { Pin::new_unchecked(&mut *this) };
-        // SAFETY: This is the callback of `timer`, which is live.
-        let context = unsafe { HrTimerCallbackContext::from_raw(timer) };
         T::run(target, context).into_c()
     }
 }
