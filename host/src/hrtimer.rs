@@ -339,8 +339,10 @@ pub unsafe fn hrtimer_cancel(timer: *mut hrtimer) -> c_int {
 /// `timer` must have been initialised by [`hrtimer_setup`] and be valid, and the caller must be
 /// its callback or own it exclusively.
 pub unsafe fn hrtimer_forward(timer: *mut hrtimer, now: ktime_t, interval: ktime_t) -> u64 {
-    // SAFETY: The caller guarantees the timer is valid.
-    let t = unsafe { &*timer };
+    // SAFETY: The caller guarantees the timer is valid and set up.
+    let (t, base) = unsafe { (&*timer, base_of(timer)) };
+    // The expiry of a queued timer is its key in the base: checked and changed under the lock.
+    let _state = base.lock();
     let expires = t.node.expires.load(Ordering::Relaxed);
     let delta = now.saturating_sub(expires);
     if delta < 0 {
