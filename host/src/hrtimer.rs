@@ -26,7 +26,7 @@
 //!   code that sleeps in one works here but would not in the kernel.
 
 use core::ffi::c_int;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
@@ -48,6 +48,30 @@ struct TimerPtr(*const hrtimer);
 // `hrtimer_start_range_ns` keeps it valid while it is queued, and `hrtimer_cancel` while its
 // callback runs.
 unsafe impl Send for TimerPtr {}
+
+impl TimerPtr {
+    /// Returns the timer's expiry, reached through the raw pointer: no reference to the whole
+    /// timer is made, as its owner may hold one to the struct around it (a callback's
+    /// `Pin<&mut T>`).
+    ///
+    /// # Safety
+    ///
+    /// The timer must be valid for `'a`.
+    unsafe fn expires<'a>(self) -> &'a AtomicI64 {
+        // SAFETY: The caller guarantees the timer is valid for `'a`.
+        unsafe { &(*self.0).node.expires }
+    }
+
+    /// Returns the timer's state (`HRTIMER_STATE_*`), reached as [`TimerPtr::expires`] is.
+    ///
+    /// # Safety
+    ///
+    /// The timer must be valid for `'a`.
+    unsafe fn state<'a>(self) -> &'a AtomicU8 {
+        // SAFETY: The caller guarantees the timer is valid for `'a`.
+        unsafe { &(*self.0).state }
+    }
+}
 
 /// The mutable part of a base.
 struct BaseState {
@@ -132,11 +156,11 @@ impl ClockBase {
     /// Queues `timer` at its expiry, arming the timerfd if it is now the first.
     fn enqueue(&'static self, state: &mut BaseState, timer: TimerPtr) {
         // SAFETY: The callers hold a valid timer (see `TimerPtr`).
-        let t = unsafe { &*timer.0 };
-        let expires = t.node.expires.load(Ordering::Relaxed);
+        let (expires, timer_state) = unsafe { (timer.expires(), timer.state()) };
+        let expires = expires.load(Ordering::Relaxed);
         let key = (expires, timer.0 as usize);
         state.queue.insert(key, timer);
-        t.state.store(HRTIMER_STATE_ENQUEUED, Ordering::Relaxed);
+        timer_state.store(HRTIMER_STATE_ENQUEUED, Ordering::Relaxed);
         if state
             .queue
             .first_key_value()
@@ -149,13 +173,13 @@ impl ClockBase {
     /// Dequeues `timer` if it is queued; returns whether it was.
     fn remove(state: &mut BaseState, timer: TimerPtr) -> bool {
         // SAFETY: The callers hold a valid timer (see `TimerPtr`).
-        let t = unsafe { &*timer.0 };
-        if t.state.load(Ordering::Relaxed) & HRTIMER_STATE_ENQUEUED == 0 {
+        let (expires, timer_state) = unsafe { (timer.expires(), timer.state()) };
+        if timer_state.load(Ordering::Relaxed) & HRTIMER_STATE_ENQUEUED == 0 {
             return false;
         }
-        let expires = t.node.expires.load(Ordering::Relaxed);
+        let expires = expires.load(Ordering::Relaxed);
         state.queue.remove(&(expires, timer.0 as usize));
-        t.state.store(HRTIMER_STATE_INACTIVE, Ordering::Relaxed);
+        timer_state.store(HRTIMER_STATE_INACTIVE, Ordering::Relaxed);
         // The timerfd may now wake the thread early, which finds nothing to run and re-arms it.
         true
     }
@@ -181,10 +205,12 @@ impl ClockBase {
             Self::remove(&mut state, timer);
             state.running = Some(timer);
             drop(state);
+            // No reference to the timer is held across the callback: the callback may borrow
+            // the struct around it mutably (`Pin<&mut T>`, `Pin<KBox<T>>`), or free it.
             // SAFETY: The timer was queued, so `hrtimer_start_range_ns`'s contract keeps it
-            // valid until it is cancelled, and `hrtimer_cancel` waits while it is `running`.
-            let t = unsafe { &*timer.0 };
-            let restart = match t.function {
+            // valid until its callback returns; `function` is read through the raw pointer.
+            let function = unsafe { (*timer.0).function };
+            let restart = match function {
                 // SAFETY: `hrtimer_setup`'s contract allows calling the callback on the timer
                 // from this thread.
                 Some(function) => unsafe { function(timer.0.cast_mut()) },
@@ -192,9 +218,17 @@ impl ClockBase {
             };
             state = self.lock();
             state.running = None;
-            let enqueued = t.state.load(Ordering::Relaxed) & HRTIMER_STATE_ENQUEUED != 0;
-            if restart == hrtimer_restart::HRTIMER_RESTART && !enqueued {
-                self.enqueue(&mut state, timer);
+            // As the kernel's `__run_hrtimer()`: after `HRTIMER_NORESTART` the timer is not
+            // touched again (its callback may have freed it, e.g. a delayed work item that a
+            // worker ran at once), only its address is compared below. A timer started again
+            // meanwhile stays where that start put it.
+            if restart == hrtimer_restart::HRTIMER_RESTART {
+                // SAFETY: The callback asked for a restart, so by `hrtimer_start_range_ns`'s
+                // contract the timer is still valid; the lock keeps `hrtimer_cancel` out.
+                let timer_state = unsafe { timer.state() };
+                if timer_state.load(Ordering::Relaxed) & HRTIMER_STATE_ENQUEUED == 0 {
+                    self.enqueue(&mut state, timer);
+                }
             }
             self.callback_done.notify_all();
         }
@@ -281,8 +315,10 @@ pub unsafe fn hrtimer_setup(
 ///
 /// # Safety
 ///
-/// `timer` must have been initialised by [`hrtimer_setup`] and must stay valid until it has
-/// expired without restarting or [`hrtimer_cancel`] returned.
+/// `timer` must have been initialised by [`hrtimer_setup`] and must stay valid until its callback
+/// has returned `HRTIMER_NORESTART` (and not started it again) or [`hrtimer_cancel`] has returned.
+/// The callback may free the timer before it returns `HRTIMER_NORESTART`: the base does not touch
+/// it afterwards. A callback that returns `HRTIMER_RESTART` keeps it valid, as a started timer.
 pub unsafe fn hrtimer_start_range_ns(
     timer: *mut hrtimer,
     tim: ktime_t,
@@ -300,10 +336,7 @@ pub unsafe fn hrtimer_start_range_ns(
         tim
     };
     // SAFETY: The caller guarantees the timer is valid.
-    unsafe { &*timer.0 }
-        .node
-        .expires
-        .store(expires, Ordering::Relaxed);
+    unsafe { timer.expires() }.store(expires, Ordering::Relaxed);
     base.enqueue(&mut state, timer);
 }
 
@@ -339,16 +372,17 @@ pub unsafe fn hrtimer_cancel(timer: *mut hrtimer) -> c_int {
 /// `timer` must have been initialised by [`hrtimer_setup`] and be valid, and the caller must be
 /// its callback or own it exclusively.
 pub unsafe fn hrtimer_forward(timer: *mut hrtimer, now: ktime_t, interval: ktime_t) -> u64 {
+    let timer = TimerPtr(timer);
     // SAFETY: The caller guarantees the timer is valid and set up.
-    let (t, base) = unsafe { (&*timer, base_of(timer)) };
+    let (base, expiry, timer_state) = unsafe { (base_of(timer.0), timer.expires(), timer.state()) };
     // The expiry of a queued timer is its key in the base: checked and changed under the lock.
     let _state = base.lock();
-    let expires = t.node.expires.load(Ordering::Relaxed);
+    let expires = expiry.load(Ordering::Relaxed);
     let delta = now.saturating_sub(expires);
     if delta < 0 {
         return 0;
     }
-    if t.state.load(Ordering::Relaxed) & HRTIMER_STATE_ENQUEUED != 0 {
+    if timer_state.load(Ordering::Relaxed) & HRTIMER_STATE_ENQUEUED != 0 {
         log::warn!(target: "drydock", "hrtimer_forward: the timer is queued");
         return 0;
     }
@@ -356,7 +390,7 @@ pub unsafe fn hrtimer_forward(timer: *mut hrtimer, now: ktime_t, interval: ktime
     // `delta / interval + 1` intervals put the expiry after `now`.
     let overruns = delta / interval + 1;
     let new = expires.saturating_add(overruns.saturating_mul(interval));
-    t.node.expires.store(new, Ordering::Relaxed);
+    expiry.store(new, Ordering::Relaxed);
     // CAST: `overruns` is positive.
     overruns as u64
 }
