@@ -38,7 +38,9 @@ use crate::bindings::{
     hrtimer_mode_HRTIMER_MODE_SOFT, hrtimer_restart, ktime_t, HRTIMER_STATE_ENQUEUED,
     HRTIMER_STATE_INACTIVE,
 };
-use crate::time::{ktime_get, CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_TAI};
+use crate::time::{
+    ktime_add_safe, ktime_get, CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_TAI,
+};
 
 /// A pointer to a timer, kept in its base.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -313,6 +315,10 @@ pub unsafe fn hrtimer_setup(
 /// with `HRTIMER_MODE_REL`. A started timer is moved to the new expiry. The slack the kernel may
 /// use to batch timers (`delta_ns`) is ignored: timers expire as early as they can.
 ///
+/// As in the kernel, a relative `tim` is added with
+/// [`ktime_add_safe`](crate::time::ktime_add_safe): a negative one, or one that overflows, puts
+/// the expiry at `KTIME_SEC_MAX` seconds, so the timer does not expire.
+///
 /// # Safety
 ///
 /// `timer` must have been initialised by [`hrtimer_setup`] and must stay valid until its callback
@@ -331,7 +337,8 @@ pub unsafe fn hrtimer_start_range_ns(
     let mut state = base.lock();
     ClockBase::remove(&mut state, timer);
     let expires = if mode & hrtimer_mode_HRTIMER_MODE_REL != 0 {
-        tim.saturating_add(ktime_get(base.clock))
+        // A negative `tim`, or one that overflows, is as far ahead as a `ktime_t` goes.
+        ktime_add_safe(tim, ktime_get(base.clock))
     } else {
         tim
     };
@@ -432,6 +439,29 @@ mod tests {
             // An empty interval is the resolution, 1 ns.
             assert_eq!(hrtimer_forward(t, 180, 0), 1);
             assert_eq!(hrtimer_cancel(t), 0);
+        }
+    }
+
+    #[test]
+    fn a_negative_or_overflowing_relative_expiry_is_as_far_as_a_ktime_goes() {
+        let far = crate::time::KTIME_SEC_MAX * 1_000_000_000;
+        for tim in [-1, i64::MIN, i64::MAX] {
+            let mut timer = MaybeUninit::<hrtimer>::uninit();
+            let t = timer.as_mut_ptr();
+            // SAFETY: `timer` is a local that outlives its uses; the timer is cancelled before
+            // it goes, and does not expire meanwhile.
+            unsafe {
+                hrtimer_setup(
+                    t,
+                    Some(no_restart),
+                    CLOCK_MONOTONIC,
+                    hrtimer_mode_HRTIMER_MODE_ABS,
+                );
+                hrtimer_start_range_ns(t, tim, 0, hrtimer_mode_HRTIMER_MODE_REL);
+                assert_eq!((*t).node.expires.load(Ordering::Relaxed), far, "{tim}");
+                // Queued, and not run.
+                assert_eq!(hrtimer_cancel(t), 1);
+            }
         }
     }
 

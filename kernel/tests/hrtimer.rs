@@ -413,6 +413,25 @@ fn cancel_stops_a_started_timer_once() {
 }
 
 #[test]
+fn a_negative_relative_expiry_never_expires() {
+    let (idle, ran) = idle();
+    let before = Instant::<Monotonic>::now();
+    for delay in [
+        Delta::from_nanos(-1),
+        Delta::from_secs(-10),
+        Delta::from_nanos(i64::MIN),
+    ] {
+        let mut handle = idle.clone().start(delay);
+        // As the kernel's `ktime_add_safe()`: `KTIME_SEC_MAX` seconds, over 292 years.
+        assert!(idle.timer.expires() - before > Delta::from_secs(292 * 365 * 24 * 3600));
+        // Still started: it has not fired.
+        assert!(handle.cancel());
+    }
+    assert!(ran.try_recv().is_err());
+    assert_eq!(idle.runs.load(Ordering::SeqCst), 0);
+}
+
+#[test]
 fn starting_a_started_timer_moves_it() {
     let (idle, ran) = idle();
     let mut far = idle.clone().start(NEVER);

@@ -269,8 +269,9 @@ impl<T> HrTimer<T> {
         // The C code reads the expiry racily, with `READ_ONCE`; the host's is atomic.
         // SAFETY: `timer` is valid, and set up by the type invariant.
         let expires = unsafe { &(*timer).node.expires }.load(Ordering::Relaxed);
-        // SAFETY: Expiries are never negative: relative starts saturate, and absolute ones are
-        // `Instant`s.
+        // SAFETY: Expiries are never negative: the host adds a relative start to the clock with
+        // `ktime_add_safe` (a negative or overflowing sum is `KTIME_SEC_MAX` seconds), absolute
+        // starts are `Instant`s, and forwarding saturates.
         unsafe { Instant::from_ktime(expires) }
     }
 }
