@@ -245,7 +245,8 @@ pub fn alloc_ordered_workqueue(name: &'static CStr) -> *mut Workqueue {
 /// # Safety
 ///
 /// `wq` must come from [`alloc_ordered_workqueue`] and not be destroyed yet; nothing may queue
-/// on it once this returns, including the timers of delayed items.
+/// on it once this returns, including the timers of delayed items. It must not be called from one
+/// of the queue's own work items (it would wait for that item to return, forever).
 pub unsafe fn destroy_workqueue(wq: *mut Workqueue) {
     // SAFETY: The caller guarantees `wq` is a live queue.
     let queue = unsafe { &*wq };
@@ -366,8 +367,9 @@ pub unsafe extern "C" fn delayed_work_timer_fn(timer: *mut timer_list) {
         .cast::<u8>()
         .wrapping_sub(offset)
         .cast::<delayed_work>();
-    // SAFETY: The caller guarantees `timer` is in a started `delayed_work`, whose queue
-    // `queue_delayed_work_on`'s caller keeps live.
+    // SAFETY: The caller guarantees `timer` is in a started `delayed_work`, which
+    // `queue_delayed_work_on`'s contract keeps valid until its function runs, and whose queue it
+    // requires to stay live until now, when the item is queued.
     unsafe { (*(*dwork).wq).insert(&raw mut (*dwork).work) };
 }
 

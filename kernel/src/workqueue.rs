@@ -233,13 +233,27 @@ impl Queue {
     /// no particular CPU. A `delay` of 0 queues it at once, as [`Queue::enqueue`] does.
     ///
     /// A pending item is not queued again, as with [`Queue::enqueue`].
+    ///
+    /// The queue must stay alive until the delay has passed and the item is queued on it, which
+    /// borrowing it for the call does not ensure: the system queues live as long as the process,
+    /// but a queue from [`Queue::from_raw`] must not be destroyed while a delayed item waits for
+    /// it. This is not checked, as upstream does not check it.
     pub fn enqueue_delayed<W, const ID: u64>(&self, w: W, delay: Jiffies) -> W::EnqueueOutput
     where
         W: RawDelayedWorkItem<ID> + Send + 'static,
     {
         let queue = self.0.get();
-        // SAFETY: As in `enqueue`. `RawDelayedWorkItem` guarantees that the `work_struct` is the
-        // `work` of a `delayed_work` whose whole is valid as long as the `work_struct` is.
+        // SAFETY: `queue_delayed_work_on` returns `false` only for a pending item. `W` is `Send`
+        // and `'static`, so its function may run on a worker at any time later.
+        // `RawDelayedWorkItem` guarantees that the `work_struct` is the `work` of a
+        // `delayed_work` that is valid during the call, and, if it was queued, until its function
+        // runs, which covers the timer's use of it.
+        //
+        // Not discharged here: `queue_delayed_work_on` also needs the queue to stay live until
+        // the timer has queued the item, after this call returns, and `&self` only guarantees it
+        // during the call. It holds for the system queues, which are never destroyed; for a queue
+        // from `Queue::from_raw` it is left to whoever destroys the queue (see the doc comment),
+        // the same gap as upstream's.
         unsafe {
             w.__enqueue(move |work| {
                 host::queue_delayed_work_on(
