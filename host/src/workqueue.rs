@@ -18,7 +18,9 @@
 //! `max_active`, and kept afterwards. Items start in the order they were queued; with
 //! `max_active` 1 (an ordered queue, [`alloc_ordered_workqueue`]) they also run one at a time in
 //! that order. As in the kernel, an item is never run by two workers at once: an item queued
-//! again while it runs waits for that run to return.
+//! again while it runs waits for that run to return. A worker that cannot be started (the process
+//! is out of threads) is logged, and its item waits for another worker of the queue, or for the
+//! next item queued to start one.
 //!
 //! The kernel's system queues are [`system_wq`] and its siblings. The kernel shares per-CPU
 //! worker pools between queues and manages their concurrency; here every queue has its own
@@ -88,9 +90,13 @@ struct QueueRef(*const Workqueue);
 unsafe impl Send for QueueRef {}
 
 impl QueueRef {
-    /// Returns the queue. A method, so closures capture the whole `Send` wrapper.
-    fn get(self) -> &'static Workqueue {
-        // SAFETY: The queue outlives its workers (see above); system queues are `static`.
+    /// Returns the queue, for `'a`. A method, so closures capture the whole `Send` wrapper.
+    ///
+    /// # Safety
+    ///
+    /// The queue must stay valid for `'a`.
+    unsafe fn get<'a>(self) -> &'a Workqueue {
+        // SAFETY: The caller guarantees the queue is valid for `'a`.
         unsafe { &*self.0 }
     }
 }
@@ -119,6 +125,11 @@ impl Workqueue {
 
     /// Queues `work`, whose pending bit the caller set (the kernel's `__queue_work()`): an idle
     /// worker is claimed for it, or, if none is idle, a worker is started (up to `max_active`).
+    ///
+    /// If the worker cannot be started (the process is out of threads or memory), the error is
+    /// logged and the item stays queued: a busy worker of the queue runs it when it is done, and
+    /// if the queue has none, the next item queued tries again to start one. Meanwhile nothing
+    /// runs it (and [`destroy_workqueue`] waits for it).
     fn insert(&self, work: *mut work_struct) {
         let mut state = self.lock();
         state.pending.push_back(WorkPtr(work));
@@ -130,13 +141,16 @@ impl Workqueue {
             let queue = QueueRef(self);
             let spawned = std::thread::Builder::new()
                 .name(format!("kworker/{}", self.name.to_string_lossy()))
-                .spawn(move || queue.get().work());
+                // SAFETY: The queue outlives its workers: `destroy_workqueue` joins them before
+                // freeing it, and the system queues are never freed.
+                .spawn(move || unsafe { queue.get() }.work());
             match spawned {
                 Ok(worker) => state.workers.push(worker),
                 Err(err) => log::error!(
                     target: "drydock",
-                    "workqueue {:?}: starting a worker: {err}",
-                    self.name
+                    "workqueue {:?}: starting a worker: {err}; {} items wait for one",
+                    self.name,
+                    state.pending.len()
                 ),
             }
         }
@@ -194,9 +208,6 @@ impl Workqueue {
         }
     }
 }
-
-// SAFETY: The state is behind a mutex, and the queued pointers are `Send`.
-unsafe impl Sync for Workqueue {}
 
 /// Declares the system queues: for each, a `static` queue and the C global pointing to it.
 macro_rules! system_queues {
