@@ -311,17 +311,24 @@ fn later() -> (Arc<Later>, Receiver<Instant<Monotonic>>) {
 
 #[test]
 fn delayed_work_runs_no_earlier_than_its_delay_and_is_pending_meanwhile() {
+    // Waiting for its delay is pending too: neither kind of enqueue takes it again. An hour at
+    // HZ = 250, so that it is still waiting however slow the machine: the item never runs, and
+    // the timer keeps its reference until the process ends.
+    let (parked, _) = later();
+    assert!(workqueue::system()
+        .enqueue_delayed(parked.clone(), 250 * 3600)
+        .is_ok());
+    assert!(workqueue::system()
+        .enqueue_delayed(parked.clone(), 1)
+        .is_err());
+    assert!(workqueue::system_long().enqueue(parked.clone()).is_err());
+
     let (item, ran_at) = later();
     // 25 jiffies at HZ = 250: 100 ms.
     let start = Instant::<Monotonic>::now();
     assert!(workqueue::system()
         .enqueue_delayed(item.clone(), 25)
         .is_ok());
-    // Waiting for its delay is pending too: neither kind of enqueue takes it again.
-    assert!(workqueue::system()
-        .enqueue_delayed(item.clone(), 1)
-        .is_err());
-    assert!(workqueue::system_long().enqueue(item.clone()).is_err());
     let ran = ran_at.recv_timeout(PATIENCE).unwrap();
     let waited = ran - start;
     assert!(waited >= Delta::from_millis(100), "ran after {waited:?}");
