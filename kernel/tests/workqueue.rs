@@ -12,7 +12,7 @@ use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::aref::{ARef, AlwaysRefCounted};
 use kernel::sync::Arc;
-use kernel::time::{Delta, Instant, Monotonic};
+use kernel::time::{Delta, Instant, Jiffies, Monotonic};
 use kernel::workqueue::{
     self, impl_has_delayed_work, impl_has_work, new_delayed_work, new_work, DelayedWork, Queue,
     Work, WorkItem,
@@ -433,12 +433,14 @@ fn each_work_field_is_queued_and_run_on_its_own() {
     assert_eq!(ran_rx.try_iter().collect::<Vec<_>>(), [2, 1]);
 }
 
-/// A reference-counted object with a work field, freed by its last reference.
+/// A reference-counted object with a work field and a delayed one, freed by its last reference.
 #[pin_data]
 struct Shared {
     refs: AtomicUsize,
     #[pin]
     work: Work<Shared>,
+    #[pin]
+    later: DelayedWork<Shared, 2>,
     ran: Mutex<Sender<usize>>,
 }
 
@@ -464,6 +466,7 @@ impl Shared {
             pin_init!(Shared {
                 refs: AtomicUsize::new(1),
                 work <- new_work!("Shared::work"),
+                later <- new_delayed_work!("Shared::later"),
                 ran: Mutex::new(ran),
             }),
             GFP_KERNEL,
@@ -480,12 +483,31 @@ impl_has_work! {
     impl HasWork<Self> for Shared { self.work }
 }
 
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 2> for Shared { self.later }
+}
+
+impl Shared {
+    /// What both fields run: reports the references the run sees.
+    fn report(this: ARef<Shared>) {
+        let refs = this.refs.load(Ordering::SeqCst);
+        this.ran.lock().unwrap().send(refs).unwrap();
+    }
+}
+
 impl WorkItem for Shared {
     type Pointer = ARef<Shared>;
 
     fn run(this: ARef<Shared>) {
-        let refs = this.refs.load(Ordering::SeqCst);
-        this.ran.lock().unwrap().send(refs).unwrap();
+        Shared::report(this);
+    }
+}
+
+impl WorkItem<2> for Shared {
+    type Pointer = ARef<Shared>;
+
+    fn run(this: ARef<Shared>) {
+        Shared::report(this);
     }
 }
 
@@ -495,11 +517,11 @@ fn an_aref_item_holds_its_reference_while_queued() {
     let shared = Shared::new(ran);
     let wq = OrderedQueue::new(c"test-aref");
     let release = block(wq.queue());
-    assert!(wq.queue().enqueue(shared.clone()).is_ok());
+    assert!(wq.queue().enqueue::<_, 0>(shared.clone()).is_ok());
     assert_eq!(shared.refs.load(Ordering::SeqCst), 2);
     let refused = wq
         .queue()
-        .enqueue(shared.clone())
+        .enqueue::<_, 0>(shared.clone())
         .expect_err("queued twice");
     assert_eq!(shared.refs.load(Ordering::SeqCst), 3);
     drop(refused);
@@ -508,6 +530,99 @@ fn an_aref_item_holds_its_reference_while_queued() {
     assert_eq!(ran_rx.recv_timeout(PATIENCE), Ok(2));
     drop(wq);
     assert_eq!(shared.refs.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_delayed_aref_item_holds_its_reference_while_it_waits() {
+    let (ran, ran_rx) = channel();
+    let shared = Shared::new(ran);
+    let wq = OrderedQueue::new(c"test-aref-delayed");
+    // The worker is busy, so the item stays pending once its delay has passed, as well as before.
+    let release = block(wq.queue());
+    assert!(wq
+        .queue()
+        .enqueue_delayed::<_, 2>(shared.clone(), 1)
+        .is_ok());
+    assert_eq!(shared.refs.load(Ordering::SeqCst), 2);
+    let refused = wq
+        .queue()
+        .enqueue_delayed::<_, 2>(shared.clone(), 1)
+        .expect_err("queued twice");
+    assert!(core::ptr::eq(&*refused, &*shared));
+    assert_eq!(shared.refs.load(Ordering::SeqCst), 3);
+    drop(refused);
+    assert_eq!(shared.refs.load(Ordering::SeqCst), 2);
+    release.send(()).unwrap();
+    // The run has the reference the timer kept, and the test's.
+    assert_eq!(ran_rx.recv_timeout(PATIENCE), Ok(2));
+    drop(wq);
+    assert_eq!(shared.refs.load(Ordering::SeqCst), 1);
+    assert!(ran_rx.try_recv().is_err());
+}
+
+/// An item that queues itself again from its run (the polling pattern), through `enqueue` or,
+/// with a `delay`, `enqueue_delayed`, until it has run `limit` times.
+#[pin_data]
+struct Poller {
+    #[pin]
+    work: DelayedWork<Poller>,
+    delay: Option<Jiffies>,
+    limit: u32,
+    runs: AtomicU32,
+    /// Whether each queueing from a run was accepted; `None` after the last run.
+    requeued: Mutex<Sender<Option<bool>>>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Poller { self.work }
+}
+
+impl WorkItem for Poller {
+    type Pointer = Arc<Poller>;
+
+    fn run(this: Arc<Poller>) {
+        let runs = this.runs.fetch_add(1, Ordering::SeqCst) + 1;
+        let requeued = this.requeued.lock().unwrap().clone();
+        if runs == this.limit {
+            requeued.send(None).unwrap();
+            return;
+        }
+        let queue = workqueue::system();
+        let accepted = match this.delay {
+            Some(delay) => queue.enqueue_delayed(this.clone(), delay).is_ok(),
+            None => queue.enqueue(this.clone()).is_ok(),
+        };
+        requeued.send(Some(accepted)).unwrap();
+    }
+}
+
+#[test]
+fn an_item_queues_itself_from_its_run() {
+    for delay in [None, Some(1)] {
+        let (requeued, requeued_rx) = channel();
+        let poller = Arc::pin_init(
+            pin_init!(Poller {
+                work <- new_delayed_work!("Poller::work"),
+                delay,
+                limit: 5,
+                runs: AtomicU32::new(0),
+                requeued: Mutex::new(requeued),
+            }),
+            GFP_KERNEL,
+        )
+        .unwrap();
+        assert!(workqueue::system().enqueue(poller.clone()).is_ok());
+        // Its pending bit is clear while it runs, so each run's queueing is accepted.
+        for _ in 1..5 {
+            assert_eq!(
+                requeued_rx.recv_timeout(PATIENCE),
+                Ok(Some(true)),
+                "{delay:?}"
+            );
+        }
+        assert_eq!(requeued_rx.recv_timeout(PATIENCE), Ok(None), "{delay:?}");
+        assert_eq!(poller.runs.load(Ordering::SeqCst), 5);
+    }
 }
 
 #[test]
