@@ -11,10 +11,10 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow};
 use kernel::time::hrtimer::{
     AbsoluteHardMode, AbsoluteMode, AbsolutePinnedHardMode, AbsolutePinnedMode,
-    AbsolutePinnedSoftMode, AbsoluteSoftMode, HasHrTimer, HrTimer, HrTimerCallback,
-    HrTimerCallbackContext, HrTimerHandle, HrTimerPointer, HrTimerRestart, RelativeHardMode,
-    RelativeMode, RelativePinnedHardMode, RelativePinnedMode, RelativePinnedSoftMode,
-    RelativeSoftMode, ScopedHrTimerPointer,
+    AbsolutePinnedSoftMode, AbsoluteSoftMode, ArcHrTimerHandle, HasHrTimer, HrTimer,
+    HrTimerCallback, HrTimerCallbackContext, HrTimerHandle, HrTimerPointer, HrTimerRestart,
+    RelativeHardMode, RelativeMode, RelativePinnedHardMode, RelativePinnedMode,
+    RelativePinnedSoftMode, RelativeSoftMode, ScopedHrTimerPointer,
 };
 use kernel::time::{BootTime, Delta, Instant, Monotonic, RealTime, Tai};
 use kernel::{bindings, impl_has_hr_timer};
@@ -284,23 +284,24 @@ fn a_restarting_timer_fires_after_each_forwarded_expiry() {
     assert!(!handle.cancel());
 }
 
-/// A timer whose callback reports that it started, waits to be released, then restarts the
-/// timer far in the future.
+/// A timer whose callback reports that it started, waits to be released, then returns: with
+/// `restart`, it restarts the timer far in the future.
 #[pin_data]
 struct Slow {
     #[pin]
     timer: HrTimer<Self>,
+    restart: bool,
     entered: Mutex<Sender<()>>,
     release: Mutex<Receiver<()>>,
     returned_at: AtomicUsize,
 }
 
-/// Orders the events of `cancel_waits_for_a_running_callback`.
+/// Orders the events of the tests that cancel or drop a timer while its callback runs.
 static SEQUENCE: AtomicUsize = AtomicUsize::new(1);
 
 impl_has_hr_timer! {
     impl HasHrTimer<Self> for Slow {
-        // The only timer of the soft boottime base, which it blocks.
+        // The only timers of the soft boottime base, which they block.
         mode: RelativeSoftMode<BootTime>, field: self.timer
     }
 }
@@ -311,20 +312,57 @@ impl HrTimerCallback for Slow {
     fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
         this.entered.lock().unwrap().send(()).unwrap();
         let _ = this.release.lock().unwrap().recv_timeout(PATIENCE);
-        ctx.forward_now(NEVER);
+        let restart = if this.restart {
+            ctx.forward_now(NEVER);
+            HrTimerRestart::Restart
+        } else {
+            HrTimerRestart::NoRestart
+        };
         this.returned_at
             .store(SEQUENCE.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
-        HrTimerRestart::Restart
+        restart
     }
 }
 
-#[test]
-fn cancel_waits_for_a_running_callback() {
+/// Once a callback has started (`entered`), runs `job` while another thread releases the
+/// callback (`release`) a moment later, and checks that `job` returned only after the callback
+/// did (`returned_at`, from `SEQUENCE`). Returns what `job` returned.
+fn while_the_callback_runs<T>(
+    entered: &Receiver<()>,
+    release: Sender<()>,
+    returned_at: impl Fn() -> usize,
+    job: impl FnOnce() -> T,
+) -> T {
+    entered.recv_timeout(PATIENCE).unwrap();
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let releaser = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            // Give the job the time to reach the timer: it must still be waiting then.
+            std::thread::sleep(Duration::from_millis(100));
+            let early = done.load(Ordering::SeqCst);
+            release.send(()).unwrap();
+            early
+        })
+    };
+    let result = job();
+    let done_at = SEQUENCE.fetch_add(1, Ordering::SeqCst);
+    done.store(true, Ordering::SeqCst);
+    assert!(!releaser.join().unwrap(), "returned while the callback ran");
+    let returned_at = returned_at();
+    assert!(returned_at != 0 && returned_at < done_at);
+    result
+}
+
+/// Starts a `Slow` timer, cancels it while its callback runs, and returns what the cancel
+/// returned and the handle.
+fn cancel_while_the_callback_runs(restart: bool) -> (bool, ArcHrTimerHandle<Slow>) {
     let (entered, entered_rx) = channel();
     let (release, release_rx) = channel();
     let slow = Arc::pin_init(
         pin_init!(Slow {
             timer <- HrTimer::new(),
+            restart,
             entered: Mutex::new(entered),
             release: Mutex::new(release_rx),
             returned_at: AtomicUsize::new(0),
@@ -333,30 +371,25 @@ fn cancel_waits_for_a_running_callback() {
     )
     .unwrap();
     let mut handle = slow.clone().start(Delta::from_millis(1));
-    entered_rx.recv_timeout(PATIENCE).unwrap();
+    let returned_at = || slow.returned_at.load(Ordering::SeqCst);
+    let was_started =
+        while_the_callback_runs(&entered_rx, release, returned_at, || handle.cancel());
+    (was_started, handle)
+}
 
-    let cancelled = std::sync::Arc::new(AtomicBool::new(false));
-    let canceller = {
-        let cancelled = cancelled.clone();
-        std::thread::spawn(move || {
-            let was_started = handle.cancel();
-            let at = SEQUENCE.fetch_add(1, Ordering::SeqCst);
-            cancelled.store(true, Ordering::SeqCst);
-            (was_started, at, handle)
-        })
-    };
-    // Give the canceller the time to reach `cancel`: it must still be waiting.
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(
-        !cancelled.load(Ordering::SeqCst),
-        "cancel returned while the callback ran"
-    );
-    release.send(()).unwrap();
-    let (was_started, cancelled_at, mut handle) = canceller.join().unwrap();
-    let returned_at = slow.returned_at.load(Ordering::SeqCst);
-    assert!(returned_at != 0 && returned_at < cancelled_at);
+#[test]
+fn cancel_waits_for_a_running_callback() {
+    let (was_started, mut handle) = cancel_while_the_callback_runs(true);
     // The callback restarted the timer, and the cancel that waited for it dequeued it.
     assert!(was_started);
+    assert!(!handle.cancel());
+}
+
+#[test]
+fn cancel_waits_for_a_running_callback_that_does_not_restart() {
+    let (was_started, mut handle) = cancel_while_the_callback_runs(false);
+    // The timer was dequeued to run its callback, which did not restart it.
+    assert!(!was_started);
     assert!(!handle.cancel());
 }
 
@@ -625,4 +658,253 @@ fn a_scoped_timer_through_a_mutable_pin_changes_its_struct() {
         .start_scoped(Delta::from_millis(1), || done_rx.recv_timeout(PATIENCE))
         .unwrap();
     assert_eq!(stacked.runs, 3);
+}
+
+/// A timer whose first callback starts it again (through a clone of its `Arc`) and returns
+/// `Restart`; its second callback stops it.
+#[pin_data]
+struct Restarter {
+    #[pin]
+    timer: HrTimer<Self>,
+    runs: AtomicU32,
+    /// The handle of the start made by the first callback.
+    again: Mutex<Option<ArcHrTimerHandle<Restarter>>>,
+    /// Each run, with the expiry it left (or the time it ran) and what forwarding returned.
+    seen: Mutex<Sender<(u32, Instant<Monotonic>, u64)>>,
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Restarter {
+        mode: RelativeMode<Monotonic>, field: self.timer
+    }
+}
+
+impl HrTimerCallback for Restarter {
+    type Pointer<'a> = Arc<Self>;
+
+    fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let runs = this.runs.fetch_add(1, Ordering::SeqCst) + 1;
+        let seen = this.seen.lock().unwrap().clone();
+        if runs > 1 {
+            seen.send((runs, Instant::now(), 0)).unwrap();
+            return HrTimerRestart::NoRestart;
+        }
+        // Expired as soon as started, so forwarding would move it, were it not queued.
+        let handle = Arc::from(this).start(Delta::ZERO);
+        // Started again, so queued: the forward a restarting callback makes is refused.
+        let forwarded = ctx.forward_now(NEVER);
+        *this.again.lock().unwrap() = Some(handle);
+        seen.send((runs, this.timer.expires(), forwarded)).unwrap();
+        HrTimerRestart::Restart
+    }
+}
+
+#[test]
+fn a_timer_started_from_its_callback_stays_where_that_start_put_it() {
+    let (seen, seen_rx) = channel();
+    let restarter = Arc::pin_init(
+        pin_init!(Restarter {
+            timer <- HrTimer::new(),
+            runs: AtomicU32::new(0),
+            again: Mutex::new(None),
+            seen: Mutex::new(seen),
+        }),
+        GFP_KERNEL,
+    )
+    .unwrap();
+    let mut first = restarter.clone().start(Delta::from_millis(1));
+    let (runs, expiry, forwarded) = seen_rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!((runs, forwarded), (1, 0));
+    // `Restart` left it at the expiry of the start made in the callback, and it fired there,
+    // once.
+    let (runs, ran_at, _) = seen_rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(runs, 2);
+    assert!(ran_at - expiry >= Delta::ZERO);
+    assert!(!first.cancel());
+    let mut again = restarter.again.lock().unwrap().take().unwrap();
+    assert!(!again.cancel());
+    assert!(seen_rx.recv_timeout(Duration::from_millis(100)).is_err());
+    assert_eq!(restarter.runs.load(Ordering::SeqCst), 2);
+}
+
+/// A timer that reports its index when it fires.
+#[pin_data]
+struct Marker {
+    #[pin]
+    timer: HrTimer<Self>,
+    index: usize,
+    fired: Mutex<Sender<usize>>,
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Marker {
+        // The only timers of the soft realtime base: nothing else wakes its thread.
+        mode: RelativeSoftMode<RealTime>, field: self.timer
+    }
+}
+
+impl HrTimerCallback for Marker {
+    type Pointer<'a> = Arc<Self>;
+
+    fn run(this: ArcBorrow<'_, Self>, _: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        this.fired.lock().unwrap().send(this.index).unwrap();
+        HrTimerRestart::NoRestart
+    }
+}
+
+#[test]
+fn a_timer_that_expires_first_but_starts_later_rearms_its_base() {
+    let (fired, fired_rx) = channel();
+    let marker = |index| {
+        let fired = Mutex::new(fired.clone());
+        Arc::pin_init(
+            pin_init!(Marker {
+                timer <- HrTimer::new(),
+                index,
+                fired,
+            }),
+            GFP_KERNEL,
+        )
+        .unwrap()
+    };
+    // The base's thread sleeps until the first timer's expiry, an hour away; the second one must
+    // wake it sooner.
+    let mut late = marker(0).start(NEVER);
+    let _early = marker(1).start(Delta::from_millis(1));
+    assert_eq!(fired_rx.recv_timeout(PATIENCE), Ok(1));
+    assert!(late.cancel());
+    assert!(fired_rx.try_recv().is_err());
+}
+
+/// A timer that reports its index when it fires; with a gate, it then blocks its base until
+/// released.
+#[pin_data]
+struct InOrder {
+    #[pin]
+    timer: HrTimer<Self>,
+    index: usize,
+    fired: Mutex<Sender<usize>>,
+    /// Told when the callback started, and waited on.
+    gate: Option<Mutex<(Sender<()>, Receiver<()>)>>,
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for InOrder {
+        mode: AbsoluteMode<BootTime>, field: self.timer
+    }
+}
+
+impl HrTimerCallback for InOrder {
+    type Pointer<'a> = Arc<Self>;
+
+    fn run(this: ArcBorrow<'_, Self>, _: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        this.fired.lock().unwrap().send(this.index).unwrap();
+        if let Some(gate) = &this.gate {
+            let gate = gate.lock().unwrap();
+            gate.0.send(()).unwrap();
+            let _ = gate.1.recv_timeout(PATIENCE);
+        }
+        HrTimerRestart::NoRestart
+    }
+}
+
+#[test]
+fn timers_of_one_base_fire_in_expiry_order() {
+    let (fired, fired_rx) = channel();
+    let in_order = |index, gate| {
+        let fired = Mutex::new(fired.clone());
+        Arc::pin_init(
+            pin_init!(InOrder {
+                timer <- HrTimer::new(),
+                index,
+                fired,
+                gate,
+            }),
+            GFP_KERNEL,
+        )
+        .unwrap()
+    };
+    let (entered, entered_rx) = channel();
+    let (release, release_rx) = channel();
+    // The gate holds the base's thread while the others are started, so that all are queued
+    // before any fires, whatever the machine's load.
+    let gate = in_order(0, Some(Mutex::new((entered, release_rx))));
+    let _gate = gate.start(Instant::now());
+    entered_rx.recv_timeout(PATIENCE).unwrap();
+    let t0 = Instant::<BootTime>::now();
+    let handles: Vec<_> = [3, 1, 2]
+        .into_iter()
+        .map(|index| in_order(index, None).start(t0 + Delta::from_millis(index as i64)))
+        .collect();
+    release.send(()).unwrap();
+    let order: Vec<usize> = (0..4)
+        .map(|_| fired_rx.recv_timeout(PATIENCE).unwrap())
+        .collect();
+    assert_eq!(order, [0, 1, 2, 3]);
+    drop(handles);
+}
+
+static GATES_DROPPED_AT: AtomicUsize = AtomicUsize::new(0);
+
+/// Records in `GATES_DROPPED_AT`, from `SEQUENCE`, when it was dropped.
+struct RecordsDrop;
+
+impl Drop for RecordsDrop {
+    fn drop(&mut self) {
+        GATES_DROPPED_AT.store(SEQUENCE.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// A boxed timer whose callback reports that it started and waits to be released.
+#[pin_data]
+struct BoxedGate {
+    #[pin]
+    timer: HrTimer<Self>,
+    entered: Mutex<Sender<()>>,
+    release: Mutex<Receiver<()>>,
+    returned_at: std::sync::Arc<AtomicUsize>,
+    dropped: RecordsDrop,
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for BoxedGate {
+        mode: RelativeHardMode<Tai>, field: self.timer
+    }
+}
+
+impl HrTimerCallback for BoxedGate {
+    type Pointer<'a> = Pin<KBox<Self>>;
+
+    fn run(this: Pin<&mut Self>, _: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        this.entered.lock().unwrap().send(()).unwrap();
+        let _ = this.release.lock().unwrap().recv_timeout(PATIENCE);
+        this.returned_at
+            .store(SEQUENCE.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+        HrTimerRestart::NoRestart
+    }
+}
+
+#[test]
+fn dropping_a_boxed_timer_handle_waits_for_its_callback_then_frees_the_box() {
+    let (entered, entered_rx) = channel();
+    let (release, release_rx) = channel();
+    let returned_at = std::sync::Arc::new(AtomicUsize::new(0));
+    let gate_returned_at = returned_at.clone();
+    let gate = KBox::pin_init(
+        pin_init!(BoxedGate {
+            timer <- HrTimer::new(),
+            entered: Mutex::new(entered),
+            release: Mutex::new(release_rx),
+            returned_at: gate_returned_at,
+            dropped: RecordsDrop,
+        }),
+        GFP_KERNEL,
+    )
+    .unwrap();
+    let handle = gate.start(Delta::from_millis(1));
+    let callback_returned_at = || returned_at.load(Ordering::SeqCst);
+    while_the_callback_runs(&entered_rx, release, callback_returned_at, || drop(handle));
+    // Freed by the drop, after the callback returned.
+    let dropped_at = GATES_DROPPED_AT.load(Ordering::SeqCst);
+    assert!(dropped_at > returned_at.load(Ordering::SeqCst));
 }
