@@ -689,11 +689,11 @@ pub const hrtimer_mode_HRTIMER_MODE_REL_PINNED_HARD: hrtimer_mode = 0x0b;
 /// `struct timer_list`: a timer counted in jiffies (see [`crate::timer`]).
 ///
 /// Difference from C: the timer is an [`hrtimer`] on `CLOCK_MONOTONIC` (`entry`) rather than a
-/// node of the timer wheel.
+/// node of the timer wheel, and has no `expires` in jiffies (the `hrtimer`'s expiry is the
+/// timer's).
 #[repr(C)]
 pub struct timer_list {
     pub entry: hrtimer,
-    pub expires: c_ulong,
     pub function: Option<unsafe extern "C" fn(*mut timer_list)>,
     pub flags: u32,
 }

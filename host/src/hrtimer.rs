@@ -76,6 +76,16 @@ impl TimerPtr {
 }
 
 /// The mutable part of a base.
+///
+/// # Invariants
+///
+/// - A timer is in `queue` exactly when its `state` has `HRTIMER_STATE_ENQUEUED`, and then under
+///   the key `(its node.expires, its address)`: so at most once, and found again by its fields.
+/// - The expiry of a queued timer does not change while it is queued: a start dequeues it before
+///   setting the new expiry, and a forward refuses a queued timer.
+/// - Every queued timer is valid (`hrtimer_start_range_ns`'s contract).
+/// - `running` is the timer whose callback the base's thread is calling, if any; it was dequeued
+///   before the call (a start from the callback may queue it again).
 struct BaseState {
     /// The started timers, by expiry (ties broken by address: a timer is queued at most once).
     queue: BTreeMap<(ktime_t, usize), TimerPtr>,
@@ -85,6 +95,14 @@ struct BaseState {
 
 /// The timers of one clock and one context (`struct hrtimer_clock_base`); see the
 /// [module documentation](self).
+///
+/// # Invariants
+///
+/// - `state` keeps `BaseState`'s invariants, and is only changed with its lock held.
+/// - Once created, `timerfd` is armed (under that lock) no later than the earliest expiry in the
+///   queue, or disarmed if the queue is empty, except while the service thread runs callbacks:
+///   it re-arms it for the first remaining timer before it sleeps again. It may be armed earlier
+///   (after a dequeue): the thread then wakes, finds nothing expired, and re-arms it.
 pub struct ClockBase {
     clock: clockid_t,
     name: &'static str,
@@ -315,9 +333,8 @@ pub unsafe fn hrtimer_setup(
 /// with `HRTIMER_MODE_REL`. A started timer is moved to the new expiry. The slack the kernel may
 /// use to batch timers (`delta_ns`) is ignored: timers expire as early as they can.
 ///
-/// As in the kernel, a relative `tim` is added with
-/// [`ktime_add_safe`](crate::time::ktime_add_safe): a negative one, or one that overflows, puts
-/// the expiry at `KTIME_SEC_MAX` seconds, so the timer does not expire.
+/// As in the kernel, a relative `tim` is added with [`ktime_add_safe`]: a negative one, or one
+/// that overflows, puts the expiry at `KTIME_SEC_MAX` seconds, so the timer does not expire.
 ///
 /// # Safety
 ///

@@ -39,12 +39,6 @@ pub fn ktime_get(id: clockid_t) -> ktime_t {
         .saturating_add(ts.tv_nsec)
 }
 
-/// Returns the jiffies counter (the kernel's `jiffies`): ticks of [`HZ`] on `CLOCK_MONOTONIC`.
-pub fn jiffies() -> c_ulong {
-    // CAST: `CLOCK_MONOTONIC` is never negative.
-    (ktime_get(CLOCK_MONOTONIC) / TICK_NSEC) as c_ulong
-}
-
 /// `KTIME_SEC_MAX`: the largest number of whole seconds a `ktime_t` holds.
 pub const KTIME_SEC_MAX: i64 = i64::MAX / 1_000_000_000;
 

@@ -11,7 +11,7 @@ use crate::bindings::{
     hrtimer, hrtimer_mode_HRTIMER_MODE_REL_SOFT, hrtimer_restart, lock_class_key, timer_list,
 };
 use crate::hrtimer::{hrtimer_setup, hrtimer_start_range_ns};
-use crate::time::{jiffies, CLOCK_MONOTONIC, TICK_NSEC};
+use crate::time::{CLOCK_MONOTONIC, TICK_NSEC};
 
 /// Initialises `timer` to call `func` when it expires (`timer_init_key()`). `name` and `key`
 /// name the timer for lockdep, which drydock does not have; `flags` (`TIMER_IRQSAFE`, ...) are
@@ -37,14 +37,13 @@ pub unsafe fn timer_init_key(
             CLOCK_MONOTONIC,
             hrtimer_mode_HRTIMER_MODE_REL_SOFT,
         );
-        (&raw mut (*timer).expires).write(0);
         (&raw mut (*timer).function).write(func);
         (&raw mut (*timer).flags).write(flags);
     }
 }
 
 /// Starts `timer` to expire `delay` jiffies from now (the kernel's `timer->expires = jiffies +
-/// delay; add_timer(timer)`).
+/// delay; add_timer(timer)`; the expiry is the `hrtimer`'s, there is no jiffies counter).
 ///
 /// # Safety
 ///
@@ -54,10 +53,9 @@ pub(crate) unsafe fn add_timer_in(timer: *mut timer_list, delay: c_ulong) {
     let nanos = i64::try_from(delay)
         .unwrap_or(i64::MAX)
         .saturating_mul(TICK_NSEC);
-    // SAFETY: The caller guarantees the timer is initialised, not started (so nothing else
-    // accesses `expires`), and valid until it expires.
+    // SAFETY: The caller guarantees the timer is initialised, not started, and valid until its
+    // function has been called (the `hrtimer` does not restart).
     unsafe {
-        (*timer).expires = jiffies().wrapping_add(delay);
         hrtimer_start_range_ns(
             &raw mut (*timer).entry,
             nanos,

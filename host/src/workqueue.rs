@@ -56,6 +56,20 @@ struct WorkPtr(*mut work_struct);
 unsafe impl Send for WorkPtr {}
 
 /// The mutable part of a queue.
+///
+/// # Invariants
+///
+/// - `pending` holds the items queued and not yet started, in the order they were queued; each
+///   has its pending bit set, so it is there at most once, and is valid (`queue_work_on`'s
+///   contract).
+/// - `running` holds the items whose function a worker is calling, each once: a worker adds the
+///   item it takes from `pending` and removes it when the function returns, and no worker takes
+///   an item that is in `running`.
+/// - `idle + wakeups` is the number of workers waiting in `Workqueue::work` for
+///   `work_available`: a worker adds itself to `idle` when it starts waiting; `insert` moves one
+///   from `idle` to `wakeups` when it hands the waiting workers an item; a worker that wakes and
+///   finds `wakeups > 0` takes one and stops waiting. So `idle + wakeups <= workers.len()`.
+/// - Once `stop` is set, it stays set and nothing is queued (`destroy_workqueue`'s contract).
 struct QueueState {
     /// Items queued and not started, in order.
     pending: VecDeque<WorkPtr>,
