@@ -429,18 +429,30 @@ mod tests {
         hrtimer_restart::HRTIMER_NORESTART
     }
 
+    /// Sets up `timer` on the monotonic base, to call [`no_restart`].
+    ///
+    /// # Safety
+    ///
+    /// As [`hrtimer_setup`].
+    unsafe fn set_up(timer: *mut hrtimer) {
+        // SAFETY: The caller keeps the promises of `hrtimer_setup`; `no_restart` does nothing.
+        unsafe {
+            hrtimer_setup(
+                timer,
+                Some(no_restart),
+                CLOCK_MONOTONIC,
+                hrtimer_mode_HRTIMER_MODE_ABS,
+            )
+        };
+    }
+
     #[test]
     fn forward_adds_whole_intervals_past_now() {
         let mut timer = MaybeUninit::<hrtimer>::uninit();
         let t = timer.as_mut_ptr();
         // SAFETY: `timer` is a local that outlives its uses, and is never started.
         unsafe {
-            hrtimer_setup(
-                t,
-                Some(no_restart),
-                CLOCK_MONOTONIC,
-                hrtimer_mode_HRTIMER_MODE_ABS,
-            );
+            set_up(t);
             (*t).node.expires.store(100, Ordering::Relaxed);
             // Not expired: nothing to do.
             assert_eq!(hrtimer_forward(t, 99, 10), 0);
@@ -468,12 +480,7 @@ mod tests {
             // SAFETY: `timer` is a local that outlives its uses; the timer is cancelled before
             // it goes, and does not expire meanwhile.
             unsafe {
-                hrtimer_setup(
-                    t,
-                    Some(no_restart),
-                    CLOCK_MONOTONIC,
-                    hrtimer_mode_HRTIMER_MODE_ABS,
-                );
+                set_up(t);
                 hrtimer_start_range_ns(t, tim, 0, hrtimer_mode_HRTIMER_MODE_REL);
                 assert_eq!((*t).node.expires.load(Ordering::Relaxed), far, "{tim}");
                 // Queued, and not run.

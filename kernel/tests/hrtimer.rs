@@ -291,13 +291,38 @@ struct Slow {
     #[pin]
     timer: HrTimer<Self>,
     restart: bool,
-    entered: Mutex<Sender<()>>,
-    release: Mutex<Receiver<()>>,
+    gate: Gate,
     returned_at: AtomicUsize,
 }
 
 /// Orders the events of the tests that cancel or drop a timer while its callback runs.
 static SEQUENCE: AtomicUsize = AtomicUsize::new(1);
+
+/// Holds a callback until the test releases it.
+struct Gate {
+    entered: Mutex<Sender<()>>,
+    release: Mutex<Receiver<()>>,
+}
+
+impl Gate {
+    /// Returns a gate, the receiver told when a callback enters it, and the sender that
+    /// releases it.
+    fn new() -> (Self, Receiver<()>, Sender<()>) {
+        let (entered, entered_rx) = channel();
+        let (release, release_rx) = channel();
+        let gate = Gate {
+            entered: Mutex::new(entered),
+            release: Mutex::new(release_rx),
+        };
+        (gate, entered_rx, release)
+    }
+
+    /// Says the callback entered, then waits until it is released, for [`PATIENCE`] at most.
+    fn pass(&self) {
+        self.entered.lock().unwrap().send(()).unwrap();
+        let _ = self.release.lock().unwrap().recv_timeout(PATIENCE);
+    }
+}
 
 impl_has_hr_timer! {
     impl HasHrTimer<Self> for Slow {
@@ -310,8 +335,7 @@ impl HrTimerCallback for Slow {
     type Pointer<'a> = Arc<Self>;
 
     fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
-        this.entered.lock().unwrap().send(()).unwrap();
-        let _ = this.release.lock().unwrap().recv_timeout(PATIENCE);
+        this.gate.pass();
         let restart = if this.restart {
             ctx.forward_now(NEVER);
             HrTimerRestart::Restart
@@ -357,14 +381,12 @@ fn while_the_callback_runs<T>(
 /// Starts a `Slow` timer, cancels it while its callback runs, and returns what the cancel
 /// returned and the handle.
 fn cancel_while_the_callback_runs(restart: bool) -> (bool, ArcHrTimerHandle<Slow>) {
-    let (entered, entered_rx) = channel();
-    let (release, release_rx) = channel();
+    let (gate, entered_rx, release) = Gate::new();
     let slow = Arc::pin_init(
         pin_init!(Slow {
             timer <- HrTimer::new(),
             restart,
-            entered: Mutex::new(entered),
-            release: Mutex::new(release_rx),
+            gate,
             returned_at: AtomicUsize::new(0),
         }),
         GFP_KERNEL,
@@ -784,8 +806,7 @@ struct InOrder {
     timer: HrTimer<Self>,
     index: usize,
     fired: Mutex<Sender<usize>>,
-    /// Told when the callback started, and waited on.
-    gate: Option<Mutex<(Sender<()>, Receiver<()>)>>,
+    gate: Option<Gate>,
 }
 
 impl_has_hr_timer! {
@@ -800,9 +821,7 @@ impl HrTimerCallback for InOrder {
     fn run(this: ArcBorrow<'_, Self>, _: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
         this.fired.lock().unwrap().send(this.index).unwrap();
         if let Some(gate) = &this.gate {
-            let gate = gate.lock().unwrap();
-            gate.0.send(()).unwrap();
-            let _ = gate.1.recv_timeout(PATIENCE);
+            gate.pass();
         }
         HrTimerRestart::NoRestart
     }
@@ -824,12 +843,10 @@ fn timers_of_one_base_fire_in_expiry_order() {
         )
         .unwrap()
     };
-    let (entered, entered_rx) = channel();
-    let (release, release_rx) = channel();
+    let (gate, entered_rx, release) = Gate::new();
     // The gate holds the base's thread while the others are started, so that all are queued
     // before any fires, whatever the machine's load.
-    let gate = in_order(0, Some(Mutex::new((entered, release_rx))));
-    let _gate = gate.start(Instant::now());
+    let _gate = in_order(0, Some(gate)).start(Instant::now());
     entered_rx.recv_timeout(PATIENCE).unwrap();
     let t0 = Instant::<BootTime>::now();
     let handles: Vec<_> = [3, 1, 2]
@@ -860,8 +877,7 @@ impl Drop for RecordsDrop {
 struct BoxedGate {
     #[pin]
     timer: HrTimer<Self>,
-    entered: Mutex<Sender<()>>,
-    release: Mutex<Receiver<()>>,
+    gate: Gate,
     returned_at: std::sync::Arc<AtomicUsize>,
     dropped: RecordsDrop,
 }
@@ -876,8 +892,7 @@ impl HrTimerCallback for BoxedGate {
     type Pointer<'a> = Pin<KBox<Self>>;
 
     fn run(this: Pin<&mut Self>, _: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
-        this.entered.lock().unwrap().send(()).unwrap();
-        let _ = this.release.lock().unwrap().recv_timeout(PATIENCE);
+        this.gate.pass();
         this.returned_at
             .store(SEQUENCE.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
         HrTimerRestart::NoRestart
@@ -886,22 +901,20 @@ impl HrTimerCallback for BoxedGate {
 
 #[test]
 fn dropping_a_boxed_timer_handle_waits_for_its_callback_then_frees_the_box() {
-    let (entered, entered_rx) = channel();
-    let (release, release_rx) = channel();
+    let (gate, entered_rx, release) = Gate::new();
     let returned_at = std::sync::Arc::new(AtomicUsize::new(0));
-    let gate_returned_at = returned_at.clone();
-    let gate = KBox::pin_init(
+    let boxed_returned_at = returned_at.clone();
+    let boxed = KBox::pin_init(
         pin_init!(BoxedGate {
             timer <- HrTimer::new(),
-            entered: Mutex::new(entered),
-            release: Mutex::new(release_rx),
-            returned_at: gate_returned_at,
+            gate,
+            returned_at: boxed_returned_at,
             dropped: RecordsDrop,
         }),
         GFP_KERNEL,
     )
     .unwrap();
-    let handle = gate.start(Delta::from_millis(1));
+    let handle = boxed.start(Delta::from_millis(1));
     let callback_returned_at = || returned_at.load(Ordering::SeqCst);
     while_the_callback_runs(&entered_rx, release, callback_returned_at, || drop(handle));
     // Freed by the drop, after the callback returned.
