@@ -239,9 +239,9 @@ impl ClockBase {
             state = self.lock();
             state.running = None;
             // As the kernel's `__run_hrtimer()`: after `HRTIMER_NORESTART` the timer is not
-            // touched again (its callback may have freed it, e.g. a delayed work item that a
-            // worker ran at once), only its address is compared below. A timer started again
-            // meanwhile stays where that start put it.
+            // touched again, as it may be gone (a delayed work item's timer queues the item, and
+            // a worker may run it, and free it, before the callback returns). After
+            // `HRTIMER_RESTART`, a timer started again meanwhile stays where that start put it.
             if restart == hrtimer_restart::HRTIMER_RESTART {
                 // SAFETY: The callback asked for a restart, so by `hrtimer_start_range_ns`'s
                 // contract the timer is still valid; the lock keeps `hrtimer_cancel` out.
@@ -340,8 +340,9 @@ pub unsafe fn hrtimer_setup(
 ///
 /// `timer` must have been initialised by [`hrtimer_setup`] and must stay valid until its callback
 /// has returned `HRTIMER_NORESTART` (and not started it again) or [`hrtimer_cancel`] has returned.
-/// The callback may free the timer before it returns `HRTIMER_NORESTART`: the base does not touch
-/// it afterwards. A callback that returns `HRTIMER_RESTART` keeps it valid, as a started timer.
+/// The callback may free the timer, or let another thread free it, before it returns
+/// `HRTIMER_NORESTART` (not touching it afterwards): the base does not touch it either. A callback
+/// that returns `HRTIMER_RESTART` must leave it valid, as a started timer.
 pub unsafe fn hrtimer_start_range_ns(
     timer: *mut hrtimer,
     tim: ktime_t,
