@@ -5,7 +5,7 @@
 //! Linux 7.3 headers give them, for x86_64), and the `kernel` crate re-exports it as its own
 //! `bindings`; the C *functions* are the rest of this crate. The driver core's objects (`struct
 //! device`, `struct pci_dev`, `struct module`) are this crate's own types under their C names.
-#![allow(non_camel_case_types, missing_docs)]
+#![allow(non_camel_case_types, non_upper_case_globals, missing_docs)]
 
 use core::ffi::{c_char, c_int, c_ulong, c_void};
 
@@ -694,3 +694,125 @@ pub const XA_FLAGS_ALLOC: gfp_t = 4 | (1 << 25);
 /// `XA_FLAGS_ALLOC1`: an array that allocates indices from 1: `XA_FLAGS_ALLOC` with
 /// `XA_FLAGS_ZERO_BUSY` (8).
 pub const XA_FLAGS_ALLOC1: gfp_t = XA_FLAGS_ALLOC | 8;
+// High-resolution timers (`include/linux/hrtimer_types.h`, `include/linux/hrtimer_defs.h`).
+
+/// `struct timerqueue_node`: where a timer sits in its clock base's queue.
+///
+/// Difference from C: no red-black tree node (the base keeps its own ordered queue), and
+/// `expires` is atomic, so that `HrTimer::expires()`'s racy snapshot (C's `READ_ONCE`) is a
+/// relaxed load rather than a data race. It is written under the base's lock.
+#[repr(C)]
+pub struct timerqueue_node {
+    pub expires: core::sync::atomic::AtomicI64,
+}
+
+/// The callback of an [`hrtimer`]: returns whether the timer is to be started again.
+pub type hrtimer_function = Option<unsafe extern "C" fn(*mut hrtimer) -> hrtimer_restart>;
+
+/// `struct hrtimer`: a high-resolution timer, set up by `hrtimer_setup()` (see
+/// [`crate::hrtimer`]).
+///
+/// Difference from C: no `_softexpires` (slack is not implemented), and no `is_rel`, `is_soft`,
+/// `is_hard` flags: the base, chosen at setup by clock and softness, is all the timer needs.
+/// `state` is atomic and changed under the base's lock only.
+#[repr(C)]
+pub struct hrtimer {
+    pub node: timerqueue_node,
+    pub function: hrtimer_function,
+    pub base: *const hrtimer_clock_base,
+    pub state: core::sync::atomic::AtomicU8,
+}
+
+/// `struct hrtimer_clock_base`: the timers of one clock and one context (hard or soft).
+pub use crate::hrtimer::ClockBase as hrtimer_clock_base;
+
+/// `HRTIMER_STATE_INACTIVE`: the timer is not queued.
+pub const HRTIMER_STATE_INACTIVE: u8 = 0x00;
+/// `HRTIMER_STATE_ENQUEUED`: the timer is queued in its base.
+pub const HRTIMER_STATE_ENQUEUED: u8 = 0x01;
+
+/// `enum hrtimer_restart`, as bindgen's newtype of an enum.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct hrtimer_restart(pub core::ffi::c_uint);
+
+impl hrtimer_restart {
+    pub const HRTIMER_NORESTART: hrtimer_restart = hrtimer_restart(0);
+    pub const HRTIMER_RESTART: hrtimer_restart = hrtimer_restart(1);
+}
+
+/// `enum hrtimer_mode`.
+pub type hrtimer_mode = core::ffi::c_uint;
+pub const hrtimer_mode_HRTIMER_MODE_ABS: hrtimer_mode = 0x00;
+pub const hrtimer_mode_HRTIMER_MODE_REL: hrtimer_mode = 0x01;
+pub const hrtimer_mode_HRTIMER_MODE_PINNED: hrtimer_mode = 0x02;
+pub const hrtimer_mode_HRTIMER_MODE_SOFT: hrtimer_mode = 0x04;
+pub const hrtimer_mode_HRTIMER_MODE_HARD: hrtimer_mode = 0x08;
+pub const hrtimer_mode_HRTIMER_MODE_ABS_PINNED: hrtimer_mode = 0x02;
+pub const hrtimer_mode_HRTIMER_MODE_REL_PINNED: hrtimer_mode = 0x03;
+pub const hrtimer_mode_HRTIMER_MODE_ABS_SOFT: hrtimer_mode = 0x04;
+pub const hrtimer_mode_HRTIMER_MODE_REL_SOFT: hrtimer_mode = 0x05;
+pub const hrtimer_mode_HRTIMER_MODE_ABS_PINNED_SOFT: hrtimer_mode = 0x06;
+pub const hrtimer_mode_HRTIMER_MODE_REL_PINNED_SOFT: hrtimer_mode = 0x07;
+pub const hrtimer_mode_HRTIMER_MODE_ABS_HARD: hrtimer_mode = 0x08;
+pub const hrtimer_mode_HRTIMER_MODE_REL_HARD: hrtimer_mode = 0x09;
+pub const hrtimer_mode_HRTIMER_MODE_ABS_PINNED_HARD: hrtimer_mode = 0x0a;
+pub const hrtimer_mode_HRTIMER_MODE_REL_PINNED_HARD: hrtimer_mode = 0x0b;
+
+// Timer-wheel timers (`include/linux/timer_types.h`, `include/linux/timer.h`).
+
+/// `struct timer_list`: a timer counted in jiffies (see [`crate::timer`]).
+///
+/// Difference from C: the timer is an [`hrtimer`] on `CLOCK_MONOTONIC` (`entry`) rather than a
+/// node of the timer wheel, and has no `expires` in jiffies (the `hrtimer`'s expiry is the
+/// timer's).
+#[repr(C)]
+pub struct timer_list {
+    pub entry: hrtimer,
+    pub function: Option<unsafe extern "C" fn(*mut timer_list)>,
+    pub flags: u32,
+}
+
+/// `TIMER_IRQSAFE`: the callback runs with interrupts disabled (no effect here).
+pub const TIMER_IRQSAFE: u32 = 0x0020_0000;
+
+// Work queues (`include/linux/workqueue_types.h`, `include/linux/workqueue.h`).
+
+/// `work_func_t`: the function a work item runs.
+pub type work_func_t = Option<unsafe extern "C" fn(work: *mut work_struct)>;
+
+/// `struct work_struct`: a work item (see [`crate::workqueue`]).
+///
+/// Difference from C: `data` holds the pending bit only (no pool or workqueue pointer), and there
+/// is no list entry (each workqueue keeps its own queue of pointers).
+#[repr(C)]
+pub struct work_struct {
+    pub data: core::sync::atomic::AtomicUsize,
+    pub func: work_func_t,
+}
+
+/// `WORK_STRUCT_PENDING_BIT`: the work item is queued, or its timer is running.
+pub const WORK_STRUCT_PENDING_BIT: u32 = 0;
+
+/// `struct delayed_work`: a work item and the timer that queues it.
+#[repr(C)]
+pub struct delayed_work {
+    pub work: work_struct,
+    pub timer: timer_list,
+    pub wq: *mut workqueue_struct,
+    pub cpu: c_int,
+}
+
+/// `struct workqueue_struct`: a work queue and its workers.
+pub use crate::workqueue::Workqueue as workqueue_struct;
+
+/// The system work queues (`system_wq`, ...: `struct workqueue_struct *` globals in C).
+pub use crate::workqueue::{
+    system_bh_highpri_wq, system_bh_wq, system_freezable_power_efficient_wq, system_freezable_wq,
+    system_highpri_wq, system_long_wq, system_power_efficient_wq, system_unbound_wq, system_wq,
+};
+
+/// The type of the anonymous enum holding `WORK_CPU_UNBOUND`, as bindgen names it.
+pub type wq_misc_consts = core::ffi::c_uint;
+/// `WORK_CPU_UNBOUND`: queue on no particular CPU (`NR_CPUS` of the Debian kernels, 8192).
+pub const wq_misc_consts_WORK_CPU_UNBOUND: wq_misc_consts = 8192;

@@ -10,7 +10,8 @@
 //!   resources) and [`module`] (loading a driver module into a bus).
 //! - The services drivers call: [`dma`] and [`sg`] (DMA memory and IOVAs), [`irq`] (interrupt
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
-//!   [`time`], [`print`](mod@print).
+//!   [`time`], [`hrtimer`] and [`timer`] (timers and their threads), [`workqueue`] (work queues
+//!   and their workers), [`print`](mod@print).
 //! - The C data structures the kernel's collections wrap: [`rbtree`] (red-black trees), [`xarray`]
 //!   (sparse arrays), [`bitmap`] and [`bitops`] (bit arrays and their searches).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
@@ -37,6 +38,7 @@ pub mod error;
 pub mod fault;
 pub mod function;
 mod futex;
+pub mod hrtimer;
 pub mod irq;
 pub mod mmio;
 pub mod module;
@@ -50,8 +52,10 @@ pub mod sg;
 pub mod sync;
 pub mod sysfs;
 pub mod time;
+pub mod timer;
 pub mod trace;
 pub mod uaccess;
 pub mod uio;
 pub mod vfio;
+pub mod workqueue;
 pub mod xarray;

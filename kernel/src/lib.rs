@@ -91,6 +91,7 @@ pub mod transmute;
 pub mod types;
 pub mod uaccess;
 pub mod uapi;
+pub mod workqueue;
 pub mod xarray;
 
 pub use module::{InPlaceModule, Module, ModuleMetadata, ThisModule};

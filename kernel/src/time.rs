@@ -8,13 +8,14 @@
 //! Jiffies are counted at `HZ = 250`, the tick rate of the Debian kernels (`CONFIG_HZ_250`); a
 //! driver should not depend on the value, as in the kernel.
 //!
-//! Not yet mirrored: the `hrtimer` module.
+//! Timers are in [`hrtimer`].
 
 use crate::ffi::c_long;
 use core::marker::PhantomData;
 use core::ops;
 
 pub mod delay;
+pub mod hrtimer;
 
 /// Nanoseconds in a microsecond.
 ///
@@ -31,8 +32,9 @@ pub const NSEC_PER_MSEC: i64 = 1_000_000;
 /// Mirrors `kernel::time::NSEC_PER_SEC`.
 pub const NSEC_PER_SEC: i64 = 1_000_000_000;
 
-/// The tick rate: jiffies per second.
-const HZ: i64 = 250;
+/// The tick rate: jiffies per second (the host's, which counts the jiffies).
+// CAST: 250 fits an `i64`.
+const HZ: i64 = drydock_host::time::HZ as i64;
 
 /// A count of jiffies (timer ticks; see the [module documentation](self) for their rate).
 ///
@@ -211,6 +213,31 @@ impl<C: ClockSource> Instant<C> {
     #[inline]
     pub fn elapsed(&self) -> Delta {
         Self::now() - *self
+    }
+
+    /// Returns the instant in nanoseconds on its clock (a `ktime_t`).
+    #[inline]
+    pub(crate) fn as_nanos(&self) -> i64 {
+        self.inner
+    }
+
+    /// Returns the instant `ktime` nanoseconds on the clock.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds, panics if `ktime` is negative.
+    ///
+    /// # Safety
+    ///
+    /// `ktime` must be in `0..=i64::MAX`.
+    #[inline]
+    pub(crate) unsafe fn from_ktime(ktime: crate::bindings::ktime_t) -> Self {
+        debug_assert!(ktime >= 0);
+        // INVARIANT: Guaranteed by the caller.
+        Self {
+            inner: ktime,
+            _c: PhantomData,
+        }
     }
 }
 
