@@ -8,12 +8,12 @@
 //! A process may have several buses: each simulated bus in a test is its own, so tests that run in
 //! parallel never see each other's devices.
 
-use std::ffi::CStr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
+use super::auxiliary::AuxiliaryBus;
 use super::pci::PciDeviceRef;
 use super::pci_id::PciIds;
+use crate::binding;
 use crate::bindings;
 use crate::errno::Errno;
 
@@ -30,10 +30,12 @@ struct BusState {
     drivers: Vec<DriverPtr>,
 }
 
-/// A PCI bus: devices, drivers, and the bindings between them.
+/// A PCI bus: devices, drivers, and the bindings between them; and the auxiliary devices and
+/// drivers of its modules (see [`crate::auxiliary`]).
 pub struct Bus {
     name: String,
     state: Mutex<BusState>,
+    pub(crate) auxiliary: AuxiliaryBus,
 }
 
 impl Bus {
@@ -45,6 +47,7 @@ impl Bus {
                 devices: Vec::new(),
                 drivers: Vec::new(),
             }),
+            auxiliary: AuxiliaryBus::default(),
         })
     }
 
@@ -118,10 +121,13 @@ impl Bus {
     ///
     /// `driver` must point to a `pci_driver` that stays valid, unmoved and unchanged until
     /// [`Bus::unregister_driver`] is called for it, with callbacks that are safe to call on this
-    /// bus's devices.
+    /// bus's devices, and a `name` that is a C string valid for as long as the process runs.
     pub unsafe fn register_driver(&self, driver: *mut bindings::pci_driver) -> Result<(), Errno> {
         // SAFETY: `driver` is valid (safety requirement) and not yet shared with anyone.
-        unsafe { (*driver).driver.bus = core::ptr::from_ref(self) };
+        unsafe {
+            (*driver).driver.bus = core::ptr::from_ref(self);
+            (*driver).driver.name = (*driver).name;
+        }
         let driver = DriverPtr(driver);
         let devices = {
             let mut state = self.lock();
@@ -159,10 +165,7 @@ impl Bus {
 
     /// Probes `device` with `driver` if it is unbound and matches; returns whether it bound.
     fn attach(&self, device: &PciDeviceRef, driver: DriverPtr) -> bool {
-        device.dev.lock();
-        let bound = self.probe_locked(device, driver);
-        device.dev.unlock();
-        bound
+        binding::locked(&**device, || self.probe_locked(device, driver))
     }
 
     fn probe_locked(&self, device: &PciDeviceRef, driver: DriverPtr) -> bool {
@@ -177,35 +180,14 @@ impl Bus {
             return false;
         };
         let Some(probe) = drv.probe else { return false };
-        // SAFETY: a registered driver's name is a valid C string.
-        let driver_name: &'static CStr = unsafe { CStr::from_ptr(drv.name) };
-        let device_name = device.name().to_string_lossy().into_owned();
-        device.dev.set_driver_name(Some(driver_name));
-        device.set_bound_driver(Some(driver.0));
-        // SAFETY: `probe` is the driver's callback, given a live device and its matching entry.
-        let result = catch_unwind(AssertUnwindSafe(|| unsafe { probe(device.as_ptr(), id) }));
-        let ret = match result {
-            Ok(ret) => ret,
-            Err(_) => {
-                log::error!(target: "drydock", "{}: probe of {device_name} panicked", self.name);
-                Errno::EIO.to_errno()
-            }
-        };
-        if ret < 0 {
-            log::warn!(
-                target: "drydock",
-                "{}: probe of {device_name} failed with error {ret}",
-                driver_name.to_string_lossy()
-            );
-            device.clear_master();
-            device.dev.devres_release_all();
-            device.free_irq_vectors();
-            device.dev.set_drvdata(core::ptr::null_mut());
-            device.set_bound_driver(None);
-            device.dev.set_driver_name(None);
-            return false;
+        // SAFETY: we hold the lock of the unbound device; the driver is registered on this bus,
+        // with a static name (`register_driver`'s contract). `probe` is its callback, given a live
+        // device and its matching entry.
+        unsafe {
+            binding::really_probe(&self.name, &**device, &drv.driver, || {
+                probe(device.as_ptr(), id)
+            })
         }
-        true
     }
 
     /// Unbinds the driver bound to `device`, if any (`device_release_driver()`).
@@ -214,37 +196,10 @@ impl Bus {
     /// bus mastering is turned off so the device can no longer reach memory, then the driver's data
     /// is dropped, then the device-managed resources are released.
     pub fn release(&self, device: &PciDeviceRef) {
-        device.dev.lock();
-        if let Some(driver) = device.bound_driver() {
-            // SAFETY: the driver is registered while bound (unregistration releases first).
-            let drv = unsafe { &*driver };
-            let name = device.name().to_string_lossy().into_owned();
-            if let Some(remove) = drv.remove {
-                // SAFETY: the driver's callback, on a device it is bound to.
-                let result = catch_unwind(AssertUnwindSafe(|| unsafe { remove(device.as_ptr()) }));
-                if result.is_err() {
-                    log::error!(target: "drydock", "{}: remove of {name} panicked", self.name);
-                }
-            }
-            device.clear_master();
-            if let Some(post_unbind) = drv.driver.p_cb.post_unbind_rust {
-                let dev = core::ptr::from_ref(&device.dev).cast_mut();
-                // SAFETY: the driver core's callback, on a device whose `remove()` completed.
-                let result = catch_unwind(AssertUnwindSafe(|| unsafe { post_unbind(dev) }));
-                if result.is_err() {
-                    log::error!(target: "drydock", "{}: dropping the driver data of {name} panicked", self.name);
-                }
-            }
-            device.dev.devres_release_all();
-            if device.irq_type() != 0 {
-                log::warn!(target: "drydock", "{name}: interrupt vectors still allocated at unbind; freeing them");
-                device.free_irq_vectors();
-            }
-            device.dev.set_drvdata(core::ptr::null_mut());
-            device.set_bound_driver(None);
-            device.dev.set_driver_name(None);
-        }
-        device.dev.unlock();
+        // SAFETY: `locked` holds the device lock.
+        binding::locked(&**device, || unsafe {
+            binding::release_driver(&self.name, &**device)
+        });
     }
 }
 

@@ -5,22 +5,63 @@
 //! device-managed resources that are released when the driver unbinds (`devres`), the DMA masks,
 //! and the device lock that serialises probe and removal. Bus-specific devices, such as the PCI
 //! function in [`super::pci`], embed it as their first field, as `struct pci_dev` embeds
-//! `struct device`.
+//! `struct device`; [`DeviceRef`] is a counted reference to one.
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use super::dma::DmaSpace;
+use crate::bindings::device_driver;
 
 use core::ffi::{c_void, CStr};
+use core::ptr::NonNull;
 
 /// Which bus a [`RawDevice`] belongs to, so `TryFrom<&Device>` can check before converting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BusType {
     /// A PCI function: the device is the first field of a [`super::pci::RawPciDevice`].
     Pci,
+    /// An auxiliary device: the first field of a [`super::auxiliary::RawAuxiliaryDevice`].
+    Auxiliary,
+    /// A faux device: the first field of a [`super::faux::RawFauxDevice`].
+    Faux,
 }
+
+impl BusType {
+    /// The bus's name (`struct bus_type`'s `name`), which the kernel prints for a device no driver
+    /// is bound to.
+    pub fn name(self) -> &'static str {
+        match self {
+            BusType::Pci => "pci",
+            BusType::Auxiliary => "auxiliary",
+            BusType::Faux => "faux",
+        }
+    }
+}
+
+/// The driver bound to a device: its `device_driver` and its name.
+#[derive(Clone, Copy)]
+struct BoundDriver {
+    driver: *const device_driver,
+    name: &'static CStr,
+}
+
+// SAFETY: a bound driver is registered, immutable and pinned until it is unbound from every device
+// (the driver core's contract), and its callbacks may be called from any thread.
+unsafe impl Send for BoundDriver {}
+
+/// A counted reference to a device's parent.
+///
+/// # Invariants
+///
+/// Points to a live `RawDevice` on which this value owns one reference.
+struct ParentRef(NonNull<RawDevice>);
+
+// SAFETY: a `RawDevice` is `Send + Sync`, and references may be dropped from any thread.
+unsafe impl Send for ParentRef {}
+// SAFETY: as above.
+unsafe impl Sync for ParentRef {}
 
 /// A resource released when the device's driver unbinds, or earlier when its owner removes it.
 struct DevresNode {
@@ -60,14 +101,17 @@ impl DeviceLock {
 ///   when `refcount` drops to zero.
 /// - `drvdata` is null while no driver is bound, and otherwise the pointer the bound driver's bus
 ///   adapter stored with [`RawDevice::set_drvdata`].
+/// - `parent`, if any, is a reference on the parent device that the device holds until it is
+///   released, as the kernel's `device_add()` takes one.
 #[repr(C)]
 pub struct RawDevice {
     refcount: AtomicUsize,
     release: unsafe fn(*mut RawDevice),
     bus_type: BusType,
-    name: CString,
+    name: OnceLock<CString>,
+    parent: Option<ParentRef>,
     drvdata: AtomicPtr<c_void>,
-    driver_name: Mutex<Option<&'static CStr>>,
+    driver: Mutex<Option<BoundDriver>>,
     devres: Mutex<Vec<DevresNode>>,
     dma_mask: AtomicU64,
     coherent_dma_mask: AtomicU64,
@@ -88,14 +132,44 @@ impl RawDevice {
         dma_space: Option<Arc<dyn DmaSpace>>,
         release: unsafe fn(*mut RawDevice),
     ) -> Self {
+        let device = Self::unnamed(bus_type, None, dma_space, release);
+        // A device name never contains NUL: it is a bus address such as `0000:00:04.0`.
+        let _ = device.name.set(CString::new(name).unwrap_or_default());
+        device
+    }
+
+    /// Creates the device part of a new device under `parent`, with one reference and no name
+    /// yet (`device_initialize()` with `dev->parent` set); its bus names it (`dev_set_name()`).
+    ///
+    /// The device holds a reference on `parent` until it is released. `release` is as for
+    /// [`RawDevice::new`]; the device has no DMA space of its own.
+    pub fn new_child(
+        bus_type: BusType,
+        parent: Option<&RawDevice>,
+        release: unsafe fn(*mut RawDevice),
+    ) -> Self {
+        let parent = parent.map(|parent| {
+            parent.get();
+            // INVARIANT: the reference taken above is owned by the `ParentRef`.
+            ParentRef(NonNull::from(parent))
+        });
+        Self::unnamed(bus_type, parent, None, release)
+    }
+
+    fn unnamed(
+        bus_type: BusType,
+        parent: Option<ParentRef>,
+        dma_space: Option<Arc<dyn DmaSpace>>,
+        release: unsafe fn(*mut RawDevice),
+    ) -> Self {
         Self {
             refcount: AtomicUsize::new(1),
             release,
             bus_type,
-            // A device name never contains NUL: it is a bus address such as `0000:00:04.0`.
-            name: CString::new(name).unwrap_or_default(),
+            name: OnceLock::new(),
+            parent,
             drvdata: AtomicPtr::new(core::ptr::null_mut()),
-            driver_name: Mutex::new(None),
+            driver: Mutex::new(None),
             devres: Mutex::new(Vec::new()),
             // The kernel's default DMA mask for a PCI device is 32 bits.
             dma_mask: AtomicU64::new(u64::from(u32::MAX)),
@@ -109,9 +183,24 @@ impl RawDevice {
         }
     }
 
-    /// Returns the device's name (`dev_name()`), such as `0000:00:04.0`.
+    /// Returns the device's name (`dev_name()`), such as `0000:00:04.0`; empty until the device
+    /// is named.
     pub fn name(&self) -> &CStr {
-        &self.name
+        self.name.get().map_or(c"", CString::as_c_str)
+    }
+
+    /// Names a device created without a name (`dev_set_name()`); `EBUSY` if it has one.
+    pub(crate) fn set_name(&self, name: CString) -> Result<(), crate::errno::Errno> {
+        self.name.set(name).map_err(|_| crate::errno::Errno::EBUSY)
+    }
+
+    /// Returns the parent device, if any (`dev->parent`).
+    pub fn parent(&self) -> Option<&RawDevice> {
+        // SAFETY: the device holds a reference on its parent (type invariant), so the parent is
+        // alive while `self` is.
+        self.parent
+            .as_ref()
+            .map(|parent| unsafe { parent.0.as_ref() })
     }
 
     /// Returns the bus the device is on.
@@ -135,9 +224,15 @@ impl RawDevice {
         let device = unsafe { &*this };
         if device.refcount.fetch_sub(1, Ordering::Release) == 1 {
             core::sync::atomic::fence(Ordering::Acquire);
+            let parent = device.parent.as_ref().map(|parent| parent.0);
             // SAFETY: this was the last reference, so nobody else can reach the device; by the type
             // invariant `release` frees the containing allocation exactly once.
             unsafe { (device.release)(this.cast_mut()) };
+            if let Some(parent) = parent {
+                // SAFETY: the released device owned this reference on its parent (type invariant),
+                // which nothing else can drop now.
+                unsafe { RawDevice::put(parent.as_ptr()) };
+            }
         }
     }
 
@@ -153,12 +248,22 @@ impl RawDevice {
 
     /// Returns the name of the bound driver, if any (`dev_driver_string()` without the bus).
     pub fn driver_name(&self) -> Option<&'static CStr> {
-        *self.driver_name.lock().unwrap_or_else(|e| e.into_inner())
+        self.bound().map(|bound| bound.name)
     }
 
-    /// Records the bound driver's name, or `None` after unbinding.
-    pub fn set_driver_name(&self, name: Option<&'static CStr>) {
-        *self.driver_name.lock().unwrap_or_else(|e| e.into_inner()) = name;
+    /// Returns the bound driver, if any (`dev->driver`).
+    pub fn driver(&self) -> Option<*const device_driver> {
+        self.bound().map(|bound| bound.driver)
+    }
+
+    fn bound(&self) -> Option<BoundDriver> {
+        *self.driver.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the bound driver and its name, or `None` after unbinding.
+    pub(crate) fn set_driver(&self, driver: Option<(*const device_driver, &'static CStr)>) {
+        *self.driver.lock().unwrap_or_else(|e| e.into_inner()) =
+            driver.map(|(driver, name)| BoundDriver { driver, name });
     }
 
     /// Takes the device lock (`device_lock()`), waiting while another thread holds it.
@@ -248,5 +353,90 @@ impl RawDevice {
     /// Returns the largest DMA segment the device accepts.
     pub fn max_seg_size(&self) -> u64 {
         self.max_seg_size.load(Ordering::Relaxed)
+    }
+}
+
+/// A bus's device structure, which embeds a [`RawDevice`] as `struct pci_dev` embeds
+/// `struct device`.
+///
+/// # Safety
+///
+/// `Self` must be `#[repr(C)]` with the [`RawDevice`] that [`BusDevice::dev`] returns as its first
+/// field, so that a pointer to `Self` is a pointer to its device, and live in an allocation that
+/// its device's `release` frees.
+pub unsafe trait BusDevice {
+    /// The embedded generic device.
+    fn dev(&self) -> &RawDevice;
+}
+
+/// A counted reference to a bus device, as the host machinery holds devices.
+///
+/// # Invariants
+///
+/// `ptr` points to a live `T` on whose device this value owns one reference.
+pub struct DeviceRef<T: BusDevice> {
+    ptr: NonNull<T>,
+}
+
+// SAFETY: the device is `Send + Sync`, and references may be dropped from any thread.
+unsafe impl<T: BusDevice + Send + Sync> Send for DeviceRef<T> {}
+// SAFETY: as above.
+unsafe impl<T: BusDevice + Send + Sync> Sync for DeviceRef<T> {}
+
+impl<T: BusDevice> DeviceRef<T> {
+    /// Adopts a reference the caller owns on the device at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live `T` on whose device the caller owns a reference, which the
+    /// returned value takes over.
+    pub unsafe fn from_raw(ptr: NonNull<T>) -> Self {
+        // INVARIANT: the caller's reference is now owned by the returned value.
+        Self { ptr }
+    }
+
+    /// Takes a new reference on `device` (`get_device()`).
+    pub fn new(device: &T) -> Self {
+        device.dev().get();
+        // INVARIANT: the reference taken above is owned by the returned value.
+        Self {
+            ptr: NonNull::from(device),
+        }
+    }
+
+    /// Returns the raw pointer, as the mirror's bus devices wrap it.
+    pub fn as_ptr(&self) -> *mut T {
+        self.ptr.as_ptr()
+    }
+
+    /// Gives up the reference without dropping it; [`DeviceRef::from_raw`] takes it back.
+    pub fn into_raw(self) -> NonNull<T> {
+        let ptr = self.ptr;
+        core::mem::forget(self);
+        ptr
+    }
+}
+
+impl<T: BusDevice> Clone for DeviceRef<T> {
+    fn clone(&self) -> Self {
+        Self::new(self)
+    }
+}
+
+impl<T: BusDevice> Drop for DeviceRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own a reference, which this consumes; the device is the
+        // first field of `T` (`BusDevice`'s safety requirement), so the pointer is also a pointer
+        // to the `RawDevice`.
+        unsafe { RawDevice::put(self.ptr.as_ptr().cast()) };
+    }
+}
+
+impl<T: BusDevice> core::ops::Deref for DeviceRef<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: by the type invariant the device is alive while we hold a reference.
+        unsafe { self.ptr.as_ref() }
     }
 }

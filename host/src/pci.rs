@@ -9,7 +9,8 @@
 use std::ffi::CStr;
 use std::sync::{Arc, Mutex};
 
-use super::device::{BusType, RawDevice};
+use super::binding::Binding;
+use super::device::{BusDevice, BusType, DeviceRef, RawDevice};
 use super::error::HostError;
 use super::function::{BarInfo, BarMapping, IrqKind, PciFunction};
 use super::pci_config as cfg;
@@ -43,58 +44,16 @@ pub struct RawPciDevice {
     requested: Mutex<[Option<&'static CStr>; 6]>,
     mappings: Mutex<Vec<BarMapping>>,
     irq: Mutex<Option<IrqVectors>>,
-    driver: Mutex<Option<*const bindings::pci_driver>>,
 }
-
-// SAFETY: the raw driver pointer is only dereferenced by the bus under the device lock, while the
-// driver is registered; all other state is `Send`/`Sync` or behind a mutex.
-unsafe impl Send for RawPciDevice {}
-// SAFETY: as above.
-unsafe impl Sync for RawPciDevice {}
 
 /// A counted reference to a [`RawPciDevice`], as the host machinery holds devices.
-///
-/// # Invariants
-///
-/// `ptr` points to a live `RawPciDevice` on which this value owns one reference.
-pub struct PciDeviceRef {
-    ptr: std::ptr::NonNull<RawPciDevice>,
-}
+pub type PciDeviceRef = DeviceRef<RawPciDevice>;
 
-// SAFETY: a `RawPciDevice` is `Send + Sync`, and references may be dropped from any thread.
-unsafe impl Send for PciDeviceRef {}
-// SAFETY: as above.
-unsafe impl Sync for PciDeviceRef {}
-
-impl Clone for PciDeviceRef {
-    fn clone(&self) -> Self {
-        self.dev.get();
-        // INVARIANT: the reference taken above is owned by the new value.
-        Self { ptr: self.ptr }
-    }
-}
-
-impl Drop for PciDeviceRef {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant we own a reference, which this consumes; `dev` is the first
-        // field, so the pointer is also a pointer to the `RawDevice`.
-        unsafe { RawDevice::put(self.ptr.as_ptr().cast()) };
-    }
-}
-
-impl core::ops::Deref for PciDeviceRef {
-    type Target = RawPciDevice;
-
-    fn deref(&self) -> &RawPciDevice {
-        // SAFETY: by the type invariant the device is alive while we hold a reference.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl PciDeviceRef {
-    /// Returns the raw pointer, as the mirror's `pci::Device` wraps it.
-    pub fn as_ptr(&self) -> *mut RawPciDevice {
-        self.ptr.as_ptr()
+// SAFETY: `RawPciDevice` is `#[repr(C)]` with its `RawDevice` first, and lives in a `Box` its
+// device's release function frees (type invariants).
+unsafe impl BusDevice for RawPciDevice {
+    fn dev(&self) -> &RawDevice {
+        &self.dev
     }
 }
 
@@ -145,12 +104,11 @@ impl RawPciDevice {
             requested: Mutex::new([None; 6]),
             mappings: Mutex::new(Vec::new()),
             irq: Mutex::new(None),
-            driver: Mutex::new(None),
         });
         let ptr = std::ptr::NonNull::from(Box::leak(device));
-        // INVARIANT: the new device's single reference is owned by the returned value, and it lives
-        // in a `Box` freed by `release`.
-        Ok(PciDeviceRef { ptr })
+        // SAFETY: the new device's single reference is handed to the returned value; it lives in a
+        // `Box` freed by `release`.
+        Ok(unsafe { PciDeviceRef::from_raw(ptr) })
     }
 
     /// Frees a device whose last reference was dropped.
@@ -432,17 +390,48 @@ impl RawPciDevice {
 
     /// Returns the driver bound to the device, if any.
     pub fn bound_driver(&self) -> Option<*const bindings::pci_driver> {
-        *self.driver.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records the bound driver (or `None` after unbinding).
-    pub(crate) fn set_bound_driver(&self, driver: Option<*const bindings::pci_driver>) {
-        *self.driver.lock().unwrap_or_else(|e| e.into_inner()) = driver;
+        self.dev.driver().map(to_pci_driver)
     }
 
     /// Returns the IDs the kernel matches drivers by.
     pub fn ids(&self) -> &PciIds {
         &self.ids
+    }
+}
+
+/// The `pci_driver` that embeds `driver` (`to_pci_driver()`).
+///
+/// A PCI device is only ever bound to a `pci_driver`, through its embedded `driver`, by the bus
+/// (`Bus::register_driver`), so for a PCI device's driver the arithmetic stays inside that
+/// structure.
+fn to_pci_driver(driver: *const bindings::device_driver) -> *const bindings::pci_driver {
+    let offset = core::mem::offset_of!(bindings::pci_driver, driver);
+    driver.wrapping_byte_sub(offset).cast()
+}
+
+impl Binding for RawPciDevice {
+    unsafe fn remove(&self, driver: *const bindings::device_driver) {
+        // SAFETY: the bound driver of a PCI device is a registered `pci_driver` (safety
+        // requirement), so `to_pci_driver` points to it.
+        if let Some(remove) = unsafe { (*to_pci_driver(driver)).remove } {
+            // SAFETY: the driver's callback, on a device it is bound to, with its lock held.
+            unsafe { remove(core::ptr::from_ref(self).cast_mut()) };
+        }
+    }
+
+    fn quiesce(&self) {
+        self.clear_master();
+    }
+
+    fn cleanup(&self, unbinding: bool) {
+        if unbinding && self.irq_type() != 0 {
+            log::warn!(
+                target: "drydock",
+                "{}: interrupt vectors still allocated at unbind; freeing them",
+                self.dev.name().to_string_lossy()
+            );
+        }
+        self.free_irq_vectors();
     }
 }
 
