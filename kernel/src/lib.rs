@@ -40,6 +40,7 @@
 extern crate self as kernel;
 
 pub mod alloc;
+pub mod auxiliary;
 pub mod bindings;
 pub mod bitfield;
 pub mod build_assert;
@@ -49,6 +50,7 @@ pub mod devres;
 pub mod dma;
 pub mod driver;
 pub mod error;
+pub mod faux;
 pub mod ffi;
 pub mod fmt;
 pub mod init;

@@ -1,0 +1,478 @@
+//! The auxiliary bus through the mirror, on the simulated bus: a PCI driver (`aux_parent`) adds
+//! auxiliary devices under pci-testdev; an auxiliary driver of the same module and one of another
+//! module (`aux_alpha`) bind them by `modname.name`, reach the parent's registration data, and are
+//! unbound, with their device-managed resources released, before the parent's own resources go.
+//!
+//! Every driver callback and drop records an event tagged with the parent's PCI address, unique to
+//! each test's bus, so tests running in parallel read only their own events.
+
+// The drivers live in private modules of this test crate; their `pub` items (and those the module
+// macros generate) are public only in the sense a driver file needs.
+#![allow(unreachable_pub)]
+
+use std::sync::Mutex;
+
+use drydock_host::auxiliary::AuxiliaryDeviceRef;
+use drydock_runner::logger;
+use drydock_sim::{models::PciTestdev, SimBus, SimDevice};
+
+/// Events of every test, each with the tag of the test's parent device.
+static EVENTS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Records `event` for the parent device named `tag`.
+fn record(tag: &str, event: String) {
+    EVENTS.lock().unwrap().push((tag.to_owned(), event));
+}
+
+/// Takes the events recorded so far for the parent device named `tag`.
+fn take_events(tag: &str) -> Vec<String> {
+    let mut events = EVENTS.lock().unwrap();
+    let (mine, others) = events.drain(..).partition(|(t, _)| t == tag);
+    *events = others;
+    mine.into_iter().map(|(_, event)| event).collect()
+}
+
+/// A value that records an event when dropped: released device-managed resources, dropped data.
+pub struct Recorder {
+    tag: String,
+    event: String,
+}
+
+impl Recorder {
+    fn new(tag: &str, event: impl Into<String>) -> Self {
+        Self {
+            tag: tag.to_owned(),
+            event: event.into(),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        record(&self.tag, std::mem::take(&mut self.event));
+    }
+}
+
+/// The PCI driver that adds the auxiliary devices, and the auxiliary driver of `beta` devices,
+/// registered by the same module after the PCI driver, as upstream's `rust_driver_auxiliary`
+/// sample registers its two drivers.
+mod parent {
+    use super::{record, Recorder};
+    use kernel::{
+        auxiliary,
+        device::{Bound, Core},
+        devres, driver, new_mutex, pci,
+        prelude::*,
+        sync::Mutex,
+        types::{CovariantForLt, ForLt},
+        InPlaceModule,
+    };
+
+    pub const MODNAME: &CStr = <LocalModule as kernel::ModuleMetadata>::NAME;
+
+    /// What the parent shares with an `alpha` device's driver: a `'static` covariant value.
+    pub struct Shared {
+        pub value: u32,
+        pub _dropped: Recorder,
+    }
+
+    /// What the parent shares with the `beta` device's driver: a borrow of the parent behind a
+    /// lock, so invariant in its lifetime.
+    #[pin_data]
+    pub struct BetaData<'bound> {
+        #[pin]
+        pub parent: Mutex<&'bound pci::Device<Bound>>,
+    }
+
+    type Alpha = CovariantForLt!(Shared);
+
+    /// The parent driver's data: the registrations, dropped in this order at unbind.
+    pub struct ParentData<'bound> {
+        _alpha0: auxiliary::Registration<'bound, Alpha>,
+        _alpha1: auxiliary::Registration<'bound, Alpha>,
+        _beta0: auxiliary::Registration<'bound, ForLt!(BetaData<'_>)>,
+        _alphabet0: auxiliary::Registration<'bound, Alpha>,
+    }
+
+    pub struct ParentDriver;
+
+    kernel::pci_device_table!(
+        PCI_TABLE,
+        <ParentDriver as pci::Driver>::IdInfo,
+        [(pci::DeviceId::from_id(pci::Vendor::REDHAT, 0x5), ())]
+    );
+
+    /// Registers the `alpha`-like device `name.id` sharing `value`, and records that it returned.
+    fn shared<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        tag: &str,
+        name: &CStr,
+        id: u32,
+        value: u32,
+    ) -> Result<auxiliary::Registration<'bound, Alpha>> {
+        let dropped = Recorder::new(tag, format!("{}.{id} data dropped", name.to_str().unwrap()));
+        let reg = auxiliary::Registration::new(
+            pdev.as_ref(),
+            name,
+            id,
+            MODNAME,
+            Shared {
+                value,
+                _dropped: dropped,
+            },
+        )?;
+        record(tag, format!("registered {}.{id}", name.to_str().unwrap()));
+        Ok(reg)
+    }
+
+    impl pci::Driver for ParentDriver {
+        type IdInfo = ();
+        type Data<'bound> = ParentData<'bound>;
+        const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+        fn probe<'bound>(
+            pdev: &'bound pci::Device<Core<'_>>,
+            _info: Option<&'bound Self::IdInfo>,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            let tag = pdev.as_ref().name().to_str().unwrap();
+            devres::register(
+                pdev.as_ref(),
+                Recorder::new(tag, "parent devres released"),
+                GFP_KERNEL,
+            )?;
+            let _alpha0 = shared(pdev, tag, c"alpha", 0, 100)?;
+            let _alpha1 = shared(pdev, tag, c"alpha", 1, 101)?;
+            // A second device of the same name and number is refused.
+            let duplicate = shared(pdev, tag, c"alpha", 0, 102).err();
+            record(tag, format!("duplicate alpha.0: {duplicate:?}"));
+            let bound: &'bound pci::Device<Bound> = pdev;
+            let beta = pin_init!(BetaData {
+                parent <- new_mutex!(bound),
+            });
+            // SAFETY: the registration is kept in the driver's data, dropped at unbind.
+            let _beta0 = unsafe {
+                auxiliary::Registration::new_with_lt(pdev.as_ref(), c"beta", 0, MODNAME, beta)?
+            };
+            record(tag, "registered beta.0".into());
+            let _alphabet0 = shared(pdev, tag, c"alphabet", 0, 200)?;
+            Ok(ParentData {
+                _alpha0,
+                _alpha1,
+                _beta0,
+                _alphabet0,
+            })
+        }
+
+        fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, _this: Pin<&ParentData<'bound>>) {
+            record(
+                pdev.as_ref().name().to_str().unwrap(),
+                "parent unbind".into(),
+            );
+        }
+    }
+
+    pub struct BetaDriver;
+
+    kernel::auxiliary_device_table!(
+        BETA_TABLE,
+        <BetaDriver as auxiliary::Driver>::IdInfo,
+        [(auxiliary::DeviceId::new(MODNAME, c"beta"), ())]
+    );
+
+    impl auxiliary::Driver for BetaDriver {
+        type IdInfo = ();
+        type Data<'bound> = ();
+        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &BETA_TABLE;
+
+        fn probe<'bound>(
+            adev: &'bound auxiliary::Device<Core<'_>>,
+            _info: &'bound Self::IdInfo,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            let tag = adev.parent().name().to_str().unwrap();
+            // The data is reached through the closure accessor, with the type the parent used.
+            let parent = adev.registration_data_with::<ForLt!(BetaData<'_>), _>(|data| {
+                data.parent
+                    .lock()
+                    .as_ref()
+                    .name()
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            })?;
+            record(tag, format!("beta probe {}: parent {parent}", adev.id()));
+            devres::register(
+                adev.as_ref(),
+                Recorder::new(tag, "beta devres released"),
+                GFP_KERNEL,
+            )
+        }
+    }
+
+    #[pin_data]
+    struct ParentModule {
+        #[pin]
+        _pci: driver::Registration<pci::Adapter<ParentDriver>>,
+        #[pin]
+        _beta: driver::Registration<auxiliary::Adapter<BetaDriver>>,
+    }
+
+    impl InPlaceModule for ParentModule {
+        fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
+            try_pin_init!(Self {
+                _pci <- driver::Registration::new(MODNAME, module),
+                _beta <- driver::Registration::new(MODNAME, module),
+            })
+        }
+    }
+
+    kernel::prelude::module! {
+        type: ParentModule,
+        name: "aux_parent",
+        license: "GPL",
+    }
+}
+
+/// An auxiliary driver of another module, for the parent's `alpha` devices.
+mod alpha {
+    use super::{parent::Shared, record, Recorder};
+    use kernel::{auxiliary, device::Core, devres, prelude::*, types::CovariantForLt};
+
+    pub struct AlphaDriver;
+
+    /// The driver's data for a bound device.
+    pub struct AlphaData {
+        _dropped: Recorder,
+    }
+
+    kernel::auxiliary_device_table!(
+        ALPHA_TABLE,
+        <AlphaDriver as auxiliary::Driver>::IdInfo,
+        [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), 7)]
+    );
+
+    impl auxiliary::Driver for AlphaDriver {
+        type IdInfo = u32;
+        type Data<'bound> = AlphaData;
+        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &ALPHA_TABLE;
+
+        fn probe<'bound>(
+            adev: &'bound auxiliary::Device<Core<'_>>,
+            info: &'bound Self::IdInfo,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            let tag = adev.parent().name().to_str().unwrap();
+            let id = adev.id();
+            let data = adev.registration_data::<CovariantForLt!(Shared)>()?;
+            record(
+                tag,
+                format!("alpha probe {id}: info {info}, data {}", data.value),
+            );
+            // Another type than the registration's is refused.
+            let wrong = adev.registration_data::<CovariantForLt!(u32)>().err();
+            record(tag, format!("alpha {id} as u32: {wrong:?}"));
+            dev_info!(adev, "alpha probed under {tag}\n");
+            devres::register(
+                adev.as_ref(),
+                Recorder::new(tag, format!("alpha devres {id} released")),
+                GFP_KERNEL,
+            )?;
+            Ok(AlphaData {
+                _dropped: Recorder::new(tag, format!("alpha data {id} dropped")),
+            })
+        }
+
+        fn unbind<'bound>(adev: &'bound auxiliary::Device<Core<'_>>, _this: Pin<&AlphaData>) {
+            let tag = adev.parent().name().to_str().unwrap();
+            record(tag, format!("alpha unbind {}", adev.id()));
+        }
+    }
+
+    kernel::module_auxiliary_driver! {
+        type: AlphaDriver,
+        name: "aux_alpha",
+        license: "GPL",
+    }
+}
+
+/// The names of the auxiliary devices on `bus`, in the order they were added, each with the name
+/// of its bound driver.
+fn auxiliary_devices(bus: &SimBus) -> Vec<(String, Option<String>)> {
+    let name = |d: &AuxiliaryDeviceRef| d.dev.name().to_str().unwrap().to_owned();
+    let driver =
+        |d: &AuxiliaryDeviceRef| d.dev.driver_name().map(|n| n.to_str().unwrap().to_owned());
+    bus.bus()
+        .auxiliary_devices()
+        .iter()
+        .map(|d| (name(d), driver(d)))
+        .collect()
+}
+
+/// A simulated bus with a pci-testdev, not yet bound.
+fn testdev() -> (SimBus, SimDevice<PciTestdev>) {
+    let bus = SimBus::new();
+    let device = bus.add(3, PciTestdev::new());
+    (bus, device)
+}
+
+fn owned(devices: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    devices
+        .iter()
+        .map(|(name, driver)| (name.to_string(), driver.map(str::to_owned)))
+        .collect()
+}
+
+#[test]
+fn devices_are_named_modname_name_id_and_bound_by_modname_name() {
+    let log = logger::capture();
+    let (bus, device) = testdev();
+    let tag = device.name();
+    let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
+    assert!(device.is_bound());
+    // No driver of `alpha` yet; `beta`'s, of the same module, registered after the PCI driver,
+    // bound its device.
+    assert_eq!(
+        auxiliary_devices(&bus),
+        owned(&[
+            ("aux_parent.alpha.0", None),
+            ("aux_parent.alpha.1", None),
+            ("aux_parent.beta.0", Some("aux_parent.aux_parent")),
+            ("aux_parent.alphabet.0", None),
+        ])
+    );
+    assert_eq!(
+        take_events(tag),
+        [
+            "registered alpha.0".to_owned(),
+            "registered alpha.1".into(),
+            "alpha.0 data dropped".into(),
+            "duplicate alpha.0: Some(EEXIST)".into(),
+            "registered beta.0".into(),
+            "registered alphabet.0".into(),
+            format!("beta probe 0: parent {tag}"),
+        ]
+    );
+
+    // Another module's driver, loaded later, binds the devices added earlier that its table
+    // names, in the order they were added, with its entry's information; `alphabet` is not
+    // `alpha`.
+    let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    assert_eq!(
+        auxiliary_devices(&bus),
+        owned(&[
+            ("aux_parent.alpha.0", Some("aux_alpha.aux_alpha")),
+            ("aux_parent.alpha.1", Some("aux_alpha.aux_alpha")),
+            ("aux_parent.beta.0", Some("aux_parent.aux_parent")),
+            ("aux_parent.alphabet.0", None),
+        ])
+    );
+    assert_eq!(
+        take_events(tag),
+        [
+            "alpha probe 0: info 7, data 100",
+            "alpha 0 as u32: Some(EINVAL)",
+            "alpha probe 1: info 7, data 101",
+            "alpha 1 as u32: Some(EINVAL)",
+        ]
+    );
+    // The driver prints as the kernel's does: driver name, device name.
+    assert!(
+        log.contains(&format!(
+            "aux_alpha.aux_alpha aux_parent.alpha.1: alpha probed under {tag}"
+        )),
+        "{:?}",
+        log.records()
+    );
+}
+
+#[test]
+fn a_registered_driver_probes_each_device_as_it_is_added() {
+    let (bus, device) = testdev();
+    let tag = device.name();
+    let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
+    // Each `alpha` device was probed before its registration returned.
+    assert_eq!(
+        take_events(tag)[..6],
+        [
+            "alpha probe 0: info 7, data 100",
+            "alpha 0 as u32: Some(EINVAL)",
+            "registered alpha.0",
+            "alpha probe 1: info 7, data 101",
+            "alpha 1 as u32: Some(EINVAL)",
+            "registered alpha.1",
+        ]
+    );
+}
+
+#[test]
+fn auxiliary_devices_are_removed_before_their_parent_unbinds() {
+    let (bus, device) = testdev();
+    let tag = device.name();
+    let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
+    let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    take_events(tag);
+
+    device.unplug();
+    // The parent's `remove()`, then its data: each registration unbinds its device's driver (its
+    // `unbind`, its data, its device-managed resources), removes the device and drops the data it
+    // shared; then the parent's device-managed resources.
+    assert_eq!(
+        take_events(tag),
+        [
+            "parent unbind",
+            "alpha unbind 0",
+            "alpha data 0 dropped",
+            "alpha devres 0 released",
+            "alpha.0 data dropped",
+            "alpha unbind 1",
+            "alpha data 1 dropped",
+            "alpha devres 1 released",
+            "alpha.1 data dropped",
+            "beta devres released",
+            "alphabet.0 data dropped",
+            "parent devres released",
+        ]
+    );
+    assert_eq!(auxiliary_devices(&bus), []);
+}
+
+#[test]
+fn unloading_an_auxiliary_driver_leaves_its_devices_to_the_next() {
+    let (bus, device) = testdev();
+    let tag = device.name();
+    let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
+    let alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    take_events(tag);
+
+    drop(alpha);
+    assert_eq!(
+        take_events(tag),
+        [
+            "alpha unbind 0",
+            "alpha data 0 dropped",
+            "alpha devres 0 released",
+            "alpha unbind 1",
+            "alpha data 1 dropped",
+            "alpha devres 1 released",
+        ]
+    );
+    assert_eq!(
+        auxiliary_devices(&bus)[..2],
+        owned(&[("aux_parent.alpha.0", None), ("aux_parent.alpha.1", None)])
+    );
+
+    let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    assert_eq!(
+        take_events(tag)
+            .iter()
+            .filter(|e| e.starts_with("alpha probe"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        auxiliary_devices(&bus)[..2],
+        owned(&[
+            ("aux_parent.alpha.0", Some("aux_alpha.aux_alpha")),
+            ("aux_parent.alpha.1", Some("aux_alpha.aux_alpha")),
+        ])
+    );
+}
