@@ -422,6 +422,10 @@ fn init_members(members: &[Member], kind: Kind, data: &Ident, slot: &Ident) -> T
         };
         tokens.extend(quote! {
             #(#attrs)*
+            // The slot's `unsafe` block carries the field's span, for diagnostics; inside an
+            // initialiser written in the user's own `unsafe` block it is nested, which the user
+            // did not write (the kernel's macro, whose block has the macro's span, is not linted).
+            #[allow(unused_unsafe)]
             let mut #guard = #field_slot #init_stmt;
             #(#cfgs)*
             #[allow(unused_variables, non_snake_case)]
