@@ -419,7 +419,9 @@ impl<T: BusDevice> DeviceRef<T> {
 
 impl<T: BusDevice> Clone for DeviceRef<T> {
     fn clone(&self) -> Self {
-        Self::new(self)
+        self.dev().get();
+        // INVARIANT: the reference taken above is owned by the new value.
+        Self { ptr: self.ptr }
     }
 }
 

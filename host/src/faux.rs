@@ -136,6 +136,7 @@ pub unsafe fn faux_device_create(
     let ptr = NonNull::from(&Box::leak(object).faux_dev);
     // SAFETY: the new device's reference is handed over; it is released with it.
     let device = unsafe { FauxDeviceRef::from_raw(ptr) };
+    // A new device has no name yet, so naming it cannot fail.
     let _ = device.dev.set_name(name.to_owned());
     {
         let mut devices = DEVICES.lock().unwrap_or_else(|e| e.into_inner());

@@ -470,7 +470,8 @@ where
             }),
             GFP_KERNEL,
         )?;
-        let adev = host::auxiliary_device_init(parent.raw(), name, id).as_ptr();
+        let device = host::auxiliary_device_init(parent.raw(), name, id);
+        let adev = device.as_ptr();
         // SAFETY: the device was just created and is not shared yet. The data's lifetime `'a` is
         // erased in the pointer; it is only borrowed back through the device, which the
         // registration removes (ending every borrow) before it drops the data.
@@ -484,8 +485,7 @@ where
         }
         // INVARIANT: the device is added, with the data set above; we own its first reference.
         Ok(Self {
-            // SAFETY: `auxiliary_device_init` returned a non-null pointer.
-            adev: unsafe { NonNull::new_unchecked(adev) },
+            adev: device,
             _phantom: PhantomData,
         })
     }
