@@ -18,16 +18,14 @@
 //! auxiliary driver of a loaded module); a faux device is not, so an auxiliary device cannot be
 //! added under one (`ENODEV`).
 
-use core::ffi::{c_void, CStr};
+use core::ffi::{c_int, c_void, CStr};
 use core::ptr::NonNull;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
-use crate::binding::{self, Binding};
-use crate::bindings::{
-    auxiliary_device, auxiliary_device_id, auxiliary_driver, device_driver, module,
-};
+use crate::binding::Binding;
+use crate::bindings::{auxiliary_device, auxiliary_device_id, auxiliary_driver, module};
 use crate::bus::Bus;
 use crate::device::{BusDevice, BusType, DeviceRef, RawDevice};
 use crate::errno::Errno;
@@ -38,8 +36,8 @@ use crate::errno::Errno;
 ///
 /// - `dev` is the first field (`#[repr(C)]`), so a pointer to a `RawAuxiliaryDevice` is a pointer
 ///   to its `RawDevice` and back.
-/// - A `RawAuxiliaryDevice` is always in a `Box` allocation released by its `RawDevice`'s release
-///   function ([`auxiliary_device_init`]), and always has a parent.
+/// - A `RawAuxiliaryDevice` is always moved to the heap with [`RawDevice::into_heap`]
+///   ([`auxiliary_device_init`]), and always has a parent.
 /// - `bus` is null, or the bus whose auxiliary devices include this one.
 #[repr(C)]
 pub struct RawAuxiliaryDevice {
@@ -60,8 +58,8 @@ unsafe impl Send for RawAuxiliaryDevice {}
 // SAFETY: as above.
 unsafe impl Sync for RawAuxiliaryDevice {}
 
-// SAFETY: `RawAuxiliaryDevice` is `#[repr(C)]` with its `RawDevice` first, and lives in a `Box` its
-// device's release function frees (type invariants).
+// SAFETY: `RawAuxiliaryDevice` is `#[repr(C)]` with its `RawDevice` first, and is moved to the heap
+// with `RawDevice::into_heap` (type invariants).
 unsafe impl BusDevice for RawAuxiliaryDevice {
     fn dev(&self) -> &RawDevice {
         &self.dev
@@ -76,64 +74,33 @@ impl RawAuxiliaryDevice {
     pub fn name(&self) -> &CStr {
         &self.name
     }
-
-    /// Frees a device whose last reference was dropped.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must be the `dev` field of a `RawAuxiliaryDevice` created by
-    /// [`auxiliary_device_init`], with no references left.
-    unsafe fn release(dev: *mut RawDevice) {
-        // SAFETY: `dev` is the first field of a `Box<RawAuxiliaryDevice>` (type invariant) that
-        // nothing refers to any more (safety requirement).
-        drop(unsafe { Box::from_raw(dev.cast::<RawAuxiliaryDevice>()) });
-    }
 }
 
 impl Binding for RawAuxiliaryDevice {
-    unsafe fn remove(&self, driver: *const device_driver) {
-        // SAFETY: an auxiliary device's bound driver is a registered `auxiliary_driver` (safety
-        // requirement), which `to_auxiliary_drv` finds around its `driver`.
-        if let Some(remove) = unsafe { (*to_auxiliary_drv(driver)).remove } {
+    type Driver = auxiliary_driver;
+    type Id = *const auxiliary_device_id;
+    const DRIVER_OFFSET: usize = core::mem::offset_of!(auxiliary_driver, driver);
+
+    unsafe fn match_id(&self, driver: &auxiliary_driver) -> Option<Self::Id> {
+        // SAFETY: a registered driver's table is zero-terminated (`__auxiliary_driver_register`'s
+        // contract).
+        unsafe { auxiliary_match_id(driver.id_table, self.dev.name()) }
+    }
+
+    unsafe fn probe(&self, driver: &auxiliary_driver, id: Self::Id) -> c_int {
+        // A registered auxiliary driver has a probe (`__auxiliary_driver_register` checks).
+        driver.probe.map_or(0, |probe| {
+            // SAFETY: the driver's callback, on a live device being bound to it, with its lock
+            // held, and the entry of its table that matched.
+            unsafe { probe(core::ptr::from_ref(self).cast_mut(), id) }
+        })
+    }
+
+    unsafe fn remove(&self, driver: &auxiliary_driver) {
+        if let Some(remove) = driver.remove {
             // SAFETY: the driver's callback, on a device it is bound to, with its lock held.
             unsafe { remove(core::ptr::from_ref(self).cast_mut()) };
         }
-    }
-}
-
-/// The `auxiliary_driver` that embeds `driver` (`to_auxiliary_drv()`).
-///
-/// Auxiliary devices are only ever bound to auxiliary drivers, through their embedded `driver`
-/// (see [`Bus::attach_auxiliary`]), so for their drivers the arithmetic stays inside that
-/// structure.
-fn to_auxiliary_drv(driver: *const device_driver) -> *const auxiliary_driver {
-    let offset = core::mem::offset_of!(auxiliary_driver, driver);
-    driver.wrapping_byte_sub(offset).cast()
-}
-
-/// A registered auxiliary driver, as the bus keeps it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct DriverPtr(*const auxiliary_driver);
-
-// SAFETY: a registered `auxiliary_driver` is immutable and pinned until it is unregistered, and its
-// callbacks may be called from any thread.
-unsafe impl Send for DriverPtr {}
-
-/// The auxiliary devices and drivers of a [`Bus`].
-#[derive(Default)]
-pub(crate) struct AuxiliaryBus {
-    state: Mutex<AuxiliaryState>,
-}
-
-#[derive(Default)]
-struct AuxiliaryState {
-    devices: Vec<AuxiliaryDeviceRef>,
-    drivers: Vec<DriverPtr>,
-}
-
-impl AuxiliaryBus {
-    fn lock(&self) -> MutexGuard<'_, AuxiliaryState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -143,7 +110,7 @@ impl AuxiliaryBus {
 /// # Safety
 ///
 /// `table` must point to an array of entries ending with one whose name starts with NUL.
-unsafe fn match_id(
+unsafe fn auxiliary_match_id(
     table: *const auxiliary_device_id,
     dev_name: &CStr,
 ) -> Option<*const auxiliary_device_id> {
@@ -173,136 +140,12 @@ unsafe fn match_id(
 impl Bus {
     /// Returns the auxiliary devices added to this bus, in the order they were added.
     pub fn auxiliary_devices(&self) -> Vec<AuxiliaryDeviceRef> {
-        self.auxiliary.lock().devices.clone()
+        self.auxiliary.devices()
     }
 
     /// Returns the auxiliary device named `name` (`modname.name.id`).
     pub fn auxiliary_device(&self, name: &str) -> Option<AuxiliaryDeviceRef> {
-        self.auxiliary
-            .lock()
-            .devices
-            .iter()
-            .find(|d| d.dev.name().to_bytes() == name.as_bytes())
-            .cloned()
-    }
-
-    /// Adds a named auxiliary device and binds it to the first registered driver that matches it
-    /// (`device_add()`); `EEXIST` if a device of that name is on the bus.
-    fn add_auxiliary_device(&self, device: AuxiliaryDeviceRef) -> Result<(), Errno> {
-        let drivers = {
-            let mut state = self.auxiliary.lock();
-            if state
-                .devices
-                .iter()
-                .any(|d| d.dev.name() == device.dev.name())
-            {
-                return Err(Errno::EEXIST);
-            }
-            state.devices.push(device.clone());
-            state.drivers.clone()
-        };
-        for driver in drivers {
-            if self.attach_auxiliary(&device, driver) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes `device` from the bus, unbinding its driver first (`device_del()`).
-    fn remove_auxiliary_device(&self, device: *const RawAuxiliaryDevice) {
-        let removed = {
-            let mut state = self.auxiliary.lock();
-            let index = state
-                .devices
-                .iter()
-                .position(|d| core::ptr::eq(d.as_ptr(), device));
-            index.map(|index| state.devices.remove(index))
-        };
-        if let Some(device) = removed {
-            self.release_auxiliary(&device);
-        }
-    }
-
-    /// Registers `driver` and binds it to every unbound device it matches (`driver_register()`);
-    /// `EBUSY` if a driver of the same name is registered.
-    ///
-    /// # Safety
-    ///
-    /// As [`__auxiliary_driver_register`] requires, with the driver's `driver.name` set.
-    unsafe fn register_auxiliary_driver(
-        &self,
-        driver: *const auxiliary_driver,
-    ) -> Result<(), Errno> {
-        let driver = DriverPtr(driver);
-        let devices = {
-            let mut state = self.auxiliary.lock();
-            // SAFETY: registered drivers and this one are valid and named (safety requirement).
-            let name = |d: DriverPtr| unsafe { CStr::from_ptr((*d.0).driver.name) };
-            if state.drivers.iter().any(|&d| name(d) == name(driver)) {
-                log::error!(
-                    target: "drydock",
-                    "{}: driver '{}' is already registered",
-                    self.name(),
-                    name(driver).to_string_lossy()
-                );
-                return Err(Errno::EBUSY);
-            }
-            state.drivers.push(driver);
-            state.devices.clone()
-        };
-        for device in &devices {
-            self.attach_auxiliary(device, driver);
-        }
-        Ok(())
-    }
-
-    /// Unbinds `driver` from every device and unregisters it (`driver_unregister()`).
-    fn unregister_auxiliary_driver(&self, driver: *const auxiliary_driver) {
-        let devices = {
-            let mut state = self.auxiliary.lock();
-            state.drivers.retain(|d| d.0 != driver);
-            state.devices.clone()
-        };
-        // SAFETY: `driver` points to a registered driver (the caller's contract), so the address
-        // of its `driver` field is in bounds.
-        let embedded = unsafe { &raw const (*driver).driver };
-        for device in devices.iter().filter(|d| d.dev.driver() == Some(embedded)) {
-            self.release_auxiliary(device);
-        }
-    }
-
-    /// Probes `device` with `driver` if it is unbound and matches; returns whether it bound.
-    fn attach_auxiliary(&self, device: &AuxiliaryDeviceRef, driver: DriverPtr) -> bool {
-        binding::locked(&**device, || {
-            // SAFETY: registered drivers stay valid until unregistered, which releases their
-            // devices under the device lock we hold.
-            let drv = unsafe { &*driver.0 };
-            if device.dev.driver().is_some() {
-                return false;
-            }
-            // SAFETY: a registered driver's table is zero-terminated (built by `IdArray`).
-            let Some(id) = (unsafe { match_id(drv.id_table, device.dev.name()) }) else {
-                return false;
-            };
-            let Some(probe) = drv.probe else { return false };
-            // SAFETY: we hold the lock of the unbound device; the driver is registered on this
-            // bus, with an interned name. `probe` is its callback, given a live device and its
-            // matching entry.
-            unsafe {
-                binding::really_probe(self.name(), &**device, &drv.driver, || {
-                    probe(device.as_ptr(), id)
-                })
-            }
-        })
-    }
-
-    /// Unbinds the driver bound to the auxiliary `device`, if any.
-    fn release_auxiliary(&self, device: &AuxiliaryDeviceRef) {
-        // SAFETY: `locked` holds the device lock.
-        binding::locked(&**device, || unsafe {
-            binding::release_driver(self.name(), &**device)
-        });
+        self.auxiliary.device(name.as_bytes())
     }
 }
 
@@ -316,19 +159,16 @@ pub fn auxiliary_device_init(
     name: &CStr,
     id: u32,
 ) -> NonNull<auxiliary_device> {
-    let device = Box::new(RawAuxiliaryDevice {
-        dev: RawDevice::new_child(
-            BusType::Auxiliary,
-            Some(parent),
-            RawAuxiliaryDevice::release,
-        ),
+    let device = RawAuxiliaryDevice {
+        dev: RawDevice::initialize(BusType::Auxiliary, Some(parent)),
         id,
         registration_data_rust: core::ptr::null_mut(),
         name: name.to_owned(),
         bus: AtomicPtr::new(core::ptr::null_mut()),
-    });
-    // INVARIANT: the device lives in a `Box` freed by its release function, and has a parent.
-    NonNull::from(Box::leak(device))
+    };
+    // INVARIANT: moved to the heap with `into_heap`, with a parent.
+    // SAFETY: `RawAuxiliaryDevice` is `#[repr(C)]` with its new device first.
+    unsafe { RawDevice::into_heap(device) }
 }
 
 /// Names `adev` `modname.name.id` and adds it to the bus of its parent's driver, where the first
@@ -345,37 +185,51 @@ pub unsafe fn __auxiliary_device_add(
     adev: *mut auxiliary_device,
     modname: &CStr,
 ) -> Result<(), Errno> {
+    let ptr = NonNull::new(adev).ok_or(Errno::EINVAL)?;
     // SAFETY: the caller owns a reference (safety requirement).
-    let adev = unsafe { &*adev };
+    let adev = unsafe { ptr.as_ref() };
     let name = format!(
         "{}.{}.{}",
         modname.to_string_lossy(),
         adev.name.to_string_lossy(),
         adev.id
     );
-    let parent = adev.dev.parent().and_then(RawDevice::driver);
-    // SAFETY: the parent is bound (safety requirement), so its driver is registered, on the bus
-    // its `bus` names (null for a driver of no bus).
-    let bus = parent.map_or(core::ptr::null(), |driver| unsafe { (*driver).bus });
-    let result = CString::new(name)
+    // Both parts are C strings, so the name has no NUL inside.
+    let named = CString::new(name)
         .map_err(|_| Errno::EINVAL)
-        .and_then(|name| adev.dev.set_name(name))
-        .and_then(|()| {
-            // SAFETY: the bus of a bound driver is alive while the driver is registered.
-            let bus = unsafe { bus.as_ref() }.ok_or(Errno::ENODEV)?;
-            adev.bus
-                .store(core::ptr::from_ref(bus).cast_mut(), Ordering::Release);
-            bus.add_auxiliary_device(AuxiliaryDeviceRef::new(adev))
-        });
-    if let Err(err) = result {
-        adev.bus.store(core::ptr::null_mut(), Ordering::Release);
+        .and_then(|name| adev.dev.set_name(name));
+    if let Err(err) = named {
         log::error!(
             target: "drydock",
-            "auxiliary {}: adding auxiliary device failed!: {err}",
-            adev.dev.name().to_string_lossy()
+            "auxiliary {}: auxiliary device dev_set_name failed: {}",
+            adev.dev.name().to_string_lossy(),
+            err.to_errno()
         );
+        return Err(err);
     }
-    result
+    let failed = |err: Errno| {
+        log::error!(
+            target: "drydock",
+            "auxiliary {}: adding auxiliary device failed!: {}",
+            adev.dev.name().to_string_lossy(),
+            err.to_errno()
+        );
+        err
+    };
+    let parent = adev.dev.parent().and_then(RawDevice::driver);
+    // SAFETY: the parent is bound (safety requirement), so its driver is registered, on the bus
+    // its `bus` names (null for a driver of no bus); that bus is alive while the driver is
+    // registered.
+    let Some(bus) = parent.and_then(|driver| unsafe { (*driver).bus.as_ref() }) else {
+        return Err(failed(Errno::ENODEV));
+    };
+    // SAFETY: the caller owns a reference on the device while this runs.
+    let device = unsafe { AuxiliaryDeviceRef::get_device(ptr) };
+    bus.auxiliary.add(device).map_err(failed)?;
+    // INVARIANT: the device is on the bus's auxiliary devices.
+    adev.bus
+        .store(core::ptr::from_ref(bus).cast_mut(), Ordering::Release);
+    Ok(())
 }
 
 /// Removes `adev` from its bus, unbinding its driver first (`auxiliary_device_delete()`); the
@@ -392,7 +246,7 @@ pub unsafe fn auxiliary_device_delete(adev: *mut auxiliary_device) {
     // does: the device was added under a bound parent, whose unbinding (which ends before the bus
     // goes) removes it.
     if let Some(bus) = unsafe { bus.as_ref() } {
-        bus.remove_auxiliary_device(adev);
+        bus.auxiliary.remove(device);
     }
 }
 
@@ -421,10 +275,10 @@ pub unsafe fn auxiliary_device_uninit(adev: *mut auxiliary_device) {
 /// # Safety
 ///
 /// `auxdrv` must point to an `auxiliary_driver` that stays valid, unmoved and unchanged (but for
-/// what this function sets) until [`auxiliary_driver_unregister`] is called for it, whose
-/// `id_table` is zero-terminated, `name` null or a C string, and callbacks safe to call on the
-/// devices it matches. `owner` must be null or a `THIS_MODULE` pointer of a loaded module (see
-/// [`crate::module::bus_of`]), which stays loaded until then.
+/// what this function sets) until [`auxiliary_driver_unregister`] returns for it, whose
+/// `id_table` is zero-terminated, `name` null or a C string, and callbacks safe to call from any
+/// thread on the devices it matches. `owner` must be null or a `THIS_MODULE` pointer of a loaded
+/// module (see [`crate::module::bus_of`]), which stays loaded until then.
 pub unsafe fn __auxiliary_driver_register(
     auxdrv: *mut auxiliary_driver,
     owner: *mut module,
@@ -459,11 +313,13 @@ pub unsafe fn __auxiliary_driver_register(
     let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
     drv.driver.name = intern(name).as_ptr();
     drv.driver.bus = core::ptr::from_ref(bus);
-    // SAFETY: the driver is valid and named (safety requirement and above).
-    unsafe { bus.register_auxiliary_driver(auxdrv) }
+    // SAFETY: the driver is valid until unregistered, its callbacks are safe to call from any
+    // thread on the devices its table matches (safety requirements), and its name is interned.
+    unsafe { bus.auxiliary.register(auxdrv) }
 }
 
-/// Unbinds `auxdrv` from its devices and unregisters it (`auxiliary_driver_unregister()`).
+/// Unbinds `auxdrv` from its devices and unregisters it (`auxiliary_driver_unregister()`); once
+/// this returns, the driver is not called any more, and its module may free it.
 ///
 /// # Safety
 ///
@@ -471,7 +327,8 @@ pub unsafe fn __auxiliary_driver_register(
 pub unsafe fn auxiliary_driver_unregister(auxdrv: *mut auxiliary_driver) {
     // SAFETY: registration set the bus, which outlives the module's registrations.
     let bus = unsafe { &*(*auxdrv).driver.bus };
-    bus.unregister_auxiliary_driver(auxdrv);
+    // SAFETY: registered on this bus (safety requirement).
+    unsafe { bus.auxiliary.unregister(auxdrv) };
 }
 
 /// Returns a copy of `name` that lives as long as the process, one per distinct name: a bound
@@ -506,7 +363,7 @@ mod tests {
     fn devices_match_by_the_name_before_their_last_dot() {
         let table = [id("mod.eth"), id("mod.rdma"), id("")];
         // SAFETY: the table ends with an empty name.
-        let matched = |name: &CStr| unsafe { match_id(table.as_ptr(), name) };
+        let matched = |name: &CStr| unsafe { auxiliary_match_id(table.as_ptr(), name) };
         assert_eq!(matched(c"mod.rdma.0"), Some(&raw const table[1]));
         assert_eq!(matched(c"mod.eth.12"), Some(&raw const table[0]));
         // The whole part before the last dot must be equal, not a prefix of it or the reverse.

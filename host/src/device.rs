@@ -8,7 +8,7 @@
 //! `struct device`; [`DeviceRef`] is a counted reference to one.
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use super::dma::DmaSpace;
@@ -53,6 +53,11 @@ unsafe impl Send for BoundDriver {}
 
 /// A counted reference to a device's parent.
 ///
+/// The pointer may come from a shared reference to the parent's [`RawDevice`] alone (a bus device
+/// under a `&Device` of the mirror): it is only used to read that `RawDevice` and to drop the
+/// reference, and the parent's container is freed through the allocation its own `RawDevice`
+/// recorded ([`RawDevice::into_heap`]), never through this pointer.
+///
 /// # Invariants
 ///
 /// Points to a live `RawDevice` on which this value owns one reference.
@@ -92,21 +97,51 @@ impl DeviceLock {
     }
 }
 
+/// The heap allocation of a device's container, as [`RawDevice::into_heap`] recorded it.
+#[derive(Clone, Copy)]
+struct Container {
+    /// The allocation, as a pointer to the device at its start, with the provenance of the `Box`
+    /// it came from.
+    ptr: NonNull<RawDevice>,
+    /// Frees the allocation (drops the `Box` of the container's type).
+    free: unsafe fn(NonNull<RawDevice>),
+}
+
+// SAFETY: the record is only used by whoever drops the last reference, on whichever thread, to
+// free a container that is `Send` (every bus device is).
+unsafe impl Send for Container {}
+// SAFETY: shared, the record is only read.
+unsafe impl Sync for Container {}
+
+/// Drops the `Box<C>` whose allocation `ptr` starts.
+///
+/// # Safety
+///
+/// `ptr` must come from `Box::<C>::into_raw`, and nothing may use the allocation afterwards.
+unsafe fn free_box<C>(ptr: NonNull<RawDevice>) {
+    // SAFETY: by the safety requirements.
+    drop(unsafe { Box::from_raw(ptr.cast::<C>().as_ptr()) });
+}
+
 /// The userspace `struct device`.
 ///
 /// # Invariants
 ///
-/// - A `RawDevice` lives in a heap allocation owned by its container (for example a
-///   [`super::pci::RawPciDevice`]); `release` frees that allocation and is called exactly once,
-///   when `refcount` drops to zero.
+/// - A `RawDevice` on which references are taken is the first field of a container (for example a
+///   [`super::pci::RawPciDevice`]) that [`RawDevice::into_heap`] moved to the heap, and recorded in
+///   `container`; the container is freed through that record, exactly once, when `refcount` drops
+///   to zero.
 /// - `drvdata` is null while no driver is bound, and otherwise the pointer the bound driver's bus
 ///   adapter stored with [`RawDevice::set_drvdata`].
 /// - `parent`, if any, is a reference on the parent device that the device holds until it is
 ///   released, as the kernel's `device_add()` takes one.
+/// - `dead` is only set, with the device lock held, when the device leaves its bus; a dead device
+///   is never bound again.
 #[repr(C)]
 pub struct RawDevice {
     refcount: AtomicUsize,
-    release: unsafe fn(*mut RawDevice),
+    container: Option<Container>,
+    dead: AtomicBool,
     bus_type: BusType,
     name: OnceLock<CString>,
     parent: Option<ParentRef>,
@@ -121,50 +156,42 @@ pub struct RawDevice {
 }
 
 impl RawDevice {
-    /// Creates the device part of a new device with one reference.
+    /// Creates the device part of a new device named `name`, with one reference, and no parent.
     ///
-    /// `release` is called with a pointer to this `RawDevice` when the last reference is dropped,
-    /// and must free the allocation that contains it. `dma_space` is the address space the
-    /// device's DMA goes through, if it can master the bus.
-    pub fn new(
-        bus_type: BusType,
-        name: &str,
-        dma_space: Option<Arc<dyn DmaSpace>>,
-        release: unsafe fn(*mut RawDevice),
-    ) -> Self {
-        let device = Self::unnamed(bus_type, None, dma_space, release);
+    /// `dma_space` is the address space the device's DMA goes through, if it can master the bus.
+    /// The container the device is the first field of is then moved to the heap with
+    /// [`RawDevice::into_heap`].
+    pub fn new(bus_type: BusType, name: &str, dma_space: Option<Arc<dyn DmaSpace>>) -> Self {
+        let device = Self::build(bus_type, None, dma_space);
         // A device name never contains NUL: it is a bus address such as `0000:00:04.0`.
         let _ = device.name.set(CString::new(name).unwrap_or_default());
         device
     }
 
-    /// Creates the device part of a new device under `parent`, with one reference and no name
-    /// yet (`device_initialize()` with `dev->parent` set); its bus names it (`dev_set_name()`).
+    /// Creates the device part of a new device with one reference and no name yet, under
+    /// `parent` if there is one (`device_initialize()`, with `dev->parent` set); its bus names it
+    /// (`dev_set_name()`).
     ///
-    /// The device holds a reference on `parent` until it is released. `release` is as for
-    /// [`RawDevice::new`]; the device has no DMA space of its own.
-    pub fn new_child(
-        bus_type: BusType,
-        parent: Option<&RawDevice>,
-        release: unsafe fn(*mut RawDevice),
-    ) -> Self {
+    /// The device holds a reference on `parent` until it is released, and has no DMA space of its
+    /// own. The container is moved to the heap as for [`RawDevice::new`].
+    pub fn initialize(bus_type: BusType, parent: Option<&RawDevice>) -> Self {
         let parent = parent.map(|parent| {
             parent.get();
             // INVARIANT: the reference taken above is owned by the `ParentRef`.
             ParentRef(NonNull::from(parent))
         });
-        Self::unnamed(bus_type, parent, None, release)
+        Self::build(bus_type, parent, None)
     }
 
-    fn unnamed(
+    fn build(
         bus_type: BusType,
         parent: Option<ParentRef>,
         dma_space: Option<Arc<dyn DmaSpace>>,
-        release: unsafe fn(*mut RawDevice),
     ) -> Self {
         Self {
             refcount: AtomicUsize::new(1),
-            release,
+            container: None,
+            dead: AtomicBool::new(false),
             bus_type,
             name: OnceLock::new(),
             parent,
@@ -181,6 +208,34 @@ impl RawDevice {
                 released: Condvar::new(),
             },
         }
+    }
+
+    /// Moves `container`, a new device whose first field is this `RawDevice`, to the heap, and
+    /// returns a pointer to it that carries the device's first reference.
+    ///
+    /// The allocation is recorded in the device and freed through that record when the last
+    /// reference is dropped: the pointers references are dropped through may be narrower than the
+    /// container (the mirror's `&Device` covers the `struct device` alone), and a `Box` must be
+    /// freed through a pointer to all of it.
+    ///
+    /// # Safety
+    ///
+    /// `C` must be `#[repr(C)]` with, as its first field, the new [`RawDevice`] (directly, or as
+    /// the first field of its first field), on which no other reference was taken.
+    pub unsafe fn into_heap<C>(container: C) -> NonNull<C> {
+        let ptr = Box::into_raw(Box::new(container));
+        let dev = ptr.cast::<RawDevice>();
+        // SAFETY: `dev` is the container's first field (safety requirement), in an allocation
+        // nobody else knows yet, so it may be written.
+        unsafe {
+            (*dev).container = Some(Container {
+                ptr: NonNull::new_unchecked(dev),
+                free: free_box::<C>,
+            });
+        }
+        // INVARIANT: the container is recorded, with its type's drop.
+        // SAFETY: `Box::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(ptr) }
     }
 
     /// Returns the device's name (`dev_name()`), such as `0000:00:04.0`; empty until the device
@@ -225,9 +280,12 @@ impl RawDevice {
         if device.refcount.fetch_sub(1, Ordering::Release) == 1 {
             core::sync::atomic::fence(Ordering::Acquire);
             let parent = device.parent.as_ref().map(|parent| parent.0);
-            // SAFETY: this was the last reference, so nobody else can reach the device; by the type
-            // invariant `release` frees the containing allocation exactly once.
-            unsafe { (device.release)(this.cast_mut()) };
+            // A device references were taken on was moved to the heap (type invariant).
+            if let Some(container) = device.container {
+                // SAFETY: this was the last reference, so nobody else can reach the device; the
+                // record is the container's allocation and its drop (type invariant), used once.
+                unsafe { (container.free)(container.ptr) };
+            }
             if let Some(parent) = parent {
                 // SAFETY: the released device owned this reference on its parent (type invariant),
                 // which nothing else can drop now.
@@ -264,6 +322,19 @@ impl RawDevice {
     pub(crate) fn set_driver(&self, driver: Option<(*const device_driver, &'static CStr)>) {
         *self.driver.lock().unwrap_or_else(|e| e.into_inner()) =
             driver.map(|(driver, name)| BoundDriver { driver, name });
+    }
+
+    /// Whether the device left its bus (`dev->p->dead`): it is never bound again.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Marks the device as leaving its bus (`kill_device()`); returns `false` if it already was.
+    ///
+    /// The caller must hold the device lock, so that a probe, which checks the flag under it,
+    /// either finishes before or never starts.
+    pub(crate) fn kill(&self) -> bool {
+        !self.dead.swap(true, Ordering::AcqRel)
     }
 
     /// Takes the device lock (`device_lock()`), waiting while another thread holds it.
@@ -362,8 +433,8 @@ impl RawDevice {
 /// # Safety
 ///
 /// `Self` must be `#[repr(C)]` with the [`RawDevice`] that [`BusDevice::dev`] returns as its first
-/// field, so that a pointer to `Self` is a pointer to its device, and live in an allocation that
-/// its device's `release` frees.
+/// field, so that a pointer to `Self` is a pointer to its device, and be moved to the heap with
+/// [`RawDevice::into_heap`].
 pub unsafe trait BusDevice {
     /// The embedded generic device.
     fn dev(&self) -> &RawDevice;
@@ -395,13 +466,16 @@ impl<T: BusDevice> DeviceRef<T> {
         Self { ptr }
     }
 
-    /// Takes a new reference on `device` (`get_device()`).
-    pub fn new(device: &T) -> Self {
-        device.dev().get();
+    /// Takes a new reference on the device at `ptr` (`get_device()`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live `T` on whose device the caller owns a reference while this runs.
+    pub unsafe fn get_device(ptr: NonNull<T>) -> Self {
+        // SAFETY: the device is live (safety requirement).
+        unsafe { ptr.as_ref() }.dev().get();
         // INVARIANT: the reference taken above is owned by the returned value.
-        Self {
-            ptr: NonNull::from(device),
-        }
+        Self { ptr }
     }
 
     /// Returns the raw pointer, as the mirror's bus devices wrap it.

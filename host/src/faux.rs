@@ -11,78 +11,77 @@
 
 use core::ffi::{c_int, CStr};
 use core::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::LazyLock;
 
-use crate::binding::{self, Binding};
+use crate::binding::{Binding, Subsystem};
 use crate::bindings::{device, device_driver, device_driver_callbacks, faux_device_ops};
 use crate::device::{BusDevice, BusType, DeviceRef, RawDevice};
 
 /// The userspace `struct faux_device`.
 ///
+/// Difference from C: the device keeps the operations its creator gave, which the kernel keeps
+/// in a `struct faux_object` around it.
+///
 /// # Invariants
 ///
-/// `dev` is the first field (`#[repr(C)]`), so a pointer to a `RawFauxDevice` is a pointer to its
-/// `RawDevice` and back; a `RawFauxDevice` is always the first field of a `FauxObject`.
+/// - `dev` is the first field (`#[repr(C)]`), so a pointer to a `RawFauxDevice` is a pointer to
+///   its `RawDevice` and back; a `RawFauxDevice` is always moved to the heap with
+///   [`RawDevice::into_heap`] ([`faux_device_create`]).
+/// - `ops` is null or points to operations valid until the device is destroyed, which may be
+///   called from any thread.
 #[repr(C)]
 pub struct RawFauxDevice {
     /// The generic device, as `struct faux_device` embeds `struct device`.
     pub dev: RawDevice,
+    ops: *const faux_device_ops,
 }
+
+// SAFETY: `ops` points to operations that may be used from any thread (type invariant); the rest
+// is `Send + Sync`.
+unsafe impl Send for RawFauxDevice {}
+// SAFETY: as above; `ops` is never written after creation.
+unsafe impl Sync for RawFauxDevice {}
 
 /// A counted reference to a [`RawFauxDevice`].
 pub type FauxDeviceRef = DeviceRef<RawFauxDevice>;
 
-// SAFETY: `RawFauxDevice` is `#[repr(C)]` with its `RawDevice` first, and is the first field of a
-// `Box<FauxObject>` its device's release function frees (type invariants).
+// SAFETY: `RawFauxDevice` is `#[repr(C)]` with its `RawDevice` first, and is moved to the heap with
+// `RawDevice::into_heap` (type invariants).
 unsafe impl BusDevice for RawFauxDevice {
     fn dev(&self) -> &RawDevice {
         &self.dev
     }
 }
 
-/// A faux device and the operations its creator gave (`struct faux_object`).
-///
-/// # Invariants
-///
-/// Always in a `Box` allocation freed by [`FauxObject::release`]; `ops` is null or points to
-/// operations valid until the device is destroyed, which may be called from any thread.
-#[repr(C)]
-struct FauxObject {
-    faux_dev: RawFauxDevice,
-    ops: *const faux_device_ops,
-}
-
 impl RawFauxDevice {
-    /// Returns the object the device is the first field of.
-    fn object(&self) -> &FauxObject {
-        // SAFETY: a `RawFauxDevice` is always the first field of a `#[repr(C)]` `FauxObject` (type
-        // invariant), alive as long as the device is.
-        unsafe { &*core::ptr::from_ref(self).cast::<FauxObject>() }
-    }
-
     /// Returns the creator's operations, if any.
     fn ops(&self) -> Option<&faux_device_ops> {
         // SAFETY: `ops` is null or valid until the device is destroyed (type invariant).
-        unsafe { self.object().ops.as_ref() }
-    }
-}
-
-impl FauxObject {
-    /// Frees a device whose last reference was dropped (`faux_device_release()`).
-    ///
-    /// # Safety
-    ///
-    /// `dev` must be the device of a `FauxObject` created by [`faux_device_create`], with no
-    /// references left.
-    unsafe fn release(dev: *mut RawDevice) {
-        // SAFETY: the device is the first field of a boxed `FauxObject` (type invariants) that
-        // nothing refers to any more (safety requirement).
-        drop(unsafe { Box::from_raw(dev.cast::<FauxObject>()) });
+        unsafe { self.ops.as_ref() }
     }
 }
 
 impl Binding for RawFauxDevice {
-    unsafe fn remove(&self, _driver: *const device_driver) {
+    type Driver = device_driver;
+    type Id = ();
+    const DRIVER_OFFSET: usize = 0;
+
+    /// The faux driver matches every device (`faux_match()`).
+    unsafe fn match_id(&self, _driver: &device_driver) -> Option<()> {
+        Some(())
+    }
+
+    /// Runs the creator's `probe`, if any (`faux_probe()`).
+    unsafe fn probe(&self, _driver: &device_driver, _id: ()) -> c_int {
+        match self.ops().and_then(|ops| ops.probe) {
+            // SAFETY: the creator's callback, on its device, with the device lock held.
+            Some(probe) => unsafe { probe(core::ptr::from_ref(self).cast_mut()) },
+            None => 0,
+        }
+    }
+
+    /// Runs the creator's `remove`, if any (`faux_remove()`).
+    unsafe fn remove(&self, _driver: &device_driver) {
         if let Some(remove) = self.ops().and_then(|ops| ops.remove) {
             // SAFETY: the creator's callback, on its device, with the device lock held.
             unsafe { remove(core::ptr::from_ref(self).cast_mut()) };
@@ -104,8 +103,15 @@ static FAUX_DRIVER: FauxDriver = FauxDriver(device_driver {
     bus: core::ptr::null(),
 });
 
-/// The devices on the faux bus.
-static DEVICES: Mutex<Vec<FauxDeviceRef>> = Mutex::new(Vec::new());
+/// The faux bus, with its driver registered (`faux_bus_init()`).
+static FAUX_BUS: LazyLock<Subsystem<RawFauxDevice>> = LazyLock::new(|| {
+    let bus = Subsystem::new("faux");
+    // SAFETY: the driver is static and never unregistered; its callbacks are the bus's own, which
+    // may be called from any thread; its name is a static C string.
+    let registered = unsafe { bus.register(&FAUX_DRIVER.0) };
+    debug_assert!(registered.is_ok(), "the faux bus's only driver");
+    bus
+});
 
 /// Creates a faux device named `name` under `parent` (or under no device, for a null `parent`)
 /// and binds it (`faux_device_create()`): the device is probed with `faux_ops`' `probe`, if any,
@@ -126,38 +132,29 @@ pub unsafe fn faux_device_create(
     // SAFETY: `parent` is null or valid (safety requirement); the new device holds a reference on
     // it from here on.
     let parent = unsafe { parent.as_ref() };
-    let object = Box::new(FauxObject {
-        faux_dev: RawFauxDevice {
-            dev: RawDevice::new_child(BusType::Faux, parent, FauxObject::release),
-        },
+    let device = RawFauxDevice {
+        dev: RawDevice::initialize(BusType::Faux, parent),
         ops: faux_ops,
-    });
-    // INVARIANT: the object is boxed, freed by its device's release function.
-    let ptr = NonNull::from(&Box::leak(object).faux_dev);
-    // SAFETY: the new device's reference is handed over; it is released with it.
+    };
+    // INVARIANT: moved to the heap with `into_heap`, with the creator's operations.
+    // SAFETY: `RawFauxDevice` is `#[repr(C)]` with its new device first.
+    let ptr = unsafe { RawDevice::into_heap(device) };
+    // SAFETY: the new device's reference is handed over: it is the creator's from here on.
     let device = unsafe { FauxDeviceRef::from_raw(ptr) };
     // A new device has no name yet, so naming it cannot fail.
     let _ = device.dev.set_name(name.to_owned());
-    {
-        let mut devices = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
-        if devices.iter().any(|d| d.dev.name() == name) {
-            log::error!(
-                target: "drydock",
-                "faux_device_create: device_add for faux device '{}' failed with -17",
-                name.to_string_lossy()
-            );
-            return None;
-        }
-        devices.push(device.clone());
+    if let Err(err) = FAUX_BUS.add(device.clone()) {
+        log::error!(
+            target: "drydock",
+            "faux_device_create: device_add for faux device '{}' failed with {}",
+            name.to_string_lossy(),
+            err.to_errno()
+        );
+        return None;
     }
-    let bound = binding::locked(&*device, || {
-        // SAFETY: we hold the lock of the new, unbound device; the faux driver is static, with a
-        // static name. The probe is the creator's, on its device (safety requirement).
-        unsafe { binding::really_probe("faux", &*device, &FAUX_DRIVER.0, || probe(&device)) }
-    });
-    // From here on the reference `device` held is the creator's.
     let device = device.into_raw();
-    if !bound {
+    // SAFETY: the creator's reference keeps the device alive.
+    if unsafe { device.as_ref() }.dev.driver().is_none() {
         log::debug!(
             target: "drydock",
             "faux {}: probe did not succeed, tearing down the device",
@@ -170,15 +167,6 @@ pub unsafe fn faux_device_create(
     Some(device)
 }
 
-/// Runs the creator's `probe` on `device` (`faux_probe()`); 0 without one.
-fn probe(device: &RawFauxDevice) -> c_int {
-    match device.ops().and_then(|ops| ops.probe) {
-        // SAFETY: the creator's callback, on its device, with the device lock held.
-        Some(probe) => unsafe { probe(core::ptr::from_ref(device).cast_mut()) },
-        None => 0,
-    }
-}
-
 /// Unbinds a faux device, removes it from the faux bus and drops the creator's reference
 /// (`faux_device_destroy()`): the ops' `remove` runs and the device-managed resources are released
 /// before this returns.
@@ -188,33 +176,21 @@ fn probe(device: &RawFauxDevice) -> c_int {
 /// `faux_dev` must come from [`faux_device_create`], and not be destroyed yet.
 pub unsafe fn faux_device_destroy(faux_dev: *mut RawFauxDevice) {
     // SAFETY: the creator's reference keeps the device alive until the end of this function.
-    let device = unsafe { &*faux_dev };
-    // SAFETY: `locked` holds the device lock.
-    binding::locked(device, || unsafe {
-        binding::release_driver("faux", device)
-    });
-    DEVICES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|d| !core::ptr::eq(d.as_ptr(), faux_dev));
+    FAUX_BUS.remove(unsafe { &*faux_dev });
     // SAFETY: the creator's reference, which this consumes; the device is the first field.
     unsafe { RawDevice::put(faux_dev.cast()) };
 }
 
 /// Returns the faux device named `name`, if one exists.
 pub fn faux_device(name: &str) -> Option<FauxDeviceRef> {
-    DEVICES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .find(|d| d.dev.name().to_bytes() == name.as_bytes())
-        .cloned()
+    FAUX_BUS.device(name.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::errno::Errno;
+    use std::sync::Mutex;
 
     /// What the callbacks below saw, by device name.
     static EVENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());

@@ -9,7 +9,7 @@
 use std::ffi::CStr;
 use std::sync::{Arc, Mutex};
 
-use super::binding::Binding;
+use super::binding::{self, Binding};
 use super::device::{BusDevice, BusType, DeviceRef, RawDevice};
 use super::error::HostError;
 use super::function::{BarInfo, BarMapping, IrqKind, PciFunction};
@@ -30,8 +30,8 @@ struct IrqVectors {
 ///
 /// - `dev` is the first field (`#[repr(C)]`), so a pointer to a `RawPciDevice` is a pointer to its
 ///   `RawDevice` and back.
-/// - A `RawPciDevice` is always in a `Box` allocation released by its `RawDevice`'s release
-///   function ([`RawPciDevice::create`]).
+/// - A `RawPciDevice` is always moved to the heap with [`RawDevice::into_heap`]
+///   ([`RawPciDevice::create`]).
 #[repr(C)]
 pub struct RawPciDevice {
     /// The generic device, as `struct pci_dev` embeds `struct device`.
@@ -49,8 +49,8 @@ pub struct RawPciDevice {
 /// A counted reference to a [`RawPciDevice`], as the host machinery holds devices.
 pub type PciDeviceRef = DeviceRef<RawPciDevice>;
 
-// SAFETY: `RawPciDevice` is `#[repr(C)]` with its `RawDevice` first, and lives in a `Box` its
-// device's release function frees (type invariants).
+// SAFETY: `RawPciDevice` is `#[repr(C)]` with its `RawDevice` first, and is moved to the heap with
+// `RawDevice::into_heap` (type invariants).
 unsafe impl BusDevice for RawPciDevice {
     fn dev(&self) -> &RawDevice {
         &self.dev
@@ -83,8 +83,8 @@ impl RawPciDevice {
             parse_bdf(name).map_or(0, |(_, bus, devfn)| u16::from(bus) << 8 | u16::from(devfn));
         let bars = core::array::from_fn(|i| function.bar(i as u32));
         let dma_space = Some(function.dma_space());
-        let device = Box::new(RawPciDevice {
-            dev: RawDevice::new(BusType::Pci, name, dma_space, Self::release),
+        let device = RawPciDevice {
+            dev: RawDevice::new(BusType::Pci, name, dma_space),
             ids: PciIds {
                 vendor: word(cfg::VENDOR_ID),
                 device: word(cfg::DEVICE_ID),
@@ -104,23 +104,12 @@ impl RawPciDevice {
             requested: Mutex::new([None; 6]),
             mappings: Mutex::new(Vec::new()),
             irq: Mutex::new(None),
-        });
-        let ptr = std::ptr::NonNull::from(Box::leak(device));
-        // SAFETY: the new device's single reference is handed to the returned value; it lives in a
-        // `Box` freed by `release`.
+        };
+        // SAFETY: `RawPciDevice` is `#[repr(C)]` with its new device first.
+        let ptr = unsafe { RawDevice::into_heap(device) };
+        // INVARIANT: moved to the heap with `into_heap`.
+        // SAFETY: the new device's single reference is handed to the returned value.
         Ok(unsafe { PciDeviceRef::from_raw(ptr) })
-    }
-
-    /// Frees a device whose last reference was dropped.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must be the `dev` field of a `RawPciDevice` created by [`RawPciDevice::create`],
-    /// with no references left.
-    unsafe fn release(dev: *mut RawDevice) {
-        // SAFETY: `dev` is the first field of a `Box<RawPciDevice>` (type invariant) that nothing
-        // refers to any more (safety requirement).
-        drop(unsafe { Box::from_raw(dev.cast::<RawPciDevice>()) });
     }
 
     /// Returns the function's backend.
@@ -390,7 +379,7 @@ impl RawPciDevice {
 
     /// Returns the driver bound to the device, if any.
     pub fn bound_driver(&self) -> Option<*const bindings::pci_driver> {
-        self.dev.driver().map(to_pci_driver)
+        self.dev.driver().map(binding::bus_driver::<Self>)
     }
 
     /// Returns the IDs the kernel matches drivers by.
@@ -399,21 +388,29 @@ impl RawPciDevice {
     }
 }
 
-/// The `pci_driver` that embeds `driver` (`to_pci_driver()`).
-///
-/// A PCI device is only ever bound to a `pci_driver`, through its embedded `driver`, by the bus
-/// (`Bus::register_driver`), so for a PCI device's driver the arithmetic stays inside that
-/// structure.
-fn to_pci_driver(driver: *const bindings::device_driver) -> *const bindings::pci_driver {
-    let offset = core::mem::offset_of!(bindings::pci_driver, driver);
-    driver.wrapping_byte_sub(offset).cast()
-}
-
 impl Binding for RawPciDevice {
-    unsafe fn remove(&self, driver: *const bindings::device_driver) {
-        // SAFETY: the bound driver of a PCI device is a registered `pci_driver` (safety
-        // requirement), so `to_pci_driver` points to it.
-        if let Some(remove) = unsafe { (*to_pci_driver(driver)).remove } {
+    type Driver = bindings::pci_driver;
+    type Id = *const bindings::pci_device_id;
+    const DRIVER_OFFSET: usize = core::mem::offset_of!(bindings::pci_driver, driver);
+
+    unsafe fn match_id(&self, driver: &bindings::pci_driver) -> Option<Self::Id> {
+        // A driver without a probe binds nothing.
+        driver.probe?;
+        // SAFETY: a registered driver's table is zero-terminated (built by `IdArray`).
+        unsafe { self.ids.match_table(driver.id_table) }
+    }
+
+    unsafe fn probe(&self, driver: &bindings::pci_driver, id: Self::Id) -> core::ffi::c_int {
+        // `match_id` matched the driver, so it has a probe.
+        driver.probe.map_or(0, |probe| {
+            // SAFETY: the driver's callback, on a live device being bound to it, with its lock
+            // held, and the entry of its table that matched.
+            unsafe { probe(core::ptr::from_ref(self).cast_mut(), id) }
+        })
+    }
+
+    unsafe fn remove(&self, driver: &bindings::pci_driver) {
+        if let Some(remove) = driver.remove {
             // SAFETY: the driver's callback, on a device it is bound to, with its lock held.
             unsafe { remove(core::ptr::from_ref(self).cast_mut()) };
         }
