@@ -2,6 +2,8 @@
 //! auxiliary devices under pci-testdev; an auxiliary driver of the same module and one of another
 //! module (`aux_alpha`) bind them by `modname.name`, reach the parent's registration data, and are
 //! unbound, with their device-managed resources released, before the parent's own resources go.
+//! Other modules cover probes that fail or panic, two drivers for one device, a parent whose probe
+//! fails after adding devices, and an auxiliary device under an auxiliary device.
 //!
 //! Every driver callback and drop records an event tagged with the parent's PCI address, unique to
 //! each test's bus, so tests running in parallel read only their own events.
@@ -247,7 +249,10 @@ mod alpha {
     kernel::auxiliary_device_table!(
         ALPHA_TABLE,
         <AlphaDriver as auxiliary::Driver>::IdInfo,
-        [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), 7)]
+        [
+            (auxiliary::DeviceId::new(c"aux_parent", c"alpha"), 7),
+            (auxiliary::DeviceId::new(c"aux_bad_parent", c"alpha"), 8),
+        ]
     );
 
     impl auxiliary::Driver for AlphaDriver {
@@ -289,6 +294,290 @@ mod alpha {
     kernel::module_auxiliary_driver! {
         type: AlphaDriver,
         name: "aux_alpha",
+        license: "GPL",
+    }
+}
+
+/// Probes `adev` for the driver `what`: records the probe and registers a device-managed resource
+/// that records its release, then fails (or panics, with `panics`).
+fn failing_probe(
+    adev: &kernel::auxiliary::Device<kernel::device::Core<'_>>,
+    what: &str,
+    panics: bool,
+) -> kernel::error::Result {
+    use kernel::prelude::*;
+    let tag = adev.parent().name().to_str().unwrap();
+    let id = adev.id();
+    record(tag, format!("{what} probe {id}"));
+    kernel::devres::register(
+        adev.as_ref(),
+        Recorder::new(tag, format!("{what} devres {id} released")),
+        GFP_KERNEL,
+    )?;
+    if panics {
+        panic!("{what} panics in its probe");
+    }
+    Err(ENOSPC)
+}
+
+/// An auxiliary driver of the parent's `alpha` devices whose probe fails.
+mod fails {
+    use kernel::{auxiliary, device::Core, prelude::*};
+
+    pub struct FailingDriver;
+
+    kernel::auxiliary_device_table!(
+        TABLE,
+        <FailingDriver as auxiliary::Driver>::IdInfo,
+        [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), ())]
+    );
+
+    impl auxiliary::Driver for FailingDriver {
+        type IdInfo = ();
+        type Data<'bound> = ();
+        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
+
+        fn probe<'bound>(
+            adev: &'bound auxiliary::Device<Core<'_>>,
+            _info: &'bound Self::IdInfo,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            super::failing_probe(adev, "fails", false)
+        }
+    }
+
+    kernel::module_auxiliary_driver! {
+        type: FailingDriver,
+        name: "aux_fails",
+        license: "GPL",
+    }
+}
+
+/// An auxiliary driver of the parent's `alpha` devices whose probe panics.
+mod panics {
+    use kernel::{auxiliary, device::Core, prelude::*};
+
+    pub struct PanickingDriver;
+
+    kernel::auxiliary_device_table!(
+        TABLE,
+        <PanickingDriver as auxiliary::Driver>::IdInfo,
+        [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), ())]
+    );
+
+    impl auxiliary::Driver for PanickingDriver {
+        type IdInfo = ();
+        type Data<'bound> = ();
+        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
+
+        fn probe<'bound>(
+            adev: &'bound auxiliary::Device<Core<'_>>,
+            _info: &'bound Self::IdInfo,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            super::failing_probe(adev, "panics", true)
+        }
+    }
+
+    kernel::module_auxiliary_driver! {
+        type: PanickingDriver,
+        name: "aux_panics",
+        license: "GPL",
+    }
+}
+
+/// A second driver of the parent's `alpha` devices, which binds them.
+mod second {
+    use super::record;
+    use kernel::{auxiliary, device::Core, prelude::*};
+
+    pub struct SecondDriver;
+
+    kernel::auxiliary_device_table!(
+        TABLE,
+        <SecondDriver as auxiliary::Driver>::IdInfo,
+        [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), ())]
+    );
+
+    impl auxiliary::Driver for SecondDriver {
+        type IdInfo = ();
+        type Data<'bound> = ();
+        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
+
+        fn probe<'bound>(
+            adev: &'bound auxiliary::Device<Core<'_>>,
+            _info: &'bound Self::IdInfo,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            let tag = adev.parent().name().to_str().unwrap();
+            record(tag, format!("second probe {}", adev.id()));
+            Ok(())
+        }
+    }
+
+    kernel::module_auxiliary_driver! {
+        type: SecondDriver,
+        name: "aux_second",
+        license: "GPL",
+    }
+}
+
+/// A PCI driver for pci-testdev that adds an `alpha` device, then fails its probe.
+mod bad_parent {
+    use super::{parent::Shared, record, Recorder};
+    use kernel::{auxiliary, device::Core, devres, pci, prelude::*};
+
+    const MODNAME: &CStr = <LocalModule as kernel::ModuleMetadata>::NAME;
+
+    pub struct BadParentDriver;
+
+    kernel::pci_device_table!(
+        PCI_TABLE,
+        <BadParentDriver as pci::Driver>::IdInfo,
+        [(pci::DeviceId::from_id(pci::Vendor::REDHAT, 0x5), ())]
+    );
+
+    impl pci::Driver for BadParentDriver {
+        type IdInfo = ();
+        type Data<'bound> = ();
+        const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+        fn probe<'bound>(
+            pdev: &'bound pci::Device<Core<'_>>,
+            _info: Option<&'bound Self::IdInfo>,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            let tag = pdev.as_ref().name().to_str().unwrap();
+            devres::register(
+                pdev.as_ref(),
+                Recorder::new(tag, "bad parent devres released"),
+                GFP_KERNEL,
+            )?;
+            let _alpha0 = auxiliary::Registration::<kernel::types::CovariantForLt!(Shared)>::new(
+                pdev.as_ref(),
+                c"alpha",
+                0,
+                MODNAME,
+                Shared {
+                    value: 300,
+                    _dropped: Recorder::new(tag, "alpha.0 data dropped"),
+                },
+            )?;
+            record(tag, "bad parent fails".into());
+            // The registration is dropped on the way out, before the driver core releases the
+            // parent's device-managed resources.
+            Err::<(), _>(ENODEV)
+        }
+    }
+
+    kernel::module_pci_driver! {
+        type: BadParentDriver,
+        name: "aux_bad_parent",
+        license: "GPL",
+    }
+}
+
+/// The data an `aux_nest` driver shares with the device it adds under its own auxiliary device.
+pub struct ChildData {
+    tag: String,
+    _dropped: Recorder,
+}
+
+/// An auxiliary driver of the parent's `alphabet` device that adds an auxiliary device of its own
+/// under it.
+mod nest {
+    use super::{record, ChildData, Recorder};
+    use kernel::{auxiliary, device::Core, devres, prelude::*, types::CovariantForLt};
+
+    const MODNAME: &CStr = <LocalModule as kernel::ModuleMetadata>::NAME;
+
+    pub struct NestDriver;
+
+    kernel::auxiliary_device_table!(
+        TABLE,
+        <NestDriver as auxiliary::Driver>::IdInfo,
+        [(auxiliary::DeviceId::new(c"aux_parent", c"alphabet"), ())]
+    );
+
+    impl auxiliary::Driver for NestDriver {
+        type IdInfo = ();
+        type Data<'bound> = auxiliary::Registration<'bound, CovariantForLt!(ChildData)>;
+        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
+
+        fn probe<'bound>(
+            adev: &'bound auxiliary::Device<Core<'_>>,
+            _info: &'bound Self::IdInfo,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            let tag = adev.parent().name().to_str().unwrap();
+            record(tag, "nest probe".into());
+            devres::register(
+                adev.as_ref(),
+                Recorder::new(tag, "nest devres released"),
+                GFP_KERNEL,
+            )?;
+            let child = ChildData {
+                tag: tag.to_owned(),
+                _dropped: Recorder::new(tag, "child.0 data dropped"),
+            };
+            auxiliary::Registration::new(adev.as_ref(), c"child", 0, MODNAME, child)
+        }
+
+        fn unbind<'bound>(
+            adev: &'bound auxiliary::Device<Core<'_>>,
+            _this: Pin<&Self::Data<'bound>>,
+        ) {
+            record(adev.parent().name().to_str().unwrap(), "nest unbind".into());
+        }
+    }
+
+    kernel::module_auxiliary_driver! {
+        type: NestDriver,
+        name: "aux_nest",
+        license: "GPL",
+    }
+}
+
+/// The auxiliary driver of the devices `aux_nest` adds.
+mod child {
+    use super::{record, ChildData, Recorder};
+    use kernel::{auxiliary, device::Core, devres, prelude::*, types::CovariantForLt};
+
+    pub struct ChildDriver;
+
+    kernel::auxiliary_device_table!(
+        TABLE,
+        <ChildDriver as auxiliary::Driver>::IdInfo,
+        [(auxiliary::DeviceId::new(c"aux_nest", c"child"), ())]
+    );
+
+    impl auxiliary::Driver for ChildDriver {
+        type IdInfo = ();
+        type Data<'bound> = ();
+        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
+
+        fn probe<'bound>(
+            adev: &'bound auxiliary::Device<Core<'_>>,
+            _info: &'bound Self::IdInfo,
+        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+            let data = adev.registration_data::<CovariantForLt!(ChildData)>()?;
+            let parent = adev.parent().name().to_str().unwrap();
+            record(
+                &data.tag,
+                format!("child probe {} under {parent}", adev.id()),
+            );
+            devres::register(
+                adev.as_ref(),
+                Recorder::new(&data.tag, "child devres released"),
+                GFP_KERNEL,
+            )
+        }
+
+        fn unbind<'bound>(adev: &'bound auxiliary::Device<Core<'_>>, _this: Pin<&()>) {
+            if let Ok(data) = adev.registration_data::<CovariantForLt!(ChildData)>() {
+                record(&data.tag, "child unbind".into());
+            }
+        }
+    }
+
+    kernel::module_auxiliary_driver! {
+        type: ChildDriver,
+        name: "aux_child",
         license: "GPL",
     }
 }
@@ -404,7 +693,7 @@ fn a_registered_driver_probes_each_device_as_it_is_added() {
 }
 
 #[test]
-fn auxiliary_devices_are_removed_before_their_parent_unbinds() {
+fn auxiliary_devices_go_before_the_parents_device_managed_resources() {
     let (bus, device) = testdev();
     let tag = device.name();
     let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
@@ -475,4 +764,183 @@ fn unloading_an_auxiliary_driver_leaves_its_devices_to_the_next() {
             ("aux_parent.alpha.1", Some("aux_alpha.aux_alpha")),
         ])
     );
+}
+
+#[test]
+fn probes_that_fail_or_panic_are_undone_and_leave_the_device_unbound() {
+    let log = logger::capture();
+    let (bus, device) = testdev();
+    let tag = device.name();
+    let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
+    take_events(tag);
+
+    // A driver registered after the devices probes each; a failed probe's device-managed
+    // resources are released and the device stays unbound.
+    let fails = bus.load(&fails::__DRYDOCK_MODULE).unwrap();
+    let _panics = bus.load(&panics::__DRYDOCK_MODULE).unwrap();
+    assert_eq!(
+        take_events(tag),
+        [
+            "fails probe 0",
+            "fails devres 0 released",
+            "fails probe 1",
+            "fails devres 1 released",
+            "panics probe 0",
+            "panics devres 0 released",
+            "panics probe 1",
+            "panics devres 1 released",
+        ]
+    );
+    assert_eq!(
+        auxiliary_devices(&bus)[..2],
+        owned(&[("aux_parent.alpha.0", None), ("aux_parent.alpha.1", None)])
+    );
+    assert!(log.contains("probe of aux_parent.alpha.1 panicked"));
+    assert!(log.contains("aux_fails.aux_fails: probe of aux_parent.alpha.0 failed with error -28"));
+    // The devices are free for the next driver, and the failed drivers unload cleanly.
+    let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    drop(fails);
+    assert_eq!(
+        auxiliary_devices(&bus)[..2],
+        owned(&[
+            ("aux_parent.alpha.0", Some("aux_alpha.aux_alpha")),
+            ("aux_parent.alpha.1", Some("aux_alpha.aux_alpha")),
+        ])
+    );
+}
+
+#[test]
+fn a_new_device_goes_to_the_next_driver_when_a_probe_fails_or_panics() {
+    let (bus, device) = testdev();
+    let tag = device.name();
+    let _fails = bus.load(&fails::__DRYDOCK_MODULE).unwrap();
+    let _panics = bus.load(&panics::__DRYDOCK_MODULE).unwrap();
+    let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
+    // Each driver is tried in the order it was registered until one binds.
+    assert_eq!(
+        take_events(tag)[..7],
+        [
+            "fails probe 0",
+            "fails devres 0 released",
+            "panics probe 0",
+            "panics devres 0 released",
+            "alpha probe 0: info 7, data 100",
+            "alpha 0 as u32: Some(EINVAL)",
+            "registered alpha.0",
+        ]
+    );
+    assert_eq!(
+        auxiliary_devices(&bus)[..2],
+        owned(&[
+            ("aux_parent.alpha.0", Some("aux_alpha.aux_alpha")),
+            ("aux_parent.alpha.1", Some("aux_alpha.aux_alpha")),
+        ])
+    );
+}
+
+#[test]
+fn of_two_matching_drivers_the_first_registered_binds() {
+    for (first, second, bound) in [
+        (
+            &second::__DRYDOCK_MODULE,
+            &alpha::__DRYDOCK_MODULE,
+            "aux_second.aux_second",
+        ),
+        (
+            &alpha::__DRYDOCK_MODULE,
+            &second::__DRYDOCK_MODULE,
+            "aux_alpha.aux_alpha",
+        ),
+    ] {
+        let (bus, device) = testdev();
+        let _first = bus.load(first).unwrap();
+        let _second = bus.load(second).unwrap();
+        let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
+        assert_eq!(
+            auxiliary_devices(&bus)[..2],
+            owned(&[
+                ("aux_parent.alpha.0", Some(bound)),
+                ("aux_parent.alpha.1", Some(bound)),
+            ])
+        );
+        let probes: Vec<String> = take_events(device.name())
+            .into_iter()
+            .filter(|e| e.starts_with("alpha probe") || e.starts_with("second probe"))
+            // The driver and the device number, without what `alpha` adds after a colon.
+            .map(|e| e.split(':').next().unwrap().to_owned())
+            .collect();
+        let driver = bound.split('.').next().unwrap().trim_start_matches("aux_");
+        assert_eq!(
+            probes,
+            [0, 1].map(|id| format!("{driver} probe {id}")),
+            "the first registered driver binds, the other is not tried"
+        );
+    }
+}
+
+#[test]
+fn a_parent_whose_probe_fails_removes_the_devices_it_added() {
+    let (bus, device) = testdev();
+    let tag = device.name();
+    let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    let _parent = bus.load(&bad_parent::__DRYDOCK_MODULE).unwrap();
+    assert!(!device.is_bound());
+    assert_eq!(
+        take_events(tag),
+        [
+            "alpha probe 0: info 8, data 300",
+            "alpha 0 as u32: Some(EINVAL)",
+            "bad parent fails",
+            "alpha unbind 0",
+            "alpha data 0 dropped",
+            "alpha devres 0 released",
+            "alpha.0 data dropped",
+            "bad parent devres released",
+        ]
+    );
+    assert_eq!(auxiliary_devices(&bus), []);
+}
+
+#[test]
+fn an_auxiliary_device_can_be_added_under_an_auxiliary_device() {
+    let (bus, device) = testdev();
+    let tag = device.name();
+    let _parent = bus.load(&parent::__DRYDOCK_MODULE).unwrap();
+    let _child = bus.load(&child::__DRYDOCK_MODULE).unwrap();
+    let _nest = bus.load(&nest::__DRYDOCK_MODULE).unwrap();
+    assert_eq!(
+        auxiliary_devices(&bus)[3..],
+        owned(&[
+            ("aux_parent.alphabet.0", Some("aux_nest.aux_nest")),
+            ("aux_nest.child.0", Some("aux_child.aux_child")),
+        ])
+    );
+    take_events(tag);
+
+    // The child goes with its parent's driver data, before the parent's device-managed
+    // resources, and both before the PCI parent's.
+    device.unplug();
+    let events = take_events(tag);
+    let nested: Vec<&str> = events
+        .iter()
+        .map(String::as_str)
+        .filter(|e| e.starts_with("nest") || e.starts_with("child") || e.starts_with("alphabet"))
+        .collect();
+    assert_eq!(
+        nested,
+        [
+            "nest unbind",
+            "child unbind",
+            "child devres released",
+            "child.0 data dropped",
+            "nest devres released",
+            "alphabet.0 data dropped",
+        ]
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("parent devres released")
+    );
+    assert_eq!(auxiliary_devices(&bus), []);
 }
