@@ -11,7 +11,9 @@
 //!   returned it is unbound.
 //!
 //! The callbacks find their driver through the device's bound driver, and check the flags the
-//! threads set once a call returned. Drivers are never freed while the threads run, so a driver
+//! threads set once a call returned. The drivers of one registering thread fail their probes, so
+//! that a new device is offered to a driver some time after the device was added, when that driver
+//! may have been unregistered meanwhile. Drivers are never freed while the threads run, so a driver
 //! core that breaks a promise is caught by the flags rather than by freed memory.
 
 use std::collections::HashSet;
@@ -32,17 +34,17 @@ use drydock_host::bindings::{
     pci_driver, AUXILIARY_NAME_SIZE,
 };
 use drydock_host::bus::Bus;
+use drydock_host::errno::Errno;
 use drydock_host::module::{LoadedModule, ModuleDescriptor, ModuleInfo};
 use drydock_host::pci::{PciDeviceRef, RawPciDevice};
 use drydock_sim::{models::PciTestdev, SimFunction};
 
 /// How many times each thread registers and unregisters, or adds and removes.
-const ROUNDS: usize = 2000;
+const ROUNDS: usize = 20000;
 /// When the threads stop even if they did not finish their rounds (the machine may be loaded).
 const TIME_LIMIT: Duration = Duration::from_secs(20);
 
 /// The broken promises a test saw.
-#[derive(Default)]
 struct Violations(Mutex<Vec<String>>);
 
 impl Violations {
@@ -78,10 +80,15 @@ static PCI_VIOLATIONS: Violations = Violations(Mutex::new(Vec::new()));
 static AUX_VIOLATIONS: Violations = Violations(Mutex::new(Vec::new()));
 
 /// A driver of either bus as the tests register it: the bus's structure first, then whether its
-/// unregistration returned.
+/// probe fails, and whether its unregistration returned.
+///
+/// The drivers of one of the two registering threads fail their probes: a device then goes on to
+/// the other thread's driver later, after a driver that was registered when the device was added
+/// may have been unregistered.
 #[repr(C)]
 struct TestDriver<D> {
     driver: D,
+    fails: bool,
     gone: AtomicBool,
 }
 
@@ -97,13 +104,20 @@ unsafe fn test_driver<D>(driver: *const device_driver, offset: usize) -> &'stati
     unsafe { &*driver.byte_sub(offset).cast::<TestDriver<D>>() }
 }
 
-/// Checks a callback's call: its driver must be registered and the device not removed.
-fn check_probe<D>(seen: &Violations, device: usize, name: &CStr, driver: &TestDriver<D>) {
+/// Checks a probe: its driver must be registered and the device not removed. Returns what the
+/// probe returns.
+fn check_probe<D>(seen: &Violations, device: usize, name: &CStr, driver: &TestDriver<D>) -> c_int {
     if driver.gone.load(Ordering::SeqCst) {
         seen.record(format!("probe of {name:?} by an unregistered driver"));
     }
     if !is_live(device) {
         seen.record(format!("probe of the removed device {name:?}"));
+    }
+    thread::yield_now();
+    if driver.fails {
+        Errno::ENODEV.to_errno()
+    } else {
+        0
     }
 }
 
@@ -113,9 +127,7 @@ unsafe fn pci_probe(pdev: *mut pci_dev, _id: *const pci_device_id) -> c_int {
     // SAFETY: the PCI drivers of these tests are `TestDriver<pci_driver>`s, never freed.
     let driver =
         unsafe { test_driver::<pci_driver>(dev.driver().unwrap(), offset_of!(pci_driver, driver)) };
-    check_probe(&PCI_VIOLATIONS, pdev as usize, dev.name(), driver);
-    thread::yield_now();
-    0
+    check_probe(&PCI_VIOLATIONS, pdev as usize, dev.name(), driver)
 }
 
 unsafe fn pci_remove(pdev: *mut pci_dev) {
@@ -168,9 +180,11 @@ struct Leaked<D>(NonNull<TestDriver<D>>);
 unsafe impl<D> Send for Leaked<D> {}
 
 impl<D> Leaked<D> {
-    fn new(driver: D) -> Self {
+    /// Keeps `driver`, whose probes fail if `fails`.
+    fn new(driver: D, fails: bool) -> Self {
         let driver = Box::new(TestDriver {
             driver,
+            fails,
             gone: AtomicBool::new(false),
         });
         // SAFETY: `Box::into_raw` never returns null.
@@ -236,13 +250,14 @@ fn pci_registration_races_device_addition_and_removal() {
             s.spawn(move || {
                 let name: &'static CStr = [c"race-pci-0", c"race-pci-1"][k];
                 rounds(start, |_| {
-                    let driver = Leaked::new(pci_driver {
+                    let driver = pci_driver {
                         name: name.as_ptr(),
                         id_table: PCI_IDS.as_ptr(),
                         probe: Some(pci_probe),
                         remove: Some(pci_remove),
                         ..Default::default()
-                    });
+                    };
+                    let driver = Leaked::new(driver, k == 0);
                     let ptr = driver.driver();
                     // SAFETY: the driver is kept until the bus is gone, and unregistered below.
                     unsafe { bus.register_driver(ptr) }.unwrap();
@@ -293,9 +308,7 @@ unsafe fn aux_probe(adev: *mut auxiliary_device, _id: *const auxiliary_device_id
     let driver = unsafe {
         test_driver::<auxiliary_driver>(dev.driver().unwrap(), offset_of!(auxiliary_driver, driver))
     };
-    check_probe(&AUX_VIOLATIONS, adev as usize, dev.name(), driver);
-    thread::yield_now();
-    0
+    check_probe(&AUX_VIOLATIONS, adev as usize, dev.name(), driver)
 }
 
 unsafe fn aux_remove(adev: *mut auxiliary_device) {
@@ -358,12 +371,13 @@ fn auxiliary_registration_races_device_addition_and_removal() {
     let bus = Bus::new("races-aux");
     let module = bus.load_module(&RACES_MODULE).unwrap();
     // The parent: a PCI device bound to a driver of the bus, which stays bound throughout.
-    let parent_driver = Leaked::new(pci_driver {
+    let parent_driver = pci_driver {
         name: c"race-parent".as_ptr(),
         id_table: PCI_IDS.as_ptr(),
         probe: Some(parent_probe),
         ..Default::default()
-    });
+    };
+    let parent_driver = Leaked::new(parent_driver, false);
     // SAFETY: kept until the bus is gone, and never unregistered before.
     unsafe { bus.register_driver(parent_driver.driver()) }.unwrap();
     let parent = new_pci_device("0000:00:00.0");
@@ -381,13 +395,14 @@ fn auxiliary_registration_races_device_addition_and_removal() {
                 let name: &'static CStr = [c"drv0", c"drv1"][k];
                 let owner = THIS_MODULE.load(Ordering::SeqCst).cast();
                 rounds(start, |_| {
-                    let driver = Leaked::new(auxiliary_driver {
+                    let driver = auxiliary_driver {
                         probe: Some(aux_probe),
                         remove: Some(aux_remove),
                         name: name.as_ptr(),
                         id_table: ids.as_ptr(),
                         ..Default::default()
-                    });
+                    };
+                    let driver = Leaked::new(driver, k == 0);
                     let ptr = driver.driver();
                     // SAFETY: the driver is kept until the bus is gone, and unregistered below;
                     // the module stays loaded until the threads end.
