@@ -264,4 +264,48 @@ mod tests {
         assert_eq!(events("host-faux-fails"), ["failing probe"]);
         assert!(faux_device("host-faux-fails").is_none());
     }
+
+    /// Probes successfully, adding a device-managed resource whose release panics.
+    unsafe fn probe_with_panicking_release(dev: *mut RawFauxDevice) -> c_int {
+        // SAFETY: the device is live during its probe.
+        let dev = unsafe { &*dev };
+        dev.dev
+            .devres_add(0, Box::new(|| panic!("a device-managed release panics")));
+        0
+    }
+
+    static PANICKING_RELEASE: faux_device_ops = faux_device_ops {
+        probe: Some(probe_with_panicking_release),
+        remove: None,
+    };
+
+    #[test]
+    fn a_panic_while_unbinding_leaves_the_device_unlocked() {
+        // SAFETY: no parent; the operations are static.
+        let dev = unsafe {
+            faux_device_create(
+                c"host-faux-panicking-release",
+                core::ptr::null_mut(),
+                &PANICKING_RELEASE,
+            )
+        };
+        let dev = dev.expect("the probe succeeded");
+        // SAFETY: the creator's reference is alive.
+        let device = unsafe { FauxDeviceRef::get_device(dev) };
+        let destroyed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: the device was created above, and the pointer is not used after.
+            unsafe { faux_device_destroy(dev.as_ptr()) }
+        }));
+        assert!(destroyed.is_err(), "the release's panic goes to the caller");
+        // Another thread can take the device lock: the unbinding released it on the way out.
+        let (locked, lock_taken) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            device.dev.lock();
+            device.dev.unlock();
+            let _ = locked.send(());
+        });
+        lock_taken
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the device lock was left held");
+    }
 }

@@ -46,10 +46,19 @@ fn a_faux_device_is_bound_until_its_registration_is_dropped() -> Result {
 
 #[test]
 fn faux_device_names_are_unique() -> Result {
+    let log = logger::capture();
     let first = faux::Registration::new(c"drydock-faux-unique", None)?;
     assert_eq!(
         faux::Registration::new(c"drydock-faux-unique", None).err(),
         Some(ENODEV)
+    );
+    // As the kernel prints it: `device_add()`'s errno, in decimal.
+    assert!(
+        log.contains(
+            "faux_device_create: device_add for faux device 'drydock-faux-unique' failed with -17"
+        ),
+        "{:?}",
+        log.records()
     );
     assert!(faux_device("drydock-faux-unique").is_some());
     drop(first);

@@ -15,6 +15,7 @@
 use std::sync::Mutex;
 
 use drydock_host::auxiliary::AuxiliaryDeviceRef;
+use drydock_host::errno::Errno;
 use drydock_runner::logger;
 use drydock_sim::{models::PciTestdev, SimBus, SimDevice};
 
@@ -670,6 +671,28 @@ fn devices_are_named_modname_name_id_and_bound_by_modname_name() {
         "{:?}",
         log.records()
     );
+    // The duplicate was reported as `__auxiliary_device_add()` reports it, the errno in decimal.
+    assert!(
+        log.contains("auxiliary aux_parent.alpha.0: adding auxiliary device failed!: -17"),
+        "{:?}",
+        log.records()
+    );
+}
+
+#[test]
+fn a_driver_name_is_registered_once_per_bus() {
+    let log = logger::capture();
+    let (bus, _device) = testdev();
+    let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
+    assert_eq!(bus.load(&alpha::__DRYDOCK_MODULE).err(), Some(Errno::EBUSY));
+    assert!(
+        log.contains("Error: Driver 'aux_alpha.aux_alpha' is already registered, aborting..."),
+        "{:?}",
+        log.records()
+    );
+    // Another bus is another process's kernel: the same module loads there.
+    let (other, _device) = testdev();
+    let _alpha = other.load(&alpha::__DRYDOCK_MODULE).unwrap();
 }
 
 #[test]
