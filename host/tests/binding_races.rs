@@ -34,6 +34,7 @@ use drydock_host::bindings::{
     pci_driver, AUXILIARY_NAME_SIZE,
 };
 use drydock_host::bus::Bus;
+use drydock_host::device::RawDevice;
 use drydock_host::errno::Errno;
 use drydock_host::module::{LoadedModule, ModuleDescriptor, ModuleInfo};
 use drydock_host::pci::{PciDeviceRef, RawPciDevice};
@@ -227,74 +228,84 @@ fn new_pci_device(name: &str) -> PciDeviceRef {
         .expect("a simulated function's config space is readable")
 }
 
-/// Waits for the test's other threads, then runs `f` `ROUNDS` times, or until the time limit.
-fn rounds(start: &Barrier, mut f: impl FnMut(usize)) {
-    start.wait();
-    let started = Instant::now();
-    for round in 0..ROUNDS {
-        if started.elapsed() > TIME_LIMIT {
-            break;
+/// Runs, started together, two threads that each call `register(k, round)` and two that each call
+/// `add_remove(k, round)`, for `k` 0 or 1 and every round, until `ROUNDS` or the time limit.
+fn race(register: impl Fn(usize) + Sync, add_remove: impl Fn(usize, usize) + Sync) {
+    let start = Barrier::new(4);
+    let rounds = |f: &(dyn Fn(usize) + Sync)| {
+        start.wait();
+        let started = Instant::now();
+        for round in 0..ROUNDS {
+            if started.elapsed() > TIME_LIMIT {
+                break;
+            }
+            f(round);
         }
-        f(round);
+    };
+    thread::scope(|s| {
+        for k in 0..2 {
+            let (rounds, register, add_remove) = (&rounds, &register, &add_remove);
+            s.spawn(move || rounds(&|_| register(k)));
+            s.spawn(move || rounds(&|round| add_remove(k, round)));
+        }
+    });
+}
+
+/// Records a violation for each of `devices` still bound to `driver`, unregistered.
+fn check_unbound<'a>(
+    seen: &Violations,
+    devices: impl IntoIterator<Item = &'a RawDevice>,
+    driver: *const device_driver,
+) {
+    for dev in devices {
+        if dev.driver() == Some(driver) {
+            seen.record(format!("{:?} bound to an unregistered driver", dev.name()));
+        }
     }
 }
 
 #[test]
 fn pci_registration_races_device_addition_and_removal() {
     let bus = Bus::new("races-pci");
-    let start = Barrier::new(4);
     let drivers = Mutex::new(Vec::new());
-    thread::scope(|s| {
-        for k in 0..2 {
-            let (bus, drivers, start) = (&bus, &drivers, &start);
-            s.spawn(move || {
-                let name: &'static CStr = [c"race-pci-0", c"race-pci-1"][k];
-                rounds(start, |_| {
-                    let driver = pci_driver {
-                        name: name.as_ptr(),
-                        id_table: PCI_IDS.as_ptr(),
-                        probe: Some(pci_probe),
-                        remove: Some(pci_remove),
-                        ..Default::default()
-                    };
-                    let driver = Leaked::new(driver, k == 0);
-                    let ptr = driver.driver();
-                    // SAFETY: the driver is kept until the bus is gone, and unregistered below.
-                    unsafe { bus.register_driver(ptr) }.unwrap();
-                    thread::yield_now();
-                    // SAFETY: registered above.
-                    unsafe { bus.unregister_driver(ptr) };
-                    driver.set_gone();
-                    for device in bus.devices() {
-                        if device.bound_driver() == Some(ptr.cast_const()) {
-                            PCI_VIOLATIONS.record(format!(
-                                "{:?} bound to an unregistered driver",
-                                device.name()
-                            ));
-                        }
-                    }
-                    drivers.lock().unwrap().push(driver);
-                });
-            });
+    let register = |k: usize| {
+        let driver = pci_driver {
+            name: [c"race-pci-0", c"race-pci-1"][k].as_ptr(),
+            id_table: PCI_IDS.as_ptr(),
+            probe: Some(pci_probe),
+            remove: Some(pci_remove),
+            ..Default::default()
+        };
+        let driver = Leaked::new(driver, k == 0);
+        let ptr = driver.driver();
+        // SAFETY: the driver is kept until the bus is gone, and unregistered below.
+        unsafe { bus.register_driver(ptr) }.unwrap();
+        thread::yield_now();
+        // SAFETY: registered above.
+        unsafe { bus.unregister_driver(ptr) };
+        driver.set_gone();
+        // SAFETY: the driver is alive; this is only an address.
+        let embedded = unsafe { &raw const (*ptr).driver };
+        check_unbound(
+            &PCI_VIOLATIONS,
+            bus.devices().iter().map(|d| &d.dev),
+            embedded,
+        );
+        drivers.lock().unwrap().push(driver);
+    };
+    let add_remove = |k: usize, _| {
+        let name = format!("0000:00:{:02x}.0", k + 1);
+        let device = new_pci_device(&name);
+        set_live(device.as_ptr() as usize, true);
+        bus.add_device(device.clone());
+        thread::yield_now();
+        bus.remove_device(&name);
+        set_live(device.as_ptr() as usize, false);
+        if device.bound_driver().is_some() {
+            PCI_VIOLATIONS.record(format!("{name} bound after its removal"));
         }
-        for slot in 0..2 {
-            let (bus, start) = (&bus, &start);
-            s.spawn(move || {
-                let name = format!("0000:00:{:02x}.0", slot + 1);
-                rounds(start, |_| {
-                    let device = new_pci_device(&name);
-                    set_live(device.as_ptr() as usize, true);
-                    bus.add_device(device.clone());
-                    thread::yield_now();
-                    bus.remove_device(&name);
-                    set_live(device.as_ptr() as usize, false);
-                    if device.bound_driver().is_some() {
-                        PCI_VIOLATIONS.record(format!("{name} bound after its removal"));
-                    }
-                });
-            });
-        }
-    });
+    };
+    race(register, add_remove);
     drop(bus);
     free_all(drivers);
     let violations = std::mem::take(&mut *PCI_VIOLATIONS.0.lock().unwrap());
@@ -386,70 +397,49 @@ fn auxiliary_registration_races_device_addition_and_removal() {
 
     let ids: &'static [auxiliary_device_id] =
         Box::leak(Box::new([aux_id("races.stress"), aux_id("")]));
-    let start = Barrier::new(4);
     let drivers = Mutex::new(Vec::new());
-    thread::scope(|s| {
-        for k in 0..2 {
-            let (bus, drivers, start) = (&bus, &drivers, &start);
-            s.spawn(move || {
-                let name: &'static CStr = [c"drv0", c"drv1"][k];
-                let owner = THIS_MODULE.load(Ordering::SeqCst).cast();
-                rounds(start, |_| {
-                    let driver = auxiliary_driver {
-                        probe: Some(aux_probe),
-                        remove: Some(aux_remove),
-                        name: name.as_ptr(),
-                        id_table: ids.as_ptr(),
-                        ..Default::default()
-                    };
-                    let driver = Leaked::new(driver, k == 0);
-                    let ptr = driver.driver();
-                    // SAFETY: the driver is kept until the bus is gone, and unregistered below;
-                    // the module stays loaded until the threads end.
-                    unsafe { __auxiliary_driver_register(ptr, owner, c"races") }.unwrap();
-                    thread::yield_now();
-                    // SAFETY: registered above.
-                    unsafe { auxiliary_driver_unregister(ptr) };
-                    driver.set_gone();
-                    // SAFETY: the driver is alive; this is only an address.
-                    let embedded: *const device_driver = unsafe { &raw const (*ptr).driver };
-                    for device in bus.auxiliary_devices() {
-                        if device.dev.driver() == Some(embedded) {
-                            AUX_VIOLATIONS.record(format!(
-                                "{:?} bound to an unregistered driver",
-                                device.dev.name()
-                            ));
-                        }
-                    }
-                    drivers.lock().unwrap().push(driver);
-                });
-            });
+    let register = |k: usize| {
+        let driver = auxiliary_driver {
+            probe: Some(aux_probe),
+            remove: Some(aux_remove),
+            name: [c"drv0", c"drv1"][k].as_ptr(),
+            id_table: ids.as_ptr(),
+            ..Default::default()
+        };
+        let driver = Leaked::new(driver, k == 0);
+        let ptr = driver.driver();
+        let owner = THIS_MODULE.load(Ordering::SeqCst).cast();
+        // SAFETY: the driver is kept until the bus is gone, and unregistered below; the module
+        // stays loaded until the threads end.
+        unsafe { __auxiliary_driver_register(ptr, owner, c"races") }.unwrap();
+        thread::yield_now();
+        // SAFETY: registered above.
+        unsafe { auxiliary_driver_unregister(ptr) };
+        driver.set_gone();
+        // SAFETY: the driver is alive; this is only an address.
+        let embedded = unsafe { &raw const (*ptr).driver };
+        let devices = bus.auxiliary_devices();
+        check_unbound(&AUX_VIOLATIONS, devices.iter().map(|d| &d.dev), embedded);
+        drivers.lock().unwrap().push(driver);
+    };
+    let add_remove = |k: usize, round: usize| {
+        let id = (k * ROUNDS + round) as u32;
+        let adev = auxiliary_device_init(&parent.dev, c"stress", id).as_ptr();
+        set_live(adev as usize, true);
+        // SAFETY: a new device we own a reference on, under a bound parent.
+        unsafe { __auxiliary_device_add(adev, c"races") }.unwrap();
+        thread::yield_now();
+        // SAFETY: we own a reference on the added device.
+        unsafe { auxiliary_device_delete(adev) };
+        set_live(adev as usize, false);
+        // SAFETY: as above.
+        if unsafe { (*adev).dev.driver() }.is_some() {
+            AUX_VIOLATIONS.record(format!("auxiliary device {id} bound after deletion"));
         }
-        for thread in 0..2u32 {
-            let (parent, start) = (&parent, &start);
-            s.spawn(move || {
-                rounds(start, |round| {
-                    let id = thread * ROUNDS as u32 + round as u32;
-                    let adev = auxiliary_device_init(&parent.dev, c"stress", id).as_ptr();
-                    set_live(adev as usize, true);
-                    // SAFETY: a new device we own a reference on, under a bound parent.
-                    unsafe { __auxiliary_device_add(adev, c"races") }.unwrap();
-                    thread::yield_now();
-                    // SAFETY: we own a reference on the added device.
-                    unsafe { auxiliary_device_delete(adev) };
-                    set_live(adev as usize, false);
-                    // SAFETY: as above; the device is not used after its reference is dropped.
-                    let bound = unsafe { (*adev).dev.driver() }.is_some();
-                    if bound {
-                        AUX_VIOLATIONS
-                            .record(format!("auxiliary device {id} bound after deletion"));
-                    }
-                    // SAFETY: our reference, dropped once.
-                    unsafe { auxiliary_device_uninit(adev) };
-                });
-            });
-        }
-    });
+        // SAFETY: our reference, dropped once; the device is not used afterwards.
+        unsafe { auxiliary_device_uninit(adev) };
+    };
+    race(register, add_remove);
     drop(module);
     drop(bus);
     free_all(drivers);

@@ -299,126 +299,97 @@ mod alpha {
     }
 }
 
-/// Probes `adev` for the driver `what`: records the probe and registers a device-managed resource
-/// that records its release, then fails (or panics, with `panics`).
-fn failing_probe(
+/// Declares the module `$module`, named `$name`, with an auxiliary driver of the parent's `alpha`
+/// devices whose probe is `$probe`.
+macro_rules! alpha_driver_module {
+    ($(#[$doc:meta])* $module:ident, $name:tt, $probe:path) => {
+        $(#[$doc])*
+        mod $module {
+            use kernel::{auxiliary, device::Core, prelude::*};
+
+            pub struct AlphaDriver;
+
+            kernel::auxiliary_device_table!(
+                TABLE,
+                <AlphaDriver as auxiliary::Driver>::IdInfo,
+                [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), ())]
+            );
+
+            impl auxiliary::Driver for AlphaDriver {
+                type IdInfo = ();
+                type Data<'bound> = ();
+                const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
+
+                fn probe<'bound>(
+                    adev: &'bound auxiliary::Device<Core<'_>>,
+                    _info: &'bound Self::IdInfo,
+                ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+                    $probe(adev)
+                }
+            }
+
+            kernel::module_auxiliary_driver! {
+                type: AlphaDriver,
+                name: $name,
+                license: "GPL",
+            }
+        }
+    };
+}
+
+/// Records the probe of `adev` by the driver `what` and registers a device-managed resource that
+/// records its release.
+fn probe_with_devres(
     adev: &kernel::auxiliary::Device<kernel::device::Core<'_>>,
     what: &str,
-    panics: bool,
 ) -> kernel::error::Result {
-    use kernel::prelude::*;
     let tag = adev.parent().name().to_str().unwrap();
     let id = adev.id();
     record(tag, format!("{what} probe {id}"));
     kernel::devres::register(
         adev.as_ref(),
         Recorder::new(tag, format!("{what} devres {id} released")),
-        GFP_KERNEL,
-    )?;
-    if panics {
-        panic!("{what} panics in its probe");
-    }
-    Err(ENOSPC)
+        kernel::alloc::flags::GFP_KERNEL,
+    )
 }
 
-/// An auxiliary driver of the parent's `alpha` devices whose probe fails.
-mod fails {
-    use kernel::{auxiliary, device::Core, prelude::*};
-
-    pub struct FailingDriver;
-
-    kernel::auxiliary_device_table!(
-        TABLE,
-        <FailingDriver as auxiliary::Driver>::IdInfo,
-        [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), ())]
-    );
-
-    impl auxiliary::Driver for FailingDriver {
-        type IdInfo = ();
-        type Data<'bound> = ();
-        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
-
-        fn probe<'bound>(
-            adev: &'bound auxiliary::Device<Core<'_>>,
-            _info: &'bound Self::IdInfo,
-        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-            super::failing_probe(adev, "fails", false)
-        }
-    }
-
-    kernel::module_auxiliary_driver! {
-        type: FailingDriver,
-        name: "aux_fails",
-        license: "GPL",
-    }
+/// The probe of `aux_fails`: fails after registering a device-managed resource.
+fn fails_probe(
+    adev: &kernel::auxiliary::Device<kernel::device::Core<'_>>,
+) -> kernel::error::Result {
+    probe_with_devres(adev, "fails")?;
+    Err(kernel::error::code::ENOSPC)
 }
 
-/// An auxiliary driver of the parent's `alpha` devices whose probe panics.
-mod panics {
-    use kernel::{auxiliary, device::Core, prelude::*};
-
-    pub struct PanickingDriver;
-
-    kernel::auxiliary_device_table!(
-        TABLE,
-        <PanickingDriver as auxiliary::Driver>::IdInfo,
-        [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), ())]
-    );
-
-    impl auxiliary::Driver for PanickingDriver {
-        type IdInfo = ();
-        type Data<'bound> = ();
-        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
-
-        fn probe<'bound>(
-            adev: &'bound auxiliary::Device<Core<'_>>,
-            _info: &'bound Self::IdInfo,
-        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-            super::failing_probe(adev, "panics", true)
-        }
-    }
-
-    kernel::module_auxiliary_driver! {
-        type: PanickingDriver,
-        name: "aux_panics",
-        license: "GPL",
-    }
+/// The probe of `aux_panics`: panics after registering a device-managed resource.
+fn panics_probe(
+    adev: &kernel::auxiliary::Device<kernel::device::Core<'_>>,
+) -> kernel::error::Result {
+    probe_with_devres(adev, "panics")?;
+    panic!("panics in its probe");
 }
 
-/// A second driver of the parent's `alpha` devices, which binds them.
-mod second {
-    use super::record;
-    use kernel::{auxiliary, device::Core, prelude::*};
-
-    pub struct SecondDriver;
-
-    kernel::auxiliary_device_table!(
-        TABLE,
-        <SecondDriver as auxiliary::Driver>::IdInfo,
-        [(auxiliary::DeviceId::new(c"aux_parent", c"alpha"), ())]
-    );
-
-    impl auxiliary::Driver for SecondDriver {
-        type IdInfo = ();
-        type Data<'bound> = ();
-        const ID_TABLE: auxiliary::IdTable<Self::IdInfo> = &TABLE;
-
-        fn probe<'bound>(
-            adev: &'bound auxiliary::Device<Core<'_>>,
-            _info: &'bound Self::IdInfo,
-        ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-            let tag = adev.parent().name().to_str().unwrap();
-            record(tag, format!("second probe {}", adev.id()));
-            Ok(())
-        }
-    }
-
-    kernel::module_auxiliary_driver! {
-        type: SecondDriver,
-        name: "aux_second",
-        license: "GPL",
-    }
+/// The probe of `aux_second`: binds.
+fn second_probe(
+    adev: &kernel::auxiliary::Device<kernel::device::Core<'_>>,
+) -> kernel::error::Result {
+    let tag = adev.parent().name().to_str().unwrap();
+    record(tag, format!("second probe {}", adev.id()));
+    Ok(())
 }
+
+alpha_driver_module!(
+    /// An auxiliary driver of the parent's `alpha` devices whose probe fails.
+    fails, "aux_fails", super::fails_probe
+);
+alpha_driver_module!(
+    /// An auxiliary driver of the parent's `alpha` devices whose probe panics.
+    panics, "aux_panics", super::panics_probe
+);
+alpha_driver_module!(
+    /// A second driver of the parent's `alpha` devices, which binds them.
+    second, "aux_second", super::second_probe
+);
 
 /// A PCI driver for pci-testdev that adds an `alpha` device, then fails its probe.
 mod bad_parent {
