@@ -68,10 +68,11 @@ unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
             (*drv).remove = Some(Self::remove_callback);
             (*drv).id_table = T::ID_TABLE.as_ptr();
         }
-        // SAFETY: `adrv` stays pinned and valid until `unregister` (`register`'s contract); its
-        // table is an `IdArray` (zero-terminated), its name a static C string, and its callbacks
-        // accept any auxiliary device the table matches. `module` is the `THIS_MODULE` of the
-        // module being initialised (`ThisModule`'s invariant), loaded while its registrations live.
+        // SAFETY: `adrv` stays pinned and valid until `unregister` returns (`register`'s
+        // contract); its table is an `IdArray` (zero-terminated), its name a static C string, and
+        // its callbacks accept any auxiliary device the table matches, on any thread (the driver's
+        // data is `Send`). `module` is the `THIS_MODULE` of the module being initialised
+        // (`ThisModule`'s invariant), loaded while its registrations live.
         unsafe { host::__auxiliary_driver_register(adrv.get(), module.as_ptr(), name) }
             .map_err(Error::from)
     }
@@ -535,7 +536,8 @@ impl<F: ForLt> Drop for Registration<'_, F> {
         // SAFETY: by the type invariant, `adev` is an added device we own a reference on.
         unsafe { host::auxiliary_device_delete(adev) };
         // SAFETY: set by `new_with_lt` (type invariant); the device is removed and its driver
-        // unbound, so nothing borrows the data any more; the registration's reference is ours.
+        // unbound, and a removed device is never probed again, so nothing borrows the data any
+        // more; the registration's reference is ours.
         unsafe { Self::release(adev) };
     }
 }
