@@ -472,8 +472,12 @@ pub const PCI_VENDOR_ID_NCUBE: u32 = 0x10ff;
 // The driver core's objects. In the kernel these are C structs; here the device objects are the
 // host machinery's, and the driver structs keep the C layout the Rust abstractions fill in.
 
+/// `struct auxiliary_device`.
+pub use crate::auxiliary::RawAuxiliaryDevice as auxiliary_device;
 /// `struct device`.
 pub use crate::device::RawDevice as device;
+/// `struct faux_device`.
+pub use crate::faux::RawFauxDevice as faux_device;
 /// `struct module`: a module loaded into a bus.
 pub use crate::module::LoadedModule as module;
 /// What `module!` emits for a module in place of `init_module()`, `cleanup_module()` and the
@@ -534,6 +538,52 @@ impl Default for pci_driver {
             driver_type: None,
         }
     }
+}
+
+/// `AUXILIARY_NAME_SIZE`: the size of an [`auxiliary_device_id`]'s name, NUL included.
+pub const AUXILIARY_NAME_SIZE: usize = 40;
+
+/// `struct auxiliary_device_id` (`include/linux/device-id/auxiliary.h`): the `modname.name` of
+/// the devices a driver entry matches.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct auxiliary_device_id {
+    pub name: [c_char; AUXILIARY_NAME_SIZE],
+    pub driver_data: c_ulong,
+}
+
+/// `struct auxiliary_driver`.
+///
+/// Difference from C: `shutdown`, `suspend` and `resume` are left out (drydock has no system
+/// shutdown or power management to call them from).
+#[repr(C)]
+pub struct auxiliary_driver {
+    pub probe: Option<unsafe fn(*mut auxiliary_device, *const auxiliary_device_id) -> c_int>,
+    pub remove: Option<unsafe fn(*mut auxiliary_device)>,
+    pub name: *const c_char,
+    pub driver: device_driver,
+    pub id_table: *const auxiliary_device_id,
+}
+
+impl Default for auxiliary_driver {
+    fn default() -> Self {
+        Self {
+            probe: None,
+            remove: None,
+            name: core::ptr::null(),
+            driver: device_driver::default(),
+            id_table: core::ptr::null(),
+        }
+    }
+}
+
+/// `struct faux_device_ops`: what a faux device's creator runs when the faux bus binds and unbinds
+/// it.
+#[repr(C)]
+#[derive(Default)]
+pub struct faux_device_ops {
+    pub probe: Option<unsafe fn(*mut faux_device) -> c_int>,
+    pub remove: Option<unsafe fn(*mut faux_device)>,
 }
 
 /// `struct lock_class_key`: the identity of a lock class for lockdep. drydock has no lockdep, so

@@ -5,22 +5,68 @@
 //! device-managed resources that are released when the driver unbinds (`devres`), the DMA masks,
 //! and the device lock that serialises probe and removal. Bus-specific devices, such as the PCI
 //! function in [`super::pci`], embed it as their first field, as `struct pci_dev` embeds
-//! `struct device`.
+//! `struct device`; [`DeviceRef`] is a counted reference to one.
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use super::dma::DmaSpace;
+use crate::bindings::device_driver;
 
 use core::ffi::{c_void, CStr};
+use core::ptr::NonNull;
 
 /// Which bus a [`RawDevice`] belongs to, so `TryFrom<&Device>` can check before converting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BusType {
     /// A PCI function: the device is the first field of a [`super::pci::RawPciDevice`].
     Pci,
+    /// An auxiliary device: the first field of a [`super::auxiliary::RawAuxiliaryDevice`].
+    Auxiliary,
+    /// A faux device: the first field of a [`super::faux::RawFauxDevice`].
+    Faux,
 }
+
+impl BusType {
+    /// The bus's name (`struct bus_type`'s `name`), which the kernel prints for a device no driver
+    /// is bound to.
+    pub fn name(self) -> &'static str {
+        match self {
+            BusType::Pci => "pci",
+            BusType::Auxiliary => "auxiliary",
+            BusType::Faux => "faux",
+        }
+    }
+}
+
+/// The driver bound to a device: its `device_driver` and its name.
+#[derive(Clone, Copy)]
+struct BoundDriver {
+    driver: *const device_driver,
+    name: &'static CStr,
+}
+
+// SAFETY: a bound driver is registered, immutable and pinned until it is unbound from every device
+// (the driver core's contract), and its callbacks may be called from any thread.
+unsafe impl Send for BoundDriver {}
+
+/// A counted reference to a device's parent.
+///
+/// The pointer may come from a shared reference to the parent's [`RawDevice`] alone (a bus device
+/// under a `&Device` of the mirror): it is only used to read that `RawDevice` and to drop the
+/// reference, and the parent's container is freed through the allocation its own `RawDevice`
+/// recorded ([`RawDevice::into_heap`]), never through this pointer.
+///
+/// # Invariants
+///
+/// Points to a live `RawDevice` on which this value owns one reference.
+struct ParentRef(NonNull<RawDevice>);
+
+// SAFETY: a `RawDevice` is `Send + Sync`, and references may be dropped from any thread.
+unsafe impl Send for ParentRef {}
+// SAFETY: as above.
+unsafe impl Sync for ParentRef {}
 
 /// A resource released when the device's driver unbinds, or earlier when its owner removes it.
 struct DevresNode {
@@ -51,23 +97,56 @@ impl DeviceLock {
     }
 }
 
+/// The heap allocation of a device's container, as [`RawDevice::into_heap`] recorded it.
+#[derive(Clone, Copy)]
+struct Container {
+    /// The allocation, as a pointer to the device at its start, with the provenance of the `Box`
+    /// it came from.
+    ptr: NonNull<RawDevice>,
+    /// Frees the allocation (drops the `Box` of the container's type).
+    free: unsafe fn(NonNull<RawDevice>),
+}
+
+// SAFETY: the record is only used by whoever drops the last reference, on whichever thread, to
+// free a container that is `Send` (every bus device is).
+unsafe impl Send for Container {}
+// SAFETY: shared, the record is only read.
+unsafe impl Sync for Container {}
+
+/// Drops the `Box<C>` whose allocation `ptr` starts.
+///
+/// # Safety
+///
+/// `ptr` must come from `Box::<C>::into_raw`, and nothing may use the allocation afterwards.
+unsafe fn free_box<C>(ptr: NonNull<RawDevice>) {
+    // SAFETY: by the safety requirements.
+    drop(unsafe { Box::from_raw(ptr.cast::<C>().as_ptr()) });
+}
+
 /// The userspace `struct device`.
 ///
 /// # Invariants
 ///
-/// - A `RawDevice` lives in a heap allocation owned by its container (for example a
-///   [`super::pci::RawPciDevice`]); `release` frees that allocation and is called exactly once,
-///   when `refcount` drops to zero.
+/// - A `RawDevice` on which references are taken is the first field of a container (for example a
+///   [`super::pci::RawPciDevice`]) that [`RawDevice::into_heap`] moved to the heap, and recorded in
+///   `container`; the container is freed through that record, exactly once, when `refcount` drops
+///   to zero.
 /// - `drvdata` is null while no driver is bound, and otherwise the pointer the bound driver's bus
 ///   adapter stored with [`RawDevice::set_drvdata`].
+/// - `parent`, if any, is a reference on the parent device that the device holds until it is
+///   released, as the kernel's `device_add()` takes one.
+/// - `dead` is only set, with the device lock held, when the device leaves its bus; a dead device
+///   is never bound again.
 #[repr(C)]
 pub struct RawDevice {
     refcount: AtomicUsize,
-    release: unsafe fn(*mut RawDevice),
+    container: Option<Container>,
+    dead: AtomicBool,
     bus_type: BusType,
-    name: CString,
+    name: OnceLock<CString>,
+    parent: Option<ParentRef>,
     drvdata: AtomicPtr<c_void>,
-    driver_name: Mutex<Option<&'static CStr>>,
+    driver: Mutex<Option<BoundDriver>>,
     devres: Mutex<Vec<DevresNode>>,
     dma_mask: AtomicU64,
     coherent_dma_mask: AtomicU64,
@@ -77,25 +156,47 @@ pub struct RawDevice {
 }
 
 impl RawDevice {
-    /// Creates the device part of a new device with one reference.
+    /// Creates the device part of a new device named `name`, with one reference, and no parent.
     ///
-    /// `release` is called with a pointer to this `RawDevice` when the last reference is dropped,
-    /// and must free the allocation that contains it. `dma_space` is the address space the
-    /// device's DMA goes through, if it can master the bus.
-    pub fn new(
+    /// `dma_space` is the address space the device's DMA goes through, if it can master the bus.
+    /// The container the device is the first field of is then moved to the heap with
+    /// [`RawDevice::into_heap`].
+    pub fn new(bus_type: BusType, name: &str, dma_space: Option<Arc<dyn DmaSpace>>) -> Self {
+        let device = Self::build(bus_type, None, dma_space);
+        // A device name never contains NUL: it is a bus address such as `0000:00:04.0`.
+        let _ = device.name.set(CString::new(name).unwrap_or_default());
+        device
+    }
+
+    /// Creates the device part of a new device with one reference and no name yet, under
+    /// `parent` if there is one (`device_initialize()`, with `dev->parent` set); its bus names it
+    /// (`dev_set_name()`).
+    ///
+    /// The device holds a reference on `parent` until it is released, and has no DMA space of its
+    /// own. The container is moved to the heap as for [`RawDevice::new`].
+    pub fn initialize(bus_type: BusType, parent: Option<&RawDevice>) -> Self {
+        let parent = parent.map(|parent| {
+            parent.get();
+            // INVARIANT: the reference taken above is owned by the `ParentRef`.
+            ParentRef(NonNull::from(parent))
+        });
+        Self::build(bus_type, parent, None)
+    }
+
+    fn build(
         bus_type: BusType,
-        name: &str,
+        parent: Option<ParentRef>,
         dma_space: Option<Arc<dyn DmaSpace>>,
-        release: unsafe fn(*mut RawDevice),
     ) -> Self {
         Self {
             refcount: AtomicUsize::new(1),
-            release,
+            container: None,
+            dead: AtomicBool::new(false),
             bus_type,
-            // A device name never contains NUL: it is a bus address such as `0000:00:04.0`.
-            name: CString::new(name).unwrap_or_default(),
+            name: OnceLock::new(),
+            parent,
             drvdata: AtomicPtr::new(core::ptr::null_mut()),
-            driver_name: Mutex::new(None),
+            driver: Mutex::new(None),
             devres: Mutex::new(Vec::new()),
             // The kernel's default DMA mask for a PCI device is 32 bits.
             dma_mask: AtomicU64::new(u64::from(u32::MAX)),
@@ -109,9 +210,52 @@ impl RawDevice {
         }
     }
 
-    /// Returns the device's name (`dev_name()`), such as `0000:00:04.0`.
+    /// Moves `container`, a new device whose first field is this `RawDevice`, to the heap, and
+    /// returns a pointer to it that carries the device's first reference.
+    ///
+    /// The allocation is recorded in the device and freed through that record when the last
+    /// reference is dropped: the pointers references are dropped through may be narrower than the
+    /// container (the mirror's `&Device` covers the `struct device` alone), and a `Box` must be
+    /// freed through a pointer to all of it.
+    ///
+    /// # Safety
+    ///
+    /// `C` must be `#[repr(C)]` with, as its first field, the new [`RawDevice`] (directly, or as
+    /// the first field of its first field), on which no other reference was taken.
+    pub unsafe fn into_heap<C>(container: C) -> NonNull<C> {
+        let ptr = Box::into_raw(Box::new(container));
+        let dev = ptr.cast::<RawDevice>();
+        // SAFETY: `dev` is the container's first field (safety requirement), in an allocation
+        // nobody else knows yet, so it may be written.
+        unsafe {
+            (*dev).container = Some(Container {
+                ptr: NonNull::new_unchecked(dev),
+                free: free_box::<C>,
+            });
+        }
+        // INVARIANT: the container is recorded, with its type's drop.
+        // SAFETY: `Box::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(ptr) }
+    }
+
+    /// Returns the device's name (`dev_name()`), such as `0000:00:04.0`; empty until the device
+    /// is named.
     pub fn name(&self) -> &CStr {
-        &self.name
+        self.name.get().map_or(c"", CString::as_c_str)
+    }
+
+    /// Names a device created without a name (`dev_set_name()`); `EBUSY` if it has one.
+    pub(crate) fn set_name(&self, name: CString) -> Result<(), crate::errno::Errno> {
+        self.name.set(name).map_err(|_| crate::errno::Errno::EBUSY)
+    }
+
+    /// Returns the parent device, if any (`dev->parent`).
+    pub fn parent(&self) -> Option<&RawDevice> {
+        // SAFETY: the device holds a reference on its parent (type invariant), so the parent is
+        // alive while `self` is.
+        self.parent
+            .as_ref()
+            .map(|parent| unsafe { parent.0.as_ref() })
     }
 
     /// Returns the bus the device is on.
@@ -135,9 +279,18 @@ impl RawDevice {
         let device = unsafe { &*this };
         if device.refcount.fetch_sub(1, Ordering::Release) == 1 {
             core::sync::atomic::fence(Ordering::Acquire);
-            // SAFETY: this was the last reference, so nobody else can reach the device; by the type
-            // invariant `release` frees the containing allocation exactly once.
-            unsafe { (device.release)(this.cast_mut()) };
+            let parent = device.parent.as_ref().map(|parent| parent.0);
+            // A device references were taken on was moved to the heap (type invariant).
+            if let Some(container) = device.container {
+                // SAFETY: this was the last reference, so nobody else can reach the device; the
+                // record is the container's allocation and its drop (type invariant), used once.
+                unsafe { (container.free)(container.ptr) };
+            }
+            if let Some(parent) = parent {
+                // SAFETY: the released device owned this reference on its parent (type invariant),
+                // which nothing else can drop now.
+                unsafe { RawDevice::put(parent.as_ptr()) };
+            }
         }
     }
 
@@ -153,12 +306,35 @@ impl RawDevice {
 
     /// Returns the name of the bound driver, if any (`dev_driver_string()` without the bus).
     pub fn driver_name(&self) -> Option<&'static CStr> {
-        *self.driver_name.lock().unwrap_or_else(|e| e.into_inner())
+        self.bound().map(|bound| bound.name)
     }
 
-    /// Records the bound driver's name, or `None` after unbinding.
-    pub fn set_driver_name(&self, name: Option<&'static CStr>) {
-        *self.driver_name.lock().unwrap_or_else(|e| e.into_inner()) = name;
+    /// Returns the bound driver, if any (`dev->driver`).
+    pub fn driver(&self) -> Option<*const device_driver> {
+        self.bound().map(|bound| bound.driver)
+    }
+
+    fn bound(&self) -> Option<BoundDriver> {
+        *self.driver.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the bound driver and its name, or `None` after unbinding.
+    pub(crate) fn set_driver(&self, driver: Option<(*const device_driver, &'static CStr)>) {
+        *self.driver.lock().unwrap_or_else(|e| e.into_inner()) =
+            driver.map(|(driver, name)| BoundDriver { driver, name });
+    }
+
+    /// Whether the device left its bus (`dev->p->dead`): it is never bound again.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Marks the device as leaving its bus (`kill_device()`); returns `false` if it already was.
+    ///
+    /// The caller must hold the device lock, so that a probe, which checks the flag under it,
+    /// either finishes before or never starts.
+    pub(crate) fn kill(&self) -> bool {
+        !self.dead.swap(true, Ordering::AcqRel)
     }
 
     /// Takes the device lock (`device_lock()`), waiting while another thread holds it.
@@ -248,5 +424,95 @@ impl RawDevice {
     /// Returns the largest DMA segment the device accepts.
     pub fn max_seg_size(&self) -> u64 {
         self.max_seg_size.load(Ordering::Relaxed)
+    }
+}
+
+/// A bus's device structure, which embeds a [`RawDevice`] as `struct pci_dev` embeds
+/// `struct device`.
+///
+/// # Safety
+///
+/// `Self` must be `#[repr(C)]` with the [`RawDevice`] that [`BusDevice::dev`] returns as its first
+/// field, so that a pointer to `Self` is a pointer to its device, and be moved to the heap with
+/// [`RawDevice::into_heap`].
+pub unsafe trait BusDevice {
+    /// The embedded generic device.
+    fn dev(&self) -> &RawDevice;
+}
+
+/// A counted reference to a bus device, as the host machinery holds devices.
+///
+/// # Invariants
+///
+/// `ptr` points to a live `T` on whose device this value owns one reference.
+pub struct DeviceRef<T: BusDevice> {
+    ptr: NonNull<T>,
+}
+
+// SAFETY: the device is `Send + Sync`, and references may be dropped from any thread.
+unsafe impl<T: BusDevice + Send + Sync> Send for DeviceRef<T> {}
+// SAFETY: as above.
+unsafe impl<T: BusDevice + Send + Sync> Sync for DeviceRef<T> {}
+
+impl<T: BusDevice> DeviceRef<T> {
+    /// Adopts a reference the caller owns on the device at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live `T` on whose device the caller owns a reference, which the
+    /// returned value takes over.
+    pub unsafe fn from_raw(ptr: NonNull<T>) -> Self {
+        // INVARIANT: the caller's reference is now owned by the returned value.
+        Self { ptr }
+    }
+
+    /// Takes a new reference on the device at `ptr` (`get_device()`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live `T` on whose device the caller owns a reference while this runs.
+    pub unsafe fn get_device(ptr: NonNull<T>) -> Self {
+        // SAFETY: the device is live (safety requirement).
+        unsafe { ptr.as_ref() }.dev().get();
+        // INVARIANT: the reference taken above is owned by the returned value.
+        Self { ptr }
+    }
+
+    /// Returns the raw pointer, as the mirror's bus devices wrap it.
+    pub fn as_ptr(&self) -> *mut T {
+        self.ptr.as_ptr()
+    }
+
+    /// Gives up the reference without dropping it; [`DeviceRef::from_raw`] takes it back.
+    pub fn into_raw(self) -> NonNull<T> {
+        let ptr = self.ptr;
+        core::mem::forget(self);
+        ptr
+    }
+}
+
+impl<T: BusDevice> Clone for DeviceRef<T> {
+    fn clone(&self) -> Self {
+        self.dev().get();
+        // INVARIANT: the reference taken above is owned by the new value.
+        Self { ptr: self.ptr }
+    }
+}
+
+impl<T: BusDevice> Drop for DeviceRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own a reference, which this consumes; the device is the
+        // first field of `T` (`BusDevice`'s safety requirement), so the pointer is also a pointer
+        // to the `RawDevice`.
+        unsafe { RawDevice::put(self.ptr.as_ptr().cast()) };
+    }
+}
+
+impl<T: BusDevice> core::ops::Deref for DeviceRef<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: by the type invariant the device is alive while we hold a reference.
+        unsafe { self.ptr.as_ref() }
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! - The driver core: [`device`] (the userspace `struct device`), [`pci`] (`struct pci_dev` and
 //!   the PCI core's functions), [`bus`] (matching, `probe()`, `remove()`, device-managed
-//!   resources) and [`module`] (loading a driver module into a bus).
+//!   resources), [`module`] (loading a driver module into a bus), and the buses of devices without
+//!   hardware of their own: [`auxiliary`] (devices a driver adds under its device, for other
+//!   drivers) and [`faux`].
 //! - The services drivers call: [`dma`] and [`sg`] (DMA memory and IOVAs), [`irq`] (interrupt
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
 //!   [`time`], [`hrtimer`] and [`timer`] (timers and their threads), [`workqueue`] (work queues
@@ -25,7 +27,9 @@
 //! the `kernel` crate converts at the seam, as the kernel's Rust code does. `docs/architecture.md`
 //! describes the layers and how a probe, a DMA allocation and an interrupt cross them.
 
+pub mod auxiliary;
 mod bar_file;
+mod binding;
 pub mod bindings;
 pub mod bitmap;
 pub mod bitops;
@@ -36,6 +40,7 @@ pub mod dma;
 pub mod errno;
 pub mod error;
 pub mod fault;
+pub mod faux;
 pub mod function;
 mod futex;
 pub mod hrtimer;

@@ -9,7 +9,8 @@
 use std::ffi::CStr;
 use std::sync::{Arc, Mutex};
 
-use super::device::{BusType, RawDevice};
+use super::binding::{self, Binding};
+use super::device::{BusDevice, BusType, DeviceRef, RawDevice};
 use super::error::HostError;
 use super::function::{BarInfo, BarMapping, IrqKind, PciFunction};
 use super::pci_config as cfg;
@@ -29,8 +30,8 @@ struct IrqVectors {
 ///
 /// - `dev` is the first field (`#[repr(C)]`), so a pointer to a `RawPciDevice` is a pointer to its
 ///   `RawDevice` and back.
-/// - A `RawPciDevice` is always in a `Box` allocation released by its `RawDevice`'s release
-///   function ([`RawPciDevice::create`]).
+/// - A `RawPciDevice` is always moved to the heap with [`RawDevice::into_heap`]
+///   ([`RawPciDevice::create`]).
 #[repr(C)]
 pub struct RawPciDevice {
     /// The generic device, as `struct pci_dev` embeds `struct device`.
@@ -43,58 +44,16 @@ pub struct RawPciDevice {
     requested: Mutex<[Option<&'static CStr>; 6]>,
     mappings: Mutex<Vec<BarMapping>>,
     irq: Mutex<Option<IrqVectors>>,
-    driver: Mutex<Option<*const bindings::pci_driver>>,
 }
-
-// SAFETY: the raw driver pointer is only dereferenced by the bus under the device lock, while the
-// driver is registered; all other state is `Send`/`Sync` or behind a mutex.
-unsafe impl Send for RawPciDevice {}
-// SAFETY: as above.
-unsafe impl Sync for RawPciDevice {}
 
 /// A counted reference to a [`RawPciDevice`], as the host machinery holds devices.
-///
-/// # Invariants
-///
-/// `ptr` points to a live `RawPciDevice` on which this value owns one reference.
-pub struct PciDeviceRef {
-    ptr: std::ptr::NonNull<RawPciDevice>,
-}
+pub type PciDeviceRef = DeviceRef<RawPciDevice>;
 
-// SAFETY: a `RawPciDevice` is `Send + Sync`, and references may be dropped from any thread.
-unsafe impl Send for PciDeviceRef {}
-// SAFETY: as above.
-unsafe impl Sync for PciDeviceRef {}
-
-impl Clone for PciDeviceRef {
-    fn clone(&self) -> Self {
-        self.dev.get();
-        // INVARIANT: the reference taken above is owned by the new value.
-        Self { ptr: self.ptr }
-    }
-}
-
-impl Drop for PciDeviceRef {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant we own a reference, which this consumes; `dev` is the first
-        // field, so the pointer is also a pointer to the `RawDevice`.
-        unsafe { RawDevice::put(self.ptr.as_ptr().cast()) };
-    }
-}
-
-impl core::ops::Deref for PciDeviceRef {
-    type Target = RawPciDevice;
-
-    fn deref(&self) -> &RawPciDevice {
-        // SAFETY: by the type invariant the device is alive while we hold a reference.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl PciDeviceRef {
-    /// Returns the raw pointer, as the mirror's `pci::Device` wraps it.
-    pub fn as_ptr(&self) -> *mut RawPciDevice {
-        self.ptr.as_ptr()
+// SAFETY: `RawPciDevice` is `#[repr(C)]` with its `RawDevice` first, and is moved to the heap with
+// `RawDevice::into_heap` (type invariants).
+unsafe impl BusDevice for RawPciDevice {
+    fn dev(&self) -> &RawDevice {
+        &self.dev
     }
 }
 
@@ -124,8 +83,8 @@ impl RawPciDevice {
             parse_bdf(name).map_or(0, |(_, bus, devfn)| u16::from(bus) << 8 | u16::from(devfn));
         let bars = core::array::from_fn(|i| function.bar(i as u32));
         let dma_space = Some(function.dma_space());
-        let device = Box::new(RawPciDevice {
-            dev: RawDevice::new(BusType::Pci, name, dma_space, Self::release),
+        let device = RawPciDevice {
+            dev: RawDevice::new(BusType::Pci, name, dma_space),
             ids: PciIds {
                 vendor: word(cfg::VENDOR_ID),
                 device: word(cfg::DEVICE_ID),
@@ -145,24 +104,12 @@ impl RawPciDevice {
             requested: Mutex::new([None; 6]),
             mappings: Mutex::new(Vec::new()),
             irq: Mutex::new(None),
-            driver: Mutex::new(None),
-        });
-        let ptr = std::ptr::NonNull::from(Box::leak(device));
-        // INVARIANT: the new device's single reference is owned by the returned value, and it lives
-        // in a `Box` freed by `release`.
-        Ok(PciDeviceRef { ptr })
-    }
-
-    /// Frees a device whose last reference was dropped.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must be the `dev` field of a `RawPciDevice` created by [`RawPciDevice::create`],
-    /// with no references left.
-    unsafe fn release(dev: *mut RawDevice) {
-        // SAFETY: `dev` is the first field of a `Box<RawPciDevice>` (type invariant) that nothing
-        // refers to any more (safety requirement).
-        drop(unsafe { Box::from_raw(dev.cast::<RawPciDevice>()) });
+        };
+        // SAFETY: `RawPciDevice` is `#[repr(C)]` with its new device first.
+        let ptr = unsafe { RawDevice::into_heap(device) };
+        // INVARIANT: moved to the heap with `into_heap`.
+        // SAFETY: the new device's single reference is handed to the returned value.
+        Ok(unsafe { PciDeviceRef::from_raw(ptr) })
     }
 
     /// Returns the function's backend.
@@ -432,17 +379,56 @@ impl RawPciDevice {
 
     /// Returns the driver bound to the device, if any.
     pub fn bound_driver(&self) -> Option<*const bindings::pci_driver> {
-        *self.driver.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records the bound driver (or `None` after unbinding).
-    pub(crate) fn set_bound_driver(&self, driver: Option<*const bindings::pci_driver>) {
-        *self.driver.lock().unwrap_or_else(|e| e.into_inner()) = driver;
+        self.dev.driver().map(binding::bus_driver::<Self>)
     }
 
     /// Returns the IDs the kernel matches drivers by.
     pub fn ids(&self) -> &PciIds {
         &self.ids
+    }
+}
+
+impl Binding for RawPciDevice {
+    type Driver = bindings::pci_driver;
+    type Id = *const bindings::pci_device_id;
+    const DRIVER_OFFSET: usize = core::mem::offset_of!(bindings::pci_driver, driver);
+
+    unsafe fn match_id(&self, driver: &bindings::pci_driver) -> Option<Self::Id> {
+        // A driver without a probe binds nothing.
+        driver.probe?;
+        // SAFETY: a registered driver's table is zero-terminated (built by `IdArray`).
+        unsafe { self.ids.match_table(driver.id_table) }
+    }
+
+    unsafe fn probe(&self, driver: &bindings::pci_driver, id: Self::Id) -> core::ffi::c_int {
+        // `match_id` matched the driver, so it has a probe.
+        driver.probe.map_or(0, |probe| {
+            // SAFETY: the driver's callback, on a live device being bound to it, with its lock
+            // held, and the entry of its table that matched.
+            unsafe { probe(core::ptr::from_ref(self).cast_mut(), id) }
+        })
+    }
+
+    unsafe fn remove(&self, driver: &bindings::pci_driver) {
+        if let Some(remove) = driver.remove {
+            // SAFETY: the driver's callback, on a device it is bound to, with its lock held.
+            unsafe { remove(core::ptr::from_ref(self).cast_mut()) };
+        }
+    }
+
+    fn quiesce(&self) {
+        self.clear_master();
+    }
+
+    fn cleanup(&self, unbinding: bool) {
+        if unbinding && self.irq_type() != 0 {
+            log::warn!(
+                target: "drydock",
+                "{}: interrupt vectors still allocated at unbind; freeing them",
+                self.dev.name().to_string_lossy()
+            );
+        }
+        self.free_irq_vectors();
     }
 }
 

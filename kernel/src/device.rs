@@ -111,6 +111,15 @@ impl<Ctx: DeviceContext> Device<Ctx> {
         unsafe { &*self.as_raw() }
     }
 
+    /// Returns the parent device, if any.
+    pub(crate) fn parent(&self) -> Option<&Device> {
+        self.raw().parent().map(|parent| {
+            // SAFETY: a device holds a reference on its parent, so the parent is valid for as
+            // long as `self` is.
+            unsafe { Device::from_raw(ptr::from_ref(parent).cast_mut()) }
+        })
+    }
+
     /// Creates a reference from a raw device pointer.
     ///
     /// # Safety
@@ -166,9 +175,10 @@ impl<Ctx: DeviceContext> Device<Ctx> {
     /// Prints `args` at `level`, prefixed with the driver (or bus) and device names.
     fn printk(&self, level: crate::print::Level, args: fmt::Arguments<'_>) {
         let raw = self.raw();
-        let owner = raw
-            .driver_name()
-            .map_or(std::borrow::Cow::Borrowed("pci"), CStr::to_string_lossy);
+        let owner = raw.driver_name().map_or(
+            std::borrow::Cow::Borrowed(raw.bus_type().name()),
+            CStr::to_string_lossy,
+        );
         let prefix = format!("{owner} {}", raw.name().to_string_lossy());
         crate::print::call_printk(level, &owner, Some(&prefix), args);
     }

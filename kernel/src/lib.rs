@@ -46,6 +46,7 @@
 extern crate self as kernel;
 
 pub mod alloc;
+pub mod auxiliary;
 pub mod bindings;
 pub mod bitfield;
 pub mod bitmap;
@@ -58,6 +59,7 @@ pub mod devres;
 pub mod dma;
 pub mod driver;
 pub mod error;
+pub mod faux;
 pub mod ffi;
 pub mod fmt;
 pub mod fs;

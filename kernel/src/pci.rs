@@ -74,8 +74,9 @@ unsafe impl<T: Driver + 'static> driver::RegistrationOps for Adapter<T> {
             (*drv).id_table = T::ID_TABLE.as_ptr();
             (*drv).driver_type = Some(core::any::TypeId::of::<T>());
         }
-        // SAFETY: `pdrv` stays pinned and valid until `unregister` (`register`'s contract), and its
-        // callbacks accept any PCI device of the bus.
+        // SAFETY: `pdrv` stays pinned and valid until `unregister` returns (`register`'s
+        // contract), its callbacks accept any PCI device of the bus, on any thread (the driver's
+        // data is `Send`), and its name is a static C string.
         unsafe { bus.register_driver(pdrv.get()) }.map_err(Error::from)
     }
 

@@ -81,9 +81,9 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_DEBUG_BUGVERBOSE"),
     n("CONFIG_DEBUG_BUGVERBOSE_DETAILED"),
     y("CONFIG_TRACEPOINTS"),
+    y("CONFIG_AUXILIARY_BUS"),
     n("CONFIG_JUMP_LABEL"),
     // Subsystems the `kernel` crate does not provide yet.
-    n("CONFIG_AUXILIARY_BUS"),
     n("CONFIG_BLOCK"),
     n("CONFIG_BLK_DEBUG_FS"),
     n("CONFIG_COMMON_CLK"),

@@ -403,22 +403,25 @@ fn init_members(members: &[Member], kind: Kind, data: &Ident, slot: &Ident) -> T
         };
         let cfgs: Vec<&Attribute> = member.cfgs().collect();
         let guard = format_ident!("__{}_guard", field.unraw(), span = Span::mixed_site());
-        let field_slot = match kind {
-            Kind::Pinned => quote_spanned! {field.span()=>
-                // SAFETY: `slot` points to the struct under initialization; this field has not
-                // been initialized yet (every field appears at most once, see the field check)
-                // and is aligned (the field check takes a reference to it). Nobody else accesses
-                // it, and the struct is pinned, as `PinInit::__init` requires.
-                (unsafe { #data.#field(#slot) })
-            },
+        // The field's access carries the field's span, for diagnostics. The `unsafe` block around
+        // it has the macro's (`quote!`'s call-site span): inside an initialiser the user writes in
+        // an `unsafe` block of their own, rustc then sees a block the macro wrote, not one nested
+        // in the user's code, and does not report it as unnecessary.
+        let access = match kind {
+            Kind::Pinned => quote_spanned! {field.span()=> #data.#field(#slot) },
             Kind::Unpinned => quote_spanned! {field.span()=>
-                // SAFETY: As for `pin_init!`; `init!` never considers any field pinned.
-                (unsafe {
-                    ::pin_init::__internal::FieldSlot::<::pin_init::__internal::Unpinned, _>::new(
-                        ::core::ptr::addr_of_mut!((*#slot).#field),
-                    )
-                })
+                ::pin_init::__internal::FieldSlot::<::pin_init::__internal::Unpinned, _>::new(
+                    ::core::ptr::addr_of_mut!((*#slot).#field),
+                )
             },
+        };
+        let field_slot = quote! {
+            // SAFETY: `slot` points to the struct under initialization; this field has not been
+            // initialized yet (every field appears at most once, see the field check) and is
+            // aligned (the field check takes a reference to it). Nobody else accesses it, and for
+            // `pin_init!` the struct is pinned, as `PinInit::__init` requires (`init!` never
+            // considers any field pinned).
+            (unsafe { #access })
         };
         tokens.extend(quote! {
             #(#attrs)*
