@@ -38,6 +38,7 @@ pub mod fault;
 pub mod function;
 mod futex;
 pub mod irq;
+pub mod kunit;
 pub mod mmio;
 pub mod module;
 pub mod pci;
