@@ -45,6 +45,7 @@ pub mod function;
 mod futex;
 pub mod hrtimer;
 pub mod irq;
+pub mod kunit;
 pub mod mmio;
 pub mod module;
 pub mod pci;

@@ -69,6 +69,7 @@ pub mod init;
 pub mod io;
 pub mod ioctl;
 pub mod irq;
+pub mod kunit;
 pub mod list;
 pub mod macros;
 pub mod module;
@@ -137,6 +138,7 @@ mod tests {
     fn the_kernel_configuration_reaches_the_crate() {
         // Passed by the build script, as a kernel build passes `include/generated/rustc_cfg`.
         const { assert!(cfg!(CONFIG_64BIT) && cfg!(CONFIG_PCI)) };
+        const { assert!(cfg!(CONFIG_PCI = "y")) };
         const { assert!(!cfg!(CONFIG_32BIT) && !cfg!(CONFIG_OF)) };
     }
 }

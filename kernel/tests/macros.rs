@@ -35,26 +35,40 @@ fn paste_concatenates_and_changes_case() {
     assert_eq!(MODEWrapper(7).0, 7);
 }
 
+/// A helper the suite's tests use from the enclosing module.
+fn double(x: u32) -> u32 {
+    2 * x
+}
+
 #[kernel::macros::kunit_tests(rust_drydock_macros_kunit)]
 mod kunit {
+    use super::double;
+    use kernel::kunit::in_kunit_test;
+
     #[test]
-    pub(super) fn plain_test_runs() {
-        assert_eq!(2 + 2, 4);
+    fn plain_test_runs_as_a_kunit_case() {
+        assert!(in_kunit_test());
+        assert_eq!(double(2), 4);
     }
 
     #[test]
-    pub(super) fn result_test_runs() -> kernel::error::Result {
+    fn result_test_runs() -> kernel::error::Result {
         let value: u8 = 200u32.try_into()?;
         assert_eq!(value, 200);
         Ok(())
     }
+
+    #[test]
+    fn a_failed_assertion_ends_the_case() {
+        let failed = std::panic::catch_unwind(|| assert_eq!(double(2), 5));
+        assert!(failed.is_err());
+    }
 }
 
 #[test]
-fn kunit_module_is_compiled_in_test_builds() {
-    // The attribute keeps the module (under `cfg(test)`): its tests are reachable.
-    kunit::plain_test_runs();
-    assert_eq!(kunit::result_test_runs(), Ok(()));
+fn outside_a_kunit_case_a_failed_assertion_is_only_logged() {
+    assert!(!kernel::kunit::in_kunit_test());
+    kernel::kunit_assert!("outside", c"tests/macros.rs", 0, 1 + 1 == 3);
 }
 
 macro_rules! joined {

@@ -316,3 +316,25 @@ kernel::module_pci_driver! {
     description: "Driver for QEMU's pci-testdev",
     license: "Dual MIT/GPL",
 }
+
+#[kunit_tests(rust_drydock_pci_testdev)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_indices_fill_the_register_field() {
+        for test in Test::ALL {
+            let field: Bounded<u8, 8> = TestIndex::from(test).into();
+            assert_eq!(field.get(), test as u8);
+        }
+        let none: Bounded<u8, 8> = TestIndex::NONE.into();
+        assert_eq!(none.get(), 0xff);
+    }
+
+    #[test]
+    fn only_the_plain_test_counts_the_data_byte() {
+        assert_eq!(Test::NoEventfd.expected_counts(), (0, 1));
+        assert_eq!(Test::WildcardEventfd.expected_counts(), (0, 0));
+        assert_eq!(Test::DatamatchEventfd.expected_counts(), (0, 0));
+    }
+}

@@ -82,6 +82,8 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_DEBUG_BUGVERBOSE_DETAILED"),
     y("CONFIG_TRACEPOINTS"),
     y("CONFIG_AUXILIARY_BUS"),
+    // KUnit suites (`#[kunit_tests]`) are tests `cargo test` runs.
+    y("CONFIG_KUNIT"),
     n("CONFIG_JUMP_LABEL"),
     // Subsystems the `kernel` crate does not provide yet.
     n("CONFIG_BLOCK"),
@@ -94,7 +96,6 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_ENERGY_MODEL"),
     n("CONFIG_GPU_BUDDY"),
     n("CONFIG_I2C"),
-    n("CONFIG_KUNIT"),
     n("CONFIG_NET"),
     n("CONFIG_OF"),
     n("CONFIG_PM_OPP"),
@@ -111,13 +112,18 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_USB"),
 ];
 
-/// Prints the build-script instructions that pass [`OPTIONS`] to the crate being built: `--cfg`
-/// for each enabled option, and a `check-cfg` declaration for every one.
+/// Prints the build-script instructions that pass [`OPTIONS`] to the crate being built: for each
+/// enabled option `--cfg CONFIG_FOO` and `--cfg CONFIG_FOO="y"`, as a kernel build passes a `=y`
+/// option, and for every option a `check-cfg` declaration of both forms.
 pub fn emit() {
     for option in OPTIONS {
-        println!("cargo::rustc-check-cfg=cfg({})", option.name);
+        println!(
+            "cargo::rustc-check-cfg=cfg({}, values(none(), \"y\", \"m\"))",
+            option.name
+        );
         if option.enabled {
             println!("cargo::rustc-cfg={}", option.name);
+            println!("cargo::rustc-cfg={}=\"y\"", option.name);
         }
     }
 }

@@ -142,12 +142,16 @@ pub fn paste(input: TokenStream) -> TokenStream {
     paste::expand(input)
 }
 
-/// Turns a KUnit test module into ordinary unit tests.
+/// Turns a KUnit test module into ordinary unit tests, named after the suite.
 ///
 /// Mirrors the kernel's `#[kunit_tests(suite_name)]` attribute, which registers the module's
-/// `#[test]` functions as a KUnit suite. Here the module is compiled only under `cfg(test)` and its
-/// `#[test]` functions run under `cargo test` (the suite name is checked, as in the kernel, to be
-/// at most 255 bytes long, and otherwise unused).
+/// `#[test]` functions as the test cases of a KUnit suite, run when the module loads. Here the
+/// module is compiled only under `cfg(test)`, inside a module named after the suite, and its
+/// `#[test]` functions run under `cargo test` (as `suite_name::module::test`). As in the kernel,
+/// `assert!` and `assert_eq!` in the module are KUnit assertions (`kernel::kunit_assert!`), which
+/// report a failure with KUnit's lines and end the test case, and each test runs as the thread's
+/// current KUnit test (`kernel::kunit::in_kunit_test()`). The suite name may have at most 255
+/// bytes.
 ///
 /// A test may return `()` or a `Result<(), E>` with `E: Debug` (such as `kernel::error::Result`):
 /// as with KUnit, which marks a test that returns an error as failed, a test returning `Err(_)`
@@ -155,11 +159,10 @@ pub fn paste(input: TokenStream) -> TokenStream {
 ///
 /// # Examples
 ///
-/// (Not run as a doctest: a doctest does not run `#[test]` functions. The crate's own test
-/// modules use the attribute.)
+/// (Not run as a doctest: the expansion names the `kernel` crate, whose tests use the attribute.)
 ///
 /// ```ignore
-/// #[macros::kunit_tests(rust_doc_example)]
+/// #[kernel::macros::kunit_tests(rust_doc_example)]
 /// mod tests {
 ///     #[test]
 ///     fn addition() {
@@ -176,5 +179,8 @@ pub fn paste(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn kunit_tests(attr: TokenStream, item: TokenStream) -> TokenStream {
-    kunit::expand(attr, item)
+    let suite = parse_macro_input!(attr as syn::Ident);
+    kunit::expand(suite, parse_macro_input!(item))
+        .unwrap_or_else(|err| err.into_compile_error())
+        .into()
 }
