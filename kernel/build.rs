@@ -2,7 +2,7 @@
 //! checks that the `coerce-pointee` feature has the unstable toolchain features it needs.
 
 fn main() {
-    drydock_kconfig::emit();
+    drydock_kconfig::emit_config();
     println!("cargo::rerun-if-env-changed=RUSTC_BOOTSTRAP");
     let bootstrap = std::env::var("RUSTC_BOOTSTRAP").unwrap_or_default();
     let allows_kernel = bootstrap == "1" || bootstrap.split(',').any(|c| c == "kernel");

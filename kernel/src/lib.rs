@@ -98,6 +98,7 @@ pub mod workqueue;
 pub mod xarray;
 
 pub use module::{InPlaceModule, Module, ModuleMetadata, ThisModule};
+pub use std_vendor::dbg;
 
 /// Produces a pointer to the struct that contains the field `$field_ptr` points to.
 ///

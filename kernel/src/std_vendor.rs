@@ -1,48 +1,26 @@
-//! Helpers in the style of the standard library: [`dbg!`](crate::dbg).
+//! Helpers in the style of the standard library: `dbg!`.
 //!
-//! Mirrors `rust/kernel/std_vendor.rs` of Linux 7.3 (there adapted from the standard library;
-//! written anew here).
+//! Mirrors `rust/kernel/std_vendor.rs` of Linux 7.3, whose `dbg!` is the standard library's,
+//! adapted to print through `pr_info!`.
+//!
+//! Difference from the kernel: `kernel::dbg!` is the standard library's `dbg!` itself, printing
+//! `[file:line:column] expression = value` to standard error (where a driver process's log goes
+//! too) rather than through `pr_info!`. A drydock driver crate is not `no_std` (in a kernel tree
+//! every module is built with `-Zcrate-attr=no_std`, which a stable toolchain cannot do), so the
+//! standard library's `dbg!` is in scope in every driver file; a `dbg!` of the kernel's own, also
+//! in scope through `use kernel::prelude::*;`, would make every use of `dbg!` ambiguous, as it
+//! did for Linux's own `rust_print_main` sample. Being the same macro, it is not.
+//!
+//! # Examples
+//!
+//! ```
+//! # use kernel::prelude::*;
+//! let a = 2;
+//! let b = dbg!(a * 2) + 1;
+//! assert_eq!(b, 5);
+//! let (x, y) = kernel::dbg!(1, "two");
+//! assert_eq!((x, y), (1, "two"));
+//! ```
 
-/// Prints an expression and its value at info level, with the source location, and returns the
-/// value.
-///
-/// Mirrors the kernel's `dbg!`, which prints through `pr_info!` instead of to stderr as `std`'s
-/// does; drydock prints through [`pr_info!`](crate::pr_info), hence the `log` crate. Without
-/// arguments, it prints the location only; with several, it returns a tuple.
-///
-/// # Examples
-///
-/// ```
-/// # use kernel::prelude::*;
-/// let a = 2;
-/// let b = kernel::dbg!(a * 2) + 1;
-/// assert_eq!(b, 5);
-/// let (x, y) = kernel::dbg!(1, "two");
-/// assert_eq!((x, y), (1, "two"));
-/// kernel::dbg!();
-/// ```
-#[macro_export]
-macro_rules! dbg {
-    () => {
-        $crate::pr_info!("[{}:{}:{}]\n", ::core::file!(), ::core::line!(), ::core::column!())
-    };
-    ($val:expr $(,)?) => {
-        // `match` keeps temporaries in `$val` alive for the whole expression.
-        match $val {
-            value => {
-                $crate::pr_info!(
-                    "[{}:{}:{}] {} = {:#?}\n",
-                    ::core::file!(),
-                    ::core::line!(),
-                    ::core::column!(),
-                    ::core::stringify!($val),
-                    &value
-                );
-                value
-            }
-        }
-    };
-    ($($val:expr),+ $(,)?) => {
-        ($($crate::dbg!($val)),+,)
-    };
-}
+#[doc(inline)]
+pub use std::dbg;

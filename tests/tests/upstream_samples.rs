@@ -1,10 +1,10 @@
 //! Linux 7.3's own driver samples, built unchanged against drydock and run on the simulated bus.
 //!
-//! `samples/rust/rust_driver_pci.rs`, `rust_dma.rs`, `rust_driver_auxiliary.rs` and
-//! `rust_driver_faux.rs` are taken from Debian's `linux-source-7.3` package at test time (they are
+//! `samples/rust/rust_minimal.rs`, `rust_driver_pci.rs`, `rust_dma.rs`, `rust_driver_auxiliary.rs`,
+//! `rust_driver_faux.rs` and `rust_print_main.rs` are taken from Debian's `linux-source-7.3` package at test time (they are
 //! never committed here), fetched by `tests/kernel/build --source`. Each becomes the root of a
-//! throwaway crate that depends on drydock under the name `kernel`, exactly as a driver crate
-//! does; the crate's test (from `tests/samples/`) loads the module into a simulated bus (with
+//! throwaway crate that depends on drydock under the name `kernel`, with the build script that
+//! passes the kernel configuration, exactly as a driver crate does; the crate's test (from `tests/samples/`) loads the module into a simulated bus (with
 //! QEMU's pci-testdev for the PCI samples) and checks what the sample did, through its log, the
 //! device model, and the devices it added to the bus.
 
@@ -15,21 +15,51 @@ use std::process::Command;
 use drydock_tests::cache::Cache;
 use drydock_tests::{guest::workspace_root, proof_kernel};
 
-/// The samples, by file name, with the test that drives each.
-const SAMPLES: &[(&str, &str)] = &[
-    (
-        "rust_driver_pci",
-        include_str!("../samples/rust_driver_pci.rs"),
-    ),
-    ("rust_dma", include_str!("../samples/rust_dma.rs")),
-    (
-        "rust_driver_auxiliary",
-        include_str!("../samples/rust_driver_auxiliary.rs"),
-    ),
-    (
-        "rust_driver_faux",
-        include_str!("../samples/rust_driver_faux.rs"),
-    ),
+/// One upstream sample and how this test builds and drives it.
+struct Sample {
+    /// Its file name, without `.rs`, under `samples/rust/`.
+    name: &'static str,
+    /// The test that drives it, from `tests/samples/`.
+    test: &'static str,
+    /// Whether it needs the `kernel` crate's `coerce-pointee` feature (an `Arc<dyn Trait>`), which
+    /// the throwaway crate enables with `RUSTC_BOOTSTRAP=1` in its `.cargo/config.toml`, as
+    /// docs/porting.md tells a driver workspace to.
+    coerce_pointee: bool,
+}
+
+/// The samples that build unchanged, each with the test that drives it.
+const SAMPLES: &[Sample] = &[
+    Sample {
+        name: "rust_minimal",
+        test: include_str!("../samples/rust_minimal.rs"),
+        coerce_pointee: false,
+    },
+    Sample {
+        name: "rust_driver_pci",
+        test: include_str!("../samples/rust_driver_pci.rs"),
+        coerce_pointee: false,
+    },
+    Sample {
+        name: "rust_dma",
+        test: include_str!("../samples/rust_dma.rs"),
+        coerce_pointee: false,
+    },
+    Sample {
+        name: "rust_driver_auxiliary",
+        test: include_str!("../samples/rust_driver_auxiliary.rs"),
+        coerce_pointee: false,
+    },
+    Sample {
+        name: "rust_driver_faux",
+        test: include_str!("../samples/rust_driver_faux.rs"),
+        coerce_pointee: false,
+    },
+    // Last: the only one whose dependencies build with `RUSTC_BOOTSTRAP`.
+    Sample {
+        name: "rust_print_main",
+        test: include_str!("../samples/rust_print_main.rs"),
+        coerce_pointee: true,
+    },
 ];
 
 /// Extracts `samples/rust/<name>.rs` of the source tarball, cached beside it.
@@ -61,9 +91,16 @@ fn sample_source(cache: &Cache, tarball: &Path, name: &str) -> PathBuf {
     file
 }
 
-/// Writes the throwaway crate of `name` into `dir`: the sample as its library root, our test.
-fn write_crate(dir: &Path, name: &str, sample: &Path, test: &str) {
+/// Writes the throwaway crate of `sample` into `dir`: the upstream file (at `source`) as its library
+/// root, a build script passing the kernel configuration, and the sample's test.
+fn write_crate(dir: &Path, sample: &Sample, source: &Path) {
     let root = workspace_root();
+    let name = sample.name;
+    let features = if sample.coerce_pointee {
+        r#", features = ["coerce-pointee"]"#
+    } else {
+        ""
+    };
     fs::create_dir_all(dir.join("src")).unwrap();
     fs::create_dir_all(dir.join("tests")).unwrap();
     let manifest = format!(
@@ -77,9 +114,13 @@ publish = false
 path = "src/{name}.rs"
 
 [dependencies]
-kernel = {{ package = "drydock-kernel", path = "{root}/kernel" }}
+kernel = {{ package = "drydock-kernel", path = "{root}/kernel"{features} }}
 pin-init = {{ path = "{root}/kernel/pin-init" }}
 zerocopy = {{ version = "0.8.64", features = ["derive"] }}
+
+# The kernel configuration and `--cfg MODULE`, as for every driver crate.
+[build-dependencies]
+drydock-kconfig = {{ path = "{root}/kernel/kconfig" }}
 
 # The test drives the sample on the simulated bus, as a driver crate's tests do.
 [dev-dependencies]
@@ -104,9 +145,22 @@ unsafe_op_in_unsafe_fn = "deny"
     );
     fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    fs::write(
+        dir.join("build.rs"),
+        "//! The kernel configuration, as for every driver crate.\n\nfn main() {\n    drydock_kconfig::emit();\n}\n",
+    )
+    .unwrap();
+    if sample.coerce_pointee {
+        fs::create_dir_all(dir.join(".cargo")).unwrap();
+        fs::write(
+            dir.join(".cargo").join("config.toml"),
+            "[env]\nRUSTC_BOOTSTRAP = \"1\"\n",
+        )
+        .unwrap();
+    }
     // The sample, byte for byte.
-    fs::copy(sample, dir.join("src").join(format!("{name}.rs"))).unwrap();
-    fs::write(dir.join("tests").join("sim.rs"), test).unwrap();
+    fs::copy(source, dir.join("src").join(format!("{name}.rs"))).unwrap();
+    fs::write(dir.join("tests").join("sim.rs"), sample.test).unwrap();
 }
 
 #[test]
@@ -115,15 +169,18 @@ fn upstream_samples_build_unchanged_and_drive_pci_testdev() {
     let tarball = proof_kernel::source_tarball(&cache)
         .unwrap_or_else(|err| panic!("cannot get the Linux source: {err}"));
     let work = root_target().join("upstream-samples");
-    for (name, test) in SAMPLES {
-        let sample = sample_source(&cache, &tarball, name);
+    for sample in SAMPLES {
+        let name = sample.name;
+        let source = sample_source(&cache, &tarball, name);
         let dir = work.join(name);
         let _ = fs::remove_dir_all(&dir);
-        write_crate(&dir, name, &sample, test);
+        write_crate(&dir, sample, &source);
+        // From the crate's directory, so that its `.cargo/config.toml` applies; without any
+        // `RUSTC_BOOTSTRAP` of the caller's, so that only that file can enable it.
         let out = Command::new(env!("CARGO"))
             .arg("test")
-            .arg("--manifest-path")
-            .arg(dir.join("Cargo.toml"))
+            .current_dir(&dir)
+            .env_remove("RUSTC_BOOTSTRAP")
             .env("CARGO_TARGET_DIR", work.join("target"))
             .output()
             .expect("cargo runs");
@@ -142,7 +199,7 @@ fn upstream_samples_build_unchanged_and_drive_pci_testdev() {
         );
         // Unchanged: the file built is the package's.
         assert_eq!(
-            fs::read(&sample).unwrap(),
+            fs::read(&source).unwrap(),
             fs::read(dir.join("src").join(format!("{name}.rs"))).unwrap()
         );
     }

@@ -112,10 +112,21 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_USB"),
 ];
 
+/// Prints the build-script instructions for a driver crate: the configuration, as [`emit_config`]
+/// does, and `--cfg MODULE`, which a kernel build passes to code built as a loadable module (`=m`).
+/// A drydock driver is always one: its process loads and unloads it, as `insmod` and `rmmod` do.
+pub fn emit() {
+    emit_config();
+    println!("cargo::rustc-cfg=MODULE");
+}
+
 /// Prints the build-script instructions that pass [`OPTIONS`] to the crate being built: for each
 /// enabled option `--cfg CONFIG_FOO` and `--cfg CONFIG_FOO="y"`, as a kernel build passes a `=y`
-/// option, and for every option a `check-cfg` declaration of both forms.
-pub fn emit() {
+/// option, and for every option a `check-cfg` declaration of both forms; and declares `MODULE`.
+/// This is the `kernel` crate's build script, which, as in a kernel tree, is built in, not a
+/// module.
+pub fn emit_config() {
+    println!("cargo::rustc-check-cfg=cfg(MODULE)");
     for option in OPTIONS {
         println!(
             "cargo::rustc-check-cfg=cfg({}, values(none(), \"y\", \"m\"))",
