@@ -474,6 +474,8 @@ pub const PCI_VENDOR_ID_NCUBE: u32 = 0x10ff;
 
 /// `struct device`.
 pub use crate::device::RawDevice as device;
+/// `struct firmware`: a loaded firmware image.
+pub use crate::firmware::Firmware as firmware;
 /// `struct module`: a module loaded into a bus.
 pub use crate::module::LoadedModule as module;
 /// What `module!` emits for a module in place of `init_module()`, `cleanup_module()` and the

@@ -10,7 +10,7 @@
 //!   resources) and [`module`] (loading a driver module into a bus).
 //! - The services drivers call: [`dma`] and [`sg`] (DMA memory and IOVAs), [`irq`] (interrupt
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
-//!   [`time`], [`print`](mod@print).
+//!   [`time`], [`print`](mod@print), [`firmware`] (loading firmware files).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
 //!   or VFIO's no-IOMMU mode) and [`uio`] (without an IOMMU); the kernel's view of devices in
 //!   [`sysfs`].
@@ -31,6 +31,7 @@ pub mod dma;
 pub mod errno;
 pub mod error;
 pub mod fault;
+pub mod firmware;
 pub mod function;
 mod futex;
 pub mod irq;

@@ -55,6 +55,8 @@ pub mod dma;
 pub mod driver;
 pub mod error;
 pub mod ffi;
+#[cfg(CONFIG_RUST_FW_LOADER_ABSTRACTIONS)]
+pub mod firmware;
 pub mod fmt;
 pub mod fs;
 pub mod impl_flags;
