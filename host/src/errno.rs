@@ -37,6 +37,10 @@ impl Errno {
     pub const EEXIST: Errno = Errno(-17);
     /// `ENODEV`: no such device.
     pub const ENODEV: Errno = Errno(-19);
+    /// `ENOTDIR`: not a directory.
+    pub const ENOTDIR: Errno = Errno(-20);
+    /// `EISDIR`: is a directory.
+    pub const EISDIR: Errno = Errno(-21);
     /// `EINVAL`: invalid argument.
     pub const EINVAL: Errno = Errno(-22);
     /// `EFBIG`: file too large.

@@ -26,6 +26,7 @@ mod bar_file;
 pub mod bindings;
 pub mod bug;
 pub mod bus;
+pub mod debugfs;
 pub mod device;
 pub mod dma;
 pub mod errno;

@@ -48,6 +48,7 @@ pub mod bitfield;
 pub mod bits;
 pub mod bug;
 pub mod build_assert;
+pub mod debugfs;
 pub mod device;
 pub mod device_id;
 pub mod devres;

@@ -82,6 +82,7 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_DEBUG_BUGVERBOSE_DETAILED"),
     y("CONFIG_TRACEPOINTS"),
     y("CONFIG_RUST_FW_LOADER_ABSTRACTIONS"),
+    y("CONFIG_DEBUG_FS"),
     n("CONFIG_JUMP_LABEL"),
     // Subsystems the `kernel` crate does not provide yet.
     n("CONFIG_AUXILIARY_BUS"),
@@ -90,7 +91,6 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_COMMON_CLK"),
     n("CONFIG_CONFIGFS_FS"),
     n("CONFIG_CPU_FREQ"),
-    n("CONFIG_DEBUG_FS"),
     n("CONFIG_DRM"),
     n("CONFIG_ENERGY_MODEL"),
     n("CONFIG_GPU_BUDDY"),
