@@ -99,6 +99,12 @@ impl Bus {
             .cloned()
     }
 
+    /// Whether any driver is registered: a module that registers none (a plain `Module`) needs
+    /// no device.
+    pub fn has_drivers(&self) -> bool {
+        !self.lock().drivers.is_empty()
+    }
+
     /// Whether a registered driver's ID table matches a device with `ids`: the matching the
     /// kernel does by modalias to load a driver for a new device, done before the device is
     /// opened.
