@@ -306,6 +306,10 @@ fn a_name_that_exists_is_logged_and_not_created() -> Result {
     assert_eq!(cat("dup_test/name"), "1\n");
     drop(first);
     assert_eq!(host::metadata("dup_test/name"), Err(Errno::ENOENT));
+    // Once removed, the name is free again.
+    let third = KBox::pin_init(dir.read_only_file(c"name", 3u8), GFP_KERNEL)?;
+    assert_eq!(cat("dup_test/name"), "3\n");
+    drop(third);
     // Nothing is created under a directory that was not.
     let again = Dir::new(c"dup_test");
     let lost = KBox::pin_init(again.read_only_file(c"inner", 3u8), GFP_KERNEL)?;

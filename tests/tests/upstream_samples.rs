@@ -1,11 +1,12 @@
-//! Linux 7.3's own PCI samples, built unchanged against drydock and run on the simulated bus.
+//! Linux 7.3's own samples, built unchanged against drydock and run on the simulated bus.
 //!
-//! `samples/rust/rust_driver_pci.rs` and `samples/rust/rust_dma.rs` are taken from Debian's
-//! `linux-source-7.3` package at test time (they are never committed here), fetched by
-//! `tests/kernel/build --source`. Each becomes the root
-//! of a throwaway crate that depends on drydock under the name `kernel`, exactly as a driver crate
-//! does; the crate's test (from `tests/samples/`) loads the module into a simulated bus with QEMU's
-//! pci-testdev and checks what the sample did, through its log and the device model.
+//! `samples/rust/rust_driver_pci.rs`, `samples/rust/rust_dma.rs` and
+//! `samples/rust/rust_debugfs_scoped.rs` are taken from Debian's `linux-source-7.3` package at test
+//! time (they are never committed here), fetched by `tests/kernel/build --source`. Each becomes the
+//! root of a throwaway crate that depends on drydock under the name `kernel`, exactly as a driver
+//! crate does; the crate's test (from `tests/samples/`) loads the module into a simulated bus (with
+//! QEMU's pci-testdev for the PCI samples) and checks what the sample did, through its log, the
+//! device model, and its debugfs files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,10 @@ const SAMPLES: &[(&str, &str)] = &[
         include_str!("../samples/rust_driver_pci.rs"),
     ),
     ("rust_dma", include_str!("../samples/rust_dma.rs")),
+    (
+        "rust_debugfs_scoped",
+        include_str!("../samples/rust_debugfs_scoped.rs"),
+    ),
 ];
 
 /// Extracts `samples/rust/<name>.rs` of the source tarball, cached beside it.
