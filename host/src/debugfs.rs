@@ -13,7 +13,7 @@
 //!   `/sys/kernel/debug`. Each request's buffer is lent to the file's callbacks as user memory, so
 //!   a driver reads and writes it through `UserSliceReader` and `UserSliceWriter` as in the
 //!   kernel.
-//! - **In process**: [`open`], [`read`], [`write`], [`read_dir`] and [`metadata`] reach the same
+//! - **In process**: [`open`], [`read`], [`write`](fn@write), [`read_dir`] and [`metadata`] reach the same
 //!   files by path, through the same code: tests use them, and they work without FUSE.
 //!
 //! Files behave as the kernel's: a text file's reads come from the text its `show` produced at

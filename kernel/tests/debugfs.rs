@@ -377,37 +377,8 @@ fn removing_a_file_waits_for_its_running_callback() -> Result {
 }
 
 /// A driver for pci-testdev that keeps nothing.
-mod bare {
-    use kernel::{device::Core, pci, prelude::*};
-
-    pub struct Driver;
-
-    kernel::pci_device_table!(
-        TABLE,
-        <Driver as pci::Driver>::IdInfo,
-        [(pci::DeviceId::from_id(pci::Vendor::REDHAT, 0x5), ())]
-    );
-
-    impl pci::Driver for Driver {
-        type IdInfo = ();
-        type Data<'bound> = ();
-        const ID_TABLE: pci::IdTable<()> = &TABLE;
-
-        fn probe<'bound>(
-            pdev: &'bound pci::Device<Core<'_>>,
-            _info: Option<&'bound ()>,
-        ) -> impl PinInit<(), Error> + 'bound {
-            pdev.set_master();
-            Ok(())
-        }
-    }
-
-    kernel::module_pci_driver! {
-        type: Driver,
-        name: "debugfs_test",
-        license: "GPL",
-    }
-}
+#[path = "support/bare_testdev.rs"]
+mod bare;
 
 #[test]
 fn a_coherent_allocation_reads_as_the_device_left_it() -> Result {

@@ -18,36 +18,8 @@ use kernel::firmware::{self, Firmware, ModInfoBuilder};
 use kernel::str::CStr;
 
 /// A driver for pci-testdev that keeps nothing: the tests request firmware for its device.
-mod bare {
-    use kernel::{device::Core, pci, prelude::*};
-
-    pub struct Driver;
-
-    kernel::pci_device_table!(
-        TABLE,
-        <Driver as pci::Driver>::IdInfo,
-        [(pci::DeviceId::from_id(pci::Vendor::REDHAT, 0x5), ())]
-    );
-
-    impl pci::Driver for Driver {
-        type IdInfo = ();
-        type Data<'bound> = ();
-        const ID_TABLE: pci::IdTable<()> = &TABLE;
-
-        fn probe<'bound>(
-            _pdev: &'bound pci::Device<Core<'_>>,
-            _info: Option<&'bound ()>,
-        ) -> impl PinInit<(), Error> + 'bound {
-            Ok(())
-        }
-    }
-
-    kernel::module_pci_driver! {
-        type: Driver,
-        name: "fwtest",
-        license: "GPL",
-    }
-}
+#[path = "support/bare_testdev.rs"]
+mod bare;
 
 /// The kernel release the tests' machines run.
 const RELEASE: &str = "7.3.0-test";
@@ -179,7 +151,7 @@ fn a_missing_file_is_enoent_logged_as_the_kernel_logs_it_unless_nowarn() {
     assert_eq!(
         warning.message,
         format!(
-            "fwtest {name}: Direct firmware load for drydock/missing-a.bin failed with error -2"
+            "bare_testdev {name}: Direct firmware load for drydock/missing-a.bin failed with error -2"
         )
     );
     assert!(

@@ -45,7 +45,11 @@ fn the_sample_creates_reads_and_removes_its_files() {
     assert_eq!(ls("rust_scoped_debugfs/control"), ["create", "remove"]);
     for control in [CREATE, REMOVE] {
         let metadata = debugfs::metadata(control).unwrap();
-        assert_eq!((metadata.is_dir, metadata.mode), (false, 0o200), "{control}");
+        assert_eq!(
+            (metadata.is_dir, metadata.mode),
+            (false, 0o200),
+            "{control}"
+        );
         assert_eq!(debugfs::read(control), Err(Errno::EINVAL));
     }
     assert!(ls(DYNAMIC).is_empty());
@@ -53,7 +57,10 @@ fn the_sample_creates_reads_and_removes_its_files() {
     // `echo 'dev0 10 20 30' > control/create`: a directory with a file per number and a blob.
     assert_eq!(debugfs::write(CREATE, b"dev0 10 20 30\n"), Ok(14));
     assert_eq!(ls(DYNAMIC), ["dev0"]);
-    assert_eq!(ls("rust_scoped_debugfs/dynamic/dev0"), ["0", "1", "2", "blob"]);
+    assert_eq!(
+        ls("rust_scoped_debugfs/dynamic/dev0"),
+        ["0", "1", "2", "blob"]
+    );
     let read = |path: &str| debugfs::read(&format!("{DYNAMIC}/{path}")).unwrap();
     assert_eq!(read("dev0/1"), b"20\n");
     assert_eq!(debugfs::write(&format!("{DYNAMIC}/dev0/1"), b"25\n"), Ok(3));
@@ -80,7 +87,8 @@ fn the_sample_creates_reads_and_removes_its_files() {
     assert_eq!(blob.read_at(0, 1), Err(Errno::EIO));
 
     // The same from a shell, on the FUSE mount, where this machine has FUSE.
-    let mount_dir = std::env::temp_dir().join(format!("rust_debugfs_scoped.{}", std::process::id()));
+    let mount_dir =
+        std::env::temp_dir().join(format!("rust_debugfs_scoped.{}", std::process::id()));
     match debugfs::mount(&mount_dir) {
         Ok(mount) => {
             let base = mount.dir().join("rust_scoped_debugfs");

@@ -40,6 +40,34 @@ fn create_in(
     }
 }
 
+/// Creates the file `name` in `parent` (nowhere if the parent is no entry), whose operations get
+/// `data`.
+///
+/// # Safety
+///
+/// `data` must outlive the file: the file must be removed (which waits for its callbacks) before
+/// `data` is dropped or mutably borrowed.
+unsafe fn create_file<T>(
+    name: &CStr,
+    parent: &Entry<'_>,
+    data: &T,
+    file_ops: &'static FileOps<T>,
+) -> Option<Dentry> {
+    create_in(Some(parent), |parent| {
+        // SAFETY: `data` outlives the file (safety requirement); `FileOps<T>`'s operations take a
+        // `T` that is valid and only shared, as `data` is.
+        unsafe {
+            host::debugfs_create_file_full(
+                name,
+                file_ops.mode(),
+                parent,
+                core::ptr::from_ref(data).cast(),
+                file_ops,
+            )
+        }
+    })
+}
+
 impl Entry<'static> {
     /// A directory that keeps its parent alive.
     pub(crate) fn dynamic_dir(name: &CStr, parent: Option<Arc<Self>>) -> Self {
@@ -65,20 +93,8 @@ impl Entry<'static> {
         data: &T,
         file_ops: &'static FileOps<T>,
     ) -> Self {
-        let entry = create_in(Some(&parent), |parent| {
-            // SAFETY: `data` outlives the entry (safety requirement), whose drop removes the file
-            // and waits for its callbacks; `FileOps<T>`'s operations take a `T` that is valid and
-            // only shared, as `data` is.
-            unsafe {
-                host::debugfs_create_file_full(
-                    name,
-                    file_ops.mode(),
-                    parent,
-                    core::ptr::from_ref(data).cast(),
-                    file_ops,
-                )
-            }
-        });
+        // SAFETY: `data` outlives the entry (safety requirement).
+        let entry = unsafe { create_file(name, &parent, data, file_ops) };
         // INVARIANT: the file is ours, under `parent`, which `_parent` keeps alive.
         Entry {
             entry,
@@ -107,20 +123,9 @@ impl<'a> Entry<'a> {
         data: &'a T,
         file_ops: &'static FileOps<T>,
     ) -> Self {
-        let entry = create_in(Some(parent), |parent| {
-            // SAFETY: `data` lives for `'a`, longer than the entry, whose drop (or the removal of
-            // its parent, which outlives `'a` too) removes the file and waits for its callbacks;
-            // `FileOps<T>`'s operations take a `T` that is valid and only shared, as `data` is.
-            unsafe {
-                host::debugfs_create_file_full(
-                    name,
-                    file_ops.mode(),
-                    parent,
-                    core::ptr::from_ref(data).cast(),
-                    file_ops,
-                )
-            }
-        });
+        // SAFETY: `data` lives for `'a`, longer than the entry, whose drop (or the removal of its
+        // parent, which outlives `'a` too) removes the file.
+        let entry = unsafe { create_file(name, parent, data, file_ops) };
         // INVARIANT: the file is ours, under `parent`, which outlives `'a`.
         Entry {
             entry,
