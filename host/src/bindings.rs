@@ -478,6 +478,8 @@ pub use crate::auxiliary::RawAuxiliaryDevice as auxiliary_device;
 pub use crate::device::RawDevice as device;
 /// `struct faux_device`.
 pub use crate::faux::RawFauxDevice as faux_device;
+/// `struct firmware`: a loaded firmware image.
+pub use crate::firmware::Firmware as firmware;
 /// `struct module`: a module loaded into a bus.
 pub use crate::module::LoadedModule as module;
 /// What `module!` emits for a module in place of `init_module()`, `cleanup_module()` and the

@@ -75,6 +75,12 @@ impl Bus {
         self.pci.device(name.as_bytes())
     }
 
+    /// Whether any PCI driver is registered: a module that registers none (a plain `Module`, or
+    /// one with only auxiliary or faux drivers) needs no PCI device.
+    pub fn has_pci_drivers(&self) -> bool {
+        self.pci.any_driver(|_| true)
+    }
+
     /// Whether a registered driver's ID table matches a device with `ids`: the matching the
     /// kernel does by modalias to load a driver for a new device, done before the device is
     /// opened.

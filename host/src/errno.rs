@@ -21,6 +21,8 @@ pub struct Errno(c_int);
 impl Errno {
     /// `EPERM`: operation not permitted.
     pub const EPERM: Errno = Errno(-1);
+    /// `ENOENT`: no such file or directory.
+    pub const ENOENT: Errno = Errno(-2);
     /// `EIO`: I/O error.
     pub const EIO: Errno = Errno(-5);
     /// `ENOMEM`: out of memory.
@@ -35,10 +37,18 @@ impl Errno {
     pub const EEXIST: Errno = Errno(-17);
     /// `ENODEV`: no such device.
     pub const ENODEV: Errno = Errno(-19);
+    /// `ENOTDIR`: not a directory.
+    pub const ENOTDIR: Errno = Errno(-20);
+    /// `EISDIR`: is a directory.
+    pub const EISDIR: Errno = Errno(-21);
     /// `EINVAL`: invalid argument.
     pub const EINVAL: Errno = Errno(-22);
+    /// `EFBIG`: file too large.
+    pub const EFBIG: Errno = Errno(-27);
     /// `ENOSPC`: no space left.
     pub const ENOSPC: Errno = Errno(-28);
+    /// `ENAMETOOLONG`: file name too long.
+    pub const ENAMETOOLONG: Errno = Errno(-36);
     /// `EOPNOTSUPP`: operation not supported.
     pub const EOPNOTSUPP: Errno = Errno(-95);
 

@@ -13,7 +13,8 @@
 //! - The services drivers call: [`dma`] and [`sg`] (DMA memory and IOVAs), [`irq`] (interrupt
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
 //!   [`time`], [`hrtimer`] and [`timer`] (timers and their threads), [`workqueue`] (work queues
-//!   and their workers), [`print`](mod@print).
+//!   and their workers), [`print`](mod@print), [`firmware`] (loading firmware files), [`debugfs`]
+//!   (the process's debugfs tree, mounted with FUSE).
 //! - The C data structures the kernel's collections wrap: [`rbtree`] (red-black trees), [`xarray`]
 //!   (sparse arrays), [`bitmap`] and [`bitops`] (bit arrays and their searches).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
@@ -35,12 +36,14 @@ pub mod bitmap;
 pub mod bitops;
 pub mod bug;
 pub mod bus;
+pub mod debugfs;
 pub mod device;
 pub mod dma;
 pub mod errno;
 pub mod error;
 pub mod fault;
 pub mod faux;
+pub mod firmware;
 pub mod function;
 mod futex;
 pub mod hrtimer;

@@ -19,7 +19,11 @@
 //!
 //! [`log`]: https://docs.rs/log
 
+use core::ffi::CStr;
 use core::fmt;
+use std::borrow::Cow;
+
+use crate::device::RawDevice;
 
 /// The kernel's log levels, which decide how a message is reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,4 +88,14 @@ pub fn printk(level: Level, target: &str, prefix: Option<&str>, args: fmt::Argum
         Some(prefix) => log::log!(target: target, level_log, "{prefix}: {message}"),
         None => log::log!(target: target, level_log, "{message}"),
     }
+}
+
+/// Emits one message at `level` about `dev`, prefixed with the name of its driver (or, unbound, of
+/// its bus) and its own, as the kernel's `dev_printk()` does: `edu 0000:00:02.0: message`.
+pub fn dev_printk(dev: &RawDevice, level: Level, args: fmt::Arguments<'_>) {
+    let owner = dev
+        .driver_name()
+        .map_or(Cow::Borrowed(dev.bus_type().name()), CStr::to_string_lossy);
+    let prefix = format!("{owner} {}", dev.name().to_string_lossy());
+    printk(level, &owner, Some(&prefix), args);
 }

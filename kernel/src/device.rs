@@ -174,13 +174,7 @@ impl<Ctx: DeviceContext> Device<Ctx> {
 
     /// Prints `args` at `level`, prefixed with the driver (or bus) and device names.
     fn printk(&self, level: crate::print::Level, args: fmt::Arguments<'_>) {
-        let raw = self.raw();
-        let owner = raw.driver_name().map_or(
-            std::borrow::Cow::Borrowed(raw.bus_type().name()),
-            CStr::to_string_lossy,
-        );
-        let prefix = format!("{owner} {}", raw.name().to_string_lossy());
-        crate::print::call_printk(level, &owner, Some(&prefix), args);
+        drydock_host::print::dev_printk(self.raw(), level, args);
     }
 
     /// Returns the device's name, such as `0000:00:04.0`.

@@ -20,13 +20,15 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
 use crate::{
-    bindings,
+    bindings, debugfs,
     device::{self, Bound, Core},
+    fs::file,
     io::{IoBackend, IoBase, IoCapable, IoCopyable, SysMem, SysMemBackend},
     prelude::*,
     ptr::KnownSize,
     sync::aref::ARef,
     transmute::{AsBytes, FromBytes},
+    uaccess::UserSliceWriter,
 };
 
 /// A bus address for DMA (`dma_addr_t`).
@@ -564,6 +566,26 @@ unsafe impl<T: KnownSize + Send + ?Sized> Send for Coherent<T> {}
 
 // SAFETY: shared access only goes through volatile I/O views or `unsafe` accessors.
 unsafe impl<T: KnownSize + ?Sized + AsBytes + FromBytes + Sync> Sync for Coherent<T> {}
+
+impl<T: KnownSize + AsBytes + ?Sized> debugfs::BinaryWriter for Coherent<T> {
+    /// Copies the allocation's bytes from `*offset` as the device left them, as many as `writer`
+    /// takes; nothing at or past the end, `EINVAL` for a negative position.
+    fn write_to_slice(
+        &self,
+        writer: &mut UserSliceWriter,
+        offset: &mut file::Offset,
+    ) -> Result<usize> {
+        let start = usize::try_from(*offset).map_err(|_| EINVAL)?;
+        let count = self.size().saturating_sub(start).min(writer.len());
+        if count == 0 {
+            return Ok(0);
+        }
+        writer.write_dma(self, start, count)?;
+        // CAST: at most the allocation's size, which fits an `i64`.
+        *offset += count as file::Offset;
+        Ok(count)
+    }
+}
 
 /// Coherent memory without CPU access: only its DMA address is available.
 ///

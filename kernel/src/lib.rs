@@ -53,6 +53,7 @@ pub mod bitmap;
 pub mod bits;
 pub mod bug;
 pub mod build_assert;
+pub mod debugfs;
 pub mod device;
 pub mod device_id;
 pub mod devres;
@@ -61,6 +62,8 @@ pub mod driver;
 pub mod error;
 pub mod faux;
 pub mod ffi;
+#[cfg(CONFIG_RUST_FW_LOADER_ABSTRACTIONS)]
+pub mod firmware;
 pub mod fmt;
 pub mod fs;
 pub mod id_pool;

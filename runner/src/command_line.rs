@@ -135,6 +135,16 @@ pub fn usage(module: &'static ModuleDescriptor, extra: &[ExtraFlag]) -> String {
             );
         }
     }
+    text += &format!(
+        "\nEnvironment:\n  \
+         DRYDOCK_LOG             log filter (`debug`, `warn,drydock=debug`...)\n  \
+         {:<23} where to mount the module's debugfs files, or `off` (default \
+         /run/drydock/debugfs/MODULE.PID)\n  \
+         {:<23} the directory searched first for firmware files (overrides \
+         firmware_class.path)\n",
+        drydock_host::debugfs::MOUNT_ENV,
+        drydock_host::firmware::PATH_ENV,
+    );
     text
 }
 

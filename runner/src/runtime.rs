@@ -12,13 +12,15 @@
 //! }
 //! ```
 //!
-//! [`run`] installs the logger, loads the module into a [`Bus`], which registers its driver, and
-//! opens the devices bound to vfio-pci that the driver's ID table matches (or the devices named in
-//! the options); the bus binds the driver to each it matches (the kernel's matching, done by the
-//! bus) as it is added. It then waits for `SIGINT` or `SIGTERM` and unloads the module: each
-//! bound device's `remove()` runs, bus mastering is turned off, the driver's data is dropped and
-//! its device-managed resources released. Then the devices are closed, and with the last one the
-//! VFIO groups and the container.
+//! [`run`] installs the logger, mounts the process's debugfs tree (`drydock_host::debugfs`), loads
+//! the module into a [`Bus`], which registers its driver, and opens the devices bound to vfio-pci
+//! that the driver's ID table matches (or the devices named in the options); the bus binds the
+//! driver to each it matches (the kernel's matching, done by the bus) as it is added. A module
+//! that registers no PCI driver opens no device and stays loaded, as after `insmod`. It then waits
+//! for `SIGINT` or `SIGTERM` and unloads the module: each bound device's `remove()` runs, bus
+//! mastering is turned off, the driver's data is dropped and its device-managed resources
+//! released. Then the devices are closed, and with the last one the VFIO groups and the container,
+//! and the debugfs tree is unmounted.
 //!
 //! A driver that panics in `probe` or `remove` is caught by the bus and its device released as
 //! for a failed probe; a panic anywhere else in the session (module init, module exit) is caught
@@ -281,6 +283,8 @@ impl From<Status> for ExitCode {
 /// documentation. Returns the process's exit code.
 pub fn run(module: &'static ModuleDescriptor, options: Options) -> ExitCode {
     crate::logger::init();
+    // The module's debugfs files, for a shell, while it runs (unmounted after it is unloaded).
+    let _debugfs = drydock_host::debugfs::mount_for_module(module.info.name);
     serve(module, options).into()
 }
 
@@ -304,25 +308,14 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
                 return Status::Failed;
             }
         };
-        let opened = match session.open_devices(options) {
-            Ok(opened) => opened,
-            Err(err) => {
-                log::error!(target: "drydock", "{name}: {err}");
-                return Status::Failed;
-            }
-        };
-        let bound = session.bound();
-        for (device, driver) in &bound {
-            log::info!(target: "drydock", "{device}: bound to {driver}");
-        }
-        if bound.is_empty() {
-            log::warn!(
+        if !session.bus().has_pci_drivers() {
+            // Like a module without a driver loaded with `insmod`, it stays until unloaded.
+            log::info!(
                 target: "drydock",
-                "{name}: no device bound ({opened} opened); bind a device the driver supports \
-                 with `{}` (`drydock list` shows the devices)",
-                bind_command(None, driver)
+                "{name}: loaded; it registers no PCI driver, so it runs without devices"
             );
-            return Status::NothingBound;
+        } else if let Some(status) = bind_devices(&session, options, name, driver) {
+            return status;
         }
         match signals.wait() {
             Ok(Stop::Signal(signal)) => {
@@ -349,6 +342,32 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
             Status::Panicked
         }
     }
+}
+
+/// Opens the devices `options` name for the session's driver; the status to end with if none
+/// could be opened or none was bound.
+fn bind_devices(session: &Session, options: Options, name: &str, driver: &str) -> Option<Status> {
+    let opened = match session.open_devices(options) {
+        Ok(opened) => opened,
+        Err(err) => {
+            log::error!(target: "drydock", "{name}: {err}");
+            return Some(Status::Failed);
+        }
+    };
+    let bound = session.bound();
+    for (device, driver) in &bound {
+        log::info!(target: "drydock", "{device}: bound to {driver}");
+    }
+    if bound.is_empty() {
+        log::warn!(
+            target: "drydock",
+            "{name}: no device bound ({opened} opened); bind a device the driver supports \
+             with `{}` (`drydock list` shows the devices)",
+            bind_command(None, driver)
+        );
+        return Some(Status::NothingBound);
+    }
+    None
 }
 
 /// The write end of the running [`StopSignals`]' pipe, or -1.
@@ -791,6 +810,53 @@ mod tests {
         };
         assert_eq!(serve(&EDU_MODULE, options), Status::NothingBound);
         assert!(capture.contains("edu_test: no device bound"));
+    }
+
+    /// Set when the plain module's `init` has run.
+    static PLAIN_LOADED: AtomicBool = AtomicBool::new(false);
+
+    /// A module without a driver, as `module!` writes one for a plain `Module`.
+    // SAFETY: `init` and `exit` initialise and drop a `()`, which is `Send` and `Sync`.
+    static PLAIN_MODULE: ModuleDescriptor = unsafe {
+        ModuleDescriptor::new(
+            ModuleInfo {
+                name: "plain_test",
+                authors: &[],
+                description: "a module without a driver",
+                license: "GPL",
+                params: &[],
+            },
+            core::alloc::Layout::new::<()>(),
+            plain_init,
+            plain_exit,
+        )
+    };
+
+    unsafe fn plain_init(
+        _this: *const *mut module::LoadedModule,
+        _slot: *mut core::ffi::c_void,
+    ) -> i32 {
+        PLAIN_LOADED.store(true, Ordering::SeqCst);
+        0
+    }
+
+    unsafe fn plain_exit(_slot: *mut core::ffi::c_void) {}
+
+    #[test]
+    fn a_module_without_a_driver_runs_until_a_signal() {
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let capture = crate::logger::capture();
+        let runner = std::thread::spawn(|| serve(&PLAIN_MODULE, Options::default()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let serving = "plain_test: loaded; it registers no PCI driver";
+        while !(PLAIN_LOADED.load(Ordering::SeqCst) && capture.contains(serving)) {
+            assert!(!runner.is_finished(), "{:?}", runner.join());
+            assert!(Instant::now() < deadline, "the module never loaded");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: sending a signal to this process; the runtime's handler catches it.
+        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
+        assert_eq!(runner.join().unwrap(), Status::Stopped(libc::SIGTERM));
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! drydock's test support: a simulated PCI bus with device models, and a fake system tree.
 //!
 //! Tests, examples and benchmarks run drivers on any machine with it; driver processes never link
-//! it. Two parts:
+//! it. Three parts:
 //!
 //! - the simulated bus, below: devices modelled in the process ([`models`]: QEMU's edu,
 //!   pci-testdev and NVMe controller), which drivers reach through the same PCI core as VFIO
 //!   devices;
 //! - [`sysfs`]: a fake `/sys`, `/dev` and `/proc` in a temporary directory, with a simulation of
 //!   what the kernel does when a device is bound or unbound, for the code that reads and changes
-//!   the kernel's view of devices.
+//!   the kernel's view of devices;
+//! - [`debugfs`]: the debugfs tree's FUSE mount for tests, which fail rather than skip where FUSE
+//!   is not usable unless told to skip.
 //!
 //! # The simulated bus
 //!
@@ -33,6 +35,7 @@
 //! ```
 
 mod config;
+pub mod debugfs;
 mod function;
 mod iommu;
 mod model;

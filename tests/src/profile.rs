@@ -31,8 +31,8 @@ pub struct Profile {
 }
 
 /// The modules every profile of a modular kernel loads: VFIO and UIO for drivers under test,
-/// the kernel's own drivers for the test devices (for comparisons), and virtio 9p for the
-/// shares that carry the harness.
+/// the kernel's own drivers for the test devices (for comparisons), virtio 9p for the
+/// shares that carry the harness, and FUSE, on which driver processes mount their debugfs files.
 pub const GUEST_MODULES: &[&str] = &[
     "vfio",
     "vfio_iommu_type1",
@@ -44,6 +44,7 @@ pub const GUEST_MODULES: &[&str] = &[
     "9p",
     "nvme",
     "e1000e",
+    "fuse",
 ];
 
 /// The modules of [`GUEST_MODULES`] the proof kernel has: it builds them all in (so none is

@@ -84,6 +84,8 @@ pub const OPTIONS: &[Setting] = &[
     y("CONFIG_AUXILIARY_BUS"),
     // KUnit suites (`#[kunit_tests]`) are tests `cargo test` runs.
     y("CONFIG_KUNIT"),
+    y("CONFIG_RUST_FW_LOADER_ABSTRACTIONS"),
+    y("CONFIG_DEBUG_FS"),
     n("CONFIG_JUMP_LABEL"),
     // Subsystems the `kernel` crate does not provide yet.
     n("CONFIG_BLOCK"),
@@ -91,7 +93,6 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_COMMON_CLK"),
     n("CONFIG_CONFIGFS_FS"),
     n("CONFIG_CPU_FREQ"),
-    n("CONFIG_DEBUG_FS"),
     n("CONFIG_DRM"),
     n("CONFIG_ENERGY_MODEL"),
     n("CONFIG_GPU_BUDDY"),
@@ -103,7 +104,6 @@ pub const OPTIONS: &[Setting] = &[
     n("CONFIG_RUST_BITMAP_HARDENED"),
     n("CONFIG_RUST_DRM_GEM_SHMEM_HELPER"),
     n("CONFIG_RUST_DRM_GPUVM"),
-    n("CONFIG_RUST_FW_LOADER_ABSTRACTIONS"),
     n("CONFIG_RUST_FWCTL_ABSTRACTIONS"),
     n("CONFIG_RUST_PHYLIB_ABSTRACTIONS"),
     n("CONFIG_RUST_PWM_ABSTRACTIONS"),
