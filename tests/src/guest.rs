@@ -4,7 +4,8 @@
 //! They are built by a nested `cargo build` into a separate target directory
 //! (`<target>/guest`), so the nested build never waits for the lock of the outer `cargo test`.
 //! Static glibc binaries need `--target` spelled out, so that `+crt-static` reaches only the
-//! target crates and not proc-macros. `DRYDOCK_GUEST_BIN_DIR` points at prebuilt binaries
+//! target crates and not proc-macros. The upstream samples the guest runs are built the same way,
+//! into the same directory ([`upstream`]). `DRYDOCK_GUEST_BIN_DIR` points at prebuilt binaries
 //! instead.
 
 use std::ffi::OsString;
@@ -14,6 +15,7 @@ use std::process::Command;
 use drydock_guest::protocol::{self, CaseInfo};
 
 use crate::elf::Elf;
+use crate::upstream;
 use crate::{process, Context, Error, Result};
 
 /// The target triple of guest binaries.
@@ -51,6 +53,47 @@ pub fn guest_target_dir() -> PathBuf {
     target.join("guest")
 }
 
+/// How guest binaries are built: release, static, for [`GUEST_TARGET`], into one target directory
+/// (so they land in one directory, where the runner finds them beside itself).
+pub struct GuestBuild {
+    target_dir: PathBuf,
+}
+
+impl GuestBuild {
+    /// The `cargo build` command for the package or workspace in `dir`; the caller adds what to
+    /// build.
+    pub fn command(&self, dir: &Path) -> Command {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(dir)
+            .args(["build", "--release", "--target", GUEST_TARGET])
+            .arg("--target-dir")
+            .arg(&self.target_dir)
+            // The highest-precedence way to pass flags; with `--target` they apply only to
+            // target crates.
+            .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
+            .env_remove("RUSTFLAGS");
+        cmd
+    }
+
+    /// Runs a command of [`GuestBuild::command`], its output going to the caller's.
+    pub fn run(&self, mut cmd: Command) -> Result<()> {
+        eprintln!(
+            "drydock: building the guest binaries: {}",
+            process::display(&cmd)
+        );
+        let status = cmd
+            .status()
+            .with_context(|| format!("cannot run `{}`", process::display(&cmd)))?;
+        if !status.success() {
+            return Err(Error::new(format!(
+                "building the guest binaries failed ({status}); the compiler output is above"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A directory of static guest binaries.
 #[derive(Debug, Clone)]
 pub struct GuestBinaries {
@@ -66,34 +109,18 @@ impl GuestBinaries {
         }
     }
 
-    /// Builds the guest binaries (release, static) and returns their directory.
+    /// Builds the guest binaries (release, static), the workspace's and the upstream samples'
+    /// ([`upstream::GUEST_SAMPLES`]), and returns their directory.
     pub fn build() -> Result<Self> {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-        let target_dir = guest_target_dir();
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_root())
-            .args(["build", "--release", "--bins"])
-            .args(GUEST_PACKAGES.iter().flat_map(|p| ["--package", p]))
-            .args(["--target", GUEST_TARGET])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            // The highest-precedence way to pass flags; with `--target` they apply only to
-            // target crates.
-            .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
-            .env_remove("RUSTFLAGS");
-        eprintln!(
-            "drydock: building the guest binaries: {}",
-            process::display(&cmd)
-        );
-        let status = cmd
-            .status()
-            .with_context(|| format!("cannot run `{}`", process::display(&cmd)))?;
-        if !status.success() {
-            return Err(Error::new(format!(
-                "building the guest binaries failed ({status}); the compiler output is above"
-            )));
-        }
-        GuestBinaries::at(target_dir.join(GUEST_TARGET).join("release"))
+        let build = GuestBuild {
+            target_dir: guest_target_dir(),
+        };
+        let mut cmd = build.command(workspace_root());
+        cmd.arg("--bins")
+            .args(GUEST_PACKAGES.iter().flat_map(|p| ["--package", p]));
+        build.run(cmd)?;
+        upstream::build_guest_samples(&build)?;
+        GuestBinaries::at(build.target_dir.join(GUEST_TARGET).join("release"))
     }
 
     /// The binaries in `dir`, checked to contain a static runner.

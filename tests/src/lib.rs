@@ -13,8 +13,8 @@
 //! - [`profile`] defines the guest profiles (`iommu`, `pt`, `noiommu`, and `kernel73` and
 //!   `kernel73-noiommu` on the proof kernel);
 //! - [`qemu`] builds the QEMU command line, and [`vm`] boots it under a watchdog;
-//! - [`guest`] builds the static guest binaries, and [`suite`] runs guest cases in a boot and
-//!   reports each one.
+//! - [`guest`] builds the static guest binaries, with Linux's own samples as drydock processes
+//!   ([`upstream`]), and [`suite`] runs guest cases in a boot and reports each one.
 //!
 //! `tests/vm.rs` turns each guest case into a `cargo test` test; the `drydock-vm` binary boots
 //! guests for people. `docs/testing.md` describes the design.
@@ -35,6 +35,7 @@ pub mod profile;
 pub mod proof_kernel;
 pub mod qemu;
 pub mod suite;
+pub mod upstream;
 pub mod vm;
 
 pub use error::{Context, Error, Result};

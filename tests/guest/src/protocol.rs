@@ -39,6 +39,9 @@ pub const KERNEL_MODULES: &str = "kernel-modules";
 /// `<tree>/kernel/drivers/drydock/<name>.ko`, one per driver crate of `drivers/`, named after the
 /// crate's library.
 pub const DRIVER_MODULES_DIR: &str = "kernel/drivers/drydock";
+/// Where the module tree of the proof kernel holds Linux's Rust samples (`<name>.ko`, named after
+/// the sample's file).
+pub const SAMPLE_MODULES_DIR: &str = "kernel/samples/rust";
 /// The directory holding one subdirectory per case, relative to the run directory.
 pub const CASES_DIR: &str = "cases";
 /// A case's standard output, relative to its case directory.

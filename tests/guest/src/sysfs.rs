@@ -39,6 +39,15 @@ pub fn driver(address: &str) -> Option<String> {
     Sysfs::system().driver(address)
 }
 
+/// The driver bound to the auxiliary device `name` (`modname.name.id`), if any.
+pub fn auxiliary_driver(name: &str) -> Option<String> {
+    let link = Path::new("/sys/bus/auxiliary/devices")
+        .join(name)
+        .join("driver");
+    let target = fs::read_link(link).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
 /// The IOMMU group of a PCI device, if it has one.
 pub fn iommu_group(address: &str) -> Result<Option<u32>, String> {
     Ok(Sysfs::system().iommu_group(address))

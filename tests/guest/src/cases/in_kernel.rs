@@ -13,6 +13,12 @@
 //! `KERN_INFO` or more severe (a kernel built without debugging drops `dev_dbg!`), and those the
 //! binary logs at info or more severe (its default).
 //!
+//! Linux's own samples that drive a PCI device are compared the same way: the sample's module from
+//! the proof kernel's tree, and the same file built as a drydock process ([`drydock_tests`]'s
+//! `upstream` module builds it for the guest). A sample that adds auxiliary devices is checked
+//! there too: in the kernel, each must be bound by its driver, and the lines about them are
+//! compared as well.
+//!
 //! These cases need the proof kernel ([`Feature::DriverModules`](drydock_guest::protocol::Feature)):
 //! [`in_kernel_comparisons_cover_every_driver`] fails when the kernel has a driver module no
 //! comparison here covers, so a new driver crate cannot go unchecked.
@@ -23,7 +29,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use drydock_guest::layout::{self, Role};
-use drydock_guest::protocol::DRIVER_MODULES_DIR;
+use drydock_guest::protocol::{DRIVER_MODULES_DIR, SAMPLE_MODULES_DIR};
 
 use super::{ensure, CaseResult};
 use crate::kmsg::{KernelLog, Record, LEVEL_INFO, LEVEL_WARNING};
@@ -37,6 +43,11 @@ pub struct Comparison {
     /// The module: the driver crate's library name, which names its `.ko` in the tree, its
     /// `module!` and its PCI driver.
     pub module: &'static str,
+    /// The directory of the module tree that holds the `.ko`: [`DRIVER_MODULES_DIR`] for
+    /// drydock's drivers, [`SAMPLE_MODULES_DIR`] for Linux's samples.
+    pub dir: &'static str,
+    /// The driver file, for drydock's drivers (whose KUnit suites `cases::kunit` reads from it).
+    pub source: Option<&'static str>,
     /// The driver's binary: the drydock build of the same file as a process (its package's
     /// binary, built for the guest next to the runner).
     pub binary: &'static str,
@@ -44,17 +55,24 @@ pub struct Comparison {
     pub role: Role,
     /// The module parameters both runs get, as `insmod` takes them.
     pub params: &'static [&'static str],
+    /// The auxiliary devices the driver adds under the device, each with the auxiliary driver
+    /// that must bind it (`modname.name`): what they log is compared too, as
+    /// `<auxiliary device>: <message>`.
+    pub auxiliary: &'static [(&'static str, &'static str)],
     /// The lines each run must log about the device, in this order, after the
-    /// `<driver> <device>: ` prefix; `*` matches any text.
+    /// `<driver> <device>: ` prefix (or, for an auxiliary device, as above); `*` matches any text.
     pub expected: &'static [&'static str],
 }
 
 /// edu, with its self-test at probe: factorials, a DMA round trip, one interrupt per operation.
 pub(super) const EDU: Comparison = Comparison {
     module: "edu",
+    dir: DRIVER_MODULES_DIR,
+    source: Some(include_str!("../../../../drivers/edu/src/edu.rs")),
     binary: "edu",
     role: Role::Edu,
     params: &["self_test=1"],
+    auxiliary: &[],
     expected: &[
         "edu version 1.0 is alive",
         "interrupts by Msi",
@@ -68,9 +86,14 @@ pub(super) const EDU: Comparison = Comparison {
 /// eventfd tests' writes, in the kernel as through drydock).
 const PCI_TESTDEV: Comparison = Comparison {
     module: "pci_testdev",
+    dir: DRIVER_MODULES_DIR,
+    source: Some(include_str!(
+        "../../../../drivers/pci-testdev/src/pci_testdev.rs"
+    )),
     binary: "pci-testdev",
     role: Role::PciTestdev,
     params: &[],
+    auxiliary: &[],
     expected: &[
         "config space: 1b36:0005 rev * class 00ff00 pin 0",
         "test NoEventfd: offset *, data *, count 1",
@@ -84,12 +107,15 @@ const PCI_TESTDEV: Comparison = Comparison {
 /// what Identify reported, and how many interrupt vectors of which kind it got.
 const NVME: Comparison = Comparison {
     module: "drydock_nvme",
+    dir: DRIVER_MODULES_DIR,
+    source: Some(include_str!("../../../../drivers/nvme/src/drydock_nvme.rs")),
     binary: "nvme",
     role: Role::Nvme {
         index: 0,
         serial: "drydock-nvme0",
     },
     params: &[],
+    auxiliary: &[],
     expected: &[
         "QEMU NVMe Ctrl (drydock-nvme0, firmware *), NVMe *: namespace 1 of 131072 blocks of 512 \
          bytes, * I/O queues, 512 KiB transfers",
@@ -97,8 +123,36 @@ const NVME: Comparison = Comparison {
     ],
 };
 
-/// Every comparison: one per driver of `drivers/`.
-pub const COMPARISONS: &[&Comparison] = &[&EDU, &PCI_TESTDEV, &NVME];
+/// Linux's `rust_driver_auxiliary` sample on pci-testdev: its PCI driver adds two auxiliary
+/// devices, which its auxiliary driver binds and connects to their parent.
+const RUST_DRIVER_AUXILIARY: Comparison = Comparison {
+    module: "rust_driver_auxiliary",
+    dir: SAMPLE_MODULES_DIR,
+    source: None,
+    binary: "rust_driver_auxiliary",
+    role: Role::PciTestdev,
+    params: &[],
+    auxiliary: &[
+        (
+            "rust_driver_auxiliary.auxiliary.0",
+            "rust_driver_auxiliary.rust_driver_auxiliary",
+        ),
+        (
+            "rust_driver_auxiliary.auxiliary.1",
+            "rust_driver_auxiliary.rust_driver_auxiliary",
+        ),
+    ],
+    expected: &[
+        "rust_driver_auxiliary.auxiliary.0: Probing auxiliary driver for auxiliary device with id=0",
+        "Connect auxiliary 0 with parent: VendorID=*, DeviceID=0x5",
+        "Connected to auxiliary device with index 0.",
+        "rust_driver_auxiliary.auxiliary.1: Probing auxiliary driver for auxiliary device with id=1",
+        "Connected to auxiliary device with index 1 (via Mutex).",
+    ],
+};
+
+/// Every comparison: one per driver of `drivers/`, and the samples.
+pub const COMPARISONS: &[&Comparison] = &[&EDU, &PCI_TESTDEV, &NVME, &RUST_DRIVER_AUXILIARY];
 
 /// edu in the kernel and through drydock.
 pub fn in_kernel_edu() -> CaseResult {
@@ -115,6 +169,11 @@ pub fn in_kernel_drydock_nvme() -> CaseResult {
     compare(&NVME)
 }
 
+/// Linux's auxiliary bus sample in the kernel and through drydock.
+pub fn in_kernel_rust_driver_auxiliary() -> CaseResult {
+    compare(&RUST_DRIVER_AUXILIARY)
+}
+
 /// Every driver module of the kernel's module tree has a comparison here, and every comparison a
 /// module.
 pub fn in_kernel_comparisons_cover_every_driver() -> CaseResult {
@@ -128,7 +187,11 @@ pub fn in_kernel_comparisons_cover_every_driver() -> CaseResult {
         .collect();
     built.sort();
     println!("driver modules in {}: {}", dir.display(), built.join(", "));
-    let compared: Vec<&str> = COMPARISONS.iter().map(|c| c.module).collect();
+    let compared: Vec<&str> = COMPARISONS
+        .iter()
+        .filter(|c| c.dir == DRIVER_MODULES_DIR)
+        .map(|c| c.module)
+        .collect();
     let uncovered: Vec<&String> = built
         .iter()
         .filter(|m| !compared.contains(&m.as_str()))
@@ -180,7 +243,7 @@ fn compare(c: &Comparison) -> CaseResult {
 /// Loads the module on the device, unloads it, and returns what it logged about the device.
 fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>, String> {
     let ko = modules::module_tree()?
-        .join(DRIVER_MODULES_DIR)
+        .join(c.dir)
         .join(format!("{}.ko", c.module));
     ensure!(
         !modules::is_loaded(c.module),
@@ -194,7 +257,10 @@ fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>
     let loaded = modules::load(&ko, &c.params.join(" "));
     let bound = loaded.is_ok()
         && sysfs::wait_for(PROBE_TIMEOUT, || {
-            (sysfs::driver(address).as_deref() == Some(c.module)).then_some(())
+            let auxiliary_bound = c.auxiliary.iter().all(|(device, driver)| {
+                sysfs::auxiliary_driver(device).as_deref() == Some(*driver)
+            });
+            (sysfs::driver(address).as_deref() == Some(c.module) && auxiliary_bound).then_some(())
         })
         .is_some();
     let unloaded = if loaded.is_ok() {
@@ -210,9 +276,11 @@ fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>
     loaded?;
     ensure!(
         bound,
-        "the in-kernel {} did not bind {address} (bound to {:?}); its kernel log is above",
+        "the in-kernel {} did not bind {address} (bound to {:?}) and its auxiliary devices \
+         {:?}; its kernel log is above",
         c.module,
-        sysfs::driver(address)
+        sysfs::driver(address),
+        c.auxiliary
     );
     unloaded?;
     ensure!(
@@ -235,8 +303,20 @@ fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>
     Ok(records
         .iter()
         .filter(|r| r.level <= LEVEL_INFO)
-        .filter_map(|r| r.text.strip_prefix(prefix).map(str::to_owned))
+        .filter_map(|r| about_the_devices(c, prefix, &r.text))
         .collect())
+}
+
+/// The message of a log line about `c`'s device (after `prefix`, `<driver> <device>: `) or one
+/// of its auxiliary devices (as `<auxiliary device>: <message>`); `None` for other lines.
+fn about_the_devices(c: &Comparison, prefix: &str, line: &str) -> Option<String> {
+    if let Some(message) = line.strip_prefix(prefix) {
+        return Some(message.to_owned());
+    }
+    c.auxiliary.iter().find_map(|(device, driver)| {
+        let message = line.strip_prefix(&format!("{driver} {device}: "))?;
+        Some(format!("{device}: {message}"))
+    })
 }
 
 /// Whether a severe record concerns the driver under test: it names the module or the device, or
@@ -324,7 +404,7 @@ pub(super) fn drydock_run(c: &Comparison, address: &str) -> Result<Vec<String>, 
     Ok(log
         .iter()
         .filter_map(|line| logged_message(line))
-        .filter_map(|message| message.strip_prefix(&prefix).map(str::to_owned))
+        .filter_map(|message| about_the_devices(c, &prefix, message))
         .collect())
 }
 

@@ -11,10 +11,12 @@
 //! case lists.
 
 mod cli;
+mod debugfs;
 mod drivers;
 mod drydock_vfio;
 mod environment;
 mod in_kernel;
+mod kunit;
 mod nvme;
 mod processes;
 mod self_check;
@@ -451,6 +453,27 @@ pub const CASES: &[Case] = &[
         needs: DRIVER_MODULES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_drydock_nvme,
+    },
+    Case {
+        name: "in_kernel_rust_driver_auxiliary",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: DEFAULT_TIMEOUT,
+        run: in_kernel::in_kernel_rust_driver_auxiliary,
+    },
+    Case {
+        name: "in_kernel_rust_debugfs_scoped",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: DEFAULT_TIMEOUT,
+        run: debugfs::in_kernel_rust_debugfs_scoped,
+    },
+    Case {
+        name: "kunit_suites_pass_in_the_kernel",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: DEFAULT_TIMEOUT,
+        run: kunit::kunit_suites_pass_in_the_kernel,
     },
 ];
 
