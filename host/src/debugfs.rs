@@ -214,19 +214,22 @@ pub struct Metadata {
 struct Attr {
     number: u64,
     metadata: Metadata,
+    /// The size `stat()` shows ([`file::FileNode::size_bound`]; 0 for a directory).
+    size: u64,
     created: SystemTime,
 }
 
 impl Node {
     fn attr(&self, number: u64) -> Attr {
-        let (is_dir, mode) = match &self.kind {
-            Kind::Dir(_) if number == ROOT => (true, 0o700),
-            Kind::Dir(_) => (true, 0o755),
-            Kind::File(file) => (false, file.mode()),
+        let (is_dir, mode, size) = match &self.kind {
+            Kind::Dir(_) if number == ROOT => (true, 0o700, 0),
+            Kind::Dir(_) => (true, 0o755, 0),
+            Kind::File(file) => (false, file.mode(), file.size_bound()),
         };
         Attr {
             number,
             metadata: Metadata { is_dir, mode },
+            size,
             created: self.created,
         }
     }

@@ -425,6 +425,10 @@ fn the_fuse_mount_serves_the_files_to_std_fs() -> Result {
     )?;
     let base = mount.dir().join("fuse_test");
     assert_eq!(fs::read_to_string(base.join("counter")).unwrap(), "5\n");
+    // `sendfile()`, as busybox's `cat` reads, goes through the page cache, which ends at the size
+    // `stat()` shows: the whole content, as `read()` gets it.
+    assert_eq!(sendfile_to_pipe(&base.join("counter")), b"5\n");
+    assert_eq!(sendfile_to_pipe(&base.join("blob")), b"abcdefgh");
     // `echo 9 > counter`.
     fs::write(base.join("counter"), "9\n").unwrap();
     assert_eq!(counter.load(Relaxed), 9);
@@ -463,4 +467,32 @@ fn the_fuse_mount_serves_the_files_to_std_fs() -> Result {
     drop(mount);
     assert!(!dir.exists(), "unmounted and removed");
     Ok(())
+}
+
+/// What `sendfile()` copies from the file at `path` into a pipe, until it returns 0.
+fn sendfile_to_pipe(path: &std::path::Path) -> std::vec::Vec<u8> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    let file = std::fs::File::open(path).unwrap();
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    loop {
+        // SAFETY: both descriptors are open for the call; no offset pointer is passed.
+        let copied = unsafe {
+            libc::sendfile(
+                writer.as_raw_fd(),
+                file.as_raw_fd(),
+                core::ptr::null_mut(),
+                4096,
+            )
+        };
+        assert!(copied >= 0, "sendfile: {}", std::io::Error::last_os_error());
+        if copied == 0 {
+            break;
+        }
+    }
+    drop(writer);
+    let mut copied = std::vec::Vec::new();
+    reader.read_to_end(&mut copied).unwrap();
+    copied
 }

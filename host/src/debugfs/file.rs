@@ -12,9 +12,11 @@
 
 use core::ffi::{c_char, c_int, c_void};
 use core::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::bindings::loff_t;
+use crate::dma::memory::PAGE_SIZE;
 use crate::errno::Errno;
 use crate::uaccess::UserMemory;
 
@@ -82,6 +84,9 @@ pub(super) struct FileNode {
     data: *const c_void,
     users: Mutex<Users>,
     drained: Condvar,
+    /// The most bytes any read found in the file: a text file's longest rendering, the furthest
+    /// end of a read that returned data.
+    extent: AtomicU64,
 }
 
 // SAFETY: `data` is only passed to `fops`'s callbacks, which may be called from any thread
@@ -109,12 +114,36 @@ impl FileNode {
             data,
             users: Mutex::new(Users::default()),
             drained: Condvar::new(),
+            extent: AtomicU64::new(0),
         }
     }
 
     /// The file's permissions.
     pub(super) fn mode(&self) -> u16 {
         self.mode
+    }
+
+    /// The size `stat()` shows through the FUSE mount: 0 for a file that cannot be read, as
+    /// on debugfs, and otherwise a bound above its content: a page multiple past the most bytes a
+    /// read found so far, at least one page.
+    ///
+    /// debugfs files show no size, which readers ignore; but on FUSE, a `sendfile()` or
+    /// `splice()` from the file (busybox's `cat`, `cp`) goes through the page cache, which
+    /// stops at the size, so a file showing 0 would read as empty. With a bound above, such a
+    /// read asks for a page and gets the content, and the kernel takes the short read as the
+    /// end of the file. Content that grew past the bound since the last read is cut at the
+    /// bound by those calls only; `read()` always gets all of it.
+    pub(super) fn size_bound(&self) -> u64 {
+        let FileOperations { show, read, .. } = *self.fops;
+        if show.is_none() && read.is_none() {
+            return 0;
+        }
+        (self.extent.load(Ordering::Relaxed) + 1).next_multiple_of(PAGE_SIZE as u64)
+    }
+
+    /// Notes that a read found `bytes` bytes in the file.
+    fn found(&self, bytes: u64) {
+        self.extent.fetch_max(bytes, Ordering::Relaxed);
     }
 
     fn users(&self) -> MutexGuard<'_, Users> {
@@ -200,6 +229,7 @@ impl OpenFile {
                     m.text
                 }
             };
+            self.file.found(text.len() as u64);
             let start = usize::try_from(offset).map_or(text.len(), |o| o.min(text.len()));
             let part = text[start..][..count.min(text.len() - start)].to_vec();
             *shown = Some(Shown {
@@ -224,6 +254,9 @@ impl OpenFile {
         };
         drop(lent);
         buf.truncate(result(done)?.min(count));
+        if !buf.is_empty() {
+            self.file.found(offset + buf.len() as u64);
+        }
         Ok(buf)
     }
 

@@ -228,8 +228,8 @@ fn file_attr(attr: &Attr) -> FileAttr {
     };
     FileAttr {
         ino: INodeNo(attr.number),
-        // As on debugfs, files show no size: their content is made when read.
-        size: 0,
+        // Not debugfs's 0: see `FileNode::size_bound`.
+        size: attr.size,
         blocks: 0,
         atime: attr.created,
         mtime: attr.created,
