@@ -32,6 +32,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::bindings::device_driver;
 use crate::device::{BusDevice, DeviceRef, RawDevice};
 use crate::errno::Errno;
+use crate::print::{dev_printk, Level};
 
 /// A bus device's side of binding: the bus's driver structure, and the bus's `match()`,
 /// `probe()` and `remove()` (the kernel's `struct bus_type`), with what the bus does around them.
@@ -361,11 +362,28 @@ unsafe fn really_probe<T: Binding>(
     if ret >= 0 {
         return true;
     }
-    log::warn!(
-        target: "drydock",
-        "{}: probe of {device_name} failed with error {ret}",
-        driver_name.to_string_lossy()
-    );
+    // As the driver core's `call_driver_probe()` says it, against the device (its driver still
+    // set): a driver that finds the device is not its own (`ENODEV`, `ENXIO`) or asks to be tried
+    // later (`EPROBE_DEFER`, which drydock does not retry) at debug level, any other failure as
+    // an error.
+    let driver = driver_name.to_string_lossy();
+    match Errno::from_errno(ret) {
+        Some(Errno::ENXIO | Errno::ENODEV) => dev_printk(
+            dev,
+            Level::Debug,
+            format_args!("probe with driver {driver} rejects match {ret}"),
+        ),
+        Some(Errno::EPROBE_DEFER) => dev_printk(
+            dev,
+            Level::Debug,
+            format_args!("Driver {driver} requests probe deferral"),
+        ),
+        _ => dev_printk(
+            dev,
+            Level::Err,
+            format_args!("probe with driver {driver} failed with error {ret}"),
+        ),
+    }
     device.quiesce();
     dev.devres_release_all();
     device.cleanup(false);

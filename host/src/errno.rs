@@ -25,6 +25,8 @@ impl Errno {
     pub const ENOENT: Errno = Errno(-2);
     /// `EIO`: I/O error.
     pub const EIO: Errno = Errno(-5);
+    /// `ENXIO`: no such device or address.
+    pub const ENXIO: Errno = Errno(-6);
     /// `ENOMEM`: out of memory.
     pub const ENOMEM: Errno = Errno(-12);
     /// `EACCES`: permission denied.
@@ -51,6 +53,9 @@ impl Errno {
     pub const ENAMETOOLONG: Errno = Errno(-36);
     /// `EOPNOTSUPP`: operation not supported.
     pub const EOPNOTSUPP: Errno = Errno(-95);
+    /// `EPROBE_DEFER`: a driver's probe asks to be retried later (kernel-internal, never seen by
+    /// userspace).
+    pub const EPROBE_DEFER: Errno = Errno(-517);
 
     /// The largest `errno` value (the kernel's `MAX_ERRNO`).
     const MAX: c_int = 4095;

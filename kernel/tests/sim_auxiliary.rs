@@ -790,7 +790,10 @@ fn probes_that_fail_or_panic_are_undone_and_leave_the_device_unbound() {
         owned(&[("aux_parent.alpha.0", None), ("aux_parent.alpha.1", None)])
     );
     assert!(log.contains("probe of aux_parent.alpha.1 panicked"));
-    assert!(log.contains("aux_fails.aux_fails: probe of aux_parent.alpha.0 failed with error -28"));
+    assert!(log.contains(
+        "aux_fails.aux_fails aux_parent.alpha.0: probe with driver aux_fails.aux_fails failed with \
+         error -28"
+    ));
     // The devices are free for the next driver, and the failed drivers unload cleanly.
     let _alpha = bus.load(&alpha::__DRYDOCK_MODULE).unwrap();
     drop(fails);

@@ -1,42 +1,56 @@
-//! Linux 7.3's own Rust samples as drydock driver crates.
+//! Linux 7.3's own Rust code (its samples, nova-core) as drydock driver crates.
 //!
-//! A sample file is taken from Debian's `linux-source-7.3` tarball (which `tests/kernel/build
-//! --source` fetches; the files are never committed here) and becomes, byte for byte, the library
-//! root of a generated crate that depends on drydock under the name `kernel`, with the build
-//! script that passes the kernel configuration: exactly what a driver crate of `drivers/` is. The
-//! crate also has a binary that runs the sample's module as a process, as `drivers/NAME/process`
-//! does for a driver, so the same file can run in a guest.
+//! The files are taken from Debian's `linux-source-7.3` tarball (which `tests/kernel/build
+//! --source` fetches; they are never committed here) and become, byte for byte, the sources of a
+//! generated crate that depends on drydock under the name `kernel`, with the build script that
+//! passes the kernel configuration: exactly what a driver crate of `drivers/` is. The crate also
+//! has a binary that runs the module as a process, as `drivers/NAME/process` does for a driver, so
+//! the same file can run in a guest.
 //!
-//! `tests/upstream_samples.rs` builds and tests every sample that builds unchanged on the
+//! `tests/upstream_samples.rs` builds and tests every upstream crate that builds unchanged, on the
 //! simulated bus; [`build_guest_samples`] builds the binaries of [`GUEST_SAMPLES`] for the guest,
 //! whose cases run them beside the same samples built in the proof kernel.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cache::Cache;
+use crate::cache::{self, Cache};
 use crate::guest::{workspace_root, GuestBuild};
 use crate::{proof_kernel, Context, Error, Result};
 
 /// The samples the guest runs as drydock processes, each next to its in-kernel build.
-pub const GUEST_SAMPLES: &[&str] = &["rust_driver_auxiliary", "rust_debugfs_scoped"];
+pub const GUEST_SAMPLES: &[Sample] = &[
+    Sample {
+        name: "rust_driver_auxiliary",
+        source: "samples/rust/rust_driver_auxiliary.rs",
+        coerce_pointee: false,
+    },
+    Sample {
+        name: "rust_debugfs_scoped",
+        source: "samples/rust/rust_debugfs_scoped.rs",
+        coerce_pointee: false,
+    },
+];
 
-/// How a sample's crate is made.
+/// How an upstream crate is made.
 #[derive(Debug, Clone, Copy)]
-pub struct Sample<'a> {
-    /// Its file name, without `.rs`, under `samples/rust/`: the crate's, library's and binary's
-    /// name.
-    pub name: &'a str,
-    /// Whether it needs the `kernel` crate's `coerce-pointee` feature (an `Arc<dyn Trait>`), which
-    /// the crate enables with `RUSTC_BOOTSTRAP=1` in its `.cargo/config.toml`, as docs/porting.md
-    /// tells a driver workspace to. Cargo reads that file from the directory it runs in: build
-    /// such a crate from its own directory.
+pub struct Sample {
+    /// The crate's name: its library root is `<name>.rs`, and its binary has the name too.
+    pub name: &'static str,
+    /// Where its files are in the Linux tree: the root file itself, or the directory whose every
+    /// file the crate takes (the root among them).
+    pub source: &'static str,
+    /// Whether it needs the `kernel` crate's `coerce-pointee` feature (an `Arc<dyn Trait>` or a
+    /// `KBox<dyn Trait>`), which the crate enables with `RUSTC_BOOTSTRAP=1` in its
+    /// `.cargo/config.toml`, as docs/porting.md tells a driver workspace to. Cargo reads that file
+    /// from the directory it runs in: build such a crate from its own directory.
     pub coerce_pointee: bool,
 }
 
-/// The directory generated sample crates live in: `upstream-samples` in the workspace's target
-/// directory (`$CARGO_TARGET_DIR`, else `target`).
+/// The directory generated crates live in: `upstream-samples` in the workspace's target directory
+/// (`$CARGO_TARGET_DIR`, else `target`).
 pub fn samples_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .filter(|d| !d.is_empty())
@@ -45,46 +59,89 @@ pub fn samples_dir() -> PathBuf {
         .join("upstream-samples")
 }
 
-/// Returns `samples/rust/<name>.rs` of the source `tarball`, extracted once into the cache.
-pub fn sample_source(cache: &Cache, tarball: &Path, name: &str) -> Result<PathBuf> {
+/// The Linux tree's files at `paths` (files or directories, relative to the tree's top), from the
+/// source `tarball`: extracted into the cache once, those missing all in one pass over the tarball,
+/// each moved into place whole. Returns the cached tree's root.
+pub fn upstream_tree(cache: &Cache, tarball: &Path, paths: &[&str]) -> Result<PathBuf> {
     let stem = tarball
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".tar.xz"))
         .ok_or_else(|| Error::new(format!("{} is not a .tar.xz", tarball.display())))?;
-    let dir = cache.dir(&format!("kernel/samples/{stem}"))?;
-    let file = dir.join(format!("{name}.rs"));
-    if !file.is_file() {
-        // The tarball's top directory is the package's name: linux-source-7.3.
-        let package = stem.split('_').next().unwrap_or(stem);
-        let member = format!("{package}/samples/rust/{name}.rs");
-        let out = Command::new("tar")
-            .arg("-xJOf")
-            .arg(tarball)
-            .arg(&member)
-            .output()
-            .context("cannot run tar")?;
-        if !out.status.success() {
-            return Err(Error::new(format!(
-                "cannot extract {member} from {}: {}",
-                tarball.display(),
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        fs::write(&file, &out.stdout)
-            .with_context(|| format!("cannot write {}", file.display()))?;
+    let tree = cache.dir(&format!("kernel/upstream/{stem}"))?;
+    let _lock = cache.lock("kernel-upstream")?;
+    let missing: Vec<&str> = paths
+        .iter()
+        .copied()
+        .filter(|p| !tree.join(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return Ok(tree);
     }
-    Ok(file)
+    let staged = cache::staging_path(&tree);
+    fs::create_dir_all(&staged).with_context(|| format!("cannot create {}", staged.display()))?;
+    // The tarball's top directory is the package's name: linux-source-7.3.
+    let package = stem.split('_').next().unwrap_or(stem);
+    let out = Command::new("tar")
+        .arg("-xJf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(&staged)
+        .arg("--strip-components=1")
+        .args(missing.iter().map(|path| format!("{package}/{path}")))
+        .output()
+        .context("cannot run tar")?;
+    if !out.status.success() {
+        return Err(Error::new(format!(
+            "cannot extract {missing:?} from {}: {}",
+            tarball.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    for path in missing {
+        let target = tree.join(path);
+        let parent = target.parent().expect("a path in the tree");
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        cache::publish(&staged.join(path), &target)?;
+    }
+    cache::remove_all(&staged).with_context(|| format!("cannot remove {}", staged.display()))?;
+    Ok(tree)
 }
 
-/// Writes the crate of `sample` into `dir` (into an empty or earlier crate directory of the same
-/// sample; files that are already as they should be are left alone): the upstream file at `source` as its library
-/// root, the binary that runs it as a process, the build script, and `test` (a test of the
-/// sample on the simulated bus) as `tests/sim.rs` if given.
+/// The files at `path`, by their path under it (a file: by its name), with their contents.
+pub fn files(path: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut found = BTreeMap::new();
+    if path.is_file() {
+        let name = path.file_name().expect("a file has a name").into();
+        let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        found.insert(name, data);
+        return Ok(found);
+    }
+    let entries = fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))?;
+    for entry in entries {
+        let entry = entry
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .path();
+        let name = PathBuf::from(entry.file_name().expect("an entry has a name"));
+        for (sub, data) in files(&entry)? {
+            let under = if entry.is_dir() { name.join(sub) } else { sub };
+            found.insert(under, data);
+        }
+    }
+    Ok(found)
+}
+
+/// Writes the crate of `sample` into `dir` (empty, or an earlier crate of the same sample: files
+/// already as they should be are left alone, so cargo sees a change only where there is one): the
+/// upstream files `sources` (by their path under `src/`, as [`files`] gives them) with `<name>.rs`
+/// as its library root, the binary that runs it as a process (`bin/main.rs`, outside `src/`, which
+/// holds the upstream files alone), the build script, and `test` (a test of the crate on the
+/// simulated bus) as `tests/sim.rs` if given.
 pub fn write_crate(
     dir: &Path,
-    sample: Sample<'_>,
-    source: &Path,
+    sample: &Sample,
+    sources: &BTreeMap<PathBuf, Vec<u8>>,
     test: Option<&str>,
 ) -> Result<()> {
     let root = workspace_root().display().to_string();
@@ -107,7 +164,7 @@ path = "src/{name}.rs"
 # The sample as a process, as `drivers/NAME/process` makes a driver one.
 [[bin]]
 name = "{name}"
-path = "src/main.rs"
+path = "bin/main.rs"
 doc = false
 
 [dependencies]
@@ -150,7 +207,7 @@ unsafe_op_in_unsafe_fn = "deny"
     let mut files = vec![
         (PathBuf::from("Cargo.toml"), manifest),
         (PathBuf::from("build.rs"), build.to_owned()),
-        (PathBuf::from("src/main.rs"), main),
+        (PathBuf::from("bin/main.rs"), main),
     ];
     if sample.coerce_pointee {
         let config = "[env]\nRUSTC_BOOTSTRAP = \"1\"\n";
@@ -159,24 +216,21 @@ unsafe_op_in_unsafe_fn = "deny"
     if let Some(test) = test {
         files.push((PathBuf::from("tests/sim.rs"), test.to_owned()));
     }
-    let read =
-        |path: &Path| fs::read(path).with_context(|| format!("cannot read {}", path.display()));
-    let lock = read(&workspace_root().join("Cargo.lock"))?;
-    // The sample, byte for byte.
-    let sample_file = read(source)?;
-    files.push((
-        PathBuf::from("Cargo.lock"),
-        String::from_utf8_lossy(&lock).into_owned(),
-    ));
+    let lock_file = workspace_root().join("Cargo.lock");
+    let lock = fs::read_to_string(&lock_file)
+        .with_context(|| format!("cannot read {}", lock_file.display()))?;
+    files.push((PathBuf::from("Cargo.lock"), lock));
     for (path, text) in files {
         write_if_changed(&dir.join(path), text.as_bytes())?;
     }
-    write_if_changed(&dir.join("src").join(format!("{name}.rs")), &sample_file)?;
+    // The upstream files, byte for byte.
+    for (path, data) in sources {
+        write_if_changed(&dir.join("src").join(path), data)?;
+    }
     Ok(())
 }
 
-/// Writes `contents` to `path` (and its directory) unless the file holds them already, so that
-/// cargo sees a change only where there is one.
+/// Writes `contents` to `path` (and its directory) unless the file holds them already.
 fn write_if_changed(path: &Path, contents: &[u8]) -> Result<()> {
     if fs::read(path).is_ok_and(|old| old == contents) {
         return Ok(());
@@ -186,22 +240,19 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Builds the binaries of [`GUEST_SAMPLES`] with `build` (the guest's target, profile and
-/// flags), into its target directory beside the guest's other binaries.
+/// Builds the binaries of [`GUEST_SAMPLES`] with `build` (the guest's target, profile and flags),
+/// into its target directory beside the guest's other binaries.
 pub fn build_guest_samples(build: &GuestBuild) -> Result<()> {
     let cache = Cache::from_env()?;
     let tarball = proof_kernel::source_tarball(&cache)?;
+    let paths: Vec<&str> = GUEST_SAMPLES.iter().map(|s| s.source).collect();
+    let tree = upstream_tree(&cache, &tarball, &paths)?;
     let crates = samples_dir().join("guest");
-    for &name in GUEST_SAMPLES {
-        let source = sample_source(&cache, &tarball, name)?;
-        let dir = crates.join(name);
-        let sample = Sample {
-            name,
-            coerce_pointee: false,
-        };
-        write_crate(&dir, sample, &source, None)?;
+    for sample in GUEST_SAMPLES {
+        let dir = crates.join(sample.name);
+        write_crate(&dir, sample, &files(&tree.join(sample.source))?, None)?;
         let mut cmd = build.command(&dir);
-        cmd.args(["--bin", name]);
+        cmd.args(["--bin", sample.name]);
         build.run(cmd)?;
     }
     Ok(())

@@ -150,7 +150,9 @@ fn an_offset_outside_bar0_fails_the_probe_with_einval_not_a_panic() {
         log.records()
     );
     let name = device.name();
-    assert!(log.contains(&format!("probe of {name} failed with error -22")));
+    assert!(log.contains(&format!(
+        "pci_testdev {name}: probe with driver pci_testdev failed with error -22"
+    )));
     assert!(!log.contains(&format!("probe of {name} panicked")));
     // Only the test selection reached the device; no write at any offset was counted.
     assert_eq!(device.model().0.current_test(), Some(0));
