@@ -129,6 +129,21 @@ impl Profile {
         case.runs_in(self.iommu, self.features)
     }
 
+    /// The guest's memory in MiB.
+    ///
+    /// Where bus addresses are physical addresses (no IOMMU, or an identity domain), a device
+    /// with a narrow DMA mask reaches only low memory: QEMU's edu, the first 256 MiB. A process
+    /// cannot ask Linux for low pages, and Linux hands out its highest free pages first (the 7.3
+    /// proof kernel gave 64 pages in a row from the top of 1 GiB), so those guests have 256 MiB
+    /// and every page is under the mask; on a larger machine drydock says what to do instead
+    /// (`HostError::PhysicalAboveMask`). Translated guests have 1 GiB.
+    pub fn memory_mib(&self) -> u32 {
+        match self.iommu {
+            IommuMode::Translated => 1024,
+            IommuMode::Passthrough | IommuMode::Off => 256,
+        }
+    }
+
     /// The kernel command-line arguments that select this profile's IOMMU mode.
     pub fn iommu_cmdline(&self) -> &'static [&'static str] {
         match self.iommu {

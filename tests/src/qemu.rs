@@ -16,9 +16,6 @@ use crate::profile::Profile;
 /// The QEMU binary, from the qemu-system-x86 package.
 pub const QEMU: &str = "qemu-system-x86_64";
 
-/// Guest memory in MiB.
-pub const GUEST_MEMORY_MIB: u32 = 1024;
-
 /// Where the guest's serial console goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Console {
@@ -80,7 +77,7 @@ pub fn args(config: &QemuConfig) -> Vec<OsString> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.push(GUEST_MEMORY_MIB.to_string());
+    args.push(config.profile.memory_mib().to_string());
     // The IOMMU comes first, before the devices it translates.
     args.extend([
         "-device".into(),
@@ -225,6 +222,20 @@ mod tests {
             value_after(&off, "-append"),
             ["console=ttyS0 panic=-1 no_timer_check intel_iommu=off"]
         );
+    }
+
+    #[test]
+    fn guests_whose_bus_addresses_are_physical_have_only_low_memory() {
+        for (profile, mib) in [
+            ("iommu", "1024"),
+            ("kernel73", "1024"),
+            ("pt", "256"),
+            ("noiommu", "256"),
+            ("kernel73-noiommu", "256"),
+        ] {
+            let args = config_args(profile, Console::Captured);
+            assert_eq!(value_after(&args, "-m"), [mib], "{profile}");
+        }
     }
 
     #[test]
