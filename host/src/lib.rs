@@ -23,6 +23,8 @@
 //! - The C-side data both sides name: [`bindings`], which the `kernel` crate re-exports under the
 //!   name bindgen's output has in a kernel tree; errors as [`errno::Errno`] and, with what to do
 //!   about them, [`error::HostError`].
+//! - What drydock's programs share: [`log_filter`] (the log filter `RUST_LOG` or `DRYDOCK_LOG`
+//!   sets) and [`exit_status`] (one scheme of exit statuses).
 //!
 //! This crate never depends on the `kernel` crate: the types it shares with it are the C ones, and
 //! the `kernel` crate converts at the seam, as the kernel's Rust code does. `docs/architecture.md`
@@ -41,6 +43,7 @@ pub mod device;
 pub mod dma;
 pub mod errno;
 pub mod error;
+pub mod exit_status;
 pub mod fault;
 pub mod faux;
 pub mod firmware;
@@ -49,6 +52,7 @@ mod futex;
 pub mod hrtimer;
 pub mod irq;
 pub mod kunit;
+pub mod log_filter;
 pub mod mmio;
 pub mod module;
 pub mod pci;
