@@ -24,7 +24,8 @@ const FLAGS: &[command_line::ExtraFlag] = &[(
 
 fn main() -> ExitCode {
     let module = &edu::__DRYDOCK_MODULE;
-    let command = match command_line::parse(module, std::env::args().skip(1), FLAGS) {
+    let program = command_line::program_name(module.info.name);
+    let command = match command_line::parse(module, &program, std::env::args().skip(1), FLAGS) {
         Ok(command) => command,
         Err(exit) => return exit.report(),
     };
