@@ -816,8 +816,11 @@ mod tests {
             devices: Devices::Opened(Vec::new()),
             ..Options::default()
         };
-        assert_eq!(serve(&EDU_MODULE, options), Status::NothingBound);
+        let status = serve(&EDU_MODULE, options);
+        assert_eq!(status, Status::NothingBound);
         assert!(capture.contains("edu_test: no device bound"));
+        // A failure, not the bad-command-line status of every drydock program.
+        assert_eq!(status.exit_status(), 1);
     }
 
     /// Set when the plain module's `init` has run.
