@@ -57,8 +57,8 @@ fn demo(command: CommandLine) -> Result<(), String> {
         .collect();
     if bound.is_empty() {
         return Err(format!(
-            "no edu device is bound to {driver}; bind one with `{}` (`drydock list --vendor \
-             1234` shows the edu devices)",
+            "no edu device is bound to {driver}; bind one with `{}` (`drydock list -d \
+             1234:11e8` shows the edu devices)",
             bind_command(None, driver)
         ));
     }
