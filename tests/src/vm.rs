@@ -190,14 +190,34 @@ pub fn guest_path(host_path: &Path) -> Result<PathBuf> {
     Ok(inside)
 }
 
+/// The log filter variables set here (`RUST_LOG`, `DRYDOCK_LOG`:
+/// [`drydock_host::log_filter::VARIABLES`]), for a program run in a guest to log as it would
+/// here.
+pub fn log_environment() -> Vec<(&'static str, String)> {
+    drydock_host::log_filter::VARIABLES
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| (*name, value)))
+        .collect()
+}
+
 /// A per-boot script that runs a host program in the guest, in the guest's view of
-/// `host_cwd`, with its output going to [`PROGRAM_STDOUT`] and [`PROGRAM_STDERR`].
-pub fn program_script(program: &Path, args: &[String], host_cwd: &Path) -> Result<String> {
+/// `host_cwd`, with the variables `env` set, its output going to [`PROGRAM_STDOUT`] and
+/// [`PROGRAM_STDERR`].
+pub fn program_script(
+    program: &Path,
+    args: &[String],
+    host_cwd: &Path,
+    env: &[(&str, String)],
+) -> Result<String> {
     let mut command = vec![shell_quote(&guest_path(program)?.to_string_lossy())];
     command.extend(args.iter().map(|a| shell_quote(a)));
     let cwd = guest_path(host_cwd)?;
+    let exports: String = env
+        .iter()
+        .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
+        .collect();
     Ok(format!(
-        "cd {} || exit 125\nexec {} </dev/null >{GUEST_MOUNT}/{PROGRAM_STDOUT} \
+        "cd {} || exit 125\n{exports}exec {} </dev/null >{GUEST_MOUNT}/{PROGRAM_STDOUT} \
          2>{GUEST_MOUNT}/{PROGRAM_STDERR}\n",
         shell_quote(&cwd.to_string_lossy()),
         command.join(" "),
@@ -501,7 +521,7 @@ mod tests {
     #[test]
     fn program_scripts_quote_and_redirect() {
         let script =
-            program_script(Path::new("/bin/sh"), &["it's".into()], Path::new("/")).unwrap();
+            program_script(Path::new("/bin/sh"), &["it's".into()], Path::new("/"), &[]).unwrap();
         let program = guest_path(Path::new("/bin/sh")).unwrap();
         assert_eq!(
             script,
@@ -510,6 +530,18 @@ mod tests {
                  >/drydock/program.stdout 2>/drydock/program.stderr\n",
                 program.display()
             )
+        );
+        // The log filter goes with the program.
+        let script = program_script(
+            Path::new("/bin/sh"),
+            &[],
+            Path::new("/"),
+            &[("RUST_LOG", "warn,edu=debug".into())],
+        )
+        .unwrap();
+        assert!(
+            script.contains("\nexport RUST_LOG='warn,edu=debug'\nexec "),
+            "{script}"
         );
     }
 
