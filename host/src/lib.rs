@@ -29,6 +29,21 @@
 //! This crate never depends on the `kernel` crate: the types it shares with it are the C ones, and
 //! the `kernel` crate converts at the seam, as the kernel's Rust code does. `docs/architecture.md`
 //! describes the layers and how a probe, a DMA allocation and an interrupt cross them.
+//!
+//! # Start here
+//!
+//! A driver never names this crate: to write one, start from the `kernel` crate's documentation
+//! and `docs/tutorial.md`. Read this crate to see what happens under a call of the driver API:
+//!
+//! - a module is a [`module::ModuleDescriptor`] (what `module_pci_driver!` emits), loaded into a
+//!   [`bus::Bus`], which matches its drivers against the bus's devices and calls `probe()`: that
+//!   is the driver core of `drivers/base/`;
+//! - a device on the bus is a [`pci::PciDeviceRef`] over a [`function::PciFunction`], the backend
+//!   that reaches the hardware: [`vfio`] or [`uio`] for a real device, a simulated function in
+//!   tests (the `drydock-sim` crate);
+//! - what the PCI core does for a probe (enabling the device, mapping a BAR, allocating interrupt
+//!   vectors) is in [`pci`], [`mmio`] and [`irq`]; DMA memory and its bus addresses in [`dma`];
+//! - the `drydock` command's view of the machine (devices, drivers, IOMMU groups) is [`sysfs`].
 
 pub mod auxiliary;
 mod bar_file;
