@@ -7,7 +7,7 @@
 //! - [`prereq`] installs the host's Debian packages (QEMU, busybox) or says how to;
 //! - [`debian`] fetches Debian's current kernel into the [`cache`] (its bytes shown as they come,
 //!   by [`progress`]), and [`proof_kernel`] has `tests/kernel/build` build the Linux 7.3 proof
-//!   kernel with the drivers of `drivers/`;
+//!   kernel with the drivers `tests/kernel/drivers` lists;
 //! - [`kernel`] resolves which module files a guest loads, and [`bzimage`] unpacks the kernel
 //!   so it boots faster;
 //! - [`initramfs`] builds (with [`cpio`]) and caches the guest's initramfs;
