@@ -96,6 +96,16 @@ driver, /dev/vfio permissions for the current user, RLIMIT_MEMLOCK against one D
 huge pages, and UIO. With a device: its driver, its IOMMU group's viability and its node.")]
     Check(CheckArgs),
 
+    /// Write a driver crate for a PCI device: a driver file that builds as a Linux 7.3 module
+    /// too, tests on the simulated bus with a model of the device, and the driver's binary
+    #[command(after_help = "\
+For example: `drydock new drivers/mydev -d 1af4:1041` in drydock's checkout (a workspace member,
+joining the kernel proof only when listed in tests/kernel/drivers), or `drydock new ~/mydev -d
+8086:10d3` anywhere else (a workspace of its own depending on drydock by path, or by git with
+--drydock URL). `cargo test` passes at once; the registers are placeholders to replace with the
+device's. docs/new-driver.md goes from there to the VM and a kernel tree.")]
+    New(NewArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output
     #[command(after_help = "\
 For example: `drydock completions bash > /etc/bash_completion.d/drydock` (or into
@@ -199,6 +209,34 @@ pub struct CheckArgs {
     /// Print the report as a JSON object, for scripts (docs/cli.md describes it)
     #[arg(long)]
     pub json: bool,
+}
+
+/// `drydock new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The crate's directory, new or empty; its last component names the crate, as for `cargo
+    /// new` (in drydock's checkout: drivers/NAME)
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    /// The device's IDs, as lspci -n shows them: VENDOR:DEVICE in hex, and :CLASS (base class
+    /// and subclass) when the kernel has no constant for the vendor
+    #[arg(
+        long,
+        short = 'd',
+        value_name = "VENDOR:DEVICE[:CLASS]",
+        required = true
+    )]
+    pub ids: String,
+
+    /// The crate's name, which is also the kernel module's (default: the directory's name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The drydock the crate depends on: a checkout's path or a git URL (default: the checkout
+    /// PATH is in, else the one this drydock was built from)
+    #[arg(long, value_name = "PATH|URL")]
+    pub drydock: Option<String>,
 }
 
 /// `drydock completions`.

@@ -165,6 +165,21 @@ impl Ids {
         Ok(ids)
     }
 
+    /// The vendor ID, if given.
+    pub(crate) fn vendor(&self) -> Option<u32> {
+        self.vendor
+    }
+
+    /// The device ID, if given.
+    pub(crate) fn device(&self) -> Option<u32> {
+        self.device
+    }
+
+    /// The base class and subclass, if given.
+    pub(crate) fn class(&self) -> Option<u32> {
+        self.class
+    }
+
     /// Whether `info`'s IDs and class match.
     pub(crate) fn matches(&self, info: &PciDeviceInfo) -> bool {
         matches(self.vendor, u32::from(info.vendor))

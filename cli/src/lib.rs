@@ -1,5 +1,6 @@
 //! The `drydock` command: list PCI devices, hand them to a userspace driver (vfio-pci or
-//! uio_pci_generic) and back, and check that a driver process can run.
+//! uio_pci_generic) and back, check that a driver process can run, and write a driver crate for a
+//! device (`drydock new`, from the templates in `cli/templates/`).
 //!
 //! The policy lives in the `drydock-admin` crate, over the host crate's view of the kernel's trees:
 //! [`drydock_host::sysfs`] reads and writes them, [`drydock_admin::binding`] decides and carries
@@ -17,6 +18,7 @@ mod filters;
 mod generate;
 mod list;
 mod logging;
+mod new;
 mod output;
 pub mod pci_ids;
 
@@ -192,6 +194,7 @@ pub fn run(command: &Command, sysfs: &Sysfs, out: &mut dyn Write, err: &mut dyn 
                 exit_status::FAILURE
             }
         }),
+        Command::New(args) => new::new(args, out).map(|()| exit_status::SUCCESS),
         Command::Completions(args) => {
             generate::completions(args, out).map(|()| exit_status::SUCCESS)
         }

@@ -119,13 +119,13 @@ fn driver_packages(process: bool) -> Vec<String> {
 #[test]
 fn a_driver_library_names_the_kernel_api_and_nothing_drydock_specific() {
     for driver in driver_packages(false) {
-        let direct: Vec<_> = dependencies(&driver, Some(1)).into_iter().collect();
-        assert_eq!(
-            direct,
-            ["drydock-kernel", "pin-init", "zerocopy"],
+        let direct = dependencies(&driver, Some(1));
+        let allowed = ["drydock-kernel", "pin-init", "zerocopy"];
+        assert!(
+            direct.contains("drydock-kernel") && direct.iter().all(|d| allowed.contains(&&**d)),
             "the driver file of {driver} may name only `kernel` (and `pin_init`, `zerocopy`), as \
              in a Linux 7.3 tree: its binary, in drivers/{driver}/process, is what links the \
-             runner, and its tests take the rest as dev-dependencies"
+             runner, and its tests take the rest as dev-dependencies; it depends on {direct:?}"
         );
     }
 }
