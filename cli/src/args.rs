@@ -125,12 +125,12 @@ and `drydock man bind > /usr/local/share/man/man1/drydock-bind.1`.")]
 /// `drydock list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only devices in this slot, as `lspci -s` takes it: [[[[DOMAIN]:]BUS]:][DEV][.[FN]] in
+    /// Only devices in this slot, as `lspci -s` takes it: `[[[[DOMAIN]:]BUS]:][DEV][.[FN]]` in
     /// hex, any part left out or `*` matching all (`00:04.0`, `04.0`, `00:04`, `.1`)
     #[arg(long, short = 's', value_name = "SLOT")]
     pub slot: Option<String>,
 
-    /// Only devices with these IDs, as `lspci -d` takes them: [VENDOR]:[DEVICE][:CLASS] in hex,
+    /// Only devices with these IDs, as `lspci -d` takes them: `[VENDOR]:[DEVICE][:CLASS]` in hex,
     /// any part left out or `*` matching all (`8086:10d3`, `1af4:`, `:1041`)
     #[arg(long, short = 'd', value_name = "VENDOR:DEVICE", alias = "vendor")]
     pub ids: Option<String>,
