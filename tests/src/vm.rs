@@ -212,26 +212,49 @@ pub fn program_script(
     let mut command = vec![shell_quote(&guest_path(program)?.to_string_lossy())];
     command.extend(args.iter().map(|a| shell_quote(a)));
     let cwd = guest_path(host_cwd)?;
-    let exports: String = env
-        .iter()
-        .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
-        .collect();
     Ok(format!(
-        "cd {} || exit 125\n{exports}exec {} </dev/null >{GUEST_MOUNT}/{PROGRAM_STDOUT} \
+        "cd {} || exit 125\n{}exec {} </dev/null >{GUEST_MOUNT}/{PROGRAM_STDOUT} \
          2>{GUEST_MOUNT}/{PROGRAM_STDERR}\n",
         shell_quote(&cwd.to_string_lossy()),
+        exports(env),
         command.join(" "),
     ))
 }
 
-/// A per-boot script that runs an interactive shell on the console.
-pub fn shell_script() -> String {
-    format!(
-        "echo 'drydock guest shell: the host root is at {HOST_ROOT_MOUNT} (read-only); \
-         exit to power off'\n\
-         export PS1='drydock-guest:\\w# '\n\
-         exec setsid cttyhack sh\n"
-    )
+/// Shell lines exporting the variables `env`.
+fn exports(env: &[(&str, String)]) -> String {
+    env.iter()
+        .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
+        .collect()
+}
+
+/// A per-boot script that runs an interactive shell on the console, in the guest's view of
+/// `host_cwd` (or `/` if the guest cannot enter it), with the variables `env` set and the host
+/// directory `bin_dir` first on `PATH`: the guest binaries, whose names `programs` are, so that
+/// `drydock` and the drivers' binaries run by name.
+pub fn shell_script(
+    bin_dir: &Path,
+    programs: &[String],
+    host_cwd: &Path,
+    env: &[(&str, String)],
+) -> Result<String> {
+    let greeting = format!(
+        "drydock guest shell: the host root is at {HOST_ROOT_MOUNT} (read-only); exit to power \
+         off.\non PATH, built for the guest: {}\ntry: drydock list; drydock bind 0000:00:02.0; \
+         edu --demo",
+        programs.join(" ")
+    );
+    Ok(format!(
+        "echo {}\n\
+         export PATH={}:\"$PATH\"\n\
+         {}export PS1='drydock-guest:\\w# '\n\
+         cd {} || cd /\n\
+         exec setsid cttyhack sh\n",
+        shell_quote(&greeting),
+        shell_quote(&guest_path(bin_dir)?.to_string_lossy()),
+        exports(env),
+        shell_quote(&guest_path(host_cwd)?.to_string_lossy()),
+    ))
 }
 
 /// How long a guest may take.
@@ -516,6 +539,37 @@ mod tests {
             Path::new("/host").join(here.strip_prefix("/").unwrap())
         );
         assert!(guest_path(Path::new("/nonexistent/x")).is_err());
+    }
+
+    #[test]
+    fn shell_scripts_put_the_guest_binaries_first_on_path() {
+        let bin_dir = std::env::temp_dir();
+        let programs = ["drydock".to_owned(), "edu".to_owned()];
+        let env = [("RUST_LOG", "debug".to_owned())];
+        let script = shell_script(&bin_dir, &programs, Path::new("/"), &env).unwrap();
+        let inside = guest_path(&bin_dir).unwrap();
+        let lines: Vec<&str> = script.lines().collect();
+        assert!(
+            lines[0].starts_with("echo 'drydock guest shell: "),
+            "{script}"
+        );
+        assert!(
+            script.contains("\non PATH, built for the guest: drydock edu\n"),
+            "{script}"
+        );
+        assert!(
+            lines.contains(&format!("export PATH='{}':\"$PATH\"", inside.display()).as_str()),
+            "{script}"
+        );
+        assert!(lines.contains(&"export RUST_LOG='debug'"), "{script}");
+        assert!(lines.contains(&"cd '/host' || cd /"), "{script}");
+        assert_eq!(lines.last(), Some(&"exec setsid cttyhack sh"), "{script}");
+        // A shell reads it (`-n`: without running it).
+        let parsed = std::process::Command::new("sh")
+            .args(["-n", "-c", &script])
+            .status()
+            .unwrap();
+        assert!(parsed.success(), "{script}");
     }
 
     #[test]

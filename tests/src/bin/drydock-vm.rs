@@ -31,8 +31,11 @@ fn usage() -> String {
     let mut text = String::from(
         "Usage:
   drydock-vm shell [--profile P]
-      Boot a guest with an interactive shell on the console. The host's root directory is
-      mounted read-only at /host. Exit the shell (or press Ctrl-A X) to stop the guest.
+      Build the guest binaries, then boot a guest with an interactive shell on the console, in
+      the guest's view of the current directory, with `drydock` and the drivers' binaries (edu,
+      nvme, pci-testdev...) on its PATH: a playground on the guest's devices, through real VFIO.
+      The host's root directory is mounted read-only at /host. Exit the shell (or press Ctrl-A X)
+      to stop the guest.
   drydock-vm run [--profile P] [--timeout SECS] -- PROGRAM [ARGS...]
       Boot a guest and run PROGRAM (a static executable or a busybox shell script on the host)
       in it, as root, in the guest's view of the current directory. Its output is streamed
@@ -200,6 +203,14 @@ impl Options {
 }
 
 fn shell(profile: &'static Profile) -> Result<ExitCode> {
+    let binaries = GuestBinaries::locate_or_build_programs()?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let script = vm::shell_script(
+        binaries.dir(),
+        &binaries.programs()?,
+        &cwd,
+        &vm::log_environment(),
+    )?;
     let cache = Cache::from_env()?;
     let guest = vm::prepare(profile, &cache)?;
     let run_dir = RunDir::create(profile.name)?;
@@ -211,13 +222,7 @@ fn shell(profile: &'static Profile) -> Result<ExitCode> {
         boot: vm::boot_timeout()?,
         run: None,
     };
-    let exit = guest.boot(
-        &run_dir,
-        &vm::shell_script(),
-        Console::Interactive,
-        watchdog,
-        || {},
-    )?;
+    let exit = guest.boot(&run_dir, &script, Console::Interactive, watchdog, || {})?;
     match exit.ending {
         Ending::Finished { .. } | Ending::Stopped => Ok(ExitCode::SUCCESS),
         _ => Err(Error::new(
@@ -331,7 +336,7 @@ fn demo() -> Result<ExitCode> {
         "drydock demo: boot a QEMU guest (TCG, emulated Intel IOMMU), hand QEMU's edu device to \
          vfio-pci, and run the edu driver (drivers/edu) on it as a process."
     );
-    let binaries = GuestBinaries::locate_or_build()?;
+    let binaries = GuestBinaries::locate_or_build_programs()?;
     run(
         profile::default_profile(),
         &binaries.runner(),
@@ -356,7 +361,7 @@ fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
             ))
         }
     };
-    let binaries = GuestBinaries::locate_or_build()?;
+    let binaries = GuestBinaries::locate_or_build_programs()?;
     let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);
     let mut bench: Vec<String> = vec!["--out".into(), guest_results];
     bench.extend(bench_args.iter().cloned());
