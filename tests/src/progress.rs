@@ -90,25 +90,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-
-    /// A scratch directory, removed on drop.
-    struct Scratch(std::path::PathBuf);
-
-    impl Scratch {
-        fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir()
-                .join(format!("drydock-progress-{name}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            Scratch(dir)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::vm::RunDir;
 
     /// Waits (a minute at most) until `lines` holds a line containing `text`.
     fn wait_for(lines: &Mutex<Vec<String>>, text: &str) {
@@ -121,12 +103,12 @@ mod tests {
 
     #[test]
     fn a_download_says_its_bytes_share_and_rate_then_its_total() {
-        let scratch = Scratch::new("share");
+        let scratch = RunDir::create("progress-share").unwrap();
         let lines = Mutex::new(Vec::new());
-        let file = scratch.0.join("linux-image.deb");
+        let file = scratch.file("linux-image.deb");
         let result: Result<u8, ()> = watch_download(
             "guest kernel",
-            &scratch.0,
+            scratch.path(),
             Some(1 << 20),
             Duration::from_millis(10),
             |line| lines.lock().unwrap().push(line.to_owned()),
@@ -160,16 +142,16 @@ mod tests {
 
     #[test]
     fn without_a_total_the_bytes_alone_and_a_failure_has_no_summary() {
-        let scratch = Scratch::new("failure");
+        let scratch = RunDir::create("progress-failure").unwrap();
         let lines = Mutex::new(Vec::new());
         let result: Result<(), &str> = watch_download(
             "x",
-            &scratch.0,
+            scratch.path(),
             None,
             Duration::from_millis(10),
             |line| lines.lock().unwrap().push(line.to_owned()),
             || {
-                fs::write(scratch.0.join("x.deb"), vec![0; 3 << 19]).unwrap();
+                fs::write(scratch.file("x.deb"), vec![0; 3 << 19]).unwrap();
                 wait_for(&lines, "x: 1.5 MiB, ");
                 Err("gone")
             },

@@ -4,29 +4,10 @@
 //! fake work waits for the line it expects before it ends, so no timing decides the outcome.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "drydock-kernel-progress-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use drydock_tests::vm::RunDir;
 
 /// Runs `script` in bash after sourcing progress.sh as the build does (strict mode, its `log`),
 /// with short intervals, in `dir`; returns the exit status and standard error. `wait_for TEXT`
@@ -61,9 +42,9 @@ fn run(dir: &Path, script: &str) -> (Option<i32>, String) {
 
 #[test]
 fn a_download_shows_its_bytes_share_and_rate() {
-    let scratch = Scratch::new("download");
+    let scratch = RunDir::create("kernel-progress-download").unwrap();
     let (code, err) = run(
-        &scratch.0,
+        scratch.path(),
         "mkdir into\n\
          fetch() {\n\
            head -c 524288 /dev/zero >into/package.deb\n\
@@ -94,7 +75,7 @@ fn a_download_shows_its_bytes_share_and_rate() {
 
     // Without a total, the bytes and rate alone; a failed download ends without a summary.
     let (code, err) = run(
-        &scratch.0,
+        scratch.path(),
         "mkdir other\n\
          fetch() { head -c 1048576 /dev/zero >other/x; wait_for '1.0 MiB, '; return 3; }\n\
          watch_download 'fetching x' other 0 fetch\n",
@@ -110,10 +91,10 @@ fn a_download_shows_its_bytes_share_and_rate() {
 
 #[test]
 fn a_build_shows_a_heartbeat_with_an_estimate_and_keeps_its_time() {
-    let scratch = Scratch::new("build");
-    fs::write(scratch.0.join("times"), "full 600\ndrivers 50\n").unwrap();
+    let scratch = RunDir::create("kernel-progress-build").unwrap();
+    fs::write(scratch.file("times"), "full 600\ndrivers 50\n").unwrap();
     let (code, err) = run(
-        &scratch.0,
+        scratch.path(),
         "build() {\n\
            printf '  CC      kernel/fork.o\\nsome other line\\n' >>build.log\n\
            wait_for 'now: CC kernel/fork.o'\n\
@@ -132,7 +113,7 @@ fn a_build_shows_a_heartbeat_with_an_estimate_and_keeps_its_time() {
         "{beat}"
     );
     // The build's own time replaces the last full build's; the other kinds stay.
-    let times = fs::read_to_string(scratch.0.join("times")).unwrap();
+    let times = fs::read_to_string(scratch.file("times")).unwrap();
     let lines: Vec<&str> = times.lines().collect();
     assert_eq!(lines.len(), 2, "{times}");
     assert_eq!(lines[0], "drivers 50");
@@ -141,7 +122,7 @@ fn a_build_shows_a_heartbeat_with_an_estimate_and_keeps_its_time() {
 
     // A first build of its kind has no estimate; a failed build keeps no time.
     let (code, err) = run(
-        &scratch.0,
+        scratch.path(),
         "build() { wait_for 'no estimate yet'; return 2; }\n\
          build_with_heartbeat check build.log times build\n",
     );
@@ -151,12 +132,12 @@ fn a_build_shows_a_heartbeat_with_an_estimate_and_keeps_its_time() {
             .any(|l| l.contains("no estimate yet (the first check build); now: CC kernel/fork.o")),
         "{err}"
     );
-    assert_eq!(fs::read_to_string(scratch.0.join("times")).unwrap(), times);
+    assert_eq!(fs::read_to_string(scratch.file("times")).unwrap(), times);
 
     // A build past the last one's time says so.
-    fs::write(scratch.0.join("times"), "drivers 0\n").unwrap();
+    fs::write(scratch.file("times"), "drivers 0\n").unwrap();
     let (code, err) = run(
-        &scratch.0,
+        scratch.path(),
         "build() { wait_for 'longer than the last drivers build (0s)'; }\n\
          build_with_heartbeat drivers build.log times build\n",
     );
