@@ -287,6 +287,12 @@ fn values(name: &str, ids: &DeviceIds, place: &Place) -> Values {
             true,
         ),
     };
+    // In drydock's workspace, drydock's licence; elsewhere the kernel's, which any module may take
+    // (the crate's `license` says the same).
+    let (spdx, module_license) = match place {
+        Place::InWorkspace => ("GPL-2.0 OR MIT", "Dual MIT/GPL"),
+        Place::OutOfTree(_) => ("GPL-2.0", "GPL"),
+    };
     let mut values = Values::default();
     values
         .set("package", name)
@@ -305,6 +311,8 @@ fn values(name: &str, ids: &DeviceIds, place: &Place) -> Values {
         )
         .set("id_table", id_table(&entry))
         .set("drydock_settings", copied_sections())
+        .set("spdx", spdx)
+        .set("module_license", module_license)
         .flag("class_match", class_match)
         .flag("in_workspace", *place == Place::InWorkspace)
         .flag("out_of_tree", *place != Place::InWorkspace);

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: {{spdx}}
 
 //! Driver for the PCI device {{ids}}.
 //!
@@ -235,5 +235,5 @@ kernel::module_pci_driver! {
     name: "{{lib}}",
     authors: ["The {{package}} developers"],
     description: "Driver for the PCI device {{ids}}",
-    license: "GPL",
+    license: "{{module_license}}",
 }
