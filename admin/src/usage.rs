@@ -71,6 +71,30 @@ impl Use {
     pub fn is_root_filesystem(&self) -> bool {
         matches!(self, Use::RootFilesystem { .. })
     }
+
+    /// The kind of use, one word for scripts: `mounted`, `root-filesystem`, `swap`,
+    /// `interface-up` or `open`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Use::Mounted { .. } => "mounted",
+            Use::RootFilesystem { .. } => "root-filesystem",
+            Use::Swap { .. } => "swap",
+            Use::InterfaceUp { .. } => "interface-up",
+            Use::Open { .. } => "open",
+        }
+    }
+
+    /// A few words for a table: `eth0 up`, `/data mounted`, `root fs`, `swap nvme1n1p2`,
+    /// `open by 4242 (edu)`. The [`Display`](fmt::Display) form says more, and how to end it.
+    pub fn summary(&self) -> String {
+        match self {
+            Use::Mounted { mount_point, .. } => format!("{mount_point} mounted"),
+            Use::RootFilesystem { .. } => "root fs".to_owned(),
+            Use::Swap { block, .. } => format!("swap {block}"),
+            Use::InterfaceUp { interface } => format!("{interface} up"),
+            Use::Open { pid, command, .. } => format!("open by {pid} ({command})"),
+        }
+    }
 }
 
 /// `block`, or `block (through dm-0)`.
@@ -379,6 +403,8 @@ mod tests {
             found[0].to_string(),
             "nvme0n1p1 is mounted at /mnt/my data (`umount '/mnt/my data'`)"
         );
+        assert_eq!(found[0].summary(), "/mnt/my data mounted");
+        assert_eq!(found[1].kind(), "mounted");
     }
 
     #[test]
@@ -399,6 +425,9 @@ mod tests {
             }
         );
         assert!(found[1].to_string().contains("swapoff /dev/nvme1n1p2"));
+        let summaries: Vec<String> = found.iter().map(Use::summary).collect();
+        assert_eq!(summaries, ["root fs", "swap nvme1n1p2"]);
+        assert_eq!(found[0].kind(), "root-filesystem");
     }
 
     #[test]
@@ -417,6 +446,8 @@ mod tests {
             }]
         );
         assert!(found[0].to_string().contains("ip link set dev eth0 down"));
+        assert_eq!(found[0].summary(), "eth0 up");
+        assert_eq!(found[0].kind(), "interface-up");
     }
 
     #[test]
@@ -436,6 +467,11 @@ mod tests {
                 pid: 4242,
                 command: "edu".into()
             }]
+        );
+        let found = uses(&sysfs, "0000:00:02.0").unwrap();
+        assert_eq!(
+            (found[0].kind(), found[0].summary().as_str()),
+            ("open", "open by 4242 (edu)")
         );
     }
 

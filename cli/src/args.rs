@@ -7,22 +7,49 @@ use clap::{Args, Parser, Subcommand};
 /// What `drydock --help` shows after the command list.
 const AFTER_HELP: &str = "\
 Examples:
-  drydock list --class net                  network devices (dpdk-devbind.py --status-dev net)
-  drydock bind 0000:01:00.0                 hand a device to vfio-pci (dpdk-devbind.py -b vfio-pci)
-  drydock bind --driver uio_pci_generic 01:00.0
-  drydock unbind 0000:01:00.0               give it back to its kernel driver (setup.sh reset)
-  drydock unbind --all                      give back every device drydock took
-  drydock check 0000:01:00.0                is everything in place to drive it? (setup.sh status)
+  drydock list --class net         network devices (dpdk-devbind.py --status-dev net)
+  drydock list -d 8086:            Intel devices (-s and -d as lspci takes them)
+  drydock bind 0000:01:00.0        hand a device to vfio-pci (dpdk-devbind.py -b vfio-pci)
+  drydock bind -n 01:00.0          say what binding would do, and change nothing
+  drydock bind -b uio_pci_generic 01:00.0
+  drydock unbind 0000:01:00.0      give it back to its kernel driver (setup.sh reset)
+  drydock unbind --all             give back every device drydock took
+  drydock check 0000:01:00.0       is everything in place to drive it? (setup.sh status)
 
-Devices are named by PCI address, DDDD:BB:DD.F (the domain may be left out: BB:DD.F).
-Binding needs root. The drivers devices had are remembered in /run/drydock, so `unbind` works
-from any later invocation until the next boot. Exit status: 0 done (check: ready), 1 refused or
-failed (check: not ready), 2 bad command line.";
+Devices are named by PCI address, DDDD:BB:DD.F (the domain may be left out: BB:DD.F). Binding
+needs root. The drivers devices had are remembered in /run/drydock, so `unbind` works from any
+later invocation until the next boot.
+
+Exit status: 0 done (check: ready), 1 refused or failed (check: not ready), 2 bad command line,
+70 a bug. RUST_LOG=debug (or DRYDOCK_LOG=debug) shows each change drydock makes in sysfs.";
+
+/// Flags whose meaning changed, with what to write instead: (subcommand, old flag, advice).
+/// `-d` now means what it means to `lspci`, vendor and device IDs, so it no longer names a
+/// driver, and `-v` (lspci's "verbose") no longer names a vendor.
+pub const RENAMED: &[(&str, &str, &str)] = &[
+    (
+        "list",
+        "-v",
+        "`-v VENDOR` is now `-d VENDOR:`, as lspci spells it, or `--ids VENDOR:`",
+    ),
+    (
+        "bind",
+        "-d",
+        "`-d DRIVER` is now `-b DRIVER`, as dpdk-devbind.py spells it, or `--driver DRIVER`",
+    ),
+    ("check", "-d", "`-d DRIVER` is now `--driver DRIVER`"),
+];
 
 /// List PCI devices, hand them to vfio-pci or uio_pci_generic and back, and check that a
 /// userspace driver can run.
 #[derive(Debug, Parser)]
-#[command(name = "drydock", version, after_help = AFTER_HELP, arg_required_else_help = true)]
+#[command(
+    name = "drydock",
+    version,
+    after_help = AFTER_HELP,
+    arg_required_else_help = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Read and write the sysfs and procfs trees under DIR instead of / (for inspecting a copied
     /// tree; nothing reacts to writes there).
@@ -68,22 +95,53 @@ Checks the IOMMU (enabled, and why not), interrupt remapping, the vfio-pci or ui
 driver, /dev/vfio permissions for the current user, RLIMIT_MEMLOCK against one DMA chunk (2 MiB),
 huge pages, and UIO. With a device: its driver, its IOMMU group's viability and its node.")]
     Check(CheckArgs),
+
+    /// Write a driver crate for a PCI device: a driver file that builds as a Linux 7.3 module
+    /// too, tests on the simulated bus with a model of the device, and the driver's binary
+    #[command(after_help = "\
+For example: `drydock new drivers/mydev -d 1af4:1041` in drydock's checkout (a workspace member,
+joining the kernel proof only when listed in tests/kernel/drivers), or `drydock new ~/mydev -d
+8086:10d3` anywhere else (a workspace of its own depending on drydock by path, or by git with
+--drydock URL). `cargo test` passes at once; the registers are placeholders to replace with the
+device's. docs/new-driver.md goes from there to the VM and a kernel tree.")]
+    New(NewArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output
+    #[command(after_help = "\
+For example: `drydock completions bash > /etc/bash_completion.d/drydock` (or into
+~/.local/share/bash-completion/completions/drydock for one user);
+`drydock completions zsh > \"${fpath[1]}/_drydock\"`;
+`drydock completions fish > ~/.config/fish/completions/drydock.fish`.")]
+    Completions(CompletionsArgs),
+
+    /// Print the manual page, drydock(1), or a subcommand's, drydock-bind(1), in roff to standard
+    /// output
+    #[command(after_help = "\
+For example: `drydock man | man -l -`, or `drydock man > /usr/local/share/man/man1/drydock.1`
+and `drydock man bind > /usr/local/share/man/man1/drydock-bind.1`.")]
+    Man(ManArgs),
 }
 
 /// `drydock list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Only devices in this slot, as `lspci -s` takes it: `[[[[DOMAIN]:]BUS]:][DEV][.[FN]]` in
+    /// hex, any part left out or `*` matching all (`00:04.0`, `04.0`, `00:04`, `.1`)
+    #[arg(long, short = 's', value_name = "SLOT")]
+    pub slot: Option<String>,
+
+    /// Only devices with these IDs, as `lspci -d` takes them: `[VENDOR]:[DEVICE][:CLASS]` in hex,
+    /// any part left out or `*` matching all (`8086:10d3`, `1af4:`, `:1041`)
+    #[arg(long, short = 'd', value_name = "VENDOR:DEVICE", alias = "vendor")]
+    pub ids: Option<String>,
+
     /// Only devices of this class: a hex prefix of the class code (`02`, `0108`, `010802`) or a
     /// name: net, storage, nvme, display, bridge, serial-bus, crypto, accel, other
     #[arg(long, short = 'c', value_name = "CLASS")]
     pub class: Option<String>,
 
-    /// Only devices of this vendor (hex, `8086`), or vendor and device (`8086:10d3`)
-    #[arg(long, short = 'v', value_name = "VENDOR[:DEVICE]")]
-    pub vendor: Option<String>,
-
     /// Only devices bound to this driver (`none` for devices without one)
-    #[arg(long, short = 'd', value_name = "DRIVER")]
+    #[arg(long, value_name = "DRIVER")]
     pub driver: Option<String>,
 
     /// Print a JSON array, one object per device, for scripts
@@ -104,13 +162,7 @@ pub struct BindArgs {
     pub devices: Vec<String>,
 
     /// The userspace driver: vfio-pci (behind the IOMMU) or uio_pci_generic (no DMA isolation)
-    #[arg(
-        long,
-        short = 'd',
-        short_alias = 'b',
-        value_name = "DRIVER",
-        default_value = "vfio-pci"
-    )]
+    #[arg(long, short = 'b', value_name = "DRIVER", default_value = "vfio-pci")]
     pub driver: String,
 
     /// Also bind the other devices of each IOMMU group that keep it from being usable by VFIO
@@ -121,6 +173,10 @@ pub struct BindArgs {
     /// refuse
     #[arg(long)]
     pub force: bool,
+
+    /// Say what binding would do (and refuse what it would refuse), and change nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 /// `drydock unbind`.
@@ -147,8 +203,56 @@ pub struct CheckArgs {
     pub device: Option<String>,
 
     /// The userspace driver to check for: vfio-pci or uio_pci_generic
-    #[arg(long, short = 'd', value_name = "DRIVER", default_value = "vfio-pci")]
+    #[arg(long, value_name = "DRIVER", default_value = "vfio-pci")]
     pub driver: String,
+
+    /// Print the report as a JSON object, for scripts (docs/cli.md describes it)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `drydock new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The crate's directory, new or empty; its last component names the crate, as for `cargo
+    /// new` (in drydock's checkout: drivers/NAME)
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    /// The device's IDs, as lspci -n shows them: VENDOR:DEVICE in hex, and :CLASS (base class
+    /// and subclass) when the kernel has no constant for the vendor
+    #[arg(
+        long,
+        short = 'd',
+        value_name = "VENDOR:DEVICE[:CLASS]",
+        required = true
+    )]
+    pub ids: String,
+
+    /// The crate's name, which is also the kernel module's (default: the directory's name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The drydock the crate depends on: a checkout's path or a git URL (default: the checkout
+    /// PATH is in, else the one this drydock was built from)
+    #[arg(long, value_name = "PATH|URL")]
+    pub drydock: Option<String>,
+}
+
+/// `drydock completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `drydock man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand, for its own page
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use drydock_admin::binding::{
-    self, bind_one, BindOptions, BindOutcome, Plan, Reason, UnbindOutcome, UserspaceDriver,
+    self, bind_one, BindOptions, BindOutcome, Plan, Reason, Step, UnbindOutcome, UserspaceDriver,
 };
 use drydock_host::pci_id::canonical_address;
 use drydock_host::sysfs::Sysfs;
@@ -12,7 +12,15 @@ use crate::args::{BindArgs, UnbindArgs};
 use crate::output::line;
 use crate::Failure;
 
-/// Runs `drydock bind`.
+/// Why a step is in the plan, for its line: nothing for a named device.
+fn why(step: &Step) -> String {
+    match &step.reason {
+        Reason::Named => String::new(),
+        Reason::GroupOf(named) => format!(" (IOMMU group of {named})"),
+    }
+}
+
+/// Runs `drydock bind` (or, with `--dry-run`, says what it would do).
 pub(crate) fn bind(
     sysfs: &Sysfs,
     args: &BindArgs,
@@ -28,6 +36,10 @@ pub(crate) fn bind(
     for note in &plan.notes {
         line(err, &format!("drydock: note: {note}"));
     }
+    if args.dry_run {
+        dry_run(sysfs, &plan, out, err);
+        return Ok(());
+    }
     let mut taken = Vec::new();
     for step in &plan.steps {
         for used in &step.uses {
@@ -37,10 +49,7 @@ pub(crate) fn bind(
             );
         }
         let outcome = bind_one(sysfs, &step.address, driver)?;
-        let why = match &step.reason {
-            Reason::Named => String::new(),
-            Reason::GroupOf(named) => format!(" (IOMMU group of {named})"),
-        };
+        let why = why(step);
         match outcome {
             BindOutcome::Already => line(
                 out,
@@ -66,6 +75,43 @@ pub(crate) fn bind(
         );
     }
     Ok(())
+}
+
+/// Prints what carrying out `plan` would do: the module it would load, each device's move.
+/// Nothing is changed.
+fn dry_run(sysfs: &Sysfs, plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) {
+    let driver = plan.driver;
+    let moves = plan
+        .steps
+        .iter()
+        .any(|s| s.driver.as_deref() != Some(driver.name()));
+    if moves && !sysfs.driver_registered(driver.name()) {
+        line(out, &format!("would load module {driver}"));
+    }
+    for step in &plan.steps {
+        for used in &step.uses {
+            line(
+                err,
+                &format!(
+                    "drydock: would take {} anyway (--force): {used}",
+                    step.address
+                ),
+            );
+        }
+        let why = why(step);
+        let text = match step.driver.as_deref() {
+            Some(current) if current == driver.name() => {
+                format!("{}: already bound to {driver}{why}", step.address)
+            }
+            current => format!(
+                "would bind {}: {} -> {driver}{why}",
+                step.address,
+                current.unwrap_or("no driver")
+            ),
+        };
+        line(out, &text);
+    }
+    line(out, "dry run: nothing changed");
 }
 
 /// The devices `drydock unbind` gives back, in order, without repeats.

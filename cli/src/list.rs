@@ -3,27 +3,16 @@
 use std::io::Write;
 
 use drydock_admin::binding;
+use drydock_admin::usage::{self, Use};
 use drydock_host::error::HostError;
 use drydock_host::sysfs::{PciDeviceInfo, Sysfs};
 use serde::Serialize;
 
 use crate::args::ListArgs;
+use crate::filters::{class_prefix, driver_matches, Ids, Slot};
 use crate::output::line;
 use crate::pci_ids::PciIds;
 use crate::Failure;
-
-/// Class names `--class` accepts, with the class code prefix each stands for.
-const CLASS_NAMES: &[(&str, &str)] = &[
-    ("net", "02"),
-    ("storage", "01"),
-    ("nvme", "0108"),
-    ("display", "03"),
-    ("bridge", "06"),
-    ("serial-bus", "0c"),
-    ("crypto", "10"),
-    ("accel", "12"),
-    ("other", "ff"),
-];
 
 /// A device as listed, also the JSON object `--json` prints.
 #[derive(Debug, Serialize)]
@@ -57,6 +46,29 @@ pub(crate) struct Listed {
     pub(crate) group_viable: Option<bool>,
     /// The other members that keep kernel drivers.
     pub(crate) group_blockers: Vec<Blocker>,
+    /// What uses the device: a mounted filesystem, swap, an interface that is up, an open node.
+    pub(crate) in_use: Vec<InUse>,
+}
+
+/// A use of a device, as `--json` shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct InUse {
+    /// One word: `mounted`, `root-filesystem`, `swap`, `interface-up`, `open`.
+    pub(crate) kind: &'static str,
+    /// A few words, as the table shows them.
+    pub(crate) summary: String,
+    /// The whole story, with the command that ends the use.
+    pub(crate) detail: String,
+}
+
+impl From<&Use> for InUse {
+    fn from(used: &Use) -> Self {
+        Self {
+            kind: used.kind(),
+            summary: used.summary(),
+            detail: used.to_string(),
+        }
+    }
 }
 
 /// A group member that keeps a group from VFIO.
@@ -68,39 +80,6 @@ pub(crate) struct Blocker {
     pub(crate) driver: String,
 }
 
-/// Turns `--class` into a class-code prefix (lowercase hex).
-fn class_prefix(text: &str) -> Result<String, Failure> {
-    let lower = text.trim().to_ascii_lowercase();
-    if let Some((_, prefix)) = CLASS_NAMES.iter().find(|(name, _)| *name == lower) {
-        return Ok((*prefix).to_owned());
-    }
-    let hex = lower.trim_start_matches("0x");
-    if !hex.is_empty() && hex.len() <= 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(hex.to_owned());
-    }
-    let names: Vec<&str> = CLASS_NAMES.iter().map(|(n, _)| *n).collect();
-    Err(Failure::usage(format!(
-        "`{text}` is not a class: give a hex prefix of the class code (`02`, `0108`, `010802`) or \
-         one of {}",
-        names.join(", ")
-    )))
-}
-
-/// Turns `--vendor` into a vendor ID and maybe a device ID.
-fn vendor_filter(text: &str) -> Result<(u16, Option<u16>), Failure> {
-    let parse = |t: &str| u16::from_str_radix(t.trim().trim_start_matches("0x"), 16).ok();
-    let parsed = match text.split_once(':') {
-        Some((v, d)) => parse(v).zip(parse(d)).map(|(v, d)| (v, Some(d))),
-        None => parse(text).map(|v| (v, None)),
-    };
-    parsed.ok_or_else(|| {
-        Failure::usage(format!(
-            "`{text}` is not a vendor: give a hex vendor ID (`8086`) or vendor:device (`8086:10d3`), \
-             as `drydock list` shows them"
-        ))
-    })
-}
-
 /// The devices `args` select, described.
 pub(crate) fn listed(
     sysfs: &Sysfs,
@@ -108,21 +87,20 @@ pub(crate) fn listed(
     names: &PciIds,
 ) -> Result<Vec<Listed>, Failure> {
     let class = args.class.as_deref().map(class_prefix).transpose()?;
-    let vendor = args.vendor.as_deref().map(vendor_filter).transpose()?;
+    let slot = args.slot.as_deref().map(Slot::parse).transpose()?;
+    let ids = args.ids.as_deref().map(Ids::parse).transpose()?;
     let records = binding::remembered(sysfs)?;
     let mut listed = Vec::new();
     for info in sysfs.devices()? {
         let keep = class
             .as_ref()
             .is_none_or(|prefix| format!("{:06x}", info.class).starts_with(prefix.as_str()))
-            && vendor.is_none_or(|(v, d)| info.vendor == v && d.is_none_or(|d| info.device == d))
+            && slot.is_none_or(|slot| slot.matches(&info.address))
+            && ids.is_none_or(|ids| ids.matches(&info))
             && args
                 .driver
                 .as_deref()
-                .is_none_or(|wanted| match &info.driver {
-                    Some(driver) => driver.replace('_', "-") == wanted.replace('_', "-"),
-                    None => wanted == "none",
-                });
+                .is_none_or(|wanted| driver_matches(wanted, info.driver.as_deref()));
         if keep {
             let record = records.iter().find(|(a, _)| *a == info.address);
             listed.push(describe(
@@ -151,7 +129,12 @@ fn describe(
             .collect(),
         None => Vec::new(),
     };
+    let in_use = usage::uses(sysfs, &info.address)?
+        .iter()
+        .map(InUse::from)
+        .collect();
     Ok(Listed {
+        in_use,
         vendor: format!("{:04x}", info.vendor),
         device: format!("{:04x}", info.device),
         vendor_name: names.vendor(info.vendor).map(str::to_owned),
@@ -184,6 +167,19 @@ fn name_of(device: &Listed) -> String {
     }
 }
 
+/// The in-use column: what uses the device, in a few words, or `-`.
+fn in_use(device: &Listed) -> String {
+    if device.in_use.is_empty() {
+        return "-".to_owned();
+    }
+    device
+        .in_use
+        .iter()
+        .map(|u| u.summary.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Prints the table (or JSON) of `devices`.
 pub(crate) fn print(out: &mut dyn Write, devices: &[Listed], json: bool) -> Result<(), Failure> {
     if json {
@@ -192,7 +188,7 @@ pub(crate) fn print(out: &mut dyn Write, devices: &[Listed], json: bool) -> Resu
         line(out, &text);
         return Ok(());
     }
-    let rows: Vec<[String; 6]> = devices
+    let rows: Vec<[String; 7]> = devices
         .iter()
         .map(|d| {
             let driver = match (&d.driver, d.taken_by_drydock) {
@@ -218,10 +214,11 @@ pub(crate) fn print(out: &mut dyn Write, devices: &[Listed], json: bool) -> Resu
                 driver,
                 d.iommu_group.map_or("-".to_owned(), |g| g.to_string()),
                 vfio,
+                in_use(d),
             ]
         })
         .collect();
-    let header = ["BDF", "IDS", "CLASS", "DRIVER", "GROUP", "VFIO"];
+    let header = ["BDF", "IDS", "CLASS", "DRIVER", "GROUP", "VFIO", "IN USE"];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -242,28 +239,4 @@ pub(crate) fn print(out: &mut dyn Write, devices: &[Listed], json: bool) -> Resu
         line(out, &format_row(&cells, &name_of(device)));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_filters_take_names_and_hex_prefixes() {
-        assert_eq!(class_prefix("net").unwrap(), "02");
-        assert_eq!(class_prefix("NVMe").unwrap(), "0108");
-        assert_eq!(class_prefix("0x0108").unwrap(), "0108");
-        assert_eq!(class_prefix("010802").unwrap(), "010802");
-        let err = class_prefix("disks").unwrap_err();
-        assert!(err.message.contains("storage"), "{}", err.message);
-        assert!(class_prefix("0108021").is_err());
-    }
-
-    #[test]
-    fn vendor_filters_take_a_vendor_or_a_pair() {
-        assert_eq!(vendor_filter("8086").unwrap(), (0x8086, None));
-        assert_eq!(vendor_filter("8086:10D3").unwrap(), (0x8086, Some(0x10d3)));
-        assert!(vendor_filter("intel").is_err());
-        assert!(vendor_filter("8086:").is_err());
-    }
 }

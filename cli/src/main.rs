@@ -16,6 +16,6 @@ fn main() -> ExitCode {
         let mut err = std::io::stderr().lock();
         drydock_cli::main(std::env::args_os(), &mut out, &mut err)
     })
-    .unwrap_or(70);
+    .unwrap_or(drydock_host::exit_status::SOFTWARE);
     ExitCode::from(code)
 }

@@ -10,8 +10,13 @@ use std::process::{Command, Output, Stdio};
 
 use drydock_sim::sysfs::{FakeDevice, FakeSys};
 
+/// The binary, with no log filter from the test's environment and no terminal width.
 fn drydock() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_drydock"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_drydock"));
+    for variable in ["RUST_LOG", "DRYDOCK_LOG", "COLUMNS"] {
+        command.env_remove(variable);
+    }
+    command
 }
 
 fn run(args: &[&str]) -> Output {
@@ -64,6 +69,132 @@ fn help_speaks_the_language_of_the_tools_it_replaces() {
     let output = run(&[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("Usage: drydock"));
+}
+
+#[test]
+fn help_is_wrapped_to_the_terminal() {
+    let help_of = |columns: Option<&str>, args: &[&str]| {
+        let mut command = drydock();
+        command.args(args);
+        if let Some(columns) = columns {
+            command.env("COLUMNS", columns);
+        }
+        let output = command.output().expect("running drydock");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    for args in [
+        &["--help"][..],
+        &["list", "--help"],
+        &["bind", "--help"],
+        &["unbind", "--help"],
+        &["check", "--help"],
+    ] {
+        // No terminal: 100 columns at most.
+        let help = help_of(None, args);
+        let widest = help.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= 100, "{args:?}: {widest} columns:\n{help}");
+        // A narrow terminal: its width.
+        let help = help_of(Some("72"), args);
+        let options: Vec<&str> = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Options:") && !l.starts_with("Commands:"))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert!(options.len() > 2, "{args:?}:\n{help}");
+        for line in options {
+            assert!(line.chars().count() <= 72, "{args:?}: {line:?}\n{help}");
+        }
+        // A wide one: still 100 at most, for reading.
+        let help = help_of(Some("250"), args);
+        assert!(help.lines().all(|l| l.chars().count() <= 100), "{help}");
+    }
+}
+
+#[test]
+fn mistyped_commands_and_options_get_suggestions() {
+    let err = one_line_failure(&run(&["lsit"]), 2);
+    assert_eq!(
+        err,
+        "drydock: unrecognized subcommand 'lsit' (a similar subcommand exists: 'list'); see \
+         `drydock --help`\n"
+    );
+    let err = one_line_failure(&run(&["bind", "--dryrun", "00:02.0"]), 2);
+    assert!(
+        err.contains("(a similar argument exists: '--dry-run')"),
+        "{err}"
+    );
+}
+
+#[test]
+fn renamed_flags_say_what_they_are_now() {
+    let err = one_line_failure(&run(&["bind", "-d", "uio_pci_generic", "00:02.0"]), 2);
+    assert!(
+        err.contains("`-d DRIVER` is now `-b DRIVER`") && err.contains("`drydock bind --help`"),
+        "{err}"
+    );
+    assert!(!err.contains("use '-- -d'"), "{err}");
+    let err = one_line_failure(&run(&["check", "-d", "vfio-pci"]), 2);
+    assert!(err.contains("`--driver DRIVER`"), "{err}");
+    let err = one_line_failure(&run(&["list", "-v", "8086"]), 2);
+    assert!(err.contains("`-d VENDOR:`"), "{err}");
+}
+
+#[test]
+fn rust_log_shows_what_drydock_writes() {
+    let fake = FakeSys::new("log");
+    fake.add_device(&FakeDevice::edu("0000:00:02.0"));
+    fake.add_driver("uio_pci_generic", &[]);
+    let root = fake.root().to_str().unwrap();
+    let args = [
+        "--root",
+        root,
+        "bind",
+        "-b",
+        "uio_pci_generic",
+        "0000:00:02.0",
+    ];
+    // Without a filter: the one line of the failure (nothing reacts to the writes in this tree).
+    let quiet = drydock().args(args).output().unwrap();
+    let quiet_err = String::from_utf8_lossy(&quiet.stderr).into_owned();
+    assert_eq!(quiet_err.lines().count(), 1, "{quiet_err}");
+    for variable in ["RUST_LOG", "DRYDOCK_LOG"] {
+        let output = drydock()
+            .args(args)
+            .env(variable, "debug")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            err.lines().any(
+                |l| l.starts_with("drydock: debug: writing `uio_pci_generic` to ")
+                    && l.ends_with("0000:00:02.0/driver_override")
+            ),
+            "{variable}: {err}"
+        );
+        assert_eq!(output.status.code(), quiet.status.code());
+    }
+    // DRYDOCK_LOG wins over RUST_LOG.
+    let output = drydock()
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .env("DRYDOCK_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stderr), quiet_err);
+    // A filter that does not parse is said, not ignored.
+    let output = drydock()
+        .args(["--root", root, "list"])
+        .env("RUST_LOG", "drydock=loud")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.starts_with("drydock: warning: RUST_LOG=\"drydock=loud\": ")
+            && err.contains("invalid logging spec 'loud'"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -86,8 +86,8 @@ fn list_shows_every_device_with_driver_group_and_viability() {
     let nic = lines.iter().find(|l| l.starts_with(NIC)).unwrap();
     let words: Vec<&str> = nic.split_whitespace().collect();
     assert_eq!(
-        &words[..6],
-        &[NIC, "8086:10d3", "020000", "e1000e", "6", "viable"]
+        &words[..7],
+        &[NIC, "8086:10d3", "020000", "e1000e", "6", "viable", "-"]
     );
     // Without pci.ids, the class name stands for the device's.
     assert!(nic.ends_with("Network controller"), "{nic}");
@@ -96,7 +96,7 @@ fn list_shows_every_device_with_driver_group_and_viability() {
 }
 
 #[test]
-fn list_filters_by_class_vendor_and_driver() {
+fn list_filters_by_class_ids_slot_and_driver() {
     let fake = FakeSys::guest("filters");
     assert_eq!(
         addresses(&ok(&fake, &["list", "--class", "net"])),
@@ -110,16 +110,38 @@ fn list_filters_by_class_vendor_and_driver() {
         addresses(&ok(&fake, &["list", "-c", "01"])),
         vec![NVME0, "0000:00:05.0", SATA]
     );
+    // -d as lspci takes it: vendor:device, either side optional.
     assert_eq!(
-        addresses(&ok(&fake, &["list", "--vendor", "1b36:0010"])),
+        addresses(&ok(&fake, &["list", "-d", "1b36:0010"])),
         vec![NVME0, "0000:00:05.0"]
     );
     assert_eq!(
-        addresses(&ok(
-            &fake,
-            &["list", "--vendor", "8086", "--driver", "none"]
-        )),
+        addresses(&ok(&fake, &["list", "-d", "1b36:"])),
+        vec!["0000:00:03.0", NVME0, "0000:00:05.0"]
+    );
+    assert_eq!(addresses(&ok(&fake, &["list", "-d", ":10d3"])), vec![NIC]);
+    assert_eq!(
+        addresses(&ok(&fake, &["list", "--ids", "8086:", "--driver", "none"])),
         vec!["0000:00:1f.0", SATA, SMBUS]
+    );
+    // The old long spelling still works.
+    assert_eq!(
+        addresses(&ok(&fake, &["list", "--vendor", "1234"])),
+        vec![EDU]
+    );
+    // -s as lspci takes it.
+    assert_eq!(addresses(&ok(&fake, &["list", "-s", "1f.2"])), vec![SATA]);
+    assert_eq!(
+        addresses(&ok(&fake, &["list", "-s", "00:1f"])),
+        vec!["0000:00:1f.0", SATA, SMBUS]
+    );
+    assert_eq!(
+        addresses(&ok(&fake, &["list", "-s", "0000:00:04.0"])),
+        vec![NVME0]
+    );
+    assert_eq!(
+        addresses(&ok(&fake, &["list", "-s", "0001:00:04.0"])),
+        Vec::<&str>::new()
     );
     assert_eq!(
         addresses(&ok(&fake, &["list", "--driver", "nvme"])),
@@ -127,8 +149,65 @@ fn list_filters_by_class_vendor_and_driver() {
     );
     let err = refused(&fake, &["list", "--class", "disks"], 2);
     assert!(err.contains("net, storage, nvme"), "{err}");
-    let err = refused(&fake, &["list", "--vendor", "intel"], 2);
+    let err = refused(&fake, &["list", "-d", "intel"], 2);
     assert!(err.contains("8086:10d3"), "{err}");
+    // -d no longer names a driver, and says so.
+    let err = refused(&fake, &["list", "-d", "nvme"], 2);
+    assert!(err.contains("`--driver nvme`"), "{err}");
+    let err = refused(&fake, &["list", "-s", "00:20.0"], 2);
+    assert!(
+        err.contains("bad device number") && err.contains("lspci"),
+        "{err}"
+    );
+}
+
+#[test]
+fn list_shows_what_uses_each_device() {
+    let fake = FakeSys::guest("inuse-list");
+    let table = ok(&fake, &["list"]);
+    assert!(table.lines().next().unwrap().contains("IN USE"), "{table}");
+    let row = |table: &str, address: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(address))
+            .unwrap()
+            .to_owned()
+    };
+    // Nothing uses the guest's devices: the column says `-`.
+    let words: Vec<String> = row(&table, NIC)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(words[6], "-", "{table}");
+    fake.write_file(
+        "sys/devices/pci0000:00/0000:00:06.0/net/eth0/flags",
+        "0x1003\n",
+    );
+    fake.add_block_device(NVME0, Some("nvme0n1"), "nvme0n1p1", (259, 7));
+    fake.add_mount((259, 7), "/dev/nvme0n1p1", "/data", "xfs");
+    let table = ok(&fake, &["list"]);
+    assert!(row(&table, NIC).contains("  eth0 up  "), "{table}");
+    assert!(row(&table, NVME0).contains("  /data mounted  "), "{table}");
+    let value: serde_json::Value = serde_json::from_str(&ok(&fake, &["list", "--json"])).unwrap();
+    let nvme = value
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["address"] == NVME0)
+        .unwrap();
+    assert_eq!(nvme["in_use"][0]["kind"], "mounted");
+    assert_eq!(nvme["in_use"][0]["summary"], "/data mounted");
+    assert_eq!(
+        nvme["in_use"][0]["detail"],
+        "nvme0n1p1 is mounted at /data (`umount /data`)"
+    );
+    let edu = value
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["address"] == EDU)
+        .unwrap();
+    assert_eq!(edu["in_use"], serde_json::json!([]));
 }
 
 #[test]
@@ -406,6 +485,163 @@ fn check_says_in_one_paragraph_when_there_is_no_vfio() {
     );
     assert!(!ran.out.contains("\n\n"));
     assert!(!ran.out.contains("PROBLEM"), "{}", ran.out);
+}
+
+#[test]
+fn bind_dry_run_says_what_it_would_do_and_changes_nothing() {
+    let fake = FakeSys::guest("dryrun");
+    fake.add_driver("i801_smbus", &[(0x8086, 0x2930)]);
+    fake.sysfs().drivers_probe(SMBUS).unwrap();
+    ok(&fake, &["bind", EDU]);
+    let writes = fake.writes();
+    let before: Vec<(String, Option<String>)> = fake
+        .sysfs()
+        .addresses()
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            let d = driver(&fake, &a);
+            (a, d)
+        })
+        .collect();
+    let records = std::fs::read_dir(fake.root().join("run/drydock/original-drivers"))
+        .unwrap()
+        .count();
+    let out = ok(&fake, &["bind", "--dry-run", "--group", NIC, EDU, SATA]);
+    assert_eq!(
+        out,
+        "would bind 0000:00:06.0: e1000e -> vfio-pci\n\
+         0000:00:02.0: already bound to vfio-pci\n\
+         would bind 0000:00:1f.2: no driver -> vfio-pci\n\
+         would bind 0000:00:1f.3: i801_smbus -> vfio-pci (IOMMU group of 0000:00:1f.2)\n\
+         dry run: nothing changed\n"
+    );
+    // A refusal is the same refusal.
+    fake.write_file(
+        "sys/devices/pci0000:00/0000:00:06.0/net/eth0/flags",
+        "0x1003\n",
+    );
+    let err = refused(&fake, &["bind", "-n", NIC], 1);
+    assert!(err.contains("eth0 is up"), "{err}");
+    let ran = drydock(&fake, &["bind", "-n", "--force", NIC]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(
+        ran.err,
+        "drydock: would take 0000:00:06.0 anyway (--force): network interface eth0 is up (`ip \
+         link set dev eth0 down`)\n"
+    );
+    // Nothing was written, no driver moved, no record was made.
+    assert_eq!(fake.writes(), writes);
+    let after: Vec<(String, Option<String>)> = before
+        .iter()
+        .map(|(a, _)| (a.clone(), driver(&fake, a)))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(
+        std::fs::read_dir(fake.root().join("run/drydock/original-drivers"))
+            .unwrap()
+            .count(),
+        records
+    );
+}
+
+#[test]
+fn bind_dry_run_names_the_module_it_would_load() {
+    let fake = FakeSys::new("dryrun-module");
+    fake.add_device(&drydock_sim::sysfs::FakeDevice::edu(EDU));
+    fake.add_loadable_module("uio_pci_generic", "uio_pci_generic", &[]);
+    let out = ok(&fake, &["bind", "-n", "-b", "uio_pci_generic", EDU]);
+    assert_eq!(
+        out,
+        "would load module uio_pci_generic\n\
+         would bind 0000:00:02.0: no driver -> uio_pci_generic\n\
+         dry run: nothing changed\n"
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert!(!fake.sysfs().driver_registered("uio_pci_generic"));
+}
+
+#[test]
+fn check_json_carries_the_report() {
+    let fake = FakeSys::guest("checkjson");
+    fake.write_file("dev/vfio/vfio", "");
+    fake.write_file("proc/interrupts", " 0: 36 0 IR-IO-APIC 2-edge timer\n");
+    let ran = drydock(&fake, &["check", "--json", NVME0]);
+    let value: serde_json::Value = serde_json::from_str(&ran.out).unwrap();
+    assert_eq!(value["driver"], "vfio-pci");
+    assert_eq!(value["device"], NVME0);
+    assert_eq!(value["ready"], false);
+    assert_eq!(value["no_vfio"], serde_json::Value::Null);
+    let findings = value["findings"].as_array().unwrap();
+    let device = findings.iter().find(|f| f["topic"] == "device").unwrap();
+    assert_eq!(device["status"], "problem");
+    assert_eq!(
+        device["found"],
+        "0000:00:04.0 is bound to nvme, not vfio-pci"
+    );
+    assert!(device["fix"]
+        .as_str()
+        .unwrap()
+        .contains("drydock bind 0000:00:04.0"));
+    let iommu = findings.iter().find(|f| f["topic"] == "IOMMU").unwrap();
+    assert_eq!(iommu["status"], "ok");
+    assert_eq!(iommu["fix"], serde_json::Value::Null);
+    // Every finding has the four fields, and the verdict is the exit status's.
+    for finding in findings {
+        let keys: Vec<&String> = finding.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["fix", "found", "status", "topic"], "{finding}");
+    }
+    assert_eq!(ran.code, 1);
+    // The text says the same.
+    let text = drydock(&fake, &["check", NVME0]);
+    let problems = text.out.lines().filter(|l| l.contains("PROBLEM")).count();
+    assert_eq!(
+        problems,
+        findings.iter().filter(|f| f["status"] == "problem").count()
+    );
+    // Without VFIO: the paragraph, and the findings it stands for.
+    let bare = FakeSys::new("checkjson-novfio");
+    bare.write_file("proc/cmdline", "console=ttyS0\n");
+    let ran = drydock(&bare, &["check", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&ran.out).unwrap();
+    assert!(value["no_vfio"]
+        .as_str()
+        .unwrap()
+        .starts_with("This machine has no VFIO"));
+    assert_eq!(value["ready"], false);
+    assert_eq!(value["device"], serde_json::Value::Null);
+    assert_eq!(ran.code, 1);
+}
+
+#[test]
+fn completions_and_manual_pages_come_from_the_command_line_definition() {
+    let fake = FakeSys::new("generate");
+    for (shell, marker) in [
+        ("bash", "complete -F _drydock"),
+        ("zsh", "#compdef drydock"),
+        ("fish", "complete -c drydock"),
+        ("elvish", "edit:completion:arg-completer[drydock]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let script = ok(&fake, &["completions", shell]);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["list", "bind", "unbind", "check", "dry-run", "slot"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let page = ok(&fake, &["man"]);
+    assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{page}");
+    assert!(page.contains(".TH drydock 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    for name in ["list", "bind", "unbind", "check", "completions", "man"] {
+        let entry = format!("drydock\\-{name}(1)");
+        assert!(page.contains(&entry), "the page lacks {entry}");
+    }
+    let bind = ok(&fake, &["man", "bind"]);
+    assert!(bind.contains(".TH drydock-bind 1"), "{bind}");
+    assert!(bind.contains("dry\\-run"), "{bind}");
+    let err = refused(&fake, &["man", "frob"], 2);
+    assert!(err.contains("list, bind, unbind, check"), "{err}");
 }
 
 #[test]

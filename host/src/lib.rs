@@ -23,10 +23,27 @@
 //! - The C-side data both sides name: [`bindings`], which the `kernel` crate re-exports under the
 //!   name bindgen's output has in a kernel tree; errors as [`errno::Errno`] and, with what to do
 //!   about them, [`error::HostError`].
+//! - What drydock's programs share: [`log_filter`] (the log filter `RUST_LOG` or `DRYDOCK_LOG`
+//!   sets) and [`exit_status`] (one scheme of exit statuses).
 //!
 //! This crate never depends on the `kernel` crate: the types it shares with it are the C ones, and
 //! the `kernel` crate converts at the seam, as the kernel's Rust code does. `docs/architecture.md`
 //! describes the layers and how a probe, a DMA allocation and an interrupt cross them.
+//!
+//! # Start here
+//!
+//! A driver never names this crate: to write one, start from the `kernel` crate's documentation
+//! and `docs/tutorial.md`. Read this crate to see what happens under a call of the driver API:
+//!
+//! - a module is a [`module::ModuleDescriptor`] (what `module_pci_driver!` emits), loaded into a
+//!   [`bus::Bus`], which matches its drivers against the bus's devices and calls `probe()`: that
+//!   is the driver core of `drivers/base/`;
+//! - a device on the bus is a [`pci::PciDeviceRef`] over a [`function::PciFunction`], the backend
+//!   that reaches the hardware: [`vfio`] or [`uio`] for a real device, a simulated function in
+//!   tests (the `drydock-sim` crate);
+//! - what the PCI core does for a probe (enabling the device, mapping a BAR, allocating interrupt
+//!   vectors) is in [`pci`], [`mmio`] and [`irq`]; DMA memory and its bus addresses in [`dma`];
+//! - the `drydock` command's view of the machine (devices, drivers, IOMMU groups) is [`sysfs`].
 
 pub mod auxiliary;
 mod bar_file;
@@ -41,6 +58,7 @@ pub mod device;
 pub mod dma;
 pub mod errno;
 pub mod error;
+pub mod exit_status;
 pub mod fault;
 pub mod faux;
 pub mod firmware;
@@ -49,6 +67,7 @@ mod futex;
 pub mod hrtimer;
 pub mod irq;
 pub mod kunit;
+pub mod log_filter;
 pub mod mmio;
 pub mod module;
 pub mod pci;

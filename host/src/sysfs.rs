@@ -489,6 +489,7 @@ impl Sysfs {
         if self.module_present(module) {
             return Ok(());
         }
+        log::debug!(target: "drydock::sysfs", "loading module {module}");
         self.kernel.load_module(self, module)
     }
 
@@ -501,6 +502,7 @@ impl Sysfs {
 
     /// Writes `value` to a sysfs file, through the kernel that answers it.
     fn write(&self, path: &Path, value: &str) -> Result<(), HostError> {
+        log::debug!(target: "drydock::sysfs", "writing `{value}` to {}", path.display());
         self.kernel.write(self, path, value)
     }
 

@@ -99,6 +99,7 @@ fn parameters_set_on_the_command_line_reach_the_driver() {
     let module = &tunable::__DRYDOCK_MODULE;
     let command = command_line::parse(
         module,
+        "tunable",
         args(&["depth=32", "tunable.verbose=y", "00:04.0"]),
         &[],
     )
@@ -116,7 +117,7 @@ fn parameters_set_on_the_command_line_reach_the_driver() {
     assert_eq!((depth, verbose), (32, true));
     // Parameters are set once, as in the kernel.
     assert!(matches!(
-        command_line::parse(module, args(&["depth=4"]), &[]),
+        command_line::parse(module, "tunable", args(&["depth=4"]), &[]),
         Err(Exit::Usage(m)) if m.contains("already set")
     ));
 }
@@ -126,6 +127,7 @@ fn wrong_arguments_say_what_is_wrong() {
     let module = &tunable::__DRYDOCK_MODULE;
     let usage = |list: &[&str]| match command_line::parse(
         module,
+        "tunable",
         args(list),
         &[("--demo", "run a demo")],
     ) {
@@ -140,10 +142,15 @@ fn wrong_arguments_say_what_is_wrong() {
     );
     assert!(usage(&["0000:00:4g.0"]).contains("is not a PCI address"));
     assert!(usage(&["--fast"]).contains("unknown option `--fast`"));
-    let demo = command_line::parse(module, args(&["--demo"]), &[("--demo", "run a demo")])
-        .unwrap_or_else(|_| panic!("a declared flag"));
+    let demo = command_line::parse(
+        module,
+        "tunable",
+        args(&["--demo"]),
+        &[("--demo", "run a demo")],
+    )
+    .unwrap_or_else(|_| panic!("a declared flag"));
     assert!(demo.has("--demo"));
-    let plain = match command_line::parse(&plain::__DRYDOCK_MODULE, args(&["x=1"]), &[]) {
+    let plain = match command_line::parse(&plain::__DRYDOCK_MODULE, "plain", args(&["x=1"]), &[]) {
         Err(Exit::Usage(message)) => message,
         _ => panic!("accepted"),
     };
@@ -151,13 +158,43 @@ fn wrong_arguments_say_what_is_wrong() {
 }
 
 #[test]
-fn help_lists_the_parameters() {
-    let Err(Exit::Help(text)) =
-        command_line::parse(&tunable::__DRYDOCK_MODULE, args(&["--help"]), &[])
+fn help_names_the_binary_and_lists_the_parameters() {
+    let Err(help) =
+        command_line::parse(&tunable::__DRYDOCK_MODULE, "tunctl", args(&["--help"]), &[])
     else {
         panic!("no help");
     };
-    assert!(text.contains("Usage: tunable [OPTIONS] [BDF...] [PARAM=VALUE...]"));
+    assert_eq!(help.status(), 0);
+    let Exit::Help(text) = help else {
+        panic!("no help");
+    };
+    // The binary as the user typed it, and the module it runs.
+    assert!(text.starts_with("tunctl: "), "{text}");
+    assert!(text.contains("(module tunable)"), "{text}");
+    assert!(text.contains("Usage: tunctl [OPTIONS] [BDF...] [PARAM=VALUE...]"));
     assert!(text.contains("depth         Queue depth"));
     assert!(text.contains("--uio"));
+    // How to set the log level.
+    assert!(
+        text.contains("RUST_LOG=debug") && text.contains("DRYDOCK_LOG"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.len() <= 100), "{text}");
+}
+
+#[test]
+fn a_bad_command_line_exits_with_the_usage_status() {
+    let Err(exit) = command_line::parse(
+        &plain::__DRYDOCK_MODULE,
+        "plainctl",
+        args(&["--bogus"]),
+        &[],
+    ) else {
+        panic!("accepted");
+    };
+    assert_eq!(exit.status(), 2);
+    assert!(
+        matches!(&exit, Exit::Usage(m) if m.contains("`plainctl --help` lists the options")),
+        "{exit:?}"
+    );
 }

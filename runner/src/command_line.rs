@@ -14,10 +14,15 @@
 //! - flags a binary declares for itself (such as a demo mode) are passed back to it.
 //!
 //! [`parse`] turns the arguments into [`Options`] for the runtime, and [`main`] is the whole `main`
-//! of a driver binary that needs nothing else.
+//! of a driver binary that needs nothing else. Help and messages name the binary (`nvme`), which
+//! is what the user typed, not the module (`drydock_nvme`). A bad command line exits with status 2,
+//! as the `drydock` command does ([`drydock_host::exit_status`]).
 
+use std::path::Path;
 use std::process::ExitCode;
 
+use drydock_host::exit_status;
+use drydock_host::log_filter;
 use drydock_host::module::ModuleDescriptor;
 use drydock_host::pci_id::parse_bdf;
 use drydock_host::vfio::VfioOptions;
@@ -47,13 +52,29 @@ impl CommandLine {
 pub enum Exit {
     /// `--help` was asked for: print this and exit successfully.
     Help(String),
-    /// The arguments are wrong: print this on standard error and exit with status 64.
+    /// The arguments are wrong: print this on standard error and exit with status 2
+    /// ([`exit_status::USAGE`]).
     Usage(String),
 }
 
-/// Parses `args` (without the program name) for `module`, setting its parameters.
+/// The name a binary was run as: the file name of `argv[0]` (`nvme`), or `fallback` when there
+/// is none.
+pub fn program_name(fallback: &str) -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            Path::new(&arg0)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| fallback.to_owned())
+}
+
+/// Parses `args` (without the program name) for `module`, setting its parameters. `program` is
+/// the binary's name, for the help and the messages.
 pub fn parse(
     module: &'static ModuleDescriptor,
+    program: &str,
     args: impl IntoIterator<Item = String>,
     extra: &[ExtraFlag],
 ) -> Result<CommandLine, Exit> {
@@ -63,24 +84,26 @@ pub fn parse(
     let mut flags = Vec::new();
     for arg in args {
         match arg.as_str() {
-            "-h" | "--help" => return Err(Exit::Help(usage(module, extra))),
+            "-h" | "--help" => return Err(Exit::Help(usage(module, program, extra))),
             "--uio" => uio = true,
             "--trap-bars" => vfio.trap_bars = true,
             flag if flag.starts_with('-') => match extra.iter().find(|(name, _)| *name == flag) {
                 Some((name, _)) => flags.push(*name),
                 None => {
                     return Err(Exit::Usage(format!(
-                        "unknown option `{flag}`; `{} --help` lists the options",
-                        module.info.name
+                        "unknown option `{flag}`; `{program} --help` lists the options"
                     )))
                 }
             },
-            param if param.contains('=') => module.set_param(param).map_err(Exit::Usage)?,
+            param if param.contains('=') => module
+                .set_param(param)
+                .map_err(|err| Exit::Usage(format!("{err}; `{program} --help` lists them")))?,
             address => {
                 if parse_bdf(address).is_none() {
                     return Err(Exit::Usage(format!(
                         "`{address}` is not a PCI address (DDDD:BB:DD.F or BB:DD.F), a PARAM=VALUE \
-                         or an option; `drydock list` shows the addresses"
+                         or an option; `drydock list` shows the addresses, `{program} --help` the \
+                         options"
                     )));
                 }
                 let full = if address.matches(':').count() == 1 {
@@ -108,19 +131,20 @@ pub fn parse(
     Ok(CommandLine { options, flags })
 }
 
-/// The `--help` text for `module`.
-pub fn usage(module: &'static ModuleDescriptor, extra: &[ExtraFlag]) -> String {
+/// The `--help` text of `program`, the binary of `module`.
+pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFlag]) -> String {
     let info = &module.info;
     let mut text = format!(
-        "{name}: {description}\n\n\
-         Usage: {name} [OPTIONS] [BDF...] [PARAM=VALUE...]\n\n\
-         Drives the given PCI devices (by default every device bound to vfio-pci that the driver \
-         supports) until SIGINT or SIGTERM, then releases them.\n\n\
+        "{program}: {description} (module {module})\n\n\
+         Usage: {program} [OPTIONS] [BDF...] [PARAM=VALUE...]\n\n\
+         Drives the given PCI devices (by default every device bound to vfio-pci that the driver\n\
+         supports) until SIGINT or SIGTERM, then releases them. PARAM=VALUE sets a module\n\
+         parameter, as `insmod {module}.ko PARAM=VALUE` does.\n\n\
          Options:\n  \
          --uio         use uio_pci_generic instead of vfio-pci (no IOMMU, no DMA isolation)\n  \
          --trap-bars   reach BARs with pread/pwrite instead of mapping them\n",
-        name = info.name,
         description = info.description,
+        module = info.name,
     );
     for (flag, help) in extra {
         text += &format!("  {flag:<13} {help}\n");
@@ -136,38 +160,50 @@ pub fn usage(module: &'static ModuleDescriptor, extra: &[ExtraFlag]) -> String {
         }
     }
     text += &format!(
-        "\nEnvironment:\n  \
-         DRYDOCK_LOG             log filter (`debug`, `warn,drydock=debug`...)\n  \
-         {:<23} where to mount the module's debugfs files, or `off` (default \
-         /run/drydock/debugfs/MODULE.PID)\n  \
-         {:<23} the directory searched first for firmware files (overrides \
-         firmware_class.path)\n",
+        "\nLog level:\n{}\n\
+         Environment:\n  \
+         {:<20} where to mount the module's debugfs files, or `off`\n  \
+         {:<20} (default /run/drydock/debugfs/MODULE.PID)\n  \
+         {:<20} the directory searched first for firmware files\n  \
+         {:<20} (before firmware_class.path)\n\n\
+         Exit status: 0 stopped by a signal after a clean teardown, 1 failed (no device to\n\
+         drive, a device that could not be opened), 2 bad command line, 70 a panic (a bug).\n",
+        log_filter::HELP,
         drydock_host::debugfs::MOUNT_ENV,
+        "",
         drydock_host::firmware::PATH_ENV,
+        "",
     );
     text
 }
 
 /// The whole `main` of a driver binary: parses the command line and runs the module.
 pub fn main(module: &'static ModuleDescriptor) -> ExitCode {
-    match parse(module, std::env::args().skip(1), &[]) {
+    let program = program_name(module.info.name);
+    match parse(module, &program, std::env::args().skip(1), &[]) {
         Ok(command) => run(module, command.options),
         Err(exit) => exit.report(),
     }
 }
 
 impl Exit {
-    /// Prints the message where it belongs and returns the exit code.
-    pub fn report(self) -> ExitCode {
+    /// The exit status: [`exit_status::SUCCESS`] for help, [`exit_status::USAGE`] for a bad
+    /// command line.
+    pub fn status(&self) -> u8 {
         match self {
-            Exit::Help(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Exit::Usage(message) => {
-                eprintln!("error: {message}");
-                ExitCode::from(64)
-            }
+            Exit::Help(_) => exit_status::SUCCESS,
+            Exit::Usage(_) => exit_status::USAGE,
         }
+    }
+
+    /// Prints the message where it belongs (a usage error as one line, `error: ...`) and returns
+    /// the exit code.
+    pub fn report(self) -> ExitCode {
+        let status = self.status();
+        match self {
+            Exit::Help(text) => print!("{text}"),
+            Exit::Usage(message) => eprintln!("error: {message}"),
+        }
+        ExitCode::from(status)
     }
 }

@@ -14,6 +14,18 @@
 //!     drydock_runner::command_line::main(&my_driver::__DRYDOCK_MODULE)
 //! }
 //! ```
+//!
+//! # Start here
+//!
+//! - To run a driver as a process: the line above, in a binary package beside the driver's crate
+//!   (`drivers/edu/process`); [`command_line`] documents its arguments, [`runtime`] what it does
+//!   from start to signal, and the exit statuses.
+//! - To test a driver: load its module on a simulated bus (`drydock_sim::SimBus`) and reach the
+//!   bound driver's data with [`driver_data::WithDriver::with_driver`], as
+//!   `drivers/edu/tests/sim.rs` does.
+//! - To drive a device in-process (a demo, a benchmark): [`runtime::Session`] loads the module
+//!   on devices you open, as `edu --demo` does (`drivers/edu/process/main.rs`).
+//! - To see more of what a driver logs: `RUST_LOG=debug` ([`logger`]).
 
 pub mod command_line;
 pub mod driver_data;

@@ -2,12 +2,12 @@
 //!
 //! Everything drydock and drivers log goes through the `log` crate (`pr_info!`, `dev_err!` and the
 //! host layer's own messages). A driver binary calls [`init`] once, first thing in `main` (the
-//! runtime's [`run`](super::runtime::run) does it too); the level comes from the `DRYDOCK_LOG`
-//! environment variable:
+//! runtime's [`run`](super::runtime::run) does it too); which records are printed comes from
+//! `RUST_LOG`, or `DRYDOCK_LOG` if set, in `env_logger`'s syntax ([`drydock_host::log_filter`]):
 //!
 //! ```text
-//! DRYDOCK_LOG=debug                 everything at debug and above
-//! DRYDOCK_LOG=warn,drydock=debug    warnings, and debug messages of target `drydock`
+//! RUST_LOG=debug                    everything at debug and above
+//! RUST_LOG=warn,drydock=debug       warnings, and debug messages of targets starting with `drydock`
 //! ```
 //!
 //! (the default is `info`). Tests can [`capture`] the records logged while the capture lives,
@@ -15,68 +15,10 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 
+use drydock_host::log_filter::{self, Filter};
 use log::{Level, LevelFilter, Log, Metadata, Record};
-
-/// The environment variable that sets the log level.
-pub const LOG_ENV: &str = "DRYDOCK_LOG";
-
-/// Which records reach standard error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Filter {
-    default: LevelFilter,
-    /// Per-target levels: a target matches its own name and the names below it (`a` matches
-    /// `a::b`); the longest match wins.
-    targets: Vec<(String, LevelFilter)>,
-}
-
-impl Filter {
-    /// The default filter: `info`.
-    pub const DEFAULT: Filter = Filter {
-        default: LevelFilter::Info,
-        targets: Vec::new(),
-    };
-
-    /// Parses a filter: comma-separated `level` and `target=level` items.
-    pub fn parse(spec: &str) -> Result<Self, String> {
-        let mut filter = Self::DEFAULT;
-        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let parse = |level: &str| {
-                level.parse::<LevelFilter>().map_err(|_| {
-                    format!("`{level}` is not a log level (off, error, warn, info, debug, trace)")
-                })
-            };
-            match item.split_once('=') {
-                Some((target, level)) => filter.targets.push((target.to_owned(), parse(level)?)),
-                None => filter.default = parse(item)?,
-            }
-        }
-        Ok(filter)
-    }
-
-    /// The level set for `target`.
-    pub fn level(&self, target: &str) -> LevelFilter {
-        self.targets
-            .iter()
-            .filter(|(t, _)| {
-                target == t
-                    || target
-                        .strip_prefix(t.as_str())
-                        .is_some_and(|r| r.starts_with("::"))
-            })
-            .max_by_key(|(t, _)| t.len())
-            .map_or(self.default, |(_, level)| *level)
-    }
-
-    /// The most verbose level the filter lets through.
-    fn max(&self) -> LevelFilter {
-        self.targets
-            .iter()
-            .map(|(_, l)| *l)
-            .fold(self.default, Ord::max)
-    }
-}
 
 /// A record kept by a [`LogCapture`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,11 +40,11 @@ struct Logger {
     capturing: AtomicUsize,
 }
 
-static LOGGER: Logger = Logger {
-    filter: RwLock::new(Filter::DEFAULT),
+static LOGGER: LazyLock<Logger> = LazyLock::new(|| Logger {
+    filter: RwLock::new(log_filter::default_filter()),
     captures: Mutex::new(Vec::new()),
     capturing: AtomicUsize::new(0),
-};
+});
 
 /// Whether [`LOGGER`] is the process's logger.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -117,7 +59,7 @@ impl Logger {
         let max = if self.capturing.load(Ordering::Acquire) > 0 {
             LevelFilter::Trace
         } else {
-            self.filter().max()
+            self.filter().filter()
         };
         log::set_max_level(max);
     }
@@ -125,12 +67,11 @@ impl Logger {
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        self.capturing.load(Ordering::Relaxed) > 0
-            || metadata.level() <= self.filter().level(metadata.target())
+        self.capturing.load(Ordering::Relaxed) > 0 || self.filter().enabled(metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
-        let to_stderr = record.level() <= self.filter().level(record.target());
+        let to_stderr = self.filter().matches(record);
         let capturing = self.capturing.load(Ordering::Acquire) > 0;
         if !to_stderr && !capturing {
             return;
@@ -161,19 +102,16 @@ impl Log for Logger {
     }
 }
 
-/// Installs drydock's logger with the filter from `DRYDOCK_LOG` (or `info`), if no logger is
-/// installed yet. Returns `false` if another logger was installed first, in which case that one
-/// keeps receiving the records.
+/// Installs drydock's logger with the filter from `DRYDOCK_LOG` or `RUST_LOG` (or `info`), if no
+/// logger is installed yet. Returns `false` if another logger was installed first, in which case
+/// that one keeps receiving the records.
 ///
-/// An unparseable `DRYDOCK_LOG` is reported on standard error and the default used.
+/// A filter that does not parse is reported on standard error and the default used.
 pub fn init() -> bool {
-    let filter = match std::env::var(LOG_ENV) {
-        Ok(spec) => Filter::parse(&spec).unwrap_or_else(|err| {
-            eprintln!("WARN  drydock: {LOG_ENV}: {err}; logging at info");
-            Filter::DEFAULT
-        }),
-        Err(_) => Filter::DEFAULT,
-    };
+    let (filter, problem) = log_filter::from_env();
+    if let Some(problem) = problem {
+        eprintln!("WARN  drydock: {problem}");
+    }
     init_with(filter)
 }
 
@@ -182,7 +120,7 @@ pub fn init() -> bool {
 pub fn init_with(filter: Filter) -> bool {
     *LOGGER.filter.write().unwrap_or_else(|e| e.into_inner()) = filter;
     if !INSTALLED.load(Ordering::Acquire) {
-        if log::set_logger(&LOGGER).is_err() {
+        if log::set_logger(&*LOGGER).is_err() {
             return false;
         }
         INSTALLED.store(true, Ordering::Release);
@@ -244,20 +182,6 @@ pub fn capture() -> LogCapture {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filters_parse_levels_and_targets() {
-        let filter = Filter::parse("warn, drydock=debug,drydock::vfio=trace").unwrap();
-        assert_eq!(filter.level("other"), LevelFilter::Warn);
-        assert_eq!(filter.level("drydock"), LevelFilter::Debug);
-        assert_eq!(filter.level("drydock::pci"), LevelFilter::Debug);
-        assert_eq!(filter.level("drydock::vfio::group"), LevelFilter::Trace);
-        assert_eq!(filter.level("drydockish"), LevelFilter::Warn);
-        assert_eq!(filter.max(), LevelFilter::Trace);
-        assert_eq!(Filter::parse("").unwrap(), Filter::DEFAULT);
-        let err = Filter::parse("loud").unwrap_err();
-        assert!(err.contains("not a log level"), "{err}");
-    }
 
     #[test]
     fn captures_see_records_below_the_stderr_level() {

@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use drydock_host::bus::Bus;
 use drydock_host::error::{bind_command, HostError};
+use drydock_host::exit_status;
 use drydock_host::module::{ModuleDescriptor, ModuleHandle};
 use drydock_host::pci::PciDeviceRef;
 use drydock_host::sysfs::Sysfs;
@@ -261,21 +262,28 @@ pub enum Status {
     Stopped(i32),
     /// The devices could not be opened or the module not loaded (exit code 1).
     Failed,
-    /// No device was bound to the driver (exit code 2).
+    /// No device was bound to the driver (exit code 1: a failure, as [`Status::Failed`]; 2 is a
+    /// bad command line in every drydock program).
     NothingBound,
     /// The session panicked outside the driver callbacks the bus guards, or an interrupt handler
     /// panicked (exit code 70, `EX_SOFTWARE`); the devices were released.
     Panicked,
 }
 
+impl Status {
+    /// The process's exit status, in the scheme of [`drydock_host::exit_status`].
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Status::Stopped(_) => exit_status::SUCCESS,
+            Status::Failed | Status::NothingBound => exit_status::FAILURE,
+            Status::Panicked => exit_status::SOFTWARE,
+        }
+    }
+}
+
 impl From<Status> for ExitCode {
     fn from(status: Status) -> ExitCode {
-        ExitCode::from(match status {
-            Status::Stopped(_) => 0,
-            Status::Failed => 1,
-            Status::NothingBound => 2,
-            Status::Panicked => 70,
-        })
+        ExitCode::from(status.exit_status())
     }
 }
 
@@ -808,8 +816,11 @@ mod tests {
             devices: Devices::Opened(Vec::new()),
             ..Options::default()
         };
-        assert_eq!(serve(&EDU_MODULE, options), Status::NothingBound);
+        let status = serve(&EDU_MODULE, options);
+        assert_eq!(status, Status::NothingBound);
         assert!(capture.contains("edu_test: no device bound"));
+        // A failure, not the bad-command-line status of every drydock program.
+        assert_eq!(status.exit_status(), 1);
     }
 
     /// Set when the plain module's `init` has run.

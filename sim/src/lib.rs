@@ -12,6 +12,18 @@
 //! - [`debugfs`]: the debugfs tree's FUSE mount for tests, which fail rather than skip where FUSE
 //!   is not usable unless told to skip.
 //!
+//! # Start here
+//!
+//! To test a driver: [`SimBus::new`], [`SimBus::add`] a model of the device at a slot (QEMU's
+//! edu: [`models::Edu`]), [`SimBus::load`] the driver's module (`my_driver::__DRYDOCK_MODULE`),
+//! then reach the bound driver's data with the runner's `WithDriver::with_driver` and call its
+//! methods; `drivers/edu/tests/sim.rs` does all of it, and [`SimDevice::dma_faults`] tells if the
+//! driver pointed the device at memory it did not map. To simulate your own device, implement
+//! [`DeviceModel`] (its identity, BARs and interrupt vectors, and what a register read or write
+//! does; [`SimContext`] gives it DMA and interrupts): [`models::Edu`] is a small, complete one.
+//! For code that binds devices (the `drydock` command), [`sysfs::FakeSys`] is a fake system tree
+//! with a simulated kernel behind it.
+//!
 //! # The simulated bus
 //!
 //! A [`SimBus`] is a [`Bus`] whose devices are [`DeviceModel`]s. Drivers see them exactly as they

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crate::cache::{self, Cache};
 use crate::kernel::GuestKernel;
-use crate::{process, Context, Error, Result};
+use crate::{process, progress, Context, Error, Result};
 
 /// The metapackage that names Debian's current kernel.
 pub const KERNEL_METAPACKAGE: &str = "linux-image-amd64";
@@ -38,6 +38,8 @@ pub struct PackageRecord {
     pub version: String,
     /// SHA-256 of the `.deb`, as lower-case hex.
     pub sha256: String,
+    /// Size of the `.deb` in bytes, when the record says.
+    pub size: Option<u64>,
 }
 
 impl PrivateApt {
@@ -143,6 +145,7 @@ fn parse_record(text: &str) -> Option<PackageRecord> {
         name: field("Package")?,
         version: field("Version")?,
         sha256: field("SHA256")?,
+        size: field("Size").and_then(|s| s.parse().ok()),
     })
 }
 
@@ -213,7 +216,15 @@ fn fetch(apt: &PrivateApt, record: &PackageRecord, unpacked: &Path) -> Result<()
     let result = (|| {
         fs::create_dir_all(&download_dir)
             .with_context(|| format!("cannot create {}", download_dir.display()))?;
-        let deb = apt.download(record, &download_dir)?;
+        let label = format!("drydock: guest kernel {}", record.name);
+        let deb = progress::watch_download(
+            &label,
+            &download_dir,
+            record.size,
+            progress::INTERVAL,
+            |line| eprintln!("{line}"),
+            || apt.download(record, &download_dir),
+        )?;
         process::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&staged))?;
         cache::publish(&staged, unpacked)
     })();
@@ -244,13 +255,15 @@ mod tests {
     #[test]
     fn record_reads_the_first_stanza_only() {
         let text = "Package: linux-image-6.1.0-56-amd64\nVersion: 6.1.192-2\n\
-                    Installed-Size: 400652\nSHA256: a86e\n\nPackage: other\nVersion: 9\nSHA256: ff\n";
+                    Installed-Size: 400652\nSize: 70123456\nSHA256: a86e\n\n\
+                    Package: other\nVersion: 9\nSize: 1\nSHA256: ff\n";
         assert_eq!(
             parse_record(text),
             Some(PackageRecord {
                 name: "linux-image-6.1.0-56-amd64".into(),
                 version: "6.1.192-2".into(),
                 sha256: "a86e".into(),
+                size: Some(70_123_456),
             })
         );
         assert_eq!(parse_record("Package: x\nVersion: 1\n"), None);

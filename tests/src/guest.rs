@@ -9,6 +9,7 @@
 //! instead.
 
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,17 +21,37 @@ use crate::{process, Context, Error, Result};
 
 /// The target triple of guest binaries.
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
-/// The packages whose binaries the guest runs: the runner, the drivers' own binaries (the
-/// packages `drivers/*/process`: the demo runs `edu`, the in-kernel comparisons each driver's),
-/// the NVMe benchmark and the `drydock` command (package `drydock-cli`).
-pub const GUEST_PACKAGES: &[&str] = &[
-    "drydock-guest",
-    "edu-process",
-    "pci-testdev-process",
-    "nvme-process",
-    "nvme-bench",
-    "drydock-cli",
-];
+/// The packages whose binaries the guest runs besides the drivers' ([`guest_packages`]): the
+/// runner, the NVMe benchmark and the `drydock` command (package `drydock-cli`).
+pub const GUEST_PACKAGES: &[&str] = &["drydock-guest", "nvme-bench", "drydock-cli"];
+
+/// Every package whose binaries are built for the guest: [`GUEST_PACKAGES`] and every driver's
+/// binary (the packages `drivers/*/process`: the demo runs `edu`, the in-kernel comparisons each
+/// driver's, and `drydock-vm shell` puts them all on the guest's PATH).
+pub fn guest_packages() -> Vec<String> {
+    let mut packages: Vec<String> = GUEST_PACKAGES.iter().map(|p| (*p).to_owned()).collect();
+    packages.extend(driver_packages(true));
+    packages
+}
+
+/// The packages under `drivers/`, by name, sorted: the driver crates (`drivers/NAME`) or, with
+/// `process`, their binaries (`drivers/NAME/process`).
+pub fn driver_packages(process: bool) -> Vec<String> {
+    let drivers = workspace_root().join("drivers");
+    let mut names: Vec<String> = std::fs::read_dir(&drivers)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let dir = entry.ok()?.path();
+            let dir = if process { dir.join("process") } else { dir };
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+            let line = manifest.lines().find(|l| l.starts_with("name = "))?;
+            Some(line["name = ".len()..].trim_matches('"').to_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
 /// The guest runner binary.
 pub const RUNNER: &str = "drydock-guest";
 /// The NVMe benchmark binary (package `nvme-bench`), which the NVMe cases also run.
@@ -60,6 +81,13 @@ pub struct GuestBuild {
 }
 
 impl GuestBuild {
+    /// Builds into [`guest_target_dir`].
+    fn new() -> Self {
+        GuestBuild {
+            target_dir: guest_target_dir(),
+        }
+    }
+
     /// The `cargo build` command for the package or workspace in `dir`; the caller adds what to
     /// build.
     pub fn command(&self, dir: &Path) -> Command {
@@ -101,26 +129,66 @@ pub struct GuestBinaries {
 }
 
 impl GuestBinaries {
-    /// The binaries in `$DRYDOCK_GUEST_BIN_DIR` if set, else freshly built ones.
+    /// The binaries in `$DRYDOCK_GUEST_BIN_DIR` if set, else freshly built ones: the workspace's
+    /// and the upstream samples' ([`GuestBinaries::build`]), as the guest cases need them.
     pub fn locate_or_build() -> Result<Self> {
+        Self::locate_or(Self::build)
+    }
+
+    /// The binaries in `$DRYDOCK_GUEST_BIN_DIR` if set, else the workspace's, freshly built
+    /// ([`GuestBinaries::build_programs`]): what a person runs in a guest, without the upstream
+    /// samples, whose source (Linux 7.3's) is not fetched for them.
+    pub fn locate_or_build_programs() -> Result<Self> {
+        Self::locate_or(Self::build_programs)
+    }
+
+    fn locate_or(build: fn() -> Result<Self>) -> Result<Self> {
         match std::env::var_os("DRYDOCK_GUEST_BIN_DIR").filter(|d| !d.is_empty()) {
             Some(dir) => GuestBinaries::at(PathBuf::from(dir)),
-            None => GuestBinaries::build(),
+            None => build(),
         }
     }
 
     /// Builds the guest binaries (release, static), the workspace's and the upstream samples'
     /// ([`upstream::GUEST_SAMPLES`]), and returns their directory.
     pub fn build() -> Result<Self> {
-        let build = GuestBuild {
-            target_dir: guest_target_dir(),
-        };
+        let binaries = Self::build_programs()?;
+        upstream::build_guest_samples(&GuestBuild::new())?;
+        Ok(binaries)
+    }
+
+    /// Builds the workspace's guest binaries ([`guest_packages`]: the runner, `drydock`, the
+    /// drivers' binaries, nvme-bench) and returns their directory.
+    pub fn build_programs() -> Result<Self> {
+        let build = GuestBuild::new();
         let mut cmd = build.command(workspace_root());
-        cmd.arg("--bins")
-            .args(GUEST_PACKAGES.iter().flat_map(|p| ["--package", p]));
+        cmd.arg("--bins");
+        for package in guest_packages() {
+            cmd.args(["--package", &package]);
+        }
         build.run(cmd)?;
-        upstream::build_guest_samples(&build)?;
         GuestBinaries::at(build.target_dir.join(GUEST_TARGET).join("release"))
+    }
+
+    /// Their directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The names of the programs in the directory (its executable files), sorted.
+    pub fn programs(&self) -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot list {}", self.dir.display()))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let meta = entry.metadata().ok()?;
+                (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+                    .then(|| entry.file_name().into_string().ok())?
+            })
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// The binaries in `dir`, checked to contain a static runner.
@@ -172,6 +240,39 @@ mod tests {
     fn the_workspace_root_holds_the_workspace_manifest() {
         let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
         assert!(manifest.contains("[workspace]"));
+    }
+
+    #[test]
+    fn the_programs_are_the_executable_files() {
+        let dir = std::env::temp_dir().join(format!("drydock-guest-bins-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("deps")).unwrap();
+        for (name, mode) in [("nvme", 0o755), ("drydock", 0o700), ("drydock.d", 0o644)] {
+            std::fs::write(dir.join(name), "").unwrap();
+            let permissions = std::fs::Permissions::from_mode(mode);
+            std::fs::set_permissions(dir.join(name), permissions).unwrap();
+        }
+        let binaries = GuestBinaries { dir: dir.clone() };
+        assert_eq!(binaries.programs().unwrap(), ["drydock", "nvme"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_guest_gets_drydock_and_every_drivers_binary() {
+        let packages = guest_packages();
+        for package in [
+            "drydock-cli",
+            "drydock-guest",
+            "edu-process",
+            "nvme-process",
+            "pci-testdev-process",
+        ] {
+            assert!(packages.iter().any(|p| p == package), "{packages:?}");
+        }
+        let drivers = driver_packages(false);
+        for driver in ["edu", "nvme", "pci-testdev"] {
+            assert!(drivers.iter().any(|d| d == driver), "{drivers:?}");
+        }
     }
 
     #[test]

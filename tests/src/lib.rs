@@ -5,8 +5,9 @@
 //! those guests and brings the results back:
 //!
 //! - [`prereq`] installs the host's Debian packages (QEMU, busybox) or says how to;
-//! - [`debian`] fetches Debian's current kernel into the [`cache`], and [`proof_kernel`] has
-//!   `tests/kernel/build` build the Linux 7.3 proof kernel with the drivers of `drivers/`;
+//! - [`debian`] fetches Debian's current kernel into the [`cache`] (its bytes shown as they come,
+//!   by [`progress`]), and [`proof_kernel`] has `tests/kernel/build` build the Linux 7.3 proof
+//!   kernel with the drivers `tests/kernel/drivers` lists;
 //! - [`kernel`] resolves which module files a guest loads, and [`bzimage`] unpacks the kernel
 //!   so it boots faster;
 //! - [`initramfs`] builds (with [`cpio`]) and caches the guest's initramfs;
@@ -32,6 +33,7 @@ pub mod kernel;
 pub mod prereq;
 pub mod process;
 pub mod profile;
+pub mod progress;
 pub mod proof_kernel;
 pub mod qemu;
 pub mod suite;

@@ -1,4 +1,5 @@
-//! The proof kernel: Linux 7.3 with every driver of `drivers/` built in its tree as a module.
+//! The proof kernel: Linux 7.3 with the drivers `tests/kernel/drivers` lists built in its tree as
+//! modules.
 //!
 //! `tests/kernel/build` is the one implementation of everything about that kernel (fetching Debian's
 //! `linux-source-7.3`, the toolchain, configuring, copying the driver files, building, caching in
@@ -80,7 +81,7 @@ pub fn guest_kernel(cache: &Cache) -> Result<GuestKernel> {
     let result = build(cache).and_then(|kernel| {
         GuestKernel::new(
             format!(
-                "Linux {} proof kernel ({COMMAND}, drivers/ as modules)",
+                "Linux {} proof kernel ({COMMAND}, its drivers as modules)",
                 kernel.release
             ),
             kernel.image(),

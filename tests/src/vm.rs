@@ -190,28 +190,71 @@ pub fn guest_path(host_path: &Path) -> Result<PathBuf> {
     Ok(inside)
 }
 
+/// The log filter variables set here (`RUST_LOG`, `DRYDOCK_LOG`:
+/// [`drydock_host::log_filter::VARIABLES`]), for a program run in a guest to log as it would
+/// here.
+pub fn log_environment() -> Vec<(&'static str, String)> {
+    drydock_host::log_filter::VARIABLES
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| (*name, value)))
+        .collect()
+}
+
 /// A per-boot script that runs a host program in the guest, in the guest's view of
-/// `host_cwd`, with its output going to [`PROGRAM_STDOUT`] and [`PROGRAM_STDERR`].
-pub fn program_script(program: &Path, args: &[String], host_cwd: &Path) -> Result<String> {
+/// `host_cwd`, with the variables `env` set, its output going to [`PROGRAM_STDOUT`] and
+/// [`PROGRAM_STDERR`].
+pub fn program_script(
+    program: &Path,
+    args: &[String],
+    host_cwd: &Path,
+    env: &[(&str, String)],
+) -> Result<String> {
     let mut command = vec![shell_quote(&guest_path(program)?.to_string_lossy())];
     command.extend(args.iter().map(|a| shell_quote(a)));
     let cwd = guest_path(host_cwd)?;
     Ok(format!(
-        "cd {} || exit 125\nexec {} </dev/null >{GUEST_MOUNT}/{PROGRAM_STDOUT} \
+        "cd {} || exit 125\n{}exec {} </dev/null >{GUEST_MOUNT}/{PROGRAM_STDOUT} \
          2>{GUEST_MOUNT}/{PROGRAM_STDERR}\n",
         shell_quote(&cwd.to_string_lossy()),
+        exports(env),
         command.join(" "),
     ))
 }
 
-/// A per-boot script that runs an interactive shell on the console.
-pub fn shell_script() -> String {
-    format!(
-        "echo 'drydock guest shell: the host root is at {HOST_ROOT_MOUNT} (read-only); \
-         exit to power off'\n\
-         export PS1='drydock-guest:\\w# '\n\
-         exec setsid cttyhack sh\n"
-    )
+/// Shell lines exporting the variables `env`.
+fn exports(env: &[(&str, String)]) -> String {
+    env.iter()
+        .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
+        .collect()
+}
+
+/// A per-boot script that runs an interactive shell on the console, in the guest's view of
+/// `host_cwd` (or `/` if the guest cannot enter it), with the variables `env` set and the host
+/// directory `bin_dir` first on `PATH`: the guest binaries, whose names `programs` are, so that
+/// `drydock` and the drivers' binaries run by name.
+pub fn shell_script(
+    bin_dir: &Path,
+    programs: &[String],
+    host_cwd: &Path,
+    env: &[(&str, String)],
+) -> Result<String> {
+    let greeting = format!(
+        "drydock guest shell: the host root is at {HOST_ROOT_MOUNT} (read-only); exit to power \
+         off.\non PATH, built for the guest: {}\ntry: drydock list; drydock bind 0000:00:02.0; \
+         edu --demo",
+        programs.join(" ")
+    );
+    Ok(format!(
+        "echo {}\n\
+         export PATH={}:\"$PATH\"\n\
+         {}export PS1='drydock-guest:\\w# '\n\
+         cd {} || cd /\n\
+         exec setsid cttyhack sh\n",
+        shell_quote(&greeting),
+        shell_quote(&guest_path(bin_dir)?.to_string_lossy()),
+        exports(env),
+        shell_quote(&guest_path(host_cwd)?.to_string_lossy()),
+    ))
 }
 
 /// How long a guest may take.
@@ -499,9 +542,40 @@ mod tests {
     }
 
     #[test]
+    fn shell_scripts_put_the_guest_binaries_first_on_path() {
+        let bin_dir = std::env::temp_dir();
+        let programs = ["drydock".to_owned(), "edu".to_owned()];
+        let env = [("RUST_LOG", "debug".to_owned())];
+        let script = shell_script(&bin_dir, &programs, Path::new("/"), &env).unwrap();
+        let inside = guest_path(&bin_dir).unwrap();
+        let lines: Vec<&str> = script.lines().collect();
+        assert!(
+            lines[0].starts_with("echo 'drydock guest shell: "),
+            "{script}"
+        );
+        assert!(
+            script.contains("\non PATH, built for the guest: drydock edu\n"),
+            "{script}"
+        );
+        assert!(
+            lines.contains(&format!("export PATH='{}':\"$PATH\"", inside.display()).as_str()),
+            "{script}"
+        );
+        assert!(lines.contains(&"export RUST_LOG='debug'"), "{script}");
+        assert!(lines.contains(&"cd '/host' || cd /"), "{script}");
+        assert_eq!(lines.last(), Some(&"exec setsid cttyhack sh"), "{script}");
+        // A shell reads it (`-n`: without running it).
+        let parsed = std::process::Command::new("sh")
+            .args(["-n", "-c", &script])
+            .status()
+            .unwrap();
+        assert!(parsed.success(), "{script}");
+    }
+
+    #[test]
     fn program_scripts_quote_and_redirect() {
         let script =
-            program_script(Path::new("/bin/sh"), &["it's".into()], Path::new("/")).unwrap();
+            program_script(Path::new("/bin/sh"), &["it's".into()], Path::new("/"), &[]).unwrap();
         let program = guest_path(Path::new("/bin/sh")).unwrap();
         assert_eq!(
             script,
@@ -510,6 +584,18 @@ mod tests {
                  >/drydock/program.stdout 2>/drydock/program.stderr\n",
                 program.display()
             )
+        );
+        // The log filter goes with the program.
+        let script = program_script(
+            Path::new("/bin/sh"),
+            &[],
+            Path::new("/"),
+            &[("RUST_LOG", "warn,edu=debug".into())],
+        )
+        .unwrap();
+        assert!(
+            script.contains("\nexport RUST_LOG='warn,edu=debug'\nexec "),
+            "{script}"
         );
     }
 

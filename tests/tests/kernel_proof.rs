@@ -7,7 +7,8 @@
 //! Linux 7.3 tree, so anything else that tree lacks fails it. This test shows that on
 //! copies of a real driver file, built as modules against the proof kernel's tree exactly as the
 //! proof builds `drivers/` (`tests/kernel/build --check`): the unchanged copy builds, and each copy
-//! with one drydock-only name added fails with the compiler's error naming that copy's path.
+//! with one drydock-only name added fails with the compiler's error naming that copy's path. The
+//! driver files `drydock new` writes build there too.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,12 +30,13 @@ const DRYDOCK_ONLY: &[(&str, &str)] = &[
     ("use std::thread as _;", "unresolved import `std`"),
 ];
 
-/// A scratch directory under the target directory, emptied.
-fn scratch() -> PathBuf {
+/// The scratch directory `name` under the target directory, emptied (each test has its own: they
+/// run at the same time).
+fn scratch(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let dir = target.join("kernel-proof-test");
+    let dir = target.join(name);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
@@ -51,7 +53,7 @@ fn write_driver(dir: &Path, module: &str, text: &str) -> PathBuf {
 fn drydock_only_names_fail_the_in_tree_build() {
     let cache = Cache::from_env().expect("the drydock cache is usable");
     let original = fs::read_to_string(workspace_root().join(DRIVER)).unwrap();
-    let dir = scratch();
+    let dir = scratch("kernel-proof-test");
 
     // The control: the file as it is builds, so a failure below is the added line's.
     let unchanged = write_driver(&dir, "unchanged", &original);
@@ -82,5 +84,29 @@ fn drydock_only_names_fail_the_in_tree_build() {
             "the in-tree build's diagnostics do not name {}:\n{err}",
             file.display()
         );
+    }
+}
+
+/// Runs `drydock new DIR -d IDS` (out of the workspace: the crate is not built here) and returns
+/// the driver file it wrote.
+fn scaffold(dir: &Path, ids: &str) -> PathBuf {
+    let _ = fs::remove_dir_all(dir);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let args = ["drydock", "new", dir.to_str().unwrap(), "-d", ids];
+    let status = drydock_cli::main(args.map(Into::into), &mut out, &mut err);
+    assert_eq!(status, 0, "{}", String::from_utf8_lossy(&err));
+    let name = dir.file_name().unwrap().to_str().unwrap().replace('-', "_");
+    dir.join(format!("src/{name}.rs"))
+}
+
+#[test]
+fn the_driver_file_drydock_new_writes_builds_in_the_tree() {
+    let cache = Cache::from_env().expect("the drydock cache is usable");
+    let dir = scratch("kernel-proof-new-test");
+    // A vendor the kernel names (the table matches the IDs), and one it does not (the class).
+    let named = scaffold(&dir.join("new-named"), "1af4:1041");
+    let by_class = scaffold(&dir.join("new-by-class"), "1234:11e8:00ff");
+    if let Err(err) = proof_kernel::check(&cache, &[&named, &by_class]) {
+        panic!("a driver file `drydock new` wrote does not build in the Linux 7.3 tree:\n{err}");
     }
 }

@@ -24,7 +24,8 @@ const FLAGS: &[command_line::ExtraFlag] = &[(
 
 fn main() -> ExitCode {
     let module = &edu::__DRYDOCK_MODULE;
-    let command = match command_line::parse(module, std::env::args().skip(1), FLAGS) {
+    let program = command_line::program_name(module.info.name);
+    let command = match command_line::parse(module, &program, std::env::args().skip(1), FLAGS) {
         Ok(command) => command,
         Err(exit) => return exit.report(),
     };
@@ -56,8 +57,8 @@ fn demo(command: CommandLine) -> Result<(), String> {
         .collect();
     if bound.is_empty() {
         return Err(format!(
-            "no edu device is bound to {driver}; bind one with `{}` (`drydock list --vendor \
-             1234` shows the edu devices)",
+            "no edu device is bound to {driver}; bind one with `{}` (`drydock list -d \
+             1234:11e8` shows the edu devices)",
             bind_command(None, driver)
         ));
     }

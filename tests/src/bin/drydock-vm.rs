@@ -6,6 +6,10 @@
 //! cargo run -p drydock-tests --bin drydock-vm -- demo
 //! cargo run -p drydock-tests --bin drydock-vm -- nvme-bench [--out DIR] [-- BENCH ARGS...]
 //! ```
+//!
+//! Exit statuses follow every drydock program's ([`drydock_host::exit_status`]): 2 for a bad
+//! command line; `run`, `demo` and `nvme-bench` exit with the guest program's status, and with
+//! 125 when the guest itself failed.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -13,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use drydock_host::exit_status::{self, NOT_RUN};
+use drydock_host::log_filter;
 use drydock_tests::cache::Cache;
 use drydock_tests::elf::Elf;
 use drydock_tests::guest::{GuestBinaries, GUEST_TARGET};
@@ -21,15 +27,15 @@ use drydock_tests::qemu::Console;
 use drydock_tests::vm::{self, Ending, RunDir, Watchdog};
 use drydock_tests::{Context, Error, Result};
 
-/// Exit status when the harness itself fails, as opposed to the guest program.
-const HARNESS_FAILURE: u8 = 125;
-
 fn usage() -> String {
     let mut text = String::from(
-        "usage:
+        "Usage:
   drydock-vm shell [--profile P]
-      Boot a guest with an interactive shell on the console. The host's root directory is
-      mounted read-only at /host. Exit the shell (or press Ctrl-A X) to stop the guest.
+      Build the guest binaries, then boot a guest with an interactive shell on the console, in
+      the guest's view of the current directory, with `drydock` and the drivers' binaries (edu,
+      nvme, pci-testdev...) on its PATH: a playground on the guest's devices, through real VFIO.
+      The host's root directory is mounted read-only at /host. Exit the shell (or press Ctrl-A X)
+      to stop the guest.
   drydock-vm run [--profile P] [--timeout SECS] -- PROGRAM [ARGS...]
       Boot a guest and run PROGRAM (a static executable or a busybox shell script on the host)
       in it, as root, in the guest's view of the current directory. Its output is streamed
@@ -49,7 +55,19 @@ profiles:
 ",
     );
     for p in PROFILES {
-        text.push_str(&format!("  {:8} {}\n", p.name, p.summary));
+        // One line per profile, its summary going on below the name when it is long.
+        let mut line = format!("  {:16} ", p.name);
+        for word in p.summary.split(' ') {
+            if line.len() + word.len() > 100 {
+                text.push_str(line.trim_end());
+                text.push('\n');
+                line = " ".repeat(19);
+            }
+            line.push_str(word);
+            line.push(' ');
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
     }
     text.push_str(
         "
@@ -58,57 +76,84 @@ environment:
   DRYDOCK_BOOT_TIMEOUT   seconds a guest may take to boot (default 120)
   DRYDOCK_KEEP_RUNS      keep every run directory (console log, results) for inspection
   DRYDOCK_GUEST_BIN_DIR  prebuilt static guest binaries to use instead of building them
+
+log level (drydock-vm prints its progress whatever it is set to; `run`, `demo` and `nvme-bench`
+pass RUST_LOG and DRYDOCK_LOG to the program in the guest):
+",
+    );
+    text.push_str(log_filter::HELP);
+    text.push_str(
+        "
+exit status: 2 bad command line; `run`, `demo` and `nvme-bench` the program's own, or 125 when
+the guest failed (it did not boot, it timed out, QEMU failed); `shell` 0, or 125.
 ",
     );
     text
+}
+
+/// Why drydock-vm stops without a status of the guest program's.
+enum Stop {
+    /// A bad command line: this, in one line, and status 2.
+    Usage(String),
+    /// The harness or the guest failed: status 125.
+    Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(err: Error) -> Self {
+        Stop::Failed(err)
+    }
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match dispatch(&args) {
         Ok(code) => code,
-        Err(e) => {
+        Err(Stop::Usage(problem)) => {
+            eprintln!("drydock-vm: {problem}; see `drydock-vm --help`");
+            ExitCode::from(exit_status::USAGE)
+        }
+        Err(Stop::Failed(e)) => {
             eprintln!("drydock-vm: {e}");
-            ExitCode::from(HARNESS_FAILURE)
+            ExitCode::from(NOT_RUN)
         }
     }
 }
 
-fn dispatch(args: &[String]) -> Result<ExitCode> {
+fn dispatch(args: &[String]) -> std::result::Result<ExitCode, Stop> {
     let Some((command, rest)) = args.split_first() else {
         eprint!("{}", usage());
-        return Ok(ExitCode::from(2));
+        return Ok(ExitCode::from(exit_status::USAGE));
     };
     match command.as_str() {
         "shell" => {
             let options = Options::parse(rest)?;
             if !options.program.is_empty() || options.timeout.is_some() {
-                return Err(Error::new("shell takes only --profile"));
+                return Err(Stop::Usage("shell takes only --profile".to_owned()));
             }
-            shell(options.profile)
+            Ok(shell(options.profile)?)
         }
         "run" => {
             let options = Options::parse(rest)?;
             let Some((program, program_args)) = options.program.split_first() else {
-                return Err(Error::new(format!("run needs `-- PROGRAM`\n{}", usage())));
+                return Err(Stop::Usage("run needs `-- PROGRAM`".to_owned()));
             };
-            run(
+            Ok(run(
                 options.profile,
                 Path::new(program),
                 program_args,
                 options.timeout,
-            )
+            )?)
         }
-        "demo" if rest.is_empty() => demo(),
+        "demo" if rest.is_empty() => Ok(demo()?),
+        "demo" => Err(Stop::Usage("demo takes no arguments".to_owned())),
         "nvme-bench" => nvme_bench(rest),
         "help" | "--help" | "-h" => {
             print!("{}", usage());
             Ok(ExitCode::SUCCESS)
         }
-        _ => Err(Error::new(format!(
-            "unknown command `{}`\n{}",
-            args.join(" "),
-            usage()
+        _ => Err(Stop::Usage(format!(
+            "unknown command `{command}` (the commands: shell, run, demo, nvme-bench)"
         ))),
     }
 }
@@ -121,7 +166,7 @@ struct Options {
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Self> {
+    fn parse(args: &[String]) -> std::result::Result<Self, Stop> {
         let mut options = Options {
             profile: profile::default_profile(),
             timeout: None,
@@ -131,14 +176,18 @@ impl Options {
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
                 args.next()
-                    .ok_or_else(|| Error::new(format!("{name} needs a value")))
+                    .ok_or_else(|| Stop::Usage(format!("{name} needs a value")))
             };
             match arg.as_str() {
-                "--profile" => options.profile = profile::profile(value("--profile")?)?,
+                "--profile" => {
+                    let name = value("--profile")?;
+                    options.profile =
+                        profile::profile(name).map_err(|e| Stop::Usage(e.to_string()))?;
+                }
                 "--timeout" => {
                     let text = value("--timeout")?;
                     let secs = text.parse().map_err(|_| {
-                        Error::new(format!("--timeout takes seconds, not `{text}`"))
+                        Stop::Usage(format!("--timeout takes seconds, not `{text}`"))
                     })?;
                     options.timeout = Some(Duration::from_secs(secs));
                 }
@@ -146,7 +195,7 @@ impl Options {
                     options.program = args.cloned().collect();
                     break;
                 }
-                other => return Err(Error::new(format!("unexpected argument `{other}`"))),
+                other => return Err(Stop::Usage(format!("unexpected argument `{other}`"))),
             }
         }
         Ok(options)
@@ -154,6 +203,14 @@ impl Options {
 }
 
 fn shell(profile: &'static Profile) -> Result<ExitCode> {
+    let binaries = GuestBinaries::locate_or_build_programs()?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let script = vm::shell_script(
+        binaries.dir(),
+        &binaries.programs()?,
+        &cwd,
+        &vm::log_environment(),
+    )?;
     let cache = Cache::from_env()?;
     let guest = vm::prepare(profile, &cache)?;
     let run_dir = RunDir::create(profile.name)?;
@@ -165,13 +222,7 @@ fn shell(profile: &'static Profile) -> Result<ExitCode> {
         boot: vm::boot_timeout()?,
         run: None,
     };
-    let exit = guest.boot(
-        &run_dir,
-        &vm::shell_script(),
-        Console::Interactive,
-        watchdog,
-        || {},
-    )?;
+    let exit = guest.boot(&run_dir, &script, Console::Interactive, watchdog, || {})?;
     match exit.ending {
         Ending::Finished { .. } | Ending::Stopped => Ok(ExitCode::SUCCESS),
         _ => Err(Error::new(
@@ -233,7 +284,7 @@ fn run_program(
         }
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let script = vm::program_script(program, args, &cwd)?;
+    let script = vm::program_script(program, args, &cwd, &vm::log_environment())?;
 
     let cache = Cache::from_env()?;
     let guest = vm::prepare(profile, &cache)?;
@@ -265,7 +316,7 @@ fn run_program(
                 exit.total.as_secs_f64()
             );
             Ok((
-                ExitCode::from(u8::try_from(status).unwrap_or(HARNESS_FAILURE)),
+                ExitCode::from(u8::try_from(status).unwrap_or(NOT_RUN)),
                 run_dir,
             ))
         }
@@ -285,7 +336,7 @@ fn demo() -> Result<ExitCode> {
         "drydock demo: boot a QEMU guest (TCG, emulated Intel IOMMU), hand QEMU's edu device to \
          vfio-pci, and run the edu driver (drivers/edu) on it as a process."
     );
-    let binaries = GuestBinaries::locate_or_build()?;
+    let binaries = GuestBinaries::locate_or_build_programs()?;
     run(
         profile::default_profile(),
         &binaries.runner(),
@@ -296,7 +347,7 @@ fn demo() -> Result<ExitCode> {
 
 /// Builds the guest binaries and runs `nvme-bench` in the default guest, then copies its results
 /// (`results.md`, `results.csv`, `iops.svg`) from the run directory to `--out`.
-fn nvme_bench(args: &[String]) -> Result<ExitCode> {
+fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
     let (ours, bench_args) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
         None => (args, &[][..]),
@@ -305,13 +356,12 @@ fn nvme_bench(args: &[String]) -> Result<ExitCode> {
         [] => drydock_tests::guest::workspace_root().join("target/nvme-bench"),
         [flag, dir] if flag == "--out" => PathBuf::from(dir),
         _ => {
-            return Err(Error::new(format!(
-                "nvme-bench takes [--out DIR] [-- ARGS]\n{}",
-                usage()
-            )))
+            return Err(Stop::Usage(
+                "nvme-bench takes [--out DIR] [-- ARGS]".to_owned(),
+            ))
         }
     };
-    let binaries = GuestBinaries::locate_or_build()?;
+    let binaries = GuestBinaries::locate_or_build_programs()?;
     let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);
     let mut bench: Vec<String> = vec!["--out".into(), guest_results];
     bench.extend(bench_args.iter().cloned());

@@ -69,8 +69,8 @@ fn list_row(table: &str, address: &str) -> Result<Vec<String>, String> {
         .lines()
         .find(|l| l.starts_with(address))
         .ok_or_else(|| format!("`drydock list` has no row for {address}"))?;
-    // BDF, IDS, CLASS, DRIVER (maybe `vfio-pci (was e1000e)`), GROUP, VFIO: split on the
-    // two-space column gaps.
+    // BDF, IDS, CLASS, DRIVER (maybe `vfio-pci (was e1000e)`), GROUP, VFIO, IN USE: split on
+    // the two-space column gaps.
     Ok(line
         .split("  ")
         .map(str::trim)
@@ -161,9 +161,10 @@ pub fn drydock_cli_binds_edu_and_e1000e_and_back() -> CaseResult {
         "vfio-pci (was e1000e)",
         &group,
         "viable",
+        "-",
     ];
     ensure!(
-        row.len() > 6 && row[..6] == expected,
+        row.len() > 7 && row[..7] == expected,
         "the NIC's row is {row:?}, expected {expected:?} and a name"
     );
     let only = succeeds(&["list", "--driver", "vfio-pci", "--class", "net"])?;
@@ -209,6 +210,26 @@ pub fn drydock_cli_refuses_a_device_in_use() -> CaseResult {
     let nic = nic_on_e1000e()?;
     let interface = interface_of(&nic)?;
     tool("ip", &["link", "set", "dev", &interface, "up"])?;
+    let row = list_row(&succeeds(&["list"])?, &nic)?;
+    ensure!(
+        row.get(6) == Some(&format!("{interface} up")),
+        "`drydock list` should show {interface} up in the NIC's row: {row:?}"
+    );
+    let dry = drydock(&["bind", "--dry-run", "--force", &nic])?;
+    ensure!(
+        dry.code == Some(0)
+            && dry
+                .out
+                .contains(&format!("would bind {nic}: e1000e -> vfio-pci"))
+            && dry.out.ends_with("dry run: nothing changed\n")
+            && dry.err.contains("would take"),
+        "a forced dry run should say what it would do: {dry:?}"
+    );
+    ensure!(
+        sysfs::driver(&nic).as_deref() == Some("e1000e"),
+        "a dry run moved {nic} to {:?}",
+        sysfs::driver(&nic)
+    );
     let err = refused(&["bind", &nic])?;
     ensure!(
         err.contains(&format!("network interface {interface} is up")) && err.contains("--force"),

@@ -1,5 +1,5 @@
-//! The in-kernel proof on real devices: each driver of `drivers/`, built in the Linux 7.3 tree as a
-//! module by `tests/kernel/build`, runs in the kernel on its emulated device, and then the same
+//! The in-kernel proof on real devices: each driver `tests/kernel/drivers` lists, built in the Linux
+//! 7.3 tree as a module by `tests/kernel/build`, runs in the kernel on its emulated device, and then the same
 //! driver file runs through drydock on the same device in the same boot.
 //!
 //! For each driver, a [`Comparison`] says what both runs get and must show. The kernel run loads
@@ -151,7 +151,7 @@ const RUST_DRIVER_AUXILIARY: Comparison = Comparison {
     ],
 };
 
-/// Every comparison: one per driver of `drivers/`, and the samples.
+/// Every comparison: one per driver of the proof (`tests/kernel/drivers`), and the samples.
 pub const COMPARISONS: &[&Comparison] = &[&EDU, &PCI_TESTDEV, &NVME, &RUST_DRIVER_AUXILIARY];
 
 /// edu in the kernel and through drydock.
