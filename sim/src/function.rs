@@ -196,6 +196,21 @@ impl TrappedIo for BarHandler {
     }
 }
 
+/// A way a function stops answering its driver.
+pub type Removal = fn(&SimFunction);
+
+/// The ways a function stops answering its driver, by name, for tests that try each: pulled out
+/// of the bus ([`SimFunction::surprise_remove`]), or its memory decoding switched off behind the
+/// driver's back ([`SimFunction::switch_off_memory_decoding`]). Either way its registers read
+/// all ones.
+pub const REMOVALS: [(&str, Removal); 2] = [
+    ("surprise removal", SimFunction::surprise_remove),
+    (
+        "memory decoding off",
+        SimFunction::switch_off_memory_decoding,
+    ),
+];
+
 /// A simulated PCI function.
 pub struct SimFunction {
     state: Arc<SimState>,
@@ -247,6 +262,19 @@ impl SimFunction {
     /// The current command register.
     pub fn command(&self) -> u16 {
         self.state.command()
+    }
+
+    /// Switches memory space decoding off behind the driver's back, as a reset or another agent
+    /// writing the command register does: the memory BARs read all ones and ignore writes, as a
+    /// removed function's do, while the function stays on the bus, answers configuration
+    /// requests and, if the driver enabled it, still masters the bus (DMA, MSI).
+    pub fn switch_off_memory_decoding(&self) {
+        let command = self.command() & !cfg::COMMAND_MEMORY;
+        self.state
+            .config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write(cfg::COMMAND, &command.to_le_bytes());
     }
 
     /// Takes the function off the bus without telling its driver, as a device that is pulled out

@@ -23,6 +23,11 @@
 //! Each `SimBus` gets its own PCI domain, so device names are unique in the process and tests can
 //! run in parallel.
 //!
+//! A device can leave as hardware does: [`SimDevice::unplug`] removes it through the bus (its
+//! driver is unbound first), while [`SimFunction::surprise_remove`] and
+//! [`SimFunction::switch_off_memory_decoding`] ([`REMOVALS`]) make it stop answering behind its
+//! driver's back, its registers reading all ones.
+//!
 //! # Examples
 //!
 //! ```
@@ -47,7 +52,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 pub use config::Identity;
-pub use function::SimFunction;
+pub use function::{Removal, SimFunction, REMOVALS};
 pub use iommu::{DmaFault, SimIommu};
 pub use model::{DeviceModel, SimContext};
 pub use pattern::pattern;

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drydock_host::fault::AllocFailure;
-use drydock_host::pci_config::{COMMAND, COMMAND_MEMORY};
 use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueConfig, Status};
 use drydock_runner::driver_data::WithDriver;
 use drydock_sim::models::nvme::{opcode, status, Fault, NvmeConfig, CAP};
 use drydock_sim::models::Nvme;
 use drydock_sim::pattern;
-use drydock_sim::{DeviceModel, SimBus, SimDevice};
+use drydock_sim::{DeviceModel, SimBus, SimDevice, REMOVALS};
 use kernel::device::Bound;
 use kernel::dma::Coherent;
 use kernel::error::code::{EBUSY, ECANCELED, EINVAL, EIO, ENODATA, ENODEV, ERANGE, ETIMEDOUT};
@@ -1145,28 +1144,6 @@ fn a_stale_completion_for_a_reused_slot_is_told_apart_by_its_generation() {
     });
 }
 
-/// How a controller stops answering: pulled out of the bus, or its memory decoding switched off
-/// behind the driver's back. Either way its registers read all ones.
-#[derive(Clone, Copy, Debug)]
-enum Removal {
-    Surprise,
-    MemoryDecodingOff,
-}
-
-impl Removal {
-    fn apply(self, bus: &SimBus, device: &SimDevice<Nvme>) {
-        match self {
-            Removal::Surprise => device.function().surprise_remove(),
-            Removal::MemoryDecodingOff => {
-                let pdev = bus.bus().device(device.name()).unwrap();
-                let command = u16::from_le_bytes(pdev.config_read::<2>(COMMAND));
-                pdev.config_write(COMMAND, (command & !COMMAND_MEMORY).to_le_bytes())
-                    .unwrap();
-            }
-        }
-    }
-}
-
 /// CAP with TO 255: a wait computed from it would last 128 s.
 const CAP_TO_255: u64 = CAP | 0xff << 24;
 
@@ -1185,7 +1162,7 @@ fn unload(module: drydock_host::module::ModuleHandle, since: std::time::Instant)
 
 #[test]
 fn a_removed_controller_is_seen_at_once_and_unloading_waits_on_no_device_timeout() {
-    for how in [Removal::Surprise, Removal::MemoryDecodingOff] {
+    for (how, remove) in REMOVALS {
         let bus = SimBus::new();
         let device = bus.add(
             4,
@@ -1216,35 +1193,35 @@ fn a_removed_controller_is_seen_at_once_and_unloading_waits_on_no_device_timeout
             on_submit.recv().unwrap();
             // The command is in the controller's hands (and stays there) when it goes away.
             std::thread::sleep(Duration::from_millis(20));
-            how.apply(&bus, &device);
+            remove(device.function());
             // Unbinding waits for the waiter, which holds the device.
             let took = unload(module, std::time::Instant::now());
             let (status, later, failed) = waiter.join().unwrap();
-            assert_eq!(status, Status::ControllerFailed, "{how:?}");
+            assert_eq!(status, Status::ControllerFailed, "{how}");
             assert_eq!(
                 later,
                 Err(EIO),
-                "{how:?}: nothing is submitted to a removed controller"
+                "{how}: nothing is submitted to a removed controller"
             );
-            assert!(failed, "{how:?}");
+            assert!(failed, "{how}");
             // About 200 ms (two checks of the commands in flight); generous, as the machine
             // may be loaded, but far below any timeout (30 s for the command, 128 s from CAP.TO).
             assert!(
                 took < Duration::from_secs(5),
-                "{how:?}: unloaded {took:?} after the removal"
+                "{how}: unloaded {took:?} after the removal"
             );
         });
         assert!(!device.is_bound());
-        assert!(device.dma_faults().is_empty(), "{how:?}");
+        assert!(device.dma_faults().is_empty(), "{how}");
         let pdev = bus.bus().device(device.name()).unwrap();
-        assert_eq!(pdev.dev.devres_count(), 0, "{how:?}: everything released");
+        assert_eq!(pdev.dev.devres_count(), 0, "{how}: everything released");
         assert_eq!(pdev.dev.dma_space().unwrap().stats().live_allocations, 0);
     }
 }
 
 #[test]
 fn an_idle_removed_controller_unloads_at_once() {
-    for how in [Removal::Surprise, Removal::MemoryDecodingOff] {
+    for (how, remove) in REMOVALS {
         let bus = SimBus::new();
         let device = bus.add(
             4,
@@ -1254,11 +1231,11 @@ fn an_idle_removed_controller_unloads_at_once() {
             }),
         );
         let module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
-        how.apply(&bus, &device);
+        remove(device.function());
         let took = unload(module, std::time::Instant::now());
         assert!(
             took < Duration::from_secs(5),
-            "{how:?}: unloaded after {took:?}"
+            "{how}: unloaded after {took:?}"
         );
         assert!(!device.is_bound());
     }
