@@ -1,7 +1,7 @@
 //! drydock's test support: a simulated PCI bus with device models, and a fake system tree.
 //!
 //! Tests, examples and benchmarks run drivers on any machine with it; driver processes never link
-//! it. Three parts:
+//! it. Four parts:
 //!
 //! - the simulated bus, below: devices modelled in the process ([`models`]: QEMU's edu,
 //!   pci-testdev and NVMe controller), which drivers reach through the same PCI core as VFIO
@@ -10,7 +10,9 @@
 //!   what the kernel does when a device is bound or unbound, for the code that reads and changes
 //!   the kernel's view of devices;
 //! - [`debugfs`]: the debugfs tree's FUSE mount for tests, which fail rather than skip where FUSE
-//!   is not usable unless told to skip.
+//!   is not usable unless told to skip;
+//! - [`fuzz`]: the settings of the property tests that feed device-chosen values to the code that
+//!   parses them.
 //!
 //! # The simulated bus
 //!
@@ -42,6 +44,7 @@
 mod config;
 pub mod debugfs;
 mod function;
+pub mod fuzz;
 mod iommu;
 mod model;
 pub mod models;
