@@ -270,9 +270,10 @@ impl Status {
     /// Success.
     pub const SUCCESS: Status = Status::Device(0);
 
-    /// Whether the command succeeded.
+    /// Whether the command succeeded: Status Code Type and Status Code 0, whatever the CRD,
+    /// More and Do Not Retry bits say (as [`Status::to_result`] and the kernel's driver judge).
     pub fn is_success(self) -> bool {
-        self == Self::SUCCESS
+        matches!(self, Status::Device(raw) if raw & 0x7ff == 0)
     }
 
     /// The Status Code Type, for a status from the controller.

@@ -520,6 +520,25 @@ fn injected_error_statuses_are_decoded() {
 }
 
 #[test]
+fn a_success_with_retry_delay_more_or_do_not_retry_bits_is_a_success() {
+    for raw in [0x0800, 0x1000, 0x2000, 0x4000, 0x7800] {
+        let status = Status::Device(raw);
+        assert!(status.is_success(), "{status}");
+        assert_eq!(status.to_result(), Ok(()));
+    }
+    assert!(!Status::Device(0x4002).is_success());
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        let buf = buffer(dev, 4096);
+        rig.model()
+            .inject(false, opcode::READ, Fault::Status(status::DNR | 0x2000));
+        queue.execute(dev, &read(0, 1, &buf, 0)).unwrap();
+        assert_eq!(queue.stats().errors, 0);
+    });
+}
+
+#[test]
 fn a_command_that_times_out_is_taken_back_before_its_buffer_is_handed_back() {
     for interrupts in [false, true] {
         let config = QueueConfig {
