@@ -57,8 +57,11 @@ pub const BAR_MEM_PREFETCH: u32 = 0x8;
 /// Walks the capability list in `config` (at least the first 256 bytes of configuration space)
 /// and returns `(id, offset)` of each capability, in list order.
 ///
-/// The walk stops at a malformed pointer (below 0x40, unaligned, or revisited), so a device that
-/// returns garbage cannot make it loop.
+/// As the kernel's `pci_find_capability()` walks it: a pointer's low two bits are ignored, and
+/// the walk stops at a pointer below 0x40 or a capability ID of 0xff (what a device that is gone
+/// reads). It stops at a revisited capability too, so a device that returns garbage cannot make it
+/// loop: the 48 places a capability can be are walked at most once each, where the kernel walks
+/// at most 48 steps.
 pub fn capabilities(config: &[u8]) -> Vec<(u8, u16)> {
     let mut found = Vec::new();
     if config.len() < 0x40 {
@@ -73,6 +76,9 @@ pub fn capabilities(config: &[u8]) -> Vec<(u8, u16)> {
     while pointer >= 0x40 && (pointer as usize) + 1 < config.len() && !seen[pointer as usize] {
         seen[pointer as usize] = true;
         let id = config[pointer as usize];
+        if id == 0xff {
+            break;
+        }
         found.push((id, u16::from(pointer)));
         pointer = config[pointer as usize + 1] & !0x3;
     }
@@ -82,6 +88,7 @@ pub fn capabilities(config: &[u8]) -> Vec<(u8, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn capability_walk_follows_the_list_and_survives_loops() {
@@ -98,5 +105,97 @@ mod tests {
         );
         config[STATUS as usize] = 0;
         assert!(capabilities(&config).is_empty());
+    }
+
+    #[test]
+    fn a_device_that_is_gone_has_no_capabilities() {
+        assert!(capabilities(&[0xff; 256]).is_empty());
+    }
+
+    /// The kernel's `pci_find_capability()` on a type 0 or 1 header: at most 48 steps from the
+    /// capabilities pointer, ending at a pointer below 0x40 or an ID of 0xff.
+    fn kernel_find_capability(config: &[u8; 256], id: u8) -> Option<u16> {
+        let status = u16::from_le_bytes([config[STATUS as usize], config[STATUS as usize + 1]]);
+        if status & STATUS_CAP_LIST == 0 {
+            return None;
+        }
+        let mut pos = config[CAPABILITY_LIST as usize];
+        for _ in 0..48 {
+            if pos < 0x40 {
+                return None;
+            }
+            pos &= !3;
+            match config[pos as usize] {
+                0xff => return None,
+                found if found == id => return Some(u16::from(pos)),
+                _ => pos = config[pos as usize + 1],
+            }
+        }
+        None
+    }
+
+    /// A configuration space with a capability list built from `links` (`(offset, id, next)`,
+    /// where `next` picks another link's offset, making loops, or is a raw pointer), laid over
+    /// arbitrary bytes.
+    fn chained() -> impl Strategy<Value = [u8; 256]> {
+        let offset = (0x10u8..0x40).prop_map(|quarter| quarter * 4);
+        let id = prop_oneof![Just(CAP_ID_MSI), Just(CAP_ID_MSIX), Just(0xff), any::<u8>()];
+        let next = prop_oneof![
+            (0usize..16).prop_map(Err),
+            any::<u8>().prop_map(Ok),
+            Just(Ok(0)),
+        ];
+        (
+            proptest::array::uniform32(any::<[u8; 8]>()),
+            proptest::collection::vec((offset, id, next), 1..16),
+            any::<bool>(),
+        )
+            .prop_map(|(noise, links, listed)| {
+                let mut config = [0u8; 256];
+                config.copy_from_slice(noise.as_flattened());
+                config[STATUS as usize] |= if listed { STATUS_CAP_LIST as u8 } else { 0 };
+                config[CAPABILITY_LIST as usize] = links[0].0;
+                for &(at, id, next) in &links {
+                    config[at as usize] = id;
+                    config[at as usize + 1] = next.unwrap_or_else(|i| links[i % links.len()].0);
+                }
+                config
+            })
+    }
+
+    proptest! {
+        #![proptest_config(drydock_sim::fuzz::config(3000))]
+
+        /// Whatever a device's configuration space holds, the walk ends, finds each capability
+        /// where the kernel's walk finds it, and lists only places a capability can be: aligned,
+        /// from 0x40 on, each once.
+        #[test]
+        fn the_capability_walk_finds_what_the_kernels_finds(
+            config in prop_oneof![chained(), any::<[u8; 256]>()]
+        ) {
+            let found = capabilities(&config);
+            prop_assert!(found.len() <= 48);
+            for (i, &(id, offset)) in found.iter().enumerate() {
+                prop_assert!((0x40..=0xfc).contains(&offset) && offset % 4 == 0);
+                prop_assert!(id != 0xff);
+                prop_assert!(found[..i].iter().all(|&(_, seen)| seen != offset));
+            }
+            for id in 0..=u8::MAX {
+                let first = found.iter().find(|&&(cap, _)| cap == id).map(|&(_, at)| at);
+                prop_assert_eq!(first, kernel_find_capability(&config, id), "ID {:#x}", id);
+            }
+            // Bytes beyond the first 256 (PCI Express's extended space) change nothing.
+            let mut extended = config.to_vec();
+            extended.resize(4096, 0xa5);
+            prop_assert_eq!(capabilities(&extended), found);
+        }
+
+        /// A space shorter than the header's 256 bytes ends the walk at its end.
+        #[test]
+        fn a_short_space_ends_the_walk(config in proptest::collection::vec(any::<u8>(), 0..256)) {
+            for &(_, offset) in &capabilities(&config) {
+                prop_assert!(usize::from(offset) + 1 < config.len());
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! A simulated PCI function: the [`PciFunction`] a [`DeviceModel`] is reached through.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::config::ConfigSpace;
@@ -43,9 +44,15 @@ pub(crate) struct SimState {
     irq: Mutex<IrqState>,
     pub(super) fatal: FatalLog,
     bars: [Option<BarInfo>; 6],
+    /// Set by [`SimFunction::surprise_remove`]: nothing answers any more.
+    removed: AtomicBool,
 }
 
 impl SimState {
+    fn removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
     fn command(&self) -> u16 {
         self.config
             .lock()
@@ -53,8 +60,10 @@ impl SimState {
             .command()
     }
 
+    /// Whether the function masters the bus: the driver enabled it, and the function is still
+    /// there.
     pub(super) fn bus_master(&self) -> bool {
-        self.command() & cfg::COMMAND_MASTER != 0
+        !self.removed() && self.command() & cfg::COMMAND_MASTER != 0
     }
 
     fn irq(&self) -> std::sync::MutexGuard<'_, IrqState> {
@@ -81,10 +90,15 @@ impl SimState {
     }
 
     pub(super) fn set_intx(&self, asserted: bool) {
-        let disabled = self.command() & cfg::COMMAND_INTX_DISABLE != 0;
+        let disabled = self.intx_disabled();
         let mut irq = self.irq();
         irq.intx_asserted = asserted;
         Self::deliver_intx(&mut irq, disabled);
+    }
+
+    /// Whether the function may not assert INTx: the driver disabled it, or the function is gone.
+    fn intx_disabled(&self) -> bool {
+        self.removed() || self.command() & cfg::COMMAND_INTX_DISABLE != 0
     }
 
     /// Signals INTx if the pin is asserted, the vector enabled and the line unmasked.
@@ -100,7 +114,7 @@ impl SimState {
     }
 
     fn unmask_intx(&self) {
-        let disabled = self.command() & cfg::COMMAND_INTX_DISABLE != 0;
+        let disabled = self.intx_disabled();
         let mut irq = self.irq();
         irq.intx_masked = false;
         Self::deliver_intx(&mut irq, disabled);
@@ -156,7 +170,7 @@ impl BarHandler {
             BarKind::Io => cfg::COMMAND_IO,
             BarKind::Mem32 | BarKind::Mem64 => cfg::COMMAND_MEMORY,
         };
-        self.state.command() & enable != 0
+        !self.state.removed() && self.state.command() & enable != 0
     }
 }
 
@@ -182,6 +196,21 @@ impl TrappedIo for BarHandler {
     }
 }
 
+/// A way a function stops answering its driver.
+pub type Removal = fn(&SimFunction);
+
+/// The ways a function stops answering its driver, by name, for tests that try each: pulled out
+/// of the bus ([`SimFunction::surprise_remove`]), or its memory decoding switched off behind the
+/// driver's back ([`SimFunction::switch_off_memory_decoding`]). Either way its registers read
+/// all ones.
+pub const REMOVALS: [(&str, Removal); 2] = [
+    ("surprise removal", SimFunction::surprise_remove),
+    (
+        "memory decoding off",
+        SimFunction::switch_off_memory_decoding,
+    ),
+];
+
 /// A simulated PCI function.
 pub struct SimFunction {
     state: Arc<SimState>,
@@ -204,6 +233,7 @@ impl SimFunction {
                 irq: Mutex::new(IrqState::default()),
                 fatal: Mutex::new(Vec::new()),
                 bars,
+                removed: AtomicBool::new(false),
             }),
         }
     }
@@ -233,10 +263,39 @@ impl SimFunction {
     pub fn command(&self) -> u16 {
         self.state.command()
     }
+
+    /// Switches memory space decoding off behind the driver's back, as a reset or another agent
+    /// writing the command register does: the memory BARs read all ones and ignore writes, as a
+    /// removed function's do, while the function stays on the bus, answers configuration
+    /// requests and, if the driver enabled it, still masters the bus (DMA, MSI).
+    pub fn switch_off_memory_decoding(&self) {
+        let command = self.command() & !cfg::COMMAND_MEMORY;
+        self.state
+            .config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write(cfg::COMMAND, &command.to_le_bytes());
+    }
+
+    /// Takes the function off the bus without telling its driver, as a device that is pulled out
+    /// or whose link goes down: from now on its configuration space and BARs read all ones and
+    /// ignore writes, and it neither masters the bus (no DMA, no MSI) nor asserts INTx. Its
+    /// model keeps its state but never reaches the process again. The host's device stays on the
+    /// bus until [`SimDevice::unplug`](crate::SimDevice::unplug) removes it, as the kernel's
+    /// does until its hotplug driver notices.
+    pub fn surprise_remove(&self) {
+        self.state.removed.store(true, Ordering::Release);
+        self.state.irq().intx_asserted = false;
+    }
 }
 
 impl PciFunction for SimFunction {
     fn config_read(&self, offset: u16, data: &mut [u8]) -> Result<(), HostError> {
+        if self.state.removed() {
+            // Nothing answers: the read completes with all ones.
+            data.fill(0xff);
+            return Ok(());
+        }
         self.state
             .config
             .lock()
@@ -246,13 +305,16 @@ impl PciFunction for SimFunction {
     }
 
     fn config_write(&self, offset: u16, data: &[u8]) -> Result<(), HostError> {
+        if self.state.removed() {
+            return Ok(());
+        }
         self.state
             .config
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .write(offset, data);
         // Clearing INTx Disable may deliver a pending INTx.
-        let disabled = self.state.command() & cfg::COMMAND_INTX_DISABLE != 0;
+        let disabled = self.state.intx_disabled();
         SimState::deliver_intx(&mut self.state.irq(), disabled);
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! drydock's test support: a simulated PCI bus with device models, and a fake system tree.
 //!
 //! Tests, examples and benchmarks run drivers on any machine with it; driver processes never link
-//! it. Three parts:
+//! it. Four parts:
 //!
 //! - the simulated bus, below: devices modelled in the process ([`models`]: QEMU's edu,
 //!   pci-testdev and NVMe controller), which drivers reach through the same PCI core as VFIO
@@ -10,7 +10,9 @@
 //!   what the kernel does when a device is bound or unbound, for the code that reads and changes
 //!   the kernel's view of devices;
 //! - [`debugfs`]: the debugfs tree's FUSE mount for tests, which fail rather than skip where FUSE
-//!   is not usable unless told to skip.
+//!   is not usable unless told to skip;
+//! - [`fuzz`]: the settings of the property tests that feed device-chosen values to the code that
+//!   parses them.
 //!
 //! # Start here
 //!
@@ -35,6 +37,11 @@
 //! Each `SimBus` gets its own PCI domain, so device names are unique in the process and tests can
 //! run in parallel.
 //!
+//! A device can leave as hardware does: [`SimDevice::unplug`] removes it through the bus (its
+//! driver is unbound first), while [`SimFunction::surprise_remove`] and
+//! [`SimFunction::switch_off_memory_decoding`] ([`REMOVALS`]) make it stop answering behind its
+//! driver's back, its registers reading all ones.
+//!
 //! # Examples
 //!
 //! ```
@@ -49,6 +56,7 @@
 mod config;
 pub mod debugfs;
 mod function;
+pub mod fuzz;
 mod iommu;
 mod model;
 pub mod models;
@@ -59,7 +67,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 pub use config::Identity;
-pub use function::SimFunction;
+pub use function::{Removal, SimFunction, REMOVALS};
 pub use iommu::{DmaFault, SimIommu};
 pub use model::{DeviceModel, SimContext};
 pub use pattern::pattern;
@@ -345,6 +353,61 @@ mod tests {
             assert_eq!(edu.model().interrupts_raised(), 3);
             assert_eq!(irq::delivered(line), 0, "the line is gone with its vectors");
         }
+    }
+
+    #[test]
+    fn a_surprise_removed_function_reads_all_ones_and_stops_dma_and_interrupts() {
+        let bus = SimBus::new();
+        let edu = bus.add(4, Edu::new());
+        let pdev = bus.bus().device(edu.name()).unwrap();
+        pdev.enable_device_mem().unwrap();
+        pdev.set_master();
+        let (bar, _) = pdev.iomap(0).unwrap();
+        assert_eq!(
+            pdev.alloc_irq_vectors(1, 1, bindings::PCI_IRQ_MSI).unwrap(),
+            1
+        );
+        let line = pdev.irq_vector(0).unwrap();
+        let data = HandlerData {
+            bar,
+            count: AtomicU32::new(0),
+        };
+        let dev_id = core::ptr::from_ref(&data).cast_mut().cast();
+        // SAFETY: `data` outlives the registration, freed below.
+        unsafe { irq::request_irq(line, edu_irq, None, false, c"edu test", dev_id) }.unwrap();
+        let space = pdev.dev.dma_space().unwrap().clone();
+        let region = space.alloc_coherent(4096, edu::DMA_MASK).unwrap();
+        let ctx = edu.function().context();
+        assert!(ctx.dma_write(region.dma_addr, &[1]));
+        write32(bar, 0x20, 0x80);
+        write32(bar, 8, 5);
+        wait_for(|| data.count.load(Ordering::SeqCst) == 1);
+
+        edu.function().surprise_remove();
+        assert_eq!(read32(bar, 0), u32::MAX, "BAR reads complete with all ones");
+        assert_eq!(pdev.config_read::<4>(0), [0xff; 4], "so do config reads");
+        // Writes go nowhere: the factorial never starts, and the command register is unchanged.
+        write32(bar, 8, 6);
+        pdev.clear_master();
+        assert_eq!(edu.model().irq_status(), 0);
+        assert_ne!(edu.function().command() & 0x4, 0);
+        // The model's own DMA and interrupts no longer reach the process.
+        assert!(!ctx.bus_master());
+        assert!(!ctx.dma_write(region.dma_addr, &[2]));
+        ctx.raise_msi(0);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(data.count.load(Ordering::SeqCst), 1);
+        assert_eq!(irq::delivered(line), 1);
+        // SAFETY: the region is the allocation's memory, which the device no longer reaches.
+        let first = unsafe { region.cpu_addr.as_ptr().read_volatile() };
+        assert_eq!(first, 1, "the write after the removal did not land");
+        assert!(
+            edu.dma_faults().is_empty(),
+            "nothing was attempted to fault"
+        );
+        irq::free_irq(line, dev_id);
+        pdev.free_irq_vectors();
+        space.free_coherent(&region);
     }
 
     #[test]

@@ -12,6 +12,14 @@
 //! The kernel has no vendor constant for QEMU's 0x1234, so the driver matches edu's class (`OTHERS`)
 //! and checks the vendor and device IDs in `probe`, declining other devices of the class.
 //!
+//! A device that is gone (removed, or its memory decoding switched off) reads all ones, which no
+//! register of a live edu does all at once: the identification register never, the interrupt
+//! status only with undefined causes set. The driver takes such reads for a removed device, as
+//! the kernel's drivers check for `~0`: the interrupt handler does not claim them, probe's waits
+//! for a running computation or transfer end with `ENODEV` instead of their timeout, and an
+//! operation waiting for its completion interrupt checks every 100 ms that the device is still
+//! there, so it fails with `ENODEV` soon after a removal rather than after its 5 s timeout.
+//!
 //! Two constraints of QEMU 7.2's model shape the DMA path: the device drives only 28 address bits
 //! (so the DMA mask is 28 bits), and a transfer that reaches the last byte of its buffer aborts
 //! QEMU (so a transfer must end strictly inside the buffer: at most 4095 bytes).
@@ -123,8 +131,28 @@ const LIVENESS_PROBE: u32 = 0x1234_5678;
 /// takes about 100 ms in QEMU; emulation on a loaded machine is slower.
 const TIMEOUT_MS: u32 = 5000;
 
+/// How often an operation waiting for its interrupt checks that the device is still there.
+const PRESENCE_CHECK_MS: u32 = 100;
+
+/// Whether a register read returned all ones: nothing answered, the device is gone.
+fn absent(raw: u32) -> bool {
+    raw == u32::MAX
+}
+
+/// Fails with `ENODEV`, and says so, if the device is gone: its identification register, which
+/// never reads all ones on a live edu, does.
+fn check_present(dev: &pci::Device, bar: &Bar<'_>) -> Result {
+    if absent(bar.read(regs::ID).into_raw()) {
+        dev_err!(dev, "the device is gone (it reads all ones)\n");
+        return Err(ENODEV);
+    }
+    Ok(())
+}
+
 /// BAR0, shared by the driver data and the interrupt handler, revoked at unbind.
 type Bar0 = pci::DevresBar<{ regs::BAR_SIZE }>;
+/// BAR0 while it is accessible.
+type Bar<'a> = pci::Bar<'a, { regs::BAR_SIZE }>;
 
 /// The completions the interrupt handler has counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -155,7 +183,8 @@ impl irq::Handler for Handler {
             return IrqReturn::None;
         };
         let causes = bar.read(regs::IRQ_STATUS).causes().get();
-        if causes == 0 {
+        // Nothing pending, or a device that is gone (which raises nothing).
+        if causes == 0 || absent(causes) {
             return IrqReturn::None;
         }
         // Acknowledge first: with INTx, the line stays asserted until every cause is cleared.
@@ -247,22 +276,30 @@ impl Edu<'_> {
 
     /// Brings the device to a known state: edu has no reset, and a driver that was killed may
     /// have left a computation or a transfer running and causes pending.
-    fn quiesce(pdev: &pci::Device<Bound>, bar: &pci::Bar<'_, { regs::BAR_SIZE }>) -> Result {
+    fn quiesce(pdev: &pci::Device<Bound>, bar: &Bar<'_>) -> Result {
         let timeout = Delta::from_millis(i64::from(TIMEOUT_MS));
         read_poll_timeout(
-            || Ok(bar.read(regs::STATUS)),
+            || check_present(pdev, bar).map(|()| bar.read(regs::STATUS)),
             |status| !bool::from(status.computing()),
             Delta::from_millis(1),
             timeout,
         )
-        .inspect_err(|_| dev_err!(pdev, "a factorial is still running\n"))?;
+        .inspect_err(|&err| {
+            if err == ETIMEDOUT {
+                dev_err!(pdev, "a factorial is still running\n");
+            }
+        })?;
         read_poll_timeout(
-            || Ok(bar.read(regs::DMA_CMD)),
+            || check_present(pdev, bar).map(|()| bar.read(regs::DMA_CMD)),
             |cmd| !bool::from(cmd.start()),
             Delta::from_millis(10),
             timeout,
         )
-        .inspect_err(|_| dev_err!(pdev, "a DMA transfer is still running\n"))?;
+        .inspect_err(|&err| {
+            if err == ETIMEDOUT {
+                dev_err!(pdev, "a DMA transfer is still running\n");
+            }
+        })?;
         bar.write_reg(regs::STATUS::zeroed());
         bar.write_reg(regs::IRQ_ACK::zeroed().with_causes(u32::MAX));
         Ok(())
@@ -294,7 +331,7 @@ impl Channel<'_> {
         let before = self.events().factorials;
         bar.write_reg(regs::STATUS::zeroed().with_irq_enable(true));
         bar.write_reg(regs::FACTORIAL::zeroed().with_value(n));
-        self.wait(|events| events.factorials > before)?;
+        self.wait(dev, bar, |events| events.factorials > before)?;
         Ok(bar.read(regs::FACTORIAL).value().get())
     }
 
@@ -329,26 +366,36 @@ impl Channel<'_> {
                 .with_to_memory(to_memory)
                 .with_irq(true),
         );
-        self.wait(|events| events.transfers > before)
+        self.wait(dev, bar, |events| events.transfers > before)
     }
 
-    /// Waits until `done` holds for the handler's counts, or [`TIMEOUT_MS`] passed.
-    fn wait(&self, mut done: impl FnMut(&Events) -> bool) -> Result {
+    /// Waits until `done` holds for the handler's counts, or [`TIMEOUT_MS`] passed (`ETIMEDOUT`),
+    /// checking every [`PRESENCE_CHECK_MS`] that the device is still there (`ENODEV` if not).
+    fn wait(
+        &self,
+        dev: &pci::Device<Bound>,
+        bar: &Bar<'_>,
+        mut done: impl FnMut(&Events) -> bool,
+    ) -> Result {
         let mut events = self.handler.events.lock();
         let mut remaining = msecs_to_jiffies(TIMEOUT_MS);
         while !done(&events) {
+            let slice = remaining.min(msecs_to_jiffies(PRESENCE_CHECK_MS));
             match self
                 .handler
                 .wake
-                .wait_interruptible_timeout(&mut events, remaining)
+                .wait_interruptible_timeout(&mut events, slice)
             {
-                CondVarTimeoutResult::Woken { jiffies } => remaining = jiffies,
+                CondVarTimeoutResult::Woken { jiffies } => {
+                    remaining = remaining.saturating_sub(slice.saturating_sub(jiffies));
+                }
+                CondVarTimeoutResult::Timeout if done(&events) => break,
                 CondVarTimeoutResult::Timeout => {
-                    return if done(&events) {
-                        Ok(())
-                    } else {
-                        Err(ETIMEDOUT)
-                    };
+                    check_present(dev, bar)?;
+                    remaining -= slice;
+                    if remaining == 0 {
+                        return Err(ETIMEDOUT);
+                    }
                 }
                 CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
             }

@@ -6,7 +6,7 @@ use drydock_runner::driver_data::WithDriver;
 use drydock_sim::pattern;
 use drydock_sim::{
     models::{Edu, PciTestdev},
-    SimBus,
+    SimBus, REMOVALS,
 };
 use edu::{EduDriver, MAX_TRANSFER};
 use kernel::error::code::{EINVAL, ENODEV};
@@ -192,4 +192,114 @@ fn unloading_frees_everything_and_a_reload_works() {
         assert_eq!(pdev.dev.devres_count(), 0, "the devres list is empty");
         assert_eq!(pdev.dev.dma_space().unwrap().stats().live_allocations, 0);
     }
+}
+
+#[test]
+fn an_operation_waiting_on_a_removed_device_fails_soon_and_unloading_follows() {
+    for (how, remove) in REMOVALS {
+        let bus = SimBus::new();
+        // The factorial would complete after 3 s; the driver's own timeout is 5 s.
+        let device = bus.add(4, Edu::with_delay(Duration::from_secs(3)));
+        let module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+        let (started, on_start) = std::sync::mpsc::channel();
+        let (result, removed_at, unloaded_at) = std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                device
+                    .with_driver::<EduDriver, _>(|dev, edu| {
+                        started.send(()).unwrap();
+                        edu.factorial(dev, 10)
+                    })
+                    .unwrap()
+            });
+            on_start.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            remove(device.function());
+            let removed_at = std::time::Instant::now();
+            // Unloading waits for the operation, which holds the device.
+            drop(module);
+            (
+                waiter.join().unwrap(),
+                removed_at,
+                std::time::Instant::now(),
+            )
+        });
+        assert_eq!(result, Err(ENODEV), "{how}");
+        let took = unloaded_at - removed_at;
+        // About 100 ms (one presence check); generous, as the machine may be loaded, but well
+        // below the 5 s the operation would wait for its interrupt.
+        assert!(
+            took < Duration::from_secs(2),
+            "{how}: unloaded {took:?} after the removal"
+        );
+        assert!(!device.is_bound());
+        assert!(device.dma_faults().is_empty());
+    }
+}
+
+#[test]
+fn probe_stops_waiting_for_a_running_computation_when_the_device_goes() {
+    let log = drydock_runner::logger::capture();
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::with_delay(Duration::from_secs(3)));
+    // A killed driver left a factorial running, which probe waits for (5 s at most).
+    let ctx = device.function().context();
+    drydock_sim::DeviceModel::write(&**device.model(), &ctx, 0, 8, 4, 10);
+    let loaded = std::thread::scope(|scope| {
+        let loading = scope.spawn(|| {
+            let start = std::time::Instant::now();
+            let module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+            (module, start.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        device.function().surprise_remove();
+        loading.join().unwrap()
+    });
+    assert!(!device.is_bound());
+    assert!(
+        loaded.1 < Duration::from_secs(2),
+        "probe gave up after {:?}",
+        loaded.1
+    );
+    let prefix = format!("edu {}: ", device.name());
+    let lines: Vec<String> = log
+        .records()
+        .into_iter()
+        .filter_map(|record| record.message.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    assert_eq!(lines, ["the device is gone (it reads all ones)"]);
+}
+
+#[test]
+fn an_interrupt_from_a_device_that_reads_all_ones_is_not_claimed() {
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::new());
+    let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    let line = bus
+        .bus()
+        .device(device.name())
+        .unwrap()
+        .irq_vector(0)
+        .unwrap();
+    let ctx = device.function().context();
+    device.function().switch_off_memory_decoding();
+    // The function still signals (it masters the bus); its interrupt status reads all ones.
+    let before = device.model().interrupts_raised();
+    // The second delivery starts once the handler has returned from the first.
+    for delivered in 1..=2 {
+        ctx.raise_msi(0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while drydock_host::irq::delivered(line) < delivered {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not delivered in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    device
+        .with_driver::<EduDriver, _>(|_, edu| {
+            assert_eq!(edu.events(), edu::Events::default(), "nothing was counted");
+        })
+        .unwrap();
+    assert_eq!(device.model().interrupts_raised(), before);
 }

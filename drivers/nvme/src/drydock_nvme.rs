@@ -30,6 +30,13 @@
 //! deleted and created again, as the kernel's driver resets the controller), and a failed
 //! controller is disabled first ([`Queue`] has the rules).
 //!
+//! A controller that is gone (surprise removal, a link down, memory decoding switched off) reads
+//! all ones. As the kernel's driver does (`readl(CSTS) == ~0`), CSTS reading all ones means the
+//! controller is gone: probe refuses it, and every wait on CSTS (for RDY to set or clear) ends
+//! there with `ENODEV` instead of running out a timeout computed from a CAP that reads all ones
+//! too (CAP.TO 255: 128 s). The commands in flight then fail at the next check, as for a fatal
+//! status, and unbinding takes no longer than it does for a controller that answers.
+//!
 //! Nothing the controller writes can make the driver panic or touch memory it does not own: every
 //! completion entry is checked (phase, queue identifier, command identifier against the commands
 //! in flight), indexes come from the driver's own state only, a completion queue is read at most
@@ -175,6 +182,25 @@ fn reached(now: Instant<Monotonic>, when: Instant<Monotonic>) -> bool {
     !(now - when).is_negative()
 }
 
+/// Reads CSTS, or fails with `ENODEV` if it reads all ones: the controller is gone (a read that
+/// nothing answers completes with all ones, and no state of a controller reads so).
+fn read_csts(bar: &Bar<'_>) -> Result<regs::CSTS> {
+    let csts = bar.read(regs::CSTS);
+    if csts.into_raw() == u32::MAX {
+        return Err(ENODEV);
+    }
+    Ok(csts)
+}
+
+/// Logs why a wait on CSTS failed with `err`: the controller is gone, or it did not `what`.
+fn log_wait_error(pdev: &pci::Device, err: Error, what: &str) {
+    if err == ENODEV {
+        dev_err!(pdev, "the controller is gone (CSTS reads all ones)\n");
+    } else {
+        dev_err!(pdev, "the controller did not {}\n", what);
+    }
+}
+
 /// How long the controller may take to become ready or disabled: CAP.TO is in 500 ms units; as
 /// the kernel's driver does, one unit more, which also gives a controller reporting 0 half a
 /// second.
@@ -244,9 +270,10 @@ impl Status {
     /// Success.
     pub const SUCCESS: Status = Status::Device(0);
 
-    /// Whether the command succeeded.
+    /// Whether the command succeeded: Status Code Type and Status Code 0, whatever the CRD,
+    /// More and Do Not Retry bits say (as [`Status::to_result`] and the kernel's driver judge).
     pub fn is_success(self) -> bool {
-        self == Self::SUCCESS
+        matches!(self, Status::Device(raw) if raw & 0x7ff == 0)
     }
 
     /// The Status Code Type, for a status from the controller.
@@ -1352,9 +1379,8 @@ impl Queue {
         if state.recovery == Recovery::None
             && state.slots.iter().any(in_flight)
             && (!progressed || any_overdue)
-            && bool::from(bar.read(regs::CSTS).cfs())
+            && self.controller_failed(bar)
         {
-            dev_err!(*self.pdev, "controller fatal status (CSTS.CFS)\n");
             state.recovery = Recovery::Disable;
         } else if any_overdue {
             for cid in 0..state.slots.len() as u16 {
@@ -1377,6 +1403,21 @@ impl Queue {
             }
         }
         state.claim_recovery()
+    }
+
+    /// Whether the controller reports a fatal status (CSTS.CFS) or is gone; logs which.
+    fn controller_failed(&self, bar: &Bar<'_>) -> bool {
+        match read_csts(bar) {
+            Ok(csts) if !bool::from(csts.cfs()) => false,
+            Ok(_) => {
+                dev_err!(*self.pdev, "controller fatal status (CSTS.CFS)\n");
+                true
+            }
+            Err(err) => {
+                log_wait_error(&self.pdev, err, "answer");
+                true
+            }
+        }
     }
 
     /// Runs `recovery`, claimed by this thread from the queue's state, with the queue's lock not
@@ -1899,12 +1940,12 @@ impl Controller<'_> {
                 .with_const_iocqes::<4>(),
         );
         let csts = read_poll_timeout(
-            || Ok(bar.read(regs::CSTS)),
+            || read_csts(bar),
             |csts| bool::from(csts.rdy()) || bool::from(csts.cfs()),
             Delta::from_millis(1),
             timeout,
         )
-        .inspect_err(|_| dev_err!(pdev, "the controller did not become ready\n"))?;
+        .inspect_err(|&err| log_wait_error(pdev, err, "become ready"))?;
         if bool::from(csts.cfs()) {
             dev_err!(pdev, "the controller failed to start (CSTS.CFS)\n");
             return Err(EIO);
@@ -2038,17 +2079,18 @@ impl Drop for EnabledAdmin<'_> {
     }
 }
 
-/// Takes CC.EN to 0 and waits for CSTS.RDY to clear, whatever state the controller is in.
+/// Takes CC.EN to 0 and waits for CSTS.RDY to clear, whatever state the controller is in; fails
+/// at once with `ENODEV` for a controller that is gone.
 fn disable(pdev: &pci::Device<Bound>, bar: &Bar<'_>, timeout: Delta) -> Result {
     let cc = bar.read(regs::CC);
     bar.write_reg(cc.with_en(false).with_const_shn::<0>());
     read_poll_timeout(
-        || Ok(bar.read(regs::CSTS)),
+        || read_csts(bar),
         |csts| !bool::from(csts.rdy()),
         Delta::from_millis(1),
         timeout,
     )
-    .inspect_err(|_| dev_err!(pdev, "the controller did not become disabled\n"))
+    .inspect_err(|&err| log_wait_error(pdev, err, "become disabled"))
     .map(|_| ())
 }
 
@@ -2118,6 +2160,8 @@ impl pci::Driver for NvmeDriver {
             unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())? };
 
             let bar = pdev.iomap_region_sized::<{ regs::BAR_SIZE }>(0, c"nvme")?;
+            // As the kernel's driver checks before anything else: nothing answers there.
+            read_csts(&bar).inspect_err(|&err| log_wait_error(pdev, err, "answer"))?;
             let (cap_lo, cap_hi) = (bar.read(regs::CAP_LO), bar.read(regs::CAP_HI));
             let version = bar.read(regs::VS);
             let max_entries = (cap_lo.mqes().get() + 1).min(MAX_QUEUE_ENTRIES);

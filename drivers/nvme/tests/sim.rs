@@ -5,6 +5,7 @@
 //! Identify data and capabilities), and a probe that fails at any of its allocations.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use drydock_host::fault::AllocFailure;
 use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueConfig, Status};
@@ -12,7 +13,7 @@ use drydock_runner::driver_data::WithDriver;
 use drydock_sim::models::nvme::{opcode, status, Fault, NvmeConfig, CAP};
 use drydock_sim::models::Nvme;
 use drydock_sim::pattern;
-use drydock_sim::{DeviceModel, SimBus, SimDevice};
+use drydock_sim::{DeviceModel, SimBus, SimDevice, REMOVALS};
 use kernel::device::Bound;
 use kernel::dma::Coherent;
 use kernel::error::code::{EBUSY, ECANCELED, EINVAL, EIO, ENODATA, ENODEV, ERANGE, ETIMEDOUT};
@@ -515,6 +516,25 @@ fn injected_error_statuses_are_decoded() {
         }
         assert_eq!(queue.stats().errors, cases.len() as u64);
         queue.execute(dev, &read(0, 1, &buf, 0)).unwrap();
+    });
+}
+
+#[test]
+fn a_success_with_retry_delay_more_or_do_not_retry_bits_is_a_success() {
+    for raw in [0x0800, 0x1000, 0x2000, 0x4000, 0x7800] {
+        let status = Status::Device(raw);
+        assert!(status.is_success(), "{status}");
+        assert_eq!(status.to_result(), Ok(()));
+    }
+    assert!(!Status::Device(0x4002).is_success());
+    let rig = Rig::default();
+    rig.with(|dev, ctrl| {
+        let queue = ctrl.create_io_queue(dev, polled()).unwrap();
+        let buf = buffer(dev, 4096);
+        rig.model()
+            .inject(false, opcode::READ, Fault::Status(status::DNR | 0x2000));
+        queue.execute(dev, &read(0, 1, &buf, 0)).unwrap();
+        assert_eq!(queue.stats().errors, 0);
     });
 }
 
@@ -1141,4 +1161,125 @@ fn a_stale_completion_for_a_reused_slot_is_told_apart_by_its_generation() {
         let completion = queue.wait_for(dev, second).unwrap();
         assert_eq!(completion.status, Status::SUCCESS);
     });
+}
+
+/// CAP with TO 255: a wait computed from it would last 128 s.
+const CAP_TO_255: u64 = CAP | 0xff << 24;
+
+/// Unloads `module` and returns how long it took from `since`, failing the test after 20 s
+/// rather than waiting for a timeout of minutes.
+fn unload(module: drydock_host::module::ModuleHandle, since: std::time::Instant) -> Duration {
+    let (unloaded, on_unload) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(module);
+        unloaded.send(since.elapsed()).unwrap();
+    });
+    on_unload
+        .recv_timeout(Duration::from_secs(20))
+        .expect("unloaded within 20 s")
+}
+
+#[test]
+fn a_removed_controller_is_seen_at_once_and_unloading_waits_on_no_device_timeout() {
+    for (how, remove) in REMOVALS {
+        let bus = SimBus::new();
+        let device = bus.add(
+            4,
+            Nvme::with_config(NvmeConfig {
+                cap: CAP_TO_255,
+                ..NvmeConfig::default()
+            }),
+        );
+        let module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+        let (submitted, on_submit) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                device
+                    .with_driver::<NvmeDriver, _>(|dev, ctrl| {
+                        // The default 30 s command timeout: only seeing the removal ends it soon.
+                        let queue = ctrl.create_io_queue(dev, interrupts()).unwrap();
+                        let polled = ctrl.create_io_queue(dev, polled()).unwrap();
+                        let buf = buffer(dev, 8192);
+                        device.model().inject(false, opcode::READ, Fault::Stall);
+                        let tag = queue.submit(dev, &read(0, 1, &buf, 0)).unwrap();
+                        submitted.send(()).unwrap();
+                        let completion = queue.wait_for(dev, tag).unwrap();
+                        let later = polled.submit(dev, &read(0, 1, &buf, 4096));
+                        (completion.status, later, ctrl.failed())
+                    })
+                    .unwrap()
+            });
+            on_submit.recv().unwrap();
+            // The command is in the controller's hands (and stays there) when it goes away.
+            std::thread::sleep(Duration::from_millis(20));
+            remove(device.function());
+            // Unbinding waits for the waiter, which holds the device.
+            let took = unload(module, std::time::Instant::now());
+            let (status, later, failed) = waiter.join().unwrap();
+            assert_eq!(status, Status::ControllerFailed, "{how}");
+            assert_eq!(
+                later,
+                Err(EIO),
+                "{how}: nothing is submitted to a removed controller"
+            );
+            assert!(failed, "{how}");
+            // About 200 ms (two checks of the commands in flight); generous, as the machine
+            // may be loaded, but far below any timeout (30 s for the command, 128 s from CAP.TO).
+            assert!(
+                took < Duration::from_secs(5),
+                "{how}: unloaded {took:?} after the removal"
+            );
+        });
+        assert!(!device.is_bound());
+        assert!(device.dma_faults().is_empty(), "{how}");
+        let pdev = bus.bus().device(device.name()).unwrap();
+        assert_eq!(pdev.dev.devres_count(), 0, "{how}: everything released");
+        assert_eq!(pdev.dev.dma_space().unwrap().stats().live_allocations, 0);
+    }
+}
+
+#[test]
+fn an_idle_removed_controller_unloads_at_once() {
+    for (how, remove) in REMOVALS {
+        let bus = SimBus::new();
+        let device = bus.add(
+            4,
+            Nvme::with_config(NvmeConfig {
+                cap: CAP_TO_255,
+                ..NvmeConfig::default()
+            }),
+        );
+        let module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+        remove(device.function());
+        let took = unload(module, std::time::Instant::now());
+        assert!(
+            took < Duration::from_secs(5),
+            "{how}: unloaded after {took:?}"
+        );
+        assert!(!device.is_bound());
+    }
+}
+
+#[test]
+fn a_controller_that_is_gone_is_refused_at_probe_at_once() {
+    let log = drydock_runner::logger::capture();
+    let bus = SimBus::new();
+    let device = bus.add(4, Nvme::new(8192));
+    device.function().surprise_remove();
+    let start = std::time::Instant::now();
+    let _module = bus.load(&drydock_nvme::__DRYDOCK_MODULE).unwrap();
+    assert!(!device.is_bound());
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(
+        device.model().cc_writes().is_empty(),
+        "nothing reached the controller"
+    );
+    // Refused for what it is, before its all-ones CAP is looked at.
+    let prefix = format!("drydock_nvme {}: ", device.name());
+    let lines: Vec<String> = log
+        .records()
+        .into_iter()
+        .filter_map(|record| record.message.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    assert_eq!(lines, ["the controller is gone (CSTS reads all ones)"]);
 }

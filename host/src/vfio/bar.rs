@@ -35,6 +35,11 @@ pub(super) fn plan(region: &RegionInfo, force_trap: bool) -> BarPlan {
         return BarPlan::Whole;
     };
     let page = PAGE_SIZE as u64;
+    // The region's end rounded up to a page; beyond the address space, no area ends past it.
+    let region_end = region
+        .size
+        .checked_next_multiple_of(page)
+        .unwrap_or(u64::MAX);
     let mut usable: Vec<(u64, u64)> = areas
         .iter()
         .copied()
@@ -43,10 +48,20 @@ pub(super) fn plan(region: &RegionInfo, force_trap: bool) -> BarPlan {
                 && offset.is_multiple_of(page)
                 && offset
                     .checked_add(size)
-                    .is_some_and(|end| end <= region.size.next_multiple_of(page))
+                    .is_some_and(|end| end <= region_end)
         })
         .collect();
     usable.sort_unstable();
+    // Areas that overlap (vfio-pci never reports such) are mapped once: an area starting inside
+    // the one before it is dropped.
+    let mut previous_end = 0;
+    usable.retain(|&(offset, size)| {
+        let keep = offset >= previous_end;
+        if keep {
+            previous_end = offset + size;
+        }
+        keep
+    });
     match usable.as_slice() {
         [] => BarPlan::Trapped,
         [(0, size)] if *size >= region.size => BarPlan::Whole,
@@ -61,13 +76,22 @@ pub(super) fn map(
     force_trap: bool,
 ) -> Result<BarMapping, HostError> {
     let name = format!("{} BAR{}", device.address(), region.index);
-    let len = usize::try_from(region.size).map_err(|_| HostError::Unsupported {
+    let unsupported = || HostError::Unsupported {
         device: device.address().to_owned(),
         what: format!(
-            "BAR{} of {:#x} bytes in this address space",
-            region.index, region.size
+            "BAR{} of {:#x} bytes at {:#x} in this address space",
+            region.index, region.size, region.offset
         ),
-    })?;
+    };
+    // The whole region, rounded up to a page, must have a place in the file and in memory.
+    let len = usize::try_from(region.size)
+        .ok()
+        .filter(|len| {
+            len.checked_next_multiple_of(PAGE_SIZE)
+                .and_then(|mapped| region.offset.checked_add(mapped as u64))
+                .is_some()
+        })
+        .ok_or_else(unsupported)?;
     let decision = plan(region, force_trap);
     log::debug!(target: "drydock", "{name}: {len:#x} bytes, {decision:?}");
     let areas = match decision {
@@ -102,6 +126,7 @@ pub(super) fn map(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use vfio_bindings::bindings::vfio as sys;
 
     fn region(size: u64, flags: u32, sparse: Option<Vec<(u64, u64)>>) -> RegionInfo {
@@ -165,11 +190,62 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_sparse_areas_are_mapped_once() {
+        let areas = vec![(0x1000, 0x2000), (0, 0x2000), (0x3000, 0x1000)];
+        assert_eq!(
+            plan(&region(0x4000, MMAP, Some(areas)), false),
+            BarPlan::Sparse(vec![(0, 0x2000), (0x3000, 0x1000)])
+        );
+    }
+
+    #[test]
+    fn a_region_at_the_end_of_the_address_space_is_planned_without_overflow() {
+        let last = !0xfff - 0x1000;
+        let areas = vec![(0, 0x1000), (last, 0x1000)];
+        assert_eq!(
+            plan(&region(u64::MAX, MMAP, Some(areas)), false),
+            BarPlan::Sparse(vec![(0, 0x1000), (last, 0x1000)])
+        );
+    }
+
+    #[test]
     fn a_parsed_region_with_sparse_areas_is_split() {
         let info = RegionInfo::parse(&super::super::caps::tests::sparse_region_info()).unwrap();
         assert_eq!(
             plan(&info, false),
             BarPlan::Sparse(vec![(0, 0x2000), (0x3000, 0x1000)])
         );
+    }
+
+    proptest! {
+        #![proptest_config(drydock_sim::fuzz::config(1500))]
+
+        /// Whatever a region-info answer holds, the plan maps only whole, non-empty, sorted
+        /// pages inside the region (rounded up to a page), and maps it whole only if it may.
+        #[test]
+        fn a_plan_maps_only_pages_inside_the_region(
+            buf in super::super::caps::tests::region_info_answer(),
+            force_trap in proptest::bool::weighted(0.1),
+        ) {
+            let Some(info) = RegionInfo::parse(&buf) else {
+                return Ok(());
+            };
+            let page = PAGE_SIZE as u64;
+            match plan(&info, force_trap) {
+                BarPlan::Trapped => {}
+                BarPlan::Whole => prop_assert!(info.mappable() && !force_trap),
+                BarPlan::Sparse(areas) => {
+                    prop_assert!(info.mappable() && !force_trap && !areas.is_empty());
+                    let mut previous_end = 0;
+                    for (offset, size) in areas {
+                        prop_assert!(offset % page == 0 && size > 0);
+                        prop_assert!(offset >= previous_end, "unsorted or overlapping");
+                        let end = offset.checked_add(size).unwrap();
+                        prop_assert!(u128::from(end) <= u128::from(info.size).next_multiple_of(4096));
+                        previous_end = end;
+                    }
+                }
+            }
+        }
     }
 }

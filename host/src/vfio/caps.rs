@@ -200,6 +200,7 @@ impl RegionInfo {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// Appends native-endian words to a buffer, as the kernel lays a structure out.
     pub(crate) struct Bytes(pub(crate) Vec<u8>);
@@ -325,5 +326,172 @@ pub(crate) mod tests {
         assert_eq!(info.sparse_areas, None);
         assert!(!info.msix_mappable);
         assert_eq!(info.size, 1 << 20);
+    }
+
+    /// A `u64` as a hostile answer would have it: the ends of the range, page multiples, or any.
+    fn edgy_u64() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0),
+            Just(u64::MAX),
+            (u64::MAX - 0x2000..=u64::MAX),
+            (0u64..64).prop_map(|pages| pages * 0x1000),
+            any::<u64>(),
+        ]
+    }
+
+    /// A capability of an answer: its ID, version, which capability `next` points to (or a raw
+    /// offset), a count of entries (small, or anything) and the entries.
+    #[derive(Clone, Debug)]
+    struct Cap {
+        id: u16,
+        version: u16,
+        next: Result<u32, usize>,
+        count: u32,
+        entries: Vec<(u64, u64)>,
+    }
+
+    fn cap() -> impl Strategy<Value = Cap> {
+        (
+            prop_oneof![1u16..=4, any::<u16>()],
+            any::<u16>(),
+            prop_oneof![
+                Just(Ok(0)),
+                any::<u32>().prop_map(Ok),
+                (0usize..8).prop_map(Err)
+            ],
+            prop_oneof![0u32..4, any::<u32>()],
+            proptest::collection::vec((edgy_u64(), edgy_u64()), 0..4),
+        )
+            .prop_map(|(id, version, next, count, entries)| Cap {
+                id,
+                version,
+                next,
+                count,
+                entries,
+            })
+    }
+
+    /// An information buffer: `header`, whose first-capability field at `first_field` points as
+    /// `first` says, then `caps`, laid one after the other and chained as they say.
+    fn answer(
+        header: Vec<u8>,
+        first_field: usize,
+        first: Result<u32, usize>,
+        caps: &[Cap],
+    ) -> Vec<u8> {
+        let mut offsets = Vec::new();
+        let mut at = header.len();
+        for cap in caps {
+            offsets.push(at as u32);
+            at += 16 + 16 * cap.entries.len();
+        }
+        let resolve = |link: Result<u32, usize>| {
+            link.unwrap_or_else(|i| offsets.get(i).copied().unwrap_or(0))
+        };
+        let mut buf = Bytes(header);
+        buf.0[first_field..first_field + 4].copy_from_slice(&resolve(first).to_ne_bytes());
+        for cap in caps {
+            buf = buf
+                .u16(cap.id)
+                .u16(cap.version)
+                .u32(resolve(cap.next))
+                .u32(cap.count)
+                .u32(0);
+            for &(a, b) in &cap.entries {
+                buf = buf.u64(a).u64(b);
+            }
+        }
+        buf.0
+    }
+
+    /// `vfio_region_info` answers: arbitrary bytes, or a header whose fields are hostile values
+    /// followed by a capability chain with loops, pointers past the end, counts beyond the
+    /// entries and truncation.
+    pub(crate) fn region_info_answer() -> impl Strategy<Value = Vec<u8>> {
+        let chained = (
+            any::<u32>(),
+            prop_oneof![Just(0xfu32), any::<u32>()],
+            any::<u32>(),
+            prop_oneof![Just(Err(0usize)), any::<u32>().prop_map(Ok)],
+            edgy_u64(),
+            edgy_u64(),
+            proptest::collection::vec(cap(), 0..6),
+            any::<usize>(),
+        )
+            .prop_map(|(argsz, flags, index, first, size, offset, caps, keep)| {
+                let header = Bytes(Vec::new())
+                    .u32(argsz)
+                    .u32(flags)
+                    .u32(index)
+                    .u32(0)
+                    .u64(size)
+                    .u64(offset)
+                    .0;
+                let mut buf = answer(header, 12, first, &caps);
+                buf.truncate(buf.len() - keep % (buf.len() / 4 + 1));
+                buf
+            });
+        prop_oneof![chained, proptest::collection::vec(any::<u8>(), 0..160)]
+    }
+
+    /// `vfio_iommu_type1_info` answers, made as [`region_info_answer`]'s.
+    fn iommu_info_answer() -> impl Strategy<Value = Vec<u8>> {
+        let chained = (
+            any::<u32>(),
+            prop_oneof![Just(3u32), any::<u32>()],
+            edgy_u64(),
+            prop_oneof![Just(Err(0usize)), any::<u32>().prop_map(Ok)],
+            proptest::collection::vec(cap(), 0..6),
+            any::<usize>(),
+        )
+            .prop_map(|(argsz, flags, page_sizes, first, caps, keep)| {
+                let header = Bytes(Vec::new())
+                    .u32(argsz)
+                    .u32(flags)
+                    .u64(page_sizes)
+                    .u32(0)
+                    .u32(0)
+                    .0;
+                let mut buf = answer(header, 16, first, &caps);
+                buf.truncate(buf.len() - keep % (buf.len() / 4 + 1));
+                buf
+            });
+        prop_oneof![chained, proptest::collection::vec(any::<u8>(), 0..160)]
+    }
+
+    proptest! {
+        #![proptest_config(drydock_sim::fuzz::config(1500))]
+
+        /// Whatever bytes an answer holds, the chain walk ends after at most 64 capabilities,
+        /// each at a distinct offset inside the buffer, and parsing returns (or refuses) without
+        /// reading outside it.
+        #[test]
+        fn region_info_answers_are_parsed_within_their_bytes(buf in region_info_answer()) {
+            let first = u32_at(&buf, 12).unwrap_or(0);
+            let caps = chain(&buf, first);
+            prop_assert!(caps.len() <= MAX_CAPS);
+            let starts: Vec<usize> = caps.iter().map(|c| buf.len() - c.bytes.len()).collect();
+            for (i, &start) in starts.iter().enumerate() {
+                prop_assert!(start + HEADER_SIZE <= buf.len());
+                prop_assert!(!starts[..i].contains(&start));
+            }
+            if let Some(info) = RegionInfo::parse(&buf) {
+                prop_assert_eq!(Some(info.flags), u32_at(&buf, 4));
+                prop_assert_eq!(Some(info.size), u64_at(&buf, 16));
+                prop_assert_eq!(Some(info.offset), u64_at(&buf, 24));
+                // Every area was read from the buffer: 16 bytes each.
+                let areas = info.sparse_areas.map_or(0, |areas| areas.len());
+                prop_assert!(areas * 16 <= buf.len());
+            }
+        }
+
+        /// The same for `VFIO_IOMMU_GET_INFO` answers.
+        #[test]
+        fn iommu_info_answers_are_parsed_within_their_bytes(buf in iommu_info_answer()) {
+            if let Some(info) = IommuInfo::parse(&buf) {
+                let ranges = info.iova_ranges.map_or(0, |ranges| ranges.len());
+                prop_assert!(ranges * 16 <= buf.len());
+            }
+        }
     }
 }

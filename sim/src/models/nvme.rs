@@ -5,10 +5,10 @@
 //!
 //! - **BAR0**, 16 KiB, 64-bit: CAP `0x004018200f0107ff` (MQES 2047, CQR, TO 7.5 s, DSTRD 0, CSS
 //!   0xC1, MPSMIN 4 KiB, MPSMAX 64 KiB), VS 1.4, INTMS/INTMC, CC, CSTS, AQA, ASQ, ACQ; doorbells
-//!   from 0x1000 with a 4-byte stride (SQ y tail at `0x1000 + 8y`, CQ y head at `0x1000 + 8y + 4`);
-//!   doorbells read 0; the MSI-X table and PBA (0x2000, 0x3000) read 0 here and are never
-//!   touched by drivers. Registers take 4- and 8-byte aligned accesses; smaller or misaligned ones
-//!   read 0 and are dropped.
+//!   from 0x1000 with a 4-byte stride (SQ y tail at `0x1000 + 8y`, CQ y head at `0x1000 + 8y + 4`;
+//!   with a configured CAP, the stride its DSTRD gives); doorbells read 0; the MSI-X table and
+//!   PBA (0x2000, 0x3000) read 0 here and are never touched by drivers. Registers take 4- and
+//!   8-byte aligned accesses; smaller or misaligned ones read 0 and are dropped.
 //! - **CC/CSTS**: CC.EN 0→1 validates the admin queue (ASQ/ACQ page aligned, AQA sizes non-zero,
 //!   CSS and MPS supported) and sets CSTS.RDY, or sets CSTS.CFS if they are invalid; CC.EN 1→0
 //!   deletes every queue, forgets the shadow doorbells and clears CSTS (RDY and CFS), keeping
@@ -40,9 +40,11 @@
 //! with Invalid Field.
 //!
 //! For tests, the model can misbehave on request ([`Nvme::inject`], [`Nvme::post_raw`],
-//! [`Nvme::set_fatal`], [`NvmeConfig::never_ready`]): complete the next matching command with a
-//! chosen status (and no data transfer), hold it forever or until released, write arbitrary
-//! completion entries, fail the controller, or never become ready.
+//! [`Nvme::set_fatal`], [`NvmeConfig`]'s `never_ready`, `cap`, the patches of Identify data and
+//! `number_of_queues_answer`): complete the next matching command with a chosen status (and no
+//! data transfer), hold it forever or until released, write arbitrary completion entries, fail
+//! the controller, never become ready, or report whatever capabilities, Identify data and
+//! queue counts a test chooses.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -251,6 +253,13 @@ pub struct NvmeConfig {
     pub identify_controller_patch: Vec<(usize, u8)>,
     /// Bytes patched into Identify Namespace data, as `(offset, value)`.
     pub identify_namespace_patch: Vec<(usize, u8)>,
+    /// Bytes patched into the active namespace list (Identify CNS 2, which lists namespace 1),
+    /// as `(offset, value)`.
+    pub active_namespace_list_patch: Vec<(usize, u8)>,
+    /// What Set and Get Features Number of Queues answer (0-based SQ count in bits 15:0, CQ
+    /// count in bits 31:16) instead of `io_queue_pairs`, to present a controller that misstates
+    /// what it allocated.
+    pub number_of_queues_answer: Option<u32>,
     /// Maximum Data Transfer Size (Identify Controller byte 77, enforced on reads and writes):
     /// a power of two of 4 KiB, 0 for no limit.
     pub mdts: u8,
@@ -271,6 +280,8 @@ impl Default for NvmeConfig {
             cap: CAP,
             identify_controller_patch: Vec::new(),
             identify_namespace_patch: Vec::new(),
+            active_namespace_list_patch: Vec::new(),
+            number_of_queues_answer: None,
             mdts: MDTS,
             io_queue_pairs: MAX_IO_QUEUE_PAIRS,
             never_ready: false,
@@ -367,6 +378,15 @@ impl Nvme {
         });
     }
 
+    /// The submission queue and command identifier of each stalled command, oldest first.
+    pub fn stalled(&self) -> Vec<(u16, u16)> {
+        self.lock()
+            .stalled
+            .iter()
+            .map(|stalled| (stalled.sqid, stalled.command.cid()))
+            .collect()
+    }
+
     /// Executes and completes every stalled command, late; returns how many there were.
     pub fn release_stalled(&self, ctx: &SimContext) -> usize {
         let mut state = self.lock();
@@ -422,6 +442,16 @@ impl Nvme {
             self.notify(ctx, &mut state, cqid);
         }
         true
+    }
+
+    /// The phase tag the controller writes into completion queue `cqid` now, if it exists: an
+    /// entry with the other one is stale.
+    pub fn cq_phase(&self, cqid: u16) -> Option<bool> {
+        self.lock()
+            .cqs
+            .get(usize::from(cqid))?
+            .as_ref()
+            .map(|cq| cq.phase)
     }
 
     /// Sets CSTS.CFS, as the controller does on a fatal error.
@@ -569,13 +599,18 @@ impl Nvme {
         state.csts = 0;
     }
 
+    /// The doorbell stride CAP.DSTRD gives (4 bytes in QEMU's CAP).
+    fn doorbell_stride(&self) -> usize {
+        4 << ((self.config.cap >> 32) & 0xf)
+    }
+
     fn write_doorbell(&self, ctx: &SimContext, state: &mut State, offset: usize, value: u32) {
-        let rel = offset - DOORBELLS;
-        let qid = rel >> 3;
-        if state.csts & CSTS_RDY == 0 {
+        let (rel, stride) = (offset - DOORBELLS, self.doorbell_stride());
+        if state.csts & CSTS_RDY == 0 || !rel.is_multiple_of(stride) {
             return;
         }
-        if rel & 4 == 0 {
+        let qid = rel / stride / 2;
+        if (rel / stride).is_multiple_of(2) {
             self.stats
                 .sq_doorbell_writes
                 .fetch_add(1, Ordering::Relaxed);
@@ -612,7 +647,11 @@ impl Nvme {
                     ctx.dma_write(dbbuf.doorbells + 4, &value.to_le_bytes());
                 }
             }
-            self.post_pending(ctx, state, qid as u16);
+            if self.post_pending(ctx, state, qid as u16) {
+                // Completions that waited for room are signalled as new ones are (QEMU's
+                // `nvme_post_cqes` asserts the interrupt after posting them).
+                self.notify(ctx, state, qid as u16);
+            }
             self.update_intx(ctx, state);
         }
     }
@@ -706,11 +745,12 @@ impl Nvme {
             sq_head | u32::from(sqid) << 16,
             u32::from(cid) | u32::from(status) << 17,
         ]);
-        self.post_pending(ctx, state, cqid);
+        // Signalled by the caller, once for every command the doorbell announced.
+        let _ = self.post_pending(ctx, state, cqid);
     }
 
-    /// Writes the pending completions of CQ `cqid` that fit.
-    fn post_pending(&self, ctx: &SimContext, state: &mut State, cqid: u16) {
+    /// Writes the pending completions of CQ `cqid` that fit; returns whether it wrote any.
+    fn post_pending(&self, ctx: &SimContext, state: &mut State, cqid: u16) -> bool {
         if state.dbbuf.is_some() && cqid != 0 {
             let head = state.cqs[usize::from(cqid)].as_ref().map(|cq| cq.head);
             if let Some(head) = head {
@@ -725,8 +765,9 @@ impl Nvme {
             }
         }
         let Some(cq) = state.cqs[usize::from(cqid)].as_mut() else {
-            return;
+            return false;
         };
+        let mut posted = false;
         while !cq.full() {
             let Some(mut entry) = cq.pending.pop_front() else {
                 break;
@@ -736,10 +777,12 @@ impl Nvme {
             if !ctx.dma_write(addr, &entry_bytes(&entry)) {
                 log::warn!(target: "drydock", "simulated NVMe: CQ {cqid} post faulted, CSTS.CFS");
                 state.csts |= CSTS_CFS;
-                return;
+                return posted;
             }
             advance_cq_tail(cq);
+            posted = true;
         }
+        posted
     }
 
     /// Signals CQ `cqid`'s interrupt if it has unconsumed entries.
@@ -775,6 +818,13 @@ impl Nvme {
         }
         state.intx = asserted;
         ctx.set_intx(asserted);
+    }
+
+    /// The Number of Queues result: the configured answer, or the queues offered.
+    fn number_of_queues(&self, state: &State) -> u32 {
+        self.config
+            .number_of_queues_answer
+            .unwrap_or_else(|| state.number_of_queues())
     }
 
     /// Executes a command; `None` if it does not complete now.
@@ -824,8 +874,8 @@ impl Nvme {
             admin::CREATE_SQ => (Self::create_sq(state, c), 0),
             admin::DELETE_SQ => (Self::delete_sq(state, c), 0),
             admin::DELETE_CQ => (self.delete_cq(ctx, state, c), 0),
-            admin::SET_FEATURES => Self::set_features(state, c),
-            admin::GET_FEATURES => Self::get_features(state, c),
+            admin::SET_FEATURES => self.set_features(state, c),
+            admin::GET_FEATURES => self.get_features(state, c),
             // QEMU never aborts: bit 0 of the result says "not aborted".
             admin::ABORT => (SUCCESS, 1),
             admin::DOORBELL_BUFFER_CONFIG => (Self::doorbell_buffer_config(ctx, state, c), 0),
@@ -834,13 +884,20 @@ impl Nvme {
     }
 
     fn identify(&self, ctx: &SimContext, c: &Command) -> u16 {
-        let cns = c.dw(10) & 0xff;
+        match self.identify_data(c.dw(10) & 0xff, c.nsid()) {
+            Ok(data) => self.transfer_to_host(ctx, c, &data),
+            Err(status) => status,
+        }
+    }
+
+    /// The 4096 bytes Identify answers for CNS `cns` (0: namespace `nsid`, 1: the controller,
+    /// 2: the active namespaces after `nsid`), configured patches applied, or its error status.
+    pub fn identify_data(&self, cns: u32, nsid: u32) -> Result<Vec<u8>, u16> {
         let mut data = vec![0u8; 4096];
         match cns {
             0 => {
-                let nsid = c.nsid();
                 if nsid == 0 || nsid > NN {
-                    return INVALID_NSID | DNR;
+                    return Err(INVALID_NSID | DNR);
                 }
                 if nsid == 1 {
                     self.identify_namespace(&mut data);
@@ -848,16 +905,19 @@ impl Nvme {
             }
             1 => self.identify_controller(&mut data),
             2 => {
-                if c.nsid() >= NSID_BROADCAST - 1 {
-                    return INVALID_NSID | DNR;
+                if nsid >= NSID_BROADCAST - 1 {
+                    return Err(INVALID_NSID | DNR);
                 }
-                if c.nsid() < 1 {
+                if nsid < 1 {
                     data[..4].copy_from_slice(&1u32.to_le_bytes());
                 }
+                for &(offset, value) in &self.config.active_namespace_list_patch {
+                    data[offset] = value;
+                }
             }
-            _ => return INVALID_FIELD | DNR,
+            _ => return Err(INVALID_FIELD | DNR),
         }
-        self.transfer_to_host(ctx, c, &data)
+        Ok(data)
     }
 
     fn identify_controller(&self, data: &mut [u8]) {
@@ -1012,7 +1072,7 @@ impl Nvme {
         SUCCESS
     }
 
-    fn set_features(state: &mut State, c: &Command) -> (u16, u32) {
+    fn set_features(&self, state: &mut State, c: &Command) -> (u16, u32) {
         let dw11 = c.dw(11);
         match (c.dw(10) & 0xff) as u8 {
             FEATURE_NUMBER_OF_QUEUES => {
@@ -1022,7 +1082,7 @@ impl Nvme {
                 if dw11 & 0xffff == 0xffff || dw11 >> 16 == 0xffff {
                     return (INVALID_FIELD | DNR, 0);
                 }
-                (SUCCESS, state.number_of_queues())
+                (SUCCESS, self.number_of_queues(state))
             }
             FEATURE_VOLATILE_WRITE_CACHE => {
                 state.volatile_write_cache = dw11 & 1 != 0;
@@ -1032,9 +1092,9 @@ impl Nvme {
         }
     }
 
-    fn get_features(state: &mut State, c: &Command) -> (u16, u32) {
+    fn get_features(&self, state: &mut State, c: &Command) -> (u16, u32) {
         match (c.dw(10) & 0xff) as u8 {
-            FEATURE_NUMBER_OF_QUEUES => (SUCCESS, state.number_of_queues()),
+            FEATURE_NUMBER_OF_QUEUES => (SUCCESS, self.number_of_queues(state)),
             FEATURE_VOLATILE_WRITE_CACHE => (SUCCESS, u32::from(state.volatile_write_cache)),
             _ => (INVALID_FIELD | DNR, 0),
         }
@@ -1157,7 +1217,7 @@ impl State {
         usize::from(qid) < self.sqs.len()
     }
 
-    /// The Number of Queues result: 0-based counts of SQs and CQs.
+    /// The Number of Queues result of the queues offered: 0-based counts of SQs and CQs.
     fn number_of_queues(&self) -> u32 {
         let count = self.sqs.len() as u32 - 2;
         count | count << 16
@@ -1350,7 +1410,7 @@ impl DeviceModel for Nvme {
     }
 
     fn write(&self, ctx: &SimContext, _bar: u32, offset: usize, width: usize, value: u64) {
-        if width < 4 || !offset.is_multiple_of(width) || offset >= DOORBELLS_END {
+        if width < 4 || !offset.is_multiple_of(width) || offset >= BAR_SIZE as usize {
             return;
         }
         let mut state = self.lock();
