@@ -28,6 +28,7 @@
 //! the `kernel` crate converts at the seam, as the kernel's Rust code does. `docs/architecture.md`
 //! describes the layers and how a probe, a DMA allocation and an interrupt cross them.
 
+mod active;
 pub mod auxiliary;
 mod bar_file;
 mod binding;
@@ -57,6 +58,7 @@ pub mod pci_id;
 pub mod print;
 pub mod rbtree;
 pub mod rcu;
+pub mod seq_file;
 pub mod sg;
 pub mod sync;
 pub mod sysfs;
