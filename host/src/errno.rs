@@ -27,6 +27,8 @@ impl Errno {
     pub const EBADF: Errno = Errno(-9);
     /// `EIO`: I/O error.
     pub const EIO: Errno = Errno(-5);
+    /// `EAGAIN`: try again (for instance, a non-blocking call that would block).
+    pub const EAGAIN: Errno = Errno(-11);
     /// `ENOMEM`: out of memory.
     pub const ENOMEM: Errno = Errno(-12);
     /// `EACCES`: permission denied.
@@ -57,6 +59,8 @@ impl Errno {
     pub const ENOSYS: Errno = Errno(-38);
     /// `EPROTO`: protocol error.
     pub const EPROTO: Errno = Errno(-71);
+    /// `EOVERFLOW`: value too large for its type.
+    pub const EOVERFLOW: Errno = Errno(-75);
     /// `EOPNOTSUPP`: operation not supported.
     pub const EOPNOTSUPP: Errno = Errno(-95);
 
