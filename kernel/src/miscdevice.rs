@@ -62,7 +62,8 @@
 //! # }
 //!
 //! let options = MiscDeviceOptions { name: c"doc-counter" };
-//! let registration = KBox::pin_init(MiscDeviceRegistration::<Counter>::register(options), GFP_KERNEL)?;
+//! let registration = MiscDeviceRegistration::<Counter>::register(options);
+//! let registration = KBox::pin_init(registration, GFP_KERNEL)?;
 //! # use drydock_host::{bindings::O_RDWR, miscdevice};
 //! // What `open("/dev/doc-counter", O_RDWR)`, `write()` and `read()` do, in process.
 //! let file = miscdevice::open("doc-counter", O_RDWR).unwrap();
@@ -298,11 +299,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         let kiocb = unsafe { Kiocb::from_raw(kiocb) };
         // SAFETY: a read's valid `iov_iter`, used only here.
         let iov = unsafe { IovIterDest::from_raw(iter) };
-        match T::read_iter(kiocb, iov) {
-            // CAST: a read's count fits an `isize`.
-            Ok(res) => res as isize,
-            Err(err) => err.to_errno() as isize,
-        }
+        Self::count_result(T::read_iter(kiocb, iov))
     }
 
     /// # Safety
@@ -314,10 +311,40 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         let kiocb = unsafe { Kiocb::from_raw(kiocb) };
         // SAFETY: a write's valid `iov_iter`, used only here.
         let iov = unsafe { IovIterSource::from_raw(iter) };
-        match T::write_iter(kiocb, iov) {
-            // CAST: a write's count fits an `isize`.
+        Self::count_result(T::write_iter(kiocb, iov))
+    }
+
+    /// A read's or a write's result as the C handler returns it.
+    fn count_result(result: Result<usize>) -> isize {
+        match result {
+            // CAST: a read's or a write's count fits an `isize`.
             Ok(res) => res as isize,
             Err(err) => err.to_errno() as isize,
+        }
+    }
+
+    /// Calls `f` with the data and the file of `file`, an opened file.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be a valid, opened file of a `MiscDeviceRegistration<T>`.
+    unsafe fn with_open_file<R, F>(file: *mut bindings::file, f: F) -> R
+    where
+        F: for<'a> FnOnce(<T::Ptr as ForeignOwnable>::Borrowed<'a>, &'a File) -> R,
+    {
+        // SAFETY: an opened file's private data is a `T::Ptr`, which the file owns until its
+        // release, after every call on it; so it may be borrowed for the call.
+        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
+        // SAFETY: the file is valid for the call, and has no unlocked `fdget_pos`.
+        f(device, unsafe { File::from_raw_file(file) })
+    }
+
+    /// An ioctl handler's result as the C handler returns it.
+    fn ioctl_result(result: Result<isize>) -> c_long {
+        match result {
+            // CAST: `long` is `isize` wide.
+            Ok(ret) => ret as c_long,
+            Err(err) => c_long::from(err.to_errno()),
         }
     }
 
@@ -325,16 +352,12 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     ///
     /// `file` must be a valid, opened file of a `MiscDeviceRegistration<T>`.
     unsafe fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-        // SAFETY: an opened file's private data is a `T::Ptr`, which the file owns until its
-        // release, after every call on it; so it may be borrowed for the call.
-        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
-        // SAFETY: the file is valid for the call, and has no unlocked `fdget_pos`.
-        let file = unsafe { File::from_raw_file(file) };
-        // CAST: `unsigned long` is `usize` wide.
-        match T::ioctl(device, file, cmd, arg as usize) {
-            // CAST: `long` is `isize` wide.
-            Ok(ret) => ret as c_long,
-            Err(err) => c_long::from(err.to_errno()),
+        // SAFETY: by the safety requirements.
+        unsafe {
+            Self::with_open_file(file, |device, file| {
+                // CAST: `unsigned long` is `usize` wide.
+                Self::ioctl_result(T::ioctl(device, file, cmd, arg as usize))
+            })
         }
     }
 
@@ -343,16 +366,12 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// `file` must be a valid, opened file of a `MiscDeviceRegistration<T>`.
     #[cfg(CONFIG_COMPAT)]
     unsafe fn compat_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-        // SAFETY: an opened file's private data is a `T::Ptr`, which the file owns until its
-        // release, after every call on it; so it may be borrowed for the call.
-        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
-        // SAFETY: the file is valid for the call, and has no unlocked `fdget_pos`.
-        let file = unsafe { File::from_raw_file(file) };
-        // CAST: `unsigned long` is `usize` wide.
-        match T::compat_ioctl(device, file, cmd, arg as usize) {
-            // CAST: `long` is `isize` wide.
-            Ok(ret) => ret as c_long,
-            Err(err) => c_long::from(err.to_errno()),
+        // SAFETY: by the safety requirements.
+        unsafe {
+            Self::with_open_file(file, |device, file| {
+                // CAST: `unsigned long` is `usize` wide.
+                Self::ioctl_result(T::compat_ioctl(device, file, cmd, arg as usize))
+            })
         }
     }
 
@@ -361,14 +380,10 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// `file` must be a valid, opened file of a `MiscDeviceRegistration<T>`, and `seq_file` a
     /// valid `seq_file` that only this call uses.
     unsafe fn show_fdinfo(seq_file: *mut bindings::seq_file, file: *mut bindings::file) {
-        // SAFETY: an opened file's private data is a `T::Ptr`, which the file owns until its
-        // release, after every call on it; so it may be borrowed for the call.
-        let device = unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) };
-        // SAFETY: the file is valid for the call, and has no unlocked `fdget_pos`.
-        let file = unsafe { File::from_raw_file(file) };
         // SAFETY: valid, and used by this call alone.
         let m = unsafe { SeqFile::from_raw(seq_file) };
-        T::show_fdinfo(device, m, file);
+        // SAFETY: by the safety requirements.
+        unsafe { Self::with_open_file(file, |device, file| T::show_fdinfo(device, m, file)) }
     }
 
     const VTABLE: bindings::file_operations = bindings::file_operations {

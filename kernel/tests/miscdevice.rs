@@ -209,7 +209,7 @@ fn ioctls_copy_the_callers_memory_in_and_out_and_return_the_drivers_value() -> R
     // The driver's return value is the caller's; an error is a negative errno.
     assert_eq!(file.ioctl(ANSWER, 0, &mut []), Ok(12345));
     assert_eq!(file.ioctl(FORBIDDEN, 0, &mut []), Ok(-1));
-    assert_eq!(file.ioctl(_IO(b'M' as u32, 99), 0, &mut []), Ok(-25));
+    assert_eq!(file.ioctl(_IO(u32::from(b'M'), 99), 0, &mut []), Ok(-25));
     // Memory the driver does not write keeps its bytes.
     let mut memory = [0xaa; 16];
     assert_eq!(file.ioctl(PARTIAL, 0x2000, &mut memory), Ok(0));
@@ -346,10 +346,8 @@ fn the_device_is_served_through_cuse() -> Result {
     assert_eq!(new, 99);
     let mut memory = [0xaau8; 16];
     // SAFETY: `memory` is valid for the 16 bytes the command copies.
-    assert_eq!(
-        unsafe { libc::ioctl(fd, PARTIAL.into(), memory.as_mut_ptr()) },
-        0
-    );
+    let ret = unsafe { libc::ioctl(fd, PARTIAL.into(), memory.as_mut_ptr()) };
+    assert_eq!(ret, 0);
     assert_eq!(
         (&memory[..4], &memory[4..]),
         (&[0x55; 4][..], &[0xaa; 12][..])

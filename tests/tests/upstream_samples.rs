@@ -3,11 +3,12 @@
 //! `samples/rust/rust_minimal.rs`, `rust_driver_pci.rs`, `rust_dma.rs`, `rust_driver_auxiliary.rs`,
 //! `rust_driver_faux.rs`, `rust_debugfs_scoped.rs`, `rust_misc_device.rs` and `rust_print_main.rs`
 //! are taken from Debian's `linux-source-7.3` package at test time (they are never committed here),
-//! fetched by `tests/kernel/build --source`. Each becomes the root of a throwaway crate that depends on drydock
-//! under the name `kernel`, with the build script that passes the kernel configuration, exactly as
-//! a driver crate does; the crate's test (from `tests/samples/`) loads the module into a simulated
-//! bus (with QEMU's pci-testdev for the PCI samples) and checks what the sample did, through its
-//! log, the device model, the devices it added to the bus, its debugfs files and its misc device.
+//! fetched by `tests/kernel/build --source`. Each becomes the root of a throwaway crate that
+//! depends on drydock under the name `kernel`, with the build script that passes the kernel
+//! configuration, exactly as a driver crate does; the crate's test (from `tests/samples/`) loads
+//! the module into a simulated bus (with QEMU's pci-testdev for the PCI samples) and checks what
+//! the sample did, through its log, the device model, the devices it added to the bus, its debugfs
+//! files and its misc device.
 
 use std::fs;
 use std::path::{Path, PathBuf};

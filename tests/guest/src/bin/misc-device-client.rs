@@ -129,11 +129,13 @@ fn main() -> std::process::ExitCode {
             ioctl(second, "second get", GET_VALUE, Some(&mut value));
             read_all(second);
             // SAFETY: `second` is a descriptor this program opened.
-            println!("second close: {}", outcome(unsafe { libc::close(second) } as isize));
+            let closed = unsafe { libc::close(second) };
+            println!("second close: {}", outcome(closed as isize));
         }
         Err(err) => println!("second open: {err}"),
     }
     // SAFETY: `fd` is a descriptor this program opened.
-    println!("close: {}", outcome(unsafe { libc::close(fd) } as isize));
+    let closed = unsafe { libc::close(fd) };
+    println!("close: {}", outcome(closed as isize));
     std::process::ExitCode::SUCCESS
 }
