@@ -277,6 +277,9 @@ fn serve(server: &Arc<Server>, stop: &EventFd) {
                 return;
             }
         };
+        let unique = fuse_in_header::read_from_prefix(&request)
+            .ok()
+            .map(|(header, _)| header.unique);
         let running = Running::new(server);
         let spawned = std::thread::Builder::new()
             .name("cuse request".into())
@@ -286,6 +289,10 @@ fn serve(server: &Arc<Server>, stop: &EventFd) {
             });
         if let Err(err) = spawned {
             log::error!(target: "drydock", "misc: cannot start a thread for a request: {err}");
+            // The caller waits for a reply: it gets the error.
+            if let Some(unique) = unique {
+                let _ = reply(&server.channel, unique, Errno::ENOMEM.to_errno(), &[]);
+            }
         }
     }
 }
