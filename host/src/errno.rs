@@ -23,10 +23,14 @@ impl Errno {
     pub const EPERM: Errno = Errno(-1);
     /// `ENOENT`: no such file or directory.
     pub const ENOENT: Errno = Errno(-2);
+    /// `EBADF`: bad file descriptor (for instance, a read of a file opened for writing only).
+    pub const EBADF: Errno = Errno(-9);
     /// `EIO`: I/O error.
     pub const EIO: Errno = Errno(-5);
     /// `ENXIO`: no such device or address.
     pub const ENXIO: Errno = Errno(-6);
+    /// `EAGAIN`: try again (for instance, a non-blocking call that would block).
+    pub const EAGAIN: Errno = Errno(-11);
     /// `ENOMEM`: out of memory.
     pub const ENOMEM: Errno = Errno(-12);
     /// `EACCES`: permission denied.
@@ -45,12 +49,20 @@ impl Errno {
     pub const EISDIR: Errno = Errno(-21);
     /// `EINVAL`: invalid argument.
     pub const EINVAL: Errno = Errno(-22);
+    /// `ENOTTY`: inappropriate ioctl for device.
+    pub const ENOTTY: Errno = Errno(-25);
     /// `EFBIG`: file too large.
     pub const EFBIG: Errno = Errno(-27);
     /// `ENOSPC`: no space left.
     pub const ENOSPC: Errno = Errno(-28);
     /// `ENAMETOOLONG`: file name too long.
     pub const ENAMETOOLONG: Errno = Errno(-36);
+    /// `ENOSYS`: function not implemented.
+    pub const ENOSYS: Errno = Errno(-38);
+    /// `EPROTO`: protocol error.
+    pub const EPROTO: Errno = Errno(-71);
+    /// `EOVERFLOW`: value too large for its type.
+    pub const EOVERFLOW: Errno = Errno(-75);
     /// `EOPNOTSUPP`: operation not supported.
     pub const EOPNOTSUPP: Errno = Errno(-95);
     /// `EPROBE_DEFER`: a driver's probe asks to be retried later (kernel-internal, never seen by
@@ -68,6 +80,17 @@ impl Errno {
         } else {
             None
         }
+    }
+
+    /// Returns the byte count a C callback returned (`ssize_t`), or the error its negative value
+    /// stands for (`EIO` for a negative value that is no errno).
+    pub fn from_count(ret: isize) -> Result<usize, Errno> {
+        usize::try_from(ret).map_err(|_| {
+            c_int::try_from(ret)
+                .ok()
+                .and_then(Errno::from_errno)
+                .unwrap_or(Errno::EIO)
+        })
     }
 
     /// Returns the errno of an operating-system error (`EIO` if it carries none, or an invalid

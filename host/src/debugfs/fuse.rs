@@ -16,7 +16,6 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +29,7 @@ use fuser::{
 };
 
 use super::{attr, entries, lookup, open_number, Attr, OpenFile};
+use crate::active::guarded;
 use crate::errno::Errno;
 
 /// The environment variable that chooses where a driver process mounts its debugfs tree: a
@@ -276,15 +276,6 @@ impl DebugFs {
     }
 }
 
-/// Runs a driver's callback for a request: a panic is logged and answered with `EIO`, so the
-/// serving thread goes on (the kernel would have oopsed).
-fn guarded<R>(what: &str, f: impl FnOnce() -> Result<R, Errno>) -> Result<R, Errno> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        log::error!(target: "drydock", "debugfs: a driver callback panicked during {what}");
-        Err(Errno::EIO)
-    })
-}
-
 impl Filesystem for DebugFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match lookup(parent.0, name.as_bytes()) {
@@ -352,7 +343,7 @@ impl Filesystem for DebugFs {
     ) {
         let result = self
             .open_file(fh)
-            .and_then(|file| guarded("a read", || file.read_at(offset, size as usize)));
+            .and_then(|file| guarded("debugfs: a read", || file.read_at(offset, size as usize)));
         match result {
             Ok(data) => reply.data(&data),
             Err(err) => reply.error(fuse_errno(err)),
@@ -373,7 +364,7 @@ impl Filesystem for DebugFs {
     ) {
         let result = self
             .open_file(fh)
-            .and_then(|file| guarded("a write", || file.write_at(offset, data)));
+            .and_then(|file| guarded("debugfs: a write", || file.write_at(offset, data)));
         match result {
             // CAST: at most `data.len()`, which FUSE bounds by its 32-bit write size.
             Ok(written) => reply.written(written as u32),

@@ -64,7 +64,8 @@ pub const OPTIONS: &[Setting] = &[
     y("CONFIG_ARCH_SUPPORTS_ATOMIC_RMW"),
     y("CONFIG_ARCH_DMA_ADDR_T_64BIT"),
     y("CONFIG_PHYS_ADDR_T_64BIT"),
-    n("CONFIG_COMPAT"),
+    // 32-bit processes' ioctls reach a misc device's `compat_ioctl` (through CUSE).
+    y("CONFIG_COMPAT"),
     n("CONFIG_CPUMASK_OFFSTACK"),
     n("CONFIG_FORCE_NR_CPUS"),
     // The Rust support and its checks, as Debian's kernels set them.
