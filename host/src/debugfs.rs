@@ -10,11 +10,11 @@
 //! - **FUSE**: [`mount_for_module`] mounts the tree at a directory of its own while the process
 //!   runs (the runner does it for every driver process: `/run/drydock/debugfs/MODULE.PID`, see
 //!   [`mount_dir`]), so `cat`, `echo >` and `ls` work on it from a shell as on
-//!   `/sys/kernel/debug`. Each request's buffer is lent to the file's callbacks as user memory, so
-//!   a driver reads and writes it through `UserSliceReader` and `UserSliceWriter` as in the
-//!   kernel.
-//! - **In process**: [`open`], [`read`], [`write`](fn@write), [`read_dir`] and [`metadata`] reach the same
-//!   files by path, through the same code: tests use them, and they work without FUSE.
+//!   `/sys/kernel/debug` ([`crate::pseudofs`] serves it). Each request's buffer is lent to the
+//!   file's callbacks as user memory, so a driver reads and writes it through `UserSliceReader`
+//!   and `UserSliceWriter` as in the kernel.
+//! - **In process**: [`open`], [`read`], [`write`](fn@write), [`read_dir`] and [`metadata`] reach
+//!   the same files by path, through the same code: tests use them, and they work without FUSE.
 //!
 //! Files behave as the kernel's: a text file's reads come from the text its `show` produced at
 //! the first read of the open file (`seq_file`), a write hands the driver the whole buffer, a file
@@ -24,30 +24,32 @@
 //! mode, owner or name can be changed through the mount.
 
 mod file;
-mod fuse;
 
+pub use crate::pseudofs::{Metadata, Mount, MountError};
 pub use file::{FileOperations, OpenFile, ReadFn, SeqFile, ShowFn, WriteFn, USER_BUFFER};
-pub use fuse::{mount, mount_dir, mount_for_module, Mount, MountError, MOUNT_ENV};
 
 use core::ffi::c_void;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CStr, CString};
 use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use crate::errno::Errno;
 use crate::print::{printk, Level};
+use crate::pseudofs::{self, Access, Attr, ROOT};
 use file::FileNode;
+
+/// The environment variable that chooses where a driver process mounts its debugfs tree: a
+/// directory, or `off` for no mount.
+pub const MOUNT_ENV: &str = "DRYDOCK_DEBUGFS";
 
 /// An entry of the tree, a directory or a file (the kernel's `struct dentry *` of one).
 ///
 /// Entries are numbered once and never again: a removed entry's number names nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Dentry(NonZeroU64);
-
-/// The number of the tree's root directory (FUSE's root inode).
-const ROOT: u64 = 1;
 
 /// An entry's kind, with what it holds.
 enum Kind {
@@ -199,24 +201,6 @@ pub fn debugfs_remove(dentry: Dentry) {
     }
 }
 
-/// What kind of entry a path names, with its permissions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Metadata {
-    /// Whether it is a directory.
-    pub is_dir: bool,
-    /// Its permission bits: `0o755` for a directory (`0o700` for the root, as debugfs is mounted),
-    /// the mode it was created with for a file.
-    pub mode: u16,
-}
-
-/// An entry's number, kind and creation time, for a FUSE reply.
-#[derive(Clone, Copy, Debug)]
-struct Attr {
-    number: u64,
-    metadata: Metadata,
-    created: SystemTime,
-}
-
 impl Node {
     fn attr(&self, number: u64) -> Attr {
         let (is_dir, mode) = match &self.kind {
@@ -227,98 +211,106 @@ impl Node {
         Attr {
             number,
             metadata: Metadata { is_dir, mode },
+            // As on debugfs, files show no size: their content is made when read.
+            size: 0,
             created: self.created,
         }
     }
 }
 
-/// The attributes of entry `number`; `ENOENT` if there is none.
-fn attr(number: u64) -> Result<Attr, Errno> {
-    let tree = tree();
-    let node = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
-    Ok(node.attr(number))
-}
+/// The process's debugfs tree, as [`crate::pseudofs`] serves it: a directory's mode is `0o755`
+/// (`0o700` for the root, as debugfs is mounted), a file's the one it was created with.
+pub struct Debugfs;
 
-/// The entry `name` of directory `parent`.
-fn lookup(parent: u64, name: &[u8]) -> Result<Attr, Errno> {
-    let tree = tree();
-    let node = tree.nodes.get(&parent).ok_or(Errno::ENOENT)?;
-    let Kind::Dir(entries) = &node.kind else {
-        return Err(Errno::ENOTDIR);
-    };
-    let name = CString::new(name).map_err(|_| Errno::ENOENT)?;
-    let number = *entries.get(&name).ok_or(Errno::ENOENT)?;
-    let child = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
-    Ok(child.attr(number))
-}
+impl pseudofs::Tree for Debugfs {
+    const NAME: &'static str = "debugfs";
+    const MOUNT_ENV: &'static str = MOUNT_ENV;
+    type File = OpenFile;
 
-/// The entries of directory `number`, with the number of its parent.
-fn entries(number: u64) -> Result<(u64, Vec<(CString, Attr)>), Errno> {
-    let tree = tree();
-    let node = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
-    let Kind::Dir(entries) = &node.kind else {
-        return Err(Errno::ENOTDIR);
-    };
-    let list = entries
-        .iter()
-        .filter_map(|(name, &child)| {
-            let attr = tree.nodes.get(&child)?.attr(child);
-            Some((name.clone(), attr))
-        })
-        .collect();
-    Ok((node.parent, list))
-}
-
-/// Opens file `number`; `EISDIR` for a directory.
-fn open_number(number: u64) -> Result<OpenFile, Errno> {
-    let tree = tree();
-    match &tree.nodes.get(&number).ok_or(Errno::ENOENT)?.kind {
-        Kind::Dir(_) => Err(Errno::EISDIR),
-        Kind::File(file) => Ok(OpenFile::new(file.clone())),
+    fn attr(number: u64) -> Result<Attr, Errno> {
+        let tree = tree();
+        let node = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
+        Ok(node.attr(number))
     }
-}
 
-/// The entry at `path`, relative to the tree's root (`a/b/c`; empty for the root).
-fn resolve(path: &str) -> Result<Attr, Errno> {
-    path.split('/')
-        .filter(|part| !part.is_empty())
-        .try_fold(attr(ROOT)?, |dir, part| lookup(dir.number, part.as_bytes()))
+    fn lookup(parent: u64, name: &[u8]) -> Result<Attr, Errno> {
+        let tree = tree();
+        let node = tree.nodes.get(&parent).ok_or(Errno::ENOENT)?;
+        let Kind::Dir(entries) = &node.kind else {
+            return Err(Errno::ENOTDIR);
+        };
+        let name = CString::new(name).map_err(|_| Errno::ENOENT)?;
+        let number = *entries.get(&name).ok_or(Errno::ENOENT)?;
+        let child = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
+        Ok(child.attr(number))
+    }
+
+    fn entries(number: u64) -> Result<(u64, Vec<(CString, Attr)>), Errno> {
+        let tree = tree();
+        let node = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
+        let Kind::Dir(entries) = &node.kind else {
+            return Err(Errno::ENOTDIR);
+        };
+        let list = entries
+            .iter()
+            .filter_map(|(name, &child)| {
+                let attr = tree.nodes.get(&child)?.attr(child);
+                Some((name.clone(), attr))
+            })
+            .collect();
+        Ok((node.parent, list))
+    }
+
+    /// Opens file `number` for reading and writing, whatever `access` says: a debugfs file
+    /// without a read (or write) operation fails the read (or write) itself, with `EINVAL`.
+    fn open(number: u64, _access: Access) -> Result<OpenFile, Errno> {
+        let tree = tree();
+        match &tree.nodes.get(&number).ok_or(Errno::ENOENT)?.kind {
+            Kind::Dir(_) => Err(Errno::EISDIR),
+            Kind::File(file) => Ok(OpenFile::new(file.clone())),
+        }
+    }
 }
 
 /// Opens the file at `path` (relative to the tree's root) for reading and writing.
 pub fn open(path: &str) -> Result<OpenFile, Errno> {
-    open_number(resolve(path)?.number)
+    pseudofs::open::<Debugfs>(path, Access::READ_WRITE)
 }
 
 /// Reads the file at `path` to its end, as `cat` does: one open, reads of a page each.
 pub fn read(path: &str) -> Result<Vec<u8>, Errno> {
-    let file = open(path)?;
-    let mut content = Vec::new();
-    loop {
-        let part = file.read_at(content.len() as u64, 4096)?;
-        if part.is_empty() {
-            return Ok(content);
-        }
-        content.extend_from_slice(&part);
-    }
+    pseudofs::read::<Debugfs>(path)
 }
 
 /// Writes `data` to the file at `path`, as `echo -n DATA > PATH` does: one open, one write at the
 /// start. Returns how many bytes the file took.
 pub fn write(path: &str, data: &[u8]) -> Result<usize, Errno> {
-    open(path)?.write_at(0, data)
+    pseudofs::write::<Debugfs>(path, data)
 }
 
 /// The names in the directory at `path`, in order.
 pub fn read_dir(path: &str) -> Result<Vec<String>, Errno> {
-    let (_, list) = entries(resolve(path)?.number)?;
-    Ok(list
-        .into_iter()
-        .map(|(name, _)| name.to_string_lossy().into_owned())
-        .collect())
+    pseudofs::read_dir::<Debugfs>(path)
 }
 
 /// What the entry at `path` is; `ENOENT` if there is none.
 pub fn metadata(path: &str) -> Result<Metadata, Errno> {
-    Ok(resolve(path)?.metadata)
+    pseudofs::metadata::<Debugfs>(path)
+}
+
+/// Mounts the process's debugfs tree at `dir` (see [`pseudofs::mount`]).
+pub fn mount(dir: &Path) -> Result<Mount, MountError> {
+    pseudofs::mount::<Debugfs>(dir)
+}
+
+/// Where a driver process of `module` mounts its debugfs tree (see [`pseudofs::mount_dir`]):
+/// `$DRYDOCK_DEBUGFS`, else `/run/drydock/debugfs/MODULE.PID` for root; `None` for `off`.
+pub fn mount_dir(module: &str) -> Option<PathBuf> {
+    pseudofs::mount_dir::<Debugfs>(module)
+}
+
+/// Mounts the tree where a driver process of `module` does ([`mount_dir`]), logging where; if it
+/// cannot, logs why and how to fix it and returns `None` (see [`pseudofs::mount_for_module`]).
+pub fn mount_for_module(module: &str) -> Option<Mount> {
+    pseudofs::mount_for_module::<Debugfs>(module)
 }

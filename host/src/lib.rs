@@ -14,7 +14,7 @@
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
 //!   [`time`], [`hrtimer`] and [`timer`] (timers and their threads), [`workqueue`] (work queues
 //!   and their workers), [`print`](mod@print), [`firmware`] (loading firmware files), [`debugfs`]
-//!   (the process's debugfs tree, mounted with FUSE).
+//!   (the process's debugfs tree, mounted with FUSE by [`pseudofs`]).
 //! - The C data structures the kernel's collections wrap: [`rbtree`] (red-black trees), [`xarray`]
 //!   (sparse arrays), [`bitmap`] and [`bitops`] (bit arrays and their searches).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
@@ -55,6 +55,7 @@ pub mod pci;
 pub mod pci_config;
 pub mod pci_id;
 pub mod print;
+pub mod pseudofs;
 pub mod rbtree;
 pub mod rcu;
 pub mod sg;

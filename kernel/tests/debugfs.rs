@@ -411,7 +411,7 @@ fn the_fuse_mount_serves_the_files_to_std_fs() -> Result {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = std::env::temp_dir().join(format!("drydock-debugfs-test.{}", std::process::id()));
-    let Some(mount) = drydock_sim::debugfs::mount_or_skip(&dir) else {
+    let Some(mount) = drydock_sim::fuse::mount_or_skip::<host::Debugfs>(&dir) else {
         return Ok(());
     };
     let root = Dir::new(c"fuse_test");

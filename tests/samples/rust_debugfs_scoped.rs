@@ -89,13 +89,13 @@ fn the_sample_creates_reads_and_removes_its_files() {
     // The same from a shell, on the FUSE mount, where this machine has FUSE.
     let mount_dir =
         std::env::temp_dir().join(format!("rust_debugfs_scoped.{}", std::process::id()));
-    if let Some(mount) = drydock_sim::debugfs::mount_or_skip(&mount_dir) {
-            let base = mount.dir().join("rust_scoped_debugfs");
-            let script = "echo 'dev2 5 6' > control/create && cat dynamic/dev2/1 && \
-                          echo 9 > dynamic/dev2/1 && cat dynamic/dev2/1 && ls dynamic && \
-                          echo dev1 > control/remove && ls dynamic";
-            assert_eq!(shell(&base, script), "6\n9\ndev1\ndev2\ndev2\n");
-            drop(mount);
+    if let Some(mount) = drydock_sim::fuse::mount_or_skip::<debugfs::Debugfs>(&mount_dir) {
+        let base = mount.dir().join("rust_scoped_debugfs");
+        let script = "echo 'dev2 5 6' > control/create && cat dynamic/dev2/1 && \
+                      echo 9 > dynamic/dev2/1 && cat dynamic/dev2/1 && ls dynamic && \
+                      echo dev1 > control/remove && ls dynamic";
+        assert_eq!(shell(&base, script), "6\n9\ndev1\ndev2\ndev2\n");
+        drop(mount);
         assert_eq!(ls(DYNAMIC), ["dev2"]);
     }
 

@@ -248,6 +248,16 @@ impl OpenFile {
     }
 }
 
+impl crate::pseudofs::File for OpenFile {
+    fn read_at(&self, offset: u64, count: usize) -> Result<Vec<u8>, Errno> {
+        OpenFile::read_at(self, offset, count)
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        OpenFile::write_at(self, offset, data)
+    }
+}
+
 /// A byte count, or the error a callback returned.
 fn result(done: isize) -> Result<usize, Errno> {
     usize::try_from(done).map_err(|_| {
