@@ -49,6 +49,8 @@ impl Errno {
     pub const ENOSPC: Errno = Errno(-28);
     /// `ENAMETOOLONG`: file name too long.
     pub const ENAMETOOLONG: Errno = Errno(-36);
+    /// `ENOTEMPTY`: directory not empty.
+    pub const ENOTEMPTY: Errno = Errno(-39);
     /// `EOPNOTSUPP`: operation not supported.
     pub const EOPNOTSUPP: Errno = Errno(-95);
 
@@ -62,6 +64,31 @@ impl Errno {
             Some(Errno(errno))
         } else {
             None
+        }
+    }
+
+    /// Returns the byte count or the error a C callback returned as an `ssize_t`: a count if it
+    /// is not negative, else the errno it holds (`EIO` for a value that is none).
+    pub fn from_ssize(value: isize) -> Result<usize, Errno> {
+        usize::try_from(value).map_err(|_| {
+            c_int::try_from(value)
+                .ok()
+                .and_then(Errno::from_errno)
+                .unwrap_or(Errno::EIO)
+        })
+    }
+
+    /// Returns the pointer a C function returned, or the error it holds (`IS_ERR()` and
+    /// `PTR_ERR()`: the addresses of the last 4095 bytes are errors); `ENOMEM` for null, as the
+    /// callers of constructors that may return either read it.
+    pub fn from_err_ptr<T>(ptr: *mut T) -> Result<*mut T, Errno> {
+        if ptr.is_null() {
+            return Err(Errno::ENOMEM);
+        }
+        // CAST: an address reinterpreted as a signed number, as `PTR_ERR()` does.
+        match c_int::try_from(ptr.addr() as isize) {
+            Ok(value) => Errno::from_errno(value).map_or(Ok(ptr), Err),
+            Err(_) => Ok(ptr),
         }
     }
 
@@ -107,6 +134,29 @@ mod tests {
         for bad in [0, 1, 22, -4096, c_int::MIN] {
             assert_eq!(Errno::from_errno(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn ssize_values_are_counts_or_errnos() {
+        assert_eq!(Errno::from_ssize(7), Ok(7));
+        assert_eq!(Errno::from_ssize(0), Ok(0));
+        assert_eq!(Errno::from_ssize(-16), Err(Errno::EBUSY));
+        assert_eq!(Errno::from_ssize(-5000), Err(Errno::EIO));
+    }
+
+    #[test]
+    fn error_pointers_hold_errnos() {
+        let mut value = 0u8;
+        let ptr = &raw mut value;
+        assert_eq!(Errno::from_err_ptr(ptr), Ok(ptr));
+        assert_eq!(
+            Errno::from_err_ptr(core::ptr::null_mut::<u8>()),
+            Err(Errno::ENOMEM)
+        );
+        let err = core::ptr::without_provenance_mut::<u8>((-22isize) as usize);
+        assert_eq!(Errno::from_err_ptr(err), Err(Errno::EINVAL));
+        let last = core::ptr::without_provenance_mut::<u8>((-4096isize) as usize);
+        assert_eq!(Errno::from_err_ptr(last), Ok(last));
     }
 
     #[test]

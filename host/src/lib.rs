@@ -14,7 +14,8 @@
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
 //!   [`time`], [`hrtimer`] and [`timer`] (timers and their threads), [`workqueue`] (work queues
 //!   and their workers), [`print`](mod@print), [`firmware`] (loading firmware files), [`debugfs`]
-//!   (the process's debugfs tree, mounted with FUSE by [`pseudofs`]).
+//!   (the process's debugfs tree) and [`configfs`] (its configfs tree), both mounted with FUSE by
+//!   [`pseudofs`].
 //! - The C data structures the kernel's collections wrap: [`rbtree`] (red-black trees), [`xarray`]
 //!   (sparse arrays), [`bitmap`] and [`bitops`] (bit arrays and their searches).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
@@ -36,6 +37,7 @@ pub mod bitmap;
 pub mod bitops;
 pub mod bug;
 pub mod bus;
+pub mod configfs;
 pub mod debugfs;
 pub mod device;
 pub mod dma;

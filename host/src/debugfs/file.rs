@@ -10,7 +10,7 @@
 //! (`debugfs_file_get()`): removing the file waits until none runs, so the data the callbacks
 //! borrow may be freed right after, and an open file of a removed entry fails with `EIO`.
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_void};
 use core::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -223,7 +223,7 @@ impl OpenFile {
             )
         };
         drop(lent);
-        buf.truncate(result(done)?.min(count));
+        buf.truncate(Errno::from_ssize(done)?.min(count));
         Ok(buf)
     }
 
@@ -244,7 +244,7 @@ impl OpenFile {
                 &mut pos,
             )
         };
-        Ok(result(done)?.min(data.len()))
+        Ok(Errno::from_ssize(done)?.min(data.len()))
     }
 }
 
@@ -256,14 +256,4 @@ impl crate::pseudofs::File for OpenFile {
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
         OpenFile::write_at(self, offset, data)
     }
-}
-
-/// A byte count, or the error a callback returned.
-fn result(done: isize) -> Result<usize, Errno> {
-    usize::try_from(done).map_err(|_| {
-        c_int::try_from(done)
-            .ok()
-            .and_then(Errno::from_errno)
-            .unwrap_or(Errno::EIO)
-    })
 }
