@@ -1,13 +1,14 @@
 //! Linux 7.3's own samples, built unchanged against drydock and run on the simulated bus.
 //!
 //! `samples/rust/rust_minimal.rs`, `rust_driver_pci.rs`, `rust_dma.rs`, `rust_driver_auxiliary.rs`,
-//! `rust_driver_faux.rs`, `rust_debugfs_scoped.rs` and `rust_print_main.rs` are taken from Debian's
-//! `linux-source-7.3` package at test time (they are never committed here), fetched by
-//! `tests/kernel/build --source`. Each becomes the root of a throwaway crate that depends on drydock
-//! under the name `kernel`, with the build script that passes the kernel configuration, exactly as
-//! a driver crate does; the crate's test (from `tests/samples/`) loads the module into a simulated
-//! bus (with QEMU's pci-testdev for the PCI samples) and checks what the sample did, through its
-//! log, the device model, the devices it added to the bus and its debugfs files.
+//! `rust_driver_faux.rs`, `rust_debugfs_scoped.rs`, `rust_configfs.rs` and `rust_print_main.rs` are
+//! taken from Debian's `linux-source-7.3` package at test time (they are never committed here),
+//! fetched by `tests/kernel/build --source`. Each becomes the root of a throwaway crate that
+//! depends on drydock under the name `kernel`, with the build script that passes the kernel
+//! configuration, exactly as a driver crate does; the crate's test (from `tests/samples/`) loads
+//! the module into a simulated bus (with QEMU's pci-testdev for the PCI samples) and checks what
+//! the sample did, through its log, the device model, the devices it added to the bus and its
+//! debugfs and configfs files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,11 @@ const SAMPLES: &[Sample] = &[
     Sample {
         name: "rust_debugfs_scoped",
         test: include_str!("../samples/rust_debugfs_scoped.rs"),
+        coerce_pointee: false,
+    },
+    Sample {
+        name: "rust_configfs",
+        test: include_str!("../samples/rust_configfs.rs"),
         coerce_pointee: false,
     },
     // Last: the only one whose dependencies build with `RUSTC_BOOTSTRAP`.
