@@ -53,16 +53,15 @@ pub use item::{
     config_item_set_name, configfs_add_default_group, configfs_remove_default_groups,
 };
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
 
 use crate::bindings::{config_group, config_item, configfs_attribute, configfs_subsystem, mutex};
 use crate::errno::Errno;
 use crate::print::{printk, Level};
-use crate::pseudofs::{self, Access, Attr, ROOT};
+use crate::pseudofs::{self, Access, Attr, Kind, Node, Nodes, ROOT};
 use file::Fragment;
 use item::{default_groups, link_group, unlink_group, ROOT_GROUP};
 
@@ -86,13 +85,11 @@ enum Origin {
     Default,
 }
 
-/// A directory: a group, with its entries.
+/// What the tree keeps with a directory: its group.
 struct Dir {
     /// The group's item (null for the root).
     item: *mut config_item,
     origin: Origin,
-    /// Attributes and groups, by name.
-    entries: BTreeMap<CString, u64>,
     frag: Arc<Fragment>,
 }
 
@@ -103,20 +100,6 @@ struct AttrFile {
     frag: Arc<Fragment>,
 }
 
-/// An entry's kind, with what it holds.
-enum Kind {
-    Dir(Dir),
-    Attr(AttrFile),
-}
-
-/// An entry of the tree.
-struct Node {
-    name: CString,
-    parent: u64,
-    created: SystemTime,
-    kind: Kind,
-}
-
 /// The process's configfs tree.
 ///
 /// # Invariants
@@ -124,31 +107,28 @@ struct Node {
 /// A directory's item (but the root's) is a linked group's item: the link holds a reference on it,
 /// so it is valid while the directory is in the tree. An attribute's `attr` is one of the
 /// attributes of its item's type, valid while the item is.
-struct Tree {
-    nodes: HashMap<u64, Node>,
-    next: u64,
-}
+struct Tree(Nodes<Dir, AttrFile>);
 
 // SAFETY: the items and attributes the tree points to are only used under the rules above, by the
 // callbacks of their types, which may be called from any thread, as the kernel calls them.
 unsafe impl Send for Tree {}
 
+impl Deref for Tree {
+    type Target = Nodes<Dir, AttrFile>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 static TREE: LazyLock<Mutex<Tree>> = LazyLock::new(|| {
-    let root = Node {
-        name: c"/".to_owned(),
-        parent: ROOT,
-        created: SystemTime::now(),
-        kind: Kind::Dir(Dir {
-            item: core::ptr::null_mut(),
-            origin: Origin::Root,
-            entries: BTreeMap::new(),
-            frag: Arc::default(),
-        }),
+    let root = Dir {
+        item: core::ptr::null_mut(),
+        origin: Origin::Root,
+        frag: Arc::default(),
     };
-    Mutex::new(Tree {
-        nodes: HashMap::from([(ROOT, root)]),
-        next: ROOT + 1,
-    })
+    // INVARIANT: the root's item is null.
+    Mutex::new(Tree(Nodes::new(root)))
 });
 
 fn tree() -> MutexGuard<'static, Tree> {
@@ -187,68 +167,33 @@ impl Drop for SubsystemLock<'_> {
     }
 }
 
-impl Node {
-    fn attr(&self, number: u64) -> Attr {
-        let (metadata, size) = match &self.kind {
-            Kind::Dir(_) => (
-                Metadata {
-                    is_dir: true,
-                    mode: 0o755,
-                },
-                0,
-            ),
-            Kind::Attr(file) => {
-                // SAFETY: an attribute in the tree is valid (`Tree`'s invariant).
-                let mode = unsafe { (*file.attr).ca_mode } & 0o7777;
-                let size = SIMPLE_ATTR_SIZE as u64;
-                (
-                    Metadata {
-                        is_dir: false,
-                        mode,
-                    },
-                    size,
-                )
-            }
-        };
-        Attr {
-            number,
-            metadata,
-            size,
-            created: self.created,
+/// What `stat()` shows of an entry: a directory has mode `0o755`, an attribute file its
+/// attribute's mode and the size of a page.
+fn stat(_number: u64, node: &Node<Dir, AttrFile>) -> (Metadata, u64) {
+    match &node.kind {
+        Kind::Dir { .. } => {
+            let metadata = Metadata {
+                is_dir: true,
+                mode: 0o755,
+            };
+            (metadata, 0)
+        }
+        Kind::File(file) => {
+            // SAFETY: an attribute in the tree is valid (`Tree`'s invariant).
+            let mode = unsafe { (*file.attr).ca_mode } & 0o7777;
+            let metadata = Metadata {
+                is_dir: false,
+                mode,
+            };
+            (metadata, SIMPLE_ATTR_SIZE as u64)
         }
     }
 }
 
 impl Tree {
-    fn dir(&self, number: u64) -> Result<&Dir, Errno> {
-        match &self.nodes.get(&number).ok_or(Errno::ENOENT)?.kind {
-            Kind::Dir(dir) => Ok(dir),
-            Kind::Attr(_) => Err(Errno::ENOTDIR),
-        }
-    }
-
-    /// Adds entry `name` of `kind` to directory `parent`: `EEXIST` if the name is taken.
-    fn add(&mut self, parent: u64, name: &CStr, kind: Kind) -> Result<u64, Errno> {
-        let number = self.next;
-        match self.nodes.get_mut(&parent).map(|node| &mut node.kind) {
-            Some(Kind::Dir(dir)) => {
-                if dir.entries.contains_key(name) {
-                    return Err(Errno::EEXIST);
-                }
-                dir.entries.insert(name.to_owned(), number);
-            }
-            Some(Kind::Attr(_)) => return Err(Errno::ENOTDIR),
-            None => return Err(Errno::ENOENT),
-        }
-        self.next += 1;
-        let node = Node {
-            name: name.to_owned(),
-            parent,
-            created: SystemTime::now(),
-            kind,
-        };
-        self.nodes.insert(number, node);
-        Ok(number)
+    /// The data of directory `number`.
+    fn group(&self, number: u64) -> Result<&Dir, Errno> {
+        self.dir(number).map(|(_, dir)| dir)
     }
 
     /// Shows linked `group` as directory `name` of `parent` (`configfs_attach_group()`): with a
@@ -268,14 +213,16 @@ impl Tree {
     ) -> Result<u64, Errno> {
         // SAFETY: `group` is valid (safety requirements).
         let item = unsafe { &raw mut (*group).cg_item };
-        let dir = Dir {
-            item,
-            origin,
+        let dir = Kind::Dir {
             entries: BTreeMap::new(),
-            frag: frag.clone(),
+            data: Dir {
+                item,
+                origin,
+                frag: frag.clone(),
+            },
         };
         // INVARIANT: `group` is linked (safety requirements).
-        let number = self.add(parent, name, Kind::Dir(dir))?;
+        let number = self.0.add(parent, name, dir)?;
         // SAFETY: the group is valid (safety requirements).
         unsafe { (*item).ci_dentry = number };
         // SAFETY: the group's type, its attributes and default groups are valid (safety
@@ -311,7 +258,8 @@ impl Tree {
                     frag: frag.clone(),
                 };
                 // INVARIANT: `attr` is an attribute of the item's type.
-                self.add(number, CStr::from_ptr((*attr).ca_name), Kind::Attr(file))?;
+                self.0
+                    .add(number, CStr::from_ptr((*attr).ca_name), Kind::File(file))?;
                 attrs = attrs.add(1);
             }
             for child in default_groups(group) {
@@ -324,27 +272,10 @@ impl Tree {
 
     /// Takes directory `number` out of the tree, with everything under it.
     fn detach(&mut self, number: u64) {
-        let Some(node) = self.nodes.get(&number) else {
-            return;
-        };
-        let (parent, name) = (node.parent, node.name.clone());
-        if let Some(Node {
-            kind: Kind::Dir(dir),
-            ..
-        }) = self.nodes.get_mut(&parent)
-        {
-            dir.entries.remove(&name);
-        }
-        let mut pending = vec![number];
-        while let Some(number) = pending.pop() {
-            if let Some(Node {
-                kind: Kind::Dir(dir),
-                ..
-            }) = self.nodes.remove(&number)
-            {
+        for node in self.0.remove(number) {
+            if let Kind::Dir { data, .. } = node.kind {
                 // SAFETY: the directory was in the tree, so its item is valid (invariant).
-                unsafe { (*dir.item).ci_dentry = 0 };
-                pending.extend(dir.entries.into_values());
+                unsafe { (*data.item).ci_dentry = 0 };
             }
         }
     }
@@ -352,8 +283,8 @@ impl Tree {
     /// Whether directory `number` may go (`configfs_detach_prep()`): `ENOTEMPTY` if a directory
     /// made by `mkdir` is under it, directly or in its default groups.
     fn detach_prep(&self, number: u64) -> Result<(), Errno> {
-        for &child in self.dir(number)?.entries.values() {
-            match self.dir(child).map(|dir| dir.origin) {
+        for &child in self.dir(number)?.0.values() {
+            match self.group(child).map(|dir| dir.origin) {
                 Ok(Origin::Made) => return Err(Errno::ENOTEMPTY),
                 Ok(Origin::Default) => self.detach_prep(child)?,
                 _ => {}
@@ -364,10 +295,13 @@ impl Tree {
 
     /// The directories made by `mkdir` under directory `number`, the deepest first.
     fn made_under(&self, number: u64, made: &mut Vec<u64>) {
-        if let Ok(dir) = self.dir(number) {
-            for &child in dir.entries.values() {
+        if let Ok((entries, _)) = self.dir(number) {
+            for &child in entries.values() {
                 self.made_under(child, made);
-                if self.dir(child).is_ok_and(|dir| dir.origin == Origin::Made) {
+                if self
+                    .group(child)
+                    .is_ok_and(|dir| dir.origin == Origin::Made)
+                {
                     made.push(child);
                 }
             }
@@ -435,7 +369,7 @@ pub unsafe fn configfs_unregister_subsystem(subsys: *mut configfs_subsystem) {
     };
     let (made, frag) = {
         let tree = tree();
-        let frag = match tree.dir(number) {
+        let frag = match tree.group(number) {
             Ok(dir) if dir.origin == Origin::Subsystem && dir.item == item => dir.frag.clone(),
             _ => {
                 printk(
@@ -486,7 +420,7 @@ pub unsafe fn configfs_unregister_subsystem(subsys: *mut configfs_subsystem) {
 unsafe fn remove_made(number: u64) {
     let (item, frag) = {
         let tree = tree();
-        let Ok(dir) = tree.dir(number) else {
+        let Ok(dir) = tree.group(number) else {
             return;
         };
         (dir.item, dir.frag.clone())
@@ -544,8 +478,8 @@ fn make(parent: u64, name: &[u8]) -> Result<Attr, Errno> {
     let _hierarchy = hierarchy();
     let item = {
         let tree = tree();
-        let dir = tree.dir(parent)?;
-        if dir.entries.contains_key(&name) {
+        let (entries, dir) = tree.dir(parent)?;
+        if entries.contains_key(&name) {
             return Err(Errno::EEXIST);
         }
         if dir.origin == Origin::Root {
@@ -584,7 +518,7 @@ fn make(parent: u64, name: &[u8]) -> Result<Attr, Errno> {
         }
     };
     match attached {
-        Ok(number) => Ok(tree().nodes[&number].attr(number)),
+        Ok(number) => tree().attr(number, stat),
         Err(err) => {
             // SAFETY: linked above, with its creation reference still held.
             unsafe {
@@ -599,12 +533,11 @@ fn make(parent: u64, name: &[u8]) -> Result<Attr, Errno> {
 
 /// `rmdir NAME` in directory `parent` (`configfs_rmdir()`).
 fn remove(parent: u64, name: &[u8]) -> Result<(), Errno> {
-    let name = CString::new(name).map_err(|_| Errno::ENOENT)?;
     let _hierarchy = hierarchy();
     let number = {
         let tree = tree();
-        let number = *tree.dir(parent)?.entries.get(&name).ok_or(Errno::ENOENT)?;
-        match tree.dir(number)?.origin {
+        let number = tree.lookup(parent, name)?;
+        match tree.group(number)?.origin {
             Origin::Made => tree.detach_prep(number)?,
             _ => return Err(Errno::EPERM),
         }
@@ -626,34 +559,23 @@ impl pseudofs::Tree for Configfs {
     type File = OpenAttr;
 
     fn attr(number: u64) -> Result<Attr, Errno> {
-        let tree = tree();
-        Ok(tree.nodes.get(&number).ok_or(Errno::ENOENT)?.attr(number))
+        tree().attr(number, stat)
     }
 
     fn lookup(parent: u64, name: &[u8]) -> Result<Attr, Errno> {
-        let tree = tree();
-        let name = CString::new(name).map_err(|_| Errno::ENOENT)?;
-        let number = *tree.dir(parent)?.entries.get(&name).ok_or(Errno::ENOENT)?;
-        Ok(tree.nodes[&number].attr(number))
+        tree().lookup_attr(parent, name, stat)
     }
 
     fn entries(number: u64) -> Result<(u64, Vec<(CString, Attr)>), Errno> {
-        let tree = tree();
-        let list = tree
-            .dir(number)?
-            .entries
-            .iter()
-            .map(|(name, &child)| (name.clone(), tree.nodes[&child].attr(child)))
-            .collect();
-        Ok((tree.nodes[&number].parent, list))
+        tree().list(number, stat)
     }
 
     fn open(number: u64, access: Access) -> Result<OpenAttr, Errno> {
         let (item, attr, frag) = {
             let tree = tree();
-            match &tree.nodes.get(&number).ok_or(Errno::ENOENT)?.kind {
-                Kind::Dir(_) => return Err(Errno::EISDIR),
-                Kind::Attr(file) => (file.item, file.attr, file.frag.clone()),
+            match &tree.get(number)?.kind {
+                Kind::Dir { .. } => return Err(Errno::EISDIR),
+                Kind::File(file) => (file.item, file.attr, file.frag.clone()),
             }
         };
         // SAFETY: the attribute was in the tree: its item is valid and `attr` one of its type's
@@ -676,26 +598,7 @@ pub fn open(path: &str, access: Access) -> Result<OpenAttr, Errno> {
     pseudofs::open::<Configfs>(path, access)
 }
 
-/// Reads the attribute at `path`, as `cat` does.
-pub fn read(path: &str) -> Result<Vec<u8>, Errno> {
-    pseudofs::read::<Configfs>(path)
-}
-
-/// Writes `data` to the attribute at `path`, as `echo -n DATA > PATH` does; returns what `store`
-/// took.
-pub fn write(path: &str, data: &[u8]) -> Result<usize, Errno> {
-    pseudofs::write::<Configfs>(path, data)
-}
-
-/// The names in the directory at `path`, in order.
-pub fn read_dir(path: &str) -> Result<Vec<String>, Errno> {
-    pseudofs::read_dir::<Configfs>(path)
-}
-
-/// What the entry at `path` is; `ENOENT` if there is none.
-pub fn metadata(path: &str) -> Result<Metadata, Errno> {
-    pseudofs::metadata::<Configfs>(path)
-}
+pseudofs::tree_functions!(Configfs);
 
 /// Makes the group `path`, as `mkdir PATH` does.
 pub fn mkdir(path: &str) -> Result<(), Errno> {
@@ -705,21 +608,4 @@ pub fn mkdir(path: &str) -> Result<(), Errno> {
 /// Removes the group `path`, as `rmdir PATH` does.
 pub fn rmdir(path: &str) -> Result<(), Errno> {
     pseudofs::rmdir::<Configfs>(path)
-}
-
-/// Mounts the process's configfs tree at `dir` (see [`pseudofs::mount`]).
-pub fn mount(dir: &Path) -> Result<Mount, MountError> {
-    pseudofs::mount::<Configfs>(dir)
-}
-
-/// Where a driver process of `module` mounts its configfs tree (see [`pseudofs::mount_dir`]):
-/// `$DRYDOCK_CONFIGFS`, else `/run/drydock/configfs/MODULE.PID` for root; `None` for `off`.
-pub fn mount_dir(module: &str) -> Option<PathBuf> {
-    pseudofs::mount_dir::<Configfs>(module)
-}
-
-/// Mounts the tree where a driver process of `module` does ([`mount_dir`]), logging where; if it
-/// cannot, logs why and how to fix it and returns `None` (see [`pseudofs::mount_for_module`]).
-pub fn mount_for_module(module: &str) -> Option<Mount> {
-    pseudofs::mount_for_module::<Configfs>(module)
 }

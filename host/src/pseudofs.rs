@@ -12,8 +12,10 @@
 //!   requests, so `cat`, `echo >`, `ls`, `mkdir` and `rmdir` work from a shell.
 
 mod fuse;
+mod nodes;
 
 pub use fuse::{mount, mount_dir, mount_for_module, Mount, MountError};
+pub(crate) use nodes::{Kind, Node, Nodes};
 
 use std::ffi::CString;
 use std::time::SystemTime;
@@ -186,3 +188,53 @@ pub fn rmdir<T: Tree>(path: &str) -> Result<(), Errno> {
     let (parent, name) = parent_and_name::<T>(path, Errno::EBUSY)?;
     T::rmdir(parent.number, name.as_bytes())
 }
+
+/// Defines, in the module of a [`Tree`] (`$tree`), the functions that reach the tree by path and
+/// mount it: `read`, `write`, `read_dir`, `metadata`, `mount`, `mount_dir` and
+/// `mount_for_module`, each the function of this module of the same name for that tree.
+macro_rules! tree_functions {
+    ($tree:ty) => {
+        /// Reads the file at `path` (relative to the tree's root) to its end, as `cat` does.
+        pub fn read(path: &str) -> Result<Vec<u8>, $crate::errno::Errno> {
+            $crate::pseudofs::read::<$tree>(path)
+        }
+
+        /// Writes `data` to the file at `path`, as `echo -n DATA > PATH` does: one open, one write
+        /// at the start. Returns how many bytes the file took.
+        pub fn write(path: &str, data: &[u8]) -> Result<usize, $crate::errno::Errno> {
+            $crate::pseudofs::write::<$tree>(path, data)
+        }
+
+        /// The names in the directory at `path`, in order.
+        pub fn read_dir(path: &str) -> Result<Vec<String>, $crate::errno::Errno> {
+            $crate::pseudofs::read_dir::<$tree>(path)
+        }
+
+        /// What the entry at `path` is; `ENOENT` if there is none.
+        pub fn metadata(path: &str) -> Result<$crate::pseudofs::Metadata, $crate::errno::Errno> {
+            $crate::pseudofs::metadata::<$tree>(path)
+        }
+
+        /// Mounts the process's tree at `dir` (see [`pseudofs::mount`](crate::pseudofs::mount)).
+        pub fn mount(
+            dir: &std::path::Path,
+        ) -> Result<$crate::pseudofs::Mount, $crate::pseudofs::MountError> {
+            $crate::pseudofs::mount::<$tree>(dir)
+        }
+
+        /// Where a driver process of `module` mounts the tree (see
+        /// [`pseudofs::mount_dir`](crate::pseudofs::mount_dir)); `None` if it mounts none.
+        pub fn mount_dir(module: &str) -> Option<std::path::PathBuf> {
+            $crate::pseudofs::mount_dir::<$tree>(module)
+        }
+
+        /// Mounts the tree where a driver process of `module` does ([`mount_dir`]), logging
+        /// where; if it cannot, logs why and how to fix it and returns `None` (see
+        /// [`pseudofs::mount_for_module`](crate::pseudofs::mount_for_module)).
+        pub fn mount_for_module(module: &str) -> Option<$crate::pseudofs::Mount> {
+            $crate::pseudofs::mount_for_module::<$tree>(module)
+        }
+    };
+}
+
+pub(crate) use tree_functions;

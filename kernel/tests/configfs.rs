@@ -13,7 +13,7 @@
 #![allow(unreachable_pub)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc as StdArc, Condvar, Mutex as StdMutex, OnceLock};
+use std::sync::{Arc as StdArc, Mutex as StdMutex, OnceLock};
 
 use drydock_host::configfs::{self as host, Configfs};
 use drydock_host::errno::Errno;
@@ -54,26 +54,10 @@ impl Shared {
     }
 }
 
-/// A flag threads wait for: `(entered, released)`.
-#[derive(Default)]
-struct Gate {
-    state: StdMutex<(bool, bool)>,
-    changed: Condvar,
-}
-
-impl Gate {
-    fn set(&self, f: impl FnOnce(&mut (bool, bool))) {
-        f(&mut self.state.lock().unwrap());
-        self.changed.notify_all();
-    }
-
-    fn wait(&self, until: impl Fn(&(bool, bool)) -> bool) {
-        let mut state = self.state.lock().unwrap();
-        while !until(&state) {
-            state = self.changed.wait(state).unwrap();
-        }
-    }
-}
+/// What `slow`'s store waits at.
+#[path = "support/gate.rs"]
+mod gate;
+use gate::Gate;
 
 /// Records an event when dropped: a group's data going with it.
 struct Recorder {

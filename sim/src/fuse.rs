@@ -2,6 +2,7 @@
 //! is not usable, unless the run says to skip what needs it.
 
 use std::path::Path;
+use std::process::Command;
 
 use drydock_host::pseudofs::{self, Mount, Tree};
 
@@ -31,4 +32,25 @@ pub fn mount_or_skip<T: Tree>(dir: &Path) -> Option<Mount> {
              or set {SKIP_FUSE_ENV}=1 to skip the parts that mount a tree with FUSE"
         ),
     }
+}
+
+/// Runs `script` with `sh` in `dir` (a directory of a mounted tree), as a person at a shell would;
+/// returns its standard output.
+///
+/// # Panics
+///
+/// If `sh` cannot run or the script fails, with its standard error.
+pub fn shell(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the script writes text")
 }

@@ -3,13 +3,10 @@
 //! and its subsystem is used as a person would use `/sys/kernel/config/rust_configfs`: through the
 //! host's tree, and, where FUSE is usable, by a shell on the tree's mount.
 
-use std::path::Path;
-use std::process::Command;
-
 use drydock_host::configfs::{self, Configfs};
 use drydock_host::errno::Errno;
 use drydock_runner::logger;
-use drydock_sim::SimBus;
+use drydock_sim::{fuse, SimBus};
 
 /// The names in a directory of the tree.
 fn ls(path: &str) -> Vec<String> {
@@ -19,22 +16,6 @@ fn ls(path: &str) -> Vec<String> {
 /// The whole attribute, as `cat` reads it.
 fn cat(path: &str) -> String {
     String::from_utf8(configfs::read(path).unwrap()).unwrap()
-}
-
-/// Runs `script` with `sh`, in `dir`; returns its standard output.
-fn shell(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "`{script}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -77,14 +58,14 @@ fn the_sample_makes_groups_and_serves_their_attributes() {
 
     // The same from a shell, on the FUSE mount, where this machine has FUSE.
     let mount_dir = std::env::temp_dir().join(format!("rust_configfs.{}", std::process::id()));
-    if let Some(mount) = drydock_sim::fuse::mount_or_skip::<Configfs>(&mount_dir) {
+    if let Some(mount) = fuse::mount_or_skip::<Configfs>(&mount_dir) {
         let base = mount.dir().join("rust_configfs");
         let script = "cat message && echo hello > bar && cat bar && mkdir one && \
                       mkdir one/two && cat one/baz one/two/gc && ls one && \
                       ! mkdir one/two/three 2>/dev/null && ! rmdir one 2>/dev/null && \
                       rmdir one/two && rmdir one && ls";
         assert_eq!(
-            shell(&base, script),
+            fuse::shell(&base, script),
             "Hello World\nhello\nHello Baz\nHello GC\nbaz\ntwo\nbar\nmessage\n"
         );
         drop(mount);

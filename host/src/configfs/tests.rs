@@ -241,9 +241,9 @@ fn an_item_is_released_when_its_last_reference_goes() {
     mkdir("host_refs/held").unwrap();
     let item = {
         let tree = tree();
-        let number = tree.dir(ROOT).unwrap().entries[c"host_refs"];
-        let number = tree.dir(number).unwrap().entries[c"held"];
-        tree.dir(number).unwrap().item
+        let number = tree.lookup(ROOT, b"host_refs").unwrap();
+        let number = tree.lookup(number, b"held").unwrap();
+        tree.group(number).unwrap().item
     };
     // SAFETY: the item is linked, so valid; the reference is given back below.
     unsafe { config_item_get(item) };

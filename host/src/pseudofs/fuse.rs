@@ -307,6 +307,14 @@ impl<T: Tree> Fs<T> {
             .remove(&fh.0);
     }
 
+    /// Answers with what `stat()` shows of entry `ino`.
+    fn reply_attr(ino: INodeNo, reply: ReplyAttr) {
+        match T::attr(ino.0) {
+            Ok(attr) => reply.attr(&NO_CACHE, &file_attr(&attr)),
+            Err(err) => reply.error(fuse_errno(err)),
+        }
+    }
+
     /// Runs a driver's callbacks for a request: a panic is logged and answered with `EIO`, so the
     /// serving thread goes on (the kernel would have oopsed).
     fn guarded<R>(what: &str, f: impl FnOnce() -> Result<R, Errno>) -> Result<R, Errno> {
@@ -326,10 +334,7 @@ impl<T: Tree> Filesystem for Fs<T> {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match T::attr(ino.0) {
-            Ok(attr) => reply.attr(&NO_CACHE, &file_attr(&attr)),
-            Err(err) => reply.error(fuse_errno(err)),
-        }
+        Self::reply_attr(ino, reply);
     }
 
     fn setattr(
@@ -355,10 +360,7 @@ impl<T: Tree> Filesystem for Fs<T> {
         if mode.is_some() || uid.is_some() || gid.is_some() {
             return reply.error(fuser::Errno::EPERM);
         }
-        match T::attr(ino.0) {
-            Ok(attr) => reply.attr(&NO_CACHE, &file_attr(&attr)),
-            Err(err) => reply.error(fuse_errno(err)),
-        }
+        Self::reply_attr(ino, reply);
     }
 
     fn mknod(
