@@ -9,6 +9,7 @@
 //!
 //! A panicking callback is caught by [`guarded`], so that the thread serving the request goes on.
 
+use core::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -72,7 +73,10 @@ impl Drop for ActiveUse<'_> {
 
 /// Runs a driver's callback for a request: a panic (an oops, in the kernel) is logged with
 /// `what` (`"debugfs: a read"`) and answered with `EIO`, so the serving thread goes on.
-pub(crate) fn guarded<R>(what: &str, f: impl FnOnce() -> Result<R, Errno>) -> Result<R, Errno> {
+pub(crate) fn guarded<R>(
+    what: impl fmt::Display,
+    f: impl FnOnce() -> Result<R, Errno>,
+) -> Result<R, Errno> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
         log::error!(target: "drydock", "{what}: the driver's callback panicked");
         Err(Errno::EIO)

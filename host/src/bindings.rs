@@ -971,3 +971,99 @@ pub const O_SYNC: u32 = __O_SYNC | O_DSYNC;
 pub const O_PATH: u32 = 0o10000000;
 pub const __O_TMPFILE: u32 = 0o20000000;
 pub const O_TMPFILE: u32 = __O_TMPFILE | O_DIRECTORY;
+
+// configfs (`include/linux/configfs.h`); the functions are in [`crate::configfs`].
+
+/// `struct mutex`: the host's sleeping lock (see [`crate::sync::RawMutex`]).
+pub use crate::sync::RawMutex as mutex;
+
+/// `struct kref`: a reference count, whose object is released when it drops to zero.
+#[repr(C)]
+pub struct kref {
+    pub refcount: core::sync::atomic::AtomicU32,
+}
+
+/// `CONFIGFS_ITEM_NAME_LEN`: the size of a [`config_item`]'s own name buffer, NUL included.
+pub const CONFIGFS_ITEM_NAME_LEN: usize = 20;
+
+/// `struct config_item`: an object of a configfs tree, shown as a directory.
+///
+/// Difference from C: no `ci_entry` (the host's tree keeps each group's children), and
+/// `ci_dentry` is the number of the item's directory in that tree (`0` while it has none).
+#[repr(C)]
+pub struct config_item {
+    pub ci_name: *mut c_char,
+    pub ci_namebuf: [c_char; CONFIGFS_ITEM_NAME_LEN],
+    pub ci_kref: kref,
+    pub ci_parent: *mut config_item,
+    pub ci_group: *mut config_group,
+    pub ci_type: *const config_item_type,
+    pub ci_dentry: u64,
+}
+
+/// `struct config_item_type`: what the items of a kind have: their operations and attributes.
+///
+/// Difference from C: no `ct_bin_attrs` (binary attributes are not implemented).
+#[repr(C)]
+pub struct config_item_type {
+    pub ct_owner: *mut module,
+    pub ct_item_ops: *const configfs_item_operations,
+    pub ct_group_ops: *const configfs_group_operations,
+    /// A null-terminated array of the items' attributes, or null for none.
+    pub ct_attrs: *mut *mut configfs_attribute,
+}
+
+/// `struct config_group`: an item that can hold items: those users make with `mkdir` and its
+/// default groups.
+///
+/// Difference from C: no `cg_children` (the host's tree keeps them), and the default groups are a
+/// singly linked list: `default_groups` is the first, each one's `group_entry` the next.
+#[repr(C)]
+pub struct config_group {
+    pub cg_item: config_item,
+    pub cg_subsys: *mut configfs_subsystem,
+    pub default_groups: *mut config_group,
+    pub group_entry: *mut config_group,
+}
+
+/// `struct configfs_attribute`: a file of an item's directory, read with `show` and written with
+/// `store`.
+///
+/// Difference from C: `show` and `store` are Rust functions (`unsafe fn`), so that a panic in a
+/// driver's callback unwinds to the thread serving the request, which reports it as `EIO` and goes
+/// on, as debugfs's callbacks do.
+#[repr(C)]
+pub struct configfs_attribute {
+    pub ca_name: *const c_char,
+    pub ca_owner: *mut module,
+    pub ca_mode: u16,
+    pub show: Option<unsafe fn(*mut config_item, *mut c_char) -> isize>,
+    pub store: Option<unsafe fn(*mut config_item, *const c_char, usize) -> isize>,
+}
+
+/// `struct configfs_item_operations`.
+///
+/// Difference from C: no `allow_link` and `drop_link` (symbolic links are not implemented); Rust
+/// functions, as in [`configfs_attribute`].
+#[repr(C)]
+pub struct configfs_item_operations {
+    pub release: Option<unsafe fn(*mut config_item)>,
+}
+
+/// `struct configfs_group_operations`: how a group makes (`mkdir`) and drops (`rmdir`) items.
+///
+/// Difference from C: only groups are made (no `make_item`), and there are no
+/// `disconnect_notify`, `is_visible` and `is_bin_visible`; Rust functions, as in
+/// [`configfs_attribute`].
+#[repr(C)]
+pub struct configfs_group_operations {
+    pub make_group: Option<unsafe fn(*mut config_group, *const c_char) -> *mut config_group>,
+    pub drop_item: Option<unsafe fn(*mut config_group, *mut config_item)>,
+}
+
+/// `struct configfs_subsystem`: a top-level directory of configfs and the lock of its tree.
+#[repr(C)]
+pub struct configfs_subsystem {
+    pub su_group: config_group,
+    pub su_mutex: mutex,
+}

@@ -59,6 +59,8 @@ impl Errno {
     pub const ENAMETOOLONG: Errno = Errno(-36);
     /// `ENOSYS`: function not implemented.
     pub const ENOSYS: Errno = Errno(-38);
+    /// `ENOTEMPTY`: directory not empty.
+    pub const ENOTEMPTY: Errno = Errno(-39);
     /// `EPROTO`: protocol error.
     pub const EPROTO: Errno = Errno(-71);
     /// `EOVERFLOW`: value too large for its type.
@@ -91,6 +93,20 @@ impl Errno {
                 .and_then(Errno::from_errno)
                 .unwrap_or(Errno::EIO)
         })
+    }
+
+    /// Returns the pointer a C function returned, or the error it holds (`IS_ERR()` and
+    /// `PTR_ERR()`: the addresses of the last 4095 bytes are errors); `ENOMEM` for null, as the
+    /// callers of constructors that may return either read it.
+    pub fn from_err_ptr<T>(ptr: *mut T) -> Result<*mut T, Errno> {
+        if ptr.is_null() {
+            return Err(Errno::ENOMEM);
+        }
+        // CAST: an address reinterpreted as a signed number, as `PTR_ERR()` does.
+        match c_int::try_from(ptr.addr() as isize) {
+            Ok(value) => Errno::from_errno(value).map_or(Ok(ptr), Err),
+            Err(_) => Ok(ptr),
+        }
     }
 
     /// Returns the errno of an operating-system error (`EIO` if it carries none, or an invalid
@@ -135,6 +151,29 @@ mod tests {
         for bad in [0, 1, 22, -4096, c_int::MIN] {
             assert_eq!(Errno::from_errno(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn ssize_values_are_counts_or_errnos() {
+        assert_eq!(Errno::from_count(7), Ok(7));
+        assert_eq!(Errno::from_count(0), Ok(0));
+        assert_eq!(Errno::from_count(-16), Err(Errno::EBUSY));
+        assert_eq!(Errno::from_count(-5000), Err(Errno::EIO));
+    }
+
+    #[test]
+    fn error_pointers_hold_errnos() {
+        let mut value = 0u8;
+        let ptr = &raw mut value;
+        assert_eq!(Errno::from_err_ptr(ptr), Ok(ptr));
+        assert_eq!(
+            Errno::from_err_ptr(core::ptr::null_mut::<u8>()),
+            Err(Errno::ENOMEM)
+        );
+        let err = core::ptr::without_provenance_mut::<u8>((-22isize) as usize);
+        assert_eq!(Errno::from_err_ptr(err), Err(Errno::EINVAL));
+        let last = core::ptr::without_provenance_mut::<u8>((-4096isize) as usize);
+        assert_eq!(Errno::from_err_ptr(last), Ok(last));
     }
 
     #[test]

@@ -14,9 +14,9 @@
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
 //!   [`time`], [`hrtimer`] and [`timer`] (timers and their threads), [`workqueue`] (work queues
 //!   and their workers), [`print`](mod@print), [`firmware`] (loading firmware files), [`debugfs`]
-//!   (the process's debugfs tree, mounted with FUSE), [`miscdevice`] (character devices, served
-//!   to other processes with CUSE) with [`fs`] (open files), [`iov`] and [`uaccess`] (the
-//!   callers' data).
+//!   (the process's debugfs tree) and [`configfs`] (its configfs tree), both mounted with FUSE by
+//!   [`pseudofs`], [`miscdevice`] (character devices, served to other processes with CUSE) with
+//!   [`fs`] (open files), [`iov`] and [`uaccess`] (the callers' data).
 //! - The C data structures the kernel's collections wrap: [`rbtree`] (red-black trees), [`xarray`]
 //!   (sparse arrays), [`bitmap`] and [`bitops`] (bit arrays and their searches).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
@@ -43,6 +43,7 @@ pub mod bitmap;
 pub mod bitops;
 pub mod bug;
 pub mod bus;
+pub mod configfs;
 pub mod debugfs;
 pub mod device;
 pub mod dma;
@@ -65,6 +66,7 @@ pub mod pci;
 pub mod pci_config;
 pub mod pci_id;
 pub mod print;
+pub mod pseudofs;
 pub mod rbtree;
 pub mod rcu;
 pub mod seq_file;

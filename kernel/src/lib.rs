@@ -53,6 +53,8 @@ pub mod bitmap;
 pub mod bits;
 pub mod bug;
 pub mod build_assert;
+#[cfg(CONFIG_CONFIGFS_FS)]
+pub mod configfs;
 pub mod debugfs;
 pub mod device;
 pub mod device_id;

@@ -140,11 +140,14 @@ pub fn usage(module: &'static ModuleDescriptor, extra: &[ExtraFlag]) -> String {
          DRYDOCK_LOG             log filter (`debug`, `warn,drydock=debug`...)\n  \
          {:<23} where to mount the module's debugfs files, or `off` (default \
          /run/drydock/debugfs/MODULE.PID)\n  \
+         {:<23} where to mount the module's configfs subsystems, or `off` (default \
+         /run/drydock/configfs/MODULE.PID)\n  \
          {:<23} the directory searched first for firmware files (overrides \
          firmware_class.path)\n  \
          {:<23} `off`: the module's misc devices stay inside the process (default: \
          /dev/NAME through CUSE)\n",
         drydock_host::debugfs::MOUNT_ENV,
+        drydock_host::configfs::MOUNT_ENV,
         drydock_host::firmware::PATH_ENV,
         drydock_host::miscdevice::CUSE_ENV,
     );

@@ -228,3 +228,13 @@ impl OpenFile {
         Ok(Errno::from_count(done)?.min(data.len()))
     }
 }
+
+impl crate::pseudofs::File for OpenFile {
+    fn read_at(&self, offset: u64, count: usize) -> Result<Vec<u8>, Errno> {
+        OpenFile::read_at(self, offset, count)
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        OpenFile::write_at(self, offset, data)
+    }
+}
