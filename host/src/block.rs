@@ -101,7 +101,8 @@ pub const BLK_STS_IOERR: blk_status_t = 10;
 pub const BLK_STS_DM_REQUEUE: blk_status_t = 11;
 /// `BLK_STS_AGAIN`: Would block: try again.
 pub const BLK_STS_AGAIN: blk_status_t = 12;
-/// `BLK_STS_DEV_RESOURCE`: Out of a resource of the device: try again when a request completes (the request is requeued).
+/// `BLK_STS_DEV_RESOURCE`: Out of a resource of the device: try again when a request
+/// completes (the request is requeued).
 pub const BLK_STS_DEV_RESOURCE: blk_status_t = 13;
 /// `BLK_STS_ZONE_OPEN_RESOURCE`: Too many open zones.
 pub const BLK_STS_ZONE_OPEN_RESOURCE: blk_status_t = 14;
