@@ -351,7 +351,10 @@ fn no_more_requests_than_the_queue_depth_are_in_flight() {
 
     // Ending them as they come ends all ten.
     let mut ended = 1;
+    let start = Instant::now();
     while ended < 10 {
+        assert!(start.elapsed() < PATIENCE, "timed out ending the requests");
+        assert!(f.state.held.lock().unwrap().len() <= 4);
         let rq = f.state.held.lock().unwrap().pop();
         match rq {
             Some(rq) => {
