@@ -5,143 +5,21 @@
 //! thread; no more requests in flight than the queue depth; removal waiting for the requests in
 //! flight.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use drydock_host::block::local::{Completion, Disk, Io, Op};
 use drydock_host::errno::Errno;
 use kernel::bindings;
-use kernel::block::mq::{gen_disk::GenDisk, gen_disk::GenDiskBuilder, Operations, Request, TagSet};
+use kernel::block::mq::{gen_disk::GenDisk, gen_disk::GenDiskBuilder, Request, TagSet};
 use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
-use kernel::sync::aref::ARef;
 use kernel::sync::Arc;
 use std::vec::Vec;
 
-/// What `module!` declares in a driver crate, which `#[vtable]` implementations name.
-struct LocalModule;
-
-impl kernel::ModuleMetadata for LocalModule {
-    const NAME: &'static CStr = c"block_mq_test";
-    // SAFETY: A null pointer is the placeholder of a module that is not loaded.
-    const THIS_MODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
-}
-
-/// How long a test waits for something that should happen at once: generous, the machine is
-/// loaded.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// What `queue_rq` does with a request.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Ends it at once (rnull's `IRQMode::None`).
-    End,
-    /// Completes it with `Request::complete` (rnull's `IRQMode::Soft`).
-    Complete,
-    /// Keeps it until the test ends it.
-    Hold,
-    /// Turns the second request of each batch away once with `EBUSY`, then ends everything.
-    BusyOnce,
-    /// Fails it with `ENOSPC`.
-    Fail,
-}
-
-/// A request as `queue_rq` saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Seen {
-    op: u32,
-    sector: u64,
-    bytes: u32,
-    last: bool,
-    hctx: u32,
-}
-
-/// The driver's queue data: how it behaves and what it saw.
-struct State {
-    mode: Mode,
-    seen: Mutex<Vec<Seen>>,
-    held: Mutex<Vec<ARef<Request<TestDisk>>>>,
-    commits: AtomicUsize,
-    busy_done: AtomicBool,
-    /// Set when the queue data is dropped, by the `GenDisk`'s drop.
-    dropped: Arc<AtomicBool>,
-}
-
-impl Drop for State {
-    fn drop(&mut self) {
-        self.dropped.store(true, Ordering::SeqCst);
-    }
-}
-
-/// The threads `complete` ran on, by name, for every disk of this test binary (tests check
-/// requests of their own disk, by the disk's thread names being the same for all, so they look
-/// only at whether an entry is a hardware queue thread).
-static COMPLETED_ON: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// A null-block-like test driver.
-struct TestDisk;
-
-/// The block layer's view of a request the driver holds.
-fn raw(rq: &Request<TestDisk>) -> &bindings::request {
-    // SAFETY: `Request` is a transparent wrapper of the C request, valid while the driver holds
-    // it; only the block layer's fields are read, which do not change meanwhile.
-    unsafe { &*core::ptr::from_ref(rq).cast::<bindings::request>() }
-}
-
-#[vtable]
-impl Operations for TestDisk {
-    type QueueData = Arc<State>;
-
-    fn queue_rq(
-        state: kernel::sync::ArcBorrow<'_, State>,
-        rq: ARef<Request<Self>>,
-        last: bool,
-    ) -> Result {
-        let r = raw(&rq);
-        // SAFETY: The hardware queue context of a request being queued is live.
-        let hctx = unsafe { (*r.mq_hctx).queue_num };
-        let index = {
-            let mut seen = state.seen.lock().unwrap();
-            seen.push(Seen {
-                op: r.cmd_flags & bindings::REQ_OP_MASK,
-                sector: r.__sector,
-                bytes: r.__data_len,
-                last,
-                hctx,
-            });
-            seen.len()
-        };
-        match state.mode {
-            Mode::End => Request::end_ok(rq).map_err(|_| EIO),
-            Mode::Complete => {
-                Request::complete(rq);
-                Ok(())
-            }
-            Mode::Hold => {
-                state.held.lock().unwrap().push(rq);
-                Ok(())
-            }
-            Mode::BusyOnce if index == 2 && !state.busy_done.swap(true, Ordering::SeqCst) => {
-                Err(EBUSY)
-            }
-            Mode::BusyOnce => Request::end_ok(rq).map_err(|_| EIO),
-            Mode::Fail => Err(ENOSPC),
-        }
-    }
-
-    fn commit_rqs(state: kernel::sync::ArcBorrow<'_, State>) {
-        state.commits.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn complete(rq: ARef<Request<Self>>) {
-        let name = std::thread::current().name().unwrap_or("").to_owned();
-        COMPLETED_ON.lock().unwrap().push(name);
-        Request::end_ok(rq)
-            .map_err(|_| EIO)
-            .expect("the only reference");
-    }
-}
+#[path = "support/test_blk.rs"]
+mod test_blk;
+use test_blk::{wait_for, LocalModule, Mode, State, TestDisk, COMPLETED_ON, PATIENCE};
 
 /// A disk of the test driver, with its state.
 struct Fixture {
@@ -162,19 +40,8 @@ impl Drop for Fixture {
 
 /// Builds a disk named `name` on a tag set of `hw_queues` queues of `depth` tags.
 fn fixture(name: &str, mode: Mode, hw_queues: u32, depth: u32) -> Fixture {
-    let dropped = Arc::new(AtomicBool::new(false), GFP_KERNEL).unwrap();
-    let state = Arc::new(
-        State {
-            mode,
-            seen: Mutex::new(Vec::new()),
-            held: Mutex::new(Vec::new()),
-            commits: AtomicUsize::new(0),
-            busy_done: AtomicBool::new(false),
-            dropped: dropped.clone(),
-        },
-        GFP_KERNEL,
-    )
-    .unwrap();
+    let state = State::new(mode);
+    let dropped = state.dropped.clone();
     let tagset = Arc::pin_init(TagSet::new(hw_queues, depth, 1), GFP_KERNEL).unwrap();
     let disk = GenDiskBuilder::new()
         .capacity_sectors(8 << (20 - SECTOR_SHIFT))
@@ -190,15 +57,6 @@ fn fixture(name: &str, mode: Mode, hw_queues: u32, depth: u32) -> Fixture {
         state,
         dropped,
         local: Disk::open(name).expect("the disk is in the process"),
-    }
-}
-
-/// Waits until `cond` holds, or fails after [`PATIENCE`].
-fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -451,19 +309,8 @@ fn tag_sets_are_checked_as_blk_mq_checks_them() {
 fn a_name_in_use_is_refused() {
     let _f = fixture("blkmq-twice", Mode::End, 1, 4);
     let tagset = Arc::pin_init(TagSet::<TestDisk>::new(1, 4, 1), GFP_KERNEL).unwrap();
-    let dropped = Arc::new(AtomicBool::new(false), GFP_KERNEL).unwrap();
-    let state = Arc::new(
-        State {
-            mode: Mode::End,
-            seen: Mutex::new(Vec::new()),
-            held: Mutex::new(Vec::new()),
-            commits: AtomicUsize::new(0),
-            busy_done: AtomicBool::new(false),
-            dropped: dropped.clone(),
-        },
-        GFP_KERNEL,
-    )
-    .unwrap();
+    let state = State::new(Mode::End);
+    let dropped = state.dropped.clone();
     let again = GenDiskBuilder::new().build(fmt!("blkmq-twice"), tagset, state);
     assert_eq!(again.err(), Some(EEXIST));
     // The failed build dropped the queue data it was given.
