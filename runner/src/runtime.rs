@@ -12,7 +12,8 @@
 //! }
 //! ```
 //!
-//! [`run`] installs the logger, mounts the process's debugfs tree (`drydock_host::debugfs`), loads
+//! [`run`] installs the logger, mounts the process's debugfs tree (`drydock_host::debugfs`), has
+//! the disks the module adds served with ublk (`drydock_host::block`), loads
 //! the module into a [`Bus`], which registers its driver, and opens the devices bound to vfio-pci
 //! that the driver's ID table matches (or the devices named in the options); the bus binds the
 //! driver to each it matches (the kernel's matching, done by the bus) as it is added. A module
@@ -285,6 +286,8 @@ pub fn run(module: &'static ModuleDescriptor, options: Options) -> ExitCode {
     crate::logger::init();
     // The module's debugfs files, for a shell, while it runs (unmounted after it is unloaded).
     let _debugfs = drydock_host::debugfs::mount_for_module(module.info.name);
+    // The module's disks are block devices of the kernel, served with ublk.
+    drydock_host::block::set_frontend(drydock_host::block::Frontend::Ublk);
     serve(module, options).into()
 }
 
