@@ -1067,3 +1067,19 @@ pub struct configfs_subsystem {
     pub su_group: config_group,
     pub su_mutex: mutex,
 }
+
+// The block layer's C types and constants (`include/linux/blk_types.h`, `blkdev.h`, `blk-mq.h`).
+pub use crate::block::genhd::{gendisk, queue_limits, DISK_NAME_LEN};
+pub use crate::block::mq::{
+    blk_mq_hw_ctx, blk_mq_ops, blk_mq_queue_data, blk_mq_tag_set, io_comp_batch, request,
+    request_queue, BLK_MQ_MAX_DEPTH, NUMA_NO_NODE,
+};
+pub use crate::block::{
+    blk_features_t, blk_opf_t, blk_status_t, sector_t, BLK_FEAT_ROTATIONAL, BLK_STS_AGAIN,
+    BLK_STS_DEV_RESOURCE, BLK_STS_DM_REQUEUE, BLK_STS_DURATION_LIMIT, BLK_STS_INVAL, BLK_STS_IOERR,
+    BLK_STS_MEDIUM, BLK_STS_NOSPC, BLK_STS_NOTSUPP, BLK_STS_OFFLINE, BLK_STS_OK,
+    BLK_STS_PROTECTION, BLK_STS_RESOURCE, BLK_STS_RESV_CONFLICT, BLK_STS_TARGET, BLK_STS_TIMEOUT,
+    BLK_STS_TRANSPORT, BLK_STS_ZONE_ACTIVE_RESOURCE, BLK_STS_ZONE_OPEN_RESOURCE, PAGE_SECTORS,
+    PAGE_SECTORS_SHIFT, REQ_OP_DISCARD, REQ_OP_FLUSH, REQ_OP_MASK, REQ_OP_READ, REQ_OP_WRITE,
+    REQ_OP_WRITE_ZEROES, SECTOR_MASK, SECTOR_SHIFT, SECTOR_SIZE,
+};

@@ -41,6 +41,7 @@ mod binding;
 pub mod bindings;
 pub mod bitmap;
 pub mod bitops;
+pub mod block;
 pub mod bug;
 pub mod bus;
 pub mod configfs;

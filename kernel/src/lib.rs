@@ -51,6 +51,8 @@ pub mod bindings;
 pub mod bitfield;
 pub mod bitmap;
 pub mod bits;
+#[cfg(CONFIG_BLOCK)]
+pub mod block;
 pub mod bug;
 pub mod build_assert;
 #[cfg(CONFIG_CONFIGFS_FS)]

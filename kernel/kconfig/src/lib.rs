@@ -88,10 +88,11 @@ pub const OPTIONS: &[Setting] = &[
     y("CONFIG_RUST_FW_LOADER_ABSTRACTIONS"),
     y("CONFIG_DEBUG_FS"),
     y("CONFIG_CONFIGFS_FS"),
+    y("CONFIG_BLOCK"),
     n("CONFIG_JUMP_LABEL"),
     // Subsystems the `kernel` crate does not provide yet.
-    n("CONFIG_BLOCK"),
     n("CONFIG_BLK_DEBUG_FS"),
+    n("CONFIG_DEBUG_MISC"),
     n("CONFIG_COMMON_CLK"),
     n("CONFIG_CPU_FREQ"),
     n("CONFIG_DRM"),
