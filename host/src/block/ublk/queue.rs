@@ -185,7 +185,11 @@ pub(super) fn serve(
         })
         .collect();
     pending.push(wake_read(&mut wake_buf));
-    if let Err(e) = push_all(&mut ring, &mut pending).and_then(|()| submit(&ring, None)) {
+    // Submitted without waiting: no fetch completes before the device is started, which waits
+    // for `ready`.
+    if let Err(e) =
+        push_all(&mut ring, &mut pending).and_then(|()| submit(&ring, Some(Duration::ZERO)))
+    {
         return ready(Err(e));
     }
     ready(Ok(()));
