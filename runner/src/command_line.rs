@@ -164,14 +164,22 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
          Environment:\n  \
          {:<20} where to mount the module's debugfs files, or `off`\n  \
          {:<20} (default /run/drydock/debugfs/MODULE.PID)\n  \
+         {:<20} where to mount the module's configfs subsystems, or `off`\n  \
+         {:<20} (default /run/drydock/configfs/MODULE.PID)\n  \
          {:<20} the directory searched first for firmware files\n  \
-         {:<20} (before firmware_class.path)\n\n\
+         {:<20} (before firmware_class.path)\n  \
+         {:<20} `off`: the module's misc devices stay inside the process\n  \
+         {:<20} (default: /dev/NAME through CUSE)\n\n\
          Exit status: 0 stopped by a signal after a clean teardown, 1 failed (no device to\n\
          drive, a device that could not be opened), 2 bad command line, 70 a panic (a bug).\n",
         log_filter::HELP,
         drydock_host::debugfs::MOUNT_ENV,
         "",
+        drydock_host::configfs::MOUNT_ENV,
+        "",
         drydock_host::firmware::PATH_ENV,
+        "",
+        drydock_host::miscdevice::CUSE_ENV,
         "",
     );
     text

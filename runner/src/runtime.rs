@@ -12,15 +12,18 @@
 //! }
 //! ```
 //!
-//! [`run`] installs the logger, mounts the process's debugfs tree (`drydock_host::debugfs`), loads
-//! the module into a [`Bus`], which registers its driver, and opens the devices bound to vfio-pci
-//! that the driver's ID table matches (or the devices named in the options); the bus binds the
-//! driver to each it matches (the kernel's matching, done by the bus) as it is added. A module
-//! that registers no PCI driver opens no device and stays loaded, as after `insmod`. It then waits
-//! for `SIGINT` or `SIGTERM` and unloads the module: each bound device's `remove()` runs, bus
-//! mastering is turned off, the driver's data is dropped and its device-managed resources
-//! released. Then the devices are closed, and with the last one the VFIO groups and the container,
-//! and the debugfs tree is unmounted.
+//! [`run`] installs the logger, mounts the process's debugfs and configfs trees
+//! (`drydock_host::debugfs`, `drydock_host::configfs`), has the misc devices the module registers
+//! served as `/dev/NAME` through CUSE (`drydock_host::miscdevice`) and the disks it adds served with
+//! ublk (`drydock_host::block`), loads the module into a [`Bus`], which registers its driver, and
+//! opens the devices bound to vfio-pci that the driver's ID table matches (or the devices named in
+//! the options); the bus binds the driver to each it matches (the kernel's matching, done by the
+//! bus) as it is added. A module that registers no PCI driver opens no device and stays loaded, as
+//! after `insmod`. It then waits for `SIGINT` or `SIGTERM` and unloads the module: each bound
+//! device's `remove()` runs, bus mastering is turned off, the driver's data is dropped and its
+//! device-managed resources released (a misc device's registration, dropped, removes its node).
+//! Then the devices are closed, and with the last one the VFIO groups and the container, and the
+//! debugfs and configfs trees are unmounted.
 //!
 //! A driver that panics in `probe` or `remove` is caught by the bus and its device released as
 //! for a failed probe; a panic anywhere else in the session (module init, module exit) is caught
@@ -291,8 +294,14 @@ impl From<Status> for ExitCode {
 /// documentation. Returns the process's exit code.
 pub fn run(module: &'static ModuleDescriptor, options: Options) -> ExitCode {
     crate::logger::init();
-    // The module's debugfs files, for a shell, while it runs (unmounted after it is unloaded).
+    // The module's debugfs files and configfs subsystems, for a shell, while it runs (unmounted
+    // after it is unloaded).
     let _debugfs = drydock_host::debugfs::mount_for_module(module.info.name);
+    let _configfs = drydock_host::configfs::mount_for_module(module.info.name);
+    // Its misc devices, as `/dev/NAME` for every process, through CUSE.
+    drydock_host::miscdevice::serve_with_cuse();
+    // The module's disks are block devices of the kernel, served with ublk.
+    drydock_host::block::set_frontend(drydock_host::block::Frontend::Ublk);
     serve(module, options).into()
 }
 

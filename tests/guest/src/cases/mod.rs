@@ -12,14 +12,18 @@
 
 mod cli;
 mod debugfs;
+mod driver_process;
 mod drivers;
 mod drydock_vfio;
 mod environment;
 mod in_kernel;
 mod kunit;
+mod misc_device;
 mod nvme;
 mod processes;
+mod rnull;
 mod self_check;
+mod shell;
 mod vfio;
 
 use std::time::Duration;
@@ -467,6 +471,20 @@ pub const CASES: &[Case] = &[
         needs: DRIVER_MODULES,
         timeout: DEFAULT_TIMEOUT,
         run: debugfs::in_kernel_rust_debugfs_scoped,
+    },
+    Case {
+        name: "in_kernel_rust_misc_device",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: DEFAULT_TIMEOUT,
+        run: misc_device::in_kernel_rust_misc_device,
+    },
+    Case {
+        name: "in_kernel_rnull",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        timeout: Duration::from_secs(180),
+        run: rnull::in_kernel_rnull,
     },
     Case {
         name: "kunit_suites_pass_in_the_kernel",

@@ -2,116 +2,12 @@
 //! each binds its device, serves until SIGINT or SIGTERM, unloads and exits with status 0, and a
 //! second process started on the same device binds it again.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
-
+use super::driver_process::DriverProcess;
 use super::{ensure, CaseResult};
 use crate::sysfs;
 use drydock_guest::layout::{self, Role};
 use drydock_host::sysfs::Sysfs;
 use drydock_host::vfio::{self, VfioOptions};
-
-/// How long a driver may take from start to `bound to` (an NVMe reset and Identify under TCG
-/// take about a second), and from the signal to its exit.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A driver process whose standard error (its log) is read line by line on a thread.
-struct DriverProcess {
-    child: Child,
-    lines: Receiver<String>,
-    log: Vec<String>,
-}
-
-impl DriverProcess {
-    /// Starts the binary `name`, built next to this one, with `args` (the devices, if any).
-    fn start(name: &str, args: &[&str]) -> Result<Self, String> {
-        let binary = std::env::current_exe()
-            .map_err(|e| format!("cannot find own binary: {e}"))?
-            .with_file_name(name);
-        let mut child = Command::new(&binary)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let stderr = child.stderr.take().ok_or("no pipe from the driver")?;
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Self {
-            child,
-            lines,
-            log: Vec::new(),
-        })
-    }
-
-    /// Reads the log until a line contains `text`.
-    fn wait_for_line(&mut self, text: &str) -> Result<(), String> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    println!("  | {line}");
-                    let found = line.contains(text);
-                    self.log.push(line);
-                    if found {
-                        return Ok(());
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    let status = self.child.wait().map_err(|e| e.to_string())?;
-                    return Err(format!(
-                        "no log line containing {text:?} within {PATIENCE:?} (the driver ended: {status})"
-                    ));
-                }
-            }
-        }
-    }
-
-    /// Sends `signal`, waits for the exit, and checks it was clean: status 0 after the runtime
-    /// logged the signal and unloaded. Returns the whole log.
-    fn stop_with(mut self, signal: libc::c_int) -> Result<Vec<String>, String> {
-        let pid = libc::pid_t::try_from(self.child.id()).map_err(|e| e.to_string())?;
-        // SAFETY: `kill` has no memory-safety preconditions; the pid is our child's, not yet
-        // reaped, so it cannot name another process.
-        let sent = unsafe { libc::kill(pid, signal) };
-        ensure!(sent == 0, "kill({pid}, {signal}) failed");
-        self.wait_for_line(&format!("signal {signal} received, unloading"))?;
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                return Err(format!(
-                    "the driver did not exit within {PATIENCE:?} of signal {signal}"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        // Whatever the driver logged while unloading.
-        for line in self.lines.try_iter() {
-            println!("  | {line}");
-            self.log.push(line);
-        }
-        ensure!(
-            status.success(),
-            "the driver exited with {status} after signal {signal}; its log:\n{}",
-            self.log.join("\n")
-        );
-        Ok(self.log)
-    }
-}
 
 /// Runs the driver binary `name` on `role`'s device twice: stopped by SIGTERM, then by SIGINT.
 /// The second run binding the device proves the first released it.
@@ -121,7 +17,7 @@ fn serve_and_stop(name: &str, role: Role) -> CaseResult {
     sysfs::bind(&address, "vfio-pci")?;
     for signal in [libc::SIGTERM, libc::SIGINT] {
         println!("$ {name} {address}, then signal {signal}");
-        let mut driver = DriverProcess::start(name, &[&address])?;
+        let mut driver = DriverProcess::start(name, &[&address], &[])?;
         driver.wait_for_line(&format!("{address}: bound to"))?;
         driver.stop_with(signal)?;
         ensure!(
@@ -182,7 +78,7 @@ pub fn edu_process_opens_only_what_it_matches() -> CaseResult {
         sysfs::bind(address, "vfio-pci")?;
     }
     println!("$ edu (no address), with {edu}, {testdev} and {nvme} bound to vfio-pci");
-    let mut driver = DriverProcess::start("edu", &[])?;
+    let mut driver = DriverProcess::start("edu", &[], &[])?;
     driver.wait_for_line(&format!("{edu}: bound to"))?;
     let opened: Result<(), String> = [&testdev, &nvme].into_iter().try_for_each(|address| {
         vfio::open(address, &Sysfs::system(), VfioOptions::default())
