@@ -1423,7 +1423,10 @@ mod tests {
         let calls = ignored();
         // 100,000 unless the machine stalled the thread for more than 100 ms between two of
         // them, which starts the count again, and a later window disables it.
-        assert!(calls > 0 && calls.is_multiple_of(UNHANDLED_WINDOW), "{calls}");
+        assert!(
+            calls > 0 && calls.is_multiple_of(UNHANDLED_WINDOW),
+            "{calls}"
+        );
         // Every delivery but the last was unmasked, and the request's unmask.
         assert_eq!(unmasks.load(Ordering::SeqCst), calls);
         assert_eq!(delivered(irq), u64::from(calls));
