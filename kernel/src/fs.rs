@@ -1,7 +1,7 @@
 //! Files: what a driver that serves a file interface sees of them.
 //!
 //! Mirrors `rust/kernel/fs.rs` of Linux 7.3: the open file ([`File`], [`LocalFile`], in
-//! [`file`]) and the control block of a read or a write ([`Kiocb`]).
+//! [`file`](mod@file)) and the control block of a read or a write ([`Kiocb`]).
 
 pub mod file;
 pub use self::file::{File, LocalFile};

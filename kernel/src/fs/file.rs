@@ -1,8 +1,9 @@
 //! Open files.
 //!
 //! Mirrors `rust/kernel/fs/file.rs` of Linux 7.3: [`File`] and [`LocalFile`], the open file
-//! (`struct file`) a character device's operations receive, reference counted as [`ARef<File>`];
-//! its [`flags`]; the position type [`Offset`]; [`BadFdError`].
+//! (`struct file`) a character device's operations receive, reference counted as
+//! [`ARef<File>`](crate::sync::aref::ARef); its [`flags`]; the position type [`Offset`];
+//! [`BadFdError`].
 //!
 //! Differences from the kernel: an open file of a driver process is one of the host's
 //! (`drydock_host::fs`), made when a process opens a misc device (through CUSE, or in process).

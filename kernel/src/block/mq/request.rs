@@ -22,8 +22,8 @@ use core::{marker::PhantomData, ptr::NonNull};
 ///
 /// # Reference counting
 ///
-/// The driver data after each request holds a count (in [`RequestDataWrapper`]) that tells who
-/// owns the request:
+/// The driver data after each request holds a count (in the `RequestDataWrapper` after it) that
+/// tells who owns the request:
 ///
 /// - 0: the block layer;
 /// - 1: the driver, with no [`ARef`] to it;
@@ -36,7 +36,7 @@ use core::{marker::PhantomData, ptr::NonNull};
 /// # Invariants
 ///
 /// - `self.0` is a valid `struct request` allocated by blk-mq;
-/// - the driver data after it is an initialised [`RequestDataWrapper`];
+/// - the driver data after it is an initialised `RequestDataWrapper`;
 /// - `self` is reference counted through that wrapper's `refcount`.
 #[repr(transparent)]
 pub struct Request<T>(Opaque<bindings::request>, PhantomData<T>);
