@@ -21,7 +21,7 @@ pub fn bind_command(address: Option<&str>, driver: &str) -> String {
 
 /// What to do about a file this process may not open.
 fn permission_fix(path: &str) -> String {
-    if path.starts_with("/dev/vfio/") {
+    if path.starts_with("/dev/vfio/") || path == crate::vfio::IOMMUFD_PATH {
         format!(
             "run as root, or give your user access (`chown $(id -u) {path}`, or a udev rule for \
              the group's node)"
@@ -107,6 +107,30 @@ pub enum HostError {
     NoVfio {
         /// The missing device node.
         path: String,
+    },
+
+    /// VFIO's device cdev was asked for, and the kernel cannot give it for this device.
+    #[error(
+        "cannot reach {bdf} through VFIO's device cdev, as {} or --vfio=cdev asks: {why}; ask \
+         for the group interface (`{}=group`) or let drydock choose (`auto`)",
+        crate::vfio::INTERFACE_ENV,
+        crate::vfio::INTERFACE_ENV
+    )]
+    NoVfioCdev {
+        /// The device's address.
+        bdf: String,
+        /// What is missing.
+        why: &'static str,
+    },
+
+    /// The VFIO interface asked for in the environment is not one.
+    #[error(
+        "{}=`{text}` names no VFIO interface: write `group`, `cdev` or `auto`",
+        crate::vfio::INTERFACE_ENV
+    )]
+    BadInterface {
+        /// The variable's value.
+        text: String,
     },
 
     /// A device node or sysfs file could not be opened for lack of permission.
@@ -241,6 +265,8 @@ impl HostError {
             }
             HostError::ModuleLoad { .. } => Errno::ENODEV,
             HostError::Permission { .. } => Errno::EACCES,
+            HostError::NoVfioCdev { .. } => Errno::ENODEV,
+            HostError::BadInterface { .. } => Errno::EINVAL,
             HostError::GroupNotViable { .. } | HostError::GroupBusy { .. } => Errno::EBUSY,
             HostError::MemlockTooLow { .. }
             | HostError::IovaExhausted { .. }

@@ -466,6 +466,19 @@ impl Sysfs {
         read_optional(&self.device_dir(address).join("modalias"))
     }
 
+    /// Returns the name (`vfio0`...) of the VFIO device cdev of the device at `address`
+    /// (canonical form), if the kernel gave it one: its `vfio-dev/vfioN` entry with a device
+    /// number. The kernel shows `vfio-dev/vfioN` for every device bound to a VFIO driver, but
+    /// gives it a number (and `/dev/vfio/devices/vfioN`) only when built with
+    /// `CONFIG_VFIO_DEVICE_CDEV`.
+    pub fn vfio_cdev(&self, address: &str) -> Option<String> {
+        let dir = self.device_dir(address).join("vfio-dev");
+        list_dir(&dir)
+            .ok()?
+            .into_iter()
+            .find(|name| name.starts_with("vfio") && dir.join(name).join("dev").exists())
+    }
+
     /// Returns the UIO device names (`uio0`...) of the device at `address` (canonical form).
     pub fn uio_nodes(&self, address: &str) -> Result<Vec<String>, HostError> {
         list_dir(&self.device_dir(address).join("uio"))

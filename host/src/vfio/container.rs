@@ -23,17 +23,16 @@
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use vfio_bindings::bindings::vfio as sys;
 
 use super::caps::IommuInfo;
 use super::ioctl;
+use super::mapper::{Domain, VfioMapper};
 use crate::dma::iova::{IovaAllocator, MSI_WINDOW};
-use crate::dma::memory::check_memlock;
-use crate::dma::pool::{DmaPool, IommuMapper};
+use crate::dma::pool::DmaPool;
 use crate::dma::DmaSpace;
 use crate::error::HostError;
 use crate::uio::{dma::PhysDma, shared_phys_dma};
@@ -247,13 +246,10 @@ impl Container {
             vec![(0, (1u64 << FALLBACK_IOVA_BITS) - 1)]
         });
         log::debug!(target: "drydock", "VFIO IOMMU: page sizes {:#x}, IOVA ranges {ranges:#x?}", info.page_sizes);
-        let mapper = VfioMapper {
+        let mapper = VfioMapper::new(Domain::Container {
             fd: self.fd.clone(),
             attached: self.attached.clone(),
-            map_ioctls: AtomicU64::new(0),
-            unmap_ioctls: AtomicU64::new(0),
-            mapped_bytes: AtomicU64::new(0),
-        };
+        });
         state.dma = Some(ContainerDma::Pool(Arc::new(DmaPool::new(
             mapper,
             IovaAllocator::new(&ranges, &[MSI_WINDOW]),
@@ -333,98 +329,5 @@ impl Container {
             ContainerDma::Pool(pool) => pool,
             ContainerDma::Physical(phys) => phys,
         })
-    }
-}
-
-/// Maps DMA memory into a container's IOMMU with `VFIO_IOMMU_MAP_DMA`, readable and writable by
-/// devices, and counts its ioctls.
-///
-/// VFIO pins the pages it maps, so memory need not be locked beforehand; the pinned pages count
-/// against `RLIMIT_MEMLOCK`, which is checked before each mapping so that the failure says how to
-/// raise it.
-pub struct VfioMapper {
-    fd: Arc<OwnedFd>,
-    attached: Arc<AtomicUsize>,
-    map_ioctls: AtomicU64,
-    unmap_ioctls: AtomicU64,
-    mapped_bytes: AtomicU64,
-}
-
-impl VfioMapper {
-    /// Returns how many `VFIO_IOMMU_MAP_DMA` ioctls were issued.
-    pub fn map_ioctls(&self) -> u64 {
-        self.map_ioctls.load(Ordering::Relaxed)
-    }
-
-    /// Returns how many `VFIO_IOMMU_UNMAP_DMA` ioctls were issued.
-    pub fn unmap_ioctls(&self) -> u64 {
-        self.unmap_ioctls.load(Ordering::Relaxed)
-    }
-
-    /// Returns how many bytes are mapped (and pinned) now.
-    pub fn mapped_bytes(&self) -> u64 {
-        self.mapped_bytes.load(Ordering::Relaxed)
-    }
-}
-
-impl IommuMapper for VfioMapper {
-    fn map(&self, iova: u64, vaddr: NonNull<u8>, len: usize) -> Result<(), HostError> {
-        check_memlock(self.mapped_bytes(), len as u64)?;
-        let map = sys::vfio_iommu_type1_dma_map {
-            argsz: size_of::<sys::vfio_iommu_type1_dma_map>() as u32,
-            flags: sys::VFIO_DMA_MAP_FLAG_READ | sys::VFIO_DMA_MAP_FLAG_WRITE,
-            vaddr: vaddr.as_ptr().expose_provenance() as u64,
-            iova,
-            size: len as u64,
-        };
-        self.map_ioctls.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `fd` is a container and `map` a valid argument; the pool keeps the memory mapped
-        // in the process until it has unmapped it from the IOMMU.
-        unsafe { ioctl::iommu_map_dma(self.fd.as_raw_fd(), &map) }.map_err(|e| {
-            ioctl_error(
-                format!("VFIO_IOMMU_MAP_DMA of {len:#x} bytes at IOVA {iova:#x}"),
-                e,
-            )
-        })?;
-        self.mapped_bytes.fetch_add(len as u64, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn unmap(&self, iova: u64, len: usize) -> Result<(), HostError> {
-        if self.attached.load(Ordering::Acquire) == 0 {
-            // No group left: the kernel already dropped every mapping of the container.
-            return Ok(());
-        }
-        let mut unmap = sys::vfio_iommu_type1_dma_unmap {
-            argsz: size_of::<sys::vfio_iommu_type1_dma_unmap>() as u32,
-            flags: 0,
-            iova,
-            size: len as u64,
-            ..Default::default()
-        };
-        self.unmap_ioctls.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `fd` is a container and `unmap` a valid argument.
-        unsafe { ioctl::iommu_unmap_dma(self.fd.as_raw_fd(), &mut unmap) }.map_err(|e| {
-            ioctl_error(
-                format!("VFIO_IOMMU_UNMAP_DMA of {len:#x} bytes at IOVA {iova:#x}"),
-                e,
-            )
-        })?;
-        if unmap.size != len as u64 {
-            return Err(HostError::os(
-                format!(
-                    "VFIO_IOMMU_UNMAP_DMA at IOVA {iova:#x} unmapped {:#x} bytes, not {len:#x}",
-                    unmap.size
-                ),
-                io::Error::from(io::ErrorKind::InvalidData),
-            ));
-        }
-        self.mapped_bytes.fetch_sub(len as u64, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn needs_locked_memory(&self) -> bool {
-        // VFIO pins what it maps.
-        false
     }
 }

@@ -1,14 +1,18 @@
 //! The VFIO backend: real PCI devices through `/dev/vfio`, behind the IOMMU (or, in VFIO's
-//! no-IOMMU mode, without one).
+//! no-IOMMU mode, without one), over either of VFIO's interfaces: the group with its container,
+//! or the device cdev with iommufd (`interface` says which and why).
 //!
 //! A thin layer of our own over the `<linux/vfio.h>` structures of `vfio-bindings` and `nix`'s
 //! ioctl macros, shaped for a driver process rather than a hypervisor: every operation returns its
 //! error with the errno, config space and reset return `Result`, interrupts are set per vector
 //! range, and the IOMMU's valid IOVA ranges are read.
 //!
-//! - `container`: the process's container (type1v2 IOMMU, or no-IOMMU mode), its IOVA ranges
-//!   and the [`VfioMapper`] that maps the shared DMA pool with `VFIO_IOMMU_MAP_DMA`;
+//! - `interface`: which interface reaches a device ([`Interface`], [`choose`]);
+//! - `container`: the process's container (type1v2 IOMMU, or no-IOMMU mode) and its IOVA ranges;
 //! - `group`: IOMMU groups, their viability, and device files;
+//! - `iommufd`: device cdevs bound to an iommufd, each attached to an IOAS of its own ([`Ioas`]);
+//! - `mapper`: the [`VfioMapper`] that maps a DMA pool into a container
+//!   (`VFIO_IOMMU_MAP_DMA`) or an IOAS (`IOMMU_IOAS_MAP`);
 //! - `device`: a device file: regions, config space, `VFIO_DEVICE_SET_IRQS`, reset;
 //! - `bar`: how a BAR region is reached (mapped whole, sparse, or trapped);
 //! - `caps`: parsing of information buffers and their capability chains;
@@ -24,12 +28,20 @@ mod container;
 mod device;
 mod function;
 mod group;
+mod interface;
 mod ioctl;
+mod iommufd;
+mod mapper;
 
 use std::sync::Arc;
 
-pub use container::{Container, IommuType, VfioMapper};
+pub use container::{Container, IommuType};
 pub use function::{VfioFunction, VfioOptions, VFIO_DRIVER};
+pub use interface::{
+    cdev_path, choose, Choice, Interface, Offer, CDEV_DIR, INTERFACE_ENV, IOMMUFD_PATH,
+};
+pub use iommufd::Ioas;
+pub use mapper::VfioMapper;
 
 use super::error::HostError;
 use super::pci::{PciDeviceRef, RawPciDevice};

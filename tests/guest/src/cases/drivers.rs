@@ -234,7 +234,10 @@ pub fn edu_driver_intx() -> CaseResult {
 
 /// The edu driver with BAR0 reached through pread/pwrite instead of a mapping.
 pub fn edu_driver_trapped_bars() -> CaseResult {
-    let session = start_edu(Backend::Vfio(VfioOptions { trap_bars: true }))?;
+    let session = start_edu(Backend::Vfio(VfioOptions {
+        trap_bars: true,
+        ..VfioOptions::default()
+    }))?;
     with_driver::<EduDriver, _>(&session, |dev, edu| {
         check_factorials(dev, &edu)?;
         round_trip(dev, &edu, 0, &pattern(11, 700))?;

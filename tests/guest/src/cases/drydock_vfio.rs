@@ -126,7 +126,10 @@ pub fn drydock_vfio_edu_bar_mmap() -> CaseResult {
 /// edu's BAR0 forced through the pread/pwrite fallback: the same registers, and an 8-byte
 /// register read split into two 4-byte accesses (6.1 does at most 4 bytes per region access).
 pub fn drydock_vfio_edu_bar_fallback() -> CaseResult {
-    let (pdev, bar) = open_edu(VfioOptions { trap_bars: true })?;
+    let (pdev, bar) = open_edu(VfioOptions {
+        trap_bars: true,
+        ..VfioOptions::default()
+    })?;
     ensure!(
         mmio::is_trapped(bar),
         "BAR0 at {bar:#x} is a mapping, expected a trapped region"
@@ -550,7 +553,10 @@ pub fn drydock_vfio_iova_ranges() -> CaseResult {
     sysfs::bind(&address, "vfio-pci")?;
     let function =
         VfioFunction::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
-    let container = function.group().container();
+    let container = function
+        .group()
+        .ok_or("edu was not opened through its group")?
+        .container();
     let bytes = container.iommu_info_bytes().map_err(err)?;
     println!("VFIO_IOMMU_GET_INFO answer ({} bytes):", bytes.len());
     for line in bytes.chunks(16) {
