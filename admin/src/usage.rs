@@ -226,30 +226,6 @@ fn blocks(sysfs: &Sysfs, device: &Path) -> Result<Vec<Block>, HostError> {
     Ok(found)
 }
 
-/// The processes that have `node` open, as (pid, command).
-fn openers(sysfs: &Sysfs, node: &str) -> Vec<(u32, String)> {
-    let proc_dir = sysfs.path("proc");
-    let Ok(pids) = list_dir(&proc_dir) else {
-        return Vec::new();
-    };
-    pids.into_iter()
-        .filter_map(|pid| pid.parse::<u32>().ok())
-        .filter(|pid| {
-            let fd_dir = proc_dir.join(pid.to_string()).join("fd");
-            list_dir(&fd_dir).unwrap_or_default().iter().any(|fd| {
-                fs::read_link(fd_dir.join(fd)).is_ok_and(|target| target == Path::new(node))
-            })
-        })
-        .map(|pid| {
-            let comm = read_optional(&proc_dir.join(pid.to_string()).join("comm"))
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "?".to_owned());
-            (pid, comm)
-        })
-        .collect()
-}
-
 /// Returns what uses the PCI device at `address` (canonical form); empty if nothing does.
 pub fn uses(sysfs: &Sysfs, address: &str) -> Result<Vec<Use>, HostError> {
     let Some(device) = real_dir(&sysfs.device_dir(address)) else {
@@ -323,7 +299,7 @@ pub fn uses(sysfs: &Sysfs, address: &str) -> Result<Vec<Use>, HostError> {
         nodes.push(format!("/dev/{uio}"));
     }
     for node in nodes {
-        for (pid, command) in openers(sysfs, &node) {
+        for (pid, command) in sysfs.openers(&node) {
             found.push(Use::Open {
                 node: node.clone(),
                 pid,

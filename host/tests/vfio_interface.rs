@@ -3,7 +3,7 @@
 
 use drydock_host::error::HostError;
 use drydock_host::sysfs::Access;
-use drydock_host::vfio::{choose, Interface, Offer, VfioFunction, VfioOptions};
+use drydock_host::vfio::{choose, in_use, Interface, Offer, VfioFunction, VfioOptions};
 use drydock_sim::sysfs::{FakeDevice, FakeSys};
 
 const EDU: &str = "0000:00:02.0";
@@ -126,4 +126,43 @@ fn unbinding_takes_the_cdev_away() {
     assert_eq!(sysfs.vfio_cdev(EDU), None);
     assert!(!fake.root().join("dev/vfio/devices/vfio0").exists());
     assert!(!sysfs.device_dir(EDU).join("vfio-dev").exists());
+}
+
+#[test]
+fn the_holders_of_a_device_are_found_through_their_open_files() {
+    let fake = edu_on_vfio("holders", true);
+    // A driver holding edu's cdev, another the group node of nothing of ours, a third edu's
+    // group node (which the kernel would not allow beside the cdev, but which names a holder).
+    fake.add_open_file(4242, "edu", "/dev/vfio/devices/vfio0");
+    fake.add_open_file(17, "nvme", "/dev/vfio/5");
+    fake.add_open_file(311, "qemu", "/dev/vfio/2");
+    let sysfs = fake.sysfs();
+    assert_eq!(
+        sysfs.openers("/dev/vfio/devices/vfio0"),
+        vec![(4242, "edu".to_owned())]
+    );
+    match in_use(&sysfs, EDU, 2) {
+        HostError::DeviceInUse {
+            bdf,
+            holders,
+            nodes,
+        } => {
+            assert_eq!(bdf, EDU);
+            assert_eq!(
+                holders,
+                vec![(311, "qemu".to_owned()), (4242, "edu".to_owned())]
+            );
+            assert_eq!(nodes, vec!["/dev/vfio/2", "/dev/vfio/devices/vfio0"]);
+        }
+        other => panic!("{other}"),
+    }
+    let message = in_use(&sysfs, EDU, 2).to_string();
+    assert!(
+        message.contains("PID 311 (qemu), PID 4242 (edu)"),
+        "{message}"
+    );
+    assert!(message.contains("`kill 311 4242`"), "{message}");
+    // Nobody holds the group of the NVMe controller's neighbour: the error still names the nodes.
+    let message = in_use(&sysfs, "0000:00:03.0", 3).to_string();
+    assert!(message.contains("sudo fuser -v /dev/vfio/3"), "{message}");
 }

@@ -1,11 +1,12 @@
-//! The VFIO container: the process's IOMMU context, and DMA mappings in it.
+//! VFIO containers: the IOMMU context of a group, and DMA mappings in it.
 //!
-//! A process has one container at a time ([`Container::shared`]), shared by every group it opens,
-//! so all its VFIO devices see one IOVA space and share one [`DmaPool`]: memory mapped for one
-//! device is reachable by all of them, as memory mapped by the kernel's DMA API is reachable by
-//! every device in the same IOMMU domain. The container closes when its last group does.
+//! Each group the process opens gets a container of its own ([`Container::open`]), with its own
+//! [`DmaPool`], so each group is its own DMA domain, as each device is in the kernel: memory mapped
+//! for one group's devices is not reachable by another's. (VFIO would let one container hold
+//! every group of a process, one IOVA space for all, but then any of the process's devices could
+//! reach any other's buffers.) The container closes with its group.
 //!
-//! The IOMMU backend is type1 version 2 (`VFIO_TYPE1v2_IOMMU`). It is set when the first group is
+//! The IOMMU backend is type1 version 2 (`VFIO_TYPE1v2_IOMMU`). It is set when the group is
 //! attached (the kernel requires a group first); then `VFIO_IOMMU_GET_INFO` tells which IOVA
 //! ranges the IOMMU can translate, and the pool's [`IovaAllocator`] covers those ranges minus the
 //! MSI window.
@@ -16,15 +17,13 @@
 //! `/dev/vfio/noiommu-<N>`, and such groups go into containers with the `VFIO_NOIOMMU_IOMMU`
 //! backend ([`IommuType::NoIommu`]). That backend maps nothing: the device reaches memory at
 //! physical addresses, so the container's DMA space is the process's [`PhysDma`], as for UIO, and
-//! the device is not isolated. The kernel allows it to processes with `CAP_SYS_RAWIO` only, and
-//! refuses to mix the two kinds of group in a container; a process therefore drives either
-//! IOMMU-backed or no-IOMMU devices.
+//! the device is not isolated. The kernel allows it to processes with `CAP_SYS_RAWIO` only.
 
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use vfio_bindings::bindings::vfio as sys;
 
@@ -43,9 +42,6 @@ pub(super) const CONTAINER_PATH: &str = "/dev/vfio/vfio";
 /// The IOVA width assumed when the kernel does not report IOVA ranges (Linux before 5.4): 39
 /// bits, the narrowest address width of Intel VT-d implementations.
 const FALLBACK_IOVA_BITS: u32 = 39;
-
-/// The process's container, while it is open.
-static CONTAINER: Mutex<Weak<Container>> = Mutex::new(Weak::new());
 
 /// Opens a device node read-write, explaining the usual failures.
 pub(super) fn open_node(path: &str) -> Result<OwnedFd, HostError> {
@@ -109,29 +105,8 @@ pub struct Container {
 }
 
 impl Container {
-    /// Returns the process's container, opening `/dev/vfio/vfio` with the backend `iommu` if none
-    /// is open. The container open already must have that backend: VFIO does not mix no-IOMMU
-    /// groups with others (`group` names the group that asks, for the error).
-    pub fn shared(iommu: IommuType, group: u32) -> Result<Arc<Container>, HostError> {
-        let mut slot = CONTAINER.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(container) = slot.upgrade() {
-            if container.iommu != iommu {
-                return Err(HostError::NoIommuGroup {
-                    group,
-                    reason: "VFIO does not put no-IOMMU groups and IOMMU groups in one container, \
-                             and this process has the other kind open: drive these devices from \
-                             separate processes",
-                });
-            }
-            return Ok(container);
-        }
-        let container = Arc::new(Self::open(iommu)?);
-        *slot = Arc::downgrade(&container);
-        Ok(container)
-    }
-
     /// Opens a new container and checks that it offers the backend `iommu`.
-    fn open(iommu: IommuType) -> Result<Self, HostError> {
+    pub fn open(iommu: IommuType) -> Result<Self, HostError> {
         if !std::path::Path::new(CONTAINER_PATH).exists() {
             return Err(HostError::NoVfio {
                 path: CONTAINER_PATH.into(),

@@ -10,6 +10,7 @@ use super::container::ioctl_error;
 use super::container::IommuType;
 use super::device::{Attachment, IrqAction, VfioDevice};
 use super::group::Group;
+use super::holders::in_use;
 use super::interface::{choose, Interface, Offer};
 use super::iommufd;
 use super::mapper::VfioMapper;
@@ -37,6 +38,34 @@ pub struct VfioOptions {
     /// which takes the device cdev with iommufd where the kernel offers it (see
     /// [`super::interface`]).
     pub interface: Option<Interface>,
+}
+
+/// The error for a refused `VFIO_DEVICE_BIND_IOMMUFD` of the cdev `node` of the device at
+/// `address` in IOMMU group `group`: the kernel says `EINVAL` while another file has the device
+/// open and `EBUSY` while its group is open or not viable, so whoever holds it is named, else
+/// the members that keep the group from being viable.
+fn bind_refused(
+    sysfs: &Sysfs,
+    address: &str,
+    group: u32,
+    node: &str,
+    errno: nix::errno::Errno,
+) -> HostError {
+    let busy = matches!(errno, nix::errno::Errno::EBUSY);
+    if busy || errno == nix::errno::Errno::EINVAL {
+        let err = in_use(sysfs, address, group);
+        let held = matches!(&err, HostError::DeviceInUse { holders, .. } if !holders.is_empty());
+        if held {
+            return err;
+        }
+        if busy {
+            return match sysfs.group_blockers(group) {
+                Ok(others) if !others.is_empty() => HostError::GroupNotViable { group, others },
+                _ => err,
+            };
+        }
+    }
+    ioctl_error(format!("VFIO_DEVICE_BIND_IOMMUFD of {node}"), errno)
 }
 
 /// One enabled vector of a VFIO device, as the interrupt core controls it.
@@ -120,7 +149,7 @@ impl VfioFunction {
         let choice = choose(&address, Interface::requested(options.interface)?, &offer)?;
         let (device, dma) = match choice.interface {
             Interface::Group => {
-                let group = Group::open(group, sysfs)?;
+                let group = Group::open(group, sysfs, &address)?;
                 let dma = group
                     .container()
                     .dma_space()
@@ -143,7 +172,7 @@ impl VfioFunction {
             Interface::Cdev => {
                 let (node, _) = offer.cdev.as_ref().expect("a chosen cdev is offered");
                 let (fd, ioas) = iommufd::open_device(sysfs, &address, node, |e| {
-                    ioctl_error(format!("VFIO_DEVICE_BIND_IOMMUFD of {node}"), e)
+                    bind_refused(sysfs, &address, group, node, e)
                 })?;
                 log::info!(
                     target: "drydock",

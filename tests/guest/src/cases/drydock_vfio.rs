@@ -465,8 +465,8 @@ fn edu_dma(bar: usize, iova: u64, count: u32, to_device: bool) -> CaseResult {
     wait_dma(bar)
 }
 
-/// A DMA round trip: RAM -> edu -> other RAM, through IOVAs the shared pool allocated under
-/// edu's 28-bit mask.
+/// A DMA round trip: RAM -> edu -> other RAM, through IOVAs edu's pool allocated under edu's
+/// 28-bit mask.
 pub fn drydock_vfio_edu_dma_round_trip() -> CaseResult {
     let (pdev, bar) = open_edu(VfioOptions::default())?;
     dma_round_trip(&pdev, bar)
@@ -803,19 +803,77 @@ fn run_edu_without_iommu(address: &str) -> CaseResult {
     Ok(())
 }
 
-/// Two devices opened in one process share one container and one DMA pool.
-pub fn drydock_vfio_one_container() -> CaseResult {
-    let (edu_dev, _bar) = open_edu(VfioOptions::default())?;
+/// Two devices opened in one process each have a DMA domain of their own (a container per group,
+/// or an IOAS per cdev): a buffer of pci-testdev's, mapped in its domain only, is out of edu's
+/// reach. edu's DMA from that buffer's IOVA does not bring its bytes (the IOMMU blocks it, or the
+/// IOVA is one of edu's own with other memory behind it), while edu's own buffers go through.
+pub fn drydock_vfio_domain_per_device() -> CaseResult {
+    let (edu_dev, bar) = open_edu(VfioOptions::default())?;
     let testdev = layout::device(Role::PciTestdev).address();
     sysfs::bind(&testdev, "vfio-pci")?;
     let other = vfio::open(&testdev, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
-    let (a, b) = (edu_dev.function().dma_space(), other.function().dma_space());
-    let (a, b) = (
-        std::sync::Arc::as_ptr(&a).cast::<u8>(),
-        std::sync::Arc::as_ptr(&b).cast::<u8>(),
+    let (mine, theirs) = (edu_dev.function().dma_space(), other.function().dma_space());
+    ensure!(
+        !std::ptr::addr_eq(
+            std::sync::Arc::as_ptr(&mine),
+            std::sync::Arc::as_ptr(&theirs)
+        ),
+        "edu and pci-testdev share one DMA space"
     );
-    ensure!(a == b, "the two devices have different DMA spaces");
-    println!("edu and pci-testdev share one container and one DMA pool");
+    edu_dev.set_master();
+    const LEN: usize = 4095;
+    let fill = |region: &drydock_host::dma::CoherentRegion, pattern: &[u8]| {
+        // SAFETY: `region` is 4096 bytes of memory owned by its allocation, which no device is
+        // accessing.
+        unsafe { core::ptr::copy_nonoverlapping(pattern.as_ptr(), region.cpu_addr.as_ptr(), LEN) }
+    };
+    let read = |region: &drydock_host::dma::CoherentRegion| {
+        // SAFETY: as above; the device's DMA has finished.
+        unsafe { core::slice::from_raw_parts(region.cpu_addr.as_ptr(), LEN) }.to_vec()
+    };
+    let own: Vec<u8> = (0..LEN).map(|i| (i * 13 + 1) as u8).collect();
+    let foreign: Vec<u8> = (0..LEN).map(|i| (i * 7 + 3) as u8).collect();
+    let source = mine.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    let landing = mine.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    let theirs_buffer = theirs.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    fill(&source, &own);
+    fill(&theirs_buffer, &foreign);
+    // edu's own buffers: RAM -> edu -> RAM.
+    edu_dma(bar, source.dma_addr, LEN as u32, true)?;
+    edu_dma(bar, landing.dma_addr, LEN as u32, false)?;
+    ensure!(
+        read(&landing) == own,
+        "edu's own buffer at {:#x} did not come back through {:#x}",
+        source.dma_addr,
+        landing.dma_addr
+    );
+    // pci-testdev's buffer, at an IOVA of its own domain: RAM? -> edu -> RAM.
+    let edu_pool = vfio::dma_pool_of(mine.clone()).ok_or("edu's DMA space is not a VFIO pool")?;
+    let shared_iova = edu_pool.allocated(theirs_buffer.dma_addr, LEN);
+    println!(
+        "edu's buffers at {:#x} and {:#x}; pci-testdev's at {:#x}, which in edu's domain is {}",
+        source.dma_addr,
+        landing.dma_addr,
+        theirs_buffer.dma_addr,
+        if shared_iova {
+            "edu's own memory (the same IOVA, another mapping)"
+        } else {
+            "unmapped"
+        }
+    );
+    edu_dma(bar, theirs_buffer.dma_addr, LEN as u32, true)?;
+    edu_dma(bar, landing.dma_addr, LEN as u32, false)?;
+    let got = read(&landing);
+    mine.free_coherent(&source);
+    mine.free_coherent(&landing);
+    theirs.free_coherent(&theirs_buffer);
+    ensure!(
+        got != foreign,
+        "edu read pci-testdev's buffer through IOVA {:#x}: the two devices share a DMA domain",
+        theirs_buffer.dma_addr
+    );
+    println!("edu cannot reach pci-testdev's buffer: each device has its own DMA domain");
+    edu_dev.iounmap(bar);
     Ok(())
 }
 

@@ -259,11 +259,11 @@ pub const CASES: &[Case] = &[
         run: drydock_vfio::drydock_vfio_noiommu_edu,
     },
     Case {
-        name: "drydock_vfio_one_container",
-        iommu: WITH_GROUPS,
+        name: "drydock_vfio_domain_per_device",
+        iommu: TRANSLATED,
         needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
-        run: drydock_vfio::drydock_vfio_one_container,
+        run: drydock_vfio::drydock_vfio_domain_per_device,
     },
     Case {
         name: "drydock_uio_edu_registers_and_intx",
