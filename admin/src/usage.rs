@@ -9,7 +9,8 @@
 //!   matched by device number or by source) or used as swap (`/proc/swaps`); the root
 //!   filesystem is called out as such;
 //! - a network interface of the device that is administratively up (`IFF_UP` in its `flags`);
-//! - a process that has the device's VFIO group node or UIO node open (unbinding waits for it).
+//! - a process that has the device's VFIO group node, VFIO device cdev or UIO node open (unbinding
+//!   waits for it).
 //!
 //! The block devices and interfaces of a device are those whose sysfs directories lie below the
 //! device's own (`/sys/devices/pci.../0000:00:04.0/...`), whatever the driver.
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use drydock_host::error::HostError;
 use drydock_host::sysfs::{link_name, list_dir, parse_hex, read_optional, Sysfs};
+use drydock_host::vfio;
 
 /// `IFF_UP`: the interface is administratively up.
 const IFF_UP: u64 = 0x1;
@@ -293,6 +295,7 @@ pub fn uses(sysfs: &Sysfs, address: &str) -> Result<Vec<Use>, HostError> {
     if let Some(group) = sysfs.iommu_group(address) {
         if sysfs.driver(address).as_deref() == Some("vfio-pci") {
             nodes.push(format!("/dev/vfio/{group}"));
+            nodes.extend(sysfs.vfio_cdev(address).map(|name| vfio::cdev_path(&name)));
         }
     }
     for uio in sysfs.uio_nodes(address)? {
@@ -409,6 +412,26 @@ mod tests {
             uses(&sysfs, "0000:00:02.0").unwrap(),
             vec![Use::Open {
                 node: "/dev/vfio/2".into(),
+                pid: 4242,
+                command: "edu".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn an_open_device_cdev_is_a_use() {
+        let fake = FakeSys::guest("open-cdev");
+        fake.enable_vfio_cdev();
+        let sysfs = fake.sysfs();
+        sysfs
+            .set_driver_override("0000:00:02.0", Some("vfio-pci"))
+            .unwrap();
+        sysfs.drivers_probe("0000:00:02.0").unwrap();
+        fake.add_open_file(4242, "edu", "/dev/vfio/devices/vfio0");
+        assert_eq!(
+            uses(&sysfs, "0000:00:02.0").unwrap(),
+            vec![Use::Open {
+                node: "/dev/vfio/devices/vfio0".into(),
                 pid: 4242,
                 command: "edu".into()
             }]

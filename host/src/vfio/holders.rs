@@ -26,18 +26,24 @@ fn nodes(sysfs: &Sysfs, group: u32) -> Vec<String> {
         .collect()
 }
 
-/// The error for the device at `address` in IOMMU group `group`, which VFIO refused as in use (or
-/// which is in use, for a diagnosis):
-/// the processes holding it, found through their open files.
-pub fn in_use(sysfs: &Sysfs, address: &str, group: u32) -> HostError {
-    let nodes = nodes(sysfs, group);
-    let mut holders: Vec<(u32, String)> =
-        nodes.iter().flat_map(|node| sysfs.openers(node)).collect();
+/// The processes holding a device of IOMMU group `group` (its group's node, or a device cdev of
+/// the group), as (pid, command name), sorted; processes this user may not inspect are not seen.
+pub fn holders(sysfs: &Sysfs, group: u32) -> Vec<(u32, String)> {
+    let mut holders: Vec<(u32, String)> = nodes(sysfs, group)
+        .iter()
+        .flat_map(|node| sysfs.openers(node))
+        .collect();
     holders.sort();
     holders.dedup();
+    holders
+}
+
+/// The error for the device at `address` in IOMMU group `group`, which VFIO refused as in use (or
+/// which is in use, for a diagnosis): the processes holding it, found through their open files.
+pub fn in_use(sysfs: &Sysfs, address: &str, group: u32) -> HostError {
     HostError::DeviceInUse {
         bdf: address.to_owned(),
-        holders,
-        nodes,
+        holders: holders(sysfs, group),
+        nodes: nodes(sysfs, group),
     }
 }

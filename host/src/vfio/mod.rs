@@ -40,7 +40,7 @@ use std::sync::Arc;
 pub use container::{Container, IommuType};
 pub use function::{VfioFunction, VfioOptions, VFIO_DRIVER};
 pub use group::group_node;
-pub use holders::in_use;
+pub use holders::{holders, in_use};
 pub use interface::{
     cdev_path, choose, Choice, Interface, Offer, CDEV_DIR, INTERFACE_ENV, IOMMUFD_PATH,
 };
