@@ -547,38 +547,97 @@ pub fn drydock_vfio_dma_pool_one_map() -> CaseResult {
     Ok(())
 }
 
-/// The IOMMU's valid IOVA ranges, read with `VFIO_IOMMU_GET_INFO`; prints the raw answer.
+/// The IOMMU's valid IOVA ranges: read with `VFIO_IOMMU_GET_INFO` through the group (the raw
+/// answer printed), or with `IOMMU_IOAS_IOVA_RANGES` through the device cdev; neither covers the
+/// MSI window.
 pub fn drydock_vfio_iova_ranges() -> CaseResult {
     let address = edu::address();
     sysfs::bind(&address, "vfio-pci")?;
     let function =
         VfioFunction::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
-    let container = function
-        .group()
-        .ok_or("edu was not opened through its group")?
-        .container();
-    let bytes = container.iommu_info_bytes().map_err(err)?;
-    println!("VFIO_IOMMU_GET_INFO answer ({} bytes):", bytes.len());
-    for line in bytes.chunks(16) {
-        println!(
-            "  {}",
-            line.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-    }
-    let info = container.iommu_info().map_err(err)?;
-    println!("{info:#x?}");
-    let ranges = info
-        .iova_ranges
-        .ok_or("the kernel reported no IOVA ranges")?;
+    let ranges = match (function.group(), function.device().ioas()) {
+        (Some(group), _) => {
+            let container = group.container();
+            let bytes = container.iommu_info_bytes().map_err(err)?;
+            println!("VFIO_IOMMU_GET_INFO answer ({} bytes):", bytes.len());
+            for line in bytes.chunks(16) {
+                println!(
+                    "  {}",
+                    line.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+            let info = container.iommu_info().map_err(err)?;
+            println!("{info:#x?}");
+            info.iova_ranges
+                .ok_or("the kernel reported no IOVA ranges")?
+        }
+        (None, Some(ioas)) => {
+            let (ranges, alignment) = ioas.iova_ranges().map_err(err)?;
+            println!(
+                "IOMMU_IOAS_IOVA_RANGES of IOAS {} ({}): {ranges:#x?}, IOVA alignment {alignment:#x}",
+                ioas.id(),
+                ioas.cdev()
+            );
+            ensure!(
+                alignment <= 4096,
+                "the IOAS asks for IOVAs aligned to {alignment:#x}"
+            );
+            ranges
+        }
+        (None, None) => return Err("edu was opened through neither a group nor a cdev".into()),
+    };
+    ensure!(!ranges.is_empty(), "no valid IOVA range");
     ensure!(
         ranges
             .iter()
             .all(|&(first, last)| last < 0xfee0_0000 || first > 0xfeef_ffff),
         "a valid IOVA range covers the MSI window: {ranges:#x?}"
     );
+    Ok(())
+}
+
+/// With no interface asked for, drydock takes the device cdev where the kernel offers it (the
+/// device's `vfio-dev/vfioN` has a device number and `/dev/iommu` exists) and the group
+/// otherwise, and logs which.
+pub fn drydock_vfio_interface_is_chosen() -> CaseResult {
+    let address = edu::address();
+    sysfs::bind(&address, "vfio-pci")?;
+    ensure!(
+        std::env::var_os(vfio::INTERFACE_ENV).is_none(),
+        "{} is set in the case's environment",
+        vfio::INTERFACE_ENV
+    );
+    let sys = Sysfs::system();
+    let cdev = sys.vfio_cdev(&address);
+    let iommufd = std::path::Path::new(vfio::IOMMUFD_PATH).exists();
+    println!(
+        "{address}: device cdev {cdev:?}, {} present: {iommufd}",
+        vfio::IOMMUFD_PATH
+    );
+    let expected = if cdev.is_some() && iommufd {
+        vfio::Interface::Cdev
+    } else {
+        vfio::Interface::Group
+    };
+    let log = drydock_runner::logger::capture();
+    let function = VfioFunction::open(&address, &sys, VfioOptions::default()).map_err(err)?;
+    let chosen = function.device().interface();
+    println!("chosen: {chosen}");
+    ensure!(
+        chosen == expected,
+        "drydock chose {chosen}, expected {expected}"
+    );
+    let line = match expected {
+        vfio::Interface::Cdev => format!(
+            "{address}: through the VFIO device cdev {}",
+            vfio::cdev_path(cdev.as_deref().unwrap_or_default())
+        ),
+        vfio::Interface::Group => format!("{address}: through VFIO group"),
+    };
+    ensure!(log.contains(&line), "the log does not say `{line}`");
     Ok(())
 }
 
