@@ -41,9 +41,11 @@ pub struct VfioOptions {
 }
 
 /// The error for a refused `VFIO_DEVICE_BIND_IOMMUFD` of the cdev `node` of the device at
-/// `address` in IOMMU group `group`: the kernel says `EINVAL` while another file has the device
-/// open and `EBUSY` while its group is open or not viable, so whoever holds it is named, else
-/// the members that keep the group from being viable.
+/// `address` in IOMMU group `group`. The kernel says `EINVAL` while another file has the device
+/// open, `EBUSY` while its group is open, and `EPERM` while the group's DMA belongs to someone
+/// else: a kernel driver of another member (the group is not viable), or another process's
+/// iommufd. So whoever holds the device or its group is named, else the members that keep the
+/// group from being viable.
 fn bind_refused(
     sysfs: &Sysfs,
     address: &str,
@@ -51,14 +53,14 @@ fn bind_refused(
     node: &str,
     errno: nix::errno::Errno,
 ) -> HostError {
-    let busy = matches!(errno, nix::errno::Errno::EBUSY);
-    if busy || errno == nix::errno::Errno::EINVAL {
+    use nix::errno::Errno::{EBUSY, EINVAL, EPERM};
+    if matches!(errno, EBUSY | EINVAL | EPERM) {
         let err = in_use(sysfs, address, group);
         let held = matches!(&err, HostError::DeviceInUse { holders, .. } if !holders.is_empty());
         if held {
             return err;
         }
-        if busy {
+        if errno != EINVAL {
             return match sysfs.group_blockers(group) {
                 Ok(others) if !others.is_empty() => HostError::GroupNotViable { group, others },
                 _ => err,

@@ -2,7 +2,8 @@
 //!
 //! VFIO gives a device to one process at a time: a group's node opens once (a second `open`
 //! fails with `EBUSY`), and a device cdev binds once (`VFIO_DEVICE_BIND_IOMMUFD` fails with
-//! `EINVAL` while the device is open through another cdev file, `EBUSY` while its group is open).
+//! `EINVAL` while the device is open through another cdev file, `EBUSY` while its group is open,
+//! `EPERM` while another process's iommufd has a device of the group).
 //! The two exclude each other too: the kernel refuses a group while any of its devices' cdevs is
 //! bound, and a cdev while its group is open. So whoever holds a device has its group's node or a
 //! device cdev of its group open, and `/proc/<pid>/fd` shows which process ([`Sysfs::openers`]).

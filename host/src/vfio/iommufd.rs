@@ -3,9 +3,10 @@
 //! The call sequence is the kernel's (`Documentation/userspace-api/iommufd.rst`, and the VFIO
 //! selftests' library): open `/dev/iommu`; `IOMMU_IOAS_ALLOC` an IOAS; open the device's cdev
 //! (`/dev/vfio/devices/vfioN`, named by sysfs `vfio-dev/vfioN`), which refuses everything until
-//! `VFIO_DEVICE_BIND_IOMMUFD` binds it to the iommufd (claiming the device's DMA for userspace:
-//! the kernel refuses while another member of its IOMMU group has a kernel driver, or while
-//! another process has the device or its group open); `VFIO_DEVICE_ATTACH_IOMMUFD_PT` attaches it
+//! `VFIO_DEVICE_BIND_IOMMUFD` binds it to the iommufd (claiming the group's DMA for this iommufd:
+//! the kernel refuses with `EPERM` while another member of its IOMMU group has a kernel driver or
+//! another iommufd has the group, `EBUSY` while the group is open, `EINVAL` while another file
+//! has the device); `VFIO_DEVICE_ATTACH_IOMMUFD_PT` attaches it
 //! to the IOAS. Only then is `IOMMU_IOAS_IOVA_RANGES` meaningful: a fresh IOAS allows every IOVA,
 //! and each device attached narrows the ranges to what its IOMMU translates, minus its reserved
 //! regions (the MSI window on x86). The DMA pool allocates IOVAs in those ranges and maps with
