@@ -577,7 +577,7 @@ pub fn drydock_vfio_iova_ranges() -> CaseResult {
         (None, Some(ioas)) => {
             let (ranges, alignment) = ioas.iova_ranges().map_err(err)?;
             println!(
-                "IOMMU_IOAS_IOVA_RANGES of IOAS {} ({}): {ranges:#x?}, IOVA alignment {alignment:#x}",
+                "IOMMU_IOAS_IOVA_RANGES of IOAS {} ({}): {ranges:#x?}, alignment {alignment:#x}",
                 ioas.id(),
                 ioas.cdev()
             );
