@@ -3,13 +3,16 @@
 //! Every driver binary takes the same arguments, in the spirit of `insmod` plus a device list:
 //!
 //! ```text
-//! DRIVER [--uio] [--trap-bars] [DRIVER-FLAGS...] [BDF...] [PARAM=VALUE...]
+//! DRIVER [--uio] [--vfio=group|cdev] [--trap-bars] [DRIVER-FLAGS...] [BDF...] [PARAM=VALUE...]
 //! ```
 //!
 //! - `BDF`s (`0000:00:04.0` or `00:04.0`) name the devices to drive; without any, every device
 //!   bound to vfio-pci (or uio_pci_generic with `--uio`) is opened and the driver's ID table picks;
 //! - `PARAM=VALUE` (or `MODULE.PARAM=VALUE`) sets a module parameter, as `insmod` does;
 //! - `--uio` uses the UIO backend (no IOMMU, no DMA isolation) instead of VFIO;
+//! - `--vfio=group` or `--vfio=cdev` forces VFIO's group interface or its device cdev with
+//!   iommufd (by default drydock takes the cdev where the kernel offers it; `--vfio=auto` leaves
+//!   the choice to `DRYDOCK_VFIO_INTERFACE`, else to drydock);
 //! - `--trap-bars` reaches BARs with `pread`/`pwrite` instead of mapping them;
 //! - flags a binary declares for itself (such as a demo mode) are passed back to it.
 //!
@@ -25,7 +28,7 @@ use drydock_host::exit_status;
 use drydock_host::log_filter;
 use drydock_host::module::ModuleDescriptor;
 use drydock_host::pci_id::parse_bdf;
-use drydock_host::vfio::VfioOptions;
+use drydock_host::vfio::{Interface, VfioOptions};
 
 use crate::runtime::{run, Backend, Devices, Options};
 
@@ -87,6 +90,15 @@ pub fn parse(
             "-h" | "--help" => return Err(Exit::Help(usage(module, program, extra))),
             "--uio" => uio = true,
             "--trap-bars" => vfio.trap_bars = true,
+            choice if choice.starts_with("--vfio=") => {
+                let text = &choice["--vfio=".len()..];
+                vfio.interface = Interface::parse_choice(text).ok_or_else(|| {
+                    Exit::Usage(format!(
+                        "`{choice}` names no VFIO interface: write --vfio=group, --vfio=cdev or \
+                         --vfio=auto"
+                    ))
+                })?;
+            }
             flag if flag.starts_with('-') => match extra.iter().find(|(name, _)| *name == flag) {
                 Some((name, _)) => flags.push(*name),
                 None => {
@@ -142,7 +154,10 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
          parameter, as `insmod {module}.ko PARAM=VALUE` does.\n\n\
          Options:\n  \
          --uio         use uio_pci_generic instead of vfio-pci (no IOMMU, no DMA isolation)\n  \
+         --vfio=IFACE  VFIO's interface: `group`, `cdev` (the device cdev with iommufd),\n  \
+         {:<13} or `auto` (the default: the cdev where the kernel offers it)\n  \
          --trap-bars   reach BARs with pread/pwrite instead of mapping them\n",
+        "",
         description = info.description,
         module = info.name,
     );
@@ -162,6 +177,7 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
     text += &format!(
         "\nLog level:\n{}\n\
          Environment:\n  \
+         {:<20} VFIO's interface when --vfio does not say: `group`, `cdev` or `auto`\n  \
          {:<20} where to mount the module's debugfs files, or `off`\n  \
          {:<20} (default /run/drydock/debugfs/MODULE.PID)\n  \
          {:<20} where to mount the module's configfs subsystems, or `off`\n  \
@@ -173,6 +189,7 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
          Exit status: 0 stopped by a signal after a clean teardown, 1 failed (no device to\n\
          drive, a device that could not be opened), 2 bad command line, 70 a panic (a bug).\n",
         log_filter::HELP,
+        drydock_host::vfio::INTERFACE_ENV,
         drydock_host::debugfs::MOUNT_ENV,
         "",
         drydock_host::configfs::MOUNT_ENV,

@@ -363,7 +363,7 @@ impl<M: IommuMapper> DmaPool<M> {
     }
 }
 
-impl<M: IommuMapper> super::DmaSpace for DmaPool<M> {
+impl<M: IommuMapper + 'static> super::DmaSpace for DmaPool<M> {
     fn alloc_coherent(&self, size: usize, mask: u64) -> Result<CoherentRegion, HostError> {
         self.alloc(size, mask)
     }

@@ -1,6 +1,8 @@
 //! A VFIO device file: regions, config space, interrupts and reset.
 //!
-//! `VFIO_GROUP_GET_DEVICE_FD` gives one file per device. Its regions (the BARs, the ROM, config
+//! `VFIO_GROUP_GET_DEVICE_FD` (the group interface) or opening the device's cdev (bound to an
+//! iommufd, [`super::iommufd`]) gives one file per device; from then on both are the same. Its
+//! regions (the BARs, the ROM, config
 //! space) are windows into the file at offsets `VFIO_DEVICE_GET_REGION_INFO` reports, read and
 //! written with `pread`/`pwrite` or mapped with `mmap`; its interrupts are routed to eventfds with
 //! `VFIO_DEVICE_SET_IRQS`. [`VfioDevice`] wraps those operations and returns every failure with its
@@ -17,7 +19,9 @@ use vfio_bindings::bindings::vfio as sys;
 use super::caps::RegionInfo;
 use super::container::ioctl_error;
 use super::group::Group;
+use super::interface::Interface;
 use super::ioctl;
+use super::iommufd::Ioas;
 use crate::error::HostError;
 use crate::function::IrqKind;
 
@@ -48,15 +52,23 @@ pub enum IrqAction {
     Unmask,
 }
 
+/// How a device's file was obtained, which keeps its DMA domain.
+pub(super) enum Attachment {
+    /// From its group, attached to the group's container.
+    Group(Arc<Group>),
+    /// From its cdev, bound to an iommufd and attached to an IOAS of its own.
+    Cdev(Arc<Ioas>),
+}
+
 /// An open VFIO PCI device.
 pub struct VfioDevice {
-    // Field order is drop order: the device file closes before its group is released.
+    // Field order is drop order: the device file closes before its group or IOAS is released.
     file: Arc<File>,
     address: String,
     flags: u32,
     regions: Vec<Option<RegionInfo>>,
     irqs: Vec<IrqInfo>,
-    group: Arc<Group>,
+    attachment: Attachment,
 }
 
 impl VfioDevice {
@@ -64,6 +76,16 @@ impl VfioDevice {
     /// interrupt indexes.
     pub fn open(group: Arc<Group>, address: &str) -> Result<Self, HostError> {
         let fd = group.device_fd(address)?;
+        Self::from_fd(fd, address, Attachment::Group(group))
+    }
+
+    /// Wraps the device file `fd` of the device at `address`, obtained through `attachment`,
+    /// and reads its regions and interrupt indexes.
+    pub(super) fn from_fd(
+        fd: OwnedFd,
+        address: &str,
+        attachment: Attachment,
+    ) -> Result<Self, HostError> {
         let mut info = sys::vfio_device_info {
             argsz: size_of::<sys::vfio_device_info>() as u32,
             ..Default::default()
@@ -94,7 +116,7 @@ impl VfioDevice {
             flags: info.flags,
             regions,
             irqs,
-            group,
+            attachment,
         })
     }
 
@@ -103,9 +125,28 @@ impl VfioDevice {
         &self.address
     }
 
-    /// Returns the group the device is in.
-    pub fn group(&self) -> &Arc<Group> {
-        &self.group
+    /// Returns the interface the device was opened through.
+    pub fn interface(&self) -> Interface {
+        match self.attachment {
+            Attachment::Group(_) => Interface::Group,
+            Attachment::Cdev(_) => Interface::Cdev,
+        }
+    }
+
+    /// Returns the group the device was opened through (group interface only).
+    pub fn group(&self) -> Option<&Arc<Group>> {
+        match &self.attachment {
+            Attachment::Group(group) => Some(group),
+            Attachment::Cdev(_) => None,
+        }
+    }
+
+    /// Returns the IOAS the device is attached to (cdev interface only).
+    pub fn ioas(&self) -> Option<&Arc<Ioas>> {
+        match &self.attachment {
+            Attachment::Cdev(ioas) => Some(ioas),
+            Attachment::Group(_) => None,
+        }
     }
 
     /// Returns the device file.

@@ -1,8 +1,9 @@
 //! A driver module's binary run by a case as a user starts it: its log (standard error) read line
-//! by line as it comes, and stopped with a signal, checking that it unloaded and exited cleanly.
+//! by line as it comes, stopped with a signal, checking that it unloaded and exited cleanly, or
+//! waited for when it ends by itself.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,35 @@ impl DriverProcess {
         }
     }
 
+    /// The process's ID.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has ended, as [`Child::try_wait`] says: `Ok(None)` while it runs.
+    pub(super) fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    /// Waits for the process to end by itself; returns its status and whole log.
+    pub(super) fn wait_exit(mut self) -> Result<(ExitStatus, Vec<String>), String> {
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        self.read_to_end();
+        Ok((status, self.log))
+    }
+
+    /// Adds to the log whatever the ended process wrote, to the end of its standard error (the
+    /// reading thread ends there, which ends the channel).
+    fn read_to_end(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.log.push(line);
+        }
+    }
+
     /// Sends `signal`, waits for the exit, and checks it was clean: status 0 after the runtime
     /// logged the signal and unloaded. Returns the whole log.
     pub(super) fn stop_with(mut self, signal: libc::c_int) -> Result<Vec<String>, String> {
@@ -97,11 +127,8 @@ impl DriverProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        // Whatever the driver logged while unloading, to the end of its standard error (the
-        // reading thread ends there, which ends the channel).
-        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
-            self.log.push(line);
-        }
+        // Whatever the driver logged while unloading.
+        self.read_to_end();
         ensure!(
             status.success(),
             "the driver exited with {status} after signal {signal}; its log:\n{}",

@@ -9,6 +9,12 @@
 //! [`Case`] entry to [`CASES`]. The host picks it up without further changes: it asks the
 //! runner binary for this list, and runs each case in every guest profile whose IOMMU mode the
 //! case lists.
+//!
+//! A case that drives devices through drydock's VFIO backend (directly, or through a driver
+//! process it starts) says so (`vfio: BOTH_INTERFACES`) and runs once per VFIO interface: as
+//! itself over the group interface, and as `<name>_cdev` over the device cdev with iommufd, which
+//! needs a kernel with it ([`Feature::VfioCdev`]). The case's process sets
+//! `DRYDOCK_VFIO_INTERFACE` for itself and the processes it starts.
 
 mod cli;
 mod debugfs;
@@ -29,6 +35,7 @@ mod vfio;
 use std::time::Duration;
 
 use drydock_guest::protocol::{CaseInfo, Feature, IommuMode};
+use drydock_host::vfio::Interface;
 
 /// A case's result: `Err` holds the failure message.
 pub type CaseResult = Result<(), String>;
@@ -41,11 +48,17 @@ pub struct Case {
     pub iommu: &'static [IommuMode],
     /// The kernel features the case needs: it runs only in profiles whose kernel offers them.
     pub needs: &'static [Feature],
+    /// Whether the case drives devices through drydock's VFIO backend, and so runs once per VFIO
+    /// interface the kernel offers ([`BOTH_INTERFACES`]).
+    pub vfio: bool,
     /// How long the case may run before the runner kills it.
     pub timeout: Duration,
     /// The test itself.
     pub run: fn() -> CaseResult,
 }
+
+/// The suffix of the name of a case's run over VFIO's device cdev.
+pub const CDEV_SUFFIX: &str = "_cdev";
 
 impl Case {
     /// The case as the protocol describes it to the host.
@@ -57,6 +70,30 @@ impl Case {
             needs: self.needs.to_vec(),
         }
     }
+
+    /// The case's runs, as listed to the host: the case, and for one that drives devices through
+    /// drydock's VFIO backend, its run over the device cdev, which needs a kernel with it.
+    pub fn listed(&self) -> Vec<CaseInfo> {
+        let mut runs = vec![self.info()];
+        if self.vfio {
+            let mut cdev = self.info();
+            cdev.name.push_str(CDEV_SUFFIX);
+            cdev.needs.push(Feature::VfioCdev);
+            runs.push(cdev);
+        }
+        runs
+    }
+}
+
+/// A case as a plan names it: the case, and the VFIO interface its run is forced onto (`None`
+/// for a case that does not drive devices through drydock's VFIO backend).
+pub struct Planned {
+    /// The name in the plan (the case's, or its cdev run's).
+    pub name: String,
+    /// The case.
+    pub case: &'static Case,
+    /// The interface of the run.
+    pub interface: Option<Interface>,
 }
 
 /// Fails the current case with a formatted message unless `condition` holds.
@@ -82,6 +119,12 @@ const DRIVER_MODULES: &[Feature] = &[Feature::DriverModules];
 /// For cases that use VFIO's no-IOMMU mode: the proof kernel.
 const VFIO_NOIOMMU: &[Feature] = &[Feature::VfioNoIommu];
 
+/// For cases that drive devices through drydock's VFIO backend: they run over the group interface
+/// and, on kernels with VFIO's device cdev, a second time over the cdev as `<name>_cdev`.
+const BOTH_INTERFACES: bool = true;
+/// For the other cases.
+const ONE_INTERFACE: bool = false;
+
 /// The default timeout: generous, because the guest is emulated (TCG) on a busy machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -91,6 +134,7 @@ pub const CASES: &[Case] = &[
         name: "pci_devices_present",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::pci_devices_present,
     },
@@ -98,6 +142,7 @@ pub const CASES: &[Case] = &[
         name: "kernel_drivers_bind_nvme_and_e1000e",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::kernel_drivers_bind_nvme_and_e1000e,
     },
@@ -105,6 +150,7 @@ pub const CASES: &[Case] = &[
         name: "each_device_has_its_own_iommu_group",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::each_device_has_its_own_iommu_group,
     },
@@ -112,6 +158,7 @@ pub const CASES: &[Case] = &[
         name: "iommu_domains_translate",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::iommu_domains_translate,
     },
@@ -119,6 +166,7 @@ pub const CASES: &[Case] = &[
         name: "iommu_domains_are_identity",
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::iommu_domains_are_identity,
     },
@@ -126,6 +174,7 @@ pub const CASES: &[Case] = &[
         name: "no_iommu_groups",
         iommu: OFF,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::no_iommu_groups,
     },
@@ -133,6 +182,7 @@ pub const CASES: &[Case] = &[
         name: "vfio_container_opens",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_container_opens,
     },
@@ -140,6 +190,7 @@ pub const CASES: &[Case] = &[
         name: "vfio_pci_bind_creates_group_node",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_bind_creates_group_node,
     },
@@ -147,6 +198,7 @@ pub const CASES: &[Case] = &[
         name: "vfio_edu_bar0_registers",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_edu_bar0_registers,
     },
@@ -154,6 +206,7 @@ pub const CASES: &[Case] = &[
         name: "vfio_pci_refuses_device_without_iommu",
         iommu: OFF,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_refuses_device_without_iommu,
     },
@@ -161,6 +214,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_bar_mmap",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_bar_mmap,
     },
@@ -168,6 +222,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_bar_fallback",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_bar_fallback,
     },
@@ -175,6 +230,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_io_bar_fallback",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_io_bar_fallback,
     },
@@ -182,6 +238,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_config_space",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_config_space,
     },
@@ -189,6 +246,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_msi",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_msi,
     },
@@ -196,6 +254,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_intx",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_intx,
     },
@@ -203,6 +262,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_irq_masking",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_irq_masking,
     },
@@ -210,6 +270,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_dma_round_trip",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_dma_round_trip,
     },
@@ -217,6 +278,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_dma_pool_one_map",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_dma_pool_one_map,
     },
@@ -224,6 +286,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_iova_ranges",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_iova_ranges,
     },
@@ -231,6 +294,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_reset",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_reset,
     },
@@ -238,6 +302,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_wrong_driver",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_wrong_driver,
     },
@@ -245,6 +310,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_group_not_viable",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_group_not_viable,
     },
@@ -252,6 +318,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_no_iommu",
         iommu: OFF,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_no_iommu,
     },
@@ -259,20 +326,47 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_noiommu_edu",
         iommu: OFF,
         needs: VFIO_NOIOMMU,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_noiommu_edu,
     },
     Case {
-        name: "drydock_vfio_one_container",
-        iommu: WITH_GROUPS,
+        name: "drydock_vfio_domain_per_device",
+        iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
-        run: drydock_vfio::drydock_vfio_one_container,
+        run: drydock_vfio::drydock_vfio_domain_per_device,
+    },
+    Case {
+        name: "drydock_vfio_interface_is_chosen",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_interface_is_chosen,
+    },
+    Case {
+        name: "drydock_vfio_device_in_use_names_the_pid",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::drydock_vfio_device_in_use_names_the_pid,
+    },
+    Case {
+        name: "two_driver_processes_at_once",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        timeout: Duration::from_secs(180),
+        run: processes::two_driver_processes_at_once,
     },
     Case {
         name: "drydock_uio_edu_registers_and_intx",
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_registers_and_intx,
     },
@@ -280,6 +374,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_uio_edu_dma_round_trip",
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
@@ -287,6 +382,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_cli_binds_edu_and_e1000e_and_back",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_binds_edu_and_e1000e_and_back,
     },
@@ -294,6 +390,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_cli_refuses_a_device_in_use",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_refuses_a_device_in_use,
     },
@@ -301,6 +398,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_cli_check_reports_no_iommu",
         iommu: OFF,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_check_reports_no_iommu,
     },
@@ -308,6 +406,7 @@ pub const CASES: &[Case] = &[
         name: "readme_demo",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: crate::demo::run,
     },
@@ -315,6 +414,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_factorials_msi",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_factorials_msi,
     },
@@ -322,6 +422,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_dma_round_trips",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_dma_round_trips,
     },
@@ -329,6 +430,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_intx",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_intx,
     },
@@ -336,6 +438,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_trapped_bars",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_trapped_bars,
     },
@@ -343,6 +446,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_uio",
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_uio,
     },
@@ -350,6 +454,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_soak",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: Duration::from_secs(600),
         run: drivers::edu_driver_soak,
     },
@@ -357,6 +462,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_restarts_after_sigkill",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: Duration::from_secs(180),
         run: drivers::edu_driver_restarts_after_sigkill,
     },
@@ -364,6 +470,7 @@ pub const CASES: &[Case] = &[
         name: "edu_stray_dma_is_blocked_by_the_iommu",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_stray_dma_is_blocked_by_the_iommu,
     },
@@ -371,6 +478,7 @@ pub const CASES: &[Case] = &[
         name: "pci_testdev_driver_vfio",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::pci_testdev_driver_vfio,
     },
@@ -378,6 +486,7 @@ pub const CASES: &[Case] = &[
         name: "edu_process_stops_on_signals",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_stops_on_signals,
     },
@@ -385,6 +494,7 @@ pub const CASES: &[Case] = &[
         name: "edu_process_opens_only_what_it_matches",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_opens_only_what_it_matches,
     },
@@ -392,6 +502,7 @@ pub const CASES: &[Case] = &[
         name: "pci_testdev_process_stops_on_signals",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::pci_testdev_process_stops_on_signals,
     },
@@ -399,6 +510,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_process_stops_on_signals",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::nvme_process_stops_on_signals,
     },
@@ -406,6 +518,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_driver_binds_and_identifies",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: nvme::nvme_driver_binds_and_identifies,
     },
@@ -413,6 +526,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_error_paths",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: nvme::nvme_error_paths,
     },
@@ -420,6 +534,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_sigkill_then_restart",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: Duration::from_secs(300),
         run: nvme::nvme_sigkill_then_restart,
     },
@@ -427,6 +542,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_data_integrity",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: Duration::from_secs(1200),
         run: nvme::nvme_data_integrity,
     },
@@ -434,6 +550,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_comparisons_cover_every_driver",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_comparisons_cover_every_driver,
     },
@@ -441,6 +558,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_edu",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_edu,
     },
@@ -448,6 +566,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_pci_testdev",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_pci_testdev,
     },
@@ -455,6 +574,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_drydock_nvme",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_drydock_nvme,
     },
@@ -462,6 +582,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_rust_driver_auxiliary",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_rust_driver_auxiliary,
     },
@@ -469,6 +590,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_rust_debugfs_scoped",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: debugfs::in_kernel_rust_debugfs_scoped,
     },
@@ -490,6 +612,7 @@ pub const CASES: &[Case] = &[
         name: "kunit_suites_pass_in_the_kernel",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: kunit::kunit_suites_pass_in_the_kernel,
     },
@@ -503,6 +626,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_pass",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::pass,
     },
@@ -510,6 +634,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_fail",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::fail,
     },
@@ -517,6 +642,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_panic",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::panic,
     },
@@ -524,6 +650,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_hang",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: Duration::from_secs(1),
         run: self_check::hang,
     },
@@ -531,6 +658,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_sigkill",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::sigkill,
     },
@@ -538,6 +666,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_freeze_runner",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::freeze_runner,
     },
@@ -549,17 +678,34 @@ pub const CHILDREN: &[Case] = &[Case {
     name: "edu_driver_dma_child",
     iommu: TRANSLATED,
     needs: ANY_KERNEL,
+    vfio: ONE_INTERFACE,
     timeout: DEFAULT_TIMEOUT,
     run: drivers::edu_driver_dma_child,
 }];
 
-/// The case (listed, self-check or child) called `name`.
-pub fn find(name: &str) -> Option<&'static Case> {
-    CASES
-        .iter()
-        .chain(SELF_CHECKS)
-        .chain(CHILDREN)
-        .find(|c| c.name == name)
+/// Every case listed to the host.
+pub fn listed() -> Vec<CaseInfo> {
+    CASES.iter().flat_map(Case::listed).collect()
+}
+
+/// The case (listed, self-check or child) or cdev run called `name`.
+pub fn find(name: &str) -> Option<Planned> {
+    let all = || CASES.iter().chain(SELF_CHECKS).chain(CHILDREN);
+    let (case, interface) = match all().find(|c| c.name == name) {
+        Some(case) => (case, case.vfio.then_some(Interface::Group)),
+        None => {
+            let base = name.strip_suffix(CDEV_SUFFIX)?;
+            (
+                all().find(|c| c.name == base && c.vfio)?,
+                Some(Interface::Cdev),
+            )
+        }
+    };
+    Some(Planned {
+        name: name.to_owned(),
+        case,
+        interface,
+    })
 }
 
 #[cfg(test)]
@@ -587,10 +733,42 @@ mod tests {
 
     #[test]
     fn listed_cases_round_trip_through_the_protocol() {
-        for case in CASES {
-            let line = case.info().to_string();
-            assert_eq!(line.parse::<CaseInfo>().unwrap(), case.info());
+        for info in listed() {
+            let line = info.to_string();
+            assert_eq!(line.parse::<CaseInfo>().unwrap(), info);
         }
+    }
+
+    #[test]
+    fn vfio_cases_run_over_both_interfaces() {
+        let names: Vec<String> = listed().into_iter().map(|info| info.name).collect();
+        let run = |name: &str| find(name).map(|planned| (planned.case.name, planned.interface));
+        assert_eq!(
+            run("drydock_vfio_edu_msi"),
+            Some(("drydock_vfio_edu_msi", Some(Interface::Group)))
+        );
+        assert_eq!(
+            run("drydock_vfio_edu_msi_cdev"),
+            Some(("drydock_vfio_edu_msi", Some(Interface::Cdev)))
+        );
+        assert!(names.iter().any(|n| n == "drydock_vfio_edu_msi_cdev"));
+        // A case without drydock's VFIO has no cdev run and forces nothing.
+        assert_eq!(
+            run("pci_devices_present"),
+            Some(("pci_devices_present", None))
+        );
+        assert_eq!(run("pci_devices_present_cdev"), None);
+        assert!(!names.iter().any(|n| n == "pci_devices_present_cdev"));
+        let cdev = listed()
+            .into_iter()
+            .find(|info| info.name == "edu_stray_dma_is_blocked_by_the_iommu_cdev")
+            .expect("the stray-DMA case over the cdev");
+        assert!(cdev.needs.contains(&Feature::VfioCdev));
+        assert!(!cdev.runs_in(IommuMode::Translated, &[]));
+        assert!(cdev.runs_in(IommuMode::Translated, &[Feature::VfioCdev]));
+        // Every listed name is unique.
+        let unique: HashSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
     }
 
     /// docs/testing.md lists every case with what it asserts; a new case without a row fails.

@@ -1,11 +1,13 @@
 //! The drivers' own binaries (`drivers/*/process/main.rs`), run as the processes a user starts:
 //! each binds its device, serves until SIGINT or SIGTERM, unloads and exits with status 0, and a
-//! second process started on the same device binds it again.
+//! second process started on the same device binds it again; two run side by side on their own
+//! devices, and one started on a device another holds is refused, naming the holder.
 
 use super::driver_process::DriverProcess;
 use super::{ensure, CaseResult};
 use crate::sysfs;
 use drydock_guest::layout::{self, Role};
+use drydock_host::error::HostError;
 use drydock_host::sysfs::Sysfs;
 use drydock_host::vfio::{self, VfioOptions};
 
@@ -100,6 +102,100 @@ pub fn edu_process_opens_only_what_it_matches() -> CaseResult {
         .collect();
     ensure!(touched.is_empty(), "edu's log mentions {nvme}: {touched:?}");
     sysfs::give_back(&testdev)?;
+    sysfs::give_back(&nvme)?;
+    Ok(())
+}
+
+/// The processes holding the device at `address` through VFIO.
+fn holders_of(address: &str) -> Result<Vec<(u32, String)>, String> {
+    let group = sysfs::iommu_group(address)?.ok_or(format!("{address} has no IOMMU group"))?;
+    Ok(vfio::holders(&Sysfs::system(), group))
+}
+
+/// A device a driver process holds is refused to another process, naming the holder: this
+/// process's `vfio::open` fails with `DeviceInUse` naming the `edu` process's PID, and a second
+/// `edu` process on the same device exits with status 1, its log naming that PID; the first
+/// serves on and stops cleanly.
+pub fn drydock_vfio_device_in_use_names_the_pid() -> CaseResult {
+    let edu = layout::device(Role::Edu).address();
+    sysfs::bind(&edu, "vfio-pci")?;
+    println!("$ edu {edu}");
+    let mut holder = DriverProcess::start("edu", &[&edu], &[])?;
+    holder.wait_for_line(&format!("{edu}: bound to"))?;
+    let pid = holder.pid();
+    let refused = match vfio::open(&edu, &Sysfs::system(), VfioOptions::default()) {
+        Ok(_) => Err(format!("{edu} opened while the edu process {pid} holds it")),
+        Err(error) => {
+            println!("this process: {error}");
+            match &error {
+                HostError::DeviceInUse { holders, .. }
+                    if holders.contains(&(pid, "edu".to_owned())) =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "expected DeviceInUse naming PID {pid}, got {error:?}"
+                )),
+            }
+        }
+    };
+    println!("$ edu {edu} (a second one)");
+    let second = DriverProcess::start("edu", &[&edu], &[])?;
+    let (status, log) = second.wait_exit()?;
+    let named = log
+        .iter()
+        .any(|line| line.contains("is in use") && line.contains(&format!("PID {pid} (edu)")));
+    holder.stop_with(libc::SIGTERM)?;
+    refused?;
+    ensure!(
+        status.code() == Some(1),
+        "the second edu process ended with {status}, not status 1"
+    );
+    ensure!(
+        named,
+        "the second edu process's log does not name PID {pid}"
+    );
+    Ok(())
+}
+
+/// Two driver processes drive their own devices at the same time: `nvme` on NVMe controller 1
+/// (reset, Identify, queues: DMA in its domain) and, while it serves, `edu self_test=1` on edu
+/// (factorials, a DMA round trip, interrupts in its own); each device is held by its own
+/// driver's PID, both serve together, and both stop cleanly.
+pub fn two_driver_processes_at_once() -> CaseResult {
+    let edu = layout::device(Role::Edu).address();
+    let nvme = layout::device(Role::Nvme {
+        index: 1,
+        serial: "drydock-nvme1",
+    })
+    .address();
+    for address in [&edu, &nvme] {
+        sysfs::bind(address, "vfio-pci")?;
+    }
+    println!("$ nvme {nvme} &");
+    let mut first = DriverProcess::start("nvme", &[&nvme], &[])?;
+    first.wait_for_line(&format!("{nvme}: bound to"))?;
+    println!("$ edu self_test=1 {edu} &");
+    let mut second = DriverProcess::start("edu", &["self_test=1", &edu], &[])?;
+    second.wait_for_line("self-test: DMA round trip of 4095 bytes identical")?;
+    second.wait_for_line(&format!("{edu}: bound to"))?;
+    let held = (holders_of(&nvme)?, holders_of(&edu)?);
+    println!("{nvme} held by {:?}, {edu} by {:?}", held.0, held.1);
+    let both_alive = (first.try_wait(), second.try_wait());
+    let (first_pid, second_pid) = (first.pid(), second.pid());
+    second.stop_with(libc::SIGTERM)?;
+    first.stop_with(libc::SIGTERM)?;
+    ensure!(
+        matches!(both_alive, (Ok(None), Ok(None))),
+        "the two drivers were not both running: {both_alive:?}"
+    );
+    ensure!(
+        held == (
+            vec![(first_pid, "nvme".to_owned())],
+            vec![(second_pid, "edu".to_owned())]
+        ),
+        "each device is not held by its own driver alone: {held:?}"
+    );
     sysfs::give_back(&nvme)?;
     Ok(())
 }
