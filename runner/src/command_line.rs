@@ -115,7 +115,9 @@ pub fn usage(module: &'static ModuleDescriptor, extra: &[ExtraFlag]) -> String {
         "{name}: {description}\n\n\
          Usage: {name} [OPTIONS] [BDF...] [PARAM=VALUE...]\n\n\
          Drives the given PCI devices (by default every device bound to vfio-pci that the driver \
-         supports) until SIGINT or SIGTERM, then releases them.\n\n\
+         supports) until SIGINT or SIGTERM, then releases them; a device the kernel asks back \
+         (removed, or unbound from vfio-pci) is released at once, and the program ends when none \
+         is left.\n\n\
          Options:\n  \
          --uio         use uio_pci_generic instead of vfio-pci (no IOMMU, no DMA isolation)\n  \
          --trap-bars   reach BARs with pread/pwrite instead of mapping them\n",

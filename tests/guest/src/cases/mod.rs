@@ -378,6 +378,13 @@ pub const CASES: &[Case] = &[
         run: processes::edu_process_stops_on_signals,
     },
     Case {
+        name: "removing_a_device_releases_it_from_its_driver_process",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::removing_a_device_releases_it_from_its_driver_process,
+    },
+    Case {
         name: "edu_process_opens_only_what_it_matches",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,

@@ -8,6 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use super::{ensure, CaseResult};
+use crate::kmsg::KernelLog;
 use crate::sysfs;
 use drydock_guest::layout::{self, Role};
 use drydock_host::sysfs::Sysfs;
@@ -86,6 +87,11 @@ impl DriverProcess {
         let sent = unsafe { libc::kill(pid, signal) };
         ensure!(sent == 0, "kill({pid}, {signal}) failed");
         self.wait_for_line(&format!("signal {signal} received, unloading"))?;
+        self.exits_cleanly(&format!("signal {signal}"))
+    }
+
+    /// Waits for the exit (after `why`), and checks that the status is 0. Returns the whole log.
+    fn exits_cleanly(mut self, why: &str) -> Result<Vec<String>, String> {
         let deadline = Instant::now() + PATIENCE;
         let status = loop {
             if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
@@ -94,7 +100,7 @@ impl DriverProcess {
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
                 return Err(format!(
-                    "the driver did not exit within {PATIENCE:?} of signal {signal}"
+                    "the driver did not exit within {PATIENCE:?} of {why}"
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -106,7 +112,7 @@ impl DriverProcess {
         }
         ensure!(
             status.success(),
-            "the driver exited with {status} after signal {signal}; its log:\n{}",
+            "the driver exited with {status} after {why}; its log:\n{}",
             self.log.join("\n")
         );
         Ok(self.log)
@@ -206,4 +212,83 @@ pub fn edu_process_opens_only_what_it_matches() -> CaseResult {
     sysfs::give_back(&testdev)?;
     sysfs::give_back(&nvme)?;
     Ok(())
+}
+
+/// How long the kernel's removal of a device may take while its driver process runs: the kernel
+/// asks the process for the device (VFIO's device request interrupt), and the process unbinds
+/// its driver and closes the device.
+const REMOVAL_LIMIT: Duration = Duration::from_secs(5);
+
+/// `edu BDF` serves edu; edu is removed through sysfs (`echo 1 > .../remove`) meanwhile. The
+/// kernel asks the process for the device (vfio-pci logs that it relays the request), the
+/// process unbinds its driver (`remove` runs) and closes the device, so the removal returns
+/// within 5 s; with no device left, the process unloads its module and exits with status 0.
+/// After a rescan, edu is back, and a second process binds it and stops cleanly.
+pub fn removing_a_device_releases_it_from_its_driver_process() -> CaseResult {
+    let address = layout::device(Role::Edu).address();
+    sysfs::bind(&address, "vfio-pci")?;
+    let mut kernel_log = KernelLog::open().map_err(|e| format!("cannot open /dev/kmsg: {e}"))?;
+    kernel_log
+        .read_new()
+        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
+    println!("$ edu {address}, then echo 1 > {address}/remove");
+    let mut driver = DriverProcess::start("edu", &[&address])?;
+    driver.wait_for_line(&format!("{address}: bound to"))?;
+    let remove = sysfs::device_dir(&address).join("remove");
+    let (removed, removal) = mpsc::channel();
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        let _ = removed.send(std::fs::write(&remove, "1").map(|()| start.elapsed()));
+    });
+    let took = match removal.recv_timeout(REMOVAL_LIMIT) {
+        Ok(result) => result.map_err(|e| format!("writing {address}/remove: {e}"))?,
+        Err(_) => {
+            // The kernel waits for the process: end it, so the removal completes and the
+            // machine is left usable.
+            let _ = driver.child.kill();
+            let _ = driver.child.wait();
+            let _ = removal.recv_timeout(PATIENCE);
+            let _ = rescan(&address);
+            return Err(format!(
+                "removing {address} did not return within {REMOVAL_LIMIT:?} while its driver \
+                 process ran"
+            ));
+        }
+    };
+    println!("the removal returned after {took:?}");
+    for line in [
+        format!("{address}: the kernel asks for the device back; unbinding edu and closing it"),
+        format!("{address}: released to the kernel"),
+        "edu: the kernel took back every device; unloading".to_owned(),
+    ] {
+        driver.wait_for_line(&line)?;
+    }
+    driver.exits_cleanly("the removal")?;
+    let kernel = kernel_log
+        .read_new()
+        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
+    print!("{kernel}");
+    ensure!(
+        kernel.contains("Relaying device request to user"),
+        "vfio-pci did not log that it relayed the device request"
+    );
+    ensure!(
+        !sysfs::device_dir(&address).exists(),
+        "{address} is still in sysfs after its removal"
+    );
+    rescan(&address)?;
+    sysfs::bind(&address, "vfio-pci")?;
+    println!("$ edu {address} (a second process, on the rescanned device)");
+    let mut second = DriverProcess::start("edu", &[&address])?;
+    second.wait_for_line(&format!("{address}: bound to"))?;
+    second.stop_with(libc::SIGTERM)?;
+    Ok(())
+}
+
+/// Rescans the PCI bus and waits for `address` to be back.
+fn rescan(address: &str) -> CaseResult {
+    std::fs::write("/sys/bus/pci/rescan", "1").map_err(|e| format!("rescanning: {e}"))?;
+    let dir = sysfs::device_dir(address);
+    sysfs::wait_for(PATIENCE, || dir.exists().then_some(()))
+        .ok_or_else(|| format!("{address} did not come back after a rescan"))
 }
