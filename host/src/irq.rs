@@ -815,6 +815,11 @@ fn read_counter(fd: std::os::fd::BorrowedFd<'_>, width: usize) -> Result<(), Hos
     }
 }
 
+/// Reads an eventfd's counter, which resets it; blocks while it is 0.
+pub fn read_eventfd(fd: BorrowedFd<'_>) -> Result<(), HostError> {
+    read_counter(fd, 8)
+}
+
 /// Adds one to an eventfd's counter.
 pub fn signal_eventfd(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), HostError> {
     let one = 1u64.to_ne_bytes();

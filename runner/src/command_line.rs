@@ -150,8 +150,9 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
         "{program}: {description} (module {module})\n\n\
          Usage: {program} [OPTIONS] [BDF...] [PARAM=VALUE...]\n\n\
          Drives the given PCI devices (by default every device bound to vfio-pci that the driver\n\
-         supports) until SIGINT or SIGTERM, then releases them. PARAM=VALUE sets a module\n\
-         parameter, as `insmod {module}.ko PARAM=VALUE` does.\n\n\
+         supports) until SIGINT or SIGTERM, then releases them; a device the kernel asks back\n\
+         (removed, or unbound from vfio-pci) is released at once, and the program ends when none\n\
+         is left. PARAM=VALUE sets a module parameter, as `insmod {module}.ko PARAM=VALUE` does.\n\n\
          Options:\n  \
          --uio         use uio_pci_generic instead of vfio-pci (no IOMMU, no DMA isolation)\n  \
          --vfio=IFACE  VFIO's interface: `group`, `cdev` (the device cdev with iommufd),\n  \

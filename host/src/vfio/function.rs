@@ -1,6 +1,6 @@
 //! A PCI function reached through VFIO: the [`PciFunction`] the PCI core drives.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use vfio_bindings::bindings::vfio as sys;
@@ -120,6 +120,8 @@ pub struct VfioFunction {
     dma: Arc<dyn DmaSpace>,
     enabled: Mutex<Option<IrqKind>>,
     options: VfioOptions,
+    /// The eventfd of the device request interrupt, if VFIO took it.
+    release_requests: Option<OwnedFd>,
 }
 
 impl VfioFunction {
@@ -213,12 +215,14 @@ impl VfioFunction {
                 prefetchable: kind != BarKind::Io && low & cfg::BAR_MEM_PREFETCH != 0,
             });
         }
+        let release_requests = request_eventfd(&device);
         Ok(Self {
             device,
             bars,
             dma,
             enabled: Mutex::new(None),
             options,
+            release_requests,
         })
     }
 
@@ -330,4 +334,27 @@ impl PciFunction for VfioFunction {
     fn reset(&self) -> Result<(), HostError> {
         self.device.reset()
     }
+
+    fn release_requests(&self) -> Option<BorrowedFd<'_>> {
+        self.release_requests.as_ref().map(AsFd::as_fd)
+    }
+}
+
+/// Routes `device`'s request interrupt to a new eventfd and returns it; `None`, with a warning
+/// that says what follows, if the device has no such interrupt or VFIO refuses it.
+fn request_eventfd(device: &VfioDevice) -> Option<OwnedFd> {
+    let address = device.address();
+    let unheard = "removing the device or unbinding vfio-pci will wait until this process exits";
+    if !device.has_request_irq() {
+        let missing = "VFIO offers no device request interrupt";
+        log::warn!(target: "drydock", "{address}: {missing}: {unheard}");
+        return None;
+    }
+    let registered = eventfd().and_then(|fd| {
+        device.set_request_eventfd(fd.as_raw_fd())?;
+        Ok(fd)
+    });
+    registered
+        .inspect_err(|err| log::warn!(target: "drydock", "{address}: {err}: {unheard}"))
+        .ok()
 }

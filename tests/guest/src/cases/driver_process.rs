@@ -11,7 +11,7 @@ use super::ensure;
 
 /// How long a driver may take from start to `bound to` (an NVMe reset and Identify under TCG
 /// take about a second), and from the signal to its exit.
-const PATIENCE: Duration = Duration::from_secs(60);
+pub(super) const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A driver process whose standard error (its log) is read line by line on a thread.
 pub(super) struct DriverProcess {
@@ -86,6 +86,12 @@ impl DriverProcess {
         self.child.try_wait()
     }
 
+    /// Kills the process (SIGKILL) and reaps it, ignoring errors: for a case giving up on it.
+    pub(super) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to end by itself; returns its status and whole log.
     pub(super) fn wait_exit(mut self) -> Result<(ExitStatus, Vec<String>), String> {
         let status = self.child.wait().map_err(|e| e.to_string())?;
@@ -114,15 +120,21 @@ impl DriverProcess {
         let sent = unsafe { libc::kill(pid, signal) };
         ensure!(sent == 0, "kill({pid}, {signal}) failed");
         self.wait_for_line(&format!("signal {signal} received, unloading"))?;
+        self.exits_cleanly(&format!("signal {signal}"))
+    }
+
+    /// Waits for the process to exit (after `why`: a signal, a device's removal) and checks that
+    /// its status is 0. Returns the whole log.
+    pub(super) fn exits_cleanly(mut self, why: &str) -> Result<Vec<String>, String> {
         let deadline = Instant::now() + PATIENCE;
         let status = loop {
             if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
                 break status;
             }
             if Instant::now() >= deadline {
-                let _ = self.child.kill();
+                self.kill();
                 return Err(format!(
-                    "the driver did not exit within {PATIENCE:?} of signal {signal}"
+                    "the driver did not exit within {PATIENCE:?} of {why}"
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -131,7 +143,7 @@ impl DriverProcess {
         self.read_to_end();
         ensure!(
             status.success(),
-            "the driver exited with {status} after signal {signal}; its log:\n{}",
+            "the driver exited with {status} after {why}; its log:\n{}",
             self.log.join("\n")
         );
         Ok(self.log)

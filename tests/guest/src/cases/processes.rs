@@ -3,8 +3,12 @@
 //! second process started on the same device binds it again; two run side by side on their own
 //! devices, and one started on a device another holds is refused, naming the holder.
 
-use super::driver_process::DriverProcess;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::driver_process::{DriverProcess, PATIENCE};
 use super::{ensure, CaseResult};
+use crate::kmsg::KernelLog;
 use crate::sysfs;
 use drydock_guest::layout::{self, Role};
 use drydock_host::error::HostError;
@@ -198,4 +202,82 @@ pub fn two_driver_processes_at_once() -> CaseResult {
     );
     sysfs::give_back(&nvme)?;
     Ok(())
+}
+
+/// How long the kernel's removal of a device may take while its driver process runs: the kernel
+/// asks the process for the device (VFIO's device request interrupt), and the process unbinds
+/// its driver and closes the device.
+const REMOVAL_LIMIT: Duration = Duration::from_secs(5);
+
+/// `edu BDF` serves edu; edu is removed through sysfs (`echo 1 > .../remove`) meanwhile. The
+/// kernel asks the process for the device (vfio-pci logs that it relays the request), the
+/// process unbinds its driver (`remove` runs) and closes the device, so the removal returns
+/// within 5 s; with no device left, the process unloads its module and exits with status 0.
+/// After a rescan, edu is back, and a second process binds it and stops cleanly.
+pub fn removing_a_device_releases_it_from_its_driver_process() -> CaseResult {
+    let address = layout::device(Role::Edu).address();
+    sysfs::bind(&address, "vfio-pci")?;
+    let mut kernel_log = KernelLog::open().map_err(|e| format!("cannot open /dev/kmsg: {e}"))?;
+    kernel_log
+        .read_new()
+        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
+    println!("$ edu {address}, then echo 1 > {address}/remove");
+    let mut driver = DriverProcess::start("edu", &[&address], &[])?;
+    driver.wait_for_line(&format!("{address}: bound to"))?;
+    let remove = sysfs::device_dir(&address).join("remove");
+    let (removed, removal) = mpsc::channel();
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        let _ = removed.send(std::fs::write(&remove, "1").map(|()| start.elapsed()));
+    });
+    let took = match removal.recv_timeout(REMOVAL_LIMIT) {
+        Ok(result) => result.map_err(|e| format!("writing {address}/remove: {e}"))?,
+        Err(_) => {
+            // The kernel waits for the process: end it, so the removal completes and the
+            // machine is left usable.
+            driver.kill();
+            let _ = removal.recv_timeout(PATIENCE);
+            let _ = rescan(&address);
+            return Err(format!(
+                "removing {address} did not return within {REMOVAL_LIMIT:?} while its driver \
+                 process ran"
+            ));
+        }
+    };
+    println!("the removal returned after {took:?}");
+    for line in [
+        format!("{address}: the kernel asks for the device back; unbinding edu and closing it"),
+        format!("{address}: released to the kernel"),
+        "edu: the kernel took back every device; unloading".to_owned(),
+    ] {
+        driver.wait_for_line(&line)?;
+    }
+    driver.exits_cleanly("the removal")?;
+    let kernel = kernel_log
+        .read_new()
+        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
+    print!("{kernel}");
+    ensure!(
+        kernel.contains("Relaying device request to user"),
+        "vfio-pci did not log that it relayed the device request"
+    );
+    ensure!(
+        !sysfs::device_dir(&address).exists(),
+        "{address} is still in sysfs after its removal"
+    );
+    rescan(&address)?;
+    sysfs::bind(&address, "vfio-pci")?;
+    println!("$ edu {address} (a second process, on the rescanned device)");
+    let mut second = DriverProcess::start("edu", &[&address], &[])?;
+    second.wait_for_line(&format!("{address}: bound to"))?;
+    second.stop_with(libc::SIGTERM)?;
+    Ok(())
+}
+
+/// Rescans the PCI bus and waits for `address` to be back.
+fn rescan(address: &str) -> CaseResult {
+    std::fs::write("/sys/bus/pci/rescan", "1").map_err(|e| format!("rescanning: {e}"))?;
+    let dir = sysfs::device_dir(address);
+    sysfs::wait_for(PATIENCE, || dir.exists().then_some(()))
+        .ok_or_else(|| format!("{address} did not come back after a rescan"))
 }
