@@ -36,7 +36,7 @@ pub struct VfioOptions {
     pub trap_bars: bool,
     /// The VFIO interface to use; `None` leaves it to `DRYDOCK_VFIO_INTERFACE`, else to drydock,
     /// which takes the device cdev with iommufd where the kernel offers it (see
-    /// [`super::interface`]).
+    /// [`Interface`]).
     pub interface: Option<Interface>,
 }
 
