@@ -3,7 +3,8 @@
 //! [`run_suite`] boots a profile's guest once for all the cases planned in it and turns what the
 //! runner left in the run directory into one [`CaseResult`] per case. A failed case's message
 //! carries everything needed to understand it: its output, the kernel messages logged while it
-//! ran, the tail of the guest's kernel log, and, if the guest itself failed, the console.
+//! ran (first those that report trouble it does not expect), the tail of the guest's kernel log,
+//! and, if the guest itself failed, the console.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -144,6 +145,9 @@ fn describe(outcome: &Outcome) -> String {
         Status::Failed { exit_code } => format!("failed (exit code {exit_code}) after {secs:.2} s"),
         Status::Killed { signal } => format!("was killed by signal {signal} after {secs:.2} s"),
         Status::TimedOut => format!("timed out after {secs:.1} s and was killed"),
+        Status::UnexpectedKernelMessages => {
+            format!("ended after {secs:.2} s with unexpected kernel messages")
+        }
     }
 }
 
@@ -187,6 +191,11 @@ fn case_result(
             report.push_str(&format!("\n--- {title} ---\n{text}"));
         }
     };
+    section(
+        &mut report,
+        "unexpected kernel messages (the case declares none of them)",
+        &format!("{dir}/{}", protocol::CASE_UNEXPECTED_KMSG),
+    );
     section(
         &mut report,
         "stdout",
@@ -272,6 +281,10 @@ mod tests {
         assert_eq!(
             describe(&outcome(Status::TimedOut)),
             "timed out after 1.5 s and was killed"
+        );
+        assert_eq!(
+            describe(&outcome(Status::UnexpectedKernelMessages)),
+            "ended after 1.50 s with unexpected kernel messages"
         );
     }
 

@@ -1,6 +1,7 @@
 //! The harness against guests that misbehave on purpose: a failing case fails its test with the
 //! guest's output and kernel log in the message, a hanging case is killed at its timeout while
-//! the run goes on, and a guest that stops making progress is killed at its deadline.
+//! the run goes on, a case during which the kernel reports trouble the case does not expect fails
+//! with the kernel's lines, and a guest that stops making progress is killed at its deadline.
 //!
 //! Each test boots the default guest once with the runner's self-check cases, which the runner
 //! knows but does not list (`tests/guest/src/cases/self_check.rs`).
@@ -67,6 +68,46 @@ fn failing_and_hanging_cases_fail_with_the_guest_output() {
     }
 
     // The run went on after both.
+    assert_eq!(report.result("self_check_pass"), Ok(()));
+}
+
+#[test]
+fn unexpected_kernel_messages_fail_the_case() {
+    let plan = [
+        self_check("self_check_kernel_warning", Duration::from_secs(60)),
+        self_check(
+            "self_check_expected_kernel_warning",
+            Duration::from_secs(60),
+        ),
+        self_check("self_check_undeclared_dma_fault", Duration::from_secs(60)),
+        self_check("self_check_pass", Duration::from_secs(60)),
+    ];
+    let report = suite::run_suite(default_profile(), &binaries(), &plan);
+
+    // A warning the case logs itself, through /dev/kmsg, without declaring it.
+    let warned = failure(&report, "self_check_kernel_warning");
+    for expected in [
+        "case self_check_kernel_warning ended after",
+        "with unexpected kernel messages in the `iommu` guest",
+        "--- unexpected kernel messages (the case declares none of them) ---\n<4>[",
+        "] WARNING: CPU: 0 PID: 1 at self_check.rs:1 kernel_warning+0x0/0x1",
+        "self-check: logged",
+    ] {
+        assert!(warned.contains(expected), "no {expected:?} in:\n{warned}");
+    }
+    // The same warning, declared.
+    assert_eq!(report.result("self_check_expected_kernel_warning"), Ok(()));
+
+    // A real IOMMU fault: the stray-DMA case, whose own checks pass, without its declaration.
+    let faulted = failure(&report, "self_check_undeclared_dma_fault");
+    for expected in [
+        "with unexpected kernel messages",
+        "] DMAR: DRHD: handling fault status reg",
+        "Request device [",
+        "the IOMMU's report:",
+    ] {
+        assert!(faulted.contains(expected), "no {expected:?} in:\n{faulted}");
+    }
     assert_eq!(report.result("self_check_pass"), Ok(()));
 }
 

@@ -275,7 +275,9 @@ impl Edu<'_> {
     }
 
     /// Brings the device to a known state: edu has no reset, and a driver that was killed may
-    /// have left a computation or a transfer running and causes pending.
+    /// have left a computation or a transfer running and causes pending. Runs with bus mastering
+    /// off (the kernel turns it off when the previous driver lets go), so a leftover transfer
+    /// ends without touching memory.
     fn quiesce(pdev: &pci::Device<Bound>, bar: &Bar<'_>) -> Result {
         let timeout = Delta::from_millis(i64::from(TIMEOUT_MS));
         read_poll_timeout(
@@ -527,7 +529,6 @@ impl pci::Driver for EduDriver {
                 return Err(ENODEV);
             }
             pdev.enable_device_mem()?;
-            pdev.set_master();
             // SAFETY: nothing else allocates or maps DMA memory for this device during probe.
             unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<28>())? };
 
@@ -543,6 +544,9 @@ impl pci::Driver for EduDriver {
                 return Err(EIO);
             }
             Edu::quiesce(pdev, &bar)?;
+            // Only now: a transfer that a killed driver left running has ended without reaching
+            // memory, where this run's mappings may not be yet, or may be this run's buffers.
+            pdev.set_master();
             dev_info!(
                 pdev,
                 "edu version {}.{} is alive\n",

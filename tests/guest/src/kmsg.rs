@@ -48,12 +48,7 @@ impl KernelLog {
 
     /// Reads every record logged since the last call, formatted like `dmesg` (one line each).
     pub fn read_new(&mut self) -> io::Result<String> {
-        let mut text = String::new();
-        for record in self.read_records()? {
-            text.push_str(&record.to_string());
-            text.push('\n');
-        }
-        Ok(text)
+        Ok(lines(&self.read_records()?))
     }
 
     /// Reads every record logged since the last call. Records lost because the reader fell behind
@@ -79,6 +74,14 @@ impl KernelLog {
         }
         Ok(records)
     }
+}
+
+/// `records` formatted like `dmesg`, one line each.
+pub fn lines<'a>(records: impl IntoIterator<Item = &'a Record>) -> String {
+    records
+        .into_iter()
+        .map(|record| format!("{record}\n"))
+        .collect()
 }
 
 /// One kernel log record.

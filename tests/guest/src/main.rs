@@ -18,6 +18,7 @@ mod modules;
 mod runner;
 mod stray_dma;
 mod sysfs;
+mod trouble;
 mod vfio;
 
 use std::path::Path;

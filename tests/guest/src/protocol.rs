@@ -10,6 +10,7 @@
 //! | [`RUNNER_LOG`] | runner | the runner's own progress and errors |
 //! | `cases/<name>/`[`CASE_STDOUT`], [`CASE_STDERR`] | the case's child process | its output, streamed |
 //! | `cases/<name>/`[`CASE_KMSG`] | runner | kernel messages logged while the case ran |
+//! | `cases/<name>/`[`CASE_UNEXPECTED_KMSG`] | runner | those that report unexpected trouble |
 //! | `cases/<name>/`[`CASE_OUTCOME`] | runner | one [`Outcome`] line, written last |
 //! | [`DMESG`] | runner | the whole guest kernel log after the last case |
 //! | [`KERNEL_MODULES`] | host | where the guest sees the guest kernel's module tree |
@@ -50,6 +51,10 @@ pub const CASE_STDOUT: &str = "stdout";
 pub const CASE_STDERR: &str = "stderr";
 /// Kernel messages logged while the case ran, relative to its case directory.
 pub const CASE_KMSG: &str = "kmsg";
+/// The kernel messages logged while the case ran that report trouble the case does not expect,
+/// one per line with its level (`<4>[    5.123456] WARNING: ...`), relative to its case
+/// directory; written only when there are some.
+pub const CASE_UNEXPECTED_KMSG: &str = "unexpected-kmsg";
 /// The case's [`Outcome`] line, relative to its case directory.
 pub const CASE_OUTCOME: &str = "outcome";
 
@@ -328,12 +333,15 @@ pub enum Status {
     },
     /// The case ran past its timeout and the runner killed it.
     TimedOut,
+    /// The case's process exited with success, but the kernel logged messages that report
+    /// trouble the case does not expect (listed in [`CASE_UNEXPECTED_KMSG`]).
+    UnexpectedKernelMessages,
 }
 
 /// One case's result: the single line of its outcome file.
 ///
-/// Format: `passed <ms>ms`, `failed <ms>ms exit=<code>`, `killed <ms>ms signal=<n>`, or
-/// `timed-out <ms>ms`.
+/// Format: `passed <ms>ms`, `failed <ms>ms exit=<code>`, `killed <ms>ms signal=<n>`,
+/// `timed-out <ms>ms`, or `unexpected-kernel-messages <ms>ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     /// How the case ended.
@@ -350,6 +358,7 @@ impl fmt::Display for Outcome {
             Status::Failed { exit_code } => write!(f, "failed {ms}ms exit={exit_code}"),
             Status::Killed { signal } => write!(f, "killed {ms}ms signal={signal}"),
             Status::TimedOut => write!(f, "timed-out {ms}ms"),
+            Status::UnexpectedKernelMessages => write!(f, "unexpected-kernel-messages {ms}ms"),
         }
     }
 }
@@ -384,6 +393,7 @@ impl FromStr for Outcome {
                 signal: number_after("signal=")?,
             },
             "timed-out" => Status::TimedOut,
+            "unexpected-kernel-messages" => Status::UnexpectedKernelMessages,
             _ => return Err(bad()),
         };
         if words.next().is_some() {
@@ -487,6 +497,7 @@ mod tests {
             Status::Failed { exit_code: 101 },
             Status::Killed { signal: 9 },
             Status::TimedOut,
+            Status::UnexpectedKernelMessages,
         ] {
             let outcome = Outcome {
                 status,

@@ -5,6 +5,10 @@
 //! case that panics, hangs or is killed therefore loses only its own result: a hang is ended by
 //! killing the whole process group when the case's timeout expires, and the runner goes on with
 //! the next case.
+//!
+//! After each case the runner reads the kernel messages logged while it ran, keeps them with the
+//! case's results, and fails a case that otherwise passed if one of them reports trouble the
+//! case does not expect ([`crate::trouble`]).
 
 use std::fs::{self, File};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -16,7 +20,8 @@ use std::time::{Duration, Instant};
 use drydock_guest::protocol::{self, Outcome, Status};
 
 use crate::cases::{self, Planned};
-use crate::kmsg::KernelLog;
+use crate::kmsg::{self, KernelLog};
+use crate::trouble;
 
 /// How often the runner checks whether a case has finished.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -60,16 +65,33 @@ pub fn run_plan(run_dir: &Path) -> Result<(), String> {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start case {name}: {e}"))?;
-        let outcome = supervise(child, case.timeout)
+        let mut outcome = supervise(child, case.timeout)
             .map_err(|e| format!("lost track of case {name}: {e}"))?;
 
-        let kmsg = match &mut kernel_log {
+        let records = match &mut kernel_log {
             Ok(log) => log
-                .read_new()
-                .unwrap_or_else(|e| format!("(cannot read the kernel log: {e})\n")),
-            Err(e) => format!("(cannot open /dev/kmsg: {e})\n"),
+                .read_records()
+                .map_err(|e| format!("cannot read the kernel log: {e}")),
+            Err(e) => Err(format!("cannot open /dev/kmsg: {e}")),
+        };
+        let (kmsg, unexpected) = match records {
+            Ok(records) => (
+                kmsg::lines(&records),
+                trouble::unexpected(&records, case.expected_kernel_messages)
+                    .into_iter()
+                    .map(|record| format!("<{}>{record}\n", record.level))
+                    .collect::<String>(),
+            ),
+            // A case whose kernel messages cannot be checked does not pass.
+            Err(e) => (format!("({e})\n"), format!("({e})\n")),
         };
         write(&dir.join(protocol::CASE_KMSG), &kmsg)?;
+        if !unexpected.is_empty() {
+            write(&dir.join(protocol::CASE_UNEXPECTED_KMSG), &unexpected)?;
+            if outcome.status == Status::Passed {
+                outcome.status = Status::UnexpectedKernelMessages;
+            }
+        }
         write(&dir.join(protocol::CASE_OUTCOME), &format!("{outcome}\n"))?;
         println!("drydock-guest: {name} {outcome}");
     }

@@ -69,8 +69,8 @@ fn list_row(table: &str, address: &str) -> Result<Vec<String>, String> {
         .lines()
         .find(|l| l.starts_with(address))
         .ok_or_else(|| format!("`drydock list` has no row for {address}"))?;
-    // BDF, IDS, CLASS, DRIVER (maybe `vfio-pci (was e1000e)`), GROUP, VFIO, IN USE: split on
-    // the two-space column gaps.
+    // BDF, IDS, CLASS, DRIVER (maybe `vfio-pci (was e1000e)`), GROUP, VFIO, CDEV, IN USE, NAME:
+    // split on the two-space column gaps.
     Ok(line
         .split("  ")
         .map(str::trim)
@@ -212,7 +212,7 @@ pub fn drydock_cli_refuses_a_device_in_use() -> CaseResult {
     tool("ip", &["link", "set", "dev", &interface, "up"])?;
     let row = list_row(&succeeds(&["list"])?, &nic)?;
     ensure!(
-        row.get(6) == Some(&format!("{interface} up")),
+        row.get(7) == Some(&format!("{interface} up")),
         "`drydock list` should show {interface} up in the NIC's row: {row:?}"
     );
     let dry = drydock(&["bind", "--dry-run", "--force", &nic])?;

@@ -33,6 +33,7 @@ use drydock_guest::protocol::{DRIVER_MODULES_DIR, SAMPLE_MODULES_DIR};
 
 use super::{ensure, CaseResult};
 use crate::kmsg::{KernelLog, Record, LEVEL_INFO, LEVEL_WARNING};
+use crate::trouble;
 use crate::{modules, sysfs};
 
 /// How long a driver may take to probe, in the kernel or through drydock.
@@ -319,15 +320,12 @@ fn about_the_devices(c: &Comparison, prefix: &str, line: &str) -> Option<String>
     })
 }
 
-/// Whether a severe record concerns the driver under test: it names the module or the device, or
-/// it is one of the kernel's own reports of a bug (a `WARN()`, a `BUG()`, an oops, a Rust panic).
+/// Whether a severe record concerns the driver under test (it names the module or the device),
+/// or reports trouble of any kind ([`trouble::is_trouble`]: a `WARN()`, a `BUG()`, an oops, a
+/// Rust panic, an IOMMU fault, ...).
 fn is_trouble_for(record: &Record, module: &str, address: &str) -> bool {
     let text = &record.text;
-    text.contains(module)
-        || text.contains(address)
-        || ["WARNING:", "BUG", "Oops", "panicked"]
-            .iter()
-            .any(|marker| text.contains(marker))
+    text.contains(module) || text.contains(address) || trouble::is_trouble(record)
 }
 
 /// Reads the records logged since the last read.

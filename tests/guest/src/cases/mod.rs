@@ -15,6 +15,10 @@
 //! itself over the group interface, and as `<name>_cdev` over the device cdev with iommufd, which
 //! needs a kernel with it ([`Feature::VfioCdev`]). The case's process sets
 //! `DRYDOCK_VFIO_INTERFACE` for itself and the processes it starts.
+//!
+//! The runner fails a case during which the kernel logs a message that reports trouble (an IOMMU
+//! fault, a warning, a bug, an interrupt nobody handled, a VFIO error: [`crate::trouble`]),
+//! unless the case provokes it on purpose and says so in `expected_kernel_messages`.
 
 mod cli;
 mod debugfs;
@@ -51,6 +55,10 @@ pub struct Case {
     /// Whether the case drives devices through drydock's VFIO backend, and so runs once per VFIO
     /// interface the kernel offers ([`BOTH_INTERFACES`]).
     pub vfio: bool,
+    /// Kernel messages the case provokes on purpose: text held by the records reporting trouble
+    /// (see [`crate::trouble`]) that the case expects. Any other record reporting trouble while
+    /// the case runs fails it.
+    pub expected_kernel_messages: &'static [&'static str],
     /// How long the case may run before the runner kills it.
     pub timeout: Duration,
     /// The test itself.
@@ -125,6 +133,25 @@ const BOTH_INTERFACES: bool = true;
 /// For the other cases.
 const ONE_INTERFACE: bool = false;
 
+/// For cases that expect no kernel message reporting trouble: most.
+const NONE_EXPECTED: &[&str] = &[];
+
+/// The IOMMU's report of a DMA fault of edu (at 00:02.0) at any address, for the case that makes
+/// edu write outside its mappings on purpose: `DMAR: DRHD: handling fault status reg 2`, then
+/// `DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x... [fault reason 0x05] PTE
+/// Write access is not set` (7.3 names the device `[0000:00:02.0]`).
+const EDU_DMA_FAULT: &[&str] = &[
+    "DMAR: DRHD: handling fault status reg",
+    "00:02.0] fault addr ",
+];
+/// The IOMMU's report of edu's write to address 0: an MSI the device sends while the kernel has
+/// shut its vector down (an MSI is a DMA write, to the address of the message, which the
+/// kernel zeroes when it deactivates the vector).
+const EDU_MSI_TO_ADDRESS_0: &[&str] = &[
+    "DMAR: DRHD: handling fault status reg",
+    "00:02.0] fault addr 0x0 [",
+];
+
 /// The default timeout: generous, because the guest is emulated (TCG) on a busy machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -135,6 +162,7 @@ pub const CASES: &[Case] = &[
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: environment::pci_devices_present,
     },
@@ -143,6 +171,7 @@ pub const CASES: &[Case] = &[
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: environment::kernel_drivers_bind_nvme_and_e1000e,
     },
@@ -151,6 +180,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: environment::each_device_has_its_own_iommu_group,
     },
@@ -159,6 +189,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: environment::iommu_domains_translate,
     },
@@ -167,6 +198,7 @@ pub const CASES: &[Case] = &[
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: environment::iommu_domains_are_identity,
     },
@@ -175,6 +207,7 @@ pub const CASES: &[Case] = &[
         iommu: OFF,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: environment::no_iommu_groups,
     },
@@ -183,6 +216,7 @@ pub const CASES: &[Case] = &[
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_container_opens,
     },
@@ -191,6 +225,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_bind_creates_group_node,
     },
@@ -199,6 +234,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_edu_bar0_registers,
     },
@@ -207,6 +243,10 @@ pub const CASES: &[Case] = &[
         iommu: OFF,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        // vfio-pci's refusal is what it asserts: the driver core logs the failed probe (6.1:
+        // `vfio-pci: probe of 0000:00:02.0 failed with error -22`; 7.3: `vfio-pci 0000:00:02.0:
+        // probe with driver vfio-pci failed with error -22`).
+        expected_kernel_messages: &["failed with error -22"],
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_refuses_device_without_iommu,
     },
@@ -215,6 +255,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_bar_mmap,
     },
@@ -223,6 +264,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_bar_fallback,
     },
@@ -231,6 +273,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_io_bar_fallback,
     },
@@ -239,6 +282,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_config_space,
     },
@@ -247,6 +291,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_msi,
     },
@@ -255,6 +300,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_intx,
     },
@@ -263,6 +309,10 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        // It has edu send an MSI while the vector is shut down, to see that it is not delivered:
+        // the IOMMU blocks the message's write to address 0 and reports it (in passthrough mode
+        // too: VFIO gives the device a translating domain of its own).
+        expected_kernel_messages: EDU_MSI_TO_ADDRESS_0,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_irq_masking,
     },
@@ -271,6 +321,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_dma_round_trip,
     },
@@ -279,6 +330,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_dma_pool_one_map,
     },
@@ -287,6 +339,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_iova_ranges,
     },
@@ -295,6 +348,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_reset,
     },
@@ -303,6 +357,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_wrong_driver,
     },
@@ -311,6 +366,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_group_not_viable,
     },
@@ -319,6 +375,7 @@ pub const CASES: &[Case] = &[
         iommu: OFF,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_no_iommu,
     },
@@ -327,6 +384,12 @@ pub const CASES: &[Case] = &[
         iommu: OFF,
         needs: VFIO_NOIOMMU,
         vfio: ONE_INTERFACE,
+        // VFIO warns when it makes a no-IOMMU group (binding edu) and when a process opens a
+        // device through one; the case asserts the second.
+        expected_kernel_messages: &[
+            "Adding kernel taint for vfio-noiommu group",
+            "vfio-noiommu device opened by user",
+        ],
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_noiommu_edu,
     },
@@ -335,6 +398,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_domain_per_device,
     },
@@ -343,6 +407,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_interface_is_chosen,
     },
@@ -351,6 +416,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: processes::drydock_vfio_device_in_use_names_the_pid,
     },
@@ -359,6 +425,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(180),
         run: processes::two_driver_processes_at_once,
     },
@@ -367,6 +434,7 @@ pub const CASES: &[Case] = &[
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_registers_and_intx,
     },
@@ -375,6 +443,7 @@ pub const CASES: &[Case] = &[
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
@@ -383,6 +452,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_binds_edu_and_e1000e_and_back,
     },
@@ -391,6 +461,7 @@ pub const CASES: &[Case] = &[
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_refuses_a_device_in_use,
     },
@@ -399,6 +470,7 @@ pub const CASES: &[Case] = &[
         iommu: OFF,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_check_reports_no_iommu,
     },
@@ -407,6 +479,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: crate::demo::run,
     },
@@ -415,6 +488,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_factorials_msi,
     },
@@ -423,6 +497,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_dma_round_trips,
     },
@@ -431,6 +506,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_intx,
     },
@@ -439,6 +515,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_trapped_bars,
     },
@@ -447,6 +524,7 @@ pub const CASES: &[Case] = &[
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_uio,
     },
@@ -455,6 +533,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(600),
         run: drivers::edu_driver_soak,
     },
@@ -463,6 +542,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(180),
         run: drivers::edu_driver_restarts_after_sigkill,
     },
@@ -471,6 +551,8 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        // It makes edu write outside every mapping: the IOMMU's fault report is what it asserts.
+        expected_kernel_messages: EDU_DMA_FAULT,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_stray_dma_is_blocked_by_the_iommu,
     },
@@ -479,6 +561,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::pci_testdev_driver_vfio,
     },
@@ -487,6 +570,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_stops_on_signals,
     },
@@ -495,6 +579,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: processes::removing_a_device_releases_it_from_its_driver_process,
     },
@@ -503,6 +588,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_opens_only_what_it_matches,
     },
@@ -511,6 +597,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: processes::pci_testdev_process_stops_on_signals,
     },
@@ -519,6 +606,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: processes::nvme_process_stops_on_signals,
     },
@@ -527,6 +615,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: nvme::nvme_driver_binds_and_identifies,
     },
@@ -535,6 +624,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: nvme::nvme_error_paths,
     },
@@ -543,6 +633,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(300),
         run: nvme::nvme_sigkill_then_restart,
     },
@@ -551,6 +642,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(1200),
         run: nvme::nvme_data_integrity,
     },
@@ -559,6 +651,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_comparisons_cover_every_driver,
     },
@@ -567,6 +660,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_edu,
     },
@@ -575,6 +669,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_pci_testdev,
     },
@@ -583,6 +678,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_drydock_nvme,
     },
@@ -591,6 +687,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_rust_driver_auxiliary,
     },
@@ -599,6 +696,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: debugfs::in_kernel_rust_debugfs_scoped,
     },
@@ -607,6 +705,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: misc_device::in_kernel_rust_misc_device,
     },
@@ -615,6 +714,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(180),
         run: rnull::in_kernel_rnull,
     },
@@ -623,20 +723,22 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: kunit::kunit_suites_pass_in_the_kernel,
     },
 ];
 
-/// Cases that check the runner and the harness: they fail, panic, hang or die on purpose. They
-/// are not listed to the host; the runner's own tests and the host's harness tests
-/// (`tests/tests/harness.rs`) name them in plans.
+/// Cases that check the runner and the harness: they fail, panic, hang, die or make the kernel
+/// report trouble on purpose. They are not listed to the host; the runner's own tests and the
+/// host's harness tests (`tests/tests/harness.rs`) name them in plans.
 pub const SELF_CHECKS: &[Case] = &[
     Case {
         name: "self_check_pass",
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::pass,
     },
@@ -645,6 +747,7 @@ pub const SELF_CHECKS: &[Case] = &[
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::fail,
     },
@@ -653,6 +756,7 @@ pub const SELF_CHECKS: &[Case] = &[
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::panic,
     },
@@ -661,6 +765,7 @@ pub const SELF_CHECKS: &[Case] = &[
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(1),
         run: self_check::hang,
     },
@@ -669,14 +774,44 @@ pub const SELF_CHECKS: &[Case] = &[
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::sigkill,
+    },
+    Case {
+        name: "self_check_kernel_warning",
+        iommu: ANY,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: self_check::kernel_warning,
+    },
+    Case {
+        name: "self_check_expected_kernel_warning",
+        iommu: ANY,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: &[self_check::WARNING],
+        timeout: DEFAULT_TIMEOUT,
+        run: self_check::kernel_warning,
+    },
+    // The stray-DMA case, whose DMAR fault is real, without declaring the fault.
+    Case {
+        name: "self_check_undeclared_dma_fault",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::edu_stray_dma_is_blocked_by_the_iommu,
     },
     Case {
         name: "self_check_freeze_runner",
         iommu: ANY,
         needs: ANY_KERNEL,
         vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::freeze_runner,
     },
@@ -689,6 +824,7 @@ pub const CHILDREN: &[Case] = &[Case {
     iommu: TRANSLATED,
     needs: ANY_KERNEL,
     vfio: ONE_INTERFACE,
+    expected_kernel_messages: NONE_EXPECTED,
     timeout: DEFAULT_TIMEOUT,
     run: drivers::edu_driver_dma_child,
 }];

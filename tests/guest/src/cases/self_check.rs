@@ -1,6 +1,7 @@
 //! Cases that misbehave on purpose, so the runner's tests can check that one case's failure,
-//! panic, hang or death is recorded as such and does not take the run down, and the host's tests
-//! can check that a guest that stops making progress is killed at its deadline.
+//! panic, hang or death is recorded as such and does not take the run down, the host's tests can
+//! check that a guest that stops making progress is killed at its deadline, and that a kernel
+//! message reporting trouble fails the case that does not expect it.
 
 use std::time::Duration;
 
@@ -45,5 +46,16 @@ pub fn freeze_runner() -> CaseResult {
     // SAFETY: getppid and kill have no memory-safety preconditions; the parent is the runner,
     // which started this case and is waiting for it.
     unsafe { libc::kill(libc::getppid(), libc::SIGSTOP) };
+    Ok(())
+}
+
+/// The warning [`kernel_warning`] logs: a line as the kernel's `WARN()` starts its report with.
+pub const WARNING: &str = "WARNING: CPU: 0 PID: 1 at self_check.rs:1 kernel_warning+0x0/0x1";
+
+/// Logs [`WARNING`] in the kernel log, at `KERN_WARNING`, through `/dev/kmsg`.
+pub fn kernel_warning() -> CaseResult {
+    std::fs::write("/dev/kmsg", format!("<4>{WARNING}\n"))
+        .map_err(|e| format!("cannot write to /dev/kmsg: {e}"))?;
+    println!("self-check: logged {WARNING:?}");
     Ok(())
 }
