@@ -143,6 +143,17 @@ impl LogCapture {
             .clone()
     }
 
+    /// The captured messages a user sees at the default level (info and above) that begin with
+    /// `prefix` (a device's, `"edu 0000:00:02.0: "`), without it: what a driver said of a device,
+    /// not the driver core's debug-level notes.
+    pub fn lines_shown(&self, prefix: &str) -> Vec<String> {
+        self.records()
+            .into_iter()
+            .filter(|record| record.level <= Level::Info)
+            .filter_map(|record| record.message.strip_prefix(prefix).map(str::to_owned))
+            .collect()
+    }
+
     /// Whether some captured message contains `text`.
     pub fn contains(&self, text: &str) -> bool {
         self.records().iter().any(|r| r.message.contains(text))

@@ -260,15 +260,8 @@ fn probe_stops_waiting_for_a_running_computation_when_the_device_goes() {
         "probe gave up after {:?}",
         loaded.1
     );
-    // What a user sees of the device at the default level (info): the driver's line, not the
-    // driver core's debug-level note that the probe declined the device (ENODEV).
     let prefix = format!("edu {}: ", device.name());
-    let lines: Vec<String> = log
-        .records()
-        .into_iter()
-        .filter(|record| !matches!(record.level.as_str(), "DEBUG" | "TRACE"))
-        .filter_map(|record| record.message.strip_prefix(&prefix).map(str::to_owned))
-        .collect();
+    let lines = log.lines_shown(&prefix);
     assert_eq!(lines, ["the device is gone (it reads all ones)"]);
 }
 

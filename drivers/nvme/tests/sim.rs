@@ -1326,11 +1326,7 @@ fn a_controller_that_is_gone_is_refused_at_probe_at_once() {
     );
     // Refused for what it is, before its all-ones CAP is looked at.
     let prefix = format!("drydock_nvme {}: ", device.name());
-    let lines: Vec<String> = log
-        .records()
-        .into_iter()
-        .filter_map(|record| record.message.strip_prefix(&prefix).map(str::to_owned))
-        .collect();
+    let lines = log.lines_shown(&prefix);
     assert_eq!(lines, ["the controller is gone (CSTS reads all ones)"]);
 }
 
