@@ -20,6 +20,7 @@ mod kunit;
 mod nvme;
 mod processes;
 mod self_check;
+mod state;
 mod vfio;
 
 use std::time::Duration;
@@ -306,6 +307,13 @@ pub const CASES: &[Case] = &[
         needs: ANY_KERNEL,
         timeout: DEFAULT_TIMEOUT,
         run: crate::demo::run,
+    },
+    Case {
+        name: "edu_driver_state_from_a_shell",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        timeout: Duration::from_secs(120),
+        run: state::edu_driver_state_from_a_shell,
     },
     Case {
         name: "edu_driver_factorials_msi",
