@@ -18,6 +18,7 @@ use drydock_host::dma::memory::memlock_verdict;
 use drydock_host::dma::pool::CHUNK_SIZE;
 use drydock_host::error::{bind_command, HostError};
 use drydock_host::sysfs::Sysfs;
+use drydock_host::vfio::{choose, Interface, INTERFACE_ENV};
 
 use crate::binding::UserspaceDriver;
 
@@ -265,18 +266,59 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
                 load_fix(facts, "vfio-pci"),
             );
         }
+        // Without the container, drivers still reach devices through their cdevs and iommufd.
+        let cdev_only = facts.iommufd == Access::Granted;
         match facts.container {
             Access::Granted => f.ok("/dev/vfio/vfio", "present, open to this user".to_owned()),
+            Access::Denied if cdev_only => f.note(
+                "/dev/vfio/vfio",
+                "present, but this user may not open it: drivers reach devices through their \
+                 device cdevs with iommufd only"
+                    .to_owned(),
+                access_fix("/dev/vfio/vfio"),
+            ),
             Access::Denied => f.problem(
                 "/dev/vfio/vfio",
                 "present, but this user may not open it".to_owned(),
                 access_fix("/dev/vfio/vfio"),
+            ),
+            Access::Missing if cdev_only => f.ok(
+                "/dev/vfio/vfio",
+                "absent (a kernel without VFIO's group interface): drivers reach devices through \
+                 their device cdevs with iommufd"
+                    .to_owned(),
             ),
             Access::Missing => f.problem(
                 "/dev/vfio/vfio",
                 "missing: VFIO is not loaded".to_owned(),
                 load_fix(facts, "vfio-pci"),
             ),
+        }
+        match facts.iommufd {
+            Access::Granted => f.ok(
+                "/dev/iommu",
+                "present, open to this user: drivers use VFIO's device cdev with iommufd for \
+                 devices that have one"
+                    .to_owned(),
+            ),
+            Access::Denied => f.note(
+                "/dev/iommu",
+                "present, but this user may not open it: drivers use the group interface"
+                    .to_owned(),
+                access_fix("/dev/iommu"),
+            ),
+            Access::Missing => f.ok(
+                "/dev/iommu",
+                "absent (a kernel without CONFIG_IOMMUFD): drivers use the group interface"
+                    .to_owned(),
+            ),
+        }
+        if let Err(text) = &facts.requested {
+            f.problem(
+                "VFIO interface",
+                text.clone(),
+                format!("set {INTERFACE_ENV} to `group`, `cdev` or `auto`, or unset it"),
+            );
         }
         if facts.device.is_none() {
             for (node, access) in &facts.group_nodes {
@@ -378,7 +420,8 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
 
     // The device.
     if let Some(device) = &facts.device {
-        assess_device(&mut f, device, driver);
+        let requested = facts.requested.clone().unwrap_or(None);
+        assess_device(&mut f, device, driver, requested);
     }
 
     let no_vfio =
@@ -392,7 +435,12 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
     }
 }
 
-fn assess_device(f: &mut Findings, device: &DeviceFacts, driver: UserspaceDriver) {
+fn assess_device(
+    f: &mut Findings,
+    device: &DeviceFacts,
+    driver: UserspaceDriver,
+    requested: Option<Interface>,
+) {
     let address = &device.info.address;
     let vfio = driver == UserspaceDriver::VfioPci;
     match device.info.driver.as_deref() {
@@ -432,22 +480,47 @@ fn assess_device(f: &mut Findings, device: &DeviceFacts, driver: UserspaceDriver
                     format!("run `drydock bind --group {address}`"),
                 );
             }
-            let node = format!("/dev/vfio/{group}");
-            match device.group_node {
-                Access::Granted => f.ok("group node", format!("{node}, open to this user")),
-                Access::Denied => f.problem(
-                    "group node",
-                    format!("{node}: this user may not open it"),
-                    access_fix(&node),
-                ),
-                // Missing while not bound to vfio-pci is the device problem above.
-                Access::Missing if device.info.driver.as_deref() == Some(driver.name()) => f
-                    .problem(
-                        "group node",
-                        format!("{node} is missing although the device is bound to vfio-pci"),
-                        "check that devtmpfs is mounted on /dev and udev is running".to_owned(),
+            let interface = match &device.vfio {
+                Some(offer) => match choose(address, requested, offer) {
+                    Ok(choice) => {
+                        f.ok(
+                            "interface",
+                            format!("{} ({})", choice.interface, choice.reason),
+                        );
+                        Some(choice.interface)
+                    }
+                    Err(err) => {
+                        f.problem(
+                            "interface",
+                            err.to_string(),
+                            format!("unset {INTERFACE_ENV}, or set it to `group`"),
+                        );
+                        None
+                    }
+                },
+                None => Some(Interface::Group),
+            };
+            if interface == Some(Interface::Cdev) {
+                assess_cdev(f, device);
+            } else {
+                assess_group_node(f, device, driver, group);
+            }
+            if !device.holders.is_empty() {
+                let holders: Vec<String> = device
+                    .holders
+                    .iter()
+                    .map(|(pid, command)| format!("PID {pid} ({command})"))
+                    .collect();
+                let pids: Vec<String> = device.holders.iter().map(|(p, _)| p.to_string()).collect();
+                f.problem(
+                    "in use",
+                    format!("{address} is held by {}", holders.join(", ")),
+                    format!(
+                        "VFIO gives a device to one process at a time: stop that driver (`kill \
+                         {}`) before starting another",
+                        pids.join(" ")
                     ),
-                Access::Missing => {}
+                );
             }
         }
     } else {
@@ -460,6 +533,46 @@ fn assess_device(f: &mut Findings, device: &DeviceFacts, driver: UserspaceDriver
                 );
             }
         }
+    }
+}
+
+/// The device cdev of a device reached through it.
+fn assess_cdev(f: &mut Findings, device: &DeviceFacts) {
+    let Some((node, access)) = device.vfio.as_ref().and_then(|offer| offer.cdev.as_ref()) else {
+        return;
+    };
+    match access {
+        Access::Granted => f.ok("cdev node", format!("{node}, open to this user")),
+        Access::Denied => f.problem(
+            "cdev node",
+            format!("{node}: this user may not open it"),
+            access_fix(node),
+        ),
+        Access::Missing => f.problem(
+            "cdev node",
+            format!("{node} is missing although sysfs numbers the device cdev"),
+            "check that devtmpfs is mounted on /dev and udev is running".to_owned(),
+        ),
+    }
+}
+
+/// The group node of a device reached through its group.
+fn assess_group_node(f: &mut Findings, device: &DeviceFacts, driver: UserspaceDriver, group: u32) {
+    let node = format!("/dev/vfio/{group}");
+    match device.group_node {
+        Access::Granted => f.ok("group node", format!("{node}, open to this user")),
+        Access::Denied => f.problem(
+            "group node",
+            format!("{node}: this user may not open it"),
+            access_fix(&node),
+        ),
+        // Missing while not bound to vfio-pci is the device problem above.
+        Access::Missing if device.info.driver.as_deref() == Some(driver.name()) => f.problem(
+            "group node",
+            format!("{node} is missing although the device is bound to vfio-pci"),
+            "check that devtmpfs is mounted on /dev and udev is running".to_owned(),
+        ),
+        Access::Missing => {}
     }
 }
 

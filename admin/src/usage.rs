@@ -9,7 +9,8 @@
 //!   matched by device number or by source) or used as swap (`/proc/swaps`); the root
 //!   filesystem is called out as such;
 //! - a network interface of the device that is administratively up (`IFF_UP` in its `flags`);
-//! - a process that has the device's VFIO group node or UIO node open (unbinding waits for it).
+//! - a process that has the device's VFIO group node, VFIO device cdev or UIO node open (unbinding
+//!   waits for it).
 //!
 //! The block devices and interfaces of a device are those whose sysfs directories lie below the
 //! device's own (`/sys/devices/pci.../0000:00:04.0/...`), whatever the driver.
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use drydock_host::error::HostError;
 use drydock_host::sysfs::{link_name, list_dir, parse_hex, read_optional, Sysfs};
+use drydock_host::vfio;
 
 /// `IFF_UP`: the interface is administratively up.
 const IFF_UP: u64 = 0x1;
@@ -250,30 +252,6 @@ fn blocks(sysfs: &Sysfs, device: &Path) -> Result<Vec<Block>, HostError> {
     Ok(found)
 }
 
-/// The processes that have `node` open, as (pid, command).
-fn openers(sysfs: &Sysfs, node: &str) -> Vec<(u32, String)> {
-    let proc_dir = sysfs.path("proc");
-    let Ok(pids) = list_dir(&proc_dir) else {
-        return Vec::new();
-    };
-    pids.into_iter()
-        .filter_map(|pid| pid.parse::<u32>().ok())
-        .filter(|pid| {
-            let fd_dir = proc_dir.join(pid.to_string()).join("fd");
-            list_dir(&fd_dir).unwrap_or_default().iter().any(|fd| {
-                fs::read_link(fd_dir.join(fd)).is_ok_and(|target| target == Path::new(node))
-            })
-        })
-        .map(|pid| {
-            let comm = read_optional(&proc_dir.join(pid.to_string()).join("comm"))
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "?".to_owned());
-            (pid, comm)
-        })
-        .collect()
-}
-
 /// Returns what uses the PCI device at `address` (canonical form); empty if nothing does.
 pub fn uses(sysfs: &Sysfs, address: &str) -> Result<Vec<Use>, HostError> {
     let Some(device) = real_dir(&sysfs.device_dir(address)) else {
@@ -341,13 +319,14 @@ pub fn uses(sysfs: &Sysfs, address: &str) -> Result<Vec<Use>, HostError> {
     if let Some(group) = sysfs.iommu_group(address) {
         if sysfs.driver(address).as_deref() == Some("vfio-pci") {
             nodes.push(format!("/dev/vfio/{group}"));
+            nodes.extend(sysfs.vfio_cdev(address).map(|name| vfio::cdev_path(&name)));
         }
     }
     for uio in sysfs.uio_nodes(address)? {
         nodes.push(format!("/dev/{uio}"));
     }
     for node in nodes {
-        for (pid, command) in openers(sysfs, &node) {
+        for (pid, command) in sysfs.openers(&node) {
             found.push(Use::Open {
                 node: node.clone(),
                 pid,
@@ -472,6 +451,26 @@ mod tests {
         assert_eq!(
             (found[0].kind(), found[0].summary().as_str()),
             ("open", "open by 4242 (edu)")
+        );
+    }
+
+    #[test]
+    fn an_open_device_cdev_is_a_use() {
+        let fake = FakeSys::guest("open-cdev");
+        fake.enable_vfio_cdev();
+        let sysfs = fake.sysfs();
+        sysfs
+            .set_driver_override("0000:00:02.0", Some("vfio-pci"))
+            .unwrap();
+        sysfs.drivers_probe("0000:00:02.0").unwrap();
+        fake.add_open_file(4242, "edu", "/dev/vfio/devices/vfio0");
+        assert_eq!(
+            uses(&sysfs, "0000:00:02.0").unwrap(),
+            vec![Use::Open {
+                node: "/dev/vfio/devices/vfio0".into(),
+                pid: 4242,
+                command: "edu".into()
+            }]
         );
     }
 

@@ -1,4 +1,5 @@
-//! `drydock list`: every PCI device with its identity, driver and IOMMU group.
+//! `drydock list`: every PCI device with its identity, driver, IOMMU group, VFIO device cdev and
+//! what uses it.
 
 use std::io::Write;
 
@@ -6,6 +7,7 @@ use drydock_admin::binding;
 use drydock_admin::usage::{self, Use};
 use drydock_host::error::HostError;
 use drydock_host::sysfs::{PciDeviceInfo, Sysfs};
+use drydock_host::vfio;
 use serde::Serialize;
 
 use crate::args::ListArgs;
@@ -46,6 +48,9 @@ pub(crate) struct Listed {
     pub(crate) group_viable: Option<bool>,
     /// The other members that keep kernel drivers.
     pub(crate) group_blockers: Vec<Blocker>,
+    /// The device's VFIO device cdev (`/dev/vfio/devices/vfio0`), if it is bound to vfio-pci on a
+    /// kernel that gives cdevs.
+    pub(crate) vfio_cdev: Option<String>,
     /// What uses the device: a mounted filesystem, swap, an interface that is up, an open node.
     pub(crate) in_use: Vec<InUse>,
 }
@@ -135,6 +140,9 @@ fn describe(
         .collect();
     Ok(Listed {
         in_use,
+        vfio_cdev: sysfs
+            .vfio_cdev(&info.address)
+            .map(|name| vfio::cdev_path(&name)),
         vendor: format!("{:04x}", info.vendor),
         device: format!("{:04x}", info.device),
         vendor_name: names.vendor(info.vendor).map(str::to_owned),
@@ -188,7 +196,7 @@ pub(crate) fn print(out: &mut dyn Write, devices: &[Listed], json: bool) -> Resu
         line(out, &text);
         return Ok(());
     }
-    let rows: Vec<[String; 7]> = devices
+    let rows: Vec<[String; 8]> = devices
         .iter()
         .map(|d| {
             let driver = match (&d.driver, d.taken_by_drydock) {
@@ -214,11 +222,18 @@ pub(crate) fn print(out: &mut dyn Write, devices: &[Listed], json: bool) -> Resu
                 driver,
                 d.iommu_group.map_or("-".to_owned(), |g| g.to_string()),
                 vfio,
+                d.vfio_cdev
+                    .as_deref()
+                    .and_then(|node| node.rsplit('/').next())
+                    .unwrap_or("-")
+                    .to_owned(),
                 in_use(d),
             ]
         })
         .collect();
-    let header = ["BDF", "IDS", "CLASS", "DRIVER", "GROUP", "VFIO", "IN USE"];
+    let header = [
+        "BDF", "IDS", "CLASS", "DRIVER", "GROUP", "VFIO", "CDEV", "IN USE",
+    ];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -96,6 +96,35 @@ fn list_shows_every_device_with_driver_group_and_viability() {
 }
 
 #[test]
+fn list_shows_the_vfio_device_cdev_where_the_kernel_gives_one() {
+    let fake = FakeSys::guest("list-cdev");
+    ok(&fake, &["bind", EDU]);
+    // The CDEV cell of a device's row: the word at the header's column.
+    let cdev = |table: &str, address: &str| -> String {
+        let at = table.lines().next().unwrap().find("CDEV").unwrap();
+        let line = table.lines().find(|l| l.starts_with(address)).unwrap();
+        line[at..].split_whitespace().next().unwrap().to_owned()
+    };
+    // A kernel without the cdev: vfio-pci devices have none.
+    let table = ok(&fake, &["list"]);
+    assert_eq!(cdev(&table, EDU), "-");
+    // With it, a device bound from then on gets one, shown by name and, in JSON, as its node.
+    fake.enable_vfio_cdev();
+    ok(&fake, &["bind", NIC]);
+    let table = ok(&fake, &["list"]);
+    // The kernel numbers every VFIO device; edu took vfio0 without a node.
+    assert_eq!(cdev(&table, NIC), "vfio1");
+    assert_eq!(cdev(&table, EDU), "-");
+    let value: serde_json::Value = serde_json::from_str(&ok(&fake, &["list", "--json"])).unwrap();
+    let cdev_of = |address: &str| {
+        let devices = value.as_array().unwrap();
+        devices.iter().find(|d| d["address"] == address).unwrap()["vfio_cdev"].clone()
+    };
+    assert_eq!(cdev_of(NIC), "/dev/vfio/devices/vfio1");
+    assert_eq!(cdev_of(EDU), serde_json::Value::Null);
+}
+
+#[test]
 fn list_filters_by_class_ids_slot_and_driver() {
     let fake = FakeSys::guest("filters");
     assert_eq!(

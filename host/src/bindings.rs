@@ -7,7 +7,7 @@
 //! device`, `struct pci_dev`, `struct module`) are this crate's own types under their C names.
 #![allow(non_camel_case_types, non_upper_case_globals, missing_docs)]
 
-use core::ffi::{c_char, c_int, c_ulong, c_void};
+use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 /// `dma_addr_t`: a bus address the device uses for DMA (an IOVA behind an IOMMU).
 pub type dma_addr_t = u64;
@@ -868,3 +868,218 @@ pub use crate::workqueue::{
 pub type wq_misc_consts = core::ffi::c_uint;
 /// `WORK_CPU_UNBOUND`: queue on no particular CPU (`NR_CPUS` of the Debian kernels, 8192).
 pub const wq_misc_consts_WORK_CPU_UNBOUND: wq_misc_consts = 8192;
+
+/// `struct file`: an open file.
+pub use crate::fs::RawFile as file;
+
+/// `struct inode`. drydock has no inodes: the `inode` argument of `open` and `release` is null.
+#[repr(C)]
+pub struct inode {
+    _unused: [u8; 0],
+}
+
+/// `struct kiocb`: the file and the position of one read or write.
+#[repr(C)]
+pub struct kiocb {
+    pub ki_filp: *mut file,
+    pub ki_pos: loff_t,
+}
+
+/// `struct iov_iter`: the buffers of one read or write.
+pub use crate::iov::IovIter as iov_iter;
+
+/// `ITER_SOURCE`: an `iov_iter` the data is read from (a write's).
+pub const ITER_SOURCE: u32 = 1;
+/// `ITER_DEST`: an `iov_iter` the data is written to (a read's).
+pub const ITER_DEST: u32 = 0;
+
+/// `struct seq_file`: the text a `show` callback prints.
+pub use crate::seq_file::SeqFile as seq_file;
+
+/// `struct vm_area_struct`: a mapping being made by `mmap()`. No host path maps a driver's file
+/// (CUSE cannot), so none is ever made.
+#[repr(C)]
+pub struct vm_area_struct {
+    _unused: [u8; 0],
+}
+
+/// An `ioctl` handler: `long (*)(struct file *, unsigned int cmd, unsigned long arg)`.
+pub type ioctl_fn = unsafe fn(*mut file, c_uint, c_ulong) -> c_long;
+
+/// `struct file_operations`, reduced to what the host calls: what a character device does when
+/// it is opened, read, written, controlled with `ioctl()`, shown in `fdinfo` and closed.
+///
+/// Difference from C: there is no `mmap`, which no host path can call (CUSE has none), nor the
+/// operations the mirror does not set.
+#[repr(C)]
+pub struct file_operations {
+    pub owner: *mut module,
+    pub open: Option<unsafe fn(*mut inode, *mut file) -> c_int>,
+    pub release: Option<unsafe fn(*mut inode, *mut file) -> c_int>,
+    pub read_iter: Option<unsafe fn(*mut kiocb, *mut iov_iter) -> isize>,
+    pub write_iter: Option<unsafe fn(*mut kiocb, *mut iov_iter) -> isize>,
+    pub unlocked_ioctl: Option<ioctl_fn>,
+    pub compat_ioctl: Option<ioctl_fn>,
+    pub show_fdinfo: Option<unsafe fn(*mut seq_file, *mut file)>,
+}
+
+// SAFETY: the operations are functions that may be called from any thread, and `owner` is only
+// compared, never dereferenced by the host.
+unsafe impl Sync for file_operations {}
+
+/// `compat_ptr_ioctl`: a 32-bit process's `ioctl()` handed to the 64-bit handler, its argument
+/// widened as a pointer (`compat_ptr()`, which zero-extends on x86_64).
+pub const compat_ptr_ioctl: Option<ioctl_fn> = Some(crate::fs::compat_ptr_ioctl);
+
+/// `MISC_DYNAMIC_MINOR`: the misc device's minor number is chosen at registration.
+pub const MISC_DYNAMIC_MINOR: u32 = 255;
+
+/// `struct miscdevice`: a character device registered by name.
+///
+/// `this_device` is set by `misc_register()`: the device of class `misc` the registration
+/// created, named `name`.
+#[repr(C)]
+pub struct miscdevice {
+    pub minor: c_int,
+    pub name: *const c_char,
+    pub fops: *const file_operations,
+    pub this_device: *mut device,
+}
+
+/// The flags a file is opened with (`O_*` of `include/uapi/asm-generic/fcntl.h`, x86_64).
+pub const O_ACCMODE: u32 = 0o3;
+pub const O_RDONLY: u32 = 0o0;
+pub const O_WRONLY: u32 = 0o1;
+pub const O_RDWR: u32 = 0o2;
+pub const O_CREAT: u32 = 0o100;
+pub const O_EXCL: u32 = 0o200;
+pub const O_NOCTTY: u32 = 0o400;
+pub const O_TRUNC: u32 = 0o1000;
+pub const O_APPEND: u32 = 0o2000;
+pub const O_NONBLOCK: u32 = 0o4000;
+pub const O_NDELAY: u32 = O_NONBLOCK;
+pub const O_DSYNC: u32 = 0o10000;
+pub const FASYNC: u32 = 0o20000;
+pub const O_DIRECT: u32 = 0o40000;
+pub const O_LARGEFILE: u32 = 0o100000;
+pub const O_DIRECTORY: u32 = 0o200000;
+pub const O_NOFOLLOW: u32 = 0o400000;
+pub const O_NOATIME: u32 = 0o1000000;
+pub const O_CLOEXEC: u32 = 0o2000000;
+pub const __O_SYNC: u32 = 0o4000000;
+pub const O_SYNC: u32 = __O_SYNC | O_DSYNC;
+pub const O_PATH: u32 = 0o10000000;
+pub const __O_TMPFILE: u32 = 0o20000000;
+pub const O_TMPFILE: u32 = __O_TMPFILE | O_DIRECTORY;
+
+// configfs (`include/linux/configfs.h`); the functions are in [`crate::configfs`].
+
+/// `struct mutex`: the host's sleeping lock (see [`crate::sync::RawMutex`]).
+pub use crate::sync::RawMutex as mutex;
+
+/// `struct kref`: a reference count, whose object is released when it drops to zero.
+#[repr(C)]
+pub struct kref {
+    pub refcount: core::sync::atomic::AtomicU32,
+}
+
+/// `CONFIGFS_ITEM_NAME_LEN`: the size of a [`config_item`]'s own name buffer, NUL included.
+pub const CONFIGFS_ITEM_NAME_LEN: usize = 20;
+
+/// `struct config_item`: an object of a configfs tree, shown as a directory.
+///
+/// Difference from C: no `ci_entry` (the host's tree keeps each group's children), and
+/// `ci_dentry` is the number of the item's directory in that tree (`0` while it has none).
+#[repr(C)]
+pub struct config_item {
+    pub ci_name: *mut c_char,
+    pub ci_namebuf: [c_char; CONFIGFS_ITEM_NAME_LEN],
+    pub ci_kref: kref,
+    pub ci_parent: *mut config_item,
+    pub ci_group: *mut config_group,
+    pub ci_type: *const config_item_type,
+    pub ci_dentry: u64,
+}
+
+/// `struct config_item_type`: what the items of a kind have: their operations and attributes.
+///
+/// Difference from C: no `ct_bin_attrs` (binary attributes are not implemented).
+#[repr(C)]
+pub struct config_item_type {
+    pub ct_owner: *mut module,
+    pub ct_item_ops: *const configfs_item_operations,
+    pub ct_group_ops: *const configfs_group_operations,
+    /// A null-terminated array of the items' attributes, or null for none.
+    pub ct_attrs: *mut *mut configfs_attribute,
+}
+
+/// `struct config_group`: an item that can hold items: those users make with `mkdir` and its
+/// default groups.
+///
+/// Difference from C: no `cg_children` (the host's tree keeps them), and the default groups are a
+/// singly linked list: `default_groups` is the first, each one's `group_entry` the next.
+#[repr(C)]
+pub struct config_group {
+    pub cg_item: config_item,
+    pub cg_subsys: *mut configfs_subsystem,
+    pub default_groups: *mut config_group,
+    pub group_entry: *mut config_group,
+}
+
+/// `struct configfs_attribute`: a file of an item's directory, read with `show` and written with
+/// `store`.
+///
+/// Difference from C: `show` and `store` are Rust functions (`unsafe fn`), so that a panic in a
+/// driver's callback unwinds to the thread serving the request, which reports it as `EIO` and goes
+/// on, as debugfs's callbacks do.
+#[repr(C)]
+pub struct configfs_attribute {
+    pub ca_name: *const c_char,
+    pub ca_owner: *mut module,
+    pub ca_mode: u16,
+    pub show: Option<unsafe fn(*mut config_item, *mut c_char) -> isize>,
+    pub store: Option<unsafe fn(*mut config_item, *const c_char, usize) -> isize>,
+}
+
+/// `struct configfs_item_operations`.
+///
+/// Difference from C: no `allow_link` and `drop_link` (symbolic links are not implemented); Rust
+/// functions, as in [`configfs_attribute`].
+#[repr(C)]
+pub struct configfs_item_operations {
+    pub release: Option<unsafe fn(*mut config_item)>,
+}
+
+/// `struct configfs_group_operations`: how a group makes (`mkdir`) and drops (`rmdir`) items.
+///
+/// Difference from C: only groups are made (no `make_item`), and there are no
+/// `disconnect_notify`, `is_visible` and `is_bin_visible`; Rust functions, as in
+/// [`configfs_attribute`].
+#[repr(C)]
+pub struct configfs_group_operations {
+    pub make_group: Option<unsafe fn(*mut config_group, *const c_char) -> *mut config_group>,
+    pub drop_item: Option<unsafe fn(*mut config_group, *mut config_item)>,
+}
+
+/// `struct configfs_subsystem`: a top-level directory of configfs and the lock of its tree.
+#[repr(C)]
+pub struct configfs_subsystem {
+    pub su_group: config_group,
+    pub su_mutex: mutex,
+}
+
+// The block layer's C types and constants (`include/linux/blk_types.h`, `blkdev.h`, `blk-mq.h`).
+pub use crate::block::genhd::{gendisk, queue_limits, DISK_NAME_LEN};
+pub use crate::block::mq::{
+    blk_mq_hw_ctx, blk_mq_ops, blk_mq_queue_data, blk_mq_tag_set, io_comp_batch, request,
+    request_queue, BLK_MQ_MAX_DEPTH, NUMA_NO_NODE,
+};
+pub use crate::block::{
+    blk_features_t, blk_opf_t, blk_status_t, sector_t, BLK_FEAT_ROTATIONAL, BLK_STS_AGAIN,
+    BLK_STS_DEV_RESOURCE, BLK_STS_DM_REQUEUE, BLK_STS_DURATION_LIMIT, BLK_STS_INVAL, BLK_STS_IOERR,
+    BLK_STS_MEDIUM, BLK_STS_NOSPC, BLK_STS_NOTSUPP, BLK_STS_OFFLINE, BLK_STS_OK,
+    BLK_STS_PROTECTION, BLK_STS_RESOURCE, BLK_STS_RESV_CONFLICT, BLK_STS_TARGET, BLK_STS_TIMEOUT,
+    BLK_STS_TRANSPORT, BLK_STS_ZONE_ACTIVE_RESOURCE, BLK_STS_ZONE_OPEN_RESOURCE, PAGE_SECTORS,
+    PAGE_SECTORS_SHIFT, REQ_OP_DISCARD, REQ_OP_FLUSH, REQ_OP_MASK, REQ_OP_READ, REQ_OP_WRITE,
+    REQ_OP_WRITE_ZEROES, SECTOR_MASK, SECTOR_SHIFT, SECTOR_SIZE,
+};

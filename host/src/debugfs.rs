@@ -10,11 +10,11 @@
 //! - **FUSE**: [`mount_for_module`] mounts the tree at a directory of its own while the process
 //!   runs (the runner does it for every driver process: `/run/drydock/debugfs/MODULE.PID`, see
 //!   [`mount_dir`]), so `cat`, `echo >` and `ls` work on it from a shell as on
-//!   `/sys/kernel/debug`. Each request's buffer is lent to the file's callbacks as user memory, so
-//!   a driver reads and writes it through `UserSliceReader` and `UserSliceWriter` as in the
-//!   kernel.
-//! - **In process**: [`open`], [`read`], [`write`](fn@write), [`read_dir`] and [`metadata`] reach the same
-//!   files by path, through the same code: tests use them, and they work without FUSE.
+//!   `/sys/kernel/debug` ([`crate::pseudofs`] serves it). Each request's buffer is lent to the
+//!   file's callbacks as user memory, so a driver reads and writes it through `UserSliceReader`
+//!   and `UserSliceWriter` as in the kernel.
+//! - **In process**: [`open`], [`read`], [`write`](fn@write), [`read_dir`] and [`metadata`] reach
+//!   the same files by path, through the same code: tests use them, and they work without FUSE.
 //!
 //! Files behave as the kernel's: a text file's reads come from the text its `show` produced at
 //! the first read of the open file (`seq_file`), a write hands the driver the whole buffer, a file
@@ -24,21 +24,24 @@
 //! mode, owner or name can be changed through the mount.
 
 mod file;
-mod fuse;
 
+pub use crate::pseudofs::{Metadata, Mount, MountError};
 pub use file::{FileOperations, OpenFile, ReadFn, SeqFile, ShowFn, WriteFn, USER_BUFFER};
-pub use fuse::{mount, mount_dir, mount_for_module, Mount, MountError, MOUNT_ENV};
 
 use core::ffi::c_void;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::num::NonZeroU64;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
 
 use crate::errno::Errno;
 use crate::print::{printk, Level};
+use crate::pseudofs::{self, Access, Attr, Kind, Node, Nodes, ROOT};
 use file::FileNode;
+
+/// The environment variable that chooses where a driver process mounts its debugfs tree: a
+/// directory, or `off` for no mount.
+pub const MOUNT_ENV: &str = "DRYDOCK_DEBUGFS";
 
 /// An entry of the tree, a directory or a file (the kernel's `struct dentry *` of one).
 ///
@@ -46,43 +49,11 @@ use file::FileNode;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Dentry(NonZeroU64);
 
-/// The number of the tree's root directory (FUSE's root inode).
-const ROOT: u64 = 1;
+/// The process's debugfs tree: its directories hold nothing more than their entries, its files
+/// their operations and data.
+type Tree = Nodes<(), Arc<FileNode>>;
 
-/// An entry's kind, with what it holds.
-enum Kind {
-    /// A directory and its entries, by name.
-    Dir(BTreeMap<CString, u64>),
-    /// A file.
-    File(Arc<FileNode>),
-}
-
-/// An entry in the tree.
-struct Node {
-    name: CString,
-    parent: u64,
-    created: SystemTime,
-    kind: Kind,
-}
-
-/// The process's debugfs tree.
-struct Tree {
-    nodes: HashMap<u64, Node>,
-    next: u64,
-}
-
-static TREE: LazyLock<Mutex<Tree>> = LazyLock::new(|| {
-    let root = Node {
-        name: c"/".to_owned(),
-        parent: ROOT,
-        created: SystemTime::now(),
-        kind: Kind::Dir(BTreeMap::new()),
-    };
-    Mutex::new(Tree {
-        nodes: HashMap::from([(ROOT, root)]),
-        next: ROOT + 1,
-    })
-});
+static TREE: LazyLock<Mutex<Tree>> = LazyLock::new(|| Mutex::new(Nodes::new(())));
 
 fn tree() -> MutexGuard<'static, Tree> {
     TREE.lock().unwrap_or_else(PoisonError::into_inner)
@@ -94,7 +65,11 @@ fn tree() -> MutexGuard<'static, Tree> {
 /// removed, `ENOTDIR` if it is a file, and `EACCES` for a name that cannot be an entry's (empty,
 /// `.`, `..`, or with a `/`).
 pub fn debugfs_create_dir(name: &CStr, parent: Option<Dentry>) -> Result<Dentry, Errno> {
-    create(name, parent, Kind::Dir(BTreeMap::new()))
+    let kind = Kind::Dir {
+        entries: BTreeMap::new(),
+        data: (),
+    };
+    create(name, parent, kind)
 }
 
 /// Creates the file `name` with permissions `mode` in `parent`, or at the root
@@ -118,48 +93,35 @@ pub unsafe fn debugfs_create_file_full(
     create(name, parent, Kind::File(Arc::new(file)))
 }
 
-fn create(name: &CStr, parent: Option<Dentry>, kind: Kind) -> Result<Dentry, Errno> {
+fn create(
+    name: &CStr,
+    parent: Option<Dentry>,
+    kind: Kind<(), Arc<FileNode>>,
+) -> Result<Dentry, Errno> {
     let bytes = name.to_bytes();
     if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') {
         return Err(Errno::EACCES);
     }
     let mut tree = tree();
     let parent = parent.map_or(ROOT, |parent| parent.0.get());
-    let parent_node = tree.nodes.get(&parent).ok_or(Errno::ENOENT)?;
-    let Kind::Dir(entries) = &parent_node.kind else {
-        return Err(Errno::ENOTDIR);
-    };
-    if entries.contains_key(name) {
-        printk(
-            Level::Err,
-            "debugfs",
-            Some("debugfs"),
-            format_args!(
-                "'{}' already exists in '{}'",
-                name.to_string_lossy(),
-                parent_node.name.to_string_lossy()
-            ),
-        );
-        return Err(Errno::EEXIST);
+    match tree.add(parent, name, kind) {
+        Ok(number) => NonZeroU64::new(number).map(Dentry).ok_or(Errno::ENOMEM),
+        Err(Errno::EEXIST) => {
+            let parent = tree.get(parent).map(|node| node.name.to_string_lossy());
+            printk(
+                Level::Err,
+                "debugfs",
+                Some("debugfs"),
+                format_args!(
+                    "'{}' already exists in '{}'",
+                    name.to_string_lossy(),
+                    parent.unwrap_or_default()
+                ),
+            );
+            Err(Errno::EEXIST)
+        }
+        Err(err) => Err(err),
     }
-    let number = tree.next;
-    let dentry = Dentry(NonZeroU64::new(number).ok_or(Errno::ENOMEM)?);
-    tree.next += 1;
-    if let Some(Node {
-        kind: Kind::Dir(entries),
-        ..
-    }) = tree.nodes.get_mut(&parent)
-    {
-        entries.insert(name.to_owned(), number);
-    }
-    let node = Node {
-        name: name.to_owned(),
-        parent,
-        created: SystemTime::now(),
-        kind,
-    };
-    tree.nodes.insert(number, node);
-    Ok(dentry)
 }
 
 /// Removes `dentry` and, for a directory, everything under it (`debugfs_remove()`), then waits
@@ -168,160 +130,61 @@ fn create(name: &CStr, parent: Option<Dentry>, kind: Kind) -> Result<Dentry, Err
 /// Like the kernel's, it must not be called from a callback of a file it removes, which it would
 /// wait for forever.
 pub fn debugfs_remove(dentry: Dentry) {
-    let files = {
-        let mut tree = tree();
-        let number = dentry.0.get();
-        let Some(node) = tree.nodes.get(&number) else {
-            return;
-        };
-        let (parent, name) = (node.parent, node.name.clone());
-        if let Some(Node {
-            kind: Kind::Dir(entries),
-            ..
-        }) = tree.nodes.get_mut(&parent)
-        {
-            entries.remove(&name);
-        }
-        let mut files = Vec::new();
-        let mut pending = vec![number];
-        while let Some(number) = pending.pop() {
-            match tree.nodes.remove(&number).map(|node| node.kind) {
-                Some(Kind::Dir(entries)) => pending.extend(entries.into_values()),
-                Some(Kind::File(file)) => files.push(file),
-                None => {}
-            }
-        }
-        files
-    };
+    let removed = tree().remove(dentry.0.get());
     // Outside the tree's lock: a running callback may create or remove entries.
-    for file in files {
-        file.remove();
-    }
-}
-
-/// What kind of entry a path names, with its permissions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Metadata {
-    /// Whether it is a directory.
-    pub is_dir: bool,
-    /// Its permission bits: `0o755` for a directory (`0o700` for the root, as debugfs is mounted),
-    /// the mode it was created with for a file.
-    pub mode: u16,
-}
-
-/// An entry's number, kind and creation time, for a FUSE reply.
-#[derive(Clone, Copy, Debug)]
-struct Attr {
-    number: u64,
-    metadata: Metadata,
-    /// The size `stat()` shows ([`file::FileNode::size_bound`]; 0 for a directory).
-    size: u64,
-    created: SystemTime,
-}
-
-impl Node {
-    fn attr(&self, number: u64) -> Attr {
-        let (is_dir, mode, size) = match &self.kind {
-            Kind::Dir(_) if number == ROOT => (true, 0o700, 0),
-            Kind::Dir(_) => (true, 0o755, 0),
-            Kind::File(file) => (false, file.mode(), file.size_bound()),
-        };
-        Attr {
-            number,
-            metadata: Metadata { is_dir, mode },
-            size,
-            created: self.created,
+    for node in removed {
+        if let Kind::File(file) = node.kind {
+            file.remove();
         }
     }
 }
 
-/// The attributes of entry `number`; `ENOENT` if there is none.
-fn attr(number: u64) -> Result<Attr, Errno> {
-    let tree = tree();
-    let node = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
-    Ok(node.attr(number))
-}
-
-/// The entry `name` of directory `parent`.
-fn lookup(parent: u64, name: &[u8]) -> Result<Attr, Errno> {
-    let tree = tree();
-    let node = tree.nodes.get(&parent).ok_or(Errno::ENOENT)?;
-    let Kind::Dir(entries) = &node.kind else {
-        return Err(Errno::ENOTDIR);
+/// What `stat()` shows of an entry: a directory has mode `0o755` (`0o700` for the root, as debugfs
+/// is mounted) and size 0, a file the mode it was created with and, unlike on debugfs, a size
+/// above its content ([`FileNode::size_bound`]).
+fn stat(number: u64, node: &Node<(), Arc<FileNode>>) -> (Metadata, u64) {
+    let (is_dir, mode, size) = match &node.kind {
+        Kind::Dir { .. } if number == ROOT => (true, 0o700, 0),
+        Kind::Dir { .. } => (true, 0o755, 0),
+        Kind::File(file) => (false, file.mode(), file.size_bound()),
     };
-    let name = CString::new(name).map_err(|_| Errno::ENOENT)?;
-    let number = *entries.get(&name).ok_or(Errno::ENOENT)?;
-    let child = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
-    Ok(child.attr(number))
+    (Metadata { is_dir, mode }, size)
 }
 
-/// The entries of directory `number`, with the number of its parent.
-fn entries(number: u64) -> Result<(u64, Vec<(CString, Attr)>), Errno> {
-    let tree = tree();
-    let node = tree.nodes.get(&number).ok_or(Errno::ENOENT)?;
-    let Kind::Dir(entries) = &node.kind else {
-        return Err(Errno::ENOTDIR);
-    };
-    let list = entries
-        .iter()
-        .filter_map(|(name, &child)| {
-            let attr = tree.nodes.get(&child)?.attr(child);
-            Some((name.clone(), attr))
-        })
-        .collect();
-    Ok((node.parent, list))
-}
+/// The process's debugfs tree, as [`crate::pseudofs`] serves it: a directory's mode is `0o755`
+/// (`0o700` for the root, as debugfs is mounted), a file's the one it was created with.
+pub struct Debugfs;
 
-/// Opens file `number`; `EISDIR` for a directory.
-fn open_number(number: u64) -> Result<OpenFile, Errno> {
-    let tree = tree();
-    match &tree.nodes.get(&number).ok_or(Errno::ENOENT)?.kind {
-        Kind::Dir(_) => Err(Errno::EISDIR),
-        Kind::File(file) => Ok(OpenFile::new(file.clone())),
+impl pseudofs::Tree for Debugfs {
+    const NAME: &'static str = "debugfs";
+    const MOUNT_ENV: &'static str = MOUNT_ENV;
+    type File = OpenFile;
+
+    fn attr(number: u64) -> Result<Attr, Errno> {
+        tree().attr(number, stat)
     }
-}
 
-/// The entry at `path`, relative to the tree's root (`a/b/c`; empty for the root).
-fn resolve(path: &str) -> Result<Attr, Errno> {
-    path.split('/')
-        .filter(|part| !part.is_empty())
-        .try_fold(attr(ROOT)?, |dir, part| lookup(dir.number, part.as_bytes()))
+    fn lookup(parent: u64, name: &[u8]) -> Result<Attr, Errno> {
+        tree().lookup_attr(parent, name, stat)
+    }
+
+    fn entries(number: u64) -> Result<(u64, Vec<(CString, Attr)>), Errno> {
+        tree().list(number, stat)
+    }
+
+    /// Opens file `number` for reading and writing, whatever `access` says: a debugfs file
+    /// without a read (or write) operation fails the read (or write) itself, with `EINVAL`.
+    fn open(number: u64, _access: Access) -> Result<OpenFile, Errno> {
+        match &tree().get(number)?.kind {
+            Kind::Dir { .. } => Err(Errno::EISDIR),
+            Kind::File(file) => Ok(OpenFile::new(file.clone())),
+        }
+    }
 }
 
 /// Opens the file at `path` (relative to the tree's root) for reading and writing.
 pub fn open(path: &str) -> Result<OpenFile, Errno> {
-    open_number(resolve(path)?.number)
+    pseudofs::open::<Debugfs>(path, Access::READ_WRITE)
 }
 
-/// Reads the file at `path` to its end, as `cat` does: one open, reads of a page each.
-pub fn read(path: &str) -> Result<Vec<u8>, Errno> {
-    let file = open(path)?;
-    let mut content = Vec::new();
-    loop {
-        let part = file.read_at(content.len() as u64, 4096)?;
-        if part.is_empty() {
-            return Ok(content);
-        }
-        content.extend_from_slice(&part);
-    }
-}
-
-/// Writes `data` to the file at `path`, as `echo -n DATA > PATH` does: one open, one write at the
-/// start. Returns how many bytes the file took.
-pub fn write(path: &str, data: &[u8]) -> Result<usize, Errno> {
-    open(path)?.write_at(0, data)
-}
-
-/// The names in the directory at `path`, in order.
-pub fn read_dir(path: &str) -> Result<Vec<String>, Errno> {
-    let (_, list) = entries(resolve(path)?.number)?;
-    Ok(list
-        .into_iter()
-        .map(|(name, _)| name.to_string_lossy().into_owned())
-        .collect())
-}
-
-/// What the entry at `path` is; `ENOENT` if there is none.
-pub fn metadata(path: &str) -> Result<Metadata, Errno> {
-    Ok(resolve(path)?.metadata)
-}
+pseudofs::tree_functions!(Debugfs);

@@ -26,6 +26,10 @@ pub enum BusType {
     Auxiliary,
     /// A faux device: the first field of a [`super::faux::RawFauxDevice`].
     Faux,
+    /// No bus: the device of class `misc` a misc device's registration creates
+    /// (`struct miscdevice`'s `this_device`); the kernel names the class where it would name the
+    /// bus.
+    Misc,
 }
 
 impl BusType {
@@ -36,6 +40,7 @@ impl BusType {
             BusType::Pci => "pci",
             BusType::Auxiliary => "auxiliary",
             BusType::Faux => "faux",
+            BusType::Misc => "misc",
         }
     }
 }

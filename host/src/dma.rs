@@ -52,8 +52,9 @@ pub(crate) fn page_aligned(size: usize) -> usize {
     size.max(1).div_ceil(memory::PAGE_SIZE) * memory::PAGE_SIZE
 }
 
-/// An address space through which a device performs DMA.
-pub trait DmaSpace: Send + Sync {
+/// An address space through which a device performs DMA (`Any`, so that a backend can find its
+/// own kind of space behind a device's).
+pub trait DmaSpace: std::any::Any + Send + Sync {
     /// Allocates `size` bytes of zeroed, page-aligned memory whose every bus address is at most
     /// `mask` (the kernel's `dma_alloc_attrs()`).
     fn alloc_coherent(&self, size: usize, mask: u64) -> Result<CoherentRegion, HostError>;

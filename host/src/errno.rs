@@ -23,10 +23,14 @@ impl Errno {
     pub const EPERM: Errno = Errno(-1);
     /// `ENOENT`: no such file or directory.
     pub const ENOENT: Errno = Errno(-2);
+    /// `EBADF`: bad file descriptor (for instance, a read of a file opened for writing only).
+    pub const EBADF: Errno = Errno(-9);
     /// `EIO`: I/O error.
     pub const EIO: Errno = Errno(-5);
     /// `ENXIO`: no such device or address.
     pub const ENXIO: Errno = Errno(-6);
+    /// `EAGAIN`: try again (for instance, a non-blocking call that would block).
+    pub const EAGAIN: Errno = Errno(-11);
     /// `ENOMEM`: out of memory.
     pub const ENOMEM: Errno = Errno(-12);
     /// `EACCES`: permission denied.
@@ -45,12 +49,22 @@ impl Errno {
     pub const EISDIR: Errno = Errno(-21);
     /// `EINVAL`: invalid argument.
     pub const EINVAL: Errno = Errno(-22);
+    /// `ENOTTY`: inappropriate ioctl for device.
+    pub const ENOTTY: Errno = Errno(-25);
     /// `EFBIG`: file too large.
     pub const EFBIG: Errno = Errno(-27);
     /// `ENOSPC`: no space left.
     pub const ENOSPC: Errno = Errno(-28);
     /// `ENAMETOOLONG`: file name too long.
     pub const ENAMETOOLONG: Errno = Errno(-36);
+    /// `ENOSYS`: function not implemented.
+    pub const ENOSYS: Errno = Errno(-38);
+    /// `ENOTEMPTY`: directory not empty.
+    pub const ENOTEMPTY: Errno = Errno(-39);
+    /// `EPROTO`: protocol error.
+    pub const EPROTO: Errno = Errno(-71);
+    /// `EOVERFLOW`: value too large for its type.
+    pub const EOVERFLOW: Errno = Errno(-75);
     /// `EOPNOTSUPP`: operation not supported.
     pub const EOPNOTSUPP: Errno = Errno(-95);
     /// `EPROBE_DEFER`: a driver's probe asks to be retried later (kernel-internal, never seen by
@@ -67,6 +81,31 @@ impl Errno {
             Some(Errno(errno))
         } else {
             None
+        }
+    }
+
+    /// Returns the byte count a C callback returned (`ssize_t`), or the error its negative value
+    /// stands for (`EIO` for a negative value that is no errno).
+    pub fn from_count(ret: isize) -> Result<usize, Errno> {
+        usize::try_from(ret).map_err(|_| {
+            c_int::try_from(ret)
+                .ok()
+                .and_then(Errno::from_errno)
+                .unwrap_or(Errno::EIO)
+        })
+    }
+
+    /// Returns the pointer a C function returned, or the error it holds (`IS_ERR()` and
+    /// `PTR_ERR()`: the addresses of the last 4095 bytes are errors); `ENOMEM` for null, as the
+    /// callers of constructors that may return either read it.
+    pub fn from_err_ptr<T>(ptr: *mut T) -> Result<*mut T, Errno> {
+        if ptr.is_null() {
+            return Err(Errno::ENOMEM);
+        }
+        // CAST: an address reinterpreted as a signed number, as `PTR_ERR()` does.
+        match c_int::try_from(ptr.addr() as isize) {
+            Ok(value) => Errno::from_errno(value).map_or(Ok(ptr), Err),
+            Err(_) => Ok(ptr),
         }
     }
 
@@ -112,6 +151,29 @@ mod tests {
         for bad in [0, 1, 22, -4096, c_int::MIN] {
             assert_eq!(Errno::from_errno(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn ssize_values_are_counts_or_errnos() {
+        assert_eq!(Errno::from_count(7), Ok(7));
+        assert_eq!(Errno::from_count(0), Ok(0));
+        assert_eq!(Errno::from_count(-16), Err(Errno::EBUSY));
+        assert_eq!(Errno::from_count(-5000), Err(Errno::EIO));
+    }
+
+    #[test]
+    fn error_pointers_hold_errnos() {
+        let mut value = 0u8;
+        let ptr = &raw mut value;
+        assert_eq!(Errno::from_err_ptr(ptr), Ok(ptr));
+        assert_eq!(
+            Errno::from_err_ptr(core::ptr::null_mut::<u8>()),
+            Err(Errno::ENOMEM)
+        );
+        let err = core::ptr::without_provenance_mut::<u8>((-22isize) as usize);
+        assert_eq!(Errno::from_err_ptr(err), Err(Errno::EINVAL));
+        let last = core::ptr::without_provenance_mut::<u8>((-4096isize) as usize);
+        assert_eq!(Errno::from_err_ptr(last), Ok(last));
     }
 
     #[test]

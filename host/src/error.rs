@@ -21,7 +21,7 @@ pub fn bind_command(address: Option<&str>, driver: &str) -> String {
 
 /// What to do about a file this process may not open.
 fn permission_fix(path: &str) -> String {
-    if path.starts_with("/dev/vfio/") {
+    if path.starts_with("/dev/vfio/") || path == crate::vfio::IOMMUFD_PATH {
         format!(
             "run as root, or give your user access (`chown $(id -u) {path}`, or a udev rule for \
              the group's node)"
@@ -31,6 +31,30 @@ fn permission_fix(path: &str) -> String {
     } else {
         "run as root, or give your user access to it".to_owned()
     }
+}
+
+/// Who holds a device another process asked for, and what to do.
+fn in_use_detail(holders: &[(u32, String)], nodes: &[String]) -> String {
+    if holders.is_empty() {
+        return format!(
+            "another process has it open through {}, and this user cannot see which (`sudo fuser \
+             -v {}` names it); VFIO lets one process drive a device at a time",
+            nodes.join(" or "),
+            nodes.join(" ")
+        );
+    }
+    let pids: Vec<String> = holders
+        .iter()
+        .map(|(pid, command)| format!("PID {pid} ({command})"))
+        .collect();
+    let kill: Vec<String> = holders.iter().map(|(pid, _)| pid.to_string()).collect();
+    format!(
+        "held by {} through {}; VFIO lets one process drive a device at a time: stop that driver \
+         (`kill {}`) or drive another device",
+        pids.join(", "),
+        nodes.join(" or "),
+        kill.join(" ")
+    )
 }
 
 /// A failure of the host machinery, with the remedy in its message.
@@ -109,6 +133,30 @@ pub enum HostError {
         path: String,
     },
 
+    /// VFIO's device cdev was asked for, and the kernel cannot give it for this device.
+    #[error(
+        "cannot reach {bdf} through VFIO's device cdev, as {} or --vfio=cdev asks: {why}; ask \
+         for the group interface (`{}=group`) or let drydock choose (`auto`)",
+        crate::vfio::INTERFACE_ENV,
+        crate::vfio::INTERFACE_ENV
+    )]
+    NoVfioCdev {
+        /// The device's address.
+        bdf: String,
+        /// What is missing.
+        why: &'static str,
+    },
+
+    /// The VFIO interface asked for in the environment is not one.
+    #[error(
+        "{}=`{text}` names no VFIO interface: write `group`, `cdev` or `auto`",
+        crate::vfio::INTERFACE_ENV
+    )]
+    BadInterface {
+        /// The variable's value.
+        text: String,
+    },
+
     /// A device node or sysfs file could not be opened for lack of permission.
     #[error("permission denied opening {path}: {}", permission_fix(path))]
     Permission {
@@ -142,14 +190,16 @@ pub enum HostError {
         reason: String,
     },
 
-    /// The IOMMU group is open in another process.
-    #[error(
-        "IOMMU group {group} is in use: another process has /dev/vfio/{group} open (only one may); \
-         stop the other driver process (`fuser /dev/vfio/{group}` names it)"
-    )]
-    GroupBusy {
-        /// The group number.
-        group: u32,
+    /// Another process (or this one) holds the device: VFIO lets one open it at a time.
+    #[error("PCI device {bdf} is in use: {}", in_use_detail(holders, nodes))]
+    DeviceInUse {
+        /// The device's address.
+        bdf: String,
+        /// The processes found holding its VFIO nodes, as (pid, command name); empty if none
+        /// could be seen (another user's processes are hidden from an unprivileged one).
+        holders: Vec<(u32, String)>,
+        /// The nodes whose openers were looked for (its group node, its group's device cdevs).
+        nodes: Vec<String>,
     },
 
     /// Locking DMA memory would exceed `RLIMIT_MEMLOCK`.
@@ -241,7 +291,9 @@ impl HostError {
             }
             HostError::ModuleLoad { .. } => Errno::ENODEV,
             HostError::Permission { .. } => Errno::EACCES,
-            HostError::GroupNotViable { .. } | HostError::GroupBusy { .. } => Errno::EBUSY,
+            HostError::NoVfioCdev { .. } => Errno::ENODEV,
+            HostError::BadInterface { .. } => Errno::EINVAL,
+            HostError::GroupNotViable { .. } | HostError::DeviceInUse { .. } => Errno::EBUSY,
             HostError::MemlockTooLow { .. }
             | HostError::IovaExhausted { .. }
             | HostError::PhysicalAboveMask { .. } => Errno::ENOMEM,
@@ -281,6 +333,26 @@ mod tests {
             others: vec![("0000:00:05.0".into(), "e1000e".into())],
         };
         assert!(err.to_string().contains("0000:00:05.0 is bound to e1000e"));
+        let err = HostError::DeviceInUse {
+            bdf: "0000:00:02.0".into(),
+            holders: vec![(4242, "edu".into())],
+            nodes: vec!["/dev/vfio/devices/vfio0".into(), "/dev/vfio/2".into()],
+        };
+        assert_eq!(
+            err.to_string(),
+            "PCI device 0000:00:02.0 is in use: held by PID 4242 (edu) through \
+             /dev/vfio/devices/vfio0 or /dev/vfio/2; VFIO lets one process drive a device at a \
+             time: stop that driver (`kill 4242`) or drive another device"
+        );
+        let err = HostError::DeviceInUse {
+            bdf: "0000:00:02.0".into(),
+            holders: Vec::new(),
+            nodes: vec!["/dev/vfio/2".into()],
+        };
+        assert!(
+            err.to_string().contains("`sudo fuser -v /dev/vfio/2`"),
+            "{err}"
+        );
         let err = HostError::MemlockTooLow {
             needed: 4 << 20,
             limit: 64 << 10,

@@ -115,8 +115,8 @@ pub enum IrqSourceKind {
 /// thread; the PCI core serialises what the kernel serialises.
 pub trait PciFunction: Send + Sync {
     /// How the process reaches the function, as its state shows it (`drydock/devices`,
-    /// [`crate::state`]): `vfio`, `vfio-noiommu` (VFIO without an IOMMU: no DMA isolation),
-    /// `uio` or `simulated`.
+    /// [`crate::state`]): `vfio` (through its group), `vfio-cdev` (through its device cdev, with
+    /// iommufd), `vfio-noiommu` (VFIO without an IOMMU: no DMA isolation), `uio` or `simulated`.
     fn backend(&self) -> &'static str;
 
     /// Reads `data.len()` bytes of configuration space at `offset`.
@@ -150,4 +150,14 @@ pub trait PciFunction: Send + Sync {
 
     /// Resets the function, if it supports a reset.
     fn reset(&self) -> Result<(), HostError>;
+
+    /// Becomes readable when the kernel asks for the function back, if the backend can tell: the
+    /// device is being removed (`echo 1 > .../remove`, a hot unplug) or unbound from the kernel
+    /// driver the backend needs. VFIO signals its device request interrupt
+    /// (`VFIO_PCI_REQ_IRQ_INDEX`) to this eventfd, and the kernel waits until the process closes
+    /// the device. Whoever waits on it reads it (8 bytes) and releases the function: unbinds its
+    /// driver, then closes it. `None`, the default, for a backend that cannot tell (UIO).
+    fn release_requests(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
 }

@@ -42,6 +42,23 @@
 //! vector behind the eventfd (VFIO's `vfio-msi[N](BDF)` line in `/proc/interrupts`); the line's
 //! own writes to its eventfd, which wake the dispatcher, are not counted.
 //!
+//! # A line nobody handles
+//!
+//! A device can keep interrupting when no handler recognises its interrupts: a level-triggered
+//! INTx held asserted is unmasked after every delivery and fires again at once, which would keep
+//! a dispatcher busy forever. As the kernel's `note_interrupt()` does, a line counts its
+//! interrupts from the first unhandled one (every handler returned [`IRQ_NONE`]; a threaded
+//! handler's verdict counts at the next interrupt) in windows of 100,000; when more than 99,900
+//! of a window were unhandled, the line is reported (`irq N: nobody cared`, its handlers, then
+//! `Disabling IRQ #N`, at error level) and disabled as by one more [`disable_irq`]: a
+//! level-triggered vector stays masked, and later interrupts stay pending. An unhandled interrupt
+//! more than 100 ms after the previous one starts the unhandled count again, so occasional
+//! stray interrupts never add up. The line is enabled again only by a request that starts it up
+//! afresh, or by a shared one (as in the kernel); its driver's own `disable_irq`/`enable_irq`
+//! pairs leave it disabled. Unlike the kernel, which polls a shared disabled line's handlers
+//! every 100 ms (and with `irqpoll`, every line), nothing polls it here: the message has no
+//! `irqpoll` advice, since no such option exists.
+//!
 //! # A handler that panics
 //!
 //! A panic in a handler is caught by its thread. Neither half of its registration is called again
@@ -52,9 +69,10 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::error::HostError;
 use super::function::{IrqChip, IrqSource, IrqSourceKind};
@@ -138,6 +156,8 @@ struct Action {
     /// The hard or the threaded handler panicked: neither is called again. Shared with the
     /// worker, which sets it for the threaded one.
     faulted: Arc<AtomicBool>,
+    /// The threaded handler, for the report of a line nobody handles.
+    thread_fn: Option<HandlerFn>,
 }
 
 /// The mutable part of a line, locked while its handlers run.
@@ -147,16 +167,46 @@ struct LineState {
     /// Whether the vector's interrupts reach `source.fd` ([`IrqChip::connect`]). Backends enable
     /// vectors connected; the line disconnects its vector when its last handler is freed.
     connected: bool,
+    /// The detection of interrupts nobody handles.
+    unhandled: Unhandled,
+}
+
+/// How many interrupts a window of the unhandled-interrupt detection counts.
+const UNHANDLED_WINDOW: u32 = 100_000;
+/// More unhandled interrupts than this in a window disable the line.
+const UNHANDLED_LIMIT: u32 = 99_900;
+/// An unhandled interrupt this long after the previous one starts the unhandled count again.
+const UNHANDLED_GAP: Duration = Duration::from_millis(100);
+/// Set in [`Unhandled::threads_handled_last`] while a threaded handler's verdict is awaited.
+const SPURIOUS_DEFERRED: u32 = 1 << 31;
+
+/// The kernel's detection of a line nobody handles (`irq_desc`'s `irq_count`,
+/// `irqs_unhandled`, `last_unhandled` and `threads_handled_last`): see the module's
+/// documentation.
+#[derive(Default)]
+struct Unhandled {
+    /// Interrupts counted in the current window, which begins with an unhandled one.
+    count: u32,
+    /// Unhandled interrupts in the current window.
+    unhandled: u32,
+    /// When the last unhandled interrupt arrived.
+    last: Option<Instant>,
+    /// [`Line::threads_handled`] when the last verdict of a threaded handler was taken, with
+    /// [`SPURIOUS_DEFERRED`].
+    threads_handled_last: u32,
 }
 
 /// Whether a line is disabled, apart from `LineState` so that [`enable_irq`] can be called from a
 /// handler, as the kernel allows.
 #[derive(Default)]
 struct MaskState {
-    /// How many [`disable_irq`] calls are not yet undone by [`enable_irq`].
+    /// How many [`disable_irq`] calls are not yet undone by [`enable_irq`], plus one while the
+    /// line is disabled as one nobody handles.
     depth: u32,
     /// An interrupt arrived while the line was disabled; [`enable_irq`] delivers it.
     pending: bool,
+    /// The line was disabled as one nobody handles (the kernel's `IRQS_SPURIOUS_DISABLED`).
+    spurious: bool,
 }
 
 /// An interrupt line: one vector of one device.
@@ -182,6 +232,9 @@ struct Line {
     /// read back yet: they are taken out of what the reads return, so they do not pass for
     /// interrupts.
     own_signals: AtomicU64,
+    /// Runs of threaded handlers that returned [`IRQ_HANDLED`] (the kernel's
+    /// `threads_handled`).
+    threads_handled: AtomicU32,
 }
 
 impl Line {
@@ -233,11 +286,13 @@ pub fn register_line(source: IrqSource, name: String) -> Result<u32, HostError> 
             actions: Vec::new(),
             dispatcher: None,
             connected: true,
+            unhandled: Unhandled::default(),
         }),
         mask: Mutex::new(MaskState::default()),
         delivered: AtomicU64::new(0),
         interrupts: AtomicU64::new(0),
         own_signals: AtomicU64::new(0),
+        threads_handled: AtomicU32::new(0),
     }));
     Ok(irq)
 }
@@ -309,7 +364,9 @@ pub fn line_stats(irq: u32) -> Result<LineStats, Errno> {
 /// The first handler of a line starts it up, as the kernel's `irq_startup()` does: the vector is
 /// connected again if an earlier [`free_irq`] disconnected it, interrupts that arrived while the
 /// line had no handler are discarded, a level-triggered vector is unmasked (it fires again if
-/// its cause is still there), and the line is enabled ([`enable_irq`] depth 0).
+/// its cause is still there), and the line is enabled ([`enable_irq`] depth 0), its count of
+/// unhandled interrupts cleared. A shared handler added to a line disabled as one nobody handles
+/// enables it again, as the kernel's `__setup_irq()` does.
 ///
 /// Fails with `EINVAL` for an unknown line and `EBUSY` if the line has handlers and either side
 /// did not ask for sharing (`IRQF_SHARED`), as the kernel does.
@@ -345,6 +402,12 @@ pub unsafe fn request_irq(
             }
             return Err(err);
         }
+    } else {
+        let mut mask = lock(&line.mask);
+        if mask.spurious {
+            mask.spurious = false;
+            enable(&line, mask);
+        }
     }
     log::debug!(target: "drydock", "{}: IRQ {irq}: handler {} registered", line.name, name.to_string_lossy());
     state.actions.push(Action {
@@ -353,6 +416,7 @@ pub unsafe fn request_irq(
         handler,
         worker,
         faulted,
+        thread_fn,
     });
     Ok(())
 }
@@ -372,6 +436,7 @@ fn start_up(line: &Arc<Line>, state: &mut LineState) -> Result<(), Errno> {
     }
     unmask(line);
     *lock(&line.mask) = MaskState::default();
+    state.unhandled = Unhandled::default();
     line.stop.store(false, Ordering::Release);
     let dispatcher_line = line.clone();
     let thread = std::thread::Builder::new()
@@ -460,19 +525,23 @@ pub fn disable_irq(irq: u32) -> Result<(), Errno> {
 /// warning, as the kernel warns of an unbalanced enable.
 pub fn enable_irq(irq: u32) -> Result<(), Errno> {
     let line = line(irq)?;
-    let mut mask = lock(&line.mask);
+    enable(&line, lock(&line.mask));
+    Ok(())
+}
+
+/// Undoes one disable of `line`, whose `mask` the caller locked.
+fn enable(line: &Line, mut mask: std::sync::MutexGuard<'_, MaskState>) {
     if mask.depth == 0 {
-        log::warn!(target: "drydock", "{}: unbalanced enable for IRQ {irq}", line.name);
-        return Ok(());
+        log::warn!(target: "drydock", "{}: unbalanced enable for IRQ {}", line.name, line.irq);
+        return;
     }
     mask.depth -= 1;
     if mask.depth == 0 && mask.pending {
         mask.pending = false;
         drop(mask);
         // The dispatcher runs the handlers for what arrived while the line was disabled.
-        wake(&line);
+        wake(line);
     }
-    Ok(())
 }
 
 /// Raises line `irq` from software, as if the device had fired it.
@@ -519,7 +588,10 @@ fn spawn_worker(
                 // SAFETY: `request_irq`'s contract keeps `dev_id` valid until `free_irq` returns,
                 // and `free_irq` joins this thread before returning.
                 let ran = catch_unwind(AssertUnwindSafe(|| unsafe { thread_fn(dev_id.get()) }));
-                if ran.is_ok() {
+                if let Ok(ret) = ran {
+                    if ret == IRQ_HANDLED {
+                        l.threads_handled.fetch_add(1, Ordering::Relaxed);
+                    }
                     unmask(&l);
                 } else {
                     // Neither half runs again, and the device may still assert its level
@@ -584,7 +656,7 @@ fn dispatch(line: &Line) {
         if line.stop.load(Ordering::Acquire) {
             return;
         }
-        let state = lock(&line.state);
+        let mut state = lock(&line.state);
         {
             // Checked under `state`: a `disable_irq` that raises the depth after this check waits
             // for these handlers in `synchronize_irq`, so none runs after it returns.
@@ -596,7 +668,9 @@ fn dispatch(line: &Line) {
             }
         }
         line.delivered.fetch_add(1, Ordering::Relaxed);
-        let mut handled = false;
+        // The handlers' answers, or-ed together as the kernel's `__handle_irq_event_percpu()`
+        // does.
+        let mut action_ret = IRQ_NONE;
         let mut woke_thread = false;
         // A handler of the line panicked, now or before, perhaps before acknowledging its device.
         let mut faulted = false;
@@ -617,7 +691,7 @@ fn dispatch(line: &Line) {
                     continue;
                 }
             };
-            handled |= ret != IRQ_NONE;
+            action_ret |= ret;
             if ret == IRQ_WAKE_THREAD {
                 if let Some((worker, _)) = &action.worker {
                     lock(&worker.state).pending = true;
@@ -626,17 +700,96 @@ fn dispatch(line: &Line) {
                 }
             }
         }
-        drop(state);
-        if !handled {
+        if action_ret == IRQ_NONE {
             log::debug!(target: "drydock", "{}: interrupt not handled by any handler", line.name);
         }
-        // A level-triggered line stays masked until its threaded handler has run, and for good
-        // once one of its handlers has panicked: unmasking would deliver an interrupt nobody
-        // acknowledges again and again.
-        if !woke_thread && !faulted {
+        let disabled = note_interrupt(line, &mut state, action_ret, Instant::now());
+        drop(state);
+        // A level-triggered line stays masked until its threaded handler has run, for good once
+        // one of its handlers has panicked (unmasking would deliver an interrupt nobody
+        // acknowledges again and again), and while it is disabled as one nobody handles.
+        if !woke_thread && !faulted && !disabled {
             unmask(line);
         }
     }
+}
+
+/// Counts an interrupt of `line` whose handlers answered `action_ret` at `now` (the kernel's
+/// `note_interrupt()`, see the module's documentation); returns whether it disabled the line.
+fn note_interrupt(
+    line: &Line,
+    state: &mut LineState,
+    mut action_ret: IrqReturnRaw,
+    now: Instant,
+) -> bool {
+    let detection = &mut state.unhandled;
+    if action_ret & IRQ_WAKE_THREAD != 0 {
+        if action_ret == IRQ_WAKE_THREAD {
+            // Only threaded handlers may have handled it: their verdict is known at the next
+            // interrupt, so this one counts as handled if they handled anything since the last.
+            if detection.threads_handled_last & SPURIOUS_DEFERRED == 0 {
+                detection.threads_handled_last |= SPURIOUS_DEFERRED;
+                return false;
+            }
+            let handled = line.threads_handled.load(Ordering::Relaxed) | SPURIOUS_DEFERRED;
+            if handled != detection.threads_handled_last {
+                action_ret = IRQ_HANDLED;
+                detection.threads_handled_last = handled;
+            } else {
+                action_ret = IRQ_NONE;
+            }
+        } else {
+            // A hard handler handled it.
+            detection.threads_handled_last &= !SPURIOUS_DEFERRED;
+        }
+    }
+    if action_ret == IRQ_NONE {
+        detection.unhandled = match detection.last {
+            Some(last) if now.duration_since(last) <= UNHANDLED_GAP => detection.unhandled + 1,
+            _ => 1,
+        };
+        detection.last = Some(now);
+    }
+    if detection.unhandled == 0 {
+        return false;
+    }
+    detection.count += 1;
+    if detection.count < UNHANDLED_WINDOW {
+        return false;
+    }
+    let stuck = detection.unhandled > UNHANDLED_LIMIT;
+    detection.count = 0;
+    detection.unhandled = 0;
+    if stuck {
+        log::error!(
+            target: "drydock",
+            "irq {}: nobody cared ({}: more than {UNHANDLED_LIMIT} of the last \
+             {UNHANDLED_WINDOW} interrupts unhandled)",
+            line.irq,
+            line.name
+        );
+        log::error!(target: "drydock", "handlers:");
+        for action in &state.actions {
+            let threaded = action
+                .thread_fn
+                .map(|thread_fn| format!(" threaded [<{:p}>]", thread_fn as *const ()))
+                .unwrap_or_default();
+            log::error!(
+                target: "drydock",
+                "[<{:p}>] {}{threaded}",
+                action.handler as *const (),
+                action.name.to_string_lossy()
+            );
+        }
+        log::error!(target: "drydock", "Disabling IRQ #{}", line.irq);
+        let mut mask = lock(&line.mask);
+        mask.depth += 1;
+        mask.spurious = true;
+        // Nobody acknowledged this interrupt, and a level-triggered vector stays masked with it:
+        // enabling the line delivers it again, as unmasking a still-asserted level would.
+        mask.pending = true;
+    }
+    stuck
 }
 
 fn unmask(line: &Line) {
@@ -749,6 +902,11 @@ fn read_counter(fd: std::os::fd::BorrowedFd<'_>, width: usize) -> Result<u64, Ho
     }
 }
 
+/// Reads an eventfd's counter, which resets it; blocks while it is 0.
+pub fn read_eventfd(fd: BorrowedFd<'_>) -> Result<(), HostError> {
+    read_counter(fd, 8).map(|_| ())
+}
+
 /// Adds one to an eventfd's counter.
 pub fn signal_eventfd(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), HostError> {
     let one = 1u64.to_ne_bytes();
@@ -775,8 +933,6 @@ pub fn eventfd() -> Result<OwnedFd, HostError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
-    use std::time::{Duration, Instant};
 
     fn eventfd_line(name: &str) -> u32 {
         let source = IrqSource {
@@ -835,6 +991,10 @@ mod tests {
         unsafe { request_irq(irq, wake_thread, Some(count), false, c"test", dev_id) }.unwrap();
         trigger(irq).unwrap();
         wait_for(|| counter.load(Ordering::SeqCst) == 1);
+        synchronize_irq(irq);
+        // Its verdict is counted for the unhandled-interrupt detection.
+        let threads_handled = &line(irq).unwrap().threads_handled;
+        assert_eq!(threads_handled.load(Ordering::Relaxed), 1);
         free_irq(irq, dev_id);
         unregister_line(irq);
     }
@@ -1143,6 +1303,250 @@ mod tests {
             "synchronize_irq returned before the threaded handler finished"
         );
         free_irq(irq, dev_id);
+        unregister_line(irq);
+    }
+
+    /// Feeds `answers` to the unhandled-interrupt detection of line `irq`, one interrupt every
+    /// `spacing` from now; returns the interrupt (counted from 1) that disabled the line.
+    fn note(
+        irq: u32,
+        answers: impl IntoIterator<Item = IrqReturnRaw>,
+        spacing: Duration,
+    ) -> Option<usize> {
+        let line = line(irq).unwrap();
+        let mut state = lock(&line.state);
+        let mut now = Instant::now();
+        for (i, ret) in answers.into_iter().enumerate() {
+            if note_interrupt(&line, &mut state, ret, now) {
+                return Some(i + 1);
+            }
+            now += spacing;
+        }
+        None
+    }
+
+    /// `n` answers: [`IRQ_HANDLED`] for every `every`th interrupt (counted from 1), else
+    /// [`IRQ_NONE`].
+    fn handled_every(every: usize, n: usize) -> impl Iterator<Item = IrqReturnRaw> {
+        (1..=n).map(move |i| {
+            if i % every == 0 {
+                IRQ_HANDLED
+            } else {
+                IRQ_NONE
+            }
+        })
+    }
+
+    fn spurious_disabled(irq: u32) -> (u32, bool) {
+        let line = line(irq).unwrap();
+        let mask = lock(&line.mask);
+        (mask.depth, mask.spurious)
+    }
+
+    const MICROSECOND: Duration = Duration::from_micros(1);
+
+    #[test]
+    fn more_than_99900_unhandled_of_100000_disable_the_line() {
+        let irq = eventfd_line("nobody cares");
+        assert_eq!(note(irq, [IRQ_NONE; 100_000], MICROSECOND), Some(100_000));
+        assert_eq!(spurious_disabled(irq), (1, true));
+        unregister_line(irq);
+
+        // 99 handled, 99,901 unhandled.
+        let irq = eventfd_line("99 handled");
+        assert_eq!(
+            note(irq, handled_every(1001, 100_000), MICROSECOND),
+            Some(100_000)
+        );
+        unregister_line(irq);
+
+        // 100 handled of every 100,000: 99,900 unhandled is not more than 99,900.
+        let irq = eventfd_line("100 handled");
+        assert_eq!(note(irq, handled_every(1000, 300_000), MICROSECOND), None);
+        assert_eq!(spurious_disabled(irq), (0, false));
+        unregister_line(irq);
+
+        // The window begins with the first unhandled interrupt.
+        let irq = eventfd_line("handled first");
+        let answers = [IRQ_HANDLED; 50].into_iter().chain([IRQ_NONE; 100_000]);
+        assert_eq!(note(irq, answers, MICROSECOND), Some(100_050));
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn unhandled_interrupts_further_apart_than_100_ms_never_add_up() {
+        let irq = eventfd_line("sparse");
+        let apart = UNHANDLED_GAP + MICROSECOND;
+        assert_eq!(note(irq, [IRQ_NONE; 200_000], apart), None);
+        unregister_line(irq);
+        let irq = eventfd_line("100 ms apart");
+        assert_eq!(note(irq, [IRQ_NONE; 100_000], UNHANDLED_GAP), Some(100_000));
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn a_threaded_handlers_verdict_counts_at_the_next_interrupt() {
+        // Woken threads that never handle anything: the first wake-up is not judged yet.
+        let irq = eventfd_line("threads never handle");
+        let answers = [IRQ_WAKE_THREAD; 100_001];
+        assert_eq!(note(irq, answers, MICROSECOND), Some(100_001));
+        unregister_line(irq);
+
+        let irq = eventfd_line("threads handle");
+        let line = line(irq).unwrap();
+        let mut state = lock(&line.state);
+        let mut now = Instant::now();
+        // Unhandled interrupts begin a window; then each wake-up is judged by the threaded
+        // handlers' work since the previous one.
+        assert!(!note_interrupt(&line, &mut state, IRQ_NONE, now));
+        for _ in 0..200_000 {
+            line.threads_handled.fetch_add(1, Ordering::Relaxed);
+            now += MICROSECOND;
+            assert!(!note_interrupt(&line, &mut state, IRQ_WAKE_THREAD, now));
+        }
+        // A hard handler that handled it besides waking a thread: handled.
+        for _ in 0..200_000 {
+            now += MICROSECOND;
+            let ret = IRQ_HANDLED | IRQ_WAKE_THREAD;
+            assert!(!note_interrupt(&line, &mut state, ret, now));
+        }
+        assert_eq!(state.unhandled.unhandled, 0);
+        drop(state);
+        unregister_line(irq);
+    }
+
+    #[test]
+    fn a_request_that_starts_a_line_up_clears_its_unhandled_state() {
+        let irq = eventfd_line("started afresh");
+        note(irq, [IRQ_NONE; 100_000], MICROSECOND).unwrap();
+        assert_eq!(note(irq, [IRQ_NONE; 5], MICROSECOND), None);
+        assert_eq!(lock(&line(irq).unwrap().state).unhandled.count, 5);
+        let counter = AtomicU32::new(0);
+        let dev_id = counter_id(&counter);
+        // SAFETY: `counter` outlives the registration, freed below.
+        unsafe { request_irq(irq, count, None, false, c"test", dev_id) }.unwrap();
+        assert_eq!(spurious_disabled(irq), (0, false));
+        assert_eq!(lock(&line(irq).unwrap().state).unhandled.count, 0);
+        trigger(irq).unwrap();
+        wait_for(|| counter.load(Ordering::SeqCst) == 1);
+        free_irq(irq, dev_id);
+        unregister_line(irq);
+    }
+
+    /// A device that holds its level-triggered interrupt asserted until a handler acknowledges
+    /// it: every unmask of its vector fires it again.
+    struct HeldLevel {
+        asserted: AtomicBool,
+        /// Calls of the handler that ignores it, and of the one that acknowledges it.
+        ignored: AtomicU32,
+        acknowledged: AtomicU32,
+    }
+
+    /// The vector of a [`HeldLevel`] device.
+    struct HeldLevelChip {
+        device: Arc<HeldLevel>,
+        fd: OwnedFd,
+        unmasks: Arc<AtomicU32>,
+    }
+
+    impl IrqChip for HeldLevelChip {
+        fn unmask(&self) -> Result<(), HostError> {
+            self.unmasks.fetch_add(1, Ordering::SeqCst);
+            if self.device.asserted.load(Ordering::SeqCst) {
+                signal_eventfd(self.fd.as_fd())?;
+            }
+            Ok(())
+        }
+
+        fn connect(&self, _fd: Option<BorrowedFd<'_>>) -> Result<(), HostError> {
+            Ok(())
+        }
+    }
+
+    unsafe fn ignores(dev_id: *mut c_void) -> IrqReturnRaw {
+        // SAFETY: the test passes a pointer to a live `HeldLevel`.
+        let device = unsafe { &*dev_id.cast::<HeldLevel>() };
+        device.ignored.fetch_add(1, Ordering::SeqCst);
+        IRQ_NONE
+    }
+
+    unsafe fn acknowledges(dev_id: *mut c_void) -> IrqReturnRaw {
+        // SAFETY: the test passes a pointer to a live `Arc<HeldLevel>`.
+        let device = unsafe { &*dev_id.cast::<Arc<HeldLevel>>() };
+        device.acknowledged.fetch_add(1, Ordering::SeqCst);
+        device.asserted.store(false, Ordering::SeqCst);
+        IRQ_HANDLED
+    }
+
+    #[test]
+    fn a_level_interrupt_nobody_handles_is_disabled_and_stays_masked() {
+        let device = Arc::new(HeldLevel {
+            asserted: AtomicBool::new(true),
+            ignored: AtomicU32::new(0),
+            acknowledged: AtomicU32::new(0),
+        });
+        let unmasks = Arc::new(AtomicU32::new(0));
+        let fd = eventfd().unwrap();
+        let chip = HeldLevelChip {
+            device: device.clone(),
+            fd: fd.try_clone().unwrap(),
+            unmasks: unmasks.clone(),
+        };
+        let source = IrqSource {
+            fd,
+            kind: IrqSourceKind::EventFd,
+            chip: Box::new(chip),
+        };
+        let irq = register_line(source, "held level".into()).unwrap();
+        let dev_id = Arc::as_ptr(&device).cast_mut().cast();
+        let ignored = || device.ignored.load(Ordering::SeqCst);
+        // SAFETY: `device` outlives the registrations, freed below.
+        unsafe { request_irq(irq, ignores, None, true, c"ignores", dev_id) }.unwrap();
+        // The request's unmask fires it, and every delivery's unmask again.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while spurious_disabled(irq) != (1, true) {
+            assert!(
+                Instant::now() < deadline,
+                "not disabled after {} interrupts",
+                ignored()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let calls = ignored();
+        // 100,000 unless the machine stalled the thread for more than 100 ms between two of
+        // them, which starts the count again, and a later window disables it.
+        assert!(
+            calls > 0 && calls.is_multiple_of(UNHANDLED_WINDOW),
+            "{calls}"
+        );
+        // Every delivery but the last was unmasked, and the request's unmask.
+        assert_eq!(unmasks.load(Ordering::SeqCst), calls);
+        assert_eq!(delivered(irq), u64::from(calls));
+        let quiet = || {
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(
+                (ignored(), unmasks.load(Ordering::SeqCst), delivered(irq)),
+                (calls, calls, u64::from(calls)),
+                "the line is not masked"
+            );
+        };
+        quiet();
+        // The driver's own disable and enable leave it disabled.
+        disable_irq(irq).unwrap();
+        enable_irq(irq).unwrap();
+        quiet();
+        // A shared handler added enables it: the unacknowledged interrupt is delivered again,
+        // and acknowledged.
+        let other = core::ptr::from_ref(&device).cast_mut().cast();
+        // SAFETY: `device` outlives the registration, freed below.
+        unsafe { request_irq(irq, acknowledges, None, true, c"acknowledges", other) }.unwrap();
+        wait_for(|| device.acknowledged.load(Ordering::SeqCst) == 1);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(ignored(), calls + 1);
+        assert_eq!(device.acknowledged.load(Ordering::SeqCst), 1);
+        assert_eq!(spurious_disabled(irq), (0, false));
+        free_irq(irq, dev_id);
+        free_irq(irq, other);
         unregister_line(irq);
     }
 

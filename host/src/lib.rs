@@ -14,7 +14,9 @@
 //!   lines, handlers and their threads), [`mmio`] (register accesses), [`sync`] and [`rcu`],
 //!   [`time`], [`hrtimer`] and [`timer`] (timers and their threads), [`workqueue`] (work queues
 //!   and their workers), [`print`](mod@print), [`firmware`] (loading firmware files), [`debugfs`]
-//!   (the process's debugfs tree, mounted with FUSE).
+//!   (the process's debugfs tree) and [`configfs`] (its configfs tree), both mounted with FUSE by
+//!   [`pseudofs`], [`miscdevice`] (character devices, served to other processes with CUSE) with
+//!   [`fs`] (open files), [`iov`] and [`uaccess`] (the callers' data).
 //! - The C data structures the kernel's collections wrap: [`rbtree`] (red-black trees), [`xarray`]
 //!   (sparse arrays), [`bitmap`] and [`bitops`] (bit arrays and their searches).
 //! - The backends that reach devices, behind [`function::PciFunction`]: [`vfio`] (behind an IOMMU,
@@ -46,14 +48,21 @@
 //!   vectors) is in [`pci`], [`mmio`] and [`irq`]; DMA memory and its bus addresses in [`dma`];
 //! - the `drydock` command's view of the machine (devices, drivers, IOMMU groups) is [`sysfs`].
 
+// zerocopy 0.8's derives (the FUSE structures of `miscdevice`) generate non-ASCII identifiers,
+// which the workspace's lints deny.
+#![allow(non_ascii_idents)]
+
+mod active;
 pub mod auxiliary;
 mod bar_file;
 mod binding;
 pub mod bindings;
 pub mod bitmap;
 pub mod bitops;
+pub mod block;
 pub mod bug;
 pub mod bus;
+pub mod configfs;
 pub mod debugfs;
 pub mod device;
 pub mod dma;
@@ -63,20 +72,25 @@ pub mod exit_status;
 pub mod fault;
 pub mod faux;
 pub mod firmware;
+pub mod fs;
 pub mod function;
 mod futex;
 pub mod hrtimer;
+pub mod iov;
 pub mod irq;
 pub mod kunit;
 pub mod log_filter;
+pub mod miscdevice;
 pub mod mmio;
 pub mod module;
 pub mod pci;
 pub mod pci_config;
 pub mod pci_id;
 pub mod print;
+pub mod pseudofs;
 pub mod rbtree;
 pub mod rcu;
+pub mod seq_file;
 pub mod sg;
 pub mod state;
 pub mod sync;

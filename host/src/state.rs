@@ -15,7 +15,7 @@
 //! ```
 //!
 //! - `devices`, a line per device on the bus: its address, vendor:device IDs and class, its
-//!   backend (`vfio`, `vfio-noiommu`, `uio`, `simulated`), the driver bound to it
+//!   backend (`vfio`, `vfio-cdev`, `vfio-noiommu`, `uio`, `simulated`), the driver bound to it
 //!   (`-`: none), the type of its interrupt vectors and how many;
 //! - `interrupts`, a line per allocated vector: its IRQ number, the interrupts that reached it
 //!   (as `/proc/interrupts` counts them), the runs of its handlers, its device, type and index,
@@ -245,7 +245,8 @@ impl View for Dma {
             "MAPS",
             "UNMAPS",
         ])];
-        // The spaces seen so far, by address: the devices of a VFIO process share one.
+        // The spaces seen so far, by address: devices may share one (a VFIO group's share its
+        // container).
         let mut seen: Vec<*const u8> = Vec::new();
         for device in bus.devices() {
             let space = device.dev.dma_space().map(|space| {

@@ -466,6 +466,47 @@ impl Sysfs {
         read_optional(&self.device_dir(address).join("modalias"))
     }
 
+    /// Returns the name (`vfio0`...) of the VFIO device cdev of the device at `address`
+    /// (canonical form), if the kernel gave it one: its `vfio-dev/vfioN` entry with a device
+    /// number. The kernel shows `vfio-dev/vfioN` for every device bound to a VFIO driver, but
+    /// gives it a number (and `/dev/vfio/devices/vfioN`) only when built with
+    /// `CONFIG_VFIO_DEVICE_CDEV`.
+    pub fn vfio_cdev(&self, address: &str) -> Option<String> {
+        let dir = self.device_dir(address).join("vfio-dev");
+        list_dir(&dir)
+            .ok()?
+            .into_iter()
+            .find(|name| name.starts_with("vfio") && dir.join(name).join("dev").exists())
+    }
+
+    /// Returns the processes that have `node` (`/dev/vfio/7`) open, as (pid, command name), read
+    /// from the links in `/proc/<pid>/fd`; processes this user may not inspect are not seen.
+    pub fn openers(&self, node: &str) -> Vec<(u32, String)> {
+        let proc_dir = self.path("proc");
+        let Ok(entries) = list_dir(&proc_dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(u32, String)> = entries
+            .into_iter()
+            .filter_map(|pid| pid.parse::<u32>().ok())
+            .filter(|pid| {
+                let fd_dir = proc_dir.join(pid.to_string()).join("fd");
+                list_dir(&fd_dir).unwrap_or_default().iter().any(|fd| {
+                    fs::read_link(fd_dir.join(fd)).is_ok_and(|target| target == Path::new(node))
+                })
+            })
+            .map(|pid| {
+                let comm = read_optional(&proc_dir.join(pid.to_string()).join("comm"))
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "?".to_owned());
+                (pid, comm)
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
     /// Returns the UIO device names (`uio0`...) of the device at `address` (canonical form).
     pub fn uio_nodes(&self, address: &str) -> Result<Vec<String>, HostError> {
         list_dir(&self.device_dir(address).join("uio"))

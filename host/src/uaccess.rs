@@ -42,6 +42,11 @@ use core::ptr::without_provenance;
 
 use crate::errno::Errno;
 
+/// The user address at which the host lends a request's buffer to a driver when the caller's own
+/// address is not known (the buffer of a `read()` or `write()` that FUSE or CUSE forwarded, or of
+/// an in-process call): the data of a debugfs file's or a misc device's read and write.
+pub const USER_BUFFER: usize = 0x7d00_0000_0000;
+
 /// A range of user addresses mapped onto memory of this process.
 #[derive(Clone, Copy)]
 struct Window {

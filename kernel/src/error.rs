@@ -411,6 +411,12 @@ impl Error {
         self.0.get()
     }
 
+    /// Returns the block layer's status for this error (`errno_to_blk_status()`).
+    #[cfg(CONFIG_BLOCK)]
+    pub(crate) fn to_blk_status(self) -> crate::bindings::blk_status_t {
+        drydock_host::block::errno_to_blk_status(self.0.get())
+    }
+
     /// Returns the error encoded as a pointer, as the kernel's `ERR_PTR()` does.
     ///
     /// The pointer is never dereferenceable; it lies in the last page of the address space.

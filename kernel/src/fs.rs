@@ -1,7 +1,10 @@
 //! Files: what a driver that serves a file interface sees of them.
 //!
-//! Mirrors `rust/kernel/fs.rs` of Linux 7.3, partly: [`file::Offset`], the position type of
-//! reads and writes at a file offset. The file objects themselves (`File`, `LocalFile`, `Kiocb`)
-//! are not mirrored yet; see `docs/porting.md`.
+//! Mirrors `rust/kernel/fs.rs` of Linux 7.3: the open file ([`File`], [`LocalFile`], in
+//! [`file`](mod@file)) and the control block of a read or a write ([`Kiocb`]).
 
 pub mod file;
+pub use self::file::{File, LocalFile};
+
+mod kiocb;
+pub use self::kiocb::Kiocb;

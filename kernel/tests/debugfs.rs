@@ -11,7 +11,7 @@
 // The driver lives in a private module of this test crate.
 #![allow(unreachable_pub)]
 
-use std::sync::{Arc as StdArc, Condvar, Mutex as StdMutex};
+use std::sync::{Arc as StdArc, Mutex as StdMutex};
 
 use drydock_host::debugfs::{self as host, Metadata};
 use drydock_host::errno::Errno;
@@ -322,23 +322,9 @@ fn a_name_that_exists_is_logged_and_not_created() -> Result {
 }
 
 /// A value whose `show` waits until the test lets it finish.
-#[derive(Default)]
-struct Gate {
-    state: StdMutex<(bool, bool)>,
-    changed: Condvar,
-}
-
-impl Gate {
-    fn set(&self, update: impl FnOnce(&mut (bool, bool))) {
-        update(&mut self.state.lock().unwrap());
-        self.changed.notify_all();
-    }
-
-    fn wait(&self, until: impl Fn(&(bool, bool)) -> bool) {
-        let state = self.state.lock().unwrap();
-        drop(self.changed.wait_while(state, |s| !until(s)).unwrap());
-    }
-}
+#[path = "support/gate.rs"]
+mod gate;
+use gate::Gate;
 
 /// Shows nothing, once the gate is open; says it entered first.
 fn show_gated(gate: &StdArc<Gate>, _f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
@@ -411,7 +397,7 @@ fn the_fuse_mount_serves_the_files_to_std_fs() -> Result {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = std::env::temp_dir().join(format!("drydock-debugfs-test.{}", std::process::id()));
-    let Some(mount) = drydock_sim::debugfs::mount_or_skip(&dir) else {
+    let Some(mount) = drydock_sim::fuse::mount_or_skip::<host::Debugfs>(&dir) else {
         return Ok(());
     };
     let root = Dir::new(c"fuse_test");

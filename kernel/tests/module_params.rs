@@ -3,9 +3,10 @@
 
 #![allow(unreachable_pub)]
 
+use drydock_host::vfio::{Interface, VfioOptions};
 use drydock_runner::command_line::{self, Exit};
 use drydock_runner::driver_data::WithDriver;
-use drydock_runner::runtime::Devices;
+use drydock_runner::runtime::{Backend, Devices};
 use drydock_sim::{models::PciTestdev, SimBus};
 
 /// A pci-testdev driver that records its parameters in its data.
@@ -155,6 +156,34 @@ fn wrong_arguments_say_what_is_wrong() {
         _ => panic!("accepted"),
     };
     assert!(plain.contains("module plain has no parameters"));
+}
+
+#[test]
+fn the_vfio_interface_is_chosen_on_the_command_line() {
+    let module = &plain::__DRYDOCK_MODULE;
+    let backend = |list: &[&str]| match command_line::parse(module, "plain", args(list), &[]) {
+        Ok(command) => command.options.backend,
+        Err(_) => panic!("{list:?} refused"),
+    };
+    let vfio = |interface| {
+        Backend::Vfio(VfioOptions {
+            interface,
+            ..VfioOptions::default()
+        })
+    };
+    assert_eq!(backend(&[]), vfio(None));
+    assert_eq!(backend(&["--vfio=cdev"]), vfio(Some(Interface::Cdev)));
+    assert_eq!(backend(&["--vfio=group"]), vfio(Some(Interface::Group)));
+    assert_eq!(backend(&["--vfio=auto"]), vfio(None));
+    match command_line::parse(module, "plain", args(&["--vfio=iommufd"]), &[]) {
+        Err(Exit::Usage(message)) => assert!(message.contains("--vfio=cdev"), "{message}"),
+        _ => panic!("--vfio=iommufd accepted"),
+    }
+    let Err(Exit::Help(text)) = command_line::parse(module, "plain", args(&["--help"]), &[]) else {
+        panic!("no help");
+    };
+    assert!(text.contains("--vfio=IFACE"), "{text}");
+    assert!(text.contains("DRYDOCK_VFIO_INTERFACE"), "{text}");
 }
 
 #[test]

@@ -3,13 +3,16 @@
 //! Every driver binary takes the same arguments, in the spirit of `insmod` plus a device list:
 //!
 //! ```text
-//! DRIVER [--uio] [--trap-bars] [DRIVER-FLAGS...] [BDF...] [PARAM=VALUE...]
+//! DRIVER [--uio] [--vfio=group|cdev] [--trap-bars] [DRIVER-FLAGS...] [BDF...] [PARAM=VALUE...]
 //! ```
 //!
 //! - `BDF`s (`0000:00:04.0` or `00:04.0`) name the devices to drive; without any, every device
 //!   bound to vfio-pci (or uio_pci_generic with `--uio`) is opened and the driver's ID table picks;
 //! - `PARAM=VALUE` (or `MODULE.PARAM=VALUE`) sets a module parameter, as `insmod` does;
 //! - `--uio` uses the UIO backend (no IOMMU, no DMA isolation) instead of VFIO;
+//! - `--vfio=group` or `--vfio=cdev` forces VFIO's group interface or its device cdev with
+//!   iommufd (by default drydock takes the cdev where the kernel offers it; `--vfio=auto` leaves
+//!   the choice to `DRYDOCK_VFIO_INTERFACE`, else to drydock);
 //! - `--trap-bars` reaches BARs with `pread`/`pwrite` instead of mapping them;
 //! - flags a binary declares for itself (such as a demo mode) are passed back to it.
 //!
@@ -25,7 +28,7 @@ use drydock_host::exit_status;
 use drydock_host::log_filter;
 use drydock_host::module::ModuleDescriptor;
 use drydock_host::pci_id::parse_bdf;
-use drydock_host::vfio::VfioOptions;
+use drydock_host::vfio::{Interface, VfioOptions};
 
 use crate::runtime::{run, Backend, Devices, Options};
 
@@ -87,6 +90,15 @@ pub fn parse(
             "-h" | "--help" => return Err(Exit::Help(usage(module, program, extra))),
             "--uio" => uio = true,
             "--trap-bars" => vfio.trap_bars = true,
+            choice if choice.starts_with("--vfio=") => {
+                let text = &choice["--vfio=".len()..];
+                vfio.interface = Interface::parse_choice(text).ok_or_else(|| {
+                    Exit::Usage(format!(
+                        "`{choice}` names no VFIO interface: write --vfio=group, --vfio=cdev or \
+                         --vfio=auto"
+                    ))
+                })?;
+            }
             flag if flag.starts_with('-') => match extra.iter().find(|(name, _)| *name == flag) {
                 Some((name, _)) => flags.push(*name),
                 None => {
@@ -138,11 +150,15 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
         "{program}: {description} (module {module})\n\n\
          Usage: {program} [OPTIONS] [BDF...] [PARAM=VALUE...]\n\n\
          Drives the given PCI devices (by default every device bound to vfio-pci that the driver\n\
-         supports) until SIGINT or SIGTERM, then releases them. PARAM=VALUE sets a module\n\
-         parameter, as `insmod {module}.ko PARAM=VALUE` does.\n\n\
+         supports) until SIGINT or SIGTERM, then releases them; a device the kernel asks back\n\
+         (removed, or unbound from vfio-pci) is released at once, and the program ends when none\n\
+         is left. PARAM=VALUE sets a module parameter, as `insmod {module}.ko PARAM=VALUE` does.\n\n\
          Options:\n  \
          --uio         use uio_pci_generic instead of vfio-pci (no IOMMU, no DMA isolation)\n  \
+         --vfio=IFACE  VFIO's interface: `group`, `cdev` (the device cdev with iommufd),\n  \
+         {:<13} or `auto` (the default: the cdev where the kernel offers it)\n  \
          --trap-bars   reach BARs with pread/pwrite instead of mapping them\n",
+        "",
         description = info.description,
         module = info.name,
     );
@@ -162,19 +178,29 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
     text += &format!(
         "\nLog level:\n{}\n\
          Environment:\n  \
+         {:<20} VFIO's interface when --vfio does not say: `group`, `cdev` or `auto`\n  \
          {:<20} where to mount the module's debugfs files, or `off`\n  \
          {:<20} (default /run/drydock/debugfs/MODULE.PID)\n  \
+         {:<20} where to mount the module's configfs subsystems, or `off`\n  \
+         {:<20} (default /run/drydock/configfs/MODULE.PID)\n  \
          {:<20} the directory searched first for firmware files\n  \
-         {:<20} (before firmware_class.path)\n\n\
+         {:<20} (before firmware_class.path)\n  \
+         {:<20} `off`: the module's misc devices stay inside the process\n  \
+         {:<20} (default: /dev/NAME through CUSE)\n\n\
          State: while it runs, its debugfs files hold drydock/devices, drydock/interrupts and\n\
          drydock/dma: the devices it drives, the interrupts of each vector, the DMA memory it\n\
          holds (`cat /run/drydock/debugfs/{}.PID/drydock/interrupts`).\n\n\
          Exit status: 0 stopped by a signal after a clean teardown, 1 failed (no device to\n\
          drive, a device that could not be opened), 2 bad command line, 70 a panic (a bug).\n",
         log_filter::HELP,
+        drydock_host::vfio::INTERFACE_ENV,
         drydock_host::debugfs::MOUNT_ENV,
         "",
+        drydock_host::configfs::MOUNT_ENV,
+        "",
         drydock_host::firmware::PATH_ENV,
+        "",
+        drydock_host::miscdevice::CUSE_ENV,
         "",
         info.name,
     );

@@ -12,16 +12,26 @@
 //! }
 //! ```
 //!
-//! [`run`] installs the logger, mounts the process's debugfs tree (`drydock_host::debugfs`), loads
-//! the module into a [`Bus`], which registers its driver, publishes the bus's state in the tree
-//! (`drydock/devices`, `drydock/interrupts`, `drydock/dma`: `drydock_host::state`), and opens the
-//! devices bound to vfio-pci that the driver's ID table matches (or the devices named in the
-//! options); the bus binds the driver to each it matches (the kernel's matching, done by the bus)
-//! as it is added. A module that registers no PCI driver opens no device and stays loaded, as
+//! [`run`] installs the logger, mounts the process's debugfs and configfs trees
+//! (`drydock_host::debugfs`, `drydock_host::configfs`), has the misc devices the module registers
+//! served as `/dev/NAME` through CUSE (`drydock_host::miscdevice`) and the disks it adds served with
+//! ublk (`drydock_host::block`), loads the module into a [`Bus`], which registers its driver,
+//! publishes the bus's state in the debugfs tree (`drydock/devices`, `drydock/interrupts`,
+//! `drydock/dma`: `drydock_host::state`), and opens the devices bound to vfio-pci that the
+//! driver's ID table matches (or the devices named in the options); the bus binds the driver to
+//! each it matches (the kernel's matching, done by the bus) as it is added. A module that registers no PCI driver opens no device and stays loaded, as
 //! after `insmod`. It then waits for `SIGINT` or `SIGTERM` and unloads the module: each bound
 //! device's `remove()` runs, bus mastering is turned off, the driver's data is dropped and its
-//! device-managed resources released. Then the devices are closed, and with the last one the VFIO
-//! groups and the container, the state files are removed, and the debugfs tree is unmounted.
+//! device-managed resources released (a misc device's registration, dropped, removes its node).
+//! Then the devices are closed, and with the last one the VFIO groups and the container, the
+//! state files are removed, and the debugfs and configfs trees are unmounted.
+//!
+//! While it waits, it also watches for the kernel asking for a device back (VFIO's device request
+//! interrupt, `drydock_host::function::PciFunction::release_requests`): when the device is
+//! removed (`echo 1 > /sys/bus/pci/devices/BDF/remove`) or unbound from vfio-pci, the kernel
+//! waits until the process closes it. The runtime then removes the device from the bus, which
+//! unbinds its driver as above, and closes it, so the kernel's removal returns; once every device
+//! is gone, it unloads the module and [`serve`] returns [`Status::Released`] (exit code 0).
 //!
 //! A driver that panics in `probe` or `remove` is caught by the bus and its device released as
 //! for a failed probe; a panic anywhere else in the session (module init, module exit) is caught
@@ -31,7 +41,7 @@
 //! with a self-pipe: the handler only writes the signal number to a pipe; all work happens in the
 //! thread that called `run`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -231,6 +241,54 @@ impl Session {
             .collect()
     }
 
+    /// Waits for a stop signal or a driver fault while releasing each device the kernel asks
+    /// back (see the module's documentation); returns why the session stops, or `None` once
+    /// every device was released.
+    pub fn serve_until_stopped(&self, signals: &StopSignals) -> Result<Option<Stop>, HostError> {
+        loop {
+            let devices = self.bus.devices();
+            let watched: Vec<(&PciDeviceRef, BorrowedFd<'_>)> = devices
+                .iter()
+                .filter_map(|device| Some((device, device.function().release_requests()?)))
+                .collect();
+            let fds: Vec<BorrowedFd<'_>> = watched.iter().map(|&(_, fd)| fd).collect();
+            let device = match signals.wait_any(&fds)? {
+                Wake::Stop(stop) => return Ok(Some(stop)),
+                Wake::Ready(index) => {
+                    let (device, fd) = watched[index];
+                    drydock_host::irq::read_eventfd(fd)?;
+                    device.clone()
+                }
+            };
+            drop(watched);
+            drop(devices);
+            self.release(device);
+            if self.bus.devices().is_empty() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Gives `device` back to the kernel, which asked for it: removes it from the bus (its
+    /// driver unbinds) and closes it.
+    fn release(&self, device: PciDeviceRef) {
+        let name = device.name().to_string_lossy().into_owned();
+        let driver = device
+            .dev
+            .driver_name()
+            .map(|d| d.to_string_lossy().into_owned());
+        log::info!(
+            target: "drydock",
+            "{name}: the kernel asks for the device back; unbinding {} and closing it",
+            driver.as_deref().unwrap_or("no driver")
+        );
+        self.bus.remove_device(&name);
+        // The last reference: the device closes (for VFIO, the device file, which is what the
+        // kernel waits for).
+        drop(device);
+        log::info!(target: "drydock", "{name}: released to the kernel");
+    }
+
     /// Unloads the module (unbinding its devices) and closes the devices, in that order.
     pub fn stop(mut self) {
         self.teardown();
@@ -269,13 +327,16 @@ pub enum Status {
     /// The session panicked outside the driver callbacks the bus guards, or an interrupt handler
     /// panicked (exit code 70, `EX_SOFTWARE`); the devices were released.
     Panicked,
+    /// The kernel asked for every device back, and the session released them and unloaded the
+    /// module (exit code 0).
+    Released,
 }
 
 impl Status {
     /// The process's exit status, in the scheme of [`drydock_host::exit_status`].
     pub fn exit_status(self) -> u8 {
         match self {
-            Status::Stopped(_) => exit_status::SUCCESS,
+            Status::Stopped(_) | Status::Released => exit_status::SUCCESS,
             Status::Failed | Status::NothingBound => exit_status::FAILURE,
             Status::Panicked => exit_status::SOFTWARE,
         }
@@ -292,8 +353,14 @@ impl From<Status> for ExitCode {
 /// documentation. Returns the process's exit code.
 pub fn run(module: &'static ModuleDescriptor, options: Options) -> ExitCode {
     crate::logger::init();
-    // The module's debugfs files, for a shell, while it runs (unmounted after it is unloaded).
+    // The module's debugfs files and configfs subsystems, for a shell, while it runs (unmounted
+    // after it is unloaded).
     let _debugfs = drydock_host::debugfs::mount_for_module(module.info.name);
+    let _configfs = drydock_host::configfs::mount_for_module(module.info.name);
+    // Its misc devices, as `/dev/NAME` for every process, through CUSE.
+    drydock_host::miscdevice::serve_with_cuse();
+    // The module's disks are block devices of the kernel, served with ublk.
+    drydock_host::block::set_frontend(drydock_host::block::Frontend::Ublk);
     serve(module, options).into()
 }
 
@@ -331,13 +398,21 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
         } else if let Some(status) = bind_devices(&session, options, name, driver) {
             return status;
         }
-        match signals.wait() {
-            Ok(Stop::Signal(signal)) => {
+        match session.serve_until_stopped(&signals) {
+            Ok(None) => {
+                log::info!(
+                    target: "drydock",
+                    "{name}: the kernel took back every device; unloading"
+                );
+                session.stop();
+                Status::Released
+            }
+            Ok(Some(Stop::Signal(signal))) => {
                 log::info!(target: "drydock", "{name}: signal {signal} received, unloading");
                 session.stop();
                 Status::Stopped(signal)
             }
-            Ok(Stop::Fault) => {
+            Ok(Some(Stop::Fault)) => {
                 log::error!(target: "drydock", "{name}: a driver callback panicked, unloading");
                 session.stop();
                 log::error!(target: "drydock", "{name}: the devices were released after the panic");
@@ -399,6 +474,15 @@ const FAULT: u8 = 0;
 /// faults: they share one process-wide pipe.
 #[cfg(test)]
 pub(crate) static STOP_TESTS: Mutex<()> = Mutex::new(());
+
+/// What [`StopSignals::wait_any`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The session must stop.
+    Stop(Stop),
+    /// The file descriptor of this index among those watched became readable.
+    Ready(usize),
+}
 
 /// Why a session stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -500,18 +584,38 @@ impl StopSignals {
     /// Blocks until a stop signal arrives or a driver fault is reported.
     pub fn wait(&self) -> Result<Stop, HostError> {
         loop {
-            let mut fds = [libc::pollfd {
-                fd: self.read.as_raw_fd(),
+            if let Wake::Stop(stop) = self.wait_any(&[])? {
+                return Ok(stop);
+            }
+        }
+    }
+
+    /// Blocks until a stop signal arrives, a driver fault is reported, or one of `watched`
+    /// becomes readable (which the caller then reads); a stop comes first.
+    pub fn wait_any(&self, watched: &[BorrowedFd<'_>]) -> Result<Wake, HostError> {
+        loop {
+            let pollfd = |fd: i32| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
-            }];
-            // SAFETY: `fds` is a valid array of one `pollfd`.
-            if unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) } < 0 {
+            };
+            let mut fds: Vec<libc::pollfd> = std::iter::once(self.read.as_raw_fd())
+                .chain(watched.iter().map(AsRawFd::as_raw_fd))
+                .map(pollfd)
+                .collect();
+            // SAFETY: `fds` is a valid array of `fds.len()` `pollfd`s.
+            if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(HostError::os("waiting for a stop signal", err));
+            }
+            if fds[0].revents == 0 {
+                if let Some(index) = fds[1..].iter().position(|fd| fd.revents != 0) {
+                    return Ok(Wake::Ready(index));
+                }
+                continue;
             }
             let mut byte = 0u8;
             // SAFETY: reading one byte into a live local.
@@ -523,10 +627,10 @@ impl StopSignals {
                 )
             };
             if n == 1 {
-                return Ok(match byte {
+                return Ok(Wake::Stop(match byte {
                     FAULT => Stop::Fault,
                     signal => Stop::Signal(i32::from(signal)),
-                });
+                }));
             }
         }
     }
@@ -781,6 +885,88 @@ mod tests {
         assert_eq!(runner.join().unwrap(), Status::Stopped(libc::SIGTERM));
         assert_eq!(Arc::strong_count(&function), 1, "the device was closed");
         assert_eq!(ExitCode::from(Status::Stopped(15)), ExitCode::SUCCESS);
+    }
+
+    /// Waits until the driver has probed `probes` devices in all.
+    fn wait_for_probes(probes: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while PROBES.load(Ordering::SeqCst) < probes {
+            assert!(Instant::now() < deadline, "the driver never probed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_device_the_kernel_asks_back_is_released_and_then_the_session_ends() {
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let capture = crate::logger::capture();
+        let (device, function) = sim_edu(5);
+        let (probes, removes) = (
+            PROBES.load(Ordering::SeqCst),
+            REMOVES.load(Ordering::SeqCst),
+        );
+        let options = Options {
+            devices: Devices::Opened(vec![device]),
+            ..Options::default()
+        };
+        let runner = std::thread::spawn(move || serve(&EDU_MODULE, options));
+        wait_for_probes(probes + 1);
+        function.request_release();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !runner.is_finished() {
+            if Instant::now() > deadline {
+                // SAFETY: sending a signal to this process; the runtime's handler catches it.
+                unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+                panic!("the session did not end: {:?}", runner.join());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(runner.join().unwrap(), Status::Released);
+        assert_eq!(REMOVES.load(Ordering::SeqCst), removes + 1, "remove() ran");
+        assert_eq!(Arc::strong_count(&function), 1, "the device was closed");
+        assert_eq!(function.command() & 0x4, 0, "bus mastering is off");
+        for line in [
+            "7000:00:05.0: the kernel asks for the device back; unbinding edu-test and closing it",
+            "7000:00:05.0: released to the kernel",
+            "edu_test: the kernel took back every device; unloading",
+        ] {
+            assert!(capture.contains(line), "not logged: {line}");
+        }
+        assert_eq!(ExitCode::from(Status::Released), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn the_other_devices_are_served_on_after_one_is_asked_back() {
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let (first, first_function) = sim_edu(6);
+        let (second, second_function) = sim_edu(7);
+        let (probes, removes) = (
+            PROBES.load(Ordering::SeqCst),
+            REMOVES.load(Ordering::SeqCst),
+        );
+        let options = Options {
+            devices: Devices::Opened(vec![first, second]),
+            ..Options::default()
+        };
+        let runner = std::thread::spawn(move || serve(&EDU_MODULE, options));
+        wait_for_probes(probes + 2);
+        second_function.request_release();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&second_function) > 1 {
+            assert!(Instant::now() < deadline, "the device was not closed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(REMOVES.load(Ordering::SeqCst), removes + 1);
+        assert!(
+            !runner.is_finished(),
+            "the session goes on with the other device"
+        );
+        assert_ne!(first_function.command() & 0x4, 0, "still bound");
+        // SAFETY: sending a signal to this process; the runtime's handler catches it.
+        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
+        assert_eq!(runner.join().unwrap(), Status::Stopped(libc::SIGTERM));
+        assert_eq!(REMOVES.load(Ordering::SeqCst), removes + 2);
+        assert_eq!(Arc::strong_count(&first_function), 1);
     }
 
     #[test]

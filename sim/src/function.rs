@@ -2,7 +2,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::config::ConfigSpace;
 use super::iommu::SimIommu;
@@ -214,6 +214,9 @@ pub const REMOVALS: [(&str, Removal); 2] = [
 /// A simulated PCI function.
 pub struct SimFunction {
     state: Arc<SimState>,
+    /// The eventfd [`SimFunction::request_release`] signals, made when first asked for (`None`
+    /// if that failed).
+    release_requests: OnceLock<Option<OwnedFd>>,
 }
 
 impl SimFunction {
@@ -235,6 +238,19 @@ impl SimFunction {
                 bars,
                 removed: AtomicBool::new(false),
             }),
+            release_requests: OnceLock::new(),
+        }
+    }
+
+    /// Asks for the function back, as the kernel does when a device bound to vfio-pci is removed
+    /// or unbound (VFIO's device request interrupt): signals
+    /// [`PciFunction::release_requests`]. The function goes on working; whoever drives it is
+    /// expected to release it.
+    pub fn request_release(&self) {
+        if let Some(fd) = self.release_requests() {
+            if let Err(err) = signal_eventfd(fd) {
+                log::error!(target: "drydock", "simulated device request: {err}");
+            }
         }
     }
 
@@ -410,5 +426,16 @@ impl PciFunction for SimFunction {
             device: "simulated device".into(),
             what: "function reset".into(),
         })
+    }
+
+    fn release_requests(&self) -> Option<BorrowedFd<'_>> {
+        self.release_requests
+            .get_or_init(|| {
+                eventfd()
+                    .inspect_err(|err| log::error!(target: "drydock", "simulated device: {err}"))
+                    .ok()
+            })
+            .as_ref()
+            .map(AsFd::as_fd)
     }
 }

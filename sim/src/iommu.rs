@@ -201,4 +201,53 @@ mod tests {
         iommu.unmap(0x10_0000, 0x2000).unwrap();
         assert!(!iommu.read(0x10_0000, &mut buf));
     }
+
+    /// The DMA pool's named property (`docs/architecture.md`, "How a DMA allocation flows"): a
+    /// freed small buffer stays mapped, so a device still holding its address writes there
+    /// unhindered; a freed dedicated mapping is gone, and the same write faults.
+    #[test]
+    fn a_stale_write_reaches_a_freed_small_buffer_but_not_a_freed_dedicated_one() {
+        use drydock_host::dma::iova::IovaAllocator;
+        use drydock_host::dma::pool::{DmaPool, CHUNK_SIZE};
+
+        let iommu = Arc::new(SimIommu::default());
+        let pool = DmaPool::new(
+            iommu.clone(),
+            IovaAllocator::new(&[(0, (1 << 39) - 1)], &[]),
+        );
+        let small = pool.alloc(64, u64::MAX).unwrap();
+        pool.free(&small);
+        assert!(!pool.allocated(small.dma_addr, 64));
+        assert!(
+            iommu.write(small.dma_addr, &[0xa5; 64]),
+            "the freed piece is still mapped"
+        );
+        assert!(iommu.faults().is_empty());
+        // SAFETY: the chunk, and so the page, stays mapped in the process while the pool lives.
+        let landed = unsafe { core::slice::from_raw_parts(small.cpu_addr.as_ptr(), 64) };
+        assert_eq!(landed, [0xa5; 64]);
+        // The page's next owner gets it zeroed, whatever was written meanwhile; a write after
+        // that lands in the new owner's buffer, which the IOMMU cannot tell from a legitimate one.
+        let next = pool.alloc(64, u64::MAX).unwrap();
+        assert_eq!(next.dma_addr, small.dma_addr);
+        // SAFETY: `next` is a live allocation of at least 64 bytes.
+        let bytes = unsafe { core::slice::from_raw_parts(next.cpu_addr.as_ptr(), 64) };
+        assert_eq!(bytes, [0; 64]);
+        assert!(iommu.write(small.dma_addr, &[0x5a; 4]));
+        // SAFETY: as above.
+        let bytes = unsafe { core::slice::from_raw_parts(next.cpu_addr.as_ptr(), 4) };
+        assert_eq!(bytes, [0x5a; 4]);
+        pool.free(&next);
+
+        let large = pool.alloc(CHUNK_SIZE, u64::MAX).unwrap();
+        pool.free(&large);
+        assert!(!iommu.write(large.dma_addr, &[0xa5; 64]));
+        assert_eq!(
+            iommu.faults(),
+            [DmaFault {
+                addr: large.dma_addr,
+                write: true
+            }]
+        );
+    }
 }

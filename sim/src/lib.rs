@@ -9,8 +9,8 @@
 //! - [`sysfs`]: a fake `/sys`, `/dev` and `/proc` in a temporary directory, with a simulation of
 //!   what the kernel does when a device is bound or unbound, for the code that reads and changes
 //!   the kernel's view of devices;
-//! - [`debugfs`]: the debugfs tree's FUSE mount for tests, which fail rather than skip where FUSE
-//!   is not usable unless told to skip;
+//! - [`fuse`]: the FUSE mount of the debugfs or configfs tree for tests, which fail rather than
+//!   skip where FUSE is not usable unless told to skip;
 //! - [`fuzz`]: the settings of the property tests that feed device-chosen values to the code that
 //!   parses them;
 //! - [`state`]: reading the tables a driver process shows of its state (`drydock/interrupts`...).
@@ -55,8 +55,8 @@
 //! ```
 
 mod config;
-pub mod debugfs;
 mod function;
+pub mod fuse;
 pub mod fuzz;
 mod iommu;
 mod model;

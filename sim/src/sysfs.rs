@@ -26,7 +26,10 @@
 //! the last device leaving removes it; in no-IOMMU mode ([`FakeSys::set_vfio_noiommu_mode`]) a
 //! device without a group gets a group of its own named `vfio-noiommu`, with the node
 //! `dev/vfio/noiommu-<group>`, both gone when it leaves vfio-pci; uio_pci_generic gives the device
-//! a `uio/uioN` entry and a `dev/uioN` node.
+//! a `uio/uioN` entry and a `dev/uioN` node. vfio-pci also gives every device it takes a
+//! `vfio-dev/vfioN` entry, as the kernel does since 6.1; on a kernel with VFIO's device cdev
+//! ([`FakeSys::enable_vfio_cdev`]) the entry has a device number and the node
+//! `dev/vfio/devices/vfioN` appears, except for no-IOMMU groups.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -323,8 +326,21 @@ impl FakeSys {
                 &[d.ids]
             };
             self.add_driver(driver, ids);
-            attach(&self.root, d.address, driver);
+            let cdev = self.kernel.lock().vfio_cdev;
+            attach(&self.root, d.address, driver, cdev);
         }
+    }
+
+    /// Makes the kernel one with VFIO's device cdev and iommufd (`CONFIG_VFIO_DEVICE_CDEV`,
+    /// `CONFIG_IOMMUFD`): `dev/iommu` exists, and devices bound to vfio-pci from now on get a
+    /// numbered `vfio-dev/vfioN` and the node `dev/vfio/devices/vfioN`.
+    ///
+    /// # Panics
+    ///
+    /// If the tree cannot be written.
+    pub fn enable_vfio_cdev(&self) {
+        self.kernel.lock().vfio_cdev = true;
+        self.write_file("dev/iommu", "");
     }
 
     /// Turns VFIO's no-IOMMU mode on or off (its module parameter).
@@ -543,9 +559,38 @@ fn vfio_node(root: &Path, group: &str) -> PathBuf {
     })
 }
 
+/// Gives the device at `address`, just bound to vfio-pci, its `vfio-dev/vfioN` entry (the lowest
+/// free N), linked from `sys/class/vfio-dev`; with `cdev`, a device number and the node
+/// `dev/vfio/devices/vfioN`, unless the device is in a no-IOMMU group.
+fn add_vfio_device(root: &Path, address: &str, cdev: bool, noiommu: bool) {
+    let class = root.join("sys/class/vfio-dev");
+    let used = list_dir(&class).unwrap_or_default();
+    let (index, name) = (0..)
+        .map(|n| (n, format!("vfio{n}")))
+        .find(|(_, name)| !used.contains(name))
+        .expect("a free VFIO device number");
+    let dir = root
+        .join(DEVICES)
+        .join(address)
+        .join("vfio-dev")
+        .join(&name);
+    fs::create_dir_all(&dir).expect("writing the fake tree");
+    fs::create_dir_all(&class).expect("writing the fake tree");
+    symlink(
+        format!("../../devices/pci0000:00/{address}/vfio-dev/{name}"),
+        class.join(&name),
+    )
+    .expect("writing the fake tree");
+    if cdev && !noiommu {
+        fs::write(dir.join("dev"), format!("237:{index}\n")).expect("writing the fake tree");
+        fs::create_dir_all(root.join("dev/vfio/devices")).expect("writing the fake tree");
+        fs::write(root.join("dev/vfio/devices").join(&name), "").expect("writing the fake tree");
+    }
+}
+
 /// Links the device at `address` and `driver` both ways, and creates the nodes the driver gives
-/// userspace.
-fn attach(root: &Path, address: &str, driver: &str) {
+/// userspace (with `cdev`, vfio-pci's device cdev too).
+fn attach(root: &Path, address: &str, driver: &str, cdev: bool) {
     let real = root.join(DEVICES).join(address);
     symlink(
         format!("../../../bus/pci/drivers/{driver}"),
@@ -561,7 +606,10 @@ fn attach(root: &Path, address: &str, driver: &str) {
         "vfio-pci" => {
             if let Some(group) = link_name(&real.join("iommu_group")) {
                 fs::create_dir_all(root.join("dev/vfio")).expect("writing the fake tree");
-                fs::write(vfio_node(root, &group), "").expect("writing the fake tree");
+                let node = vfio_node(root, &group);
+                fs::write(&node, "").expect("writing the fake tree");
+                let noiommu = node.file_name().is_some_and(|n| n != group.as_str());
+                add_vfio_device(root, address, cdev, noiommu);
             }
         }
         "uio_pci_generic" => {
@@ -586,6 +634,11 @@ fn detach(root: &Path, address: &str, driver: &str) {
     let _ = fs::remove_file(root.join("sys/bus/pci/drivers").join(driver).join(address));
     match driver {
         "vfio-pci" => {
+            for name in list_dir(&real.join("vfio-dev")).unwrap_or_default() {
+                let _ = fs::remove_file(root.join("sys/class/vfio-dev").join(&name));
+                let _ = fs::remove_file(root.join("dev/vfio/devices").join(&name));
+            }
+            let _ = fs::remove_dir_all(real.join("vfio-dev"));
             if let Some(group) = link_name(&real.join("iommu_group")) {
                 let members = list_dir(
                     &root
@@ -632,6 +685,8 @@ struct State {
     modules: BTreeMap<String, (String, Vec<(u16, u16)>)>,
     /// Every write, as (path relative to the root, value).
     writes: Vec<(String, String)>,
+    /// Whether the kernel has VFIO's device cdev (`CONFIG_VFIO_DEVICE_CDEV`).
+    vfio_cdev: bool,
 }
 
 /// The kernel's answers to writes on a [`FakeSys`] tree; see the module documentation.
@@ -675,14 +730,14 @@ impl SimulatedKernel {
 
     /// The driver's probe: vfio-pci refuses a device without an IOMMU group, unless VFIO's
     /// no-IOMMU mode is on, when it makes the device a no-IOMMU group.
-    fn probe(sysfs: &Sysfs, driver: &str, address: &str) -> Result<(), i32> {
+    fn probe(state: &State, sysfs: &Sysfs, driver: &str, address: &str) -> Result<(), i32> {
         if driver == "vfio-pci" && sysfs.iommu_group(address).is_none() {
             if !sysfs.vfio_noiommu_mode() {
                 return Err(libc::EINVAL);
             }
             add_noiommu_group(sysfs.root(), address);
         }
-        attach(sysfs.root(), address, driver);
+        attach(sysfs.root(), address, driver, state.vfio_cdev);
         Ok(())
     }
 
@@ -698,7 +753,7 @@ impl SimulatedKernel {
                 continue;
             }
             if Self::matches(state, sysfs, &driver, address)
-                && Self::probe(sysfs, &driver, address).is_ok()
+                && Self::probe(state, sysfs, &driver, address).is_ok()
             {
                 return;
             }
@@ -758,7 +813,7 @@ impl SimulatedKernel {
                 if !Self::matches(state, sysfs, driver, address) {
                     return Err(errno(file, value, libc::ENODEV));
                 }
-                Self::probe(sysfs, driver, address).map_err(|code| errno(file, value, code))
+                Self::probe(state, sysfs, driver, address).map_err(|code| errno(file, value, code))
             }
             "new_id" | "remove_id" if dir.parent() == Some(drivers) => {
                 let driver = dir

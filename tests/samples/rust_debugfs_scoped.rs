@@ -3,12 +3,9 @@
 //! files), and its files are used as a person would use them in `/sys/kernel/debug`: through the
 //! host's tree, and, where FUSE is usable, by a shell on the tree's mount.
 
-use std::path::Path;
-use std::process::Command;
-
 use drydock_host::debugfs;
 use drydock_host::errno::Errno;
-use drydock_sim::SimBus;
+use drydock_sim::{fuse, SimBus};
 
 const CREATE: &str = "rust_scoped_debugfs/control/create";
 const REMOVE: &str = "rust_scoped_debugfs/control/remove";
@@ -17,22 +14,6 @@ const DYNAMIC: &str = "rust_scoped_debugfs/dynamic";
 /// The names in a directory of the tree.
 fn ls(path: &str) -> Vec<String> {
     debugfs::read_dir(path).unwrap_or_else(|err| panic!("{path}: {err}"))
-}
-
-/// Runs `script` with `sh`, in `dir`; returns its standard output.
-fn shell(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "`{script}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -89,13 +70,13 @@ fn the_sample_creates_reads_and_removes_its_files() {
     // The same from a shell, on the FUSE mount, where this machine has FUSE.
     let mount_dir =
         std::env::temp_dir().join(format!("rust_debugfs_scoped.{}", std::process::id()));
-    if let Some(mount) = drydock_sim::debugfs::mount_or_skip(&mount_dir) {
-            let base = mount.dir().join("rust_scoped_debugfs");
-            let script = "echo 'dev2 5 6' > control/create && cat dynamic/dev2/1 && \
-                          echo 9 > dynamic/dev2/1 && cat dynamic/dev2/1 && ls dynamic && \
-                          echo dev1 > control/remove && ls dynamic";
-            assert_eq!(shell(&base, script), "6\n9\ndev1\ndev2\ndev2\n");
-            drop(mount);
+    if let Some(mount) = fuse::mount_or_skip::<debugfs::Debugfs>(&mount_dir) {
+        let base = mount.dir().join("rust_scoped_debugfs");
+        let script = "echo 'dev2 5 6' > control/create && cat dynamic/dev2/1 && \
+                      echo 9 > dynamic/dev2/1 && cat dynamic/dev2/1 && ls dynamic && \
+                      echo dev1 > control/remove && ls dynamic";
+        assert_eq!(fuse::shell(&base, script), "6\n9\ndev1\ndev2\ndev2\n");
+        drop(mount);
         assert_eq!(ls(DYNAMIC), ["dev2"]);
     }
 

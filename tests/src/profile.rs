@@ -95,7 +95,11 @@ pub const PROFILES: &[Profile] = &[
         iommu: IommuMode::Translated,
         kernel: proof_kernel::guest_kernel,
         modules: PROOF_KERNEL_MODULES,
-        features: &[Feature::DriverModules, Feature::VfioNoIommu],
+        features: &[
+            Feature::DriverModules,
+            Feature::VfioNoIommu,
+            Feature::VfioCdev,
+        ],
     },
     Profile {
         name: "kernel73-noiommu",
@@ -103,7 +107,11 @@ pub const PROFILES: &[Profile] = &[
         iommu: IommuMode::Off,
         kernel: proof_kernel::guest_kernel,
         modules: PROOF_KERNEL_MODULES,
-        features: &[Feature::DriverModules, Feature::VfioNoIommu],
+        features: &[
+            Feature::DriverModules,
+            Feature::VfioNoIommu,
+            Feature::VfioCdev,
+        ],
     },
 ];
 

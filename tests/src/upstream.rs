@@ -32,6 +32,16 @@ pub const GUEST_SAMPLES: &[Sample] = &[
         source: "samples/rust/rust_debugfs_scoped.rs",
         coerce_pointee: false,
     },
+    Sample {
+        name: "rust_misc_device",
+        source: "samples/rust/rust_misc_device.rs",
+        coerce_pointee: false,
+    },
+    Sample {
+        name: "rnull",
+        source: "drivers/block/rnull",
+        coerce_pointee: false,
+    },
 ];
 
 /// How an upstream crate is made.

@@ -1,15 +1,16 @@
-//! Linux 7.3's own samples and nova-core, built unchanged against drydock and run on the simulated
-//! bus.
+//! Linux 7.3's own samples, its null block driver and nova-core, built unchanged against drydock
+//! and run on the simulated bus.
 //!
 //! `samples/rust/rust_minimal.rs`, `rust_driver_pci.rs`, `rust_dma.rs`, `rust_driver_auxiliary.rs`,
-//! `rust_driver_faux.rs`, `rust_debugfs_scoped.rs` and `rust_print_main.rs`, and every file of
-//! `drivers/gpu/nova-core/`, are taken from Debian's `linux-source-7.3` package at test time (they
-//! are never committed here), fetched by `tests/kernel/build --source`. Each becomes a throwaway
-//! crate that depends on drydock under the name `kernel`, with the build script that passes the
-//! kernel configuration, exactly as a driver crate does; the crate's test (from `tests/samples/`)
-//! loads the module into a simulated bus (with QEMU's pci-testdev for the PCI samples, a GPU's first
-//! registers for nova-core) and checks what the module did, through its log, the device model, the
-//! devices it added to the bus and its debugfs files.
+//! `rust_driver_faux.rs`, `rust_debugfs_scoped.rs`, `rust_misc_device.rs`, `rust_configfs.rs` and
+//! `rust_print_main.rs`, and every file of `drivers/block/rnull/` and `drivers/gpu/nova-core/`,
+//! are taken from Debian's `linux-source-7.3` package at test time (they are never committed
+//! here), fetched by `tests/kernel/build --source`. Each becomes a throwaway crate that depends on
+//! drydock under the name `kernel`, with the build script that passes the kernel configuration,
+//! exactly as a driver crate does; the crate's test (from `tests/samples/`) loads the module into a
+//! simulated bus (with QEMU's pci-testdev for the PCI samples, a GPU's first registers for
+//! nova-core) and checks what the module did, through its log, the device model, the devices it
+//! added to the bus, its debugfs and configfs files, its misc device and its disks.
 
 use std::fs;
 use std::process::Command;
@@ -67,6 +68,31 @@ const SAMPLES: &[(Sample, &str)] = &[
             coerce_pointee: false,
         },
         include_str!("../samples/rust_debugfs_scoped.rs"),
+    ),
+    (
+        Sample {
+            name: "rust_misc_device",
+            source: "samples/rust/rust_misc_device.rs",
+            coerce_pointee: false,
+        },
+        include_str!("../samples/rust_misc_device.rs"),
+    ),
+    (
+        Sample {
+            name: "rust_configfs",
+            source: "samples/rust/rust_configfs.rs",
+            coerce_pointee: false,
+        },
+        include_str!("../samples/rust_configfs.rs"),
+    ),
+    // The Rust null block driver: `rnull.rs` and its `configfs.rs`.
+    (
+        Sample {
+            name: "rnull",
+            source: "drivers/block/rnull",
+            coerce_pointee: false,
+        },
+        include_str!("../samples/rnull.rs"),
     ),
     // Last: the only ones whose dependencies build with `RUSTC_BOOTSTRAP`.
     (

@@ -6,6 +6,7 @@ use drydock_host::dma::memory::{self, CAP_IPC_LOCK, CAP_SYS_ADMIN};
 use drydock_host::error::HostError;
 use drydock_host::pci_id::canonical_address;
 use drydock_host::sysfs::{list_dir, read_optional, Access, KernelCmdline, PciDeviceInfo, Sysfs};
+use drydock_host::vfio::{self, Interface, Offer, IOMMUFD_PATH};
 
 use crate::binding::UserspaceDriver;
 use crate::usage::{self, Use};
@@ -52,6 +53,11 @@ pub struct DeviceFacts {
     pub group_type: Option<String>,
     /// Its VFIO group node, `/dev/vfio/<group>`.
     pub group_node: Access,
+    /// What the kernel offers to reach it through VFIO (its device cdev, `/dev/iommu`), when it
+    /// is bound to vfio-pci.
+    pub vfio: Option<Offer>,
+    /// The processes holding it through VFIO (a driver running), as (pid, command name).
+    pub holders: Vec<(u32, String)>,
     /// Its UIO nodes, `/dev/uioN`, with their access.
     pub uio_nodes: Vec<(String, Access)>,
     /// What uses it.
@@ -83,6 +89,11 @@ pub struct Facts {
     pub container: Access,
     /// The VFIO group nodes that exist, with their access.
     pub group_nodes: Vec<(String, Access)>,
+    /// The iommufd node, `/dev/iommu`, which VFIO's device cdevs need.
+    pub iommufd: Access,
+    /// The VFIO interface `DRYDOCK_VFIO_INTERFACE` asks for (`Ok(None)`: none), or its value
+    /// if it names none.
+    pub requested: Result<Option<Interface>, String>,
     /// Whether the uio_pci_generic driver is registered.
     pub uio_pci_generic: bool,
     /// The 2 MiB huge pages.
@@ -172,6 +183,8 @@ impl Facts {
             vfio_pci: sysfs.driver_registered(UserspaceDriver::VfioPci.name()),
             container: Access::of(&vfio_dir.join("vfio")),
             group_nodes,
+            iommufd: Access::of(&sysfs.path(IOMMUFD_PATH)),
+            requested: Interface::requested(None).map_err(|err| err.to_string()),
             uio_pci_generic: sysfs.driver_registered(UserspaceDriver::UioPciGeneric.name()),
             huge_pages: HugePages {
                 total: read_number(&pages.join("nr_hugepages")),
@@ -213,11 +226,21 @@ impl Facts {
         } else {
             usage::uses(sysfs, address)?
         };
+        let on_vfio = info.driver.as_deref() == Some(vfio::VFIO_DRIVER);
+        let (offer, holders) = match info.iommu_group.filter(|_| on_vfio) {
+            Some(group) => (
+                Some(Offer::of(sysfs, address, Some(group))),
+                vfio::holders(sysfs, group),
+            ),
+            None => (None, Vec::new()),
+        };
         Ok(DeviceFacts {
             info,
             blockers,
             group_type,
             group_node,
+            vfio: offer,
+            holders,
             uio_nodes,
             uses,
         })

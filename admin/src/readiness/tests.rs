@@ -1,6 +1,7 @@
 //! Readiness decided from fake trees, and from facts no test machine can be put in.
 
 use super::*;
+use drydock_host::vfio::Interface;
 use drydock_sim::sysfs::{FakeDevice, FakeSys};
 
 const VFIO: UserspaceDriver = UserspaceDriver::VfioPci;
@@ -292,4 +293,102 @@ fn an_absent_device_is_an_error() {
     assert!(err.to_string().contains("drydock list"), "{err}");
     let err = Facts::gather(&fake.sysfs(), VFIO, Some("nonsense"), root()).unwrap_err();
     assert!(err.to_string().contains("DDDD:BB:DD.F"), "{err}");
+}
+
+/// The ready guest on a kernel with VFIO's device cdev and iommufd, NVMe controller 0 on
+/// vfio-pci.
+fn cdev_guest(name: &str) -> FakeSys {
+    let fake = ready_guest(name);
+    fake.enable_vfio_cdev();
+    crate::binding::bind(&fake.sysfs(), &["00:04.0"], VFIO, Default::default()).unwrap();
+    fake
+}
+
+fn finding<'a>(report: &'a Report, topic: &str) -> &'a Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.topic == topic)
+        .unwrap_or_else(|| panic!("no {topic} finding in {report:#?}"))
+}
+
+#[test]
+fn a_device_with_a_cdev_is_checked_through_it() {
+    let fake = cdev_guest("cdev");
+    let facts = Facts::gather(&fake.sysfs(), VFIO, Some("00:04.0"), root()).unwrap();
+    assert_eq!(facts.iommufd, Access::Granted);
+    let report = assess(&facts, VFIO);
+    assert!(report.ready(), "{report:#?}");
+    assert_eq!(
+        finding(&report, "interface").found,
+        "the VFIO device cdev with iommufd (the kernel offers it)"
+    );
+    assert_eq!(
+        finding(&report, "cdev node").found,
+        "/dev/vfio/devices/vfio0, open to this user"
+    );
+    assert!(finding(&report, "/dev/iommu")
+        .found
+        .starts_with("present, open to this user"));
+    assert!(!topics(&report, Status::Ok).contains(&"group node"));
+    // Without the cdev kernel, the same device goes through its group.
+    let fake = ready_guest("group-only");
+    let sysfs = fake.sysfs();
+    crate::binding::bind(&sysfs, &["00:04.0"], VFIO, Default::default()).unwrap();
+    let report = assess(
+        &Facts::gather(&sysfs, VFIO, Some("00:04.0"), root()).unwrap(),
+        VFIO,
+    );
+    assert_eq!(
+        finding(&report, "interface").found,
+        "the VFIO group (the kernel offers no device cdev)"
+    );
+    assert_eq!(finding(&report, "/dev/iommu").status, Status::Ok);
+    assert!(topics(&report, Status::Ok).contains(&"group node"));
+}
+
+#[test]
+fn a_device_held_by_a_driver_names_its_pid() {
+    let fake = cdev_guest("held");
+    fake.add_open_file(4242, "nvme", "/dev/vfio/devices/vfio0");
+    let facts = Facts::gather(&fake.sysfs(), VFIO, Some("00:04.0"), root()).unwrap();
+    assert_eq!(
+        facts.device.as_ref().unwrap().holders,
+        vec![(4242, "nvme".to_owned())]
+    );
+    let held = problem(&assess(&facts, VFIO), "in use").clone();
+    assert_eq!(held.found, "0000:00:04.0 is held by PID 4242 (nvme)");
+    assert!(held.fix.unwrap().contains("`kill 4242`"));
+}
+
+#[test]
+fn the_interface_asked_for_is_checked() {
+    let fake = ready_guest("asked");
+    let sysfs = fake.sysfs();
+    crate::binding::bind(&sysfs, &["00:04.0"], VFIO, Default::default()).unwrap();
+    let mut facts = Facts::gather(&sysfs, VFIO, Some("00:04.0"), root()).unwrap();
+    facts.requested = Ok(Some(Interface::Cdev));
+    let interface = problem(&assess(&facts, VFIO), "interface").clone();
+    assert!(
+        interface.found.contains("CONFIG_VFIO_DEVICE_CDEV"),
+        "{interface:?}"
+    );
+    facts.requested = Err("DRYDOCK_VFIO_INTERFACE=`iommufd` names no VFIO interface".to_owned());
+    let bad = problem(&assess(&facts, VFIO), "VFIO interface").clone();
+    assert!(bad.fix.unwrap().contains("`group`, `cdev` or `auto`"));
+}
+
+#[test]
+fn iommufd_stands_in_for_a_container_the_user_may_not_open() {
+    let fake = cdev_guest("iommufd");
+    let mut facts = Facts::gather(&fake.sysfs(), VFIO, None, root()).unwrap();
+    facts.container = Access::Denied;
+    let report = assess(&facts, VFIO);
+    assert!(report.ready(), "{report:#?}");
+    assert_eq!(topics(&report, Status::Note), vec!["/dev/vfio/vfio"]);
+    // Without iommufd either, nothing reaches the devices.
+    facts.iommufd = Access::Denied;
+    let report = assess(&facts, VFIO);
+    assert!(problem(&report, "/dev/vfio/vfio").fix.is_some());
+    assert_eq!(finding(&report, "/dev/iommu").status, Status::Note);
 }

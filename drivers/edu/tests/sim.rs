@@ -269,17 +269,70 @@ fn probe_stops_waiting_for_a_running_computation_when_the_device_goes() {
     assert_eq!(lines, ["the device is gone (it reads all ones)"]);
 }
 
+/// The IRQ number of the interrupt vector of the device `name` on `bus`.
+fn irq_line(bus: &SimBus, name: &str) -> u32 {
+    bus.bus().device(name).unwrap().irq_vector(0).unwrap()
+}
+
+#[test]
+fn a_device_holding_intx_asserted_for_nothing_has_its_line_disabled() {
+    let log = drydock_runner::logger::capture();
+    let bus = SimBus::new();
+    let device = bus.add(4, Edu::intx_only());
+    let module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
+    let line = irq_line(&bus, device.name());
+    // Asserted with no cause in the interrupt status register: the driver's handler claims
+    // nothing, and every unmask after a delivery delivers it again.
+    device.function().context().set_intx(true);
+    let disabling = format!("Disabling IRQ #{line}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !log.contains(&disabling) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not disabled after {} interrupts",
+            drydock_host::irq::delivered(line)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let delivered = drydock_host::irq::delivered(line);
+    // 100,000 unless the machine stalled the interrupt thread for more than 100 ms between two
+    // of them, which starts the count again (a later window then disables the line).
+    assert!(
+        delivered > 0 && delivered.is_multiple_of(100_000),
+        "{delivered}"
+    );
+    let messages: Vec<String> = log
+        .records()
+        .into_iter()
+        .map(|record| record.message)
+        .skip_while(|message| !message.starts_with(&format!("irq {line}: nobody cared")))
+        .take(3)
+        .collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages[1], "handlers:");
+    assert!(messages[2].ends_with("] edu"), "{messages:?}");
+    // The vector stays masked: no thread spins on it.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(drydock_host::irq::delivered(line), delivered);
+    device
+        .with_driver::<EduDriver, _>(|_, edu| assert_eq!(edu.events().interrupts, 0))
+        .unwrap();
+    let start = std::time::Instant::now();
+    drop(module);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(!device.is_bound());
+}
+
 #[test]
 fn an_interrupt_from_a_device_that_reads_all_ones_is_not_claimed() {
     let bus = SimBus::new();
     let device = bus.add(4, Edu::new());
     let _module = bus.load(&edu::__DRYDOCK_MODULE).unwrap();
-    let line = bus
-        .bus()
-        .device(device.name())
-        .unwrap()
-        .irq_vector(0)
-        .unwrap();
+    let line = irq_line(&bus, device.name());
     let ctx = device.function().context();
     device.function().switch_off_memory_decoding();
     // The function still signals (it masters the bus); its interrupt status reads all ones.

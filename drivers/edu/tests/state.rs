@@ -104,7 +104,7 @@ fn the_state_files_show_what_the_device_did_and_the_driver_counted() {
 
     // The same text through the FUSE mount, where FUSE is usable.
     let mount_dir = std::env::temp_dir().join(format!("drydock-edu-state.{}", std::process::id()));
-    if let Some(mount) = drydock_sim::debugfs::mount_or_skip(&mount_dir) {
+    if let Some(mount) = drydock_sim::fuse::mount_or_skip::<debugfs::Debugfs>(&mount_dir) {
         for file in ["devices", "interrupts", "dma"] {
             let path = mount.dir().join(&dir).join(file);
             let shown = std::fs::read_to_string(&path).unwrap();

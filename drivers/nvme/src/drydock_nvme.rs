@@ -23,12 +23,15 @@
 //!
 //! Completions report a [`Status`]: the controller's status field, decoded into an [`Error`] by
 //! [`Status::to_result`] and logged when it is not a success; a command without a completion
-//! within its queue's timeout completes as [`Status::TimedOut`], a controller that sets CSTS.CFS
-//! fails every command in flight. Either is noticed at the checks of whichever thread reaps or
-//! waits, at most 100 ms apart. No completion is handed out while the controller may still access
-//! the command's buffer: a command that timed out is first taken back (its submission queue
-//! deleted and created again, as the kernel's driver resets the controller), and a failed
-//! controller is disabled first ([`Queue`] has the rules).
+//! within its queue's timeout (for admin commands, the `admin_timeout` parameter: 30 s unless
+//! set, as `nvme_core.admin_timeout` is) completes as [`Status::TimedOut`], a controller that
+//! sets CSTS.CFS fails every command in flight. Either is noticed at the checks of whichever
+//! thread reaps or waits, at most 100 ms apart. No completion is handed out while the controller
+//! may still access the command's buffer: a command that timed out is first taken back (its
+//! submission queue deleted and created again, as the kernel's driver resets the controller),
+//! and a failed controller is disabled first ([`Queue`] has the rules). A controller that cannot
+//! be trusted any more is disabled and failed: an admin command timed out, the commands taking
+//! back an I/O command failed, or a queue could not be deleted (the controller may still use it).
 //!
 //! A controller that is gone (surprise removal, a link down, memory decoding switched off) reads
 //! all ones. As the kernel's driver does (`readl(CSTS) == ~0`), CSTS reading all ones means the
@@ -165,8 +168,6 @@ const PRP_LIST_ENTRIES: usize = PAGE_SIZE / 8;
 const MAX_TRANSFER_LIMIT: usize = 8 << 20;
 /// Entries of the admin queues.
 const ADMIN_QUEUE_ENTRIES: u16 = 32;
-/// How long an admin command may take.
-const ADMIN_TIMEOUT: Delta = Delta::from_secs(30);
 /// The I/O queue pairs the driver asks for in Number of Queues: as many as the feature can
 /// express (0xfffe, 0-based; 0xffff is invalid), so the controller's answer is its own limit.
 const IO_QUEUES_ASKED: u32 = 0xfffe;
@@ -1798,8 +1799,13 @@ impl Controller<'_> {
         create_cq[11] = 1 | u32::from(vector.is_some()) << 1 | u32::from(vector.unwrap_or(0)) << 16;
         self.admin.execute_entry(dev, create_cq, None)?;
         if let Err(err) = create_sq(dev, &self.admin, &queue) {
-            // Best effort: the completion queue is useless without its submission queue.
-            let _ = delete_queue(dev, &self.admin, opcode::DELETE_CQ, qid);
+            // The completion queue is useless without its submission queue; one the controller
+            // keeps would make its identifier unusable, and hold memory about to be freed.
+            if delete_queue(dev, &self.admin, opcode::DELETE_CQ, qid).is_err() {
+                if let Ok(bar) = self.bar.access(dev.as_ref()) {
+                    queue.fail_controller(dev, bar);
+                }
+            }
             return Err(err);
         }
         if let Some(entry) = self.queues.lock().get_mut(usize::from(qid)) {
@@ -1811,8 +1817,9 @@ impl Controller<'_> {
     /// Deletes an I/O queue pair: its commands in flight complete as [`Status::Aborted`], and
     /// further submissions fail with `ENODEV`.
     ///
-    /// If the controller refuses to delete the submission queue, it may still hold the queue's
-    /// commands: it is disabled and fails (see [`Queue`]) before they complete.
+    /// If the controller refuses to delete either queue, it may still hold the submission
+    /// queue's commands, or write into the completion queue's memory, and the queue's identifier
+    /// is not free: it is disabled and fails (see [`Queue`]) before they complete.
     pub fn delete_io_queue(&self, dev: &pci::Device<Bound>, queue: &Queue) -> Result {
         let _settings = self.config.lock();
         let removed = self
@@ -1824,13 +1831,13 @@ impl Controller<'_> {
             return Err(EINVAL);
         }
         let _admin_ops = queue.admin_ops.lock();
-        let sq = delete_queue(dev, &self.admin, opcode::DELETE_SQ, queue.qid);
-        if let (Err(_), Ok(bar)) = (&sq, self.bar.access(dev.as_ref())) {
+        let deleted = delete_queue(dev, &self.admin, opcode::DELETE_SQ, queue.qid)
+            .and_then(|()| delete_queue(dev, &self.admin, opcode::DELETE_CQ, queue.qid));
+        if let (Err(_), Ok(bar)) = (&deleted, self.bar.access(dev.as_ref())) {
             queue.fail_controller(dev, bar);
         }
-        let cq = delete_queue(dev, &self.admin, opcode::DELETE_CQ, queue.qid);
         queue.close(ENODEV, Status::Aborted);
-        sq.and(cq)
+        deleted
     }
 
     /// Enables shadow doorbells (Doorbell Buffer Config) for the I/O queues created from now on.
@@ -1903,7 +1910,7 @@ impl Controller<'_> {
                 entries,
                 prp_lists: false,
                 vector: None,
-                timeout: ADMIN_TIMEOUT,
+                timeout: admin_timeout(),
                 stride,
                 shadow: None,
                 namespace: Namespace {
@@ -2092,6 +2099,11 @@ fn disable(pdev: &pci::Device<Bound>, bar: &Bar<'_>, timeout: Delta) -> Result {
     )
     .inspect_err(|&err| log_wait_error(pdev, err, "become disabled"))
     .map(|_| ())
+}
+
+/// How long an admin command may take: the `admin_timeout` parameter, in seconds (at least one).
+fn admin_timeout() -> Delta {
+    Delta::from_secs(i64::from(module_parameters::admin_timeout.value().max(1)))
 }
 
 /// Runs a Delete I/O Submission or Completion Queue command for queue `qid`.
@@ -2287,4 +2299,10 @@ kernel::module_pci_driver! {
     authors: ["The drydock developers"],
     description: "NVMe driver with an in-process block I/O interface",
     license: "Dual MIT/GPL",
+    params: {
+        admin_timeout: u8 {
+            default: 30,
+            description: "Timeout of admin commands, in seconds (as nvme_core's admin_timeout)",
+        },
+    },
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use drydock_host::module::ModuleHandle;
 use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, QueueConfig, Status};
 use drydock_runner::driver_data::WithDriver;
-use drydock_sim::models::nvme::{opcode, Fault, NvmeConfig, CAP};
+use drydock_sim::models::nvme::{admin, opcode, Fault, NvmeConfig, CAP};
 use drydock_sim::models::Nvme;
 use drydock_sim::{fuzz, SimBus, SimDevice};
 use kernel::device::Bound;
@@ -36,9 +36,6 @@ const IO_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// The I/O queue pairs whose doorbells the model's 16 KiB BAR0 holds with a 4-byte stride.
 const DOORBELL_PAIRS: u32 = (0x4000 - 0x1000) / 8 - 1;
-
-/// Admin opcode of Create I/O Completion Queue.
-const CREATE_CQ: u8 = 0x05;
 
 /// A simulated controller configured by the case, probed by the driver.
 struct Rig {
@@ -520,7 +517,7 @@ proptest! {
         let rig = Rig::new(NvmeConfig::default());
         let ctx = rig.device.function().context();
         rig.with(|dev, ctrl| {
-            rig.model().inject(true, CREATE_CQ, Fault::Stall);
+            rig.model().inject(true, admin::CREATE_CQ, Fault::Stall);
             let start = Instant::now();
             let (created, (completes, ignored)) = std::thread::scope(|scope| {
                 let poster = scope.spawn(|| {

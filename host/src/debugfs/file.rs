@@ -10,18 +10,17 @@
 //! (`debugfs_file_get()`): removing the file waits until none runs, so the data the callbacks
 //! borrow may be freed right after, and an open file of a removed entry fails with `EIO`.
 
-use core::ffi::{c_char, c_int, c_void};
-use core::fmt;
+use core::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::active::{ActiveUse, ActiveUsers};
 use crate::bindings::loff_t;
 use crate::dma::memory::PAGE_SIZE;
 use crate::errno::Errno;
+pub use crate::seq_file::SeqFile;
 use crate::uaccess::UserMemory;
-
-/// The user address at which a read's or a write's buffer appears to the file's callbacks.
-pub const USER_BUFFER: usize = 0x7d00_0000_0000;
+pub use crate::uaccess::USER_BUFFER;
 
 /// Shows the whole text of a file into `m` (a `seq_file`'s `show`, for `single_open()`).
 pub type ShowFn = unsafe fn(m: &mut SeqFile, data: *const c_void);
@@ -52,38 +51,17 @@ pub struct FileOperations {
     pub write: Option<WriteFn>,
 }
 
-/// The text a `show` callback produces (the kernel's `struct seq_file`).
-#[derive(Default)]
-pub struct SeqFile {
-    text: Vec<u8>,
-}
-
-impl fmt::Write for SeqFile {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.text.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
-/// How many callbacks run on a file, and whether it was removed.
-#[derive(Default)]
-struct Users {
-    active: usize,
-    removed: bool,
-}
-
 /// A file of the tree, shared by the tree and the files opened on it.
 ///
 /// # Invariants
 ///
-/// Until `users.removed` is set and `users.active` has dropped to zero, `data` is valid for
-/// `fops`'s callbacks, from any thread (the promise of whoever created the file).
+/// Until `users` was removed and no callback it counts runs, `data` is valid for `fops`'s
+/// callbacks, from any thread (the promise of whoever created the file).
 pub(super) struct FileNode {
     mode: u16,
     fops: &'static FileOperations,
     data: *const c_void,
-    users: Mutex<Users>,
-    drained: Condvar,
+    users: ActiveUsers,
     /// The most bytes any read found in the file: a text file's longest rendering, the furthest
     /// end of a read that returned data.
     extent: AtomicU64,
@@ -112,8 +90,7 @@ impl FileNode {
             mode,
             fops,
             data,
-            users: Mutex::new(Users::default()),
-            drained: Condvar::new(),
+            users: ActiveUsers::default(),
             extent: AtomicU64::new(0),
         }
     }
@@ -146,43 +123,14 @@ impl FileNode {
         self.extent.fetch_max(bytes, Ordering::Relaxed);
     }
 
-    fn users(&self) -> MutexGuard<'_, Users> {
-        self.users.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Counts a callback about to run (`debugfs_file_get()`); `EIO` once the file is removed.
     fn get(&self) -> Result<ActiveUse<'_>, Errno> {
-        let mut users = self.users();
-        if users.removed {
-            return Err(Errno::EIO);
-        }
-        users.active += 1;
-        Ok(ActiveUse(self))
+        self.users.get().ok_or(Errno::EIO)
     }
 
     /// Marks the file removed and waits until no callback runs on it.
     pub(super) fn remove(&self) {
-        let mut users = self.users();
-        users.removed = true;
-        while users.active > 0 {
-            users = self
-                .drained
-                .wait(users)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-/// A callback running on a file, counted until dropped (`debugfs_file_put()`).
-struct ActiveUse<'a>(&'a FileNode);
-
-impl Drop for ActiveUse<'_> {
-    fn drop(&mut self) {
-        let mut users = self.0.users();
-        users.active -= 1;
-        if users.active == 0 {
-            self.0.drained.notify_all();
-        }
+        self.users.remove();
     }
 }
 
@@ -226,7 +174,7 @@ impl OpenFile {
                     // SAFETY: `_use` counts this call, so `data` is valid for the callback
                     // (`FileNode`'s invariant).
                     unsafe { show(&mut m, self.file.data) };
-                    m.text
+                    m.into_text()
                 }
             };
             self.file.found(text.len() as u64);
@@ -253,7 +201,7 @@ impl OpenFile {
             )
         };
         drop(lent);
-        buf.truncate(result(done)?.min(count));
+        buf.truncate(Errno::from_count(done)?.min(count));
         if !buf.is_empty() {
             self.file.found(offset + buf.len() as u64);
         }
@@ -277,16 +225,16 @@ impl OpenFile {
                 &mut pos,
             )
         };
-        Ok(result(done)?.min(data.len()))
+        Ok(Errno::from_count(done)?.min(data.len()))
     }
 }
 
-/// A byte count, or the error a callback returned.
-fn result(done: isize) -> Result<usize, Errno> {
-    usize::try_from(done).map_err(|_| {
-        c_int::try_from(done)
-            .ok()
-            .and_then(Errno::from_errno)
-            .unwrap_or(Errno::EIO)
-    })
+impl crate::pseudofs::File for OpenFile {
+    fn read_at(&self, offset: u64, count: usize) -> Result<Vec<u8>, Errno> {
+        OpenFile::read_at(self, offset, count)
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        OpenFile::write_at(self, offset, data)
+    }
 }

@@ -5,7 +5,9 @@
 //! coherent buffers (queues, descriptors, bounce buffers), so the pool maps memory in chunks of
 //! [`CHUNK_SIZE`] (2 MiB, one huge page when available) and hands out page-granular pieces of
 //! them; only an allocation larger than half a chunk gets a mapping of its own. Pieces are zeroed
-//! when handed out. Chunks stay mapped while the pool lives.
+//! when handed out. Chunks stay mapped while the pool lives, so a freed piece stays reachable by
+//! a device that kept its address (the IOMMU reports nothing), while a freed dedicated mapping is
+//! unmapped and faults: `docs/architecture.md`, "Freed small buffers stay mapped".
 //!
 //! The pool is generic over an [`IommuMapper`], so the VFIO backend and the simulated bus share
 //! it: one maps with ioctls, the other records translations a device model reads through.
@@ -382,7 +384,7 @@ impl<M: IommuMapper> DmaPool<M> {
     }
 }
 
-impl<M: IommuMapper> super::DmaSpace for DmaPool<M> {
+impl<M: IommuMapper + 'static> super::DmaSpace for DmaPool<M> {
     fn alloc_coherent(&self, size: usize, mask: u64) -> Result<CoherentRegion, HostError> {
         self.alloc(size, mask)
     }

@@ -1,11 +1,12 @@
-//! The VFIO container: the process's IOMMU context, and DMA mappings in it.
+//! VFIO containers: the IOMMU context of a group, and DMA mappings in it.
 //!
-//! A process has one container at a time ([`Container::shared`]), shared by every group it opens,
-//! so all its VFIO devices see one IOVA space and share one [`DmaPool`]: memory mapped for one
-//! device is reachable by all of them, as memory mapped by the kernel's DMA API is reachable by
-//! every device in the same IOMMU domain. The container closes when its last group does.
+//! Each group the process opens gets a container of its own ([`Container::open`]), with its own
+//! [`DmaPool`], so each group is its own DMA domain, as each device is in the kernel: memory mapped
+//! for one group's devices is not reachable by another's. (VFIO would let one container hold
+//! every group of a process, one IOVA space for all, but then any of the process's devices could
+//! reach any other's buffers.) The container closes with its group.
 //!
-//! The IOMMU backend is type1 version 2 (`VFIO_TYPE1v2_IOMMU`). It is set when the first group is
+//! The IOMMU backend is type1 version 2 (`VFIO_TYPE1v2_IOMMU`). It is set when the group is
 //! attached (the kernel requires a group first); then `VFIO_IOMMU_GET_INFO` tells which IOVA
 //! ranges the IOMMU can translate, and the pool's [`IovaAllocator`] covers those ranges minus the
 //! MSI window.
@@ -16,24 +17,21 @@
 //! `/dev/vfio/noiommu-<N>`, and such groups go into containers with the `VFIO_NOIOMMU_IOMMU`
 //! backend ([`IommuType::NoIommu`]). That backend maps nothing: the device reaches memory at
 //! physical addresses, so the container's DMA space is the process's [`PhysDma`], as for UIO, and
-//! the device is not isolated. The kernel allows it to processes with `CAP_SYS_RAWIO` only, and
-//! refuses to mix the two kinds of group in a container; a process therefore drives either
-//! IOMMU-backed or no-IOMMU devices.
+//! the device is not isolated. The kernel allows it to processes with `CAP_SYS_RAWIO` only.
 
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use vfio_bindings::bindings::vfio as sys;
 
 use super::caps::IommuInfo;
 use super::ioctl;
+use super::mapper::{Domain, VfioMapper};
 use crate::dma::iova::{IovaAllocator, MSI_WINDOW};
-use crate::dma::memory::check_memlock;
-use crate::dma::pool::{DmaPool, IommuMapper};
+use crate::dma::pool::DmaPool;
 use crate::dma::DmaSpace;
 use crate::error::HostError;
 use crate::uio::{dma::PhysDma, shared_phys_dma};
@@ -44,9 +42,6 @@ pub(super) const CONTAINER_PATH: &str = "/dev/vfio/vfio";
 /// The IOVA width assumed when the kernel does not report IOVA ranges (Linux before 5.4): 39
 /// bits, the narrowest address width of Intel VT-d implementations.
 const FALLBACK_IOVA_BITS: u32 = 39;
-
-/// The process's container, while it is open.
-static CONTAINER: Mutex<Weak<Container>> = Mutex::new(Weak::new());
 
 /// Opens a device node read-write, explaining the usual failures.
 pub(super) fn open_node(path: &str) -> Result<OwnedFd, HostError> {
@@ -110,29 +105,8 @@ pub struct Container {
 }
 
 impl Container {
-    /// Returns the process's container, opening `/dev/vfio/vfio` with the backend `iommu` if none
-    /// is open. The container open already must have that backend: VFIO does not mix no-IOMMU
-    /// groups with others (`group` names the group that asks, for the error).
-    pub fn shared(iommu: IommuType, group: u32) -> Result<Arc<Container>, HostError> {
-        let mut slot = CONTAINER.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(container) = slot.upgrade() {
-            if container.iommu != iommu {
-                return Err(HostError::NoIommuGroup {
-                    group,
-                    reason: "VFIO does not put no-IOMMU groups and IOMMU groups in one container, \
-                             and this process has the other kind open: drive these devices from \
-                             separate processes",
-                });
-            }
-            return Ok(container);
-        }
-        let container = Arc::new(Self::open(iommu)?);
-        *slot = Arc::downgrade(&container);
-        Ok(container)
-    }
-
     /// Opens a new container and checks that it offers the backend `iommu`.
-    fn open(iommu: IommuType) -> Result<Self, HostError> {
+    pub fn open(iommu: IommuType) -> Result<Self, HostError> {
         if !std::path::Path::new(CONTAINER_PATH).exists() {
             return Err(HostError::NoVfio {
                 path: CONTAINER_PATH.into(),
@@ -247,13 +221,10 @@ impl Container {
             vec![(0, (1u64 << FALLBACK_IOVA_BITS) - 1)]
         });
         log::debug!(target: "drydock", "VFIO IOMMU: page sizes {:#x}, IOVA ranges {ranges:#x?}", info.page_sizes);
-        let mapper = VfioMapper {
+        let mapper = VfioMapper::new(Domain::Container {
             fd: self.fd.clone(),
             attached: self.attached.clone(),
-            map_ioctls: AtomicU64::new(0),
-            unmap_ioctls: AtomicU64::new(0),
-            mapped_bytes: AtomicU64::new(0),
-        };
+        });
         state.dma = Some(ContainerDma::Pool(Arc::new(DmaPool::new(
             mapper,
             IovaAllocator::new(&ranges, &[MSI_WINDOW]),
@@ -333,98 +304,5 @@ impl Container {
             ContainerDma::Pool(pool) => pool,
             ContainerDma::Physical(phys) => phys,
         })
-    }
-}
-
-/// Maps DMA memory into a container's IOMMU with `VFIO_IOMMU_MAP_DMA`, readable and writable by
-/// devices, and counts its ioctls.
-///
-/// VFIO pins the pages it maps, so memory need not be locked beforehand; the pinned pages count
-/// against `RLIMIT_MEMLOCK`, which is checked before each mapping so that the failure says how to
-/// raise it.
-pub struct VfioMapper {
-    fd: Arc<OwnedFd>,
-    attached: Arc<AtomicUsize>,
-    map_ioctls: AtomicU64,
-    unmap_ioctls: AtomicU64,
-    mapped_bytes: AtomicU64,
-}
-
-impl VfioMapper {
-    /// Returns how many `VFIO_IOMMU_MAP_DMA` ioctls were issued.
-    pub fn map_ioctls(&self) -> u64 {
-        self.map_ioctls.load(Ordering::Relaxed)
-    }
-
-    /// Returns how many `VFIO_IOMMU_UNMAP_DMA` ioctls were issued.
-    pub fn unmap_ioctls(&self) -> u64 {
-        self.unmap_ioctls.load(Ordering::Relaxed)
-    }
-
-    /// Returns how many bytes are mapped (and pinned) now.
-    pub fn mapped_bytes(&self) -> u64 {
-        self.mapped_bytes.load(Ordering::Relaxed)
-    }
-}
-
-impl IommuMapper for VfioMapper {
-    fn map(&self, iova: u64, vaddr: NonNull<u8>, len: usize) -> Result<(), HostError> {
-        check_memlock(self.mapped_bytes(), len as u64)?;
-        let map = sys::vfio_iommu_type1_dma_map {
-            argsz: size_of::<sys::vfio_iommu_type1_dma_map>() as u32,
-            flags: sys::VFIO_DMA_MAP_FLAG_READ | sys::VFIO_DMA_MAP_FLAG_WRITE,
-            vaddr: vaddr.as_ptr().expose_provenance() as u64,
-            iova,
-            size: len as u64,
-        };
-        self.map_ioctls.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `fd` is a container and `map` a valid argument; the pool keeps the memory mapped
-        // in the process until it has unmapped it from the IOMMU.
-        unsafe { ioctl::iommu_map_dma(self.fd.as_raw_fd(), &map) }.map_err(|e| {
-            ioctl_error(
-                format!("VFIO_IOMMU_MAP_DMA of {len:#x} bytes at IOVA {iova:#x}"),
-                e,
-            )
-        })?;
-        self.mapped_bytes.fetch_add(len as u64, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn unmap(&self, iova: u64, len: usize) -> Result<(), HostError> {
-        if self.attached.load(Ordering::Acquire) == 0 {
-            // No group left: the kernel already dropped every mapping of the container.
-            return Ok(());
-        }
-        let mut unmap = sys::vfio_iommu_type1_dma_unmap {
-            argsz: size_of::<sys::vfio_iommu_type1_dma_unmap>() as u32,
-            flags: 0,
-            iova,
-            size: len as u64,
-            ..Default::default()
-        };
-        self.unmap_ioctls.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `fd` is a container and `unmap` a valid argument.
-        unsafe { ioctl::iommu_unmap_dma(self.fd.as_raw_fd(), &mut unmap) }.map_err(|e| {
-            ioctl_error(
-                format!("VFIO_IOMMU_UNMAP_DMA of {len:#x} bytes at IOVA {iova:#x}"),
-                e,
-            )
-        })?;
-        if unmap.size != len as u64 {
-            return Err(HostError::os(
-                format!(
-                    "VFIO_IOMMU_UNMAP_DMA at IOVA {iova:#x} unmapped {:#x} bytes, not {len:#x}",
-                    unmap.size
-                ),
-                io::Error::from(io::ErrorKind::InvalidData),
-            ));
-        }
-        self.mapped_bytes.fetch_sub(len as u64, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn needs_locked_memory(&self) -> bool {
-        // VFIO pins what it maps.
-        false
     }
 }

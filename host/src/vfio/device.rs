@@ -1,6 +1,8 @@
 //! A VFIO device file: regions, config space, interrupts and reset.
 //!
-//! `VFIO_GROUP_GET_DEVICE_FD` gives one file per device. Its regions (the BARs, the ROM, config
+//! `VFIO_GROUP_GET_DEVICE_FD` (the group interface) or opening the device's cdev (bound to an
+//! iommufd, [`super::iommufd`]) gives one file per device; from then on both are the same. Its
+//! regions (the BARs, the ROM, config
 //! space) are windows into the file at offsets `VFIO_DEVICE_GET_REGION_INFO` reports, read and
 //! written with `pread`/`pwrite` or mapped with `mmap`; its interrupts are routed to eventfds with
 //! `VFIO_DEVICE_SET_IRQS`. [`VfioDevice`] wraps those operations and returns every failure with its
@@ -17,7 +19,9 @@ use vfio_bindings::bindings::vfio as sys;
 use super::caps::RegionInfo;
 use super::container::ioctl_error;
 use super::group::Group;
+use super::interface::Interface;
 use super::ioctl;
+use super::iommufd::Ioas;
 use crate::error::HostError;
 use crate::function::IrqKind;
 
@@ -29,6 +33,13 @@ pub struct IrqInfo {
     /// The number of vectors.
     pub count: u32,
 }
+
+/// The interrupt index of the device request interrupt, which vfio-pci signals when the kernel
+/// wants the device back.
+const REQUEST_IRQ_INDEX: u32 = sys::VFIO_PCI_REQ_IRQ_INDEX;
+
+/// The `VFIO_DEVICE_SET_IRQS` flags that route an interrupt index to eventfds.
+const TRIGGER_EVENTFDS: u32 = sys::VFIO_IRQ_SET_DATA_EVENTFD | sys::VFIO_IRQ_SET_ACTION_TRIGGER;
 
 /// The VFIO interrupt index of an interrupt kind.
 pub(super) fn irq_index(kind: IrqKind) -> u32 {
@@ -48,15 +59,23 @@ pub enum IrqAction {
     Unmask,
 }
 
+/// How a device's file was obtained, which keeps its DMA domain.
+pub(super) enum Attachment {
+    /// From its group, attached to the group's container.
+    Group(Arc<Group>),
+    /// From its cdev, bound to an iommufd and attached to an IOAS of its own.
+    Cdev(Arc<Ioas>),
+}
+
 /// An open VFIO PCI device.
 pub struct VfioDevice {
-    // Field order is drop order: the device file closes before its group is released.
+    // Field order is drop order: the device file closes before its group or IOAS is released.
     file: Arc<File>,
     address: String,
     flags: u32,
     regions: Vec<Option<RegionInfo>>,
     irqs: Vec<IrqInfo>,
-    group: Arc<Group>,
+    attachment: Attachment,
 }
 
 impl VfioDevice {
@@ -64,6 +83,16 @@ impl VfioDevice {
     /// interrupt indexes.
     pub fn open(group: Arc<Group>, address: &str) -> Result<Self, HostError> {
         let fd = group.device_fd(address)?;
+        Self::from_fd(fd, address, Attachment::Group(group))
+    }
+
+    /// Wraps the device file `fd` of the device at `address`, obtained through `attachment`,
+    /// and reads its regions and interrupt indexes.
+    pub(super) fn from_fd(
+        fd: OwnedFd,
+        address: &str,
+        attachment: Attachment,
+    ) -> Result<Self, HostError> {
         let mut info = sys::vfio_device_info {
             argsz: size_of::<sys::vfio_device_info>() as u32,
             ..Default::default()
@@ -94,7 +123,7 @@ impl VfioDevice {
             flags: info.flags,
             regions,
             irqs,
-            group,
+            attachment,
         })
     }
 
@@ -103,9 +132,28 @@ impl VfioDevice {
         &self.address
     }
 
-    /// Returns the group the device is in.
-    pub fn group(&self) -> &Arc<Group> {
-        &self.group
+    /// Returns the interface the device was opened through.
+    pub fn interface(&self) -> Interface {
+        match self.attachment {
+            Attachment::Group(_) => Interface::Group,
+            Attachment::Cdev(_) => Interface::Cdev,
+        }
+    }
+
+    /// Returns the group the device was opened through (group interface only).
+    pub fn group(&self) -> Option<&Arc<Group>> {
+        match &self.attachment {
+            Attachment::Group(group) => Some(group),
+            Attachment::Cdev(_) => None,
+        }
+    }
+
+    /// Returns the IOAS the device is attached to (cdev interface only).
+    pub fn ioas(&self) -> Option<&Arc<Ioas>> {
+        match &self.attachment {
+            Attachment::Cdev(ioas) => Some(ioas),
+            Attachment::Group(_) => None,
+        }
     }
 
     /// Returns the device file.
@@ -133,6 +181,28 @@ impl VfioDevice {
         self.irqs
             .get(irq_index(kind) as usize)
             .map_or(0, |info| info.count)
+    }
+
+    /// Whether the device has the device request interrupt (vfio-pci has had it since Linux 4.0).
+    pub fn has_request_irq(&self) -> bool {
+        self.irqs
+            .get(REQUEST_IRQ_INDEX as usize)
+            .is_some_and(|info| info.count > 0)
+    }
+
+    /// Routes the device request interrupt to eventfd `fd`: from then on, when the kernel wants
+    /// the device back (it is removed, or unbound from vfio-pci), vfio-pci signals `fd` (again
+    /// every 10 s) instead of waiting silently for the process to close the device.
+    pub fn set_request_eventfd(&self, fd: RawFd) -> Result<(), HostError> {
+        let data = fd.to_ne_bytes();
+        self.set_irqs(
+            REQUEST_IRQ_INDEX,
+            "device request",
+            TRIGGER_EVENTFDS,
+            0,
+            1,
+            &data,
+        )
     }
 
     /// Returns the information of the interrupt index of `kind`.
@@ -213,8 +283,9 @@ impl VfioDevice {
     ) -> Result<(), HostError> {
         let data: Vec<u8> = fds.iter().flat_map(|fd| fd.to_ne_bytes()).collect();
         self.set_irqs(
-            kind,
-            sys::VFIO_IRQ_SET_DATA_EVENTFD | sys::VFIO_IRQ_SET_ACTION_TRIGGER,
+            irq_index(kind),
+            &format!("{kind:?}"),
+            TRIGGER_EVENTFDS,
             start,
             fds.len() as u32,
             &data,
@@ -236,7 +307,15 @@ impl VfioDevice {
             IrqAction::Mask => sys::VFIO_IRQ_SET_ACTION_MASK,
             IrqAction::Unmask => sys::VFIO_IRQ_SET_ACTION_UNMASK,
         };
-        match self.set_irqs(kind, sys::VFIO_IRQ_SET_DATA_NONE | flag, start, count, &[]) {
+        let flags = sys::VFIO_IRQ_SET_DATA_NONE | flag;
+        match self.set_irqs(
+            irq_index(kind),
+            &format!("{kind:?}"),
+            flags,
+            start,
+            count,
+            &[],
+        ) {
             Err(HostError::Os { source, .. })
                 if matches!(source.raw_os_error(), Some(libc::ENOTTY | libc::EINVAL))
                     && kind != IrqKind::Intx =>
@@ -256,7 +335,8 @@ impl VfioDevice {
     /// Disables every vector of `kind`.
     pub fn disable_irqs(&self, kind: IrqKind) -> Result<(), HostError> {
         self.set_irqs(
-            kind,
+            irq_index(kind),
+            &format!("{kind:?}"),
             sys::VFIO_IRQ_SET_DATA_NONE | sys::VFIO_IRQ_SET_ACTION_TRIGGER,
             0,
             0,
@@ -264,38 +344,25 @@ impl VfioDevice {
         )
     }
 
-    /// Issues `VFIO_DEVICE_SET_IRQS` with `data` after the header.
+    /// Issues `VFIO_DEVICE_SET_IRQS` for interrupt index `index` (named `what` in errors) with
+    /// `data` after the header.
     fn set_irqs(
         &self,
-        kind: IrqKind,
+        index: u32,
+        what: &str,
         flags: u32,
         start: u32,
         count: u32,
         data: &[u8],
     ) -> Result<(), HostError> {
-        let header = size_of::<sys::vfio_irq_set>();
-        let argsz = header + data.len();
-        // A u32 buffer keeps the structure aligned.
-        let mut buf = vec![0u32; argsz.div_ceil(4)];
+        let mut buf = irq_set(index, flags, start, count, data);
         let set = buf.as_mut_ptr().cast::<sys::vfio_irq_set>();
-        // SAFETY: the buffer is aligned for the header and `argsz` bytes long, so the header and
-        // `data` after it fit.
-        unsafe {
-            set.write(sys::vfio_irq_set {
-                argsz: argsz as u32,
-                flags,
-                index: irq_index(kind),
-                start,
-                count,
-                data: Default::default(),
-            });
-            core::ptr::copy_nonoverlapping(data.as_ptr(), set.cast::<u8>().add(header), data.len());
-        }
-        // SAFETY: `file` is a VFIO device and `set` a buffer of `argsz` bytes as the ioctl expects.
+        // SAFETY: `file` is a VFIO device and `set` a buffer of the `argsz` bytes it says, as the
+        // ioctl expects.
         unsafe { ioctl::device_set_irqs(self.file.as_raw_fd(), set) }.map_err(|e| {
             ioctl_error(
                 format!(
-                    "{}: VFIO_DEVICE_SET_IRQS({kind:?}, flags {flags:#x}, vectors {start}..{})",
+                    "{}: VFIO_DEVICE_SET_IRQS({what}, flags {flags:#x}, vectors {start}..{})",
                     self.address,
                     start + count
                 ),
@@ -325,6 +392,30 @@ impl VfioDevice {
             .map_err(|e| ioctl_error(format!("{}: VFIO_DEVICE_RESET", self.address), e))?;
         Ok(())
     }
+}
+
+/// The argument of `VFIO_DEVICE_SET_IRQS`: a `vfio_irq_set` header for interrupt index `index`
+/// with `data` after it, in a `u32` buffer (which keeps the header aligned) of `argsz` bytes
+/// rounded up.
+fn irq_set(index: u32, flags: u32, start: u32, count: u32, data: &[u8]) -> Vec<u32> {
+    let header = size_of::<sys::vfio_irq_set>();
+    let argsz = header + data.len();
+    let mut buf = vec![0u32; argsz.div_ceil(4)];
+    let set = buf.as_mut_ptr().cast::<sys::vfio_irq_set>();
+    // SAFETY: the buffer is aligned for the header and at least `argsz` bytes long, so the header
+    // and `data` after it fit.
+    unsafe {
+        set.write(sys::vfio_irq_set {
+            argsz: argsz as u32,
+            flags,
+            index,
+            start,
+            count,
+            data: Default::default(),
+        });
+        core::ptr::copy_nonoverlapping(data.as_ptr(), set.cast::<u8>().add(header), data.len());
+    }
+    buf
 }
 
 /// Queries region `index`, capabilities included.
@@ -365,4 +456,28 @@ fn irq_info(fd: &OwnedFd, index: u32) -> Result<IrqInfo, HostError> {
         flags: info.flags,
         count: info.count,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_device_request_eventfd_is_set_as_the_uapi_lays_it_out() {
+        // `struct vfio_irq_set` (argsz, flags, index, start, count) and one eventfd: flags
+        // VFIO_IRQ_SET_DATA_EVENTFD (1 << 2) | VFIO_IRQ_SET_ACTION_TRIGGER (1 << 5), index
+        // VFIO_PCI_REQ_IRQ_INDEX (4), in `linux/vfio.h`.
+        let buf = irq_set(
+            REQUEST_IRQ_INDEX,
+            TRIGGER_EVENTFDS,
+            0,
+            1,
+            &7i32.to_ne_bytes(),
+        );
+        assert_eq!(buf, [24, 0x24, 4, 0, 1, 7]);
+        // MSI-X vectors 2 and 3 to eventfds 9 and -1 (released).
+        let data: Vec<u8> = [9i32, -1].iter().flat_map(|fd| fd.to_ne_bytes()).collect();
+        let buf = irq_set(irq_index(IrqKind::MsiX), TRIGGER_EVENTFDS, 2, 2, &data);
+        assert_eq!(buf, [28, 0x24, 2, 2, 2, 9, u32::MAX]);
+    }
 }

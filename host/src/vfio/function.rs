@@ -1,14 +1,19 @@
 //! A PCI function reached through VFIO: the [`PciFunction`] the PCI core drives.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use vfio_bindings::bindings::vfio as sys;
 
 use super::bar;
-use super::container::{IommuType, VfioMapper};
-use super::device::{IrqAction, VfioDevice};
+use super::container::ioctl_error;
+use super::container::IommuType;
+use super::device::{Attachment, IrqAction, VfioDevice};
 use super::group::Group;
+use super::holders::in_use;
+use super::interface::{choose, Interface, Offer};
+use super::iommufd;
+use super::mapper::VfioMapper;
 use crate::dma::pool::DmaPool;
 use crate::dma::DmaSpace;
 use crate::error::HostError;
@@ -29,6 +34,40 @@ pub struct VfioOptions {
     /// Serve every BAR with `pread`/`pwrite` through a trapped region, even when it could be
     /// mapped: slower, but every access is a system call that can be watched.
     pub trap_bars: bool,
+    /// The VFIO interface to use; `None` leaves it to `DRYDOCK_VFIO_INTERFACE`, else to drydock,
+    /// which takes the device cdev with iommufd where the kernel offers it (see
+    /// [`Interface`]).
+    pub interface: Option<Interface>,
+}
+
+/// The error for a refused `VFIO_DEVICE_BIND_IOMMUFD` of the cdev `node` of the device at
+/// `address` in IOMMU group `group`. The kernel says `EINVAL` while another file has the device
+/// open, `EBUSY` while its group is open, and `EPERM` while the group's DMA belongs to someone
+/// else: a kernel driver of another member (the group is not viable), or another process's
+/// iommufd. So whoever holds the device or its group is named, else the members that keep the
+/// group from being viable.
+fn bind_refused(
+    sysfs: &Sysfs,
+    address: &str,
+    group: u32,
+    node: &str,
+    errno: nix::errno::Errno,
+) -> HostError {
+    use nix::errno::Errno::{EBUSY, EINVAL, EPERM};
+    if matches!(errno, EBUSY | EINVAL | EPERM) {
+        let err = in_use(sysfs, address, group);
+        let held = matches!(&err, HostError::DeviceInUse { holders, .. } if !holders.is_empty());
+        if held {
+            return err;
+        }
+        if errno != EINVAL {
+            return match sysfs.group_blockers(group) {
+                Ok(others) if !others.is_empty() => HostError::GroupNotViable { group, others },
+                _ => err,
+            };
+        }
+    }
+    ioctl_error(format!("VFIO_DEVICE_BIND_IOMMUFD of {node}"), errno)
 }
 
 /// One enabled vector of a VFIO device, as the interrupt core controls it.
@@ -81,17 +120,21 @@ pub struct VfioFunction {
     dma: Arc<dyn DmaSpace>,
     enabled: Mutex<Option<IrqKind>>,
     options: VfioOptions,
+    /// The eventfd of the device request interrupt, if VFIO took it.
+    release_requests: Option<OwnedFd>,
 }
 
 impl VfioFunction {
-    /// Opens the device at `address` through VFIO.
+    /// Opens the device at `address` through VFIO, over the interface [`choose`] picks (and
+    /// logs).
     ///
     /// The errors say what to do: no IOMMU (the kernel parameter), a device not bound to vfio-pci
-    /// (`drydock bind`), no permission on the group's node, a group that is not viable (the other
-    /// devices and their drivers), a group open in another process.
+    /// (`drydock bind`), no permission on a node, a group that is not viable (the other devices
+    /// and their drivers), a device or group open in another process, a forced interface the
+    /// kernel lacks.
     ///
-    /// A device in a no-IOMMU group (VFIO's no-IOMMU mode) opens too, with a warning: its DMA goes
-    /// to physical addresses, unchecked.
+    /// A device in a no-IOMMU group (VFIO's no-IOMMU mode) opens too, through its group, with a
+    /// warning: its DMA goes to physical addresses, unchecked.
     pub fn open(address: &str, sysfs: &Sysfs, options: VfioOptions) -> Result<Self, HostError> {
         let address = canonical_address(address)?;
         let info = sysfs.device(&address)?;
@@ -106,19 +149,50 @@ impl VfioFunction {
             });
         }
         let group = info.iommu_group.ok_or(HostError::NoIommu)?;
-        let group = Group::open(group, sysfs)?;
-        let dma = group
-            .container()
-            .dma_space()
-            .expect("an attached container has its DMA space");
-        if group.container().iommu_type() == IommuType::NoIommu {
-            log::warn!(
-                target: "drydock",
-                "{address}: VFIO no-IOMMU mode: the device reaches memory at physical addresses, \
-                 with no isolation"
-            );
-        }
-        let device = Arc::new(VfioDevice::open(group, &address)?);
+        let offer = Offer::of(sysfs, &address, Some(group));
+        let choice = choose(&address, Interface::requested(options.interface)?, &offer)?;
+        let (device, dma) = match choice.interface {
+            Interface::Group => {
+                let group = Group::open(group, sysfs, &address)?;
+                let dma = group
+                    .container()
+                    .dma_space()
+                    .expect("an attached container has its DMA space");
+                if group.container().iommu_type() == IommuType::NoIommu {
+                    log::warn!(
+                        target: "drydock",
+                        "{address}: VFIO no-IOMMU mode: the device reaches memory at physical \
+                         addresses, with no isolation"
+                    );
+                }
+                log::info!(
+                    target: "drydock",
+                    "{address}: through VFIO group {} ({})",
+                    group.number(),
+                    choice.reason
+                );
+                (VfioDevice::open(group, &address)?, dma)
+            }
+            Interface::Cdev => {
+                let (node, _) = offer.cdev.as_ref().expect("a chosen cdev is offered");
+                let (fd, ioas) = iommufd::open_device(sysfs, &address, node, |e| {
+                    bind_refused(sysfs, &address, group, node, e)
+                })?;
+                log::info!(
+                    target: "drydock",
+                    "{address}: through the VFIO device cdev {node}, in IOAS {} of its own \
+                     iommufd ({})",
+                    ioas.id(),
+                    choice.reason
+                );
+                let dma: Arc<dyn DmaSpace> = ioas.dma_pool().clone();
+                (
+                    VfioDevice::from_fd(fd, &address, Attachment::Cdev(ioas))?,
+                    dma,
+                )
+            }
+        };
+        let device = Arc::new(device);
         let mut bars = [None; 6];
         let mut config = [0u8; 24];
         device.config_read(cfg::BASE_ADDRESS_0, &mut config)?;
@@ -141,12 +215,14 @@ impl VfioFunction {
                 prefetchable: kind != BarKind::Io && low & cfg::BAR_MEM_PREFETCH != 0,
             });
         }
+        let release_requests = request_eventfd(&device);
         Ok(Self {
             device,
             bars,
             dma,
             enabled: Mutex::new(None),
             options,
+            release_requests,
         })
     }
 
@@ -155,15 +231,18 @@ impl VfioFunction {
         &self.device
     }
 
-    /// Returns the group the device is in.
-    pub fn group(&self) -> &Arc<Group> {
+    /// Returns the group the device was opened through (group interface only).
+    pub fn group(&self) -> Option<&Arc<Group>> {
         self.device.group()
     }
 
-    /// Returns the DMA pool of the process's VFIO container (shared by every VFIO device), or
+    /// Returns the DMA pool of the device's IOMMU domain (its group's container, or its IOAS), or
     /// `None` in no-IOMMU mode, where DMA goes to physical addresses.
     pub fn dma_pool(&self) -> Option<Arc<DmaPool<VfioMapper>>> {
-        self.group().container().dma_pool()
+        match self.device.ioas() {
+            Some(ioas) => Some(ioas.dma_pool().clone()),
+            None => self.group()?.container().dma_pool(),
+        }
     }
 
     fn unsupported(&self, what: String) -> HostError {
@@ -176,9 +255,13 @@ impl VfioFunction {
 
 impl PciFunction for VfioFunction {
     fn backend(&self) -> &'static str {
-        match self.device.group().container().iommu_type() {
-            IommuType::Type1v2 => "vfio",
-            IommuType::NoIommu => "vfio-noiommu",
+        match self.group() {
+            // Opened through its cdev, in an IOAS of its own.
+            None => "vfio-cdev",
+            Some(group) => match group.container().iommu_type() {
+                IommuType::Type1v2 => "vfio",
+                IommuType::NoIommu => "vfio-noiommu",
+            },
         }
     }
 
@@ -262,4 +345,27 @@ impl PciFunction for VfioFunction {
     fn reset(&self) -> Result<(), HostError> {
         self.device.reset()
     }
+
+    fn release_requests(&self) -> Option<BorrowedFd<'_>> {
+        self.release_requests.as_ref().map(AsFd::as_fd)
+    }
+}
+
+/// Routes `device`'s request interrupt to a new eventfd and returns it; `None`, with a warning
+/// that says what follows, if the device has no such interrupt or VFIO refuses it.
+fn request_eventfd(device: &VfioDevice) -> Option<OwnedFd> {
+    let address = device.address();
+    let unheard = "removing the device or unbinding vfio-pci will wait until this process exits";
+    if !device.has_request_irq() {
+        let missing = "VFIO offers no device request interrupt";
+        log::warn!(target: "drydock", "{address}: {missing}: {unheard}");
+        return None;
+    }
+    let registered = eventfd().and_then(|fd| {
+        device.set_request_eventfd(fd.as_raw_fd())?;
+        Ok(fd)
+    });
+    registered
+        .inspect_err(|err| log::warn!(target: "drydock", "{address}: {err}: {unheard}"))
+        .ok()
 }

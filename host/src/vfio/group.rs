@@ -4,7 +4,7 @@
 //! groups: `/dev/vfio/<N>` is usable only while every device in group N is bound to a VFIO driver
 //! or to none (the group is *viable*), and a group may be open in one process at a time. A process
 //! opens each group once ([`Group::open`] shares it between the devices of the group) and attaches
-//! it to the process's [`Container`].
+//! it to a [`Container`] of its own: each group is its own DMA domain.
 //!
 //! A group VFIO made in no-IOMMU mode (named `vfio-noiommu` in sysfs) is opened the same way, from
 //! `/dev/vfio/noiommu-<N>`, into a no-IOMMU container (see [`super::container`]).
@@ -16,14 +16,25 @@ use std::sync::{Arc, Mutex, Weak};
 use vfio_bindings::bindings::vfio as sys;
 
 use super::container::{ioctl_error, open_node, Container, IommuType};
+use super::holders::in_use;
 use super::ioctl;
 use crate::error::HostError;
 use crate::sysfs::Sysfs;
 
+/// The node of IOMMU group `group`: `/dev/vfio/<group>`, or `/dev/vfio/noiommu-<group>` for a
+/// group VFIO made in no-IOMMU mode.
+pub fn group_node(sysfs: &Sysfs, group: u32) -> String {
+    if sysfs.is_noiommu_group(group) {
+        format!("/dev/vfio/noiommu-{group}")
+    } else {
+        format!("/dev/vfio/{group}")
+    }
+}
+
 /// The groups this process has open, by number.
 static GROUPS: Mutex<Vec<(u32, Weak<Group>)>> = Mutex::new(Vec::new());
 
-/// An open VFIO group attached to the process's container.
+/// An open VFIO group attached to a container of its own.
 ///
 /// # Invariants
 ///
@@ -36,9 +47,11 @@ pub struct Group {
 
 impl Group {
     /// Opens IOMMU group `number` (or returns it if this process has it open), checks that it is
-    /// viable, and attaches it to the process's container. `sysfs` tells whether the group is a
-    /// no-IOMMU one, and names the devices that keep a group from being viable.
-    pub fn open(number: u32, sysfs: &Sysfs) -> Result<Arc<Group>, HostError> {
+    /// viable, and attaches it to a new container, its own, so that its devices' DMA domain holds
+    /// their mappings only. `sysfs` tells whether the group is a no-IOMMU one, names the devices
+    /// that keep a group from being viable, and the processes that hold a group that is in use
+    /// (`address` names the device asked for, for that error).
+    pub fn open(number: u32, sysfs: &Sysfs, address: &str) -> Result<Arc<Group>, HostError> {
         let mut groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
         groups.retain(|(_, group)| group.strong_count() > 0);
         if let Some(group) = groups
@@ -48,14 +61,16 @@ impl Group {
         {
             return Ok(group);
         }
-        let (iommu, path) = if sysfs.is_noiommu_group(number) {
-            (IommuType::NoIommu, format!("/dev/vfio/noiommu-{number}"))
+        let iommu = if sysfs.is_noiommu_group(number) {
+            IommuType::NoIommu
         } else {
-            (IommuType::Type1v2, format!("/dev/vfio/{number}"))
+            IommuType::Type1v2
         };
+        let path = group_node(sysfs, number);
         let fd = match open_node(&path) {
+            // Open in another process, or a device of the group is through its cdev.
             Err(HostError::Os { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
-                return Err(HostError::GroupBusy { group: number })
+                return Err(in_use(sysfs, address, number))
             }
             other => other?,
         };
@@ -72,7 +87,7 @@ impl Group {
                 others: sysfs.group_blockers(number)?,
             });
         }
-        let container = Container::shared(iommu, number)?;
+        let container = Arc::new(Container::open(iommu)?);
         container.attach(&fd, number)?;
         // INVARIANT: the group is open and attached.
         let group = Arc::new(Group {

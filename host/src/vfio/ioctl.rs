@@ -4,16 +4,27 @@
 //! direction bits: the argument structures carry their own size (`argsz`). `vfio-bindings` has the
 //! structures and constants but not the request numbers, so they are computed here from `n`.
 //!
+//! The iommufd requests of `<linux/iommufd.h>` (`/dev/iommu`) have the same form in the same type,
+//! `_IO(IOMMUFD_TYPE, IOMMUFD_CMD_*)` with `IOMMUFD_TYPE` = `';'` and commands from `0x80`, so they
+//! never collide with VFIO's `100 + n`; `iommufd-bindings` has their structures and command
+//! numbers.
+//!
 //! Every wrapper is `unsafe`: the kernel reads and writes through the pointer it is given, and the
 //! caller must pass a pointer to a live, correctly sized argument (for the variable-size ones, a
 //! buffer at least `argsz` bytes long).
 
+use iommufd_bindings as iommufd;
 use nix::{ioctl_none_bad, ioctl_readwrite_bad, ioctl_write_int_bad, ioctl_write_ptr_bad};
 use vfio_bindings::bindings::vfio as sys;
 
 /// `_IO(VFIO_TYPE, VFIO_BASE + n)`.
 const fn request(n: u32) -> libc::c_ulong {
     nix::request_code_none!(sys::VFIO_TYPE, sys::VFIO_BASE + n) as libc::c_ulong
+}
+
+/// `_IO(IOMMUFD_TYPE, command)`.
+const fn iommufd_request(command: u32) -> libc::c_ulong {
+    nix::request_code_none!(iommufd::IOMMUFD_TYPE, command) as libc::c_ulong
 }
 
 /// `VFIO_GET_API_VERSION`.
@@ -44,6 +55,19 @@ pub(super) const IOMMU_GET_INFO: libc::c_ulong = request(12);
 pub(super) const IOMMU_MAP_DMA: libc::c_ulong = request(13);
 /// `VFIO_IOMMU_UNMAP_DMA`.
 pub(super) const IOMMU_UNMAP_DMA: libc::c_ulong = request(14);
+/// `VFIO_DEVICE_BIND_IOMMUFD`.
+pub(super) const DEVICE_BIND_IOMMUFD: libc::c_ulong = request(18);
+/// `VFIO_DEVICE_ATTACH_IOMMUFD_PT`.
+pub(super) const DEVICE_ATTACH_IOMMUFD_PT: libc::c_ulong = request(19);
+/// `IOMMU_IOAS_ALLOC`.
+pub(super) const IOMMU_IOAS_ALLOC: libc::c_ulong = iommufd_request(iommufd::IOMMUFD_CMD_IOAS_ALLOC);
+/// `IOMMU_IOAS_IOVA_RANGES`.
+pub(super) const IOMMU_IOAS_IOVA_RANGES: libc::c_ulong =
+    iommufd_request(iommufd::IOMMUFD_CMD_IOAS_IOVA_RANGES);
+/// `IOMMU_IOAS_MAP`.
+pub(super) const IOMMU_IOAS_MAP: libc::c_ulong = iommufd_request(iommufd::IOMMUFD_CMD_IOAS_MAP);
+/// `IOMMU_IOAS_UNMAP`.
+pub(super) const IOMMU_IOAS_UNMAP: libc::c_ulong = iommufd_request(iommufd::IOMMUFD_CMD_IOAS_UNMAP);
 
 ioctl_none_bad!(
     /// Returns the VFIO API version of a container fd.
@@ -186,6 +210,73 @@ ioctl_readwrite_bad!(
     sys::vfio_iommu_type1_dma_unmap
 );
 
+ioctl_readwrite_bad!(
+    /// Binds a device opened through its cdev to an iommufd; the kernel writes the bond's device
+    /// ID back. Until this succeeds, the device file refuses every other operation.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO device cdev and `data` a valid `vfio_device_bind_iommufd` naming an
+    /// open iommufd.
+    device_bind_iommufd,
+    DEVICE_BIND_IOMMUFD,
+    sys::vfio_device_bind_iommufd
+);
+ioctl_readwrite_bad!(
+    /// Attaches a bound device to an IOAS (or hardware page table) of its iommufd.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be a VFIO device cdev bound to an iommufd and `data` a valid
+    /// `vfio_device_attach_iommufd_pt`.
+    device_attach_iommufd_pt,
+    DEVICE_ATTACH_IOMMUFD_PT,
+    sys::vfio_device_attach_iommufd_pt
+);
+ioctl_readwrite_bad!(
+    /// Allocates an I/O address space; the kernel writes its ID back.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an iommufd and `data` a valid `iommu_ioas_alloc`.
+    iommu_ioas_alloc,
+    IOMMU_IOAS_ALLOC,
+    iommufd::iommu_ioas_alloc
+);
+ioctl_readwrite_bad!(
+    /// Reads the IOVA ranges an IOAS may map; fails with `EMSGSIZE` (setting `num_iovas`) when
+    /// the array it points to is too short.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an iommufd and `data` a valid `iommu_ioas_iova_ranges` whose `allowed_iovas`
+    /// points to `num_iovas` writable `iommu_iova_range`s.
+    iommu_ioas_iova_ranges,
+    IOMMU_IOAS_IOVA_RANGES,
+    iommufd::iommu_ioas_iova_ranges
+);
+ioctl_readwrite_bad!(
+    /// Maps process memory into an IOAS.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an iommufd and `data` a valid `iommu_ioas_map`, whose memory stays mapped in
+    /// the process while the IOMMU mapping exists.
+    iommu_ioas_map,
+    IOMMU_IOAS_MAP,
+    iommufd::iommu_ioas_map
+);
+ioctl_readwrite_bad!(
+    /// Unmaps an IOVA range of an IOAS; the kernel writes back how much it unmapped.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an iommufd and `data` a valid `iommu_ioas_unmap`.
+    iommu_ioas_unmap,
+    IOMMU_IOAS_UNMAP,
+    iommufd::iommu_ioas_unmap
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +290,17 @@ mod tests {
         assert_eq!(DEVICE_SET_IRQS, 0x3b6e);
         assert_eq!(IOMMU_GET_INFO, 0x3b70);
         assert_eq!(IOMMU_UNMAP_DMA, 0x3b72);
+        // VFIO_BASE + 18 and + 19.
+        assert_eq!(DEVICE_BIND_IOMMUFD, 0x3b76);
+        assert_eq!(DEVICE_ATTACH_IOMMUFD_PT, 0x3b77);
+    }
+
+    #[test]
+    fn iommufd_request_numbers_match_the_uapi_header() {
+        // `_IO(';', IOMMUFD_CMD_*)`, the commands counted from 0x80.
+        assert_eq!(IOMMU_IOAS_ALLOC, 0x3b81);
+        assert_eq!(IOMMU_IOAS_IOVA_RANGES, 0x3b84);
+        assert_eq!(IOMMU_IOAS_MAP, 0x3b85);
+        assert_eq!(IOMMU_IOAS_UNMAP, 0x3b86);
     }
 }

@@ -64,7 +64,8 @@ pub const OPTIONS: &[Setting] = &[
     y("CONFIG_ARCH_SUPPORTS_ATOMIC_RMW"),
     y("CONFIG_ARCH_DMA_ADDR_T_64BIT"),
     y("CONFIG_PHYS_ADDR_T_64BIT"),
-    n("CONFIG_COMPAT"),
+    // 32-bit processes' ioctls reach a misc device's `compat_ioctl` (through CUSE).
+    y("CONFIG_COMPAT"),
     n("CONFIG_CPUMASK_OFFSTACK"),
     n("CONFIG_FORCE_NR_CPUS"),
     // The Rust support and its checks, as Debian's kernels set them.
@@ -86,12 +87,13 @@ pub const OPTIONS: &[Setting] = &[
     y("CONFIG_KUNIT"),
     y("CONFIG_RUST_FW_LOADER_ABSTRACTIONS"),
     y("CONFIG_DEBUG_FS"),
+    y("CONFIG_CONFIGFS_FS"),
+    y("CONFIG_BLOCK"),
     n("CONFIG_JUMP_LABEL"),
     // Subsystems the `kernel` crate does not provide yet.
-    n("CONFIG_BLOCK"),
     n("CONFIG_BLK_DEBUG_FS"),
+    n("CONFIG_DEBUG_MISC"),
     n("CONFIG_COMMON_CLK"),
-    n("CONFIG_CONFIGFS_FS"),
     n("CONFIG_CPU_FREQ"),
     n("CONFIG_DRM"),
     n("CONFIG_ENERGY_MODEL"),

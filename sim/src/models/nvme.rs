@@ -14,7 +14,11 @@
 //!   deletes every queue, forgets the shadow doorbells and clears CSTS (RDY and CFS), keeping
 //!   AQA/ASQ/ACQ; the model records whether the admin queues' memory was still the driver's
 //!   then ([`Nvme::admin_queues_allocated_at_disable`]). A shutdown notification (CC.SHN)
-//!   completes at once (CSTS.SHST = 2).
+//!   completes at once (CSTS.SHST = 2). Both CC.EN transitions take effect at once, as in QEMU,
+//!   unless [`NvmeConfig::ready_delay`] or [`NvmeConfig::reset_delay`] makes them take time,
+//!   as a real controller's do: CSTS.RDY then changes that long after CC.EN did (a reset
+//!   deletes the queues at once), and CC.EN set while CSTS.RDY is still 1 is reported as
+//!   fatal (the specification leaves it undefined).
 //! - **Admin commands**: Identify (CNS 0 namespace, 1 controller, 2 active namespace list),
 //!   Set/Get Features (Number of Queues, answered with the configured queue pairs whatever is
 //!   asked (QEMU's default 64: 63/63), refused with Command Sequence Error once a queue was
@@ -39,7 +43,8 @@
 //! Admin and I/O opcodes outside the lists above complete with Invalid Opcode; SGLs are refused
 //! with Invalid Field.
 //!
-//! For tests, the model can misbehave on request ([`Nvme::inject`], [`Nvme::post_raw`],
+//! For tests, the model can misbehave on request ([`Nvme::inject`], [`Nvme::inject_after`],
+//! [`Nvme::post_raw`],
 //! [`Nvme::set_fatal`], [`NvmeConfig`]'s `never_ready`, `cap`, the patches of Identify data and
 //! `number_of_queues_answer`): complete the next matching command with a chosen status (and no
 //! data transfer), hold it forever or until released, write arbitrary completion entries, fail
@@ -49,6 +54,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::{DeviceModel, Identity, SimContext};
 use drydock_host::function::{BarInfo, BarKind, IrqKind};
@@ -123,16 +129,26 @@ pub mod status {
 use status::*;
 
 /// Admin opcodes the model implements.
-mod admin {
-    pub(super) const DELETE_SQ: u8 = 0x00;
-    pub(super) const CREATE_SQ: u8 = 0x01;
-    pub(super) const DELETE_CQ: u8 = 0x04;
-    pub(super) const CREATE_CQ: u8 = 0x05;
-    pub(super) const IDENTIFY: u8 = 0x06;
-    pub(super) const ABORT: u8 = 0x08;
-    pub(super) const SET_FEATURES: u8 = 0x09;
-    pub(super) const GET_FEATURES: u8 = 0x0a;
-    pub(super) const DOORBELL_BUFFER_CONFIG: u8 = 0x7c;
+/// Admin opcodes.
+pub mod admin {
+    /// Delete I/O Submission Queue.
+    pub const DELETE_SQ: u8 = 0x00;
+    /// Create I/O Submission Queue.
+    pub const CREATE_SQ: u8 = 0x01;
+    /// Delete I/O Completion Queue.
+    pub const DELETE_CQ: u8 = 0x04;
+    /// Create I/O Completion Queue.
+    pub const CREATE_CQ: u8 = 0x05;
+    /// Identify.
+    pub const IDENTIFY: u8 = 0x06;
+    /// Abort.
+    pub const ABORT: u8 = 0x08;
+    /// Set Features.
+    pub const SET_FEATURES: u8 = 0x09;
+    /// Get Features.
+    pub const GET_FEATURES: u8 = 0x0a;
+    /// Doorbell Buffer Config.
+    pub const DOORBELL_BUFFER_CONFIG: u8 = 0x7c;
 }
 
 /// I/O opcodes.
@@ -193,11 +209,37 @@ pub enum Fault {
     Stall,
 }
 
-/// A fault armed for the next command with an opcode on an I/O queue (or the admin queue).
+/// A fault armed for a command with an opcode on an I/O queue (or the admin queue).
 struct Armed {
     admin: bool,
     opcode: u8,
+    /// Matching commands to let through first.
+    skip: u32,
     fault: Fault,
+}
+
+/// The admin queue registers (AQA, ASQ, ACQ), as the controller takes them when enabled.
+#[derive(Clone, Copy)]
+struct AdminQueues {
+    aqa: u32,
+    asq: u64,
+    acq: u64,
+}
+
+impl AdminQueues {
+    /// The entries of the admin submission and completion queues.
+    fn sizes(&self) -> (u32, u32) {
+        ((self.aqa & 0xfff) + 1, ((self.aqa >> 16) & 0xfff) + 1)
+    }
+}
+
+/// A CC.EN transition the controller has not finished, and when it will have.
+#[derive(Clone, Copy)]
+enum Transition {
+    /// Becoming ready (CC.EN 0→1) with the admin queues the registers gave then.
+    Ready(Instant, AdminQueues),
+    /// Finishing a reset (CC.EN 1→0): CSTS.RDY still 1.
+    Reset(Instant),
 }
 
 /// A command held by [`Fault::Stall`].
@@ -234,6 +276,8 @@ struct State {
     cc_writes: Vec<u32>,
     /// For each CC.EN 1→0, whether the admin queues' memory was still allocated, for tests.
     admin_allocated_at_disable: Vec<bool>,
+    /// A CC.EN transition in progress.
+    transition: Option<Transition>,
 }
 
 /// Build options of a simulated controller.
@@ -268,6 +312,12 @@ pub struct NvmeConfig {
     pub io_queue_pairs: u16,
     /// Whether the controller never sets CSTS.RDY when enabled, as one stuck in its start-up.
     pub never_ready: bool,
+    /// How long after CC.EN 0→1 the controller becomes ready (CSTS.RDY 0 until then): none in
+    /// QEMU.
+    pub ready_delay: Duration,
+    /// How long after CC.EN 1→0 the controller finishes its reset (CSTS.RDY 1 until then, the
+    /// queues gone at once): none in QEMU.
+    pub reset_delay: Duration,
 }
 
 impl Default for NvmeConfig {
@@ -285,6 +335,8 @@ impl Default for NvmeConfig {
             mdts: MDTS,
             io_queue_pairs: MAX_IO_QUEUE_PAIRS,
             never_ready: false,
+            ready_delay: Duration::ZERO,
+            reset_delay: Duration::ZERO,
         }
     }
 }
@@ -354,6 +406,7 @@ impl Nvme {
                 intx: false,
                 cc_writes: Vec::new(),
                 admin_allocated_at_disable: Vec::new(),
+                transition: None,
             }),
             config,
             stats: Stats::default(),
@@ -371,9 +424,17 @@ impl Nvme {
     /// Arms `fault` for the next command with `opcode` on an I/O queue (`admin == false`) or on
     /// the admin queue. Faults fire in the order they were armed.
     pub fn inject(&self, admin: bool, opcode: u8, fault: Fault) {
+        self.inject_after(admin, opcode, 0, fault);
+    }
+
+    /// As [`Nvme::inject`], for the command after the next `skip` with `opcode`, which run as
+    /// usual (to fail probe's third Identify, say). The first fault armed for an opcode counts
+    /// its commands; later ones wait until it fired.
+    pub fn inject_after(&self, admin: bool, opcode: u8, skip: u32, fault: Fault) {
         self.lock().armed.push(Armed {
             admin,
             opcode,
+            skip,
             fault,
         });
     }
@@ -483,7 +544,9 @@ impl Nvme {
 
     /// CSTS as the driver reads it.
     pub fn csts(&self) -> u32 {
-        self.lock().csts
+        let mut state = self.lock();
+        Self::settle(&mut state);
+        state.csts
     }
 
     /// The number of I/O submission queues that exist.
@@ -522,39 +585,35 @@ impl Nvme {
         let was_enabled = state.cc & CC_EN != 0;
         let enable = value & CC_EN != 0;
         if enable && !was_enabled {
+            if state.csts & CSTS_RDY != 0 {
+                ctx.report_fatal(
+                    "NVMe: CC.EN set while CSTS.RDY is 1, before the reset finished".to_owned(),
+                );
+            }
             state.cc = value;
+            state.csts = 0;
+            state.transition = None;
             if self.config.never_ready {
                 log::debug!(target: "drydock", "simulated NVMe: enabled, never to be ready");
-            } else if Self::admin_queue_valid(state, value) {
-                let (asqs, acqs) = Self::admin_queue_sizes(state);
-                state.cqs[0] = Some(Cq {
-                    base: state.acq,
-                    size: acqs,
-                    head: 0,
-                    tail: 0,
-                    phase: true,
-                    irq_enabled: true,
-                    vector: 0,
-                    pending: VecDeque::new(),
-                });
-                state.sqs[0] = Some(Sq {
-                    base: state.asq,
-                    size: asqs,
-                    head: 0,
-                    tail: 0,
-                    cqid: 0,
-                });
-                state.csts = CSTS_RDY;
+            } else if self.config.ready_delay.is_zero() {
+                Self::start(state, state.admin_queues());
             } else {
-                log::warn!(target: "drydock", "simulated NVMe: invalid admin queue setup, CSTS.CFS");
-                state.csts = CSTS_CFS;
+                let at = Instant::now() + self.config.ready_delay;
+                state.transition = Some(Transition::Ready(at, state.admin_queues()));
             }
         } else if !enable && was_enabled {
-            let (asqs, acqs) = Self::admin_queue_sizes(state);
+            let (asqs, acqs) = state.admin_queues().sizes();
             let allocated = ctx.dma_allocated(state.asq, asqs as usize * 64)
                 && ctx.dma_allocated(state.acq, acqs as usize * 16);
             state.admin_allocated_at_disable.push(allocated);
+            let was_ready = state.csts & CSTS_RDY != 0;
             Self::reset(state);
+            state.transition = None;
+            if was_ready && !self.config.reset_delay.is_zero() {
+                state.csts = CSTS_RDY;
+                state.transition =
+                    Some(Transition::Reset(Instant::now() + self.config.reset_delay));
+            }
             state.cc = value;
             self.update_intx(ctx, state);
         } else {
@@ -569,13 +628,52 @@ impl Nvme {
         }
     }
 
-    /// The entries of the admin submission and completion queues, as AQA gives them.
-    fn admin_queue_sizes(state: &State) -> (u32, u32) {
-        ((state.aqa & 0xfff) + 1, ((state.aqa >> 16) & 0xfff) + 1)
+    /// Finishes a CC.EN transition whose time has come.
+    fn settle(state: &mut State) {
+        match state.transition {
+            Some(Transition::Ready(at, admin)) if Instant::now() >= at => {
+                state.transition = None;
+                Self::start(state, admin);
+            }
+            Some(Transition::Reset(at)) if Instant::now() >= at => {
+                state.transition = None;
+                state.csts &= !CSTS_RDY;
+            }
+            _ => {}
+        }
+    }
+
+    /// Becomes ready with the admin queues `admin` (QEMU's `nvme_start_ctrl`), or fails
+    /// (CSTS.CFS) if they are invalid.
+    fn start(state: &mut State, admin: AdminQueues) {
+        if !Self::admin_queue_valid(&admin, state.cc) {
+            log::warn!(target: "drydock", "simulated NVMe: invalid admin queue setup, CSTS.CFS");
+            state.csts = CSTS_CFS;
+            return;
+        }
+        let (asqs, acqs) = admin.sizes();
+        state.cqs[0] = Some(Cq {
+            base: admin.acq,
+            size: acqs,
+            head: 0,
+            tail: 0,
+            phase: true,
+            irq_enabled: true,
+            vector: 0,
+            pending: VecDeque::new(),
+        });
+        state.sqs[0] = Some(Sq {
+            base: admin.asq,
+            size: asqs,
+            head: 0,
+            tail: 0,
+            cqid: 0,
+        });
+        state.csts = CSTS_RDY;
     }
 
     /// Whether the admin queue registers allow enabling, as QEMU's `nvme_start_ctrl` checks.
-    fn admin_queue_valid(state: &State, cc: u32) -> bool {
+    fn admin_queue_valid(state: &AdminQueues, cc: u32) -> bool {
         let css = (cc >> 4) & 7;
         let mps = (cc >> 7) & 0xf;
         let cap_css = ((CAP >> 37) & 0xff) as u32;
@@ -841,6 +939,10 @@ impl Nvme {
             .iter()
             .position(|a| a.admin == admin && a.opcode == command.opcode())
         {
+            if state.armed[index].skip > 0 {
+                state.armed[index].skip -= 1;
+                return Some(self.run(ctx, state, sqid, command));
+            }
             match state.armed.remove(index).fault {
                 Fault::Status(status) => return Some((status, 0)),
                 Fault::Stall => {
@@ -1217,6 +1319,15 @@ impl State {
         usize::from(qid) < self.sqs.len()
     }
 
+    /// The admin queue registers.
+    fn admin_queues(&self) -> AdminQueues {
+        AdminQueues {
+            aqa: self.aqa,
+            asq: self.asq,
+            acq: self.acq,
+        }
+    }
+
     /// The Number of Queues result of the queues offered: 0-based counts of SQs and CQs.
     fn number_of_queues(&self) -> u32 {
         let count = self.sqs.len() as u32 - 2;
@@ -1383,7 +1494,8 @@ impl DeviceModel for Nvme {
         if width < 4 || !offset.is_multiple_of(width) || offset >= DOORBELLS {
             return 0;
         }
-        let state = self.lock();
+        let mut state = self.lock();
+        Self::settle(&mut state);
         let cap = self.config.cap;
         let dword = |offset: usize| -> u32 {
             match offset {
@@ -1414,6 +1526,7 @@ impl DeviceModel for Nvme {
             return;
         }
         let mut state = self.lock();
+        Self::settle(&mut state);
         if offset >= DOORBELLS {
             self.write_doorbell(ctx, &mut state, offset, value as u32);
             return;

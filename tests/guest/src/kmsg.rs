@@ -23,6 +23,29 @@ impl KernelLog {
         Ok(KernelLog { file })
     }
 
+    /// Opens the kernel log past every record logged so far, for a case that reads what happens
+    /// next; the error is a case's failure message.
+    pub fn from_now() -> Result<Self, String> {
+        let mut log = Self::open().map_err(|e| format!("cannot open /dev/kmsg: {e}"))?;
+        log.show_new(None)?;
+        Ok(log)
+    }
+
+    /// Reads every record logged since the last call and, with a `title`, prints them under it
+    /// for the case's output; the error is a case's failure message.
+    pub fn show_new(&mut self, title: Option<&str>) -> Result<Vec<Record>, String> {
+        let records = self
+            .read_records()
+            .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
+        if let Some(title) = title {
+            println!("--- {title} ---");
+            for record in &records {
+                println!("{record}");
+            }
+        }
+        Ok(records)
+    }
+
     /// Reads every record logged since the last call, formatted like `dmesg` (one line each).
     pub fn read_new(&mut self) -> io::Result<String> {
         let mut text = String::new();

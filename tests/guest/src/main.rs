@@ -30,8 +30,8 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["list"] => {
-            for case in cases::CASES {
-                println!("{}", case.info());
+            for info in cases::listed() {
+                println!("{info}");
             }
             ExitCode::SUCCESS
         }
@@ -58,13 +58,19 @@ fn main() -> ExitCode {
 }
 
 /// Runs the case called `name` in this process, drivers' log records going to standard error.
+/// A run of a case that drives devices through drydock's VFIO backend forces its VFIO interface
+/// (`DRYDOCK_VFIO_INTERFACE`, for this process and the driver processes it starts).
 fn run_case(name: &str) -> ExitCode {
-    let Some(case) = cases::find(name) else {
+    let Some(planned) = cases::find(name) else {
         eprintln!("drydock-guest: no case named `{name}`");
         return ExitCode::from(2);
     };
+    if let Some(interface) = planned.interface {
+        // Before any thread starts: nothing reads the environment concurrently.
+        std::env::set_var(drydock_host::vfio::INTERFACE_ENV, interface.name());
+    }
     drydock_runner::logger::init();
-    match (case.run)() {
+    match (planned.case.run)() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("{message}");

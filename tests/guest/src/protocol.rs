@@ -142,17 +142,25 @@ pub enum Feature {
     DriverModules,
     /// VFIO's no-IOMMU mode (`CONFIG_VFIO_NOIOMMU`), which Debian's kernels lack.
     VfioNoIommu,
+    /// VFIO's device cdev with iommufd (`CONFIG_VFIO_DEVICE_CDEV`, `CONFIG_IOMMUFD`), which
+    /// Debian's kernels lack.
+    VfioCdev,
 }
 
 impl Feature {
     /// Every feature, in a fixed order.
-    pub const ALL: [Feature; 2] = [Feature::DriverModules, Feature::VfioNoIommu];
+    pub const ALL: [Feature; 3] = [
+        Feature::DriverModules,
+        Feature::VfioNoIommu,
+        Feature::VfioCdev,
+    ];
 
     /// The feature's name in protocol lines.
     pub fn as_str(self) -> &'static str {
         match self {
             Feature::DriverModules => "driver-modules",
             Feature::VfioNoIommu => "vfio-noiommu",
+            Feature::VfioCdev => "vfio-cdev",
         }
     }
 }

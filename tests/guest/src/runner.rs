@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use drydock_guest::protocol::{self, Outcome, Status};
 
-use crate::cases::{self, Case};
+use crate::cases::{self, Planned};
 use crate::kmsg::KernelLog;
 
 /// How often the runner checks whether a case has finished.
@@ -30,7 +30,7 @@ pub fn run_plan(run_dir: &Path) -> Result<(), String> {
     let plan = fs::read_to_string(&plan_path)
         .map_err(|e| format!("cannot read {}: {e}", plan_path.display()))?;
     let names = protocol::parse_plan(&plan).map_err(|e| format!("{}: {e}", plan_path.display()))?;
-    let plan: Vec<&Case> = names
+    let plan: Vec<Planned> = names
         .iter()
         .map(|name| {
             cases::find(name).ok_or_else(|| format!("the plan names no known case `{name}`"))
@@ -45,23 +45,23 @@ pub fn run_plan(run_dir: &Path) -> Result<(), String> {
     let self_exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
 
     println!("drydock-guest: running {} case(s)", plan.len());
-    for case in plan {
-        let dir = run_dir.join(protocol::case_dir(case.name));
+    for Planned { name, case, .. } in plan {
+        let dir = run_dir.join(protocol::case_dir(&name));
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let output = |name: &str| {
-            File::create(dir.join(name))
-                .map_err(|e| format!("cannot create {name} for {}: {e}", case.name))
+        let output = |file: &str| {
+            File::create(dir.join(file))
+                .map_err(|e| format!("cannot create {file} for {name}: {e}"))
         };
         let child = Command::new(&self_exe)
-            .args(["case", case.name])
+            .args(["case", &name])
             .stdin(Stdio::null())
             .stdout(output(protocol::CASE_STDOUT)?)
             .stderr(output(protocol::CASE_STDERR)?)
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("cannot start case {}: {e}", case.name))?;
+            .map_err(|e| format!("cannot start case {name}: {e}"))?;
         let outcome = supervise(child, case.timeout)
-            .map_err(|e| format!("lost track of case {}: {e}", case.name))?;
+            .map_err(|e| format!("lost track of case {name}: {e}"))?;
 
         let kmsg = match &mut kernel_log {
             Ok(log) => log
@@ -71,7 +71,7 @@ pub fn run_plan(run_dir: &Path) -> Result<(), String> {
         };
         write(&dir.join(protocol::CASE_KMSG), &kmsg)?;
         write(&dir.join(protocol::CASE_OUTCOME), &format!("{outcome}\n"))?;
-        println!("drydock-guest: {} {outcome}", case.name);
+        println!("drydock-guest: {name} {outcome}");
     }
 
     let dmesg = KernelLog::open()

@@ -4,12 +4,12 @@
 //! both must print the same, and what the script expects.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use drydock_guest::protocol::SAMPLE_MODULES_DIR;
 
-use super::{ensure, CaseResult};
+use super::driver_process::DriverProcess;
+use super::{ensure, shell, CaseResult};
 use crate::{modules, sysfs};
 
 /// The sample's module, binary and top directory.
@@ -85,12 +85,12 @@ pub fn in_kernel_rust_debugfs_scoped() -> CaseResult {
 /// Loads the sample's module, runs the script in its directory of debugfs, unloads it.
 fn kernel_run() -> Result<String, String> {
     let debugfs = Path::new(KERNEL_DEBUGFS);
-    mount_debugfs()?;
+    shell::mount_once("debugfs", KERNEL_DEBUGFS)?;
     let ko = modules::module_tree()?
         .join(SAMPLE_MODULES_DIR)
         .join(format!("{MODULE}.ko"));
     modules::load(&ko, "")?;
-    let output = shell(&debugfs.join(TOP));
+    let output = shell::run(&debugfs.join(TOP), SCRIPT, &[]);
     let unloaded = modules::unload(MODULE);
     let output = output?;
     unloaded?;
@@ -101,51 +101,28 @@ fn kernel_run() -> Result<String, String> {
     Ok(output)
 }
 
-/// Mounts debugfs where the kernel documents it, unless it is mounted there.
-fn mount_debugfs() -> Result<(), String> {
-    let mounts = std::fs::read_to_string("/proc/mounts")
-        .map_err(|e| format!("cannot read /proc/mounts: {e}"))?;
-    let mounted = mounts
-        .lines()
-        .any(|line| line.split(' ').nth(1) == Some(KERNEL_DEBUGFS));
-    if mounted {
-        return Ok(());
-    }
-    let status = Command::new("mount")
-        .args(["-t", "debugfs", "debugfs", KERNEL_DEBUGFS])
-        .status()
-        .map_err(|e| format!("cannot run mount: {e}"))?;
-    ensure!(
-        status.success(),
-        "mounting debugfs on {KERNEL_DEBUGFS} failed ({status})"
-    );
-    Ok(())
-}
-
 /// Runs the sample as a drydock process with its tree at [`DRYDOCK_DEBUGFS`], runs the script there,
 /// stops the process.
 fn drydock_run() -> Result<String, String> {
-    let binary = std::env::current_exe()
-        .map_err(|e| format!("cannot find own binary: {e}"))?
-        .with_file_name(MODULE);
-    println!("$ DRYDOCK_DEBUGFS={DRYDOCK_DEBUGFS} {}", binary.display());
-    let child = Command::new(&binary)
-        .env("DRYDOCK_DEBUGFS", DRYDOCK_DEBUGFS)
-        .env("DRYDOCK_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    println!("$ DRYDOCK_DEBUGFS={DRYDOCK_DEBUGFS} {MODULE}");
+    let process = DriverProcess::start(
+        MODULE,
+        &[],
+        &[
+            ("DRYDOCK_DEBUGFS", DRYDOCK_DEBUGFS),
+            ("DRYDOCK_LOG", "info"),
+        ],
+    )?;
     let top = PathBuf::from(DRYDOCK_DEBUGFS).join(TOP);
     let mounted = sysfs::wait_for(MOUNT_TIMEOUT, || top.join("control").exists().then_some(()));
     let output = match mounted {
-        Some(()) => shell(&top),
+        Some(()) => shell::run(&top, SCRIPT, &[]),
         None => Err(format!(
             "{} did not appear within {MOUNT_TIMEOUT:?}",
             top.display()
         )),
     };
-    let stopped = stop(child, &binary);
+    let stopped = process.stop_with(libc::SIGTERM);
     let output = output?;
     stopped?;
     ensure!(
@@ -154,44 +131,4 @@ fn drydock_run() -> Result<String, String> {
         top.display()
     );
     Ok(output)
-}
-
-/// Stops the process with `SIGTERM`, shows its log, and checks that it exited cleanly.
-fn stop(child: Child, binary: &Path) -> CaseResult {
-    // SAFETY: `kill` has no memory-safety preconditions; the pid is our child's, not yet waited
-    // for.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("cannot wait for {}: {e}", binary.display()))?;
-    println!(
-        "--- the drydock run's log ({}) ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    ensure!(
-        output.status.success(),
-        "{} did not stop cleanly after SIGTERM ({}); its log is above",
-        binary.display(),
-        output.status
-    );
-    Ok(())
-}
-
-/// Runs [`SCRIPT`] in `dir` and returns what it printed.
-fn shell(dir: &Path) -> Result<String, String> {
-    let output = Command::new("sh")
-        .args(["-c", SCRIPT])
-        .current_dir(dir)
-        .output()
-        .map_err(|e| format!("cannot run sh: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    ensure!(
-        output.status.success(),
-        "the script failed in {} ({}): it printed\n{stdout}\nand said\n{}",
-        dir.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(stdout)
 }

@@ -14,8 +14,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use drydock_host::module::ModuleDescriptor;
+use drydock_host::pci::PciDeviceRef;
 use drydock_host::sysfs::Sysfs;
-use drydock_host::vfio::{Container, IommuType, VfioOptions};
+use drydock_host::vfio::{self, VfioOptions};
 use drydock_runner::driver_data::with_driver_data;
 use drydock_runner::runtime::{Backend, Devices, Options, Session};
 use edu::{Edu, EduDriver, MAX_TRANSFER};
@@ -71,17 +72,22 @@ fn vfio() -> Backend {
     Backend::Vfio(VfioOptions::default())
 }
 
+/// The session's one device.
+fn only_device(session: &Session) -> Result<PciDeviceRef, String> {
+    session
+        .bus()
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or_else(|| "the session has no device".to_owned())
+}
+
 /// Runs `f` with the data of the driver `T` bound to the session's one device.
 fn with_driver<T: pci::Driver + 'static, R>(
     session: &Session,
     f: impl for<'b> FnOnce(&'b pci::Device<Bound>, core::pin::Pin<&'b T::Data<'b>>) -> R,
 ) -> Result<R, String> {
-    let device = session
-        .bus()
-        .devices()
-        .into_iter()
-        .next()
-        .ok_or("the session has no device")?;
+    let device = only_device(session)?;
     with_driver_data::<T, R>(&device, f).map_err(|e| format!("reaching the driver: {e:?}"))
 }
 
@@ -234,7 +240,10 @@ pub fn edu_driver_intx() -> CaseResult {
 
 /// The edu driver with BAR0 reached through pread/pwrite instead of a mapping.
 pub fn edu_driver_trapped_bars() -> CaseResult {
-    let session = start_edu(Backend::Vfio(VfioOptions { trap_bars: true }))?;
+    let session = start_edu(Backend::Vfio(VfioOptions {
+        trap_bars: true,
+        ..VfioOptions::default()
+    }))?;
     with_driver::<EduDriver, _>(&session, |dev, edu| {
         check_factorials(dev, &edu)?;
         round_trip(dev, &edu, 0, &pattern(11, 700))?;
@@ -420,11 +429,8 @@ pub fn edu_stray_dma_is_blocked_by_the_iommu() -> CaseResult {
         .read_new()
         .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
     let session = start(&crate::stray_dma::__DRYDOCK_MODULE, Role::Edu, vfio())?;
-    let group = sysfs::iommu_group(&edu_device::address())?.ok_or("edu has no IOMMU group")?;
-    let pool = Container::shared(IommuType::Type1v2, group)
-        .map_err(|e| e.to_string())?
-        .dma_pool()
-        .ok_or("the VFIO container has no DMA pool")?;
+    let pool = vfio::dma_pool_of(only_device(&session)?.function().dma_space())
+        .ok_or("edu's DMA space is not a VFIO pool")?;
     let stray = with_driver::<StrayDmaDriver, _>(&session, |_, driver| {
         driver
             .copy()

@@ -126,7 +126,10 @@ pub fn drydock_vfio_edu_bar_mmap() -> CaseResult {
 /// edu's BAR0 forced through the pread/pwrite fallback: the same registers, and an 8-byte
 /// register read split into two 4-byte accesses (6.1 does at most 4 bytes per region access).
 pub fn drydock_vfio_edu_bar_fallback() -> CaseResult {
-    let (pdev, bar) = open_edu(VfioOptions { trap_bars: true })?;
+    let (pdev, bar) = open_edu(VfioOptions {
+        trap_bars: true,
+        ..VfioOptions::default()
+    })?;
     ensure!(
         mmio::is_trapped(bar),
         "BAR0 at {bar:#x} is a mapping, expected a trapped region"
@@ -462,8 +465,8 @@ fn edu_dma(bar: usize, iova: u64, count: u32, to_device: bool) -> CaseResult {
     wait_dma(bar)
 }
 
-/// A DMA round trip: RAM -> edu -> other RAM, through IOVAs the shared pool allocated under
-/// edu's 28-bit mask.
+/// A DMA round trip: RAM -> edu -> other RAM, through IOVAs edu's pool allocated under edu's
+/// 28-bit mask.
 pub fn drydock_vfio_edu_dma_round_trip() -> CaseResult {
     let (pdev, bar) = open_edu(VfioOptions::default())?;
     dma_round_trip(&pdev, bar)
@@ -544,35 +547,97 @@ pub fn drydock_vfio_dma_pool_one_map() -> CaseResult {
     Ok(())
 }
 
-/// The IOMMU's valid IOVA ranges, read with `VFIO_IOMMU_GET_INFO`; prints the raw answer.
+/// The IOMMU's valid IOVA ranges: read with `VFIO_IOMMU_GET_INFO` through the group (the raw
+/// answer printed), or with `IOMMU_IOAS_IOVA_RANGES` through the device cdev; neither covers the
+/// MSI window.
 pub fn drydock_vfio_iova_ranges() -> CaseResult {
     let address = edu::address();
     sysfs::bind(&address, "vfio-pci")?;
     let function =
         VfioFunction::open(&address, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
-    let container = function.group().container();
-    let bytes = container.iommu_info_bytes().map_err(err)?;
-    println!("VFIO_IOMMU_GET_INFO answer ({} bytes):", bytes.len());
-    for line in bytes.chunks(16) {
-        println!(
-            "  {}",
-            line.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-    }
-    let info = container.iommu_info().map_err(err)?;
-    println!("{info:#x?}");
-    let ranges = info
-        .iova_ranges
-        .ok_or("the kernel reported no IOVA ranges")?;
+    let ranges = match (function.group(), function.device().ioas()) {
+        (Some(group), _) => {
+            let container = group.container();
+            let bytes = container.iommu_info_bytes().map_err(err)?;
+            println!("VFIO_IOMMU_GET_INFO answer ({} bytes):", bytes.len());
+            for line in bytes.chunks(16) {
+                println!(
+                    "  {}",
+                    line.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+            let info = container.iommu_info().map_err(err)?;
+            println!("{info:#x?}");
+            info.iova_ranges
+                .ok_or("the kernel reported no IOVA ranges")?
+        }
+        (None, Some(ioas)) => {
+            let (ranges, alignment) = ioas.iova_ranges().map_err(err)?;
+            println!(
+                "IOMMU_IOAS_IOVA_RANGES of IOAS {} ({}): {ranges:#x?}, alignment {alignment:#x}",
+                ioas.id(),
+                ioas.cdev()
+            );
+            ensure!(
+                alignment <= 4096,
+                "the IOAS asks for IOVAs aligned to {alignment:#x}"
+            );
+            ranges
+        }
+        (None, None) => return Err("edu was opened through neither a group nor a cdev".into()),
+    };
+    ensure!(!ranges.is_empty(), "no valid IOVA range");
     ensure!(
         ranges
             .iter()
             .all(|&(first, last)| last < 0xfee0_0000 || first > 0xfeef_ffff),
         "a valid IOVA range covers the MSI window: {ranges:#x?}"
     );
+    Ok(())
+}
+
+/// With no interface asked for, drydock takes the device cdev where the kernel offers it (the
+/// device's `vfio-dev/vfioN` has a device number and `/dev/iommu` exists) and the group
+/// otherwise, and logs which.
+pub fn drydock_vfio_interface_is_chosen() -> CaseResult {
+    let address = edu::address();
+    sysfs::bind(&address, "vfio-pci")?;
+    ensure!(
+        std::env::var_os(vfio::INTERFACE_ENV).is_none(),
+        "{} is set in the case's environment",
+        vfio::INTERFACE_ENV
+    );
+    let sys = Sysfs::system();
+    let cdev = sys.vfio_cdev(&address);
+    let iommufd = std::path::Path::new(vfio::IOMMUFD_PATH).exists();
+    println!(
+        "{address}: device cdev {cdev:?}, {} present: {iommufd}",
+        vfio::IOMMUFD_PATH
+    );
+    let expected = if cdev.is_some() && iommufd {
+        vfio::Interface::Cdev
+    } else {
+        vfio::Interface::Group
+    };
+    let log = drydock_runner::logger::capture();
+    let function = VfioFunction::open(&address, &sys, VfioOptions::default()).map_err(err)?;
+    let chosen = function.device().interface();
+    println!("chosen: {chosen}");
+    ensure!(
+        chosen == expected,
+        "drydock chose {chosen}, expected {expected}"
+    );
+    let line = match expected {
+        vfio::Interface::Cdev => format!(
+            "{address}: through the VFIO device cdev {}",
+            vfio::cdev_path(cdev.as_deref().unwrap_or_default())
+        ),
+        vfio::Interface::Group => format!("{address}: through VFIO group"),
+    };
+    ensure!(log.contains(&line), "the log does not say `{line}`");
     Ok(())
 }
 
@@ -797,19 +862,77 @@ fn run_edu_without_iommu(address: &str) -> CaseResult {
     Ok(())
 }
 
-/// Two devices opened in one process share one container and one DMA pool.
-pub fn drydock_vfio_one_container() -> CaseResult {
-    let (edu_dev, _bar) = open_edu(VfioOptions::default())?;
+/// Two devices opened in one process each have a DMA domain of their own (a container per group,
+/// or an IOAS per cdev): a buffer of pci-testdev's, mapped in its domain only, is out of edu's
+/// reach. edu's DMA from that buffer's IOVA does not bring its bytes (the IOMMU blocks it, or the
+/// IOVA is one of edu's own with other memory behind it), while edu's own buffers go through.
+pub fn drydock_vfio_domain_per_device() -> CaseResult {
+    let (edu_dev, bar) = open_edu(VfioOptions::default())?;
     let testdev = layout::device(Role::PciTestdev).address();
     sysfs::bind(&testdev, "vfio-pci")?;
     let other = vfio::open(&testdev, &Sysfs::system(), VfioOptions::default()).map_err(err)?;
-    let (a, b) = (edu_dev.function().dma_space(), other.function().dma_space());
-    let (a, b) = (
-        std::sync::Arc::as_ptr(&a).cast::<u8>(),
-        std::sync::Arc::as_ptr(&b).cast::<u8>(),
+    let (mine, theirs) = (edu_dev.function().dma_space(), other.function().dma_space());
+    ensure!(
+        !std::ptr::addr_eq(
+            std::sync::Arc::as_ptr(&mine),
+            std::sync::Arc::as_ptr(&theirs)
+        ),
+        "edu and pci-testdev share one DMA space"
     );
-    ensure!(a == b, "the two devices have different DMA spaces");
-    println!("edu and pci-testdev share one container and one DMA pool");
+    edu_dev.set_master();
+    const LEN: usize = 4095;
+    let fill = |region: &drydock_host::dma::CoherentRegion, pattern: &[u8]| {
+        // SAFETY: `region` is 4096 bytes of memory owned by its allocation, which no device is
+        // accessing.
+        unsafe { core::ptr::copy_nonoverlapping(pattern.as_ptr(), region.cpu_addr.as_ptr(), LEN) }
+    };
+    let read = |region: &drydock_host::dma::CoherentRegion| {
+        // SAFETY: as above; the device's DMA has finished.
+        unsafe { core::slice::from_raw_parts(region.cpu_addr.as_ptr(), LEN) }.to_vec()
+    };
+    let own: Vec<u8> = (0..LEN).map(|i| (i * 13 + 1) as u8).collect();
+    let foreign: Vec<u8> = (0..LEN).map(|i| (i * 7 + 3) as u8).collect();
+    let source = mine.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    let landing = mine.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    let theirs_buffer = theirs.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    fill(&source, &own);
+    fill(&theirs_buffer, &foreign);
+    // edu's own buffers: RAM -> edu -> RAM.
+    edu_dma(bar, source.dma_addr, LEN as u32, true)?;
+    edu_dma(bar, landing.dma_addr, LEN as u32, false)?;
+    ensure!(
+        read(&landing) == own,
+        "edu's own buffer at {:#x} did not come back through {:#x}",
+        source.dma_addr,
+        landing.dma_addr
+    );
+    // pci-testdev's buffer, at an IOVA of its own domain: RAM? -> edu -> RAM.
+    let edu_pool = vfio::dma_pool_of(mine.clone()).ok_or("edu's DMA space is not a VFIO pool")?;
+    let shared_iova = edu_pool.allocated(theirs_buffer.dma_addr, LEN);
+    println!(
+        "edu's buffers at {:#x} and {:#x}; pci-testdev's at {:#x}, which in edu's domain is {}",
+        source.dma_addr,
+        landing.dma_addr,
+        theirs_buffer.dma_addr,
+        if shared_iova {
+            "edu's own memory (the same IOVA, another mapping)"
+        } else {
+            "unmapped"
+        }
+    );
+    edu_dma(bar, theirs_buffer.dma_addr, LEN as u32, true)?;
+    edu_dma(bar, landing.dma_addr, LEN as u32, false)?;
+    let got = read(&landing);
+    mine.free_coherent(&source);
+    mine.free_coherent(&landing);
+    theirs.free_coherent(&theirs_buffer);
+    ensure!(
+        got != foreign,
+        "edu read pci-testdev's buffer through IOVA {:#x}: the two devices share a DMA domain",
+        theirs_buffer.dma_addr
+    );
+    println!("edu cannot reach pci-testdev's buffer: each device has its own DMA domain");
+    edu_dev.iounmap(bar);
     Ok(())
 }
 

@@ -410,7 +410,7 @@ pub(super) fn drydock_run(c: &Comparison, address: &str) -> Result<Vec<String>, 
 
 /// The message of one line of the binary's log, `LEVEL target: message`, if it was logged at info
 /// or more severe.
-fn logged_message(line: &str) -> Option<&str> {
+pub(super) fn logged_message(line: &str) -> Option<&str> {
     let (level, rest) = line.split_once(' ')?;
     if !["ERROR", "WARN", "INFO"].contains(&level) {
         return None;

@@ -9,23 +9,34 @@
 //! [`Case`] entry to [`CASES`]. The host picks it up without further changes: it asks the
 //! runner binary for this list, and runs each case in every guest profile whose IOMMU mode the
 //! case lists.
+//!
+//! A case that drives devices through drydock's VFIO backend (directly, or through a driver
+//! process it starts) says so (`vfio: BOTH_INTERFACES`) and runs once per VFIO interface: as
+//! itself over the group interface, and as `<name>_cdev` over the device cdev with iommufd, which
+//! needs a kernel with it ([`Feature::VfioCdev`]). The case's process sets
+//! `DRYDOCK_VFIO_INTERFACE` for itself and the processes it starts.
 
 mod cli;
 mod debugfs;
+mod driver_process;
 mod drivers;
 mod drydock_vfio;
 mod environment;
 mod in_kernel;
 mod kunit;
+mod misc_device;
 mod nvme;
 mod processes;
+mod rnull;
 mod self_check;
+mod shell;
 mod state;
 mod vfio;
 
 use std::time::Duration;
 
 use drydock_guest::protocol::{CaseInfo, Feature, IommuMode};
+use drydock_host::vfio::Interface;
 
 /// A case's result: `Err` holds the failure message.
 pub type CaseResult = Result<(), String>;
@@ -38,11 +49,17 @@ pub struct Case {
     pub iommu: &'static [IommuMode],
     /// The kernel features the case needs: it runs only in profiles whose kernel offers them.
     pub needs: &'static [Feature],
+    /// Whether the case drives devices through drydock's VFIO backend, and so runs once per VFIO
+    /// interface the kernel offers ([`BOTH_INTERFACES`]).
+    pub vfio: bool,
     /// How long the case may run before the runner kills it.
     pub timeout: Duration,
     /// The test itself.
     pub run: fn() -> CaseResult,
 }
+
+/// The suffix of the name of a case's run over VFIO's device cdev.
+pub const CDEV_SUFFIX: &str = "_cdev";
 
 impl Case {
     /// The case as the protocol describes it to the host.
@@ -54,6 +71,30 @@ impl Case {
             needs: self.needs.to_vec(),
         }
     }
+
+    /// The case's runs, as listed to the host: the case, and for one that drives devices through
+    /// drydock's VFIO backend, its run over the device cdev, which needs a kernel with it.
+    pub fn listed(&self) -> Vec<CaseInfo> {
+        let mut runs = vec![self.info()];
+        if self.vfio {
+            let mut cdev = self.info();
+            cdev.name.push_str(CDEV_SUFFIX);
+            cdev.needs.push(Feature::VfioCdev);
+            runs.push(cdev);
+        }
+        runs
+    }
+}
+
+/// A case as a plan names it: the case, and the VFIO interface its run is forced onto (`None`
+/// for a case that does not drive devices through drydock's VFIO backend).
+pub struct Planned {
+    /// The name in the plan (the case's, or its cdev run's).
+    pub name: String,
+    /// The case.
+    pub case: &'static Case,
+    /// The interface of the run.
+    pub interface: Option<Interface>,
 }
 
 /// Fails the current case with a formatted message unless `condition` holds.
@@ -79,6 +120,12 @@ const DRIVER_MODULES: &[Feature] = &[Feature::DriverModules];
 /// For cases that use VFIO's no-IOMMU mode: the proof kernel.
 const VFIO_NOIOMMU: &[Feature] = &[Feature::VfioNoIommu];
 
+/// For cases that drive devices through drydock's VFIO backend: they run over the group interface
+/// and, on kernels with VFIO's device cdev, a second time over the cdev as `<name>_cdev`.
+const BOTH_INTERFACES: bool = true;
+/// For the other cases.
+const ONE_INTERFACE: bool = false;
+
 /// The default timeout: generous, because the guest is emulated (TCG) on a busy machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -88,6 +135,7 @@ pub const CASES: &[Case] = &[
         name: "pci_devices_present",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::pci_devices_present,
     },
@@ -95,6 +143,7 @@ pub const CASES: &[Case] = &[
         name: "kernel_drivers_bind_nvme_and_e1000e",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::kernel_drivers_bind_nvme_and_e1000e,
     },
@@ -102,6 +151,7 @@ pub const CASES: &[Case] = &[
         name: "each_device_has_its_own_iommu_group",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::each_device_has_its_own_iommu_group,
     },
@@ -109,6 +159,7 @@ pub const CASES: &[Case] = &[
         name: "iommu_domains_translate",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::iommu_domains_translate,
     },
@@ -116,6 +167,7 @@ pub const CASES: &[Case] = &[
         name: "iommu_domains_are_identity",
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::iommu_domains_are_identity,
     },
@@ -123,6 +175,7 @@ pub const CASES: &[Case] = &[
         name: "no_iommu_groups",
         iommu: OFF,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: environment::no_iommu_groups,
     },
@@ -130,6 +183,7 @@ pub const CASES: &[Case] = &[
         name: "vfio_container_opens",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_container_opens,
     },
@@ -137,6 +191,7 @@ pub const CASES: &[Case] = &[
         name: "vfio_pci_bind_creates_group_node",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_bind_creates_group_node,
     },
@@ -144,6 +199,7 @@ pub const CASES: &[Case] = &[
         name: "vfio_edu_bar0_registers",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_edu_bar0_registers,
     },
@@ -151,6 +207,7 @@ pub const CASES: &[Case] = &[
         name: "vfio_pci_refuses_device_without_iommu",
         iommu: OFF,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: vfio::vfio_pci_refuses_device_without_iommu,
     },
@@ -158,6 +215,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_bar_mmap",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_bar_mmap,
     },
@@ -165,6 +223,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_bar_fallback",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_bar_fallback,
     },
@@ -172,6 +231,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_io_bar_fallback",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_io_bar_fallback,
     },
@@ -179,6 +239,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_config_space",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_config_space,
     },
@@ -186,6 +247,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_msi",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_msi,
     },
@@ -193,6 +255,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_intx",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_intx,
     },
@@ -200,6 +263,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_irq_masking",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_irq_masking,
     },
@@ -207,6 +271,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_edu_dma_round_trip",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_edu_dma_round_trip,
     },
@@ -214,6 +279,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_dma_pool_one_map",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_dma_pool_one_map,
     },
@@ -221,6 +287,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_iova_ranges",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_iova_ranges,
     },
@@ -228,6 +295,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_reset",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_reset,
     },
@@ -235,6 +303,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_wrong_driver",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_wrong_driver,
     },
@@ -242,6 +311,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_group_not_viable",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_group_not_viable,
     },
@@ -249,6 +319,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_no_iommu",
         iommu: OFF,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_no_iommu,
     },
@@ -256,20 +327,47 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_noiommu_edu",
         iommu: OFF,
         needs: VFIO_NOIOMMU,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_vfio_noiommu_edu,
     },
     Case {
-        name: "drydock_vfio_one_container",
-        iommu: WITH_GROUPS,
+        name: "drydock_vfio_domain_per_device",
+        iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
-        run: drydock_vfio::drydock_vfio_one_container,
+        run: drydock_vfio::drydock_vfio_domain_per_device,
+    },
+    Case {
+        name: "drydock_vfio_interface_is_chosen",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        timeout: DEFAULT_TIMEOUT,
+        run: drydock_vfio::drydock_vfio_interface_is_chosen,
+    },
+    Case {
+        name: "drydock_vfio_device_in_use_names_the_pid",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::drydock_vfio_device_in_use_names_the_pid,
+    },
+    Case {
+        name: "two_driver_processes_at_once",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        timeout: Duration::from_secs(180),
+        run: processes::two_driver_processes_at_once,
     },
     Case {
         name: "drydock_uio_edu_registers_and_intx",
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_registers_and_intx,
     },
@@ -277,6 +375,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_uio_edu_dma_round_trip",
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drydock_vfio::drydock_uio_edu_dma_round_trip,
     },
@@ -284,6 +383,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_cli_binds_edu_and_e1000e_and_back",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_binds_edu_and_e1000e_and_back,
     },
@@ -291,6 +391,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_cli_refuses_a_device_in_use",
         iommu: WITH_GROUPS,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_refuses_a_device_in_use,
     },
@@ -298,6 +399,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_cli_check_reports_no_iommu",
         iommu: OFF,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: cli::drydock_cli_check_reports_no_iommu,
     },
@@ -305,6 +407,7 @@ pub const CASES: &[Case] = &[
         name: "readme_demo",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: crate::demo::run,
     },
@@ -312,6 +415,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_state_from_a_shell",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: Duration::from_secs(120),
         run: state::edu_driver_state_from_a_shell,
     },
@@ -319,6 +423,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_factorials_msi",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_factorials_msi,
     },
@@ -326,6 +431,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_dma_round_trips",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_dma_round_trips,
     },
@@ -333,6 +439,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_intx",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_intx,
     },
@@ -340,6 +447,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_trapped_bars",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_trapped_bars,
     },
@@ -347,6 +455,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_uio",
         iommu: PASSTHROUGH,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_driver_uio,
     },
@@ -354,6 +463,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_soak",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: Duration::from_secs(600),
         run: drivers::edu_driver_soak,
     },
@@ -361,6 +471,7 @@ pub const CASES: &[Case] = &[
         name: "edu_driver_restarts_after_sigkill",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: Duration::from_secs(180),
         run: drivers::edu_driver_restarts_after_sigkill,
     },
@@ -368,6 +479,7 @@ pub const CASES: &[Case] = &[
         name: "edu_stray_dma_is_blocked_by_the_iommu",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::edu_stray_dma_is_blocked_by_the_iommu,
     },
@@ -375,6 +487,7 @@ pub const CASES: &[Case] = &[
         name: "pci_testdev_driver_vfio",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: drivers::pci_testdev_driver_vfio,
     },
@@ -382,13 +495,23 @@ pub const CASES: &[Case] = &[
         name: "edu_process_stops_on_signals",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_stops_on_signals,
+    },
+    Case {
+        name: "removing_a_device_releases_it_from_its_driver_process",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        timeout: DEFAULT_TIMEOUT,
+        run: processes::removing_a_device_releases_it_from_its_driver_process,
     },
     Case {
         name: "edu_process_opens_only_what_it_matches",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_opens_only_what_it_matches,
     },
@@ -396,6 +519,7 @@ pub const CASES: &[Case] = &[
         name: "pci_testdev_process_stops_on_signals",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::pci_testdev_process_stops_on_signals,
     },
@@ -403,6 +527,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_process_stops_on_signals",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::nvme_process_stops_on_signals,
     },
@@ -410,6 +535,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_driver_binds_and_identifies",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: nvme::nvme_driver_binds_and_identifies,
     },
@@ -417,6 +543,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_error_paths",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: nvme::nvme_error_paths,
     },
@@ -424,6 +551,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_sigkill_then_restart",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
         timeout: Duration::from_secs(300),
         run: nvme::nvme_sigkill_then_restart,
     },
@@ -431,6 +559,7 @@ pub const CASES: &[Case] = &[
         name: "nvme_data_integrity",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: Duration::from_secs(1200),
         run: nvme::nvme_data_integrity,
     },
@@ -438,6 +567,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_comparisons_cover_every_driver",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_comparisons_cover_every_driver,
     },
@@ -445,6 +575,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_edu",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_edu,
     },
@@ -452,6 +583,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_pci_testdev",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_pci_testdev,
     },
@@ -459,6 +591,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_drydock_nvme",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_drydock_nvme,
     },
@@ -466,6 +599,7 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_rust_driver_auxiliary",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_rust_driver_auxiliary,
     },
@@ -473,13 +607,31 @@ pub const CASES: &[Case] = &[
         name: "in_kernel_rust_debugfs_scoped",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: debugfs::in_kernel_rust_debugfs_scoped,
+    },
+    Case {
+        name: "in_kernel_rust_misc_device",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        vfio: ONE_INTERFACE,
+        timeout: DEFAULT_TIMEOUT,
+        run: misc_device::in_kernel_rust_misc_device,
+    },
+    Case {
+        name: "in_kernel_rnull",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        vfio: ONE_INTERFACE,
+        timeout: Duration::from_secs(180),
+        run: rnull::in_kernel_rnull,
     },
     Case {
         name: "kunit_suites_pass_in_the_kernel",
         iommu: TRANSLATED,
         needs: DRIVER_MODULES,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: kunit::kunit_suites_pass_in_the_kernel,
     },
@@ -493,6 +645,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_pass",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::pass,
     },
@@ -500,6 +653,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_fail",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::fail,
     },
@@ -507,6 +661,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_panic",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::panic,
     },
@@ -514,6 +669,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_hang",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: Duration::from_secs(1),
         run: self_check::hang,
     },
@@ -521,6 +677,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_sigkill",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::sigkill,
     },
@@ -528,6 +685,7 @@ pub const SELF_CHECKS: &[Case] = &[
         name: "self_check_freeze_runner",
         iommu: ANY,
         needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
         timeout: DEFAULT_TIMEOUT,
         run: self_check::freeze_runner,
     },
@@ -539,17 +697,34 @@ pub const CHILDREN: &[Case] = &[Case {
     name: "edu_driver_dma_child",
     iommu: TRANSLATED,
     needs: ANY_KERNEL,
+    vfio: ONE_INTERFACE,
     timeout: DEFAULT_TIMEOUT,
     run: drivers::edu_driver_dma_child,
 }];
 
-/// The case (listed, self-check or child) called `name`.
-pub fn find(name: &str) -> Option<&'static Case> {
-    CASES
-        .iter()
-        .chain(SELF_CHECKS)
-        .chain(CHILDREN)
-        .find(|c| c.name == name)
+/// Every case listed to the host.
+pub fn listed() -> Vec<CaseInfo> {
+    CASES.iter().flat_map(Case::listed).collect()
+}
+
+/// The case (listed, self-check or child) or cdev run called `name`.
+pub fn find(name: &str) -> Option<Planned> {
+    let all = || CASES.iter().chain(SELF_CHECKS).chain(CHILDREN);
+    let (case, interface) = match all().find(|c| c.name == name) {
+        Some(case) => (case, case.vfio.then_some(Interface::Group)),
+        None => {
+            let base = name.strip_suffix(CDEV_SUFFIX)?;
+            (
+                all().find(|c| c.name == base && c.vfio)?,
+                Some(Interface::Cdev),
+            )
+        }
+    };
+    Some(Planned {
+        name: name.to_owned(),
+        case,
+        interface,
+    })
 }
 
 #[cfg(test)]
@@ -577,10 +752,42 @@ mod tests {
 
     #[test]
     fn listed_cases_round_trip_through_the_protocol() {
-        for case in CASES {
-            let line = case.info().to_string();
-            assert_eq!(line.parse::<CaseInfo>().unwrap(), case.info());
+        for info in listed() {
+            let line = info.to_string();
+            assert_eq!(line.parse::<CaseInfo>().unwrap(), info);
         }
+    }
+
+    #[test]
+    fn vfio_cases_run_over_both_interfaces() {
+        let names: Vec<String> = listed().into_iter().map(|info| info.name).collect();
+        let run = |name: &str| find(name).map(|planned| (planned.case.name, planned.interface));
+        assert_eq!(
+            run("drydock_vfio_edu_msi"),
+            Some(("drydock_vfio_edu_msi", Some(Interface::Group)))
+        );
+        assert_eq!(
+            run("drydock_vfio_edu_msi_cdev"),
+            Some(("drydock_vfio_edu_msi", Some(Interface::Cdev)))
+        );
+        assert!(names.iter().any(|n| n == "drydock_vfio_edu_msi_cdev"));
+        // A case without drydock's VFIO has no cdev run and forces nothing.
+        assert_eq!(
+            run("pci_devices_present"),
+            Some(("pci_devices_present", None))
+        );
+        assert_eq!(run("pci_devices_present_cdev"), None);
+        assert!(!names.iter().any(|n| n == "pci_devices_present_cdev"));
+        let cdev = listed()
+            .into_iter()
+            .find(|info| info.name == "edu_stray_dma_is_blocked_by_the_iommu_cdev")
+            .expect("the stray-DMA case over the cdev");
+        assert!(cdev.needs.contains(&Feature::VfioCdev));
+        assert!(!cdev.runs_in(IommuMode::Translated, &[]));
+        assert!(cdev.runs_in(IommuMode::Translated, &[Feature::VfioCdev]));
+        // Every listed name is unique.
+        let unique: HashSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
     }
 
     /// docs/testing.md lists every case with what it asserts; a new case without a row fails.

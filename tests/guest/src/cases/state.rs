@@ -4,23 +4,22 @@
 //! (`/run/drydock/debugfs/edu.PID/drydock/`), and the figures are checked against the guest
 //! kernel's (`/proc/interrupts`, `/proc/PID/status`) and the driver's own.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
+use drydock_host::vfio::Interface;
 use drydock_sim::state::{find, tables, Row};
 
-use super::{ensure, CaseResult};
+use super::driver_process::{DriverProcess, PATIENCE};
+use super::{ensure, shell, CaseResult};
 use crate::interrupts::{host_interrupts, vfio_msi};
 use crate::{edu as edu_device, sysfs};
 
-/// How long the driver may take to probe (its self-test included) and mount its tree.
-const START_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// The self-test's line with the driver's own interrupt count, after the device's prefix.
+/// What the self-test's line with the driver's own interrupt count begins with, after the
+/// device's prefix: `self-test: N interrupts for M operations`.
 const SELF_TEST_COUNT: &str = "self-test: ";
+/// What only that line has.
+const COUNT_LINE: &str = " interrupts for ";
 
 /// The size of a DMA pool chunk: the IOMMU mapping edu's one buffer is carved from.
 const CHUNK_SIZE: u64 = 2 << 20;
@@ -29,92 +28,58 @@ const CHUNK_SIZE: u64 = 2 << 20;
 pub fn edu_driver_state_from_a_shell() -> CaseResult {
     let address = edu_device::address();
     sysfs::bind(&address, "vfio-pci")?;
-    let binary = std::env::current_exe()
-        .map_err(|e| format!("cannot find own binary: {e}"))?
-        .with_file_name("edu");
-    println!("$ {} self_test=1 {address}", binary.display());
-    let mut child = Command::new(&binary)
-        .args(["self_test=1", &address])
-        .env("DRYDOCK_LOG", "info")
-        .env_remove("DRYDOCK_DEBUGFS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    let checked = check_running(&mut child, &address);
-    // SAFETY: `kill` has no memory-safety preconditions; the pid is our child's, not yet waited
-    // for.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let status = child
-        .wait()
-        .map_err(|e| format!("cannot wait for {}: {e}", binary.display()))?;
-    let (mount, log) = checked?;
-    println!("--- the driver's log ({status}) ---\n{}", log.join("\n"));
+    println!("$ edu self_test=1 {address}");
+    let mut process = DriverProcess::start(
+        "edu",
+        &["self_test=1", &address],
+        &[("DRYDOCK_LOG", "info")],
+    )?;
+    // The self-test runs in the probe, which returns before the runtime says it bound.
+    let counted = driver_count(&process.wait_for_line(COUNT_LINE)?, &address)?;
+    process.wait_for_line(&format!("{address}: bound to edu"))?;
+    let state = Path::new("/run/drydock/debugfs")
+        .join(format!("edu.{}", process.pid()))
+        .join("drydock");
+    let checked = check_running(&state, process.pid(), &address, counted);
+    let stopped = process.stop_with(libc::SIGTERM);
+    checked?;
+    stopped?;
     ensure!(
-        status.success(),
-        "the driver did not stop cleanly after SIGTERM ({status})"
-    );
-    ensure!(
-        !mount.join("drydock").exists(),
+        !state.exists(),
         "{} is still there after the driver stopped",
-        mount.display()
+        state.display()
     );
     Ok(())
 }
 
-/// Waits for the driver to bind and mount its tree, then reads and checks its state; returns
-/// the mount's directory and what the driver logged until then.
-fn check_running(child: &mut Child, address: &str) -> Result<(PathBuf, Vec<String>), String> {
-    let stderr = child.stderr.take().ok_or("no standard error")?;
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // The runtime logs `<device>: bound to edu` once the probe, and its self-test, returned.
-    let mut log = Vec::new();
-    let deadline = Instant::now() + START_TIMEOUT;
-    let bound = format!("{address}: bound to edu");
-    while !log.iter().any(|line: &String| line.ends_with(&bound)) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => log.push(line),
-            Err(_) => {
-                return Err(format!(
-                    "the driver did not bind {address} within {START_TIMEOUT:?}; it logged\n{}",
-                    log.join("\n")
-                ))
-            }
-        }
-    }
-    let counted = driver_count(&log, address)?;
-    let mount = Path::new("/run/drydock/debugfs").join(format!("edu.{}", child.id()));
-    let state = mount.join("drydock");
-    let mounted = sysfs::wait_for(START_TIMEOUT, || state.join("dma").exists().then_some(()));
-    ensure!(
-        mounted.is_some(),
-        "{} did not appear; the driver logged\n{}",
-        state.display(),
-        log.join("\n")
-    );
+/// Reads the state files in `state` of the running driver `pid` with `cat` and checks them
+/// against the kernel's figures and the driver's own `counted` interrupts.
+fn check_running(state: &Path, pid: u32, address: &str, counted: u64) -> CaseResult {
+    let mounted = sysfs::wait_for(PATIENCE, || state.join("dma").exists().then_some(()));
+    ensure!(mounted.is_some(), "{} did not appear", state.display());
 
     let devices = cat(&state.join("devices"))?;
     let interrupts = cat(&state.join("interrupts"))?;
     let dma = cat(&state.join("dma"))?;
     let host = host_interrupts(&vfio_msi(0, address))?;
-    let locked = locked_bytes(child.id())?;
+    let (locked, pinned) = (memory(pid, "VmLck")?, memory(pid, "VmPin")?);
     println!(
         "the driver counted {counted} interrupts; /proc/interrupts has {host} for {}; \
-         the kernel has {locked} bytes locked for the process",
+         the kernel has {locked} bytes locked and {pinned} pinned for the process",
         vfio_msi(0, address)
     );
+    // The run's interface (the case's process sets it for the driver's): over the cdev, iommufd
+    // counts the pages it pins as the process's pinned memory (`VmPin`); through the group, type1
+    // counts them as its locked memory (`VmLck`).
+    let interface = Interface::requested(None).map_err(|e| e.to_string())?;
+    let (backend, held_by_kernel, what) = match interface {
+        Some(Interface::Cdev) => ("vfio-cdev", pinned, "pinned (VmPin)"),
+        _ => ("vfio", locked, "locked (VmLck)"),
+    };
 
     let row = one_row(&devices, "devices", address)?;
     ensure!(
-        (&*row["IDS"], &*row["BACKEND"], &*row["DRIVER"]) == ("1234:11e8", "vfio", "edu"),
+        (&*row["IDS"], &*row["BACKEND"], &*row["DRIVER"]) == ("1234:11e8", backend, "edu"),
         "devices shows {row:?}"
     );
     ensure!(
@@ -153,54 +118,39 @@ fn check_running(child: &mut Child, address: &str) -> Result<(PathBuf, Vec<Strin
         .and_then(|spaces| find(spaces, "SPACE", &row["SPACE"]))
         .ok_or_else(|| format!("dma has no line for the space of {address}:\n{dma}"))?;
     ensure!(
-        &*space["BACKEND"] == "vfio"
+        &*space["BACKEND"] == backend
             && number(space, "MAPPINGS")? == 1
             && number(space, "MAPPED_BYTES")? == CHUNK_SIZE,
         "dma shows the space {space:?}: one chunk of {CHUNK_SIZE} bytes holds the buffer"
     );
-    // VFIO pins what it maps and accounts it as the process's locked memory.
+    // VFIO pins what it maps for the process.
     ensure!(
-        locked == CHUNK_SIZE,
-        "dma shows {CHUNK_SIZE} bytes mapped, the kernel has {locked} bytes locked for the process"
+        held_by_kernel == CHUNK_SIZE,
+        "dma shows {CHUNK_SIZE} bytes mapped, the kernel has {held_by_kernel} bytes {what} for \
+         the process"
     );
-    Ok((mount, log))
+    Ok(())
 }
 
-/// The count in the driver's `self-test: N interrupts for M operations` line.
-fn driver_count(log: &[String], address: &str) -> Result<u64, String> {
+/// The count in the driver's `edu BDF: self-test: N interrupts for M operations` line.
+fn driver_count(line: &str, address: &str) -> Result<u64, String> {
     let prefix = format!("edu {address}: {SELF_TEST_COUNT}");
-    log.iter()
-        .find_map(|line| {
-            let rest = &line[line.find(&prefix)? + prefix.len()..];
-            rest.strip_suffix(" operations")?
-                .split_once(" interrupts for ")?
+    line.find(&prefix)
+        .and_then(|start| {
+            line[start + prefix.len()..]
+                .strip_suffix(" operations")?
+                .split_once(COUNT_LINE)?
                 .0
                 .parse()
                 .ok()
         })
-        .ok_or_else(|| {
-            format!(
-                "the driver did not log its interrupt count:\n{}",
-                log.join("\n")
-            )
-        })
+        .ok_or_else(|| format!("no interrupt count in the driver's line {line:?}"))
 }
 
-/// What `cat FILE` prints.
+/// What `cat FILE` prints, shown as a shell shows it.
 fn cat(file: &Path) -> Result<String, String> {
-    let output = Command::new("cat")
-        .arg(file)
-        .output()
-        .map_err(|e| format!("cannot run cat: {e}"))?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = shell::output_of(Command::new("cat").arg(file))?;
     println!("$ cat {}\n{text}", file.display());
-    ensure!(
-        output.status.success(),
-        "cat {} failed ({}): {}",
-        file.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
     Ok(text)
 }
 
@@ -227,14 +177,14 @@ fn number(row: &Row, column: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no number in {column} of {row:?}"))
 }
 
-/// The process's locked memory in bytes (`VmLck` of `/proc/PID/status`).
-fn locked_bytes(pid: u32) -> Result<u64, String> {
+/// The memory figure `field` (`VmLck`, `VmPin`) of `/proc/PID/status`, in bytes.
+fn memory(pid: u32, field: &str) -> Result<u64, String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmLck:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
         .map(|kib| kib * 1024)
-        .ok_or_else(|| format!("no VmLck in /proc/{pid}/status"))
+        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
 }

@@ -1,12 +1,12 @@
-//! The process's debugfs tree, mounted with FUSE for a shell to read and write.
+//! A [`Tree`] mounted with FUSE for a shell to use.
 //!
-//! [`mount`] serves the tree at a directory through the kernel's FUSE (the `fuser` crate speaks
-//! its protocol over `/dev/fuse`; no libfuse is needed, and a root process mounts directly): one
-//! thread reads the kernel's requests and answers them from the tree, calling the files'
-//! callbacks on that thread with the request's buffer lent as user memory. Every entry is looked up
-//! and every attribute read again at each access (nothing is cached by the kernel), and every file
-//! is opened for direct I/O, so a read or a write reaches the driver as the `read()` or `write()`
-//! of a shell made it, at its position, as on debugfs.
+//! [`mount`] serves a tree at a directory through the kernel's FUSE (the `fuser` crate speaks its
+//! protocol over `/dev/fuse`; no libfuse is needed, and a root process mounts directly): one
+//! thread reads the kernel's requests and answers them from the tree, calling the drivers'
+//! callbacks on that thread. Every entry is looked up and every attribute read again at each
+//! access (nothing is cached by the kernel), and every file is opened for direct I/O, so a read or
+//! a write reaches the driver as the `read()` or `write()` of a shell made it, at its position, as
+//! on the kernel's file system.
 //!
 //! [`mount_for_module`] picks the directory a driver process uses (see [`mount_dir`]): the runner
 //! calls it for every driver process and keeps the [`Mount`] until the module is unloaded, when
@@ -15,35 +15,34 @@
 //! mounts in the same directory removes such leftovers, or `umount -l DIR` does.
 
 use std::ffi::OsStr;
+use std::marker::PhantomData;
 use std::os::unix::ffi::OsStrExt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 use std::{collections::HashMap, io};
 
 use fuser::{
     BsdFileFlags, Config, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, LockOwner, MountOption, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, ReplyXattr, Request,
+    TimeOrNow, WriteFlags,
 };
 
-use super::{attr, entries, lookup, open_number, Attr, OpenFile};
+use super::{Access, Attr, File, Tree};
+use crate::active;
 use crate::errno::Errno;
-
-/// The environment variable that chooses where a driver process mounts its debugfs tree: a
-/// directory, or `off` for no mount.
-pub const MOUNT_ENV: &str = "DRYDOCK_DEBUGFS";
 
 /// How long the kernel may keep what a reply says: not at all, since entries come and go with the
 /// driver's data.
 const NO_CACHE: Duration = Duration::ZERO;
 
-/// A mounted debugfs tree, unmounted when dropped.
+/// A mounted tree, unmounted when dropped.
 pub struct Mount {
     session: Option<fuser::BackgroundSession>,
     dir: PathBuf,
+    name: &'static str,
 }
 
 impl Mount {
@@ -59,7 +58,12 @@ impl Drop for Mount {
             if let Err(err) = session.umount_and_join() {
                 // Busy (a shell's current directory is in it): detach it; the kernel drops it
                 // when its last user leaves.
-                log::debug!(target: "drydock", "debugfs: unmounting {}: {err}", self.dir.display());
+                log::debug!(
+                    target: "drydock",
+                    "{}: unmounting {}: {err}",
+                    self.name,
+                    self.dir.display()
+                );
                 let _ = nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH);
             }
         }
@@ -67,30 +71,37 @@ impl Drop for Mount {
     }
 }
 
-/// Why the tree could not be mounted, with what to do about it.
+/// Why a tree could not be mounted, with what to do about it.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot mount the debugfs tree at {dir}: {err}; {fix}")]
+#[error("cannot mount the {name} tree at {dir}: {err}; {fix}")]
 pub struct MountError {
+    /// The file system's name (`debugfs`, `configfs`).
+    pub name: &'static str,
     /// Where the tree was to be mounted.
     pub dir: PathBuf,
     /// What failed.
     pub err: io::Error,
     /// What to do.
-    pub fix: &'static str,
+    pub fix: String,
 }
 
 impl MountError {
-    fn new(dir: &Path, err: io::Error) -> Self {
+    fn new<T: Tree>(dir: &Path, err: io::Error) -> Self {
         let fix = if !Path::new("/dev/fuse").exists() {
-            "the kernel has no FUSE: load it with `modprobe fuse` (CONFIG_FUSE_FS)"
+            "the kernel has no FUSE: load it with `modprobe fuse` (CONFIG_FUSE_FS)".to_owned()
         } else if err.kind() == io::ErrorKind::PermissionDenied {
             "run the driver as root, or install fusermount3 (Debian: `apt install fuse3`) for an \
              unprivileged mount"
+                .to_owned()
         } else {
-            "check that the directory can be created and mounted on, or choose another with \
-             DRYDOCK_DEBUGFS=DIR"
+            format!(
+                "check that the directory can be created and mounted on, or choose another with \
+                 {}=DIR",
+                T::MOUNT_ENV
+            )
         };
         Self {
+            name: T::NAME,
             dir: dir.to_owned(),
             err,
             fix,
@@ -98,9 +109,9 @@ impl MountError {
     }
 }
 
-/// Mounts the process's debugfs tree at `dir`, creating the directory (and removing what a killed
-/// process left mounted there) first.
-pub fn mount(dir: &Path) -> Result<Mount, MountError> {
+/// Mounts tree `T` at `dir`, creating the directory (and removing what a killed process left
+/// mounted there) first.
+pub fn mount<T: Tree>(dir: &Path) -> Result<Mount, MountError> {
     if let Some(parent) = dir.parent() {
         remove_leftovers(parent);
     }
@@ -108,34 +119,35 @@ pub fn mount(dir: &Path) -> Result<Mount, MountError> {
     if std::fs::metadata(dir).is_err() {
         let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH);
     }
-    std::fs::create_dir_all(dir).map_err(|err| MountError::new(dir, err))?;
+    std::fs::create_dir_all(dir).map_err(|err| MountError::new::<T>(dir, err))?;
     let mut config = Config::default();
     config.mount_options = vec![
-        MountOption::FSName("drydock-debugfs".into()),
-        MountOption::Subtype("debugfs".into()),
+        MountOption::FSName(format!("drydock-{}", T::NAME)),
+        MountOption::Subtype(T::NAME.into()),
         MountOption::DefaultPermissions,
         MountOption::NoSuid,
         MountOption::NoDev,
         MountOption::NoExec,
     ];
-    match fuser::spawn_mount(DebugFs::default(), dir, &config) {
+    match fuser::spawn_mount(Fs::<T>::new(), dir, &config) {
         Ok(session) => Ok(Mount {
             session: Some(session),
             dir: dir.to_owned(),
+            name: T::NAME,
         }),
         Err(err) => {
             let _ = std::fs::remove_dir(dir);
-            Err(MountError::new(dir, err))
+            Err(MountError::new::<T>(dir, err))
         }
     }
 }
 
-/// Where a driver process of `module` mounts its tree: `$DRYDOCK_DEBUGFS` if set, else
-/// `/run/drydock/debugfs/MODULE.PID` for root, `$XDG_RUNTIME_DIR/drydock/debugfs/MODULE.PID` for
-/// other users (`/tmp/drydock-debugfs-UID/MODULE.PID` without one); `None` if `DRYDOCK_DEBUGFS`
-/// is `off`.
-pub fn mount_dir(module: &str) -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(MOUNT_ENV) {
+/// Where a driver process of `module` mounts tree `T` (say `debugfs`): `$DRYDOCK_DEBUGFS` (the
+/// tree's [`Tree::MOUNT_ENV`]) if set, else `/run/drydock/debugfs/MODULE.PID` for root,
+/// `$XDG_RUNTIME_DIR/drydock/debugfs/MODULE.PID` for other users
+/// (`/tmp/drydock-debugfs-UID/MODULE.PID` without one); `None` if the variable is `off`.
+pub fn mount_dir<T: Tree>(module: &str) -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(T::MOUNT_ENV) {
         return (dir != "off").then(|| PathBuf::from(dir));
     }
     let base = if nix::unistd::geteuid().is_root() {
@@ -143,30 +155,34 @@ pub fn mount_dir(module: &str) -> Option<PathBuf> {
     } else if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
         PathBuf::from(runtime).join("drydock")
     } else {
-        std::env::temp_dir().join(format!("drydock-debugfs-{}", nix::unistd::geteuid()))
+        std::env::temp_dir().join(format!("drydock-{}-{}", T::NAME, nix::unistd::geteuid()))
     };
     Some(
-        base.join("debugfs")
+        base.join(T::NAME)
             .join(format!("{module}.{}", std::process::id())),
     )
 }
 
-/// Mounts the tree where a driver process of `module` does ([`mount_dir`]), logging where; if it
-/// cannot, logs why and how to fix it (once per process) and returns `None`: the driver's files
-/// then exist only in the process.
-pub fn mount_for_module(module: &str) -> Option<Mount> {
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    let dir = mount_dir(module)?;
-    match mount(&dir) {
+/// Mounts tree `T` where a driver process of `module` does ([`mount_dir`]), logging where; if it
+/// cannot, logs why and how to fix it (once per process and tree) and returns `None`: the tree
+/// then exists only in the process.
+pub fn mount_for_module<T: Tree>(module: &str) -> Option<Mount> {
+    // The trees whose failure was logged.
+    static WARNED: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+    let dir = mount_dir::<T>(module)?;
+    match mount::<T>(&dir) {
         Ok(mount) => {
-            log::info!(target: "drydock", "{module}: debugfs at {}", dir.display());
+            log::info!(target: "drydock", "{module}: {} at {}", T::NAME, dir.display());
             Some(mount)
         }
         Err(err) => {
-            if !WARNED.swap(true, Ordering::Relaxed) {
+            let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
+            if !warned.contains(&T::NAME) {
+                warned.push(T::NAME);
                 log::warn!(
                     target: "drydock",
-                    "{module}: {err} (the driver's debugfs files exist only inside the process)"
+                    "{module}: {err} (the driver's {} files exist only inside the process)",
+                    T::NAME
                 );
             }
             None
@@ -198,18 +214,18 @@ fn remove_leftovers(parent: &Path) {
     }
 }
 
-/// Answers the kernel's FUSE requests from the tree.
-#[derive(Default)]
-struct DebugFs {
+/// Answers the kernel's FUSE requests from tree `T`.
+struct Fs<T: Tree> {
     /// The open files and directories, by handle.
-    handles: Mutex<HashMap<u64, Handle>>,
+    handles: Mutex<HashMap<u64, Handle<T::File>>>,
     next_handle: AtomicU64,
+    _tree: PhantomData<fn() -> T>,
 }
 
 /// What a handle stands for.
-enum Handle {
+enum Handle<F> {
     /// An open file.
-    File(Arc<OpenFile>),
+    File(Arc<F>),
     /// An open directory: its entries (`.` and `..` first) when it was opened.
     Dir(Vec<(u64, FileType, Vec<u8>)>),
 }
@@ -228,7 +244,6 @@ fn file_attr(attr: &Attr) -> FileAttr {
     };
     FileAttr {
         ino: INodeNo(attr.number),
-        // Not debugfs's 0: see `FileNode::size_bound`.
         size: attr.size,
         blocks: 0,
         atime: attr.created,
@@ -246,8 +261,25 @@ fn file_attr(attr: &Attr) -> FileAttr {
     }
 }
 
-impl DebugFs {
-    fn add_handle(&self, handle: Handle) -> FileHandle {
+/// How a FUSE open asks for a file.
+fn access(flags: OpenFlags) -> Access {
+    match flags.acc_mode() {
+        OpenAccMode::O_RDONLY => Access::READ,
+        OpenAccMode::O_WRONLY => Access::WRITE,
+        OpenAccMode::O_RDWR => Access::READ_WRITE,
+    }
+}
+
+impl<T: Tree> Fs<T> {
+    fn new() -> Self {
+        Self {
+            handles: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(0),
+            _tree: PhantomData,
+        }
+    }
+
+    fn add_handle(&self, handle: Handle<T::File>) -> FileHandle {
         let number = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.handles
             .lock()
@@ -256,7 +288,7 @@ impl DebugFs {
         FileHandle(number)
     }
 
-    fn open_file(&self, fh: FileHandle) -> Result<Arc<OpenFile>, Errno> {
+    fn open_file(&self, fh: FileHandle) -> Result<Arc<T::File>, Errno> {
         match self
             .handles
             .lock()
@@ -274,30 +306,32 @@ impl DebugFs {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&fh.0);
     }
+
+    /// Answers with what `stat()` shows of entry `ino`.
+    fn reply_attr(ino: INodeNo, reply: ReplyAttr) {
+        match T::attr(ino.0) {
+            Ok(attr) => reply.attr(&NO_CACHE, &file_attr(&attr)),
+            Err(err) => reply.error(fuse_errno(err)),
+        }
+    }
+
+    /// Runs a driver's callbacks for a request ([`active::guarded`], the panic logged with the
+    /// file system's name).
+    fn guarded<R>(what: &str, f: impl FnOnce() -> Result<R, Errno>) -> Result<R, Errno> {
+        active::guarded(format_args!("{}: {what}", T::NAME), f)
+    }
 }
 
-/// Runs a driver's callback for a request: a panic is logged and answered with `EIO`, so the
-/// serving thread goes on (the kernel would have oopsed).
-fn guarded<R>(what: &str, f: impl FnOnce() -> Result<R, Errno>) -> Result<R, Errno> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        log::error!(target: "drydock", "debugfs: a driver callback panicked during {what}");
-        Err(Errno::EIO)
-    })
-}
-
-impl Filesystem for DebugFs {
+impl<T: Tree> Filesystem for Fs<T> {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match lookup(parent.0, name.as_bytes()) {
+        match T::lookup(parent.0, name.as_bytes()) {
             Ok(attr) => reply.entry(&NO_CACHE, &file_attr(&attr), Generation(0)),
             Err(err) => reply.error(fuse_errno(err)),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match attr(ino.0) {
-            Ok(attr) => reply.attr(&NO_CACHE, &file_attr(&attr)),
-            Err(err) => reply.error(fuse_errno(err)),
-        }
+        Self::reply_attr(ino, reply);
     }
 
     fn setattr(
@@ -318,19 +352,84 @@ impl Filesystem for DebugFs {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        // `echo > FILE` truncates before writing, which changes nothing on a debugfs file; times
-        // are not kept. The mode and owner are the driver's.
+        // `echo > FILE` truncates before writing, which changes nothing on these files; times are
+        // not kept. The mode and owner are the driver's.
         if mode.is_some() || uid.is_some() || gid.is_some() {
             return reply.error(fuser::Errno::EPERM);
         }
-        match attr(ino.0) {
-            Ok(attr) => reply.attr(&NO_CACHE, &file_attr(&attr)),
+        Self::reply_attr(ino, reply);
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        // Files are the drivers' to make: the VFS's answer for a directory without `create`.
+        reply.error(fuser::Errno::EACCES);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        reply.error(fuser::Errno::EACCES);
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        match Self::guarded("a mkdir", || T::mkdir(parent.0, name.as_bytes())) {
+            Ok(attr) => reply.entry(&NO_CACHE, &file_attr(&attr), Generation(0)),
             Err(err) => reply.error(fuse_errno(err)),
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match open_number(ino.0) {
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        // The VFS's answer for a directory without `unlink`.
+        reply.error(fuser::Errno::EPERM);
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match Self::guarded("an rmdir", || T::rmdir(parent.0, name.as_bytes())) {
+            Ok(()) => reply.ok(),
+            Err(err) => reply.error(fuse_errno(err)),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        // The VFS's answer for a directory without `rename`.
+        reply.error(fuser::Errno::EPERM);
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        match T::open(ino.0, access(flags)) {
             Ok(file) => {
                 let fh = self.add_handle(Handle::File(Arc::new(file)));
                 reply.opened(fh, FopenFlags::FOPEN_DIRECT_IO);
@@ -352,7 +451,7 @@ impl Filesystem for DebugFs {
     ) {
         let result = self
             .open_file(fh)
-            .and_then(|file| guarded("a read", || file.read_at(offset, size as usize)));
+            .and_then(|file| Self::guarded("a read", || file.read_at(offset, size as usize)));
         match result {
             Ok(data) => reply.data(&data),
             Err(err) => reply.error(fuse_errno(err)),
@@ -373,7 +472,7 @@ impl Filesystem for DebugFs {
     ) {
         let result = self
             .open_file(fh)
-            .and_then(|file| guarded("a write", || file.write_at(offset, data)));
+            .and_then(|file| Self::guarded("a write", || file.write_at(offset, data)));
         match result {
             // CAST: at most `data.len()`, which FUSE bounds by its 32-bit write size.
             Ok(written) => reply.written(written as u32),
@@ -407,7 +506,7 @@ impl Filesystem for DebugFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match entries(ino.0) {
+        match T::entries(ino.0) {
             Ok((parent, list)) => {
                 let mut listing = vec![
                     (ino.0, FileType::Directory, b".".to_vec()),
@@ -458,7 +557,7 @@ impl Filesystem for DebugFs {
         _size: u32,
         reply: ReplyXattr,
     ) {
-        // debugfs files have no extended attributes; `ENOSYS` tells the kernel to stop asking.
+        // The files have no extended attributes; `ENOSYS` tells the kernel to stop asking.
         reply.error(fuser::Errno::ENOSYS);
     }
 
