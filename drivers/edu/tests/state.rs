@@ -100,7 +100,10 @@ fn the_state_files_show_what_the_device_did_and_the_driver_counted() {
     let space = find(&dma[1], "SPACE", &held["SPACE"]).unwrap();
     assert_eq!(space["BACKEND"], "simulated");
     assert_eq!(space["MAPPINGS"], "1");
-    assert_eq!(space["MAPPED_BYTES"], (2u64 << 20).to_string());
+    assert_eq!(
+        space["MAPPED_BYTES"],
+        drydock_host::dma::pool::CHUNK_SIZE.to_string()
+    );
 
     // The same text through the FUSE mount, where FUSE is usable.
     let mount_dir = std::env::temp_dir().join(format!("drydock-edu-state.{}", std::process::id()));

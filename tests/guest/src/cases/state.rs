@@ -22,7 +22,7 @@ const SELF_TEST_COUNT: &str = "self-test: ";
 const COUNT_LINE: &str = " interrupts for ";
 
 /// The size of a DMA pool chunk: the IOMMU mapping edu's one buffer is carved from.
-const CHUNK_SIZE: u64 = 2 << 20;
+const CHUNK_SIZE: u64 = drydock_host::dma::pool::CHUNK_SIZE as u64;
 
 /// The edu driver's binary, run as a user runs it; its state read with `cat` while it runs.
 pub fn edu_driver_state_from_a_shell() -> CaseResult {
