@@ -11,7 +11,7 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use super::dma::DmaSpace;
+use super::dma::{DmaSpace, DmaUsage};
 use crate::bindings::device_driver;
 
 use core::ffi::{c_void, CStr};
@@ -157,6 +157,7 @@ pub struct RawDevice {
     coherent_dma_mask: AtomicU64,
     max_seg_size: AtomicU64,
     dma_space: Option<Arc<dyn DmaSpace>>,
+    dma_usage: Mutex<DmaUsage>,
     lock: DeviceLock,
 }
 
@@ -208,6 +209,7 @@ impl RawDevice {
             coherent_dma_mask: AtomicU64::new(u64::from(u32::MAX)),
             max_seg_size: AtomicU64::new(65536),
             dma_space,
+            dma_usage: Mutex::new(DmaUsage::default()),
             lock: DeviceLock {
                 held: Mutex::new(false),
                 released: Condvar::new(),
@@ -429,6 +431,17 @@ impl RawDevice {
     /// Returns the largest DMA segment the device accepts.
     pub fn max_seg_size(&self) -> u64 {
         self.max_seg_size.load(Ordering::Relaxed)
+    }
+
+    /// Returns the DMA memory the device's driver holds: coherent allocations and streaming
+    /// mappings made for it and not yet freed.
+    pub fn dma_usage(&self) -> DmaUsage {
+        *self.dma_usage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a change of the DMA memory the device's driver holds.
+    pub(crate) fn account_dma(&self, change: impl FnOnce(&mut DmaUsage)) {
+        change(&mut self.dma_usage.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
 

@@ -31,6 +31,27 @@ unsafe impl Send for CoherentRegion {}
 // SAFETY: as above; `&CoherentRegion` only exposes addresses.
 unsafe impl Sync for CoherentRegion {}
 
+/// The DMA memory a device's driver holds: what it allocated and mapped for the device and has
+/// not freed yet ([`super::device::RawDevice::dma_usage`]). Sizes are in whole pages, as the
+/// memory is handed out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DmaUsage {
+    /// Coherent allocations live ([`alloc_coherent`]).
+    pub coherent: usize,
+    /// Their bytes.
+    pub coherent_bytes: u64,
+    /// Streaming mappings live: segments of scatter-gather tables mapped for the device
+    /// ([`super::sg::map_table`]).
+    pub streaming: usize,
+    /// Their bytes.
+    pub streaming_bytes: u64,
+}
+
+/// `size` bytes in whole pages, as DMA memory is handed out.
+pub(crate) fn page_aligned(size: usize) -> usize {
+    size.max(1).div_ceil(memory::PAGE_SIZE) * memory::PAGE_SIZE
+}
+
 /// An address space through which a device performs DMA (`Any`, so that a backend can find its
 /// own kind of space behind a device's).
 pub trait DmaSpace: std::any::Any + Send + Sync {
@@ -69,6 +90,10 @@ pub fn alloc_coherent(
         return Err(crate::errno::Errno::ENOMEM);
     }
     let region = space.alloc_coherent(size, dev.coherent_dma_mask())?;
+    dev.account_dma(|usage| {
+        usage.coherent += 1;
+        usage.coherent_bytes += page_aligned(size) as u64;
+    });
     Ok((region.cpu_addr, region.dma_addr))
 }
 
@@ -83,7 +108,11 @@ pub fn free_coherent(
         space.free_coherent(&CoherentRegion {
             cpu_addr,
             dma_addr,
-            size: size.max(1).div_ceil(memory::PAGE_SIZE) * memory::PAGE_SIZE,
+            size: page_aligned(size),
+        });
+        dev.account_dma(|usage| {
+            usage.coherent -= 1;
+            usage.coherent_bytes -= page_aligned(size) as u64;
         });
     }
 }

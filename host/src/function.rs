@@ -58,6 +58,17 @@ pub enum IrqKind {
     MsiX,
 }
 
+impl IrqKind {
+    /// The name the PCI specification gives it: `INTx`, `MSI`, `MSI-X`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IrqKind::Intx => "INTx",
+            IrqKind::Msi => "MSI",
+            IrqKind::MsiX => "MSI-X",
+        }
+    }
+}
+
 /// How an interrupt vector reaches the process.
 pub struct IrqSource {
     /// Becomes readable when the vector fires.
@@ -103,6 +114,11 @@ pub enum IrqSourceKind {
 /// Implementations are the VFIO, UIO and simulated backends. All methods may be called from any
 /// thread; the PCI core serialises what the kernel serialises.
 pub trait PciFunction: Send + Sync {
+    /// How the process reaches the function, as its state shows it (`drydock/devices`,
+    /// [`crate::state`]): `vfio` (through its group), `vfio-cdev` (through its device cdev, with
+    /// iommufd), `vfio-noiommu` (VFIO without an IOMMU: no DMA isolation), `uio` or `simulated`.
+    fn backend(&self) -> &'static str;
+
     /// Reads `data.len()` bytes of configuration space at `offset`.
     fn config_read(&self, offset: u16, data: &mut [u8]) -> Result<(), HostError>;
 

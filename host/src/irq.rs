@@ -34,6 +34,14 @@
 //!   `free_irq` wait for the line's handlers and so must not be.
 //! - Handlers of one line never run concurrently with each other.
 //!
+//! # Counts
+//!
+//! A line counts the interrupts that reach it and the runs of its handlers ([`line_stats`]).
+//! Every signal of an eventfd is one interrupt, though the dispatcher may read several at once
+//! and run the handlers once for them, so the interrupt count is the one the kernel keeps for the
+//! vector behind the eventfd (VFIO's `vfio-msi[N](BDF)` line in `/proc/interrupts`); the line's
+//! own writes to its eventfd, which wake the dispatcher, are not counted.
+//!
 //! # A line nobody handles
 //!
 //! A device can keep interrupting when no handler recognises its interrupts: a level-triggered
@@ -215,10 +223,32 @@ struct Line {
     state: Mutex<LineState>,
     /// Taken after `state` when both are held, never while waiting for anything.
     mask: Mutex<MaskState>,
+    /// How many times the line's handlers were run.
     delivered: AtomicU64,
+    /// How many interrupts reached the line: each signal of its eventfd is one, though several
+    /// may be read at once (and run the handlers once).
+    interrupts: AtomicU64,
+    /// Signals the line wrote to its own eventfd to wake its dispatcher ([`wake`]) and has not
+    /// read back yet: they are taken out of what the reads return, so they do not pass for
+    /// interrupts.
+    own_signals: AtomicU64,
     /// Runs of threaded handlers that returned [`IRQ_HANDLED`] (the kernel's
     /// `threads_handled`).
     threads_handled: AtomicU32,
+}
+
+impl Line {
+    /// Of `signals` read from the line's eventfd, the ones that are interrupts: those the line
+    /// wrote itself are taken out.
+    fn interrupts_among(&self, signals: u64) -> u64 {
+        let own = self
+            .own_signals
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |own| {
+                Some(own - own.min(signals))
+            })
+            .unwrap_or_else(|own| own);
+        signals - own.min(signals)
+    }
 }
 
 /// The table of lines, indexed by `irq - FIRST_IRQ`.
@@ -260,6 +290,8 @@ pub fn register_line(source: IrqSource, name: String) -> Result<u32, HostError> 
         }),
         mask: Mutex::new(MaskState::default()),
         delivered: AtomicU64::new(0),
+        interrupts: AtomicU64::new(0),
+        own_signals: AtomicU64::new(0),
         threads_handled: AtomicU32::new(0),
     }));
     Ok(irq)
@@ -290,6 +322,39 @@ pub fn unregister_line(irq: u32) {
 /// Returns how many times line `irq` has fired and had its handlers run.
 pub fn delivered(irq: u32) -> u64 {
     line(irq).map_or(0, |line| line.delivered.load(Ordering::Relaxed))
+}
+
+/// What a line has seen: the counts `/proc/interrupts` shows for a kernel's interrupt line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineStats {
+    /// The line's name, such as `0000:00:04.0 MsiX 0`.
+    pub name: String,
+    /// Interrupts that reached the line while it had handlers (also while it was disabled),
+    /// as the kernel counts a vector's interrupts.
+    pub interrupts: u64,
+    /// Times the handlers ran: fewer than `interrupts` when several arrived before the
+    /// dispatcher woke up (an eventfd counts them, and one read takes them all) or while the
+    /// line was disabled.
+    pub runs: u64,
+    /// The names of the handlers registered on the line, in registration order.
+    pub handlers: Vec<String>,
+}
+
+/// Returns what line `irq` has seen; `EINVAL` for an unknown line. Waits for a hard handler
+/// that is running, so it must not be called from one.
+pub fn line_stats(irq: u32) -> Result<LineStats, Errno> {
+    let line = line(irq)?;
+    let handlers = lock(&line.state)
+        .actions
+        .iter()
+        .map(|action| action.name.to_string_lossy().into_owned())
+        .collect();
+    Ok(LineStats {
+        name: line.name.clone(),
+        interrupts: line.interrupts.load(Ordering::Relaxed),
+        runs: line.delivered.load(Ordering::Relaxed),
+        handlers,
+    })
 }
 
 /// Registers `handler` (and, for a threaded registration, `thread_fn`) on line `irq`
@@ -363,6 +428,8 @@ fn start_up(line: &Arc<Line>, state: &mut LineState) -> Result<(), Errno> {
     // A wake-up written for the previous dispatcher (an `enable_irq` racing the last `free_irq`)
     // must not pass for an interrupt either.
     discard_pending(line.stop_event.as_fd(), IrqSourceKind::EventFd)?;
+    // Whatever the line wrote to its eventfd was discarded with the rest.
+    line.own_signals.store(0, Ordering::Release);
     if !state.connected {
         line.source.chip.connect(Some(line.source.fd.as_fd()))?;
         state.connected = true;
@@ -579,10 +646,13 @@ fn handler_panicked(line: &Line, which: &str) {
 /// The dispatcher thread of a line.
 fn dispatch(line: &Line) {
     loop {
-        if let Err(err) = wait(line) {
-            log::error!(target: "drydock", "{}: interrupt wait failed, line stopped: {err}", line.name);
-            return;
-        }
+        match wait(line) {
+            Ok(arrived) => line.interrupts.fetch_add(arrived, Ordering::Relaxed),
+            Err(err) => {
+                log::error!(target: "drydock", "{}: interrupt wait failed, line stopped: {err}", line.name);
+                return;
+            }
+        };
         if line.stop.load(Ordering::Acquire) {
             return;
         }
@@ -751,10 +821,14 @@ fn discard_pending(fd: BorrowedFd<'_>, kind: IrqSourceKind) -> Result<(), HostEr
     Ok(())
 }
 
-/// Blocks until the line's source fires (or a stop is requested), consuming the event.
-fn wait(line: &Line) -> Result<(), HostError> {
+/// Blocks until the line's source fires (or a stop is requested), consuming the event; returns
+/// how many interrupts arrived.
+fn wait(line: &Line) -> Result<u64, HostError> {
     match line.source.kind {
-        IrqSourceKind::EventFd => read_counter(line.source.fd.as_fd(), 8),
+        IrqSourceKind::EventFd => {
+            let signals = read_counter(line.source.fd.as_fd(), 8)?;
+            Ok(line.interrupts_among(signals))
+        }
         IrqSourceKind::Uio => {
             let mut fds = [
                 libc::pollfd {
@@ -780,9 +854,11 @@ fn wait(line: &Line) -> Result<(), HostError> {
                 }
             }
             if fds[1].revents != 0 {
-                return read_counter(line.stop_event.as_fd(), 8);
+                return read_counter(line.stop_event.as_fd(), 8).map(|_| 0);
             }
-            read_counter(line.source.fd.as_fd(), 4)
+            // The node's counter is the device's total; but UIO masks the pin when it fires, so
+            // each read is one interrupt.
+            read_counter(line.source.fd.as_fd(), 4).map(|_| 1)
         }
     }
 }
@@ -790,22 +866,33 @@ fn wait(line: &Line) -> Result<(), HostError> {
 /// Wakes a line's dispatcher so it sees the stop flag.
 fn wake(line: &Line) {
     let fd = match line.source.kind {
-        IrqSourceKind::EventFd => line.source.fd.as_fd(),
+        IrqSourceKind::EventFd => {
+            // Counted before the write, so the read that returns it never counts it.
+            line.own_signals.fetch_add(1, Ordering::AcqRel);
+            line.source.fd.as_fd()
+        }
         IrqSourceKind::Uio => line.stop_event.as_fd(),
     };
     if let Err(err) = signal_eventfd(fd) {
+        if line.source.kind == IrqSourceKind::EventFd {
+            line.own_signals.fetch_sub(1, Ordering::AcqRel);
+        }
         log::error!(target: "drydock", "{}: waking the interrupt thread failed: {err}", line.name);
     }
 }
 
-/// Reads the `width`-byte counter of an eventfd or UIO node, retrying on `EINTR`.
-fn read_counter(fd: std::os::fd::BorrowedFd<'_>, width: usize) -> Result<(), HostError> {
+/// Reads the `width`-byte (8 or 4) counter of an eventfd or UIO node, retrying on `EINTR`;
+/// returns its value.
+fn read_counter(fd: std::os::fd::BorrowedFd<'_>, width: usize) -> Result<u64, HostError> {
     let mut buf = [0u8; 8];
     loop {
         // SAFETY: `buf` has room for `width` (at most 8) bytes.
         let ret = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), width) };
         if ret == width as isize {
-            return Ok(());
+            return Ok(match width {
+                8 => u64::from_ne_bytes(buf),
+                _ => u64::from(u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]])),
+            });
         }
         let err = std::io::Error::last_os_error();
         if ret < 0 && err.kind() == std::io::ErrorKind::Interrupted {
@@ -817,7 +904,7 @@ fn read_counter(fd: std::os::fd::BorrowedFd<'_>, width: usize) -> Result<(), Hos
 
 /// Reads an eventfd's counter, which resets it; blocks while it is 0.
 pub fn read_eventfd(fd: BorrowedFd<'_>) -> Result<(), HostError> {
-    read_counter(fd, 8)
+    read_counter(fd, 8).map(|_| ())
 }
 
 /// Adds one to an eventfd's counter.
@@ -1461,6 +1548,62 @@ mod tests {
         free_irq(irq, dev_id);
         free_irq(irq, other);
         unregister_line(irq);
+    }
+
+    #[test]
+    fn every_interrupt_is_counted_though_one_run_may_serve_several() {
+        static ENTERED: AtomicBool = AtomicBool::new(false);
+        static RELEASE: AtomicBool = AtomicBool::new(false);
+        unsafe fn blocks_once(dev_id: *mut c_void) -> IrqReturnRaw {
+            if !ENTERED.swap(true, Ordering::SeqCst) {
+                while !RELEASE.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            // SAFETY: `dev_id` is the test's counter.
+            unsafe { count(dev_id) }
+        }
+        let irq = eventfd_line("0000:00:04.0 Msi 0");
+        let counter = AtomicU32::new(0);
+        let dev_id = core::ptr::from_ref(&counter).cast_mut().cast();
+        // SAFETY: `counter` outlives the registration, freed below.
+        unsafe { request_irq(irq, blocks_once, None, false, c"counted", dev_id) }.unwrap();
+        trigger(irq).unwrap();
+        wait_for(|| ENTERED.load(Ordering::SeqCst));
+        // Four more arrive while the handler runs: one read takes them all, one run serves them.
+        for _ in 0..4 {
+            trigger(irq).unwrap();
+        }
+        RELEASE.store(true, Ordering::SeqCst);
+        wait_for(|| counter.load(Ordering::SeqCst) == 2);
+        let stats = line_stats(irq).unwrap();
+        assert_eq!(stats.name, "0000:00:04.0 Msi 0");
+        assert_eq!((stats.interrupts, stats.runs), (5, 2));
+        assert_eq!(stats.handlers, ["counted"]);
+        // Two arrive while the line is disabled: counted as they arrive, handled once at the
+        // enable, whose own wake-up of the dispatcher is no interrupt.
+        disable_irq(irq).unwrap();
+        trigger(irq).unwrap();
+        trigger(irq).unwrap();
+        wait_for(|| line_stats(irq).unwrap().interrupts == 7);
+        enable_irq(irq).unwrap();
+        wait_for(|| counter.load(Ordering::SeqCst) == 3);
+        synchronize_irq(irq);
+        let stats = line_stats(irq).unwrap();
+        assert_eq!((stats.interrupts, stats.runs), (7, 3));
+        // Nor is the wake-up that stops the dispatcher, nor what it left for the next start.
+        free_irq(irq, dev_id);
+        let stats = line_stats(irq).unwrap();
+        assert_eq!((stats.interrupts, stats.runs), (7, 3));
+        assert!(stats.handlers.is_empty());
+        // SAFETY: as above.
+        unsafe { request_irq(irq, count, None, false, c"again", dev_id) }.unwrap();
+        trigger(irq).unwrap();
+        wait_for(|| counter.load(Ordering::SeqCst) == 4);
+        assert_eq!(line_stats(irq).unwrap().interrupts, 8);
+        free_irq(irq, dev_id);
+        unregister_line(irq);
+        assert_eq!(line_stats(irq), Err(Errno::EINVAL));
     }
 
     #[test]

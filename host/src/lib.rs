@@ -26,7 +26,8 @@
 //!   name bindgen's output has in a kernel tree; errors as [`errno::Errno`] and, with what to do
 //!   about them, [`error::HostError`].
 //! - What drydock's programs share: [`log_filter`] (the log filter `RUST_LOG` or `DRYDOCK_LOG`
-//!   sets) and [`exit_status`] (one scheme of exit statuses).
+//!   sets), [`exit_status`] (one scheme of exit statuses) and [`state`] (a driver process's
+//!   interrupts, DMA memory and devices, shown in its debugfs tree).
 //!
 //! This crate never depends on the `kernel` crate: the types it shares with it are the C ones, and
 //! the `kernel` crate converts at the seam, as the kernel's Rust code does. `docs/architecture.md`
@@ -91,6 +92,7 @@ pub mod rbtree;
 pub mod rcu;
 pub mod seq_file;
 pub mod sg;
+pub mod state;
 pub mod sync;
 pub mod sysfs;
 pub mod time;

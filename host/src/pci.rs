@@ -344,6 +344,14 @@ impl RawPciDevice {
             .ok_or(Errno::EINVAL)
     }
 
+    /// Returns the kind of the allocated vectors and their IRQ numbers, in vector order; `None`
+    /// if none are allocated.
+    pub fn irq_lines(&self) -> Option<(IrqKind, Vec<u32>)> {
+        let irq = self.irq.lock().unwrap_or_else(|e| e.into_inner());
+        irq.as_ref()
+            .map(|vectors| (vectors.kind, vectors.irqs.clone()))
+    }
+
     /// Returns the type of the allocated vectors as a `PCI_IRQ_*` flag (`pci_irq_type()`), or 0.
     pub fn irq_type(&self) -> u32 {
         match self.irq.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {

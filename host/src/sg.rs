@@ -117,6 +117,10 @@ pub unsafe fn map_table(dev: &RawDevice, sgt: *mut sg_table) -> Result<(), Errno
             Ok(iova) => {
                 entry.dma_address = iova + u64::from(entry.offset);
                 entry.dma_length = entry.length;
+                dev.account_dma(|usage| {
+                    usage.streaming += 1;
+                    usage.streaming_bytes += len as u64;
+                });
             }
             Err(err) => {
                 for mapped in &mut entries[..index] {
@@ -148,6 +152,10 @@ fn unmap_entry(dev: &RawDevice, entry: &mut scatterlist) {
     if let Some(space) = dev.dma_space() {
         let len = (entry.length as usize).div_ceil(PAGE_SIZE) * PAGE_SIZE;
         space.unmap_pages(entry.dma_address - u64::from(entry.offset), len);
+        dev.account_dma(|usage| {
+            usage.streaming -= 1;
+            usage.streaming_bytes -= len as u64;
+        });
     }
     entry.dma_length = 0;
 }

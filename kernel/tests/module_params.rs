@@ -208,6 +208,11 @@ fn help_names_the_binary_and_lists_the_parameters() {
         text.contains("RUST_LOG=debug") && text.contains("DRYDOCK_LOG"),
         "{text}"
     );
+    // Where its state is, while it runs.
+    assert!(
+        text.contains("cat /run/drydock/debugfs/tunable.PID/drydock/interrupts"),
+        "{text}"
+    );
     assert!(text.lines().all(|l| l.len() <= 100), "{text}");
 }
 

@@ -187,6 +187,9 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
          {:<20} (before firmware_class.path)\n  \
          {:<20} `off`: the module's misc devices stay inside the process\n  \
          {:<20} (default: /dev/NAME through CUSE)\n\n\
+         State: while it runs, its debugfs files hold drydock/devices, drydock/interrupts and\n\
+         drydock/dma: the devices it drives, the interrupts of each vector, the DMA memory it\n\
+         holds (`cat /run/drydock/debugfs/{}.PID/drydock/interrupts`).\n\n\
          Exit status: 0 stopped by a signal after a clean teardown, 1 failed (no device to\n\
          drive, a device that could not be opened), 2 bad command line, 70 a panic (a bug).\n",
         log_filter::HELP,
@@ -199,6 +202,7 @@ pub fn usage(module: &'static ModuleDescriptor, program: &str, extra: &[ExtraFla
         "",
         drydock_host::miscdevice::CUSE_ENV,
         "",
+        info.name,
     );
     text
 }

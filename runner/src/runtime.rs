@@ -15,15 +15,16 @@
 //! [`run`] installs the logger, mounts the process's debugfs and configfs trees
 //! (`drydock_host::debugfs`, `drydock_host::configfs`), has the misc devices the module registers
 //! served as `/dev/NAME` through CUSE (`drydock_host::miscdevice`) and the disks it adds served with
-//! ublk (`drydock_host::block`), loads the module into a [`Bus`], which registers its driver, and
-//! opens the devices bound to vfio-pci that the driver's ID table matches (or the devices named in
-//! the options); the bus binds the driver to each it matches (the kernel's matching, done by the
-//! bus) as it is added. A module that registers no PCI driver opens no device and stays loaded, as
+//! ublk (`drydock_host::block`), loads the module into a [`Bus`], which registers its driver,
+//! publishes the bus's state in the debugfs tree (`drydock/devices`, `drydock/interrupts`,
+//! `drydock/dma`: `drydock_host::state`), and opens the devices bound to vfio-pci that the
+//! driver's ID table matches (or the devices named in the options); the bus binds the driver to
+//! each it matches (the kernel's matching, done by the bus) as it is added. A module that registers no PCI driver opens no device and stays loaded, as
 //! after `insmod`. It then waits for `SIGINT` or `SIGTERM` and unloads the module: each bound
 //! device's `remove()` runs, bus mastering is turned off, the driver's data is dropped and its
 //! device-managed resources released (a misc device's registration, dropped, removes its node).
-//! Then the devices are closed, and with the last one the VFIO groups and the container, and the
-//! debugfs and configfs trees are unmounted.
+//! Then the devices are closed, and with the last one the VFIO groups and the container, the
+//! state files are removed, and the debugfs and configfs trees are unmounted.
 //!
 //! While it waits, it also watches for the kernel asking for a device back (VFIO's device request
 //! interrupt, `drydock_host::function::PciFunction::release_requests`): when the device is
@@ -383,6 +384,11 @@ pub fn serve(module: &'static ModuleDescriptor, options: Options) -> Status {
                 return Status::Failed;
             }
         };
+        // What the process's driver core knows, for a shell: `drydock/` in the debugfs tree.
+        let _state = drydock_host::state::publish(session.bus(), drydock_host::state::DIR)
+            .inspect_err(|err| {
+                log::warn!(target: "drydock", "{name}: the state files are missing: {err}");
+            });
         if !session.bus().has_pci_drivers() {
             // Like a module without a driver loaded with `insmod`, it stays until unloaded.
             log::info!(
@@ -961,6 +967,59 @@ mod tests {
         assert_eq!(runner.join().unwrap(), Status::Stopped(libc::SIGTERM));
         assert_eq!(REMOVES.load(Ordering::SeqCst), removes + 2);
         assert_eq!(Arc::strong_count(&first_function), 1);
+    }
+
+    #[test]
+    fn a_served_session_shows_its_state_in_debugfs_until_it_stops() {
+        use drydock_host::debugfs;
+        use drydock_sim::state::{find, tables};
+
+        let _serial = STOP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let (device, _function) = sim_edu(5);
+        let options = Options {
+            devices: Devices::Opened(vec![device]),
+            ..Options::default()
+        };
+        let runner = std::thread::spawn(move || serve(&EDU_MODULE, options));
+        let file = |name: &str| {
+            let text = debugfs::read(&format!("drydock/{name}")).ok()?;
+            Some(tables(&String::from_utf8(text).ok()?))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let devices = loop {
+            if let Some(devices) = file("devices") {
+                if find(&devices[0], "DRIVER", "edu-test").is_some() {
+                    break devices;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the state never showed the bound driver"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let edu = find(&devices[0], "DEVICE", "7000:00:05.0").unwrap();
+        assert_eq!(edu["IDS"], "1234:11e8");
+        assert_eq!(edu["CLASS"], "00ff00");
+        assert_eq!(edu["BACKEND"], "simulated");
+        assert_eq!((&*edu["IRQ"], &*edu["VECTORS"]), ("-", "0"));
+        let dma = file("dma").unwrap();
+        let held = find(&dma[0], "DEVICE", "7000:00:05.0").unwrap();
+        assert_eq!((&*held["COHERENT"], &*held["STREAMING"]), ("0", "0"));
+        let space = find(&dma[1], "SPACE", &held["SPACE"]).unwrap();
+        assert_eq!(
+            (&*space["BACKEND"], &*space["MAPPINGS"]),
+            ("simulated", "0")
+        );
+        assert!(file("interrupts").unwrap()[0].is_empty(), "no vectors");
+        // SAFETY: sending a signal to this process; the runtime's handler catches it.
+        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
+        assert_eq!(runner.join().unwrap(), Status::Stopped(libc::SIGTERM));
+        assert_eq!(
+            debugfs::metadata("drydock"),
+            Err(drydock_host::errno::Errno::ENOENT),
+            "the state files outlived the session"
+        );
     }
 
     #[test]

@@ -306,6 +306,10 @@ impl SimFunction {
 }
 
 impl PciFunction for SimFunction {
+    fn backend(&self) -> &'static str {
+        "simulated"
+    }
+
     fn config_read(&self, offset: u16, data: &mut [u8]) -> Result<(), HostError> {
         if self.state.removed() {
             // Nothing answers: the read completes with all ones.

@@ -1,7 +1,7 @@
 //! drydock's test support: a simulated PCI bus with device models, and a fake system tree.
 //!
 //! Tests, examples and benchmarks run drivers on any machine with it; driver processes never link
-//! it. Four parts:
+//! it. Five parts:
 //!
 //! - the simulated bus, below: devices modelled in the process ([`models`]: QEMU's edu,
 //!   pci-testdev and NVMe controller), which drivers reach through the same PCI core as VFIO
@@ -12,7 +12,8 @@
 //! - [`fuse`]: the FUSE mount of the debugfs or configfs tree for tests, which fail rather than
 //!   skip where FUSE is not usable unless told to skip;
 //! - [`fuzz`]: the settings of the property tests that feed device-chosen values to the code that
-//!   parses them.
+//!   parses them;
+//! - [`state`]: reading the tables a driver process shows of its state (`drydock/interrupts`...).
 //!
 //! # Start here
 //!
@@ -61,6 +62,7 @@ mod iommu;
 mod model;
 pub mod models;
 mod pattern;
+pub mod state;
 pub mod sysfs;
 
 use std::sync::atomic::{AtomicU16, Ordering};

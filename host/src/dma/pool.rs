@@ -64,6 +64,12 @@ pub struct PoolStats {
     pub chunks: usize,
     /// Coherent allocations currently live.
     pub live_allocations: usize,
+    /// Mappings the space holds now: in a pool, its chunks, the large allocations' own mappings
+    /// and the streaming mappings.
+    pub mappings: usize,
+    /// The bytes those mappings cover: what devices can reach (pieces of chunks not handed out
+    /// included).
+    pub mapped_bytes: u64,
 }
 
 /// A mapped chunk and which of its pages are in use.
@@ -100,6 +106,8 @@ struct PoolState {
     iova: IovaAllocator,
     chunks: Vec<Chunk>,
     dedicated: Vec<Dedicated>,
+    /// Streaming mappings ([`DmaPool::map_external`]) live, and their bytes.
+    external: (usize, u64),
     stats: PoolStats,
     locked_bytes: u64,
 }
@@ -119,6 +127,7 @@ impl<M: IommuMapper> DmaPool<M> {
                 iova,
                 chunks: Vec::new(),
                 dedicated: Vec::new(),
+                external: (0, 0),
                 stats: PoolStats::default(),
                 locked_bytes: 0,
             }),
@@ -132,7 +141,13 @@ impl<M: IommuMapper> DmaPool<M> {
 
     /// Returns the pool's counters.
     pub fn stats(&self) -> PoolStats {
-        self.lock().stats
+        let state = self.lock();
+        let dedicated: u64 = state.dedicated.iter().map(|d| d.memory.len() as u64).sum();
+        PoolStats {
+            mappings: state.chunks.len() + state.dedicated.len() + state.external.0,
+            mapped_bytes: (state.chunks.len() * CHUNK_SIZE) as u64 + dedicated + state.external.1,
+            ..state.stats
+        }
     }
 
     /// Returns the bus address ranges the pool may map and has not, as inclusive `(first, last)`
@@ -170,7 +185,7 @@ impl<M: IommuMapper> DmaPool<M> {
     /// Allocates `size` bytes of zeroed memory mapped at a bus address range whose last byte is
     /// at most `mask`.
     pub fn alloc(&self, size: usize, mask: u64) -> Result<CoherentRegion, HostError> {
-        let size = size.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let size = super::page_aligned(size);
         let mut state = self.lock();
         let region = if size > CHUNK_SIZE / 2 {
             self.alloc_dedicated(&mut state, size, mask)?
@@ -348,6 +363,8 @@ impl<M: IommuMapper> DmaPool<M> {
             state.iova.free(iova, len as u64);
             return Err(err);
         }
+        state.external.0 += 1;
+        state.external.1 += len as u64;
         Ok(iova)
     }
 
@@ -356,7 +373,11 @@ impl<M: IommuMapper> DmaPool<M> {
         let mut state = self.lock();
         state.stats.unmaps += 1;
         match self.mapper.unmap(iova, len) {
-            Ok(()) => state.iova.free(iova, len as u64),
+            Ok(()) => {
+                state.iova.free(iova, len as u64);
+                state.external.0 -= 1;
+                state.external.1 -= len as u64;
+            }
             // Keep the IOVA reserved: the translation may still exist.
             Err(err) => log::error!(target: "drydock", "DMA unmap of {iova:#x} failed: {err}"),
         }
@@ -554,6 +575,36 @@ mod tests {
     }
 
     #[test]
+    fn the_counts_follow_what_the_iommu_holds() {
+        let pool = pool();
+        let small = pool.alloc(PAGE_SIZE, u64::MAX).unwrap();
+        let large = pool.alloc(3 << 20, u64::MAX).unwrap();
+        let page = PageMemory::new(2 * PAGE_SIZE, false, false).unwrap();
+        let streaming = pool
+            .map_external(page.as_ptr(), 2 * PAGE_SIZE, u64::MAX)
+            .unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.mappings, stats.live_allocations), (3, 2));
+        let held: u64 = pool
+            .mapper()
+            .live
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.1 as u64)
+            .sum();
+        assert_eq!(stats.mapped_bytes, held);
+        assert_eq!(held, (CHUNK_SIZE + (4 << 20) + 2 * PAGE_SIZE) as u64);
+        pool.unmap_external(streaming, 2 * PAGE_SIZE);
+        pool.free(&large);
+        pool.free(&small);
+        // The chunk stays mapped.
+        let stats = pool.stats();
+        assert_eq!((stats.mappings, stats.mapped_bytes), (1, CHUNK_SIZE as u64));
+        assert_eq!((stats.maps, stats.unmaps), (3, 2));
+    }
+
+    #[test]
     fn an_exhausted_aperture_is_an_error() {
         let pool = DmaPool::new(
             FakeIommu::default(),
@@ -664,6 +715,12 @@ mod tests {
                 }
                 let stats = pool.stats();
                 prop_assert_eq!(stats.live_allocations, live.len());
+                // What the pool says it has mapped is what the IOMMU holds.
+                prop_assert_eq!(stats.mappings, mappings.len());
+                prop_assert_eq!(
+                    stats.mapped_bytes,
+                    mappings.iter().map(|&(_, len)| len as u64).sum::<u64>()
+                );
                 // One mapping per chunk (chunks stay mapped), plus one per large allocation.
                 prop_assert_eq!(stats.maps, stats.chunks as u64 + large_allocations);
             }

@@ -177,7 +177,7 @@ impl PhysDma {
 
 impl DmaSpace for PhysDma {
     fn alloc_coherent(&self, size: usize, mask: u64) -> Result<CoherentRegion, HostError> {
-        let size = size.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let size = crate::dma::page_aligned(size);
         crate::dma::memory::check_memlock(
             self.lock()
                 .allocations
@@ -283,7 +283,18 @@ impl DmaSpace for PhysDma {
     }
 
     fn stats(&self) -> PoolStats {
-        self.lock().stats
+        let state = self.lock();
+        let allocated: u64 = state
+            .allocations
+            .iter()
+            .map(|a| a.memory.len() as u64)
+            .sum();
+        let streaming: u64 = state.streaming.iter().map(|s| s.len as u64).sum();
+        PoolStats {
+            mappings: state.allocations.len() + state.streaming.len(),
+            mapped_bytes: allocated + streaming,
+            ..state.stats
+        }
     }
 }
 

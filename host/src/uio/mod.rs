@@ -219,6 +219,10 @@ impl UioFunction {
 }
 
 impl PciFunction for UioFunction {
+    fn backend(&self) -> &'static str {
+        "uio"
+    }
+
     fn config_read(&self, offset: u16, data: &mut [u8]) -> Result<(), HostError> {
         self.config.read(offset, data)
     }

@@ -254,6 +254,17 @@ impl VfioFunction {
 }
 
 impl PciFunction for VfioFunction {
+    fn backend(&self) -> &'static str {
+        match self.group() {
+            // Opened through its cdev, in an IOAS of its own.
+            None => "vfio-cdev",
+            Some(group) => match group.container().iommu_type() {
+                IommuType::Type1v2 => "vfio",
+                IommuType::NoIommu => "vfio-noiommu",
+            },
+        }
+    }
+
     fn config_read(&self, offset: u16, data: &mut [u8]) -> Result<(), HostError> {
         self.device.config_read(offset, data)
     }

@@ -34,6 +34,7 @@ mod processes;
 mod rnull;
 mod self_check;
 mod shell;
+mod state;
 mod vfio;
 
 use std::time::Duration;
@@ -482,6 +483,14 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: crate::demo::run,
+    },
+    Case {
+        name: "edu_driver_state_from_a_shell",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        timeout: Duration::from_secs(120),
+        run: state::edu_driver_state_from_a_shell,
     },
     Case {
         name: "edu_driver_factorials_msi",
