@@ -6,6 +6,7 @@ use drydock_host::dma::memory::{self, CAP_IPC_LOCK, CAP_SYS_ADMIN};
 use drydock_host::error::HostError;
 use drydock_host::pci_id::canonical_address;
 use drydock_host::sysfs::{list_dir, read_optional, Access, KernelCmdline, PciDeviceInfo, Sysfs};
+use drydock_host::user::current_user;
 use drydock_host::vfio::{self, Interface, Offer, IOMMUFD_PATH};
 
 use crate::binding::UserspaceDriver;
@@ -100,6 +101,8 @@ pub struct Facts {
     pub huge_pages: HugePages,
     /// The process's limits.
     pub process: Process,
+    /// The user the process runs as, by name (or number), whom the fixes name.
+    pub user: String,
     /// The device named, if any.
     pub device: Option<DeviceFacts>,
 }
@@ -191,6 +194,7 @@ impl Facts {
                 free: read_number(&pages.join("free_hugepages")),
             },
             process,
+            user: current_user(),
             device,
         })
     }

@@ -30,6 +30,7 @@ mod processes;
 mod rnull;
 mod self_check;
 mod shell;
+mod unprivileged;
 mod vfio;
 
 use std::time::Duration;
@@ -505,6 +506,14 @@ pub const CASES: &[Case] = &[
         vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_opens_only_what_it_matches,
+    },
+    Case {
+        name: "edu_driver_runs_without_root",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        timeout: DEFAULT_TIMEOUT,
+        run: unprivileged::edu_driver_runs_without_root,
     },
     Case {
         name: "pci_testdev_process_stops_on_signals",
