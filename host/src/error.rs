@@ -244,6 +244,27 @@ pub enum HostError {
         limit: u64,
     },
 
+    /// DMA memory in huge pages was required, and none could be had.
+    #[error(
+        "DRYDOCK_DMA_PAGES=huge asks for DMA memory in 2 MiB huge pages, and none could be mapped \
+         ({free} of {total} free): reserve some with `echo 64 > /proc/sys/vm/nr_hugepages` as \
+         root (`hugepages=64` on the kernel command line for good), or unset DRYDOCK_DMA_PAGES \
+         to fall back to 4 KiB pages"
+    )]
+    NoHugePages {
+        /// Huge pages reserved.
+        total: u64,
+        /// Huge pages free when the mapping was tried.
+        free: u64,
+    },
+
+    /// The page policy asked for in the environment is not one.
+    #[error("DRYDOCK_DMA_PAGES=`{text}` names no page policy: write `auto`, `huge` or `base`")]
+    BadDmaPages {
+        /// The variable's value.
+        text: String,
+    },
+
     /// No bus address below the device's DMA mask is free.
     #[error(
         "no free bus address range of {size} bytes below the DMA mask {mask:#x} (IOMMU aperture \
@@ -322,9 +343,10 @@ impl HostError {
             HostError::Permission { .. } | HostError::NodePermission { .. } => Errno::EACCES,
             HostError::NoSuchUser { .. } => Errno::EINVAL,
             HostError::NoVfioCdev { .. } => Errno::ENODEV,
-            HostError::BadInterface { .. } => Errno::EINVAL,
+            HostError::BadInterface { .. } | HostError::BadDmaPages { .. } => Errno::EINVAL,
             HostError::GroupNotViable { .. } | HostError::DeviceInUse { .. } => Errno::EBUSY,
             HostError::MemlockTooLow { .. }
+            | HostError::NoHugePages { .. }
             | HostError::IovaExhausted { .. }
             | HostError::PhysicalAboveMask { .. } => Errno::ENOMEM,
             HostError::NoPhysicalAddresses | HostError::NoIommuGroup { .. } => Errno::EPERM,

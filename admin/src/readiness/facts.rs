@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+pub use drydock_host::dma::huge::HugePages;
 use drydock_host::dma::memory::{self, CAP_IPC_LOCK, CAP_SYS_ADMIN};
 use drydock_host::error::HostError;
 use drydock_host::pci_id::canonical_address;
@@ -32,15 +33,6 @@ impl Process {
             sys_admin: memory::has_capability(CAP_SYS_ADMIN),
         }
     }
-}
-
-/// The reserved 2 MiB huge pages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HugePages {
-    /// Reserved.
-    pub total: u64,
-    /// Not in use.
-    pub free: u64,
 }
 
 /// What the device named to `check` looks like.
@@ -174,7 +166,6 @@ impl Facts {
                 (format!("/dev/vfio/{name}"), access)
             })
             .collect();
-        let pages = sysfs.path("sys/kernel/mm/hugepages/hugepages-2048kB");
         Ok(Self {
             iommu_groups: groups.len(),
             domain_types,
@@ -189,10 +180,7 @@ impl Facts {
             iommufd: Access::of(&sysfs.path(IOMMUFD_PATH)),
             requested: Interface::requested(None).map_err(|err| err.to_string()),
             uio_pci_generic: sysfs.driver_registered(UserspaceDriver::UioPciGeneric.name()),
-            huge_pages: HugePages {
-                total: read_number(&pages.join("nr_hugepages")),
-                free: read_number(&pages.join("free_hugepages")),
-            },
+            huge_pages: HugePages::read(sysfs.root()),
             process,
             user: current_user(),
             device,

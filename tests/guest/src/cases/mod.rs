@@ -22,6 +22,7 @@ mod driver_process;
 mod drivers;
 mod drydock_vfio;
 mod environment;
+mod huge_pages;
 mod in_kernel;
 mod kunit;
 mod misc_device;
@@ -506,6 +507,14 @@ pub const CASES: &[Case] = &[
         vfio: BOTH_INTERFACES,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_opens_only_what_it_matches,
+    },
+    Case {
+        name: "edu_dma_chunk_in_a_huge_page",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        timeout: DEFAULT_TIMEOUT,
+        run: huge_pages::edu_dma_chunk_in_a_huge_page,
     },
     Case {
         name: "edu_driver_runs_without_root",
