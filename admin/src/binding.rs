@@ -13,8 +13,11 @@
 //!   userspace driver may take the device, even after a rescan), unbinds it and binds it through
 //!   the driver's `bind` file. A device the kernel refuses is put back where it was;
 //! - [`unbind`] gives a device back to the driver it had before drydock took it, and clears the
-//!   override; without a record, it lets the kernel choose, as a fresh probe would.
+//!   override; without a record, it lets the kernel choose, as a fresh probe would;
+//! - [`owner`] hands a bound device's VFIO nodes to a user, so its driver runs without root
+//!   (`drydock bind --user`), and gives them back before [`unbind`].
 
+pub mod owner;
 pub mod record;
 
 use std::fmt;

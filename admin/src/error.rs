@@ -101,6 +101,29 @@ pub enum BindError {
         now: Option<String>,
     },
 
+    /// A device in VFIO's no-IOMMU mode was to be handed to a user: the kernel lets only
+    /// processes with `CAP_SYS_RAWIO` use it, whoever owns its node.
+    #[error(
+        "{bdf} is in VFIO's no-IOMMU mode, which the kernel lets only processes with \
+         CAP_SYS_RAWIO use (its DMA reaches all memory): run its driver as root, without --user"
+    )]
+    NoIommuOwner {
+        /// The device's address.
+        bdf: String,
+    },
+
+    /// A device bound to UIO was to be handed to a user: UIO's DMA needs physical addresses,
+    /// which the kernel shows to `CAP_SYS_ADMIN` only.
+    #[error(
+        "--user hands over VFIO's nodes: a driver through {driver} needs physical addresses, \
+         which the kernel hides from users without CAP_SYS_ADMIN, so it runs as root; bind to \
+         vfio-pci for a driver without root"
+    )]
+    UserNeedsVfio {
+        /// The driver asked for.
+        driver: String,
+    },
+
     /// The mechanism failed: sysfs, a module load, a permission.
     #[error(transparent)]
     Host(#[from] HostError),

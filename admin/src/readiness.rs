@@ -18,7 +18,7 @@ use drydock_host::dma::memory::memlock_verdict;
 use drydock_host::dma::pool::CHUNK_SIZE;
 use drydock_host::error::{bind_command, HostError};
 use drydock_host::sysfs::Sysfs;
-use drydock_host::vfio::{choose, Interface, INTERFACE_ENV};
+use drydock_host::vfio::{choose, Interface, INTERFACE_ENV, IOMMUFD_PATH};
 
 use crate::binding::UserspaceDriver;
 
@@ -180,13 +180,25 @@ fn load_fix(facts: &Facts, module: &str) -> String {
     }
 }
 
-/// The fix for a node the process may not open.
-fn access_fix(node: &str) -> String {
-    format!(
-        "run the driver as root, or give your user the node: `chown $(id -u) {node}` until the \
-         next boot, or for good a udev rule such as `SUBSYSTEM==\"vfio\", OWNER=\"<user>\"` in \
-         /etc/udev/rules.d/90-drydock.rules"
-    )
+/// The fix for a node the process (running as `user`) may not open, for the device at `address`
+/// if one was named.
+fn access_fix(node: &str, user: &str, address: Option<&str>) -> String {
+    if node == "/dev/vfio/vfio" {
+        "let every user open it, as is the kernel's default: `chmod 0666 /dev/vfio/vfio` (as \
+         root), or run the driver as root"
+            .to_owned()
+    } else if node.starts_with("/dev/vfio/") || node == IOMMUFD_PATH {
+        format!(
+            "as root, run `drydock bind --user {user} {}` to give {user} the device's VFIO \
+             nodes, or run the driver as root",
+            address.unwrap_or("BDF")
+        )
+    } else {
+        format!(
+            "run the driver as root, or give your user the node: `chown {user} {node}` until the \
+             next boot"
+        )
+    }
 }
 
 /// Turns facts into findings for `driver`.
@@ -275,12 +287,12 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
                 "present, but this user may not open it: drivers reach devices through their \
                  device cdevs with iommufd only"
                     .to_owned(),
-                access_fix("/dev/vfio/vfio"),
+                access_fix("/dev/vfio/vfio", &facts.user, None),
             ),
             Access::Denied => f.problem(
                 "/dev/vfio/vfio",
                 "present, but this user may not open it".to_owned(),
-                access_fix("/dev/vfio/vfio"),
+                access_fix("/dev/vfio/vfio", &facts.user, None),
             ),
             Access::Missing if cdev_only => f.ok(
                 "/dev/vfio/vfio",
@@ -305,7 +317,7 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
                 "/dev/iommu",
                 "present, but this user may not open it: drivers use the group interface"
                     .to_owned(),
-                access_fix("/dev/iommu"),
+                access_fix(IOMMUFD_PATH, &facts.user, None),
             ),
             Access::Missing => f.ok(
                 "/dev/iommu",
@@ -326,7 +338,7 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
                     f.problem(
                         "/dev/vfio",
                         format!("{node}: this user may not open it"),
-                        access_fix(node),
+                        access_fix(node, &facts.user, None),
                     );
                 }
             }
@@ -421,7 +433,7 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
     // The device.
     if let Some(device) = &facts.device {
         let requested = facts.requested.clone().unwrap_or(None);
-        assess_device(&mut f, device, driver, requested);
+        assess_device(&mut f, device, driver, requested, &facts.user);
     }
 
     let no_vfio =
@@ -440,6 +452,7 @@ fn assess_device(
     device: &DeviceFacts,
     driver: UserspaceDriver,
     requested: Option<Interface>,
+    user: &str,
 ) {
     let address = &device.info.address;
     let vfio = driver == UserspaceDriver::VfioPci;
@@ -501,9 +514,9 @@ fn assess_device(
                 None => Some(Interface::Group),
             };
             if interface == Some(Interface::Cdev) {
-                assess_cdev(f, device);
+                assess_cdev(f, device, user);
             } else {
-                assess_group_node(f, device, driver, group);
+                assess_group_node(f, device, driver, group, user);
             }
             if !device.holders.is_empty() {
                 let holders: Vec<String> = device
@@ -529,7 +542,7 @@ fn assess_device(
                 f.problem(
                     "UIO node",
                     format!("{node}: this user may not open it"),
-                    access_fix(node),
+                    access_fix(node, user, Some(address)),
                 );
             }
         }
@@ -537,7 +550,7 @@ fn assess_device(
 }
 
 /// The device cdev of a device reached through it.
-fn assess_cdev(f: &mut Findings, device: &DeviceFacts) {
+fn assess_cdev(f: &mut Findings, device: &DeviceFacts, user: &str) {
     let Some((node, access)) = device.vfio.as_ref().and_then(|offer| offer.cdev.as_ref()) else {
         return;
     };
@@ -546,7 +559,7 @@ fn assess_cdev(f: &mut Findings, device: &DeviceFacts) {
         Access::Denied => f.problem(
             "cdev node",
             format!("{node}: this user may not open it"),
-            access_fix(node),
+            access_fix(node, user, Some(&device.info.address)),
         ),
         Access::Missing => f.problem(
             "cdev node",
@@ -557,14 +570,20 @@ fn assess_cdev(f: &mut Findings, device: &DeviceFacts) {
 }
 
 /// The group node of a device reached through its group.
-fn assess_group_node(f: &mut Findings, device: &DeviceFacts, driver: UserspaceDriver, group: u32) {
+fn assess_group_node(
+    f: &mut Findings,
+    device: &DeviceFacts,
+    driver: UserspaceDriver,
+    group: u32,
+    user: &str,
+) {
     let node = format!("/dev/vfio/{group}");
     match device.group_node {
         Access::Granted => f.ok("group node", format!("{node}, open to this user")),
         Access::Denied => f.problem(
             "group node",
             format!("{node}: this user may not open it"),
-            access_fix(&node),
+            access_fix(&node, user, Some(&device.info.address)),
         ),
         // Missing while not bound to vfio-pci is the device problem above.
         Access::Missing if device.info.driver.as_deref() == Some(driver.name()) => f.problem(

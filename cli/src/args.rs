@@ -12,6 +12,7 @@ Examples:
   drydock bind 0000:01:00.0        hand a device to vfio-pci (dpdk-devbind.py -b vfio-pci)
   drydock bind -n 01:00.0          say what binding would do, and change nothing
   drydock bind -b uio_pci_generic 01:00.0
+  drydock bind --user alice 01:00.0  and alice runs its driver, without root
   drydock unbind 0000:01:00.0      give it back to its kernel driver (setup.sh reset)
   drydock unbind --all             give back every device drydock took
   drydock check 0000:01:00.0       is everything in place to drive it? (setup.sh status)
@@ -78,14 +79,17 @@ driver_override is set so that only the userspace driver may take the device, ev
 rescan. A device in use is refused (a mounted filesystem or the root filesystem on it, swap,
 a network interface that is up, a process holding its VFIO or UIO node) unless --force is given.
 For vfio-pci, every device in the IOMMU group must leave its kernel driver: drydock names the
-others and binds them only with --group (or when they are named too).")]
+others and binds them only with --group (or when they are named too). --user NAME hands the
+devices' VFIO nodes (group node, device cdev, /dev/iommu) to NAME, so its driver needs no root;
+`drydock check BDF` run as NAME says what else it lacks (RLIMIT_MEMLOCK).")]
     Bind(BindArgs),
 
     /// Give devices back to the driver they had before `drydock bind` (like `setup.sh reset`,
     /// `driverctl unset-override`; `dpdk-devbind.py --unbind` leaves them without a driver)
     #[command(after_help = "\
 A device drydock has no record of (bound by hand or by another tool) is offered to the kernel's
-drivers, as a fresh probe would; a device on its kernel driver is left alone.")]
+drivers, as a fresh probe would; a device on its kernel driver is left alone. VFIO nodes handed to
+a user with `bind --user` are given back to root first.")]
     Unbind(UnbindArgs),
 
     /// Tell whether a driver process can run here, and how to fix each problem (like SPDK's
@@ -177,6 +181,11 @@ pub struct BindArgs {
     /// Say what binding would do (and refuse what it would refuse), and change nothing
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+
+    /// Give this user (and GROUP, if named; `:GROUP` for the group alone) the devices' VFIO
+    /// nodes, so that a driver runs as them without root; `drydock unbind` takes them back
+    #[arg(long, short = 'u', value_name = "NAME[:GROUP]")]
+    pub user: Option<String>,
 }
 
 /// `drydock unbind`.

@@ -2,9 +2,11 @@
 
 use std::io::Write;
 
+use drydock_admin::binding::owner::{self, Owner};
 use drydock_admin::binding::{
     self, bind_one, BindOptions, BindOutcome, Plan, Reason, Step, UnbindOutcome, UserspaceDriver,
 };
+use drydock_admin::error::BindError;
 use drydock_host::pci_id::canonical_address;
 use drydock_host::sysfs::Sysfs;
 
@@ -28,6 +30,16 @@ pub(crate) fn bind(
     err: &mut dyn Write,
 ) -> Result<(), Failure> {
     let driver = UserspaceDriver::parse(&args.driver)?;
+    let owner = match &args.user {
+        Some(_) if driver != UserspaceDriver::VfioPci => {
+            return Err(BindError::UserNeedsVfio {
+                driver: driver.name().to_owned(),
+            }
+            .into())
+        }
+        Some(text) => Some(Owner::parse(text).map_err(BindError::from)?),
+        None => None,
+    };
     let options = BindOptions {
         force: args.force,
         group: args.group,
@@ -37,7 +49,7 @@ pub(crate) fn bind(
         line(err, &format!("drydock: note: {note}"));
     }
     if args.dry_run {
-        dry_run(sysfs, &plan, out, err);
+        dry_run(sysfs, &plan, owner.as_ref(), out, err);
         return Ok(());
     }
     let mut taken = Vec::new();
@@ -67,6 +79,14 @@ pub(crate) fn bind(
                 taken.push(step.address.clone());
             }
         }
+        if let Some(owner) = &owner {
+            for change in owner::hand_over(sysfs, &step.address, owner)? {
+                line(out, &format!("{}: {change}", step.address));
+            }
+            if !taken.contains(&step.address) {
+                taken.push(step.address.clone());
+            }
+        }
     }
     if !taken.is_empty() {
         line(
@@ -79,7 +99,13 @@ pub(crate) fn bind(
 
 /// Prints what carrying out `plan` would do: the module it would load, each device's move.
 /// Nothing is changed.
-fn dry_run(sysfs: &Sysfs, plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) {
+fn dry_run(
+    sysfs: &Sysfs,
+    plan: &Plan,
+    owner: Option<&Owner>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) {
     let driver = plan.driver;
     let moves = plan
         .steps
@@ -110,6 +136,12 @@ fn dry_run(sysfs: &Sysfs, plan: &Plan, out: &mut dyn Write, err: &mut dyn Write)
             ),
         };
         line(out, &text);
+        if let Some(owner) = owner {
+            line(
+                out,
+                &format!("would give {owner} the VFIO nodes of {}", step.address),
+            );
+        }
     }
     line(out, "dry run: nothing changed");
 }
@@ -118,7 +150,13 @@ fn dry_run(sysfs: &Sysfs, plan: &Plan, out: &mut dyn Write, err: &mut dyn Write)
 fn targets(sysfs: &Sysfs, args: &UnbindArgs) -> Result<Vec<String>, Failure> {
     let remembered = binding::remembered(sysfs)?;
     if args.all {
-        return Ok(remembered.into_iter().map(|(address, _)| address).collect());
+        let mut all: Vec<String> = remembered.into_iter().map(|(address, _)| address).collect();
+        for address in owner::handed_over(sysfs)? {
+            if !all.contains(&address) {
+                all.push(address);
+            }
+        }
+        return Ok(all);
     }
     let mut targets = Vec::new();
     for text in &args.devices {
@@ -150,6 +188,9 @@ pub(crate) fn unbind(sysfs: &Sysfs, args: &UnbindArgs, out: &mut dyn Write) -> R
         line(out, "nothing to give back: drydock holds no device");
     }
     for address in targets {
+        for change in owner::give_back(sysfs, &address)? {
+            line(out, &format!("{address}: {change}"));
+        }
         let before = sysfs.driver(&address);
         let before = before.as_deref().unwrap_or("no driver");
         let text = match binding::unbind(sysfs, &address)? {

@@ -335,6 +335,73 @@ fn bind_then_unbind_in_separate_invocations_restores_the_kernel_driver() {
 }
 
 #[test]
+fn bind_user_hands_the_vfio_nodes_over_and_unbind_takes_them_back() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let fake = FakeSys::guest("user");
+    fake.enable_vfio_cdev();
+    // As the kernel makes them: root's, 0600 (this test gives them to its own user, the only
+    // one a test not run as root may give them to).
+    let meta = std::fs::metadata(fake.root()).unwrap();
+    let me = drydock_host::user::user_name(meta.uid());
+    let mine = format!("{me}:{}", drydock_host::user::group_name(meta.gid()));
+    let restrict = |node: &str| {
+        let path = fake.root().join(node);
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    restrict("dev/iommu");
+    assert_eq!(
+        ok(&fake, &["bind", "-n", "--user", &me, EDU]),
+        format!(
+            "would bind {EDU}: no driver -> vfio-pci\n\
+             would give user {me} the VFIO nodes of {EDU}\n\
+             dry run: nothing changed\n"
+        )
+    );
+    ok(&fake, &["bind", EDU]);
+    restrict("dev/vfio/2");
+    restrict("dev/vfio/devices/vfio0");
+    let out = ok(&fake, &["bind", "--user", &me, EDU]);
+    assert_eq!(
+        out,
+        format!(
+            "{EDU}: already bound to vfio-pci\n\
+             {EDU}: /dev/vfio/2 {mine} 0600 -> {mine} 0600\n\
+             {EDU}: /dev/vfio/devices/vfio0 {mine} 0600 -> {mine} 0600\n\
+             {EDU}: /dev/iommu {mine} 0600 -> {mine} 0600\n\
+             give back with: drydock unbind {EDU}\n"
+        )
+    );
+    // With a group, the group may read and write too; unbind gives back what the nodes were.
+    let out = ok(&fake, &["bind", "--user", &mine, EDU]);
+    assert!(
+        out.contains(&format!("{EDU}: /dev/iommu {mine} 0600 -> {mine} 0660\n")),
+        "{out}"
+    );
+    assert_eq!(
+        ok(&fake, &["unbind", "--all"]),
+        format!(
+            "{EDU}: /dev/vfio/2 {mine} 0660 -> {mine} 0600\n\
+             {EDU}: /dev/vfio/devices/vfio0 {mine} 0660 -> {mine} 0600\n\
+             {EDU}: /dev/iommu {mine} 0660 -> {mine} 0600\n\
+             {EDU}: vfio-pci -> no driver (it had none before)\n"
+        )
+    );
+    let mode = std::fs::metadata(fake.root().join("dev/iommu"))
+        .unwrap()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // UIO's DMA needs root whoever owns its node; a user unknown to the system is refused.
+    let err = refused(
+        &fake,
+        &["bind", "-b", "uio_pci_generic", "--user", &me, EDU],
+        1,
+    );
+    assert!(err.contains("CAP_SYS_ADMIN"), "{err}");
+    let err = refused(&fake, &["bind", "--user", "no-such-user-here", EDU], 1);
+    assert!(err.contains("no user `no-such-user-here`"), "{err}");
+}
+
+#[test]
 fn unbind_all_and_group_give_back_what_drydock_holds() {
     let fake = FakeSys::guest("all");
     fake.add_driver("i801_smbus", &[(0x8086, 0x2930)]);

@@ -4,6 +4,7 @@
 //! physical address space for UIO, or the simulated bus's translation table. The mirror's
 //! `kernel::dma` allocates through it and never sees how the mapping is done.
 
+pub mod huge;
 pub mod iova;
 pub mod memory;
 pub mod pool;

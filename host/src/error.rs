@@ -21,11 +21,14 @@ pub fn bind_command(address: Option<&str>, driver: &str) -> String {
 
 /// What to do about a file this process may not open.
 fn permission_fix(path: &str) -> String {
-    if path.starts_with("/dev/vfio/") || path == crate::vfio::IOMMUFD_PATH {
-        format!(
-            "run as root, or give your user access (`chown $(id -u) {path}`, or a udev rule for \
-             the group's node)"
-        )
+    if path == "/dev/vfio/vfio" {
+        "run as root, or let every user open VFIO's container, as the kernel's own default is \
+         (`chmod 0666 /dev/vfio/vfio`)"
+            .to_owned()
+    } else if path.starts_with("/dev/vfio/") || path == crate::vfio::IOMMUFD_PATH {
+        "run as root, or have root give your user the device's VFIO nodes (`drydock bind --user \
+         $(id -un) BDF`)"
+            .to_owned()
     } else if path.starts_with("/sys/") || path.starts_with("/run/") {
         "run as root (with sudo): binding devices changes the kernel's state".to_owned()
     } else {
@@ -164,6 +167,32 @@ pub enum HostError {
         path: String,
     },
 
+    /// A VFIO node of a device (its group node, its device cdev, `/dev/iommu`) that this user may
+    /// not open: the device was not handed to the user.
+    #[error(
+        "permission denied opening {path}, which driving {bdf} needs: run `drydock bind --user \
+         {user} {bdf}` as root to give user {user} the device's VFIO nodes, or run the driver as \
+         root"
+    )]
+    NodePermission {
+        /// The device's address.
+        bdf: String,
+        /// The node that could not be opened.
+        path: String,
+        /// The user the process runs as, by name (or number).
+        user: String,
+    },
+
+    /// A user or group name that the system's databases do not know.
+    #[error("no {kind} `{name}` on this system: name one that `getent {kind_db}` lists, or give \
+             its number", kind_db = if *kind == "user" { "passwd" } else { "group" })]
+    NoSuchUser {
+        /// `user` or `group`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
+
     /// The IOMMU group holds other devices that are not bound to `vfio-pci`.
     #[error(
         "IOMMU group {group} is not viable: every device in it must be bound to vfio-pci or to no \
@@ -213,6 +242,27 @@ pub enum HostError {
         needed: u64,
         /// The current limit in bytes.
         limit: u64,
+    },
+
+    /// DMA memory in huge pages was required, and none could be had.
+    #[error(
+        "DRYDOCK_DMA_PAGES=huge asks for DMA memory in 2 MiB huge pages, and none could be mapped \
+         ({free} of {total} free): reserve some with `echo 64 > /proc/sys/vm/nr_hugepages` as \
+         root (`hugepages=64` on the kernel command line for good), or unset DRYDOCK_DMA_PAGES \
+         to fall back to 4 KiB pages"
+    )]
+    NoHugePages {
+        /// Huge pages reserved.
+        total: u64,
+        /// Huge pages free when the mapping was tried.
+        free: u64,
+    },
+
+    /// The page policy asked for in the environment is not one.
+    #[error("DRYDOCK_DMA_PAGES=`{text}` names no page policy: write `auto`, `huge` or `base`")]
+    BadDmaPages {
+        /// The variable's value.
+        text: String,
     },
 
     /// No bus address below the device's DMA mask is free.
@@ -290,11 +340,13 @@ impl HostError {
                 Errno::ENODEV
             }
             HostError::ModuleLoad { .. } => Errno::ENODEV,
-            HostError::Permission { .. } => Errno::EACCES,
+            HostError::Permission { .. } | HostError::NodePermission { .. } => Errno::EACCES,
+            HostError::NoSuchUser { .. } => Errno::EINVAL,
             HostError::NoVfioCdev { .. } => Errno::ENODEV,
-            HostError::BadInterface { .. } => Errno::EINVAL,
+            HostError::BadInterface { .. } | HostError::BadDmaPages { .. } => Errno::EINVAL,
             HostError::GroupNotViable { .. } | HostError::DeviceInUse { .. } => Errno::EBUSY,
             HostError::MemlockTooLow { .. }
+            | HostError::NoHugePages { .. }
             | HostError::IovaExhausted { .. }
             | HostError::PhysicalAboveMask { .. } => Errno::ENOMEM,
             HostError::NoPhysicalAddresses | HostError::NoIommuGroup { .. } => Errno::EPERM,
@@ -352,6 +404,17 @@ mod tests {
         assert!(
             err.to_string().contains("`sudo fuser -v /dev/vfio/2`"),
             "{err}"
+        );
+        let err = HostError::NodePermission {
+            bdf: "0000:00:02.0".into(),
+            path: "/dev/vfio/devices/vfio0".into(),
+            user: "nobody".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "permission denied opening /dev/vfio/devices/vfio0, which driving 0000:00:02.0 needs: \
+             run `drydock bind --user nobody 0000:00:02.0` as root to give user nobody the \
+             device's VFIO nodes, or run the driver as root"
         );
         let err = HostError::MemlockTooLow {
             needed: 4 << 20,

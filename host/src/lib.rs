@@ -100,6 +100,7 @@ pub mod timer;
 pub mod trace;
 pub mod uaccess;
 pub mod uio;
+pub mod user;
 pub mod vfio;
 pub mod workqueue;
 pub mod xarray;

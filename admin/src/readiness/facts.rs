@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
+pub use drydock_host::dma::huge::HugePages;
 use drydock_host::dma::memory::{self, CAP_IPC_LOCK, CAP_SYS_ADMIN};
 use drydock_host::error::HostError;
 use drydock_host::pci_id::canonical_address;
 use drydock_host::sysfs::{list_dir, read_optional, Access, KernelCmdline, PciDeviceInfo, Sysfs};
+use drydock_host::user::current_user;
 use drydock_host::vfio::{self, Interface, Offer, IOMMUFD_PATH};
 
 use crate::binding::UserspaceDriver;
@@ -31,15 +33,6 @@ impl Process {
             sys_admin: memory::has_capability(CAP_SYS_ADMIN),
         }
     }
-}
-
-/// The reserved 2 MiB huge pages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HugePages {
-    /// Reserved.
-    pub total: u64,
-    /// Not in use.
-    pub free: u64,
 }
 
 /// What the device named to `check` looks like.
@@ -100,6 +93,8 @@ pub struct Facts {
     pub huge_pages: HugePages,
     /// The process's limits.
     pub process: Process,
+    /// The user the process runs as, by name (or number), whom the fixes name.
+    pub user: String,
     /// The device named, if any.
     pub device: Option<DeviceFacts>,
 }
@@ -171,7 +166,6 @@ impl Facts {
                 (format!("/dev/vfio/{name}"), access)
             })
             .collect();
-        let pages = sysfs.path("sys/kernel/mm/hugepages/hugepages-2048kB");
         Ok(Self {
             iommu_groups: groups.len(),
             domain_types,
@@ -186,11 +180,9 @@ impl Facts {
             iommufd: Access::of(&sysfs.path(IOMMUFD_PATH)),
             requested: Interface::requested(None).map_err(|err| err.to_string()),
             uio_pci_generic: sysfs.driver_registered(UserspaceDriver::UioPciGeneric.name()),
-            huge_pages: HugePages {
-                total: read_number(&pages.join("nr_hugepages")),
-                free: read_number(&pages.join("free_hugepages")),
-            },
+            huge_pages: HugePages::read(sysfs.root()),
             process,
+            user: current_user(),
             device,
         })
     }

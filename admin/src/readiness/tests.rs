@@ -230,13 +230,60 @@ fn nodes_the_user_may_not_open_are_problems() {
     let mut facts = Facts::gather(&fake.sysfs(), VFIO, None, root()).unwrap();
     facts.container = Access::Denied;
     facts.group_nodes = vec![("/dev/vfio/7".into(), Access::Denied)];
+    facts.user = "alice".into();
     let report = assess(&facts, VFIO);
     assert!(problem(&report, "/dev/vfio/vfio")
         .fix
         .as_deref()
         .unwrap()
-        .contains("chown $(id -u) /dev/vfio/vfio"));
-    assert!(problem(&report, "/dev/vfio").found.contains("/dev/vfio/7"));
+        .contains("chmod 0666 /dev/vfio/vfio"));
+    let group = problem(&report, "/dev/vfio");
+    assert!(group.found.contains("/dev/vfio/7"));
+    assert!(
+        group
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("`drydock bind --user alice BDF`"),
+        "{group:?}"
+    );
+}
+
+#[test]
+fn a_device_the_user_was_not_given_names_the_bind_that_gives_it() {
+    // The cdev kernel: a user without /dev/iommu and the group node, as a user is after a plain
+    // `drydock bind`, is told the one command that hands both over.
+    let fake = cdev_guest("not-given");
+    let mut facts = Facts::gather(&fake.sysfs(), VFIO, Some("00:04.0"), root()).unwrap();
+    facts.user = "alice".into();
+    facts.iommufd = Access::Denied;
+    let device = facts.device.as_mut().unwrap();
+    device.group_node = Access::Denied;
+    let offer = device.vfio.as_mut().unwrap();
+    offer.iommufd = Access::Denied;
+    offer.cdev.as_mut().unwrap().1 = Access::Denied;
+    let report = assess(&facts, VFIO);
+    let fix = "as root, run `drydock bind --user alice 0000:00:04.0` to give alice the device's \
+               VFIO nodes, or run the driver as root";
+    assert_eq!(problem(&report, "group node").fix.as_deref(), Some(fix));
+    assert_eq!(
+        finding(&report, "interface").found,
+        "the VFIO group (this user may not open /dev/iommu)"
+    );
+    assert!(finding(&report, "/dev/iommu")
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("drydock bind --user alice"));
+    // Given /dev/iommu but not the cdev, the group still.
+    let offer = facts.device.as_mut().unwrap().vfio.as_mut().unwrap();
+    offer.iommufd = Access::Granted;
+    offer.cdev.as_mut().unwrap().1 = Access::Denied;
+    let report = assess(&facts, VFIO);
+    assert_eq!(
+        finding(&report, "interface").found,
+        "the VFIO group (this user may not open the device cdev)"
+    );
 }
 
 #[test]

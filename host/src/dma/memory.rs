@@ -2,8 +2,9 @@
 //!
 //! DMA buffers must stay at one physical place while a device may access them, and must not be
 //! shared with anything else in the process: they come from their own anonymous mappings rather
-//! than the heap. Large chunks use 2 MiB huge pages when the system has reserved some
-//! (`/proc/sys/vm/nr_hugepages`), which an IOMMU maps with one entry; otherwise 4 KiB pages.
+//! than the heap, in 4 KiB pages or in 2 MiB huge pages from those the system reserved
+//! (`/proc/sys/vm/nr_hugepages`), which an IOMMU maps with one entry each ([`super::huge`]
+//! decides which).
 
 use std::ptr::NonNull;
 
@@ -34,61 +35,51 @@ unsafe impl Send for PageMemory {}
 unsafe impl Sync for PageMemory {}
 
 impl PageMemory {
-    /// Maps `len` bytes (rounded up to whole pages), populated and zero-filled.
+    /// Maps `len` bytes (rounded up to whole pages, or with `huge` to whole 2 MiB huge pages),
+    /// populated and zero-filled.
     ///
-    /// With `try_huge`, and `len` a multiple of [`HUGE_PAGE_SIZE`], huge pages are tried first and
-    /// 4 KiB pages used if none are free. With `lock`, the pages are locked in memory (`mlock`), so
-    /// they are never swapped out while a device may access them.
-    pub fn new(len: usize, try_huge: bool, lock: bool) -> Result<Self, HostError> {
-        let len = len.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE;
-        let base_flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
-        let huge = try_huge && len.is_multiple_of(HUGE_PAGE_SIZE);
-        let attempts: &[(libc::c_int, bool)] = if huge {
-            &[
-                (libc::MAP_HUGETLB | (21 << libc::MAP_HUGE_SHIFT), true),
-                (0, false),
-            ]
-        } else {
-            &[(0, false)]
-        };
-        for &(extra, is_huge) in attempts {
-            // SAFETY: an anonymous private mapping at an address the kernel chooses does not alias
-            // any existing memory.
-            let ptr = unsafe {
-                libc::mmap(
-                    core::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    base_flags | extra,
-                    -1,
-                    0,
-                )
-            };
-            if ptr == libc::MAP_FAILED {
-                if is_huge {
-                    // No huge pages reserved or free: fall back to base pages.
-                    continue;
-                }
-                return Err(HostError::last_os(format!(
-                    "mmap of {len} bytes of DMA memory"
-                )));
-            }
-            // INVARIANT: a successful anonymous mapping of `len` bytes, zero-filled by the kernel.
-            let memory = Self {
-                // SAFETY: `mmap` succeeded, so `ptr` is not null.
-                ptr: unsafe { NonNull::new_unchecked(ptr.cast()) },
-                len,
-                huge: is_huge,
-            };
-            if lock {
-                // SAFETY: the range is the mapping we own.
-                if unsafe { libc::mlock(ptr, len) } != 0 {
-                    return Err(lock_error(len));
-                }
-            }
-            return Ok(memory);
+    /// With `huge`, the mapping is in huge pages (`MAP_HUGETLB | MAP_HUGE_2MB`) from the system's
+    /// reserve, or fails (`ENOMEM` when too few are free). With `lock`, the pages are locked in
+    /// memory (`mlock`), so they are never swapped out while a device may access them.
+    pub fn new(len: usize, huge: bool, lock: bool) -> Result<Self, HostError> {
+        let page = if huge { HUGE_PAGE_SIZE } else { PAGE_SIZE };
+        let len = len.div_ceil(page).max(1) * page;
+        let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
+        if huge {
+            flags |= libc::MAP_HUGETLB | (21 << libc::MAP_HUGE_SHIFT);
         }
-        unreachable!("the last attempt either maps or returns an error")
+        // SAFETY: an anonymous private mapping at an address the kernel chooses does not alias
+        // any existing memory.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            let pages = if huge { " in 2 MiB huge pages" } else { "" };
+            return Err(HostError::last_os(format!(
+                "mmap of {len} bytes of DMA memory{pages}"
+            )));
+        }
+        // INVARIANT: a successful anonymous mapping of `len` bytes, zero-filled by the kernel.
+        let memory = Self {
+            // SAFETY: `mmap` succeeded, so `ptr` is not null.
+            ptr: unsafe { NonNull::new_unchecked(ptr.cast()) },
+            len,
+            huge,
+        };
+        if lock {
+            // SAFETY: the range is the mapping we own.
+            if unsafe { libc::mlock(ptr, len) } != 0 {
+                return Err(lock_error(len));
+            }
+        }
+        Ok(memory)
     }
 
     /// Returns the mapping's first byte.
@@ -227,13 +218,6 @@ mod tests {
         bytes[17] = 0xaa;
         m.zero(0, 64);
         assert_eq!(bytes[17], 0);
-    }
-
-    #[test]
-    fn huge_requests_fall_back_to_base_pages() {
-        // Whether or not huge pages are reserved here, a 2 MiB request must succeed.
-        let m = PageMemory::new(HUGE_PAGE_SIZE, true, false).unwrap();
-        assert_eq!(m.len(), HUGE_PAGE_SIZE);
     }
 
     #[test]

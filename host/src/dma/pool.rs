@@ -3,7 +3,8 @@
 //! Mapping memory into an IOMMU costs a system call and an IOTLB update per mapping
 //! (`VFIO_IOMMU_MAP_DMA`), far more than the allocation itself. Drivers allocate many small
 //! coherent buffers (queues, descriptors, bounce buffers), so the pool maps memory in chunks of
-//! [`CHUNK_SIZE`] (2 MiB, one huge page when available) and hands out page-granular pieces of
+//! [`CHUNK_SIZE`] (2 MiB, one huge page when the machine reserved some: [`super::huge`]), each
+//! one IOMMU mapping, and hands out page-granular pieces of
 //! them; only an allocation larger than half a chunk gets a mapping of its own. Pieces are zeroed
 //! when handed out. Chunks stay mapped while the pool lives, so a freed piece stays reachable by
 //! a device that kept its address (the IOMMU reports nothing), while a freed dedicated mapping is
@@ -15,6 +16,7 @@
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
+use super::huge::chunk_memory;
 use super::iova::IovaAllocator;
 use super::memory::{PageMemory, HUGE_PAGE_SIZE, PAGE_SIZE};
 use super::CoherentRegion;
@@ -281,7 +283,12 @@ impl<M: IommuMapper> DmaPool<M> {
                 size: size as u64,
                 mask,
             })?;
-        let memory = match PageMemory::new(size, true, lock) {
+        let memory = if size.is_multiple_of(HUGE_PAGE_SIZE) {
+            chunk_memory(size, lock)
+        } else {
+            PageMemory::new(size, false, lock)
+        };
+        let memory = match memory {
             Ok(memory) => memory,
             Err(err) => {
                 state.iova.free(iova, size as u64);

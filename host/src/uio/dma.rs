@@ -146,17 +146,17 @@ impl PhysDma {
                 ),
             });
         }
-        let memory = PageMemory::new(HUGE_PAGE_SIZE, true, true)?;
-        if !memory.is_huge() {
-            return Err(HostError::Unsupported {
+        let memory = PageMemory::new(HUGE_PAGE_SIZE, true, true).map_err(|err| match err {
+            HostError::Os { .. } => HostError::Unsupported {
                 device: "UIO DMA".into(),
                 what: format!(
                     "coherent allocations of {size} bytes without huge pages (without an IOMMU, \
                      they must be physically contiguous): reserve some with \
                      `echo 64 > /proc/sys/vm/nr_hugepages`"
                 ),
-            });
-        }
+            },
+            other => other,
+        })?;
         let phys = contiguous_address(
             &self.pagemap,
             memory.as_ptr().as_ptr().addr(),

@@ -6,12 +6,11 @@ use std::sync::{Arc, Mutex};
 use vfio_bindings::bindings::vfio as sys;
 
 use super::bar;
-use super::container::ioctl_error;
-use super::container::IommuType;
+use super::container::{ioctl_error, IommuType, CONTAINER_PATH};
 use super::device::{Attachment, IrqAction, VfioDevice};
 use super::group::Group;
 use super::holders::in_use;
-use super::interface::{choose, Interface, Offer};
+use super::interface::{choose, Choice, Interface, Offer};
 use super::iommufd;
 use super::mapper::VfioMapper;
 use crate::dma::pool::DmaPool;
@@ -23,7 +22,8 @@ use crate::function::{
 use crate::irq::eventfd;
 use crate::pci_config as cfg;
 use crate::pci_id::canonical_address;
-use crate::sysfs::Sysfs;
+use crate::sysfs::{PciDeviceInfo, Sysfs};
+use crate::user::current_user;
 
 /// The driver a device must be bound to for VFIO.
 pub const VFIO_DRIVER: &str = "vfio-pci";
@@ -151,7 +151,30 @@ impl VfioFunction {
         let group = info.iommu_group.ok_or(HostError::NoIommu)?;
         let offer = Offer::of(sysfs, &address, Some(group));
         let choice = choose(&address, Interface::requested(options.interface)?, &offer)?;
-        let (device, dma) = match choice.interface {
+        let opened = Self::open_through(sysfs, &address, group, &offer, &choice);
+        let (device, dma) = opened.map_err(|err| match err {
+            // The device's own nodes and /dev/iommu are what `drydock bind --user` hands over;
+            // the container, open to all by default, has its own fix.
+            HostError::Permission { path } if path != CONTAINER_PATH => HostError::NodePermission {
+                bdf: address.clone(),
+                path,
+                user: current_user(),
+            },
+            other => other,
+        })?;
+        Self::from_device(device, dma, &info, options)
+    }
+
+    /// Opens the device at `address`, in IOMMU group `group`, through the interface chosen.
+    fn open_through(
+        sysfs: &Sysfs,
+        address: &str,
+        group: u32,
+        offer: &Offer,
+        choice: &Choice,
+    ) -> Result<(VfioDevice, Arc<dyn DmaSpace>), HostError> {
+        let address = address.to_owned();
+        Ok(match choice.interface {
             Interface::Group => {
                 let group = Group::open(group, sysfs, &address)?;
                 let dma = group
@@ -191,7 +214,16 @@ impl VfioFunction {
                     dma,
                 )
             }
-        };
+        })
+    }
+
+    /// Reads the BARs of the device just opened and takes its device request interrupt.
+    fn from_device(
+        device: VfioDevice,
+        dma: Arc<dyn DmaSpace>,
+        info: &PciDeviceInfo,
+        options: VfioOptions,
+    ) -> Result<Self, HostError> {
         let device = Arc::new(device);
         let mut bars = [None; 6];
         let mut config = [0u8; 24];

@@ -2,30 +2,42 @@
 //! runner) as a user would, on the guest's real devices, and check what it prints, its exit
 //! status and the bindings it leaves.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use drydock_guest::layout::{self, Role};
 
+use super::driver_process::beside_me;
 use super::{ensure, CaseResult};
 use crate::sysfs;
 
 /// What one run of `drydock` did.
 #[derive(Debug)]
-struct Ran {
-    code: Option<i32>,
-    out: String,
-    err: String,
+pub(super) struct Ran {
+    /// The exit status.
+    pub(super) code: Option<i32>,
+    /// Standard output.
+    pub(super) out: String,
+    /// Standard error.
+    pub(super) err: String,
 }
 
 /// Runs `drydock ARGS` and prints what it did (shown if the case fails).
 fn drydock(args: &[&str]) -> Result<Ran, String> {
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find own binary: {e}"))?
-        .with_file_name("drydock");
-    let output = Command::new(&exe)
-        .args(args)
+    drydock_as(None, &beside_me("drydock")?, args)
+}
+
+/// Runs the `drydock` binary `exe` with ARGS as user and group `uid` (root if `None`), and
+/// prints what it did.
+pub(super) fn drydock_as(uid: Option<u32>, exe: &Path, args: &[&str]) -> Result<Ran, String> {
+    let mut command = Command::new(exe);
+    command.args(args);
+    if let Some(uid) = uid {
+        command.uid(uid).gid(uid);
+    }
+    let output = command
         .output()
         .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
     let ran = Ran {
@@ -33,7 +45,8 @@ fn drydock(args: &[&str]) -> Result<Ran, String> {
         out: String::from_utf8_lossy(&output.stdout).into_owned(),
         err: String::from_utf8_lossy(&output.stderr).into_owned(),
     };
-    println!("$ drydock {}  (exit {:?})", args.join(" "), ran.code);
+    let who = uid.map_or(String::new(), |uid| format!("(as uid {uid}) "));
+    println!("{who}$ drydock {}  (exit {:?})", args.join(" "), ran.code);
     print!("{}", ran.out);
     for line in ran.err.lines() {
         println!("stderr: {line}");
@@ -42,7 +55,7 @@ fn drydock(args: &[&str]) -> Result<Ran, String> {
 }
 
 /// Runs `drydock ARGS`, expecting exit status 0 and nothing on standard error.
-fn succeeds(args: &[&str]) -> Result<String, String> {
+pub(super) fn succeeds(args: &[&str]) -> Result<String, String> {
     let ran = drydock(args)?;
     ensure!(
         ran.code == Some(0) && ran.err.is_empty(),

@@ -3,6 +3,8 @@
 //! waited for when it ends by itself.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -12,6 +14,13 @@ use super::ensure;
 /// How long a driver may take from start to `bound to` (an NVMe reset and Identify under TCG
 /// take about a second), and from the signal to its exit.
 pub(super) const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The binary `name` built next to this one.
+pub(super) fn beside_me(name: &str) -> Result<PathBuf, String> {
+    Ok(std::env::current_exe()
+        .map_err(|e| format!("cannot find own binary: {e}"))?
+        .with_file_name(name))
+}
 
 /// A driver process whose standard error (its log) is read line by line on a thread.
 pub(super) struct DriverProcess {
@@ -24,10 +33,22 @@ impl DriverProcess {
     /// Starts the binary `name`, built next to this one, with `args` (the devices, if any) and
     /// the environment variables `env` added to this process's.
     pub(super) fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
-        let binary = std::env::current_exe()
-            .map_err(|e| format!("cannot find own binary: {e}"))?
-            .with_file_name(name);
-        let mut child = Command::new(&binary)
+        Self::start_as(None, &beside_me(name)?, args, env)
+    }
+
+    /// Like [`Self::start`], for the binary at `binary`, as user and group `uid` (without
+    /// supplementary groups) if given, as a user without root starts it.
+    pub(super) fn start_as(
+        uid: Option<u32>,
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let mut command = Command::new(binary);
+        if let Some(uid) = uid {
+            command.uid(uid).gid(uid);
+        }
+        let mut child = command
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

@@ -26,6 +26,7 @@ mod driver_process;
 mod drivers;
 mod drydock_vfio;
 mod environment;
+mod huge_pages;
 mod in_kernel;
 mod kunit;
 mod misc_device;
@@ -35,6 +36,7 @@ mod rnull;
 mod self_check;
 mod shell;
 mod state;
+mod unprivileged;
 mod vfio;
 
 use std::time::Duration;
@@ -489,6 +491,7 @@ pub const CASES: &[Case] = &[
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
         vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(120),
         run: state::edu_driver_state_from_a_shell,
     },
@@ -600,6 +603,24 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: processes::edu_process_opens_only_what_it_matches,
+    },
+    Case {
+        name: "edu_dma_chunk_in_a_huge_page",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: huge_pages::edu_dma_chunk_in_a_huge_page,
+    },
+    Case {
+        name: "edu_driver_runs_without_root",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: unprivileged::edu_driver_runs_without_root,
     },
     Case {
         name: "pci_testdev_process_stops_on_signals",
