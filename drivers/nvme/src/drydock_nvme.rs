@@ -50,9 +50,16 @@
 //! rings the MMIO doorbell only when the controller's event index asks for it, as the kernel's
 //! nvme driver does.
 //!
+//! While bound, the driver shows its queues in debugfs, as an in-kernel driver would: the file
+//! `drydock_nvme-<device>/queues` (under `/sys/kernel/debug` in the kernel, on the process's
+//! debugfs mount through drydock) has a line per queue, the admin queue (0) first, with its depth
+//! (entries), the commands in flight (submitted, not yet reaped) and its counters: commands
+//! submitted and completed, error statuses, timeouts, interrupts that found completions.
+//!
 //! The file builds unchanged as a Linux 7.3 module and as a drydock userspace driver.
 
 use kernel::{
+    debugfs,
     device::{Bound, Core},
     dma::{Coherent, Device, DmaAddress, DmaMask},
     fmt,
@@ -60,6 +67,7 @@ use kernel::{
     irq::{self, IrqReturn},
     pci,
     prelude::*,
+    str::CString,
     sync::{
         aref::ARef,
         atomic::{Acquire, Atomic, Release},
@@ -719,6 +727,14 @@ struct QueueState {
 }
 
 impl QueueState {
+    /// Commands submitted and not yet reaped.
+    fn outstanding(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.state != SlotState::Free)
+            .count()
+    }
+
     fn slot(&mut self, cid: u16) -> Option<&mut Slot> {
         self.slots.get_mut(usize::from(cid))
     }
@@ -1050,12 +1066,27 @@ impl Queue {
 
     /// Commands submitted and not yet reaped.
     pub fn outstanding(&self) -> usize {
-        let state = self.state.lock();
-        state
-            .slots
-            .iter()
-            .filter(|slot| slot.state != SlotState::Free)
-            .count()
+        self.state.lock().outstanding()
+    }
+
+    /// Writes the queue's line of the `queues` debugfs file ([`QUEUES_HEADER`]).
+    fn report(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (stats, in_flight) = {
+            let state = self.state.lock();
+            (state.stats, state.outstanding())
+        };
+        writeln!(
+            f,
+            "{:<3}  {:>5}  {:>9}  {:>9}  {:>9}  {:>6}  {:>8}  {:>10}",
+            self.qid,
+            self.entries,
+            in_flight,
+            stats.submitted,
+            stats.completed,
+            stats.errors,
+            stats.timeouts,
+            stats.interrupts
+        )
     }
 
     /// Submits `command` and returns its tag; the queue's doorbell is rung at once (with any
@@ -1648,6 +1679,34 @@ impl Queue {
 /// interrupt handlers.
 type QueueTable = SpinLockIrq<KVec<Option<Arc<Queue>>>>;
 
+/// The columns of the `queues` debugfs file: the queue identifier (0 for the admin queue), its
+/// entries, the commands submitted and not yet reaped, and its counters ([`QueueStats`]).
+const QUEUES_HEADER: &str =
+    "QID  DEPTH  IN_FLIGHT  SUBMITTED  COMPLETED  ERRORS  TIMEOUTS  INTERRUPTS";
+
+/// What the `queues` file of the controller's debugfs directory (`drydock_nvme-<device>`)
+/// shows: a line per queue, the admin queue first.
+struct QueueReport {
+    admin: Arc<Queue>,
+    queues: Arc<QueueTable>,
+}
+
+impl QueueReport {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{QUEUES_HEADER}")?;
+        self.admin.report(f)?;
+        let count = self.queues.lock().len();
+        for qid in 1..count {
+            // Not written under the table's lock, which the interrupt handlers take.
+            let queue = self.queues.lock().get(qid).cloned().flatten();
+            if let Some(queue) = queue {
+                queue.report(f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The handler of one interrupt vector: reads the completions of the interrupt-driven queues on
 /// the vector (and of the admin queue, on vector 0, so that INTx is released).
 #[pin_data]
@@ -1694,6 +1753,9 @@ pub struct Controller<'bound> {
     max_transfer: usize,
     #[pin]
     config: Mutex<Configuration>,
+    /// `queues` in the debugfs directory `drydock_nvme-<device>`.
+    #[pin]
+    queue_report: debugfs::File<QueueReport>,
     // Declared before `vectors`, so the handlers are freed before the vectors are.
     irqs: KVec<Pin<KBox<irq::Registration<'bound, VectorHandler>>>>,
     vectors: pci::IrqVectorRegistration<'bound>,
@@ -2234,6 +2296,13 @@ impl pci::Driver for NvmeDriver {
             );
             let handler_queues = queues.clone();
             let handler_admin = admin.clone();
+            let report = QueueReport {
+                admin: admin.clone(),
+                queues: queues.clone(),
+            };
+            let name =
+                CString::try_from_fmt(fmt!("drydock_nvme-{}", pdev.as_ref().name().to_str()?))?;
+            let debugfs = debugfs::Dir::new(&name);
 
             Ok(try_pin_init!(&this in Controller {
                 pdev,
@@ -2248,6 +2317,7 @@ impl pci::Driver for NvmeDriver {
                 max_io_queues,
                 max_transfer,
                 config <- new_mutex!(Configuration { shadow: None }),
+                queue_report <- debugfs.read_callback_file(c"queues", report, &QueueReport::show),
                 vectors,
                 irqs: {
                     // SAFETY: `vectors` was initialised just before and is dropped after `irqs`
