@@ -35,10 +35,21 @@ pub const TROUBLE: &[&str] = &[
     "VFIO",
 ];
 
-/// Whether `record` reports trouble: it is at [`LEVEL_WARNING`] or more severe, and its text
-/// holds one of [`TROUBLE`].
+/// Ends of warnings that report an ordinary event in words that hold a [`TROUBLE`] marker.
+///
+/// Linux 7.3's PCI core (not 6.1's) warns around a function reset of a device whose driver has no
+/// `reset_prepare` handler (`pci_dev_save_and_disable()`, `pci_dev_restore()`), as vfio-pci has
+/// none: `vfio-pci 0000:00:05.0: resetting`, then `...: reset done`, each time a process resets
+/// a device it opened through VFIO (`VFIO_DEVICE_RESET`), as drydock does at open.
+pub const ORDINARY: &[&str] = &[": resetting", ": reset done"];
+
+/// Whether `record` reports trouble: it is at [`LEVEL_WARNING`] or more severe, its text holds
+/// one of [`TROUBLE`], and it does not end as one of [`ORDINARY`] does.
 pub fn is_trouble(record: &Record) -> bool {
-    record.level <= LEVEL_WARNING && TROUBLE.iter().any(|marker| record.text.contains(marker))
+    let text = record.text.trim_end();
+    record.level <= LEVEL_WARNING
+        && TROUBLE.iter().any(|marker| text.contains(marker))
+        && !ORDINARY.iter().any(|end| text.ends_with(end))
 }
 
 /// The records among `records` that report trouble and contain none of `expected`.
@@ -106,6 +117,9 @@ mod tests {
             ),
             // Trouble markers in news of other kinds.
             (6, "edu 0000:00:02.0: DEBUG build"),
+            // A device reset through VFIO, which Linux 7.3 announces at warning level.
+            (4, "vfio-pci 0000:00:05.0: resetting"),
+            (4, "vfio-pci 0000:00:05.0: reset done"),
             // A warning that reports none of the trouble the runner looks for.
             (4, "e1000e 0000:00:06.0 eth0: NIC Link is Down"),
         ] {
