@@ -23,6 +23,10 @@ const STATUS_COMPUTING: u32 = 0x01;
 /// The identification value of QEMU 7.2's edu: version 1.0.
 pub const EDU_ID: u32 = 0x0100_00ed;
 
+/// edu's DMA mask: QEMU's edu keeps the low 28 bits of a DMA address (`edu_clamp_addr`), and
+/// its drivers set this mask.
+pub const DMA_MASK: u64 = (1 << 28) - 1;
+
 /// The edu device's PCI address.
 pub fn address() -> String {
     layout::device(Role::Edu).address()

@@ -8,7 +8,9 @@
 //! the marker to appear in the landing buffer. Behind an IOMMU the device's write is blocked,
 //! nothing lands anywhere, and the wait ends in `ETIMEDOUT`, which the driver reports.
 //! [`StrayDma::copy`] is the same path with the right address: the control showing that the
-//! timeout comes from the address alone.
+//! timeout comes from the address alone. [`StrayDma::read_into_device`] is the same mistake in
+//! the other direction when given an address that is not the driver's: the device reads from
+//! it into its own buffer, and the driver reports what that buffer then holds.
 //!
 //! The driver is written against `kernel::` only, like a real one, and uses only edu's DMA
 //! registers, polling instead of taking interrupts.
@@ -115,13 +117,32 @@ impl StrayDma<'_> {
         Ok(bytes.iter().all(|&b| b == CANARY_BYTE))
     }
 
+    /// Stages [`MARKER`] in the device's buffer, has the device read [`MARKER`]'s length of
+    /// bytes at `source` into that buffer, and returns what the buffer then holds (copied out
+    /// through the landing buffer, filled first with the complement of the marker so that a
+    /// copy that writes nothing cannot pass for one that does).
+    pub fn read_into_device(&self, source: DmaAddress) -> Result<[u8; MARKER.len()]> {
+        self.stage_marker()?;
+        self.transfer(source, device_buffer())?;
+        io_project!(&self.landing, [try: 0..MARKER.len()]).copy_from_slice(&MARKER.map(|b| !b));
+        self.transfer(device_buffer(), self.landing_address())?;
+        let mut held = [0u8; MARKER.len()];
+        io_project!(&self.landing, [try: 0..MARKER.len()]).copy_to_slice(&mut held);
+        Ok(held)
+    }
+
+    /// Puts [`MARKER`] in the device's buffer, through the landing buffer.
+    fn stage_marker(&self) -> Result {
+        io_project!(&self.landing, [try: 0..MARKER.len()]).copy_from_slice(&MARKER);
+        self.transfer(self.landing_address(), device_buffer())
+    }
+
     /// Stages the marker in the device's buffer, clears the landing buffer, has the device copy
     /// the marker to `destination`, and waits for it to appear in the landing buffer.
     fn copy_to(&self, destination: DmaAddress) -> Result {
-        io_project!(&self.landing, [try: 0..MARKER.len()]).copy_from_slice(&MARKER);
-        self.transfer(self.landing_address(), DmaAddress::from(regs::BUFFER_BASE))?;
+        self.stage_marker()?;
         io_project!(&self.landing, [try: 0..MARKER.len()]).copy_from_slice(&[0; MARKER.len()]);
-        self.transfer(DmaAddress::from(regs::BUFFER_BASE), destination)?;
+        self.transfer(device_buffer(), destination)?;
         read_poll_timeout(
             || {
                 let mut landed = [0u8; MARKER.len()];
@@ -138,7 +159,7 @@ impl StrayDma<'_> {
     /// Has the device copy [`MARKER`]'s length of bytes from `src` to `dst` (one of them the
     /// device's buffer), and polls until it reports the transfer done.
     fn transfer(&self, src: DmaAddress, dst: DmaAddress) -> Result {
-        let to_memory = src == DmaAddress::from(regs::BUFFER_BASE);
+        let to_memory = src == device_buffer();
         self.bar
             .write_reg(regs::DMA_SRC::zeroed().with_addr(u32::try_from(src)?));
         self.bar
@@ -158,6 +179,11 @@ impl StrayDma<'_> {
         )?;
         Ok(())
     }
+}
+
+/// The device-side address of edu's DMA buffer, as a DMA register takes it.
+fn device_buffer() -> DmaAddress {
+    DmaAddress::from(regs::BUFFER_BASE)
 }
 
 /// The driver.
@@ -232,5 +258,24 @@ mod tests {
         let faults = device.dma_faults();
         assert_eq!(faults.len(), 1, "{faults:?}");
         assert_eq!((faults[0].addr, faults[0].write), (wrong, true));
+    }
+
+    #[test]
+    fn the_simulated_iommu_blocks_a_read_from_an_unmapped_address() {
+        let bus = SimBus::new();
+        let device = bus.add(4, Edu::new());
+        let _module = bus.load(&__DRYDOCK_MODULE).unwrap();
+        let wrong = 0x10_0000;
+        device
+            .with_driver::<StrayDmaDriver, _>(|_, driver| {
+                let canary = driver.read_into_device(driver.canary_address()).unwrap();
+                assert_eq!(canary, [CANARY_BYTE; MARKER.len()]);
+                // The blocked read fills the device's buffer with zeros, as QEMU's does.
+                assert_eq!(driver.read_into_device(wrong).unwrap(), [0; MARKER.len()]);
+            })
+            .unwrap();
+        let faults = device.dma_faults();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!((faults[0].addr, faults[0].write), (wrong, false));
     }
 }

@@ -1,7 +1,7 @@
 //! Cases that run the drivers of `drivers/` on the guest's real devices, unchanged: the edu
 //! driver through VFIO (MSI and INTx, DMA, a soak, a SIGKILL in the middle of a transfer) and
-//! through UIO, the pci-testdev driver through VFIO, and a buggy driver whose stray DMA the
-//! IOMMU blocks.
+//! through UIO, and the pci-testdev driver through VFIO. (The buggy driver whose stray DMA the
+//! IOMMU blocks is in [`super::isolation`].)
 //!
 //! Each case loads the driver's module into a [`Session`] over the device, exactly as the
 //! driver's own binary does, and reaches the driver's data through
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use drydock_host::module::ModuleDescriptor;
 use drydock_host::pci::PciDeviceRef;
 use drydock_host::sysfs::Sysfs;
-use drydock_host::vfio::{self, VfioOptions};
+use drydock_host::vfio::VfioOptions;
 use drydock_runner::driver_data::with_driver_data;
 use drydock_runner::runtime::{Backend, Devices, Options, Session};
 use edu::{Edu, EduDriver, MAX_TRANSFER};
@@ -26,8 +26,6 @@ use pci_testdev::{Test, TestdevDriver};
 
 use super::{ensure, CaseResult};
 use crate::interrupts::{host_interrupts, vfio_msi};
-use crate::kmsg::KernelLog;
-use crate::stray_dma::{StrayDmaDriver, CANARY_BYTE};
 use crate::{edu as edu_device, sysfs};
 use drydock_guest::layout::{self, Role};
 use drydock_sim::pattern;
@@ -38,7 +36,7 @@ fn factorial_mod_2_32(n: u32) -> u32 {
 }
 
 /// Binds the device in `role` to the backend's kernel driver and loads `module` over it.
-fn start(
+pub(super) fn start(
     module: &'static ModuleDescriptor,
     role: Role,
     backend: Backend,
@@ -68,12 +66,12 @@ fn start_edu(backend: Backend) -> Result<Session, String> {
 }
 
 /// The default backend: VFIO, BARs mapped.
-fn vfio() -> Backend {
+pub(super) fn vfio() -> Backend {
     Backend::Vfio(VfioOptions::default())
 }
 
 /// The session's one device.
-fn only_device(session: &Session) -> Result<PciDeviceRef, String> {
+pub(super) fn only_device(session: &Session) -> Result<PciDeviceRef, String> {
     session
         .bus()
         .devices()
@@ -83,7 +81,7 @@ fn only_device(session: &Session) -> Result<PciDeviceRef, String> {
 }
 
 /// Runs `f` with the data of the driver `T` bound to the session's one device.
-fn with_driver<T: pci::Driver + 'static, R>(
+pub(super) fn with_driver<T: pci::Driver + 'static, R>(
     session: &Session,
     f: impl for<'b> FnOnce(&'b pci::Device<Bound>, core::pin::Pin<&'b T::Data<'b>>) -> R,
 ) -> Result<R, String> {
@@ -417,72 +415,6 @@ pub fn edu_driver_restarts_after_sigkill() -> CaseResult {
     })??;
     session.stop();
     println!("started again, the driver computes and transfers correctly");
-    Ok(())
-}
-
-/// A driver that tells the device to write outside every mapping it has: the IOMMU blocks the
-/// write and reports a fault, the canary beside the mapping is unchanged, the driver reports a
-/// timeout, and the process goes on (the same driver then copies correctly).
-pub fn edu_stray_dma_is_blocked_by_the_iommu() -> CaseResult {
-    let mut kernel_log = KernelLog::open().map_err(|e| format!("cannot open /dev/kmsg: {e}"))?;
-    kernel_log
-        .read_new()
-        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
-    let session = start(&crate::stray_dma::__DRYDOCK_MODULE, Role::Edu, vfio())?;
-    let pool = vfio::dma_pool_of(only_device(&session)?.function().dma_space())
-        .ok_or("edu's DMA space is not a VFIO pool")?;
-    let stray = with_driver::<StrayDmaDriver, _>(&session, |_, driver| {
-        driver
-            .copy()
-            .map_err(|e| format!("the correct copy failed: {e:?}"))?;
-        let canary = driver.canary_address();
-        // The highest page below the mapping that holds the canary: an address no mapping covers,
-        // right beside one.
-        let (first, last) = pool
-            .unmapped_ranges()
-            .into_iter()
-            .filter(|&(_, last)| last < canary)
-            .max_by_key(|&(_, last)| last)
-            .ok_or("no unmapped range below the canary")?;
-        let stray = (last + 1).checked_sub(4096).filter(|&a| a >= first);
-        let stray = stray.ok_or("the unmapped range below the canary is under a page")?;
-        println!(
-            "canary at {canary:#x}, landing buffer at {:#x}; its mapping starts at {:#x}; \
-             telling the device to write to {stray:#x}",
-            driver.landing_address(),
-            last + 1
-        );
-        let result = driver.misdirected_copy(stray);
-        println!("the driver reports {result:?}");
-        ensure!(
-            result == Err(kernel::error::code::ETIMEDOUT),
-            "the misdirected copy returned {result:?}, expected ETIMEDOUT"
-        );
-        ensure!(
-            driver.canary_intact().map_err(|e| format!("{e:?}"))?,
-            "the canary changed: its bytes are no longer all {CANARY_BYTE:#04x}"
-        );
-        driver
-            .copy()
-            .map_err(|e| format!("the correct copy after the stray one failed: {e:?}"))?;
-        Ok(stray)
-    })??;
-    session.stop();
-    let log = kernel_log
-        .read_new()
-        .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
-    let faults: Vec<&str> = log.lines().filter(|l| l.contains("DMAR")).collect();
-    println!("the IOMMU's report:\n{}", faults.join("\n"));
-    // Linux 6.1 names the device by bus, device and function (`[00:02.0]`), 7.3 by its whole
-    // address (`[0000:00:02.0]`).
-    let device = edu_device::address();
-    let names = [format!("[{device}]"), format!("[{}]", &device[5..])];
-    ensure!(
-        faults.iter().any(|l| l.contains("DMA Write")
-            && names.iter().any(|name| l.contains(name.as_str()))
-            && l.contains(&format!("fault addr {stray:#x}"))),
-        "the kernel logged no DMAR fault for {device}'s write to {stray:#x}"
-    );
     Ok(())
 }
 

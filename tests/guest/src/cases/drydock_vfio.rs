@@ -35,8 +35,6 @@ const REG_DMA_COUNT: usize = 0x90;
 const REG_DMA_CMD: usize = 0x98;
 /// The device-side address of edu's DMA buffer.
 const EDU_BUFFER: u64 = 0x40000;
-/// edu's DMA mask: 28 bits.
-const EDU_DMA_MASK: u64 = (1 << 28) - 1;
 
 fn err(e: HostError) -> String {
     e.to_string()
@@ -476,12 +474,12 @@ pub fn drydock_vfio_edu_dma_round_trip() -> CaseResult {
 fn dma_round_trip(pdev: &PciDeviceRef, bar: usize) -> CaseResult {
     pdev.set_master();
     let space = pdev.function().dma_space();
-    let out = space.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
-    let back = space.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    let out = space.alloc_coherent(4096, edu::DMA_MASK).map_err(err)?;
+    let back = space.alloc_coherent(4096, edu::DMA_MASK).map_err(err)?;
     println!("bus addresses {:#x} and {:#x}", out.dma_addr, back.dma_addr);
     for region in [&out, &back] {
         ensure!(
-            region.dma_addr + 4095 <= EDU_DMA_MASK,
+            region.dma_addr + 4095 <= edu::DMA_MASK,
             "bus address {:#x} is above edu's 28-bit mask",
             region.dma_addr
         );
@@ -518,7 +516,7 @@ pub fn drydock_vfio_dma_pool_one_map() -> CaseResult {
         .ok_or("the VFIO container has no DMA pool")?;
     let before = pool.mapper().map_ioctls();
     let regions = (0..100)
-        .map(|_| pool.alloc(64, EDU_DMA_MASK))
+        .map(|_| pool.alloc(64, edu::DMA_MASK))
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;
     let maps = pool.mapper().map_ioctls() - before;
@@ -536,7 +534,7 @@ pub fn drydock_vfio_dma_pool_one_map() -> CaseResult {
     }
     ensure!(maps == 1, "{maps} MAP_DMA ioctls, expected exactly 1");
     ensure!(
-        highest <= EDU_DMA_MASK,
+        highest <= edu::DMA_MASK,
         "IOVA {highest:#x} is above the 28-bit mask"
     );
     let unmaps = pool.mapper().unmap_ioctls();
@@ -892,9 +890,9 @@ pub fn drydock_vfio_domain_per_device() -> CaseResult {
     };
     let own: Vec<u8> = (0..LEN).map(|i| (i * 13 + 1) as u8).collect();
     let foreign: Vec<u8> = (0..LEN).map(|i| (i * 7 + 3) as u8).collect();
-    let source = mine.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
-    let landing = mine.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
-    let theirs_buffer = theirs.alloc_coherent(4096, EDU_DMA_MASK).map_err(err)?;
+    let source = mine.alloc_coherent(4096, edu::DMA_MASK).map_err(err)?;
+    let landing = mine.alloc_coherent(4096, edu::DMA_MASK).map_err(err)?;
+    let theirs_buffer = theirs.alloc_coherent(4096, edu::DMA_MASK).map_err(err)?;
     fill(&source, &own);
     fill(&theirs_buffer, &foreign);
     // edu's own buffers: RAM -> edu -> RAM.

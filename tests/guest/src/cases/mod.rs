@@ -28,6 +28,7 @@ mod drydock_vfio;
 mod environment;
 mod huge_pages;
 mod in_kernel;
+mod isolation;
 mod kunit;
 mod misc_device;
 mod nvme;
@@ -566,7 +567,38 @@ pub const CASES: &[Case] = &[
         // It makes edu write outside every mapping: the IOMMU's fault report is what it asserts.
         expected_kernel_messages: EDU_DMA_FAULT,
         timeout: DEFAULT_TIMEOUT,
-        run: drivers::edu_stray_dma_is_blocked_by_the_iommu,
+        run: isolation::edu_stray_dma_is_blocked_by_the_iommu,
+    },
+    Case {
+        name: "edu_stray_dma_read_is_blocked_by_the_iommu",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        // It makes edu read outside every mapping: the IOMMU's fault report is what it asserts.
+        expected_kernel_messages: EDU_DMA_FAULT,
+        timeout: DEFAULT_TIMEOUT,
+        run: isolation::edu_stray_dma_read_is_blocked_by_the_iommu,
+    },
+    Case {
+        name: "edu_dma_into_a_freed_dedicated_mapping_is_blocked",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        // It makes edu write to a freed, unmapped buffer: the fault report is what it asserts.
+        expected_kernel_messages: EDU_DMA_FAULT,
+        timeout: DEFAULT_TIMEOUT,
+        run: isolation::edu_dma_into_a_freed_dedicated_mapping_is_blocked,
+    },
+    Case {
+        name: "edu_dma_above_the_mask_is_clamped",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        // It makes edu write above its mask, to the alias of an unmapped page: the fault report
+        // at the page is what it asserts.
+        expected_kernel_messages: EDU_DMA_FAULT,
+        timeout: DEFAULT_TIMEOUT,
+        run: isolation::edu_dma_above_the_mask_is_clamped,
     },
     Case {
         name: "pci_testdev_driver_vfio",
@@ -834,7 +866,7 @@ pub const SELF_CHECKS: &[Case] = &[
         vfio: ONE_INTERFACE,
         expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
-        run: drivers::edu_stray_dma_is_blocked_by_the_iommu,
+        run: isolation::edu_stray_dma_is_blocked_by_the_iommu,
     },
     Case {
         name: "self_check_freeze_runner",
