@@ -12,6 +12,7 @@ use drydock_guest::layout::{self, Role};
 use super::driver_process::beside_me;
 use super::{ensure, CaseResult};
 use crate::sysfs;
+use drydock_host::sysfs::Sysfs;
 
 /// What one run of `drydock` did.
 #[derive(Debug)]
@@ -167,6 +168,10 @@ pub fn drydock_cli_binds_edu_and_e1000e_and_back() -> CaseResult {
     let table = succeeds(&["list"])?;
     let row = list_row(&table, &nic)?;
     let group = sysfs::iommu_group(&nic)?.unwrap_or_default().to_string();
+    // The NIC's VFIO device cdev where the kernel has them (the proof kernel), `-` elsewhere.
+    let cdev = Sysfs::system()
+        .vfio_cdev(&nic)
+        .unwrap_or_else(|| "-".to_owned());
     let expected = [
         nic.as_str(),
         "8086:10d3",
@@ -174,7 +179,7 @@ pub fn drydock_cli_binds_edu_and_e1000e_and_back() -> CaseResult {
         "vfio-pci (was e1000e)",
         &group,
         "viable",
-        "-",
+        &cdev,
     ];
     ensure!(
         row.len() > 7 && row[..7] == expected,
