@@ -13,8 +13,7 @@
 //!
 //! Differences from the kernel: allocations are rounded up to whole pages (as the kernel's
 //! coherent allocator also does on x86 with an IOMMU); `gfp_flags` other than `__GFP_ZERO` have no
-//! effect, and memory is always zeroed; `Coherent` does not implement `debugfs::BinaryWriter`
-//! (drydock has no debugfs).
+//! effect, and memory is always zeroed.
 
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;

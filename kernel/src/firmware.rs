@@ -142,8 +142,10 @@ pub fn request_into_buf(name: &CStr, dev: &Device, buf: &mut [u8]) -> Result {
 /// that builds the entries with a [`ModInfoBuilder`] made from `module_name`. The macro calls it
 /// twice: once to measure the entries, once to build them into a static of that length.
 ///
-/// Difference from the kernel: a drydock driver is always built as a loadable module (the kernel's
-/// `MODULE` case), so the entries carry no module-name prefix (`firmware=NAME`, as in a `.ko`).
+/// As in the kernel, the entries of code built as a loadable module (`--cfg MODULE`, which
+/// `drydock_kconfig::emit` passes to every driver crate) carry no module-name prefix
+/// (`firmware=NAME`, as in a `.ko`); built-in code's carry the module's name (`NAME.firmware=...`).
+/// Difference from the kernel: `#[used]` instead of the unstable `#[used(compiler)]`.
 ///
 /// # Examples
 ///
@@ -191,10 +193,11 @@ macro_rules! module_firmware {
     // can be neither an `expr` nor a `ty`.
     ($($builder:tt)*) => {
         const _: () = {
-            const __MODULE_FIRMWARE_PREFIX: &'static $crate::str::CStr =
-                $crate::firmware::__module_firmware_prefix(
-                    <LocalModule as $crate::ModuleMetadata>::NAME,
-                );
+            const __MODULE_FIRMWARE_PREFIX: &'static $crate::str::CStr = if cfg!(MODULE) {
+                c""
+            } else {
+                <LocalModule as $crate::ModuleMetadata>::NAME
+            };
 
             #[link_section = ".modinfo"]
             #[used]
@@ -202,13 +205,6 @@ macro_rules! module_firmware {
                 .build_length()] = $($builder)*::create(__MODULE_FIRMWARE_PREFIX).build();
         };
     };
-}
-
-/// The prefix of a module's firmware entries: none, since a drydock driver is always a loadable
-/// module (the kernel's `MODULE` case of `module_firmware!`).
-#[doc(hidden)]
-pub const fn __module_firmware_prefix(_module_name: &'static CStr) -> &'static CStr {
-    c""
 }
 
 /// Builds a module's firmware entries at compile time, for [`module_firmware!`].

@@ -35,7 +35,7 @@
 //! (opening devices, loading the module, waiting for a signal) is the job of the crates above this
 //! one. `docs/architecture.md` describes the layers.
 
-// The unsizing coercions of `KBox`, `Arc` and `ArcBorrow`, opt-in (see the `coerce-pointee`
+// The unsizing coercions of `KBox`, `Arc`, `ArcBorrow` and `ListArc`, opt-in (see the `coerce-pointee`
 // feature in Cargo.toml).
 #![cfg_attr(feature = "coerce-pointee", feature(derive_coerce_pointee))]
 // zerocopy 0.8's derives (`FromBytes`, `IntoBytes`, which the kernel's prelude exports and

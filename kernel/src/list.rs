@@ -11,9 +11,10 @@
 //! type tracks its `ListArc` and [`impl_list_item!`] where its links are. A value may have several
 //! link fields, told apart by the constant `ID`, and be in several lists at once.
 //!
-//! Difference from the kernel: `ListArc` does not derive `CoercePointee` (unstable), so a
-//! `ListArc<Wrapper<A>>` does not coerce to `ListArc<Wrapper<dyn Trait>>` by itself; convert
-//! through the raw pointer: `unsafe { ListArc::from_raw(ListArc::into_raw(a) as *const _) }`.
+//! Difference from the kernel: `ListArc` derives `CoercePointee` (unstable) only with the crate's
+//! `coerce-pointee` feature; without it a `ListArc<Wrapper<A>>` does not coerce to
+//! `ListArc<Wrapper<dyn Trait>>` by itself: convert through the raw pointer,
+//! `unsafe { ListArc::from_raw(ListArc::into_raw(a) as *const _) }`.
 //!
 //! # Examples
 //!

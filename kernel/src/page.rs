@@ -3,8 +3,7 @@
 //! Mirrors `rust/kernel/page.rs` of Linux 7.3. The constants and [`page_align`] are identical to the
 //! kernel's (x86-64's 4 KiB pages). A [`Page`] is a page-aligned page of the process heap, always
 //! mapped; its `struct page` pointer ([`Page::as_ptr`]) is the page's own address, as
-//! `bindings::page` explains. `Page::copy_from_user_slice_raw` is not mirrored (drydock has no
-//! `uaccess`).
+//! `bindings::page` explains.
 
 use core::{marker::PhantomData, mem::ManuallyDrop, ops::Deref, ptr::NonNull};
 use std::alloc::Layout;
@@ -13,6 +12,7 @@ use crate::{
     alloc::{flags::__GFP_ZERO, AllocError, Flags},
     bindings,
     error::{code::EINVAL, Result},
+    uaccess::UserSliceReader,
 };
 
 /// The base-2 logarithm of [`PAGE_SIZE`].
@@ -219,6 +219,32 @@ impl Page {
             // safety requirements.
             unsafe { core::ptr::write_bytes(dst, 0, len) };
             Ok(())
+        })
+    }
+
+    /// Copies data from userspace into this page.
+    ///
+    /// This method will perform bounds checks on the page offset. If `offset .. offset+len` goes
+    /// outside of the page, then this call returns [`EINVAL`].
+    ///
+    /// Like the other `UserSliceReader` methods, data races are allowed on the userspace address.
+    /// However, they are not allowed on the page you are copying into.
+    ///
+    /// # Safety
+    ///
+    /// Callers must ensure that this call does not race with a read or write to the same page that
+    /// overlaps with this write.
+    pub unsafe fn copy_from_user_slice_raw(
+        &self,
+        reader: &mut UserSliceReader,
+        offset: usize,
+        len: usize,
+    ) -> Result {
+        self.with_pointer_into_page(offset, len, move |dst| {
+            // SAFETY: If `with_pointer_into_page` calls into this closure, then it has performed a
+            // bounds check and guarantees that `dst` is valid for `len` bytes. Furthermore, we have
+            // exclusive access to the slice since the caller guarantees that there are no races.
+            reader.read_raw(unsafe { core::slice::from_raw_parts_mut(dst.cast(), len) })
         })
     }
 }

@@ -104,7 +104,8 @@ macro_rules! pr_debug (($($arg:tt)*) => ($crate::print_macro!(Debug, $($arg)*)))
 
 /// Continues the previous message.
 ///
-/// Mirrors the kernel's `pr_cont!`; here the text is emitted as a record of its own.
+/// Mirrors the kernel's `pr_cont!`; here the text is emitted as a record of its own, at info
+/// level, rather than appended to the line being built (`docs/porting.md` says why).
 #[macro_export]
 macro_rules! pr_cont (($($arg:tt)*) => ($crate::print_macro!(Cont, $($arg)*)));
 

@@ -1,6 +1,6 @@
 //! The `coerce-pointee` feature: with it (and `RUSTC_BOOTSTRAP=1`, as the kernel's build has),
-//! `KBox<T>`, `Arc<T>` and `ArcBorrow<T>` coerce to trait objects implicitly, as in the kernel;
-//! without `RUSTC_BOOTSTRAP`, the build says what it needs.
+//! `KBox<T>`, `Arc<T>`, `ArcBorrow<T>` and `ListArc<T>` coerce to trait objects implicitly, as in
+//! the kernel; without `RUSTC_BOOTSTRAP`, the build says what it needs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,11 +12,17 @@ use fixture::{copy_lock_file, write_if_changed};
 
 /// A program that coerces each pointer type to a trait object, as nova-core's HAL selection does.
 const PROGRAM: &str = r#"
+use kernel::list::{impl_list_arc_safe, ListArc};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow};
 
 trait Hal {
     fn version(&self) -> u32;
+}
+
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for Gh100 { untracked; }
+    impl ListArcSafe<0> for dyn Hal { untracked; }
 }
 
 struct Gh100;
@@ -31,7 +37,11 @@ fn main() -> Result {
     let boxed: KBox<dyn Hal> = KBox::new(Gh100, GFP_KERNEL)?;
     let shared: Arc<dyn Hal> = Arc::new(Gh100, GFP_KERNEL)?;
     let borrowed: ArcBorrow<'_, dyn Hal> = shared.as_arc_borrow();
-    assert_eq!(boxed.version() + shared.version() + borrowed.version(), 300);
+    let listed: ListArc<dyn Hal> = ListArc::new(Gh100, GFP_KERNEL)?;
+    assert_eq!(
+        boxed.version() + shared.version() + borrowed.version() + listed.version(),
+        400
+    );
     Ok(())
 }
 "#;

@@ -135,3 +135,32 @@ fn strings_are_copied_up_to_their_nul_and_cut_to_the_buffer() -> Result {
     assert_eq!(slice(0, 9).reader().strcpy_into_buf(&mut []), Err(EINVAL));
     Ok(())
 }
+
+#[test]
+fn pages_copy_from_user_slices_inside_their_bounds() -> Result {
+    use kernel::page::{Page, PAGE_SIZE};
+    let memory = [5u8, 6, 7, 8, 9];
+    let _lent = UserMemory::readable(USER, &memory);
+    let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+    let mut reader = slice(0, memory.len()).reader();
+    let mut back = [0u8; 6];
+    // SAFETY: Nothing else accesses the page; `back` is valid for 6 bytes.
+    unsafe {
+        page.copy_from_user_slice_raw(&mut reader, PAGE_SIZE - 4, 3)?;
+        assert_eq!(reader.len(), 2, "the reader advanced by the bytes copied");
+        assert_eq!(
+            page.copy_from_user_slice_raw(&mut reader, PAGE_SIZE - 1, 2),
+            Err(EINVAL),
+            "a range past the page's end is refused"
+        );
+        assert_eq!(reader.len(), 2, "a refused copy reads nothing");
+        assert_eq!(
+            page.copy_from_user_slice_raw(&mut reader, 0, 3),
+            Err(EFAULT),
+            "a copy past the user slice's end faults"
+        );
+        page.read_raw(back.as_mut_ptr(), PAGE_SIZE - 6, 6)?;
+    }
+    assert_eq!(back, [0, 0, 5, 6, 7, 0]);
+    Ok(())
+}

@@ -149,7 +149,8 @@ pub use impl_list_arc_safe;
 /// [`ListArcSafe`] tracking is told when a `ListArc` is made and dropped; converting it to and
 /// from a raw pointer leaves the tracking as it is.
 ///
-/// Difference from the kernel: no `CoercePointee` (see the [module documentation](super)).
+/// Difference from the kernel: `CoercePointee` only with the `coerce-pointee` feature (see the
+/// [module documentation](super)).
 ///
 /// # Examples
 ///
@@ -179,6 +180,7 @@ pub use impl_list_arc_safe;
 /// - A value has at most one `ListArc<_, ID>` for each `ID`.
 /// - The tracking of the value believes this `ListArc` exists.
 #[repr(transparent)]
+#[cfg_attr(feature = "coerce-pointee", derive(core::marker::CoercePointee))]
 pub struct ListArc<T, const ID: u64 = 0>
 where
     T: ListArcSafe<ID> + ?Sized,
