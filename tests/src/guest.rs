@@ -17,7 +17,7 @@ use drydock_guest::protocol::{self, CaseInfo};
 
 use crate::elf::Elf;
 use crate::upstream;
-use crate::{process, Context, Error, Result};
+use crate::{process, progress, Context, Error, Result};
 
 /// The target triple of guest binaries.
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -119,10 +119,10 @@ impl GuestBuild {
 
     /// Runs a command of [`GuestBuild::command`], its output going to the caller's.
     pub fn run(&self, mut cmd: Command) -> Result<()> {
-        eprintln!(
+        progress::say(&format!(
             "drydock: building the guest binaries: {}",
             process::display(&cmd)
-        );
+        ));
         let status = cmd
             .status()
             .with_context(|| format!("cannot run `{}`", process::display(&cmd)))?;
