@@ -169,11 +169,12 @@ impl Report {
                 COLORS[drivers.iter().position(|d| *d == driver).unwrap_or(0) % COLORS.len()]
             }
         };
-        let max = self
-            .measurements
-            .iter()
-            .map(Measurement::iops)
-            .fold(1.0, f64::max);
+        let (max, step) = axis(
+            self.measurements
+                .iter()
+                .map(Measurement::iops)
+                .fold(1.0, f64::max),
+        );
         let (bar, gap, left, top, plot_h) = (22.0, 26.0, 70.0, 40.0, 300.0);
         let group_w = drivers.len() as f64 * bar + gap;
         let width = left + groups.len() as f64 * group_w + 20.0;
@@ -183,9 +184,10 @@ impl Report {
              <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
              <text x=\"{left}\" y=\"20\" font-size=\"14\">4 KiB random I/O: median IOPS (ratio to the kernel's nvme driver above each drydock bar)</text>\n"
         );
-        for tick in 0..=4 {
-            let value = max * f64::from(tick) / 4.0;
-            let y = top + plot_h - plot_h * f64::from(tick) / 4.0;
+        let ticks = (max / step).round() as u32;
+        for tick in 0..=ticks {
+            let value = step * f64::from(tick);
+            let y = top + plot_h - plot_h * value / max;
             let _ = writeln!(
                 svg,
                 "<line x1=\"{left}\" x2=\"{:.0}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
@@ -253,6 +255,18 @@ impl Report {
         std::fs::write(dir.join("results.csv"), self.csv())?;
         std::fs::write(dir.join("iops.svg"), self.svg())
     }
+}
+
+/// The value axis of a chart whose largest value is `max` (above 0): its top, the smallest 1, 2 or
+/// 5 x 10^n at or above `max`, and the step between its ticks, itself 1, 2 or 5 x 10^k (four or
+/// five steps), so that every tick is a round number.
+fn axis(max: f64) -> (f64, f64) {
+    let base = 10f64.powi(max.log10().floor() as i32);
+    let (mantissa, steps) = [(1.0, 5.0), (2.0, 4.0), (5.0, 5.0), (10.0, 5.0)]
+        .into_iter()
+        .find(|&(m, _)| m * base >= max)
+        .unwrap_or((10.0, 5.0));
+    (mantissa * base, mantissa * base / steps)
 }
 
 #[cfg(test)]
@@ -337,5 +351,26 @@ mod tests {
             "{table}"
         );
         assert_eq!(report.csv().lines().count(), 7);
+    }
+
+    #[test]
+    fn the_axis_covers_the_largest_value_with_round_ticks() {
+        let round = |x: f64| {
+            let base = 10f64.powi(x.log10().floor() as i32);
+            [1.0, 2.0, 5.0, 10.0]
+                .iter()
+                .any(|m| (x / base - m).abs() < 1e-9)
+        };
+        for max in [
+            1.0, 7.0, 9.5, 10.0, 11.0, 22500.2, 41_000.0, 99_999.0, 100_000.0, 512_345.6,
+        ] {
+            let (top, step) = axis(max);
+            assert!(top >= max && top < 2.5 * max, "{max}: axis to {top}");
+            assert!(round(top) && round(step), "{max}: axis to {top} by {step}");
+            let ticks = top / step;
+            assert!((ticks - ticks.round()).abs() < 1e-9 && (4.0..=5.0).contains(&ticks));
+        }
+        assert_eq!(axis(22500.2), (50_000.0, 10_000.0));
+        assert_eq!(axis(130_000.0), (200_000.0, 50_000.0));
     }
 }
