@@ -5,6 +5,7 @@
 //!            [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
+//! nvme-bench chart RESULTS.CSV
 //! ```
 //!
 //! The first form runs 4 KiB random reads and writes at queue depth 1 and 32, on one and two
@@ -15,7 +16,8 @@
 //! and the range of the ratios. It must run as root on a machine whose two controllers are identical (drydock's
 //! test guest: `drydock-vm nvme-bench`). The second form runs the data-integrity check; the
 //! third keeps 32 random writes in flight until the process is killed (a guest test kills it
-//! with SIGKILL, then checks that the driver starts again).
+//! with SIGKILL, then checks that the driver starts again). The fourth prints the chart of a run's
+//! `results.csv` again (its `iops.svg`), as the report draws it now.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -31,7 +33,8 @@ const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
              [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
-  nvme-bench hammer BDF";
+  nvme-bench hammer BDF
+  nvme-bench chart RESULTS.CSV";
 
 /// The exit statuses, after the usage.
 const EXIT_STATUS: &str = "Exit status: 0 done, 1 failed (a device that could not be opened, an \
@@ -60,6 +63,8 @@ enum Command {
     Integrity { address: String, ios: u64 },
     /// Writes on the controller at this address until killed.
     Hammer(String),
+    /// Prints the chart of the `results.csv` at this path.
+    Chart(String),
 }
 
 /// The `--help` text: the usage, how to set the log level, the exit statuses.
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
         Ok(Command::Bench(options)) => bench(&options),
         Ok(Command::Integrity { address, ios }) => integrity_main(&address, ios),
         Ok(Command::Hammer(address)) => hammer(&address),
+        Ok(Command::Chart(path)) => chart(&path),
         Err(problem) => {
             eprintln!("nvme-bench: {problem}; see `nvme-bench --help`");
             return ExitCode::from(exit_status::USAGE);
@@ -110,6 +116,10 @@ fn parse_command(args: &[String]) -> Result<Command, String> {
         Some("hammer") => match &args[1..] {
             [address] => Ok(Command::Hammer(address.clone())),
             _ => Err("hammer takes one BDF".into()),
+        },
+        Some("chart") => match &args[1..] {
+            [path] => Ok(Command::Chart(path.clone())),
+            _ => Err("chart takes the path of a results.csv".into()),
         },
         _ => parse(args).map(Command::Bench),
     }
@@ -354,6 +364,13 @@ fn setup(options: &Options) -> String {
         options.warmup,
         options.repeat
     )
+}
+
+/// Prints the SVG chart of the run whose `results.csv` is at `path`.
+fn chart(path: &str) -> Result<(), String> {
+    let csv = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    print!("{}", Report::from_csv(&csv)?.svg());
+    Ok(())
 }
 
 /// The data-integrity check: `ios` I/Os on the controller at `address`.

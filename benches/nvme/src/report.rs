@@ -5,8 +5,10 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
-use crate::stats::Measurement;
+use crate::stats::{CpuTime, LatencySummary, Measurement};
+use crate::workload::{Op, Workload};
 
 /// The label of the kernel's measurements, which the ratios divide by.
 pub const KERNEL: &str = "kernel io_uring";
@@ -150,6 +152,63 @@ impl Report {
         out
     }
 
+    /// The report whose [`Report::csv`] is `csv`, to chart a committed run again; the parts of
+    /// the setup the CSV does not hold (warm-up, region) are left at zero, and `setup` empty.
+    pub fn from_csv(csv: &str) -> Result<Self, String> {
+        let mut measurements = Vec::new();
+        for (n, line) in csv.lines().enumerate().skip(1) {
+            let bad = |what: &str| format!("line {}: {what}: {line}", n + 1);
+            // The driver's name may hold a comma ("drydock polled, shadow doorbells"): it is what
+            // lies between the workload and the 13 fields after it.
+            let mut fields: Vec<&str> = line
+                .split_once(',')
+                .map_or("", |(_, rest)| rest)
+                .rsplitn(14, ',')
+                .collect();
+            fields.reverse();
+            let [driver, op, depth, queues, secs, ios, _, mean, p50, p99, p999, cpu, busy, errors] =
+                fields[..]
+            else {
+                return Err(bad("not 15 fields"));
+            };
+            let number = |text: &str| text.parse::<f64>().map_err(|_| bad("not a number"));
+            let whole = |text: &str| text.parse::<u64>().map_err(|_| bad("not a whole number"));
+            let op = match op {
+                "randread" => Op::Read,
+                "randwrite" => Op::Write,
+                _ => return Err(bad("unknown operation")),
+            };
+            let elapsed = Duration::from_secs_f64(number(secs)?);
+            let ios = whole(ios)?;
+            let per_io = |us: f64| Duration::from_secs_f64(us * ios as f64 / 1e6);
+            measurements.push(Measurement {
+                driver: driver.to_owned(),
+                workload: Workload {
+                    op,
+                    depth: whole(depth)? as usize,
+                    queues: whole(queues)? as usize,
+                    duration: elapsed,
+                    warmup: Duration::ZERO,
+                    region: 0,
+                },
+                ios,
+                errors: whole(errors)?,
+                elapsed,
+                latency: LatencySummary {
+                    mean_us: number(mean)?,
+                    p50_us: number(p50)?,
+                    p99_us: number(p99)?,
+                    p999_us: number(p999)?,
+                },
+                cpu: CpuTime::new(per_io(number(cpu)?), per_io(number(busy)?)),
+            });
+        }
+        Ok(Report {
+            measurements,
+            setup: String::new(),
+        })
+    }
+
     /// A bar chart of IOPS per workload and driver, with each drydock bar's ratio to the kernel.
     pub fn svg(&self) -> String {
         const COLORS: [&str; 6] = [
@@ -272,9 +331,7 @@ fn axis(max: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{CpuTime, Latencies};
-    use crate::workload::{Op, Workload};
-    use std::time::Duration;
+    use crate::stats::Latencies;
 
     fn measurement(driver: &str, ios: usize, latency_us: u64) -> Measurement {
         let mut latencies = Latencies::with_capacity(ios);
@@ -372,5 +429,13 @@ mod tests {
         }
         assert_eq!(axis(22500.2), (50_000.0, 10_000.0));
         assert_eq!(axis(130_000.0), (200_000.0, 50_000.0));
+    }
+
+    #[test]
+    fn a_report_read_from_its_csv_writes_the_same_csv() {
+        let csv = include_str!("../results/results.csv");
+        let report = Report::from_csv(csv).unwrap();
+        assert_eq!(report.csv(), csv);
+        assert!(Report::from_csv("header\nrandread qd1 1q,x,randread").is_err());
     }
 }

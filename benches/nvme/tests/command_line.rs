@@ -25,6 +25,18 @@ fn help_says_the_log_level_and_the_exit_statuses() {
 }
 
 #[test]
+fn chart_draws_the_committed_run_as_it_is_committed() {
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/results/results.csv");
+    let (status, stdout, stderr) = run(&["chart", csv]);
+    assert_eq!(status, Some(exit_status::SUCCESS.into()), "{stderr}");
+    let committed = include_str!("../results/iops.svg");
+    assert_eq!(
+        stdout, committed,
+        "regenerate: nvme-bench chart results.csv > iops.svg"
+    );
+}
+
+#[test]
 fn a_bad_command_line_is_one_line_and_status_2() {
     for args in [
         &["--bogus"][..],
@@ -34,6 +46,7 @@ fn a_bad_command_line_is_one_line_and_status_2() {
         &["integrity", "0000:00:04.0", "--ios", "many"],
         &["hammer"],
         &["hammer", "0000:00:04.0", "extra"],
+        &["chart"],
     ] {
         let (status, stdout, stderr) = run(args);
         assert_eq!(
