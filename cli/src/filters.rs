@@ -138,11 +138,8 @@ impl Ids {
                 "`{text}` is not a vendor and device: {what}; `-d` takes [VENDOR]:[DEVICE] in \
                  hex, as lspci does (`8086:10d3`, `1af4:`, `:1041`), as `drydock list` shows them"
             );
-            if !text.contains(':')
-                && text
-                    .chars()
-                    .any(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit())
-            {
+            // A driver name may look like hex (`e1000e`): any word that fails as IDs gets it.
+            if !text.contains(':') && !text.trim().is_empty() {
                 message += &format!("; devices bound to a driver are `--driver {text}`");
             }
             Failure::usage(message)
@@ -309,8 +306,16 @@ mod tests {
             assert!(err.message.contains("lspci"), "{bad}: {}", err.message);
         }
         // The old meaning of -d, a driver, is pointed at its new spelling.
-        let err = Ids::parse("nvme").unwrap_err();
-        assert!(err.message.contains("`--driver nvme`"), "{}", err.message);
+        for driver in ["nvme", "e1000e", "ixgbe"] {
+            let err = Ids::parse(driver).unwrap_err();
+            let hint = format!("`--driver {driver}`");
+            assert!(err.message.contains(&hint), "{}", err.message);
+        }
+        // IDs that are wrong as IDs are not taken for a driver.
+        for ids in ["8086:10d3x", "", "1:2:10000"] {
+            let err = Ids::parse(ids).unwrap_err();
+            assert!(!err.message.contains("--driver"), "{}", err.message);
+        }
     }
 
     #[test]

@@ -183,6 +183,9 @@ fn list_filters_by_class_ids_slot_and_driver() {
     // -d no longer names a driver, and says so.
     let err = refused(&fake, &["list", "-d", "nvme"], 2);
     assert!(err.contains("`--driver nvme`"), "{err}");
+    // Even a driver whose name looks like a vendor ID in hex.
+    let err = refused(&fake, &["list", "-d", "e1000e"], 2);
+    assert!(err.contains("`--driver e1000e`"), "{err}");
     let err = refused(&fake, &["list", "-s", "00:20.0"], 2);
     assert!(
         err.contains("bad device number") && err.contains("lspci"),

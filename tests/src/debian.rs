@@ -206,10 +206,10 @@ fn resolve_default_kernel(cache: &Cache) -> Result<GuestKernel> {
 }
 
 fn fetch(apt: &PrivateApt, record: &PackageRecord, unpacked: &Path) -> Result<()> {
-    eprintln!(
+    progress::say(&format!(
         "drydock: downloading the guest kernel {} {}",
         record.name, record.version
-    );
+    ));
     let start = Instant::now();
     let download_dir = cache::staging_path(unpacked);
     let staged = cache::staging_path(unpacked);
@@ -222,7 +222,7 @@ fn fetch(apt: &PrivateApt, record: &PackageRecord, unpacked: &Path) -> Result<()
             &download_dir,
             record.size,
             progress::INTERVAL,
-            |line| eprintln!("{line}"),
+            progress::say,
             || apt.download(record, &download_dir),
         )?;
         process::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&staged))?;
@@ -233,11 +233,11 @@ fn fetch(apt: &PrivateApt, record: &PackageRecord, unpacked: &Path) -> Result<()
         let _ = cache::remove_all(leftover);
     }
     if result.is_ok() {
-        eprintln!(
+        progress::say(&format!(
             "drydock: the guest kernel is in {} ({:.0} s)",
             unpacked.display(),
             start.elapsed().as_secs_f64()
-        );
+        ));
     }
     result
 }

@@ -17,7 +17,7 @@ use drydock_guest::protocol::{self, CaseInfo};
 
 use crate::elf::Elf;
 use crate::upstream;
-use crate::{process, Context, Error, Result};
+use crate::{process, progress, Context, Error, Result};
 
 /// The target triple of guest binaries.
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -34,24 +34,37 @@ pub fn guest_packages() -> Vec<String> {
     packages
 }
 
+/// The driver crates' directories, `drivers/NAME` holding a `Cargo.toml`, sorted.
+pub fn driver_dirs() -> Vec<PathBuf> {
+    let drivers = workspace_root().join("drivers");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&drivers)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The package name in the manifest of the crate in `dir`, if it has one.
+pub fn package_name(dir: &Path) -> Option<String> {
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+    let line = manifest.lines().find(|l| l.starts_with("name = "))?;
+    Some(line["name = ".len()..].trim_matches('"').to_owned())
+}
+
 /// The packages under `drivers/`, by name, sorted: the driver crates (`drivers/NAME`) or, with
 /// `process`, their binaries (`drivers/NAME/process`).
 pub fn driver_packages(process: bool) -> Vec<String> {
-    let drivers = workspace_root().join("drivers");
-    let mut names: Vec<String> = std::fs::read_dir(&drivers)
+    let mut names: Vec<String> = driver_dirs()
         .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let dir = entry.ok()?.path();
-            let dir = if process { dir.join("process") } else { dir };
-            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
-            let line = manifest.lines().find(|l| l.starts_with("name = "))?;
-            Some(line["name = ".len()..].trim_matches('"').to_owned())
-        })
+        .filter_map(|dir| package_name(&if process { dir.join("process") } else { dir }))
         .collect();
     names.sort();
     names
 }
+
 /// The guest runner binary.
 pub const RUNNER: &str = "drydock-guest";
 /// The NVMe benchmark binary (package `nvme-bench`), which the NVMe cases also run.
@@ -106,10 +119,10 @@ impl GuestBuild {
 
     /// Runs a command of [`GuestBuild::command`], its output going to the caller's.
     pub fn run(&self, mut cmd: Command) -> Result<()> {
-        eprintln!(
+        progress::say(&format!(
             "drydock: building the guest binaries: {}",
             process::display(&cmd)
-        );
+        ));
         let status = cmd
             .status()
             .with_context(|| format!("cannot run `{}`", process::display(&cmd)))?;

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::cache::Cache;
-use crate::{process, Error, Result};
+use crate::{process, progress, Error, Result};
 
 /// A Debian package the harness needs on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +60,10 @@ pub fn ensure_host_packages(cache: &Cache) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!(
+    progress::say(&format!(
         "drydock: installing missing Debian packages: {}",
         missing.join(" ")
-    );
+    ));
     let start = Instant::now();
     let install = || {
         let mut cmd = apt_get();
@@ -85,11 +85,11 @@ pub fn ensure_host_packages(cache: &Cache) -> Result<()> {
             still_missing.join(" ")
         )));
     }
-    eprintln!(
+    progress::say(&format!(
         "drydock: installed {} in {:.0} s",
         missing.join(" "),
         start.elapsed().as_secs_f64()
-    );
+    ));
     Ok(())
 }
 

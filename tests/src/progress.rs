@@ -1,4 +1,5 @@
-//! Progress lines for a download: how many bytes have arrived, of how many, and at what rate.
+//! Progress lines: [`say`] prints one where `cargo test` shows it at once, and [`watch_download`]
+//! says how many bytes of a download have arrived, of how many, and at what rate.
 //!
 //! The harness's downloads (the guest kernel's `.deb`, tens of megabytes) run `apt-get download`,
 //! which writes the file straight into the directory it is run in. [`watch_download`] runs the
@@ -7,6 +8,7 @@
 //! kernel's source. Each is one full line, so it reads the same on a terminal and in a log.
 
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
@@ -14,6 +16,14 @@ use std::time::{Duration, Instant};
 
 /// How often a download says how far it is.
 pub const INTERVAL: Duration = Duration::from_secs(2);
+
+/// Prints `line` on standard error as it comes, even inside a test: `cargo test`'s harness takes
+/// what `eprintln!` prints there and shows it only if the test fails, so a build or a download
+/// printing with it says nothing for as long as it runs. A failed write is ignored, as
+/// `eprintln!`'s panic would be no better.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 /// Runs `download`, which fetches about `total` bytes (`None` when not known) into the files of
 /// `dir`; every `every` while it runs, `say` gets a line such as
@@ -99,6 +109,33 @@ mod tests {
             assert!(Instant::now() < deadline, "no line with {text:?}");
             thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// What [`a_line_said_shows_under_the_harness`] has its child print.
+    const SAID: &str = "progress: a line said inside a passing test";
+
+    /// The test [`a_line_said_shows_under_the_harness`] runs in a child: only prints [`SAID`].
+    #[test]
+    fn says_a_line() {
+        say(SAID);
+    }
+
+    #[test]
+    fn a_line_said_shows_under_the_harness() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "progress::tests::says_a_line",
+                "--exact",
+                "--test-threads=1",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(SAID),
+            "the harness kept the line: {stderr:?}"
+        );
     }
 
     #[test]

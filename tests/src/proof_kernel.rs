@@ -17,7 +17,7 @@ use std::thread;
 use crate::cache::Cache;
 use crate::guest::workspace_root;
 use crate::kernel::GuestKernel;
-use crate::{process, vm, Context, Error, Result};
+use crate::{process, progress, vm, Context, Error, Result};
 
 /// The command, relative to the workspace root.
 pub const COMMAND: &str = "tests/kernel/build";
@@ -136,7 +136,7 @@ fn run(cache: &Cache, args: &[&std::ffi::OsStr]) -> Result<String> {
     let copier = thread::spawn(move || {
         let mut kept = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-            eprintln!("{line}");
+            progress::say(&line);
             kept.push(line);
         }
         kept

@@ -16,7 +16,7 @@ use crate::guest::GuestBinaries;
 use crate::profile::Profile;
 use crate::qemu::Console;
 use crate::vm::{self, GuestExit, RunDir, Watchdog};
-use crate::{Error, Result};
+use crate::{progress, Error, Result};
 
 /// A case's result: `Err` holds the full failure report.
 pub type CaseResult = std::result::Result<(), String>;
@@ -106,15 +106,15 @@ fn boot_and_collect(
         boot: vm::boot_timeout()?,
         run: Some(limit),
     };
-    eprintln!(
+    progress::say(&format!(
         "drydock: booting the `{}` guest ({}) for {} case(s)",
         profile.name,
         prepared.kernel.description,
         cases.len()
-    );
+    ));
     let started = Instant::now();
     let exit = prepared.boot(&run_dir, &script, Console::Captured, watchdog, || {})?;
-    eprintln!(
+    progress::say(&format!(
         "drydock: the `{}` guest {} after {:.1} s (booted in {})",
         profile.name,
         exit.problem()
@@ -122,7 +122,7 @@ fn boot_and_collect(
         started.elapsed().as_secs_f64(),
         exit.boot_time
             .map_or("-".to_owned(), |t| format!("{:.1} s", t.as_secs_f64())),
-    );
+    ));
 
     let mut results = BTreeMap::new();
     let mut all_passed = exit.problem().is_none();

@@ -5,6 +5,7 @@
 //!            [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
+//! nvme-bench chart RESULTS.CSV
 //! ```
 //!
 //! The first form runs 4 KiB random reads and writes at queue depth 1 and 32, on one and two
@@ -15,11 +16,13 @@
 //! and the range of the ratios. It must run as root on a machine whose two controllers are identical (drydock's
 //! test guest: `drydock-vm nvme-bench`). The second form runs the data-integrity check; the
 //! third keeps 32 random writes in flight until the process is killed (a guest test kills it
-//! with SIGKILL, then checks that the driver starts again).
+//! with SIGKILL, then checks that the driver starts again). The fourth prints the chart of a run's
+//! `results.csv` again (its `iops.svg`), as the report draws it now.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use drydock_host::{exit_status, log_filter};
 use nvme_bench::drydock::{self, Drydock, VfioBinding};
 use nvme_bench::report::{Report, KERNEL};
 use nvme_bench::stats::Measurement;
@@ -30,7 +33,12 @@ const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
              [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
-  nvme-bench hammer BDF";
+  nvme-bench hammer BDF
+  nvme-bench chart RESULTS.CSV";
+
+/// The exit statuses, after the usage.
+const EXIT_STATUS: &str = "Exit status: 0 done, 1 failed (a device that could not be opened, an \
+I/O error, an integrity\nmismatch), 2 bad command line.";
 
 /// What the benchmark form was asked.
 struct Options {
@@ -45,27 +53,75 @@ struct Options {
     repeat: usize,
 }
 
+/// What the command line asks.
+enum Command {
+    /// `--help`.
+    Help,
+    /// The benchmark matrix.
+    Bench(Options),
+    /// The data-integrity check of the controller at `address`, with `ios` I/Os.
+    Integrity { address: String, ios: u64 },
+    /// Writes on the controller at this address until killed.
+    Hammer(String),
+    /// Prints the chart of the `results.csv` at this path.
+    Chart(String),
+}
+
+/// The `--help` text: the usage, how to set the log level, the exit statuses.
+fn help() -> String {
+    format!("{USAGE}\n\nLog level:\n{}\n{EXIT_STATUS}", log_filter::HELP)
+}
+
 fn main() -> ExitCode {
     drydock_runner::logger::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("integrity") => integrity_main(&args[1..]),
-        Some("hammer") => match args.get(1..) {
-            Some([address]) => hammer(address),
-            _ => Err(USAGE.into()),
-        },
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
+    let result = match parse_command(&args) {
+        Ok(Command::Help) => {
+            println!("{}", help());
             return ExitCode::SUCCESS;
         }
-        _ => parse(&args).and_then(|options| bench(&options)),
+        Ok(Command::Bench(options)) => bench(&options),
+        Ok(Command::Integrity { address, ios }) => integrity_main(&address, ios),
+        Ok(Command::Hammer(address)) => hammer(&address),
+        Ok(Command::Chart(path)) => chart(&path),
+        Err(problem) => {
+            eprintln!("nvme-bench: {problem}; see `nvme-bench --help`");
+            return ExitCode::from(exit_status::USAGE);
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nvme-bench: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_status::FAILURE)
         }
+    }
+}
+
+/// Parses the command line; a bad one gives what is wrong, in one line.
+fn parse_command(args: &[String]) -> Result<Command, String> {
+    match args.first().map(String::as_str) {
+        Some("-h" | "--help") => Ok(Command::Help),
+        Some("integrity") => match &args[1..] {
+            [address] => Ok(Command::Integrity {
+                address: address.clone(),
+                ios: 100_000,
+            }),
+            [address, flag, n] if flag == "--ios" => Ok(Command::Integrity {
+                address: address.clone(),
+                ios: n.parse().map_err(|_| format!("--ios: not a number: {n}"))?,
+            }),
+            _ => Err("integrity takes a BDF and optionally --ios N".into()),
+        },
+        Some("hammer") => match &args[1..] {
+            [address] => Ok(Command::Hammer(address.clone())),
+            _ => Err("hammer takes one BDF".into()),
+        },
+        Some("chart") => match &args[1..] {
+            [path] => Ok(Command::Chart(path.clone())),
+            _ => Err("chart takes the path of a results.csv".into()),
+        },
+        _ => parse(args).map(Command::Bench),
     }
 }
 
@@ -85,11 +141,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .cloned()
-                .ok_or(format!("{arg} needs a value\n{USAGE}"))
-        };
+        let mut value = || args.next().cloned().ok_or(format!("{arg} needs a value"));
         let number = |text: String| {
             text.parse::<f64>()
                 .map_err(|_| format!("{arg}: not a number: {text}"))
@@ -104,7 +156,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--only" => options.only = Some(value()?),
             "--out" => options.out = Some(value()?),
             "--repeat" => options.repeat = (number(value()?)? as usize).max(1),
-            other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
+            other => return Err(format!("unexpected argument `{other}`")),
         }
     }
     Ok(options)
@@ -314,15 +366,15 @@ fn setup(options: &Options) -> String {
     )
 }
 
-fn integrity_main(args: &[String]) -> Result<(), String> {
-    let (address, rest) = args.split_first().ok_or(USAGE)?;
-    let ios = match rest {
-        [] => 100_000,
-        [flag, n] if flag == "--ios" => {
-            n.parse().map_err(|_| format!("--ios: not a number: {n}"))?
-        }
-        _ => return Err(USAGE.into()),
-    };
+/// Prints the SVG chart of the run whose `results.csv` is at `path`.
+fn chart(path: &str) -> Result<(), String> {
+    let csv = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    print!("{}", Report::from_csv(&csv)?.svg());
+    Ok(())
+}
+
+/// The data-integrity check: `ios` I/Os on the controller at `address`.
+fn integrity_main(address: &str, ios: u64) -> Result<(), String> {
     let device = Drydock::open(address)?;
     let report = device.with(|dev, ctrl| {
         integrity::run(dev, ctrl, ios, 0x5eed, &|done| {

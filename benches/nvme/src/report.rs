@@ -5,8 +5,10 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
-use crate::stats::Measurement;
+use crate::stats::{CpuTime, LatencySummary, Measurement};
+use crate::workload::{Op, Workload};
 
 /// The label of the kernel's measurements, which the ratios divide by.
 pub const KERNEL: &str = "kernel io_uring";
@@ -150,6 +152,63 @@ impl Report {
         out
     }
 
+    /// The report whose [`Report::csv`] is `csv`, to chart a committed run again; the parts of
+    /// the setup the CSV does not hold (warm-up, region) are left at zero, and `setup` empty.
+    pub fn from_csv(csv: &str) -> Result<Self, String> {
+        let mut measurements = Vec::new();
+        for (n, line) in csv.lines().enumerate().skip(1) {
+            let bad = |what: &str| format!("line {}: {what}: {line}", n + 1);
+            // The driver's name may hold a comma ("drydock polled, shadow doorbells"): it is what
+            // lies between the workload and the 13 fields after it.
+            let mut fields: Vec<&str> = line
+                .split_once(',')
+                .map_or("", |(_, rest)| rest)
+                .rsplitn(14, ',')
+                .collect();
+            fields.reverse();
+            let [driver, op, depth, queues, secs, ios, _, mean, p50, p99, p999, cpu, busy, errors] =
+                fields[..]
+            else {
+                return Err(bad("not 15 fields"));
+            };
+            let number = |text: &str| text.parse::<f64>().map_err(|_| bad("not a number"));
+            let whole = |text: &str| text.parse::<u64>().map_err(|_| bad("not a whole number"));
+            let op = match op {
+                "randread" => Op::Read,
+                "randwrite" => Op::Write,
+                _ => return Err(bad("unknown operation")),
+            };
+            let elapsed = Duration::from_secs_f64(number(secs)?);
+            let ios = whole(ios)?;
+            let per_io = |us: f64| Duration::from_secs_f64(us * ios as f64 / 1e6);
+            measurements.push(Measurement {
+                driver: driver.to_owned(),
+                workload: Workload {
+                    op,
+                    depth: whole(depth)? as usize,
+                    queues: whole(queues)? as usize,
+                    duration: elapsed,
+                    warmup: Duration::ZERO,
+                    region: 0,
+                },
+                ios,
+                errors: whole(errors)?,
+                elapsed,
+                latency: LatencySummary {
+                    mean_us: number(mean)?,
+                    p50_us: number(p50)?,
+                    p99_us: number(p99)?,
+                    p999_us: number(p999)?,
+                },
+                cpu: CpuTime::new(per_io(number(cpu)?), per_io(number(busy)?)),
+            });
+        }
+        Ok(Report {
+            measurements,
+            setup: String::new(),
+        })
+    }
+
     /// A bar chart of IOPS per workload and driver, with each drydock bar's ratio to the kernel.
     pub fn svg(&self) -> String {
         const COLORS: [&str; 6] = [
@@ -169,11 +228,12 @@ impl Report {
                 COLORS[drivers.iter().position(|d| *d == driver).unwrap_or(0) % COLORS.len()]
             }
         };
-        let max = self
-            .measurements
-            .iter()
-            .map(Measurement::iops)
-            .fold(1.0, f64::max);
+        let (max, step) = axis(
+            self.measurements
+                .iter()
+                .map(Measurement::iops)
+                .fold(1.0, f64::max),
+        );
         let (bar, gap, left, top, plot_h) = (22.0, 26.0, 70.0, 40.0, 300.0);
         let group_w = drivers.len() as f64 * bar + gap;
         let width = left + groups.len() as f64 * group_w + 20.0;
@@ -183,9 +243,10 @@ impl Report {
              <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
              <text x=\"{left}\" y=\"20\" font-size=\"14\">4 KiB random I/O: median IOPS (ratio to the kernel's nvme driver above each drydock bar)</text>\n"
         );
-        for tick in 0..=4 {
-            let value = max * f64::from(tick) / 4.0;
-            let y = top + plot_h - plot_h * f64::from(tick) / 4.0;
+        let ticks = (max / step).round() as u32;
+        for tick in 0..=ticks {
+            let value = step * f64::from(tick);
+            let y = top + plot_h - plot_h * value / max;
             let _ = writeln!(
                 svg,
                 "<line x1=\"{left}\" x2=\"{:.0}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
@@ -255,12 +316,22 @@ impl Report {
     }
 }
 
+/// The value axis of a chart whose largest value is `max` (above 0): its top, the smallest 1, 2 or
+/// 5 x 10^n at or above `max`, and the step between its ticks, itself 1, 2 or 5 x 10^k (four or
+/// five steps), so that every tick is a round number.
+fn axis(max: f64) -> (f64, f64) {
+    let base = 10f64.powi(max.log10().floor() as i32);
+    let (mantissa, steps) = [(1.0, 5.0), (2.0, 4.0), (5.0, 5.0), (10.0, 5.0)]
+        .into_iter()
+        .find(|&(m, _)| m * base >= max)
+        .unwrap_or((10.0, 5.0));
+    (mantissa * base, mantissa * base / steps)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{CpuTime, Latencies};
-    use crate::workload::{Op, Workload};
-    use std::time::Duration;
+    use crate::stats::Latencies;
 
     fn measurement(driver: &str, ios: usize, latency_us: u64) -> Measurement {
         let mut latencies = Latencies::with_capacity(ios);
@@ -337,5 +408,34 @@ mod tests {
             "{table}"
         );
         assert_eq!(report.csv().lines().count(), 7);
+    }
+
+    #[test]
+    fn the_axis_covers_the_largest_value_with_round_ticks() {
+        let round = |x: f64| {
+            let base = 10f64.powi(x.log10().floor() as i32);
+            [1.0, 2.0, 5.0, 10.0]
+                .iter()
+                .any(|m| (x / base - m).abs() < 1e-9)
+        };
+        for max in [
+            1.0, 7.0, 9.5, 10.0, 11.0, 22500.2, 41_000.0, 99_999.0, 100_000.0, 512_345.6,
+        ] {
+            let (top, step) = axis(max);
+            assert!(top >= max && top < 2.5 * max, "{max}: axis to {top}");
+            assert!(round(top) && round(step), "{max}: axis to {top} by {step}");
+            let ticks = top / step;
+            assert!((ticks - ticks.round()).abs() < 1e-9 && (4.0..=5.0).contains(&ticks));
+        }
+        assert_eq!(axis(22500.2), (50_000.0, 10_000.0));
+        assert_eq!(axis(130_000.0), (200_000.0, 50_000.0));
+    }
+
+    #[test]
+    fn a_report_read_from_its_csv_writes_the_same_csv() {
+        let csv = include_str!("../results/results.csv");
+        let report = Report::from_csv(csv).unwrap();
+        assert_eq!(report.csv(), csv);
+        assert!(Report::from_csv("header\nrandread qd1 1q,x,randread").is_err());
     }
 }

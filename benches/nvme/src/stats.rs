@@ -89,6 +89,11 @@ impl CpuTime {
         }
     }
 
+    /// The CPU time `process` used by this process and `machine` by the whole machine.
+    pub fn new(process: Duration, machine: Duration) -> Self {
+        Self { process, machine }
+    }
+
     /// CPU time used since `start`.
     pub fn since(start: CpuTime) -> CpuTime {
         let now = Self::now();
