@@ -13,11 +13,11 @@
 //! driven queues, polled queues with shadow doorbells) and on the controller at `--kernel`
 //! through the kernel's nvme driver with io_uring; prints the table and writes it with a chart to
 //! `--out`; with `--repeat N` the whole matrix runs N times and the table shows the median runs
-//! and the range of the ratios. It must run as root on a machine whose two controllers are identical (drydock's
-//! test guest: `drydock-vm nvme-bench`). The second form runs the data-integrity check; the
-//! third keeps 32 random writes in flight until the process is killed (a guest test kills it
-//! with SIGKILL, then checks that the driver starts again). The fourth prints the chart of a run's
-//! `results.csv` again (its `iops.svg`), as the report draws it now.
+//! and the range of the ratios. It must run as root on a machine whose two controllers are
+//! identical (drydock's test guest: `drydock-vm nvme-bench`). The second form runs the
+//! data-integrity check; the third keeps 32 random writes in flight until the process is killed
+//! (a guest test kills it with SIGKILL, then checks that the driver starts again). The fourth
+//! prints the chart of a run's `results.csv` again (its `iops.svg`), as the report draws it now.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
