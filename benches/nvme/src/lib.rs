@@ -10,12 +10,16 @@
 //!   `O_DIRECT` and io_uring at the same queue depth, one ring per thread;
 //! - [`integrity`]: writes patterns across a namespace, runs mixed reads and writes at mixed
 //!   sizes and queue depths checking every block read, and reads everything back;
-//! - [`report`]: the side-by-side table (text, Markdown, CSV) and an SVG chart.
+//! - [`report`]: the side-by-side table (text, Markdown, CSV) and an SVG chart;
+//! - [`chart`]: the SVG bar charts, on a round value axis;
+//! - [`host`]: the chart of the host benchmarks' ratios (`drydock-benches`, criterion).
 //!
 //! The `nvme-bench` binary runs the whole matrix inside drydock's QEMU guest
 //! (`drydock-vm nvme-bench`); the guest test cases and the simulated-bus tests call the library.
 
+pub mod chart;
 pub mod drydock;
+pub mod host;
 pub mod integrity;
 pub mod report;
 pub mod stats;

@@ -6,6 +6,7 @@
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
 //! nvme-bench chart RESULTS.CSV
+//! nvme-bench host-chart HOST.CSV
 //! ```
 //!
 //! The first form runs 4 KiB random reads and writes at queue depth 1 and 32, on one and two
@@ -18,6 +19,7 @@
 //! data-integrity check; the third keeps 32 random writes in flight until the process is killed
 //! (a guest test kills it with SIGKILL, then checks that the driver starts again). The fourth
 //! prints the chart of a run's `results.csv` again (its `iops.svg`), as the report draws it now.
+//! The fifth prints the chart of the host benchmarks' ratios (`benches/results/host.csv`).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -34,7 +36,8 @@ const USAGE: &str = "usage:
              [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
   nvme-bench hammer BDF
-  nvme-bench chart RESULTS.CSV";
+  nvme-bench chart RESULTS.CSV
+  nvme-bench host-chart HOST.CSV";
 
 /// The exit statuses, after the usage.
 const EXIT_STATUS: &str = "Exit status: 0 done, 1 failed (a device that could not be opened, an \
@@ -65,6 +68,8 @@ enum Command {
     Hammer(String),
     /// Prints the chart of the `results.csv` at this path.
     Chart(String),
+    /// Prints the chart of the host benchmarks' CSV at this path.
+    HostChart(String),
 }
 
 /// The `--help` text: the usage, how to set the log level, the exit statuses.
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
         Ok(Command::Integrity { address, ios }) => integrity_main(&address, ios),
         Ok(Command::Hammer(address)) => hammer(&address),
         Ok(Command::Chart(path)) => chart(&path),
+        Ok(Command::HostChart(path)) => host_chart(&path),
         Err(problem) => {
             eprintln!("nvme-bench: {problem}; see `nvme-bench --help`");
             return ExitCode::from(exit_status::USAGE);
@@ -120,6 +126,10 @@ fn parse_command(args: &[String]) -> Result<Command, String> {
         Some("chart") => match &args[1..] {
             [path] => Ok(Command::Chart(path.clone())),
             _ => Err("chart takes the path of a results.csv".into()),
+        },
+        Some("host-chart") => match &args[1..] {
+            [path] => Ok(Command::HostChart(path.clone())),
+            _ => Err("host-chart takes the path of a host benchmarks' CSV".into()),
         },
         _ => parse(args).map(Command::Bench),
     }
@@ -370,6 +380,13 @@ fn setup(options: &Options) -> String {
 fn chart(path: &str) -> Result<(), String> {
     let csv = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
     print!("{}", Report::from_csv(&csv)?.svg());
+    Ok(())
+}
+
+/// Prints the SVG chart of the host benchmarks whose CSV is at `path`.
+fn host_chart(path: &str) -> Result<(), String> {
+    let csv = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    print!("{}", nvme_bench::host::svg(&csv)?);
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::chart::{Bar, BarChart, Group};
 use crate::stats::{CpuTime, LatencySummary, Measurement};
 use crate::workload::{Op, Workload};
 
@@ -214,7 +215,6 @@ impl Report {
         const COLORS: [&str; 6] = [
             "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
         ];
-        let groups = self.groups();
         let mut drivers: Vec<&str> = Vec::new();
         for m in &self.measurements {
             if !drivers.contains(&m.driver.as_str()) {
@@ -228,80 +228,39 @@ impl Report {
                 COLORS[drivers.iter().position(|d| *d == driver).unwrap_or(0) % COLORS.len()]
             }
         };
-        let (max, step) = axis(
-            self.measurements
+        let groups = self.groups().into_iter().map(|(name, cells)| Group {
+            bars: drivers
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, driver)| {
+                    let cell = cells.iter().find(|c| c.driver == *driver)?;
+                    let iops = cell.median().iops();
+                    Some(Bar {
+                        slot,
+                        value: iops,
+                        fill: color(driver),
+                        title: format!("{driver}: {iops:.0} IOPS"),
+                        note: Self::ratios(&cells, cell).map(|(ratio, ..)| format!("{ratio:.2}")),
+                    })
+                })
+                .collect(),
+            label: name,
+        });
+        BarChart {
+            title: "4 KiB random I/O: median IOPS (ratio to the kernel's nvme driver above each \
+                    drydock bar)"
+                .into(),
+            slots: drivers.len(),
+            groups: groups.collect(),
+            max: self
+                .measurements
                 .iter()
                 .map(Measurement::iops)
                 .fold(1.0, f64::max),
-        );
-        let (bar, gap, left, top, plot_h) = (22.0, 26.0, 70.0, 40.0, 300.0);
-        let group_w = drivers.len() as f64 * bar + gap;
-        let width = left + groups.len() as f64 * group_w + 20.0;
-        let height = top + plot_h + 90.0 + 20.0 * drivers.len() as f64;
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n\
-             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-             <text x=\"{left}\" y=\"20\" font-size=\"14\">4 KiB random I/O: median IOPS (ratio to the kernel's nvme driver above each drydock bar)</text>\n"
-        );
-        let ticks = (max / step).round() as u32;
-        for tick in 0..=ticks {
-            let value = step * f64::from(tick);
-            let y = top + plot_h - plot_h * value / max;
-            let _ = writeln!(
-                svg,
-                "<line x1=\"{left}\" x2=\"{:.0}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
-                 <text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"end\">{value:.0}</text>",
-                width - 10.0,
-                left - 5.0,
-                y + 4.0
-            );
+            reference: None,
+            legend: drivers.iter().map(|d| (d.to_string(), color(d))).collect(),
         }
-        for (g, (name, cells)) in groups.iter().enumerate() {
-            let x0 = left + g as f64 * group_w + gap / 2.0;
-            for (d, driver) in drivers.iter().enumerate() {
-                let Some(cell) = cells.iter().find(|c| c.driver == *driver) else {
-                    continue;
-                };
-                let m = cell.median();
-                let h = plot_h * m.iops() / max;
-                let x = x0 + d as f64 * bar;
-                let y = top + plot_h - h;
-                let _ = writeln!(
-                    svg,
-                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{driver}: {:.0} IOPS</title></rect>",
-                    bar - 2.0,
-                    color(driver),
-                    m.iops()
-                );
-                if let Some((ratio, ..)) = Self::ratios(cells, cell) {
-                    let _ = writeln!(
-                        svg,
-                        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\">{ratio:.2}</text>",
-                        x + bar / 2.0 - 1.0,
-                        y - 3.0
-                    );
-                }
-            }
-            let _ = writeln!(
-                svg,
-                "<text transform=\"translate({:.1},{:.1}) rotate(30)\">{name}</text>",
-                x0,
-                top + plot_h + 14.0
-            );
-        }
-        for (d, driver) in drivers.iter().enumerate() {
-            let y = top + plot_h + 80.0 + 20.0 * d as f64;
-            let _ = writeln!(
-                svg,
-                "<rect x=\"{left}\" y=\"{:.0}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{:.0}\" y=\"{:.0}\">{driver}</text>",
-                y - 11.0,
-                color(driver),
-                left + 20.0,
-                y
-            );
-        }
-        svg.push_str("</svg>\n");
-        svg
+        .svg()
     }
 
     /// Writes `results.md` (setup and table), `results.csv` and `iops.svg` into `dir`.
@@ -314,18 +273,6 @@ impl Report {
         std::fs::write(dir.join("results.csv"), self.csv())?;
         std::fs::write(dir.join("iops.svg"), self.svg())
     }
-}
-
-/// The value axis of a chart whose largest value is `max` (above 0): its top, the smallest 1, 2 or
-/// 5 x 10^n at or above `max`, and the step between its ticks, itself 1, 2 or 5 x 10^k (four or
-/// five steps), so that every tick is a round number.
-fn axis(max: f64) -> (f64, f64) {
-    let base = 10f64.powi(max.log10().floor() as i32);
-    let (mantissa, steps) = [(1.0, 5.0), (2.0, 4.0), (5.0, 5.0), (10.0, 5.0)]
-        .into_iter()
-        .find(|&(m, _)| m * base >= max)
-        .unwrap_or((10.0, 5.0));
-    (mantissa * base, mantissa * base / steps)
 }
 
 #[cfg(test)]
@@ -408,27 +355,6 @@ mod tests {
             "{table}"
         );
         assert_eq!(report.csv().lines().count(), 7);
-    }
-
-    #[test]
-    fn the_axis_covers_the_largest_value_with_round_ticks() {
-        let round = |x: f64| {
-            let base = 10f64.powi(x.log10().floor() as i32);
-            [1.0, 2.0, 5.0, 10.0]
-                .iter()
-                .any(|m| (x / base - m).abs() < 1e-9)
-        };
-        for max in [
-            1.0, 7.0, 9.5, 10.0, 11.0, 22500.2, 41_000.0, 99_999.0, 100_000.0, 512_345.6,
-        ] {
-            let (top, step) = axis(max);
-            assert!(top >= max && top < 2.5 * max, "{max}: axis to {top}");
-            assert!(round(top) && round(step), "{max}: axis to {top} by {step}");
-            let ticks = top / step;
-            assert!((ticks - ticks.round()).abs() < 1e-9 && (4.0..=5.0).contains(&ticks));
-        }
-        assert_eq!(axis(22500.2), (50_000.0, 10_000.0));
-        assert_eq!(axis(130_000.0), (200_000.0, 50_000.0));
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn a_bad_command_line_is_one_line_and_status_2() {
         &["hammer"],
         &["hammer", "0000:00:04.0", "extra"],
         &["chart"],
+        &["host-chart"],
     ] {
         let (status, stdout, stderr) = run(args);
         assert_eq!(
