@@ -133,9 +133,9 @@ pub struct Choice {
 ///
 /// Without a request, the cdev is taken when the device has one, `/dev/iommu` exists, and this
 /// user may open both; the group otherwise. A device in no-IOMMU mode takes its no-IOMMU cdev
-/// (`noiommu-vfioN`) the same way, and its no-IOMMU group otherwise. A request for the cdev that the kernel cannot serve is an
-/// error saying what is missing; a node this user may not open is left to the open, whose error
-/// names it.
+/// (`noiommu-vfioN`) the same way, and its no-IOMMU group otherwise. A request for the cdev that
+/// the kernel cannot serve is an error saying what is missing; a node this user may not open is
+/// left to the open, whose error names it.
 pub fn choose(
     address: &str,
     requested: Option<Interface>,
