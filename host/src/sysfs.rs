@@ -35,6 +35,8 @@ const IORESOURCE_MEM_64: u64 = 0x0010_0000;
 
 /// The name VFIO gives the IOMMU groups it creates in no-IOMMU mode.
 pub const NOIOMMU_GROUP_NAME: &str = "vfio-noiommu";
+/// The prefix of the VFIO device cdev of a device in no-IOMMU mode: `noiommu-vfio0`.
+pub const NOIOMMU_CDEV_PREFIX: &str = "noiommu-";
 /// VFIO's switch for its no-IOMMU mode (`Y` or `N`), relative to the root; writable at run time.
 pub const NOIOMMU_MODE_PARAMETER: &str = "sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
 
@@ -470,13 +472,14 @@ impl Sysfs {
     /// (canonical form), if the kernel gave it one: its `vfio-dev/vfioN` entry with a device
     /// number. The kernel shows `vfio-dev/vfioN` for every device bound to a VFIO driver, but
     /// gives it a number (and `/dev/vfio/devices/vfioN`) only when built with
-    /// `CONFIG_VFIO_DEVICE_CDEV`.
+    /// `CONFIG_VFIO_DEVICE_CDEV`. A device VFIO took in no-IOMMU mode has the entry
+    /// `noiommu-vfioN`, numbered when the kernel also has `CONFIG_IOMMUFD_NOIOMMU` (Linux 7.3).
     pub fn vfio_cdev(&self, address: &str) -> Option<String> {
         let dir = self.device_dir(address).join("vfio-dev");
-        list_dir(&dir)
-            .ok()?
-            .into_iter()
-            .find(|name| name.starts_with("vfio") && dir.join(name).join("dev").exists())
+        list_dir(&dir).ok()?.into_iter().find(|name| {
+            let bare = name.strip_prefix(NOIOMMU_CDEV_PREFIX).unwrap_or(name);
+            bare.starts_with("vfio") && dir.join(name).join("dev").exists()
+        })
     }
 
     /// Returns the processes that have `node` (`/dev/vfio/7`) open, as (pid, command name), read

@@ -93,28 +93,81 @@ fn without_dev_iommu_the_group_is_taken() {
     assert!(err.to_string().contains("/dev/iommu is missing"), "{err}");
 }
 
-#[test]
-fn a_noiommu_group_is_driven_through_the_group() {
-    let fake = FakeSys::new("noiommu-cdev");
-    fake.enable_vfio_cdev();
+/// A tree in VFIO's no-IOMMU mode with edu just bound to vfio-pci, which makes it a no-IOMMU
+/// group; on a kernel with the device cdev, and with the no-IOMMU cdev too if `noiommu_cdev`.
+fn edu_without_iommu(name: &str, noiommu_cdev: bool) -> FakeSys {
+    let fake = FakeSys::new(name);
+    if noiommu_cdev {
+        fake.enable_vfio_noiommu_cdev();
+    } else {
+        fake.enable_vfio_cdev();
+    }
     fake.set_vfio_noiommu_mode(true);
     fake.add_driver("vfio-pci", &[]);
     fake.add_device(&FakeDevice::edu(EDU));
     let sysfs = fake.sysfs();
-    // vfio-pci makes the device a no-IOMMU group as it binds it.
     sysfs.set_driver_override(EDU, Some("vfio-pci")).unwrap();
     sysfs.bind(EDU, "vfio-pci").unwrap();
+    fake
+}
+
+#[test]
+fn a_noiommu_group_without_its_cdev_is_driven_through_the_group() {
+    // Linux 6.6 to 7.2: the device cdev, but none for a no-IOMMU device.
+    let fake = edu_without_iommu("noiommu-nocdev", false);
+    let sysfs = fake.sysfs();
     assert!(sysfs.device_dir(EDU).join("vfio-dev/vfio0").is_dir());
     let group = sysfs.iommu_group(EDU).expect("a no-IOMMU group");
     let offer = Offer::of(&sysfs, EDU, Some(group));
     assert!(offer.noiommu);
     assert_eq!(offer.cdev, None);
+    let choice = choose(EDU, None, &offer).unwrap();
     assert_eq!(
-        choose(EDU, None, &offer).unwrap().interface,
-        Interface::Group
+        (choice.interface, choice.reason),
+        (
+            Interface::Group,
+            "no-IOMMU mode, no isolation; the kernel offers no no-IOMMU cdev"
+        )
     );
     let err = choose(EDU, Some(Interface::Cdev), &offer).unwrap_err();
-    assert!(err.to_string().contains("no-IOMMU group"), "{err}");
+    assert!(err.to_string().contains("CONFIG_IOMMUFD_NOIOMMU"), "{err}");
+}
+
+#[test]
+fn a_noiommu_device_with_its_cdev_is_driven_through_the_cdev() {
+    // Linux 7.3 with CONFIG_IOMMUFD_NOIOMMU: vfio-dev/noiommu-vfioN, numbered.
+    let fake = edu_without_iommu("noiommu-cdev", true);
+    let sysfs = fake.sysfs();
+    assert_eq!(sysfs.vfio_cdev(EDU).as_deref(), Some("noiommu-vfio0"));
+    assert!(fake.root().join("dev/vfio/devices/noiommu-vfio0").exists());
+    let group = sysfs.iommu_group(EDU).expect("a no-IOMMU group");
+    let offer = Offer::of(&sysfs, EDU, Some(group));
+    assert!(offer.noiommu);
+    assert_eq!(
+        offer.cdev,
+        Some((
+            "/dev/vfio/devices/noiommu-vfio0".to_owned(),
+            Access::Granted
+        ))
+    );
+    let choice = choose(EDU, None, &offer).unwrap();
+    assert_eq!(
+        (choice.interface, choice.reason),
+        (
+            Interface::Cdev,
+            "no-IOMMU mode, no isolation; the kernel offers the no-IOMMU cdev"
+        )
+    );
+    assert_eq!(
+        choose(EDU, Some(Interface::Group), &offer)
+            .unwrap()
+            .interface,
+        Interface::Group
+    );
+    // Unbinding takes the no-IOMMU cdev away with the group.
+    sysfs.unbind(EDU).unwrap();
+    assert_eq!(sysfs.vfio_cdev(EDU), None);
+    assert!(!fake.root().join("dev/vfio/devices/noiommu-vfio0").exists());
 }
 
 #[test]

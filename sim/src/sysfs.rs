@@ -29,7 +29,9 @@
 //! a `uio/uioN` entry and a `dev/uioN` node. vfio-pci also gives every device it takes a
 //! `vfio-dev/vfioN` entry, as the kernel does since 6.1; on a kernel with VFIO's device cdev
 //! ([`FakeSys::enable_vfio_cdev`]) the entry has a device number and the node
-//! `dev/vfio/devices/vfioN` appears, except for no-IOMMU groups.
+//! `dev/vfio/devices/vfioN` appears, except for no-IOMMU groups, whose devices get a numbered
+//! `vfio-dev/noiommu-vfioN` and `dev/vfio/devices/noiommu-vfioN` on a kernel with the no-IOMMU
+//! cdev too ([`FakeSys::enable_vfio_noiommu_cdev`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -42,7 +44,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use drydock_host::error::HostError;
 use drydock_host::sysfs::kernel::{plain_write, Kernel};
 use drydock_host::sysfs::{
-    file_error, link_name, list_dir, read_optional, Sysfs, NOIOMMU_GROUP_NAME,
+    file_error, link_name, list_dir, read_optional, Sysfs, NOIOMMU_CDEV_PREFIX, NOIOMMU_GROUP_NAME,
     NOIOMMU_MODE_PARAMETER,
 };
 
@@ -339,8 +341,21 @@ impl FakeSys {
     ///
     /// If the tree cannot be written.
     pub fn enable_vfio_cdev(&self) {
-        self.kernel.lock().vfio_cdev = true;
+        self.kernel.lock().vfio_cdev.iommu = true;
         self.write_file("dev/iommu", "");
+    }
+
+    /// Makes the kernel one with VFIO's device cdev for no-IOMMU devices too, as Linux 7.3 with
+    /// `CONFIG_IOMMUFD_NOIOMMU` is: on top of [`FakeSys::enable_vfio_cdev`], a device vfio-pci
+    /// takes in no-IOMMU mode gets a numbered `vfio-dev/noiommu-vfioN` and the node
+    /// `dev/vfio/devices/noiommu-vfioN`.
+    ///
+    /// # Panics
+    ///
+    /// If the tree cannot be written.
+    pub fn enable_vfio_noiommu_cdev(&self) {
+        self.enable_vfio_cdev();
+        self.kernel.lock().vfio_cdev.noiommu = true;
     }
 
     /// Turns VFIO's no-IOMMU mode on or off (its module parameter).
@@ -562,11 +577,16 @@ fn vfio_node(root: &Path, group: &str) -> PathBuf {
 /// Gives the device at `address`, just bound to vfio-pci, its `vfio-dev/vfioN` entry (the lowest
 /// free N), linked from `sys/class/vfio-dev`; with `cdev`, a device number and the node
 /// `dev/vfio/devices/vfioN`, unless the device is in a no-IOMMU group.
-fn add_vfio_device(root: &Path, address: &str, cdev: bool, noiommu: bool) {
+fn add_vfio_device(root: &Path, address: &str, cdev: VfioCdevs, noiommu: bool) {
     let class = root.join("sys/class/vfio-dev");
     let used = list_dir(&class).unwrap_or_default();
+    let prefix = if noiommu && cdev.noiommu {
+        NOIOMMU_CDEV_PREFIX
+    } else {
+        ""
+    };
     let (index, name) = (0..)
-        .map(|n| (n, format!("vfio{n}")))
+        .map(|n| (n, format!("{prefix}vfio{n}")))
         .find(|(_, name)| !used.contains(name))
         .expect("a free VFIO device number");
     let dir = root
@@ -581,7 +601,7 @@ fn add_vfio_device(root: &Path, address: &str, cdev: bool, noiommu: bool) {
         class.join(&name),
     )
     .expect("writing the fake tree");
-    if cdev && !noiommu {
+    if cdev.iommu && (!noiommu || cdev.noiommu) {
         fs::write(dir.join("dev"), format!("237:{index}\n")).expect("writing the fake tree");
         fs::create_dir_all(root.join("dev/vfio/devices")).expect("writing the fake tree");
         fs::write(root.join("dev/vfio/devices").join(&name), "").expect("writing the fake tree");
@@ -590,7 +610,7 @@ fn add_vfio_device(root: &Path, address: &str, cdev: bool, noiommu: bool) {
 
 /// Links the device at `address` and `driver` both ways, and creates the nodes the driver gives
 /// userspace (with `cdev`, vfio-pci's device cdev too).
-fn attach(root: &Path, address: &str, driver: &str, cdev: bool) {
+fn attach(root: &Path, address: &str, driver: &str, cdev: VfioCdevs) {
     let real = root.join(DEVICES).join(address);
     symlink(
         format!("../../../bus/pci/drivers/{driver}"),
@@ -685,8 +705,17 @@ struct State {
     modules: BTreeMap<String, (String, Vec<(u16, u16)>)>,
     /// Every write, as (path relative to the root, value).
     writes: Vec<(String, String)>,
+    /// Which VFIO device cdevs the kernel has.
+    vfio_cdev: VfioCdevs,
+}
+
+/// Which VFIO device cdevs a fake kernel gives the devices vfio-pci takes.
+#[derive(Clone, Copy, Debug, Default)]
+struct VfioCdevs {
     /// Whether the kernel has VFIO's device cdev (`CONFIG_VFIO_DEVICE_CDEV`).
-    vfio_cdev: bool,
+    iommu: bool,
+    /// Whether devices in no-IOMMU mode get one too, `noiommu-vfioN` (`CONFIG_IOMMUFD_NOIOMMU`).
+    noiommu: bool,
 }
 
 /// The kernel's answers to writes on a [`FakeSys`] tree; see the module documentation.

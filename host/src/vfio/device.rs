@@ -65,6 +65,8 @@ pub(super) enum Attachment {
     Group(Arc<Group>),
     /// From its cdev, bound to an iommufd and attached to an IOAS of its own.
     Cdev(Arc<Ioas>),
+    /// From its no-IOMMU cdev, bound to an iommufd and attached to no IOAS.
+    NoIommuCdev,
 }
 
 /// An open VFIO PCI device.
@@ -136,7 +138,7 @@ impl VfioDevice {
     pub fn interface(&self) -> Interface {
         match self.attachment {
             Attachment::Group(_) => Interface::Group,
-            Attachment::Cdev(_) => Interface::Cdev,
+            Attachment::Cdev(_) | Attachment::NoIommuCdev => Interface::Cdev,
         }
     }
 
@@ -144,7 +146,7 @@ impl VfioDevice {
     pub fn group(&self) -> Option<&Arc<Group>> {
         match &self.attachment {
             Attachment::Group(group) => Some(group),
-            Attachment::Cdev(_) => None,
+            Attachment::Cdev(_) | Attachment::NoIommuCdev => None,
         }
     }
 
@@ -152,7 +154,7 @@ impl VfioDevice {
     pub fn ioas(&self) -> Option<&Arc<Ioas>> {
         match &self.attachment {
             Attachment::Cdev(ioas) => Some(ioas),
-            Attachment::Group(_) => None,
+            Attachment::Group(_) | Attachment::NoIommuCdev => None,
         }
     }
 

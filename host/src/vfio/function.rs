@@ -23,6 +23,7 @@ use crate::irq::eventfd;
 use crate::pci_config as cfg;
 use crate::pci_id::canonical_address;
 use crate::sysfs::{PciDeviceInfo, Sysfs};
+use crate::uio::shared_phys_dma;
 use crate::user::current_user;
 
 /// The driver a device must be bound to for VFIO.
@@ -124,6 +125,15 @@ pub struct VfioFunction {
     release_requests: Option<OwnedFd>,
 }
 
+/// Warns that the device at `address`, opened in VFIO's no-IOMMU mode, is not isolated.
+fn warn_no_isolation(address: &str) {
+    log::warn!(
+        target: "drydock",
+        "{address}: VFIO no-IOMMU mode: the device reaches memory at physical addresses, with no \
+         isolation"
+    );
+}
+
 impl VfioFunction {
     /// Opens the device at `address` through VFIO, over the interface [`choose`] picks (and
     /// logs).
@@ -133,8 +143,9 @@ impl VfioFunction {
     /// and their drivers), a device or group open in another process, a forced interface the
     /// kernel lacks.
     ///
-    /// A device in a no-IOMMU group (VFIO's no-IOMMU mode) opens too, through its group, with a
-    /// warning: its DMA goes to physical addresses, unchecked.
+    /// A device in a no-IOMMU group (VFIO's no-IOMMU mode) opens too, through its no-IOMMU cdev
+    /// where the kernel offers one and its group otherwise, with a warning: its DMA goes to
+    /// physical addresses, unchecked.
     pub fn open(address: &str, sysfs: &Sysfs, options: VfioOptions) -> Result<Self, HostError> {
         let address = canonical_address(address)?;
         let info = sysfs.device(&address)?;
@@ -182,11 +193,7 @@ impl VfioFunction {
                     .dma_space()
                     .expect("an attached container has its DMA space");
                 if group.container().iommu_type() == IommuType::NoIommu {
-                    log::warn!(
-                        target: "drydock",
-                        "{address}: VFIO no-IOMMU mode: the device reaches memory at physical \
-                         addresses, with no isolation"
-                    );
+                    warn_no_isolation(&address);
                 }
                 log::info!(
                     target: "drydock",
@@ -195,6 +202,36 @@ impl VfioFunction {
                     choice.reason
                 );
                 (VfioDevice::open(group, &address)?, dma)
+            }
+            Interface::Cdev if offer.noiommu => {
+                let (node, _) = offer.cdev.as_ref().expect("a chosen cdev is offered");
+                let fd = iommufd::open_noiommu_device(sysfs, node, |e| {
+                    bind_refused(sysfs, &address, group, node, e)
+                })
+                .map_err(|err| match err {
+                    // Root's node, and the kernel's CAP_SYS_RAWIO check behind it: `drydock bind
+                    // --user` is no fix, as for a no-IOMMU group.
+                    HostError::Permission { path } if path.ends_with(node.as_str()) => {
+                        HostError::NoIommuGroup {
+                            group,
+                            reason: "the kernel lets only processes with CAP_SYS_RAWIO open \
+                                     no-IOMMU devices: run the driver as root",
+                        }
+                    }
+                    other => other,
+                })?;
+                warn_no_isolation(&address);
+                log::info!(
+                    target: "drydock",
+                    "{address}: through the VFIO no-IOMMU device cdev {node}, bound to an iommufd \
+                     of its own with no IOAS ({})",
+                    choice.reason
+                );
+                let dma: Arc<dyn DmaSpace> = shared_phys_dma()?;
+                (
+                    VfioDevice::from_fd(fd, &address, Attachment::NoIommuCdev)?,
+                    dma,
+                )
             }
             Interface::Cdev => {
                 let (node, _) = offer.cdev.as_ref().expect("a chosen cdev is offered");
@@ -289,7 +326,9 @@ impl PciFunction for VfioFunction {
     fn backend(&self) -> &'static str {
         match self.group() {
             // Opened through its cdev, in an IOAS of its own.
-            None => "vfio-cdev",
+            None if self.device.ioas().is_some() => "vfio-cdev",
+            // Opened through its no-IOMMU cdev: no isolation, as through a no-IOMMU group.
+            None => "vfio-noiommu",
             Some(group) => match group.container().iommu_type() {
                 IommuType::Type1v2 => "vfio",
                 IommuType::NoIommu => "vfio-noiommu",

@@ -8,6 +8,11 @@
 //!   iommufd (`/dev/iommu`) and attached to an I/O address space (IOAS) there; kernels built with
 //!   `CONFIG_VFIO_DEVICE_CDEV` and `CONFIG_IOMMUFD` (Linux 6.6 and later) have it.
 //!
+//! In VFIO's no-IOMMU mode the device's group is a `vfio-noiommu` one, and kernels that also
+//! have `CONFIG_IOMMUFD_NOIOMMU` (Linux 7.3) give it a cdev, `/dev/vfio/devices/noiommu-vfioN`,
+//! bound to an iommufd but attached to no IOAS: both ways its DMA goes to physical addresses,
+//! with no isolation.
+//!
 //! Once the device's file is open, both are the same device file (regions, interrupts, reset);
 //! they differ in how the file is obtained and in the ioctls that map DMA. drydock takes the
 //! cdev when the kernel offers it for the device and this user may open both nodes, and the group
@@ -127,19 +132,19 @@ pub struct Choice {
 /// `requested` ([`Interface::requested`]).
 ///
 /// Without a request, the cdev is taken when the device has one, `/dev/iommu` exists, and this
-/// user may open both; the group otherwise (and always for a no-IOMMU group: drydock drives those
-/// through the group interface only). A request for the cdev that the kernel cannot serve is an
-/// error saying what is missing; a node this user may not open is left to the open, whose error
-/// names it.
+/// user may open both; the group otherwise. A device in no-IOMMU mode takes its no-IOMMU cdev
+/// (`noiommu-vfioN`) the same way, and its no-IOMMU group otherwise. A request for the cdev that
+/// the kernel cannot serve is an error saying what is missing; a node this user may not open is
+/// left to the open, whose error names it.
 pub fn choose(
     address: &str,
     requested: Option<Interface>,
     offer: &Offer,
 ) -> Result<Choice, HostError> {
-    let cdev_missing = if offer.noiommu {
+    let cdev_missing = if offer.noiommu && offer.cdev.is_none() {
         Some(
-            "the device is in a no-IOMMU group, which drydock drives through the group interface \
-             only",
+            "the kernel gave the no-IOMMU device no cdev (vfio-dev/noiommu-vfioN has no device \
+             number: the kernel lacks CONFIG_VFIO_DEVICE_CDEV or CONFIG_IOMMUFD_NOIOMMU)",
         )
     } else if offer.cdev.is_none() {
         Some(
@@ -159,7 +164,10 @@ pub fn choose(
             why,
         }),
         (Some(Interface::Cdev), None) => choice(Interface::Cdev, "as asked"),
-        (None, Some(_)) if offer.noiommu => choice(Interface::Group, "a no-IOMMU group"),
+        (None, Some(_)) if offer.noiommu && offer.cdev.is_none() => choice(
+            Interface::Group,
+            "no-IOMMU mode, no isolation; the kernel offers no no-IOMMU cdev",
+        ),
         (None, Some(_)) if offer.cdev.is_none() => {
             choice(Interface::Group, "the kernel offers no device cdev")
         }
@@ -173,6 +181,11 @@ pub fn choose(
                 choice(Interface::Group, "this user may not open /dev/iommu")
             } else if cdev_denied {
                 choice(Interface::Group, "this user may not open the device cdev")
+            } else if offer.noiommu {
+                choice(
+                    Interface::Cdev,
+                    "no-IOMMU mode, no isolation; the kernel offers the no-IOMMU cdev",
+                )
             } else {
                 choice(Interface::Cdev, "the kernel offers it")
             }
@@ -228,15 +241,30 @@ mod tests {
             (
                 Offer {
                     noiommu: true,
-                    ..offer(Some(Access::Granted), Access::Granted)
+                    ..offer(None, Access::Granted)
                 },
-                "a no-IOMMU group",
+                "no-IOMMU mode, no isolation; the kernel offers no no-IOMMU cdev",
             ),
         ] {
             let choice = choose(EDU, None, &offer).unwrap();
             assert_eq!(choice.interface, Interface::Group, "{offer:?}");
             assert_eq!(choice.reason, reason);
         }
+    }
+
+    #[test]
+    fn a_no_iommu_device_takes_its_cdev_when_the_kernel_offers_one() {
+        let noiommu = |cdev| Offer {
+            noiommu: true,
+            ..offer(cdev, Access::Granted)
+        };
+        let offered = noiommu(Some(Access::Granted));
+        let choice = choose(EDU, None, &offered).unwrap();
+        assert_eq!(choice.interface, Interface::Cdev);
+        assert!(choice.reason.contains("no isolation"), "{}", choice.reason);
+        assert_eq!(chosen(Some(Interface::Group), &offered), Interface::Group);
+        let err = choose(EDU, Some(Interface::Cdev), &noiommu(None)).unwrap_err();
+        assert!(err.to_string().contains("CONFIG_IOMMUFD_NOIOMMU"), "{err}");
     }
 
     #[test]

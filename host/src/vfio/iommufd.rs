@@ -12,6 +12,12 @@
 //! regions (the MSI window on x86). The DMA pool allocates IOVAs in those ranges and maps with
 //! `IOMMU_IOAS_MAP` at fixed IOVAs ([`super::mapper`]).
 //!
+//! A device in VFIO's no-IOMMU mode has a cdev of its own on kernels with
+//! `CONFIG_IOMMUFD_NOIOMMU` (`/dev/vfio/devices/noiommu-vfioN`, opened with `CAP_SYS_RAWIO`
+//! only): it is bound to an iommufd the same way (the kernel refuses a negative one), but
+//! attached to no IOAS ([`open_noiommu_device`]); its DMA goes to physical addresses, from the
+//! pool the no-IOMMU group uses, with no isolation.
+//!
 //! Each device gets its own iommufd and IOAS ([`Ioas`]), so one device's mappings are not in
 //! another's domain. Closing the device's file unbinds it; the IOAS and its mappings go when the
 //! pool, which holds the iommufd, is dropped.
@@ -148,14 +154,7 @@ pub(super) fn open_device(
     unsafe { ioctl::iommu_ioas_alloc(iommufd.as_raw_fd(), &mut alloc) }
         .map_err(|e| ioctl_error("IOMMU_IOAS_ALLOC", e))?;
     let id = alloc.out_ioas_id;
-    let device = open_node(&sysfs.path(node).to_string_lossy())?;
-    let mut bind = bind(iommufd.as_raw_fd());
-    // SAFETY: `device` is a VFIO device cdev and `bind` names an open iommufd.
-    if let Err(e) = unsafe { ioctl::device_bind_iommufd(device.as_raw_fd(), &mut bind) } {
-        // Closed first, so that this process is not among the holders the caller looks for.
-        drop(device);
-        return Err(bind_failed(e));
-    }
+    let device = bound_device(sysfs, node, &iommufd, bind_failed)?;
     let mut attach = attach(id);
     // SAFETY: `device` is a VFIO device cdev bound to `iommufd`, and `attach` a valid argument.
     unsafe { ioctl::device_attach_iommufd_pt(device.as_raw_fd(), &mut attach) }.map_err(|e| {
@@ -189,6 +188,42 @@ pub(super) fn open_device(
         pool,
     });
     Ok((device, ioas))
+}
+
+/// Opens the device cdev `node` and binds it to `iommufd`.
+///
+/// `bind_failed` turns a refused bind into the error that says why.
+fn bound_device(
+    sysfs: &Sysfs,
+    node: &str,
+    iommufd: &OwnedFd,
+    bind_failed: impl FnOnce(nix::errno::Errno) -> HostError,
+) -> Result<OwnedFd, HostError> {
+    let device = open_node(&sysfs.path(node).to_string_lossy())?;
+    let mut bind = bind(iommufd.as_raw_fd());
+    // SAFETY: `device` is a VFIO device cdev and `bind` names an open iommufd.
+    if let Err(e) = unsafe { ioctl::device_bind_iommufd(device.as_raw_fd(), &mut bind) } {
+        // Closed first, so that this process is not among the holders the caller looks for.
+        drop(device);
+        return Err(bind_failed(e));
+    }
+    Ok(device)
+}
+
+/// Opens the no-IOMMU cdev `node` (`/dev/vfio/devices/noiommu-vfio0`) and binds it to a new
+/// iommufd, attaching it to no IOAS; returns the device's file.
+///
+/// The iommufd is closed on return: the bound device holds the kernel's reference to it until
+/// the device's file closes, and there is nothing to map in it.
+///
+/// `bind_failed` turns a refused bind into the error that says why.
+pub(super) fn open_noiommu_device(
+    sysfs: &Sysfs,
+    node: &str,
+    bind_failed: impl FnOnce(nix::errno::Errno) -> HostError,
+) -> Result<OwnedFd, HostError> {
+    let iommufd = open_node(&sysfs.path(IOMMUFD_PATH).to_string_lossy())?;
+    bound_device(sysfs, node, &iommufd, bind_failed)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use drydock_host::function::{IrqKind, PciFunction};
 use drydock_host::irq;
 use drydock_host::mmio;
 use drydock_host::pci::PciDeviceRef;
-use drydock_host::sysfs::{Sysfs, NOIOMMU_MODE_PARAMETER};
+use drydock_host::sysfs::{Sysfs, NOIOMMU_CDEV_PREFIX, NOIOMMU_MODE_PARAMETER};
 use drydock_host::uio;
 use drydock_host::vfio::{self, VfioFunction, VfioOptions};
 use kernel::bindings;
@@ -806,7 +806,8 @@ fn set_noiommu_mode(on: bool) -> CaseResult {
 
 /// With VFIO's no-IOMMU mode on, vfio-pci takes edu into a `vfio-noiommu` group with the node
 /// `/dev/vfio/noiommu-<N>`, and the edu driver's binary runs its self-test through it (factorials,
-/// a DMA round trip to physical addresses, MSI), logging what it logs in the kernel. The mode is
+/// a DMA round trip to physical addresses, MSI), logging what it logs in the kernel; as `_cdev`,
+/// through the device's no-IOMMU cdev (`/dev/vfio/devices/noiommu-vfioN`) instead. The mode is
 /// switched off again and edu released, so later cases see the kernel as it booted.
 pub fn drydock_vfio_noiommu_edu() -> CaseResult {
     let address = edu::address();
@@ -850,13 +851,32 @@ fn run_edu_without_iommu(address: &str) -> CaseResult {
         .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;
     println!("--- kernel log ---\n{log}");
     in_kernel::check_expected(in_kernel::EDU.expected, &lines)?;
-    // The kernel's own record that a process opened the device through a no-IOMMU group.
-    ensure!(
-        log.contains(&format!(
-            "{address}: vfio-noiommu device opened by user (edu:"
-        )),
-        "the kernel did not log that the edu driver opened {address} in no-IOMMU mode"
-    );
+    // The kernel records a process opening the device through a no-IOMMU group, not through the
+    // no-IOMMU cdev; the run's interface is the one the case's process set for the driver's.
+    let opened = log.contains(&format!(
+        "{address}: vfio-noiommu device opened by user (edu:"
+    ));
+    match vfio::Interface::requested(None).map_err(|e| e.to_string())? {
+        Some(vfio::Interface::Cdev) => {
+            let cdev = Sysfs::system()
+                .vfio_cdev(address)
+                .ok_or_else(|| format!("{address} has no VFIO device cdev"))?;
+            println!("{address}: VFIO device cdev {cdev}");
+            ensure!(
+                cdev.starts_with(NOIOMMU_CDEV_PREFIX),
+                "{address}'s cdev {cdev} is not a no-IOMMU one"
+            );
+            ensure!(
+                !opened,
+                "the kernel logged that the edu driver opened {address} through its group, not \
+                 its no-IOMMU cdev"
+            );
+        }
+        _ => ensure!(
+            opened,
+            "the kernel did not log that the edu driver opened {address} in no-IOMMU mode"
+        ),
+    }
     Ok(())
 }
 

@@ -387,7 +387,7 @@ pub const CASES: &[Case] = &[
         name: "drydock_vfio_noiommu_edu",
         iommu: OFF,
         needs: VFIO_NOIOMMU,
-        vfio: ONE_INTERFACE,
+        vfio: BOTH_INTERFACES,
         // VFIO warns when it makes a no-IOMMU group (binding edu) and when a process opens a
         // device through one; the case asserts the second.
         expected_kernel_messages: &[
