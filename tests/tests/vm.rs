@@ -1,11 +1,12 @@
 //! Guest cases as `cargo test` tests.
 //!
 //! Every case the guest runner lists becomes one test per guest profile whose IOMMU mode it
-//! runs under and whose kernel offers the features it needs, named `[<profile>] <case>` (the brackets keep `[iommu]` from matching
-//! `[noiommu]` in a filter). Each profile's guest boots once, on the first of its
-//! tests that runs, with exactly the cases the command line selected; profiles with no
-//! selected case do not boot. So `cargo test --test vm -- '[noiommu]'` boots one guest, and
-//! `cargo test --test vm -- vfio_` boots each profile that has a matching case.
+//! runs under and whose kernel offers the features it needs, named `[<profile>] <case>` (the
+//! brackets keep `[iommu]` from matching `[noiommu]` in a filter). Each profile's guest boots
+//! once, on the first of its tests that runs, with exactly the cases the command line selected;
+//! profiles with no selected case do not boot. So `cargo test --test vm -- '[noiommu]'` boots one
+//! guest, and `cargo test --test vm -- vfio_` boots each profile that has a matching case. The
+//! test threads boot different profiles' guests at once (see `boots_first`).
 //!
 //! A failure shows the case's output and the guest's kernel log; see `drydock_tests::suite`.
 
@@ -61,33 +62,57 @@ fn trials(args: &Arguments, binaries: &GuestBinaries, cases: &[CaseInfo]) -> Vec
             move || Err(message.into()),
         ));
     }
+    let mut by_profile = Vec::new();
     for profile in PROFILES {
-        let in_profile: Vec<&CaseInfo> = cases.iter().filter(|c| profile.runs(c)).collect();
         // libtest-mimic filters by the same rule when it runs the trials; applying it here too
-        // tells which cases the boot must run.
-        let plan = in_profile
-            .iter()
-            .filter(|c| {
+        // tells which cases the boot must run. They come first, so the profile's first trial
+        // that runs is its first in the list (see `boots_first`).
+        let (planned, unplanned): (Vec<&CaseInfo>, Vec<&CaseInfo>) =
+            cases.iter().filter(|c| profile.runs(c)).partition(|c| {
                 let probe = Trial::test(test_name(profile, c), || Ok(()));
                 !args.is_filtered_out(&probe)
-            })
-            .map(|c| (*c).clone())
-            .collect();
+            });
         let run = Arc::new(ProfileRun {
             profile,
             binaries: binaries.clone(),
-            plan,
+            plan: planned.iter().map(|c| (*c).clone()).collect(),
             report: OnceLock::new(),
         });
-        for case in in_profile {
-            let run = Arc::clone(&run);
-            let name = case.name.clone();
-            trials.push(Trial::test(test_name(profile, case), move || {
-                run.report().result(&name).map_err(Into::into)
-            }));
-        }
+        let profile_trials: Vec<Trial> = planned
+            .iter()
+            .chain(&unplanned)
+            .map(|case| {
+                let run = Arc::clone(&run);
+                let name = case.name.clone();
+                Trial::test(test_name(profile, case), move || {
+                    run.report().result(&name).map_err(Into::into)
+                })
+            })
+            .collect();
+        by_profile.push((planned.len(), profile_trials));
     }
+    trials.extend(boots_first(by_profile));
     trials
+}
+
+/// Orders the trials so that the test threads boot different profiles' guests at once.
+///
+/// libtest-mimic hands the trials to its threads (one per CPU) in order, and the first trial of a
+/// profile boots its guest while the profile's other trials wait for that boot's report. In the
+/// profiles' own order every thread would wait on the same boot; here the first trial of each
+/// profile comes first, the profile with the most planned cases leading, so each thread boots a
+/// guest of its own and the longest boot starts first. The waiting trials follow.
+fn boots_first(mut by_profile: Vec<(usize, Vec<Trial>)>) -> Vec<Trial> {
+    by_profile.sort_by_key(|(planned, _)| std::cmp::Reverse(*planned));
+    let mut first = Vec::new();
+    let mut rest = Vec::new();
+    for (_, trials) in by_profile {
+        let mut trials = trials.into_iter();
+        first.extend(trials.next());
+        rest.extend(trials);
+    }
+    first.extend(rest);
+    first
 }
 
 fn test_name(profile: &Profile, case: &CaseInfo) -> String {
