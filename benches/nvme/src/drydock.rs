@@ -16,7 +16,7 @@ use kernel::pci;
 use kernel::prelude::GFP_KERNEL;
 use kernel::time::Delta;
 
-use crate::stats::{CpuTime, Latencies, Measurement};
+use crate::stats::{CpuSample, CpuTime, Latencies, Measurement};
 use crate::workload::{Op, Rng, Workload, IO_SIZE};
 
 /// A controller handed to vfio-pci by the host binding policy ([`binding::bind`], what `drydock
@@ -177,7 +177,7 @@ pub fn run(
                 })
                 .collect();
             sleep_until(measure_from);
-            let cpu_start = CpuTime::now();
+            let cpu_start = CpuSample::now();
             sleep_until(until);
             let cpu = CpuTime::since(cpu_start);
             let mut latencies = Latencies::default();

@@ -7,10 +7,13 @@
 //! - [`drydock`]: opens a controller through VFIO into a drydock bus with the driver loaded, and
 //!   runs workloads on the driver's [`drydock_nvme::Queue`]s, one thread per queue;
 //! - [`uring`]: runs the same workloads on a block device of the kernel's nvme driver, with
-//!   `O_DIRECT` and io_uring at the same queue depth, one ring per thread;
+//!   `O_DIRECT` and io_uring at the same queue depth, one ring per thread, interrupt driven or
+//!   polled;
+//! - [`poll_queues`]: gives the kernel's nvme driver the poll queues its polled path needs;
+//! - [`huge_pages`]: reserves 2 MiB huge pages and chooses the pages of drydock's DMA memory;
 //! - [`integrity`]: writes patterns across a namespace, runs mixed reads and writes at mixed
 //!   sizes and queue depths checking every block read, and reads everything back;
-//! - [`report`]: the side-by-side table (text, Markdown, CSV) and an SVG chart;
+//! - [`report`]: the side-by-side table (text, Markdown, CSV) and SVG charts of IOPS and latency;
 //! - [`chart`]: the SVG bar charts, on a round value axis;
 //! - [`host`]: the chart of the host benchmarks' ratios (`drydock-benches`, criterion).
 //!
@@ -20,7 +23,9 @@
 pub mod chart;
 pub mod drydock;
 pub mod host;
+pub mod huge_pages;
 pub mod integrity;
+pub mod poll_queues;
 pub mod report;
 pub mod stats;
 pub mod uring;

@@ -2,41 +2,52 @@
 //!
 //! ```text
 //! nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-//!            [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
+//!            [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll]
+//!            [--only TEXT] [--repeat N] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
 //! nvme-bench chart RESULTS.CSV
+//! nvme-bench latency-chart RESULTS.CSV
 //! nvme-bench host-chart HOST.CSV
 //! ```
 //!
 //! The first form runs 4 KiB random reads and writes at queue depth 1 and 32, on one and two
-//! queues, on the controller at `--drydock` through drydock's driver (polled queues, interrupt
-//! driven queues, polled queues with shadow doorbells) and on the controller at `--kernel`
-//! through the kernel's nvme driver with io_uring; prints the table and writes it with a chart to
-//! `--out`; with `--repeat N` the whole matrix runs N times and the table shows the median runs
-//! and the range of the ratios. It must run as root on a machine whose two controllers are
-//! identical (drydock's test guest: `drydock-vm nvme-bench`). The second form runs the
-//! data-integrity check; the third keeps 32 random writes in flight until the process is killed
-//! (a guest test kills it with SIGKILL, then checks that the driver starts again). The fourth
-//! prints the chart of a run's `results.csv` again (its `iops.svg`), as the report draws it now.
-//! The fifth prints the chart of the host benchmarks' ratios (`benches/results/host.csv`).
+//! queues, on the controller at `--drydock` through drydock's driver (polled queues with DMA
+//! memory in 2 MiB huge pages and in 4 KiB pages, interrupt driven queues, polled queues with
+//! shadow doorbells) and on the controller at `--kernel` through the kernel's nvme driver with
+//! io_uring (interrupt driven, polled, polled with a submission thread); it reserves huge pages
+//! and gives the kernel's driver poll queues for the run. It prints the table and writes it with
+//! charts to `--out`; with `--repeat N` the whole matrix runs N times and the table shows the
+//! median runs and the range of the ratios. It must run as root on a machine whose two controllers
+//! are identical (drydock's test guest: `drydock-vm nvme-bench`). The second form runs the
+//! data-integrity check; the third keeps 32 random writes in flight until the process is killed (a
+//! guest test kills it with SIGKILL, then checks that the driver starts again). The fourth prints
+//! the chart of a run's `results.csv` again (its `iops.svg`), as the report draws it now, and the
+//! fifth its latency chart (`latency.svg`). The last prints the chart of the host benchmarks'
+//! ratios (`benches/results/host.csv`).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use drydock_host::dma::huge::PagePolicy;
 use drydock_host::{exit_status, log_filter};
 use nvme_bench::drydock::{self, Drydock, VfioBinding};
-use nvme_bench::report::{Report, KERNEL};
-use nvme_bench::stats::Measurement;
+use nvme_bench::huge_pages::{self, PageUse, Reservation};
+use nvme_bench::poll_queues::PollQueues;
+use nvme_bench::report::Report;
+use nvme_bench::stats::{self, Measurement};
+use nvme_bench::uring::Mode;
 use nvme_bench::workload::{Op, Workload};
 use nvme_bench::{integrity, uring};
 
 const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-             [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
+             [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll]
+             [--only TEXT] [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
   nvme-bench hammer BDF
   nvme-bench chart RESULTS.CSV
+  nvme-bench latency-chart RESULTS.CSV
   nvme-bench host-chart HOST.CSV";
 
 /// The exit statuses, after the usage.
@@ -68,6 +79,8 @@ enum Command {
     Hammer(String),
     /// Prints the chart of the `results.csv` at this path.
     Chart(String),
+    /// Prints the latency chart of the `results.csv` at this path.
+    LatencyChart(String),
     /// Prints the chart of the host benchmarks' CSV at this path.
     HostChart(String),
 }
@@ -88,7 +101,8 @@ fn main() -> ExitCode {
         Ok(Command::Bench(options)) => bench(&options),
         Ok(Command::Integrity { address, ios }) => integrity_main(&address, ios),
         Ok(Command::Hammer(address)) => hammer(&address),
-        Ok(Command::Chart(path)) => chart(&path),
+        Ok(Command::Chart(path)) => chart(&path, Report::svg),
+        Ok(Command::LatencyChart(path)) => chart(&path, Report::latency_svg),
         Ok(Command::HostChart(path)) => host_chart(&path),
         Err(problem) => {
             eprintln!("nvme-bench: {problem}; see `nvme-bench --help`");
@@ -127,6 +141,10 @@ fn parse_command(args: &[String]) -> Result<Command, String> {
             [path] => Ok(Command::Chart(path.clone())),
             _ => Err("chart takes the path of a results.csv".into()),
         },
+        Some("latency-chart") => match &args[1..] {
+            [path] => Ok(Command::LatencyChart(path.clone())),
+            _ => Err("latency-chart takes the path of a results.csv".into()),
+        },
         Some("host-chart") => match &args[1..] {
             [path] => Ok(Command::HostChart(path.clone())),
             _ => Err("host-chart takes the path of a host benchmarks' CSV".into()),
@@ -142,9 +160,17 @@ fn parse(args: &[String]) -> Result<Options, String> {
         seconds: 5.0,
         warmup: 1.0,
         region_mib: 64,
-        variants: ["polled", "interrupts", "shadow", "kernel"]
-            .map(String::from)
-            .to_vec(),
+        variants: [
+            "polled",
+            "polled-4k",
+            "interrupts",
+            "shadow",
+            "kernel",
+            "kernel-iopoll",
+            "kernel-sqpoll",
+        ]
+        .map(String::from)
+        .to_vec(),
         only: None,
         out: None,
         repeat: 1,
@@ -243,6 +269,21 @@ impl Progress {
     }
 }
 
+/// The 2 MiB huge pages nvme-bench reserves for drydock's DMA memory, if fewer are.
+const HUGE_PAGES: u64 = 32;
+
+/// The poll queues nvme-bench gives the kernel's nvme driver for its polled variants.
+const POLL_QUEUES: u32 = 1;
+
+/// How a drydock driver instance is set up for its runs.
+#[derive(Clone, Copy)]
+struct Instance {
+    /// With shadow doorbells.
+    shadow: bool,
+    /// The pages of its DMA memory.
+    pages: PagePolicy,
+}
+
 fn bench(options: &Options) -> Result<(), String> {
     let workloads = workloads(options);
     let wants = |v: &str| options.variants.iter().any(|w| w == v);
@@ -250,60 +291,135 @@ fn bench(options: &Options) -> Result<(), String> {
         .into_iter()
         .filter(|m| wants(m))
         .collect();
-    let per_workload =
-        drydock_modes.len() + usize::from(wants("shadow")) + usize::from(wants("kernel"));
+    let kernel_modes: Vec<Mode> = [
+        ("kernel", Mode::Interrupts),
+        ("kernel-iopoll", Mode::Iopoll),
+        ("kernel-sqpoll", Mode::Sqpoll),
+    ]
+    .into_iter()
+    .filter(|(variant, _)| wants(variant))
+    .map(|(_, mode)| mode)
+    .collect();
+    let per_workload = drydock_modes.len()
+        + usize::from(wants("polled-4k"))
+        + usize::from(wants("shadow"))
+        + kernel_modes.len();
     let mut progress = Progress {
         index: 0,
         total: options.repeat * workloads.len() * per_workload,
     };
-    let kernel_device = if wants("kernel") {
-        Some(uring::block_device(&options.kernel)?)
-    } else {
-        None
+    let mut notes = Vec::new();
+    let mut note = |text: String| {
+        eprintln!("nvme-bench: {text}");
+        notes.push(text);
     };
+    // The kernel's polled variants need poll queues, which its interrupt-driven one does not
+    // use: one controller setup serves all three.
+    let (_poll_queues, kernel_device) = if kernel_modes.is_empty() {
+        (None, None)
+    } else if kernel_modes.iter().any(|m| *m != Mode::Interrupts) {
+        let (poll, device) = PollQueues::enable(&options.kernel, POLL_QUEUES)?;
+        note(poll.summary.clone());
+        (Some(poll), Some(device))
+    } else {
+        (None, Some(uring::block_device(&options.kernel)?))
+    };
+    let uses_drydock = !drydock_modes.is_empty() || wants("polled-4k") || wants("shadow");
+    // The drydock variants other than `polled-4k` take huge pages, and fail rather than fall
+    // back if there are none; without a reserve, they take what the pool finds.
+    let mut huge = PagePolicy::Auto;
+    let _reservation = uses_drydock.then(|| {
+        let reservation = Reservation::make(HUGE_PAGES);
+        if reservation.available {
+            huge = PagePolicy::Huge;
+        }
+        note(format!(
+            "{}; drydock's DMA memory: {} for `drydock polled, 4 KiB pages`, {} for the other \
+             drydock variants",
+            reservation.summary,
+            "4 KiB pages (DRYDOCK_DMA_PAGES=base)",
+            if reservation.available {
+                "2 MiB huge pages (DRYDOCK_DMA_PAGES=huge)"
+            } else {
+                "what the pool finds (DRYDOCK_DMA_PAGES=auto: no huge page is free)"
+            }
+        ));
+        reservation
+    });
+    note(match stats::irq_time_accounting() {
+        Some(true) => "The kernel times interrupts exactly (CONFIG_IRQ_TIME_ACCOUNTING): the \
+                       irq+softirq column is exact"
+            .into(),
+        Some(false) => "The kernel has no CONFIG_IRQ_TIME_ACCOUNTING (no irqtime_account_irq in \
+                        /proc/kallsyms): the irq+softirq column is sampled at the tick, and \
+                        interrupts count in the time of the task they interrupt"
+            .into(),
+        None => "Whether the kernel times interrupts exactly is unknown (/proc/kallsyms \
+                 unreadable)"
+            .into(),
+    });
     // The controller stays with vfio-pci from the first drydock run to the end, when it goes
     // back to the driver it had, if this took it from one.
-    let _binding = if drydock_modes.is_empty() && !wants("shadow") {
-        None
-    } else {
+    let _binding = if uses_drydock {
         Some(VfioBinding::take(&options.drydock)?)
+    } else {
+        None
     };
+    let mut page_use = PageUse::default();
     let mut measurements = Vec::new();
     // Every variant of a workload runs back to back, so that a change in the load of the host
     // (a shared machine) falls on all of them alike; the matrix is repeated `--repeat` times.
     for _ in 0..options.repeat {
         for workload in &workloads {
-            if !drydock_modes.is_empty() {
-                measurements.extend(drydock_runs(
+            let mut drydock = |instance: Instance, modes: &[&str]| {
+                drydock_runs(
                     options,
                     workload,
-                    false,
-                    &drydock_modes,
+                    instance,
+                    modes,
                     &mut progress,
-                )?);
+                    &mut page_use,
+                )
+            };
+            if !drydock_modes.is_empty() {
+                let instance = Instance {
+                    shadow: false,
+                    pages: huge,
+                };
+                measurements.extend(drydock(instance, &drydock_modes)?);
+            }
+            if wants("polled-4k") {
+                let instance = Instance {
+                    shadow: false,
+                    pages: PagePolicy::Base,
+                };
+                measurements.extend(drydock(instance, &["polled"])?);
             }
             // A driver instance of its own (probe: controller reset), as shadow doorbells cannot
             // be turned off without one.
             if wants("shadow") {
-                measurements.extend(drydock_runs(
-                    options,
-                    workload,
-                    true,
-                    &["polled"],
-                    &mut progress,
-                )?);
+                let instance = Instance {
+                    shadow: true,
+                    pages: huge,
+                };
+                measurements.extend(drydock(instance, &["polled"])?);
             }
             if let Some(path) = &kernel_device {
-                measurements.push(progress.run(KERNEL, workload, |show| {
-                    uring::run(path, workload, KERNEL, show)
-                })?);
+                for &mode in &kernel_modes {
+                    measurements.push(progress.run(mode.label(), workload, |show| {
+                        uring::run(path, workload, mode, show)
+                    })?);
+                }
             }
         }
+    }
+    if uses_drydock {
+        note(page_use.summary());
     }
 
     let report = Report {
         measurements,
-        setup: setup(options),
+        setup: setup(options, &notes),
     };
     println!("{}", report.markdown());
     if let Some(out) = &options.out {
@@ -315,39 +431,45 @@ fn bench(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Binds drydock's driver to the controller (with shadow doorbells if `shadow`) and runs
-/// `workload` in each of `modes` ("polled", "interrupts").
+/// Binds drydock's driver to the controller as `instance` says and runs `workload` in each of
+/// `modes` ("polled", "interrupts"); records the huge pages in use in `page_use`.
 fn drydock_runs(
     options: &Options,
     workload: &Workload,
-    shadow: bool,
+    instance: Instance,
     modes: &[&str],
     progress: &mut Progress,
+    page_use: &mut PageUse,
 ) -> Result<Vec<Measurement>, String> {
+    huge_pages::select(instance.pages);
     let device = Drydock::open(&options.drydock)?;
     device.with(|dev, ctrl| {
-        if shadow {
+        if instance.shadow {
             ctrl.enable_shadow_doorbells(dev)
                 .map_err(|e| format!("enabling shadow doorbells: {e:?}"))?;
         }
         let mut measurements = Vec::new();
         for mode in modes {
             let interrupts = *mode == "interrupts";
-            let label = match (shadow, interrupts) {
-                (true, _) => "drydock polled, shadow doorbells",
-                (false, true) => "drydock interrupts",
-                (false, false) => "drydock polled",
+            let label = match (instance.shadow, interrupts, instance.pages) {
+                (true, _, _) => "drydock polled, shadow doorbells",
+                (false, true, _) => "drydock interrupts",
+                (false, false, PagePolicy::Base) => "drydock polled, 4 KiB pages",
+                (false, false, _) => "drydock polled",
             };
             measurements.push(progress.run(label, workload, |show| {
                 drydock::run(dev, ctrl, workload, interrupts, label, show)
             })?);
         }
+        // The driver's DMA chunks are still mapped.
+        page_use.sample(instance.pages);
         Ok(measurements)
     })?
 }
 
-/// A description of the machine and the options, for the results file.
-fn setup(options: &Options) -> String {
+/// A description of the machine, the options and what nvme-bench set up (`notes`), for the
+/// results file.
+fn setup(options: &Options, notes: &[String]) -> String {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let cpuinfo = read("/proc/cpuinfo");
     let model = cpuinfo
@@ -365,21 +487,22 @@ fn setup(options: &Options) -> String {
         "Kernel {}, {cpus} CPU(s) ({model}). drydock's driver on {} (VFIO), the kernel's nvme \
          driver on {} (io_uring, O_DIRECT, registered buffers and file). 4 KiB random I/O over \
          the first {} MiB, {} s measured after {} s of warm-up per run; one thread per queue; \
-         every variant of a workload back to back, the matrix {} time(s).",
+         every variant of a workload back to back, the matrix {} time(s). {}.",
         release.trim(),
         options.drydock,
         options.kernel,
         options.region_mib,
         options.seconds,
         options.warmup,
-        options.repeat
+        options.repeat,
+        notes.join(". ")
     )
 }
 
-/// Prints the SVG chart of the run whose `results.csv` is at `path`.
-fn chart(path: &str) -> Result<(), String> {
+/// Prints the SVG chart `draw` draws of the run whose `results.csv` is at `path`.
+fn chart(path: &str, draw: fn(&Report) -> String) -> Result<(), String> {
     let csv = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
-    print!("{}", Report::from_csv(&csv)?.svg());
+    print!("{}", draw(&Report::from_csv(&csv)?));
     Ok(())
 }
 

@@ -1,7 +1,9 @@
-//! The side-by-side report: a table (text, Markdown and CSV) and an SVG chart.
+//! The side-by-side report: a table (text, Markdown and CSV) and SVG charts of IOPS and latency.
 //!
 //! Each workload is one group: drydock's variants and the kernel's, with every drydock variant's
-//! ratio to the kernel (IOPS ratio above 1 and latency ratio below 1 favour drydock).
+//! ratios to the kernel variant of its kind ([`partner`]): a polled drydock variant to the
+//! kernel's polled io_uring (`IOPOLL`), the interrupt-driven one to the kernel's interrupt-driven
+//! io_uring. An IOPS ratio above 1, and latency and CPU ratios below 1, favour drydock.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,8 +13,35 @@ use crate::chart::{Bar, BarChart, Group};
 use crate::stats::{CpuTime, LatencySummary, Measurement};
 use crate::workload::{Op, Workload};
 
-/// The label of the kernel's measurements, which the ratios divide by.
+/// The label of the kernel's interrupt-driven measurements.
 pub const KERNEL: &str = "kernel io_uring";
+
+/// The label of the kernel's polled measurements (`IORING_SETUP_IOPOLL` on poll queues).
+pub const KERNEL_IOPOLL: &str = "kernel io_uring IOPOLL";
+
+/// The label of the kernel's polled measurements with a submission thread
+/// (`IORING_SETUP_IOPOLL` and `IORING_SETUP_SQPOLL`).
+pub const KERNEL_SQPOLL: &str = "kernel io_uring IOPOLL+SQPOLL";
+
+/// The kernel variant whose run a variant called `driver` is compared with, if any: none for the
+/// kernel's own variants; the interrupt-driven io_uring for a variant whose name says
+/// "interrupts"; for any other (polled) variant, the polled io_uring ([`KERNEL_IOPOLL`]) if the
+/// run has it, else the interrupt-driven one.
+pub fn partner<'a>(
+    driver: &str,
+    drivers: impl IntoIterator<Item = &'a str>,
+) -> Option<&'static str> {
+    if driver.starts_with("kernel ") {
+        return None;
+    }
+    if driver.contains("interrupts") {
+        return Some(KERNEL);
+    }
+    let drivers: Vec<&str> = drivers.into_iter().collect();
+    [KERNEL_IOPOLL, KERNEL]
+        .into_iter()
+        .find(|kernel| drivers.contains(kernel))
+}
 
 /// A finished benchmark: every measurement, in run order.
 pub struct Report {
@@ -20,6 +49,22 @@ pub struct Report {
     pub measurements: Vec<Measurement>,
     /// Free text on how the run was made (machine, guest, options).
     pub setup: String,
+}
+
+/// A variant's median run against its [`partner`]'s.
+struct Ratios {
+    /// The kernel variant compared with.
+    partner: &'static str,
+    /// IOPS over the partner's.
+    iops: f64,
+    /// Mean latency over the partner's.
+    latency: f64,
+    /// The machine's CPU time per I/O over the partner's.
+    cpu: f64,
+    /// The smallest IOPS ratio of runs made back to back.
+    low: f64,
+    /// The largest.
+    high: f64,
 }
 
 /// The runs of one driver on one workload, and the median one (by IOPS).
@@ -61,13 +106,12 @@ impl Report {
         groups
     }
 
-    /// A cell's median IOPS and mean latency relative to the kernel's on the same workload, and
-    /// the smallest and largest IOPS ratio of runs made back to back (the i-th of each).
-    fn ratios(cells: &[Cell<'_>], cell: &Cell<'_>) -> Option<(f64, f64, f64, f64)> {
-        let kernel = cells.iter().find(|k| k.driver == KERNEL)?;
-        if cell.driver == KERNEL {
-            return None;
-        }
+    /// A cell's median IOPS, mean latency and machine CPU time per I/O relative to those of its
+    /// [`partner`] on the same workload, and the smallest and largest IOPS ratio of runs made
+    /// back to back (the i-th of each).
+    fn ratios(cells: &[Cell<'_>], cell: &Cell<'_>) -> Option<Ratios> {
+        let name = partner(cell.driver, cells.iter().map(|c| c.driver))?;
+        let kernel = cells.iter().find(|k| k.driver == name)?;
         let (m, k) = (cell.median(), kernel.median());
         let paired = cell
             .runs
@@ -75,39 +119,45 @@ impl Report {
             .zip(&kernel.runs)
             .map(|(m, k)| m.iops() / k.iops().max(1e-9));
         let (low, high) = paired.fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r), hi.max(r)));
-        Some((
-            m.iops() / k.iops().max(1e-9),
-            m.latency.mean_us / k.latency.mean_us.max(1e-9),
+        Some(Ratios {
+            partner: name,
+            iops: m.iops() / k.iops().max(1e-9),
+            latency: m.latency.mean_us / k.latency.mean_us.max(1e-9),
+            cpu: m.machine_cpu_per_io_us() / k.machine_cpu_per_io_us().max(1e-9),
             low,
             high,
-        ))
+        })
     }
 
     /// The table as Markdown: the median run (by IOPS) of each driver on each workload, with
-    /// the ratios to the kernel's median run and, over repeated runs, the range of the ratios of
-    /// runs made back to back.
+    /// the ratios to its [`partner`]'s median run and, over repeated runs, the range of the IOPS
+    /// ratios of runs made back to back.
     pub fn markdown(&self) -> String {
         let mut out = String::from(
-            "| workload | driver | IOPS | ×kernel IOPS | range | mean µs | ×kernel latency | p50 µs | p99 µs | p99.9 µs | CPU µs/IO (process) | CPU µs/IO (machine) | runs | errors |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| workload | driver | IOPS | vs | ×IOPS | range | mean µs | ×latency | p50 µs | p99 µs | p99.9 µs | CPU µs/IO (process) | CPU µs/IO (machine) | ×CPU (machine) | irq+softirq µs/IO | runs | errors |\n\
+             |---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for (name, cells) in self.groups() {
             for cell in &cells {
                 let m = cell.median();
-                let (iops_ratio, range, latency_ratio) = Self::ratios(&cells, cell).map_or(
-                    (String::new(), String::new(), String::new()),
-                    |(i, l, low, high)| {
+                let (partner, iops_ratio, range, latency_ratio, cpu_ratio) =
+                    Self::ratios(&cells, cell).map_or(Default::default(), |r| {
                         let range = if cell.runs.len() > 1 {
-                            format!("{low:.2}–{high:.2}")
+                            format!("{:.2}–{:.2}", r.low, r.high)
                         } else {
                             String::new()
                         };
-                        (format!("{i:.2}"), range, format!("{l:.2}"))
-                    },
-                );
+                        (
+                            r.partner.to_owned(),
+                            format!("{:.2}", r.iops),
+                            range,
+                            format!("{:.2}", r.latency),
+                            format!("{:.2}", r.cpu),
+                        )
+                    });
                 let _ = writeln!(
                     out,
-                    "| {name} | {} | {:.0} | {iops_ratio} | {range} | {:.1} | {latency_ratio} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
+                    "| {name} | {} | {:.0} | {partner} | {iops_ratio} | {range} | {:.1} | {latency_ratio} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {cpu_ratio} | {:.1} | {} | {} |",
                     m.driver,
                     m.iops(),
                     m.latency.mean_us,
@@ -116,6 +166,7 @@ impl Report {
                     m.latency.p999_us,
                     m.process_cpu_per_io_us(),
                     m.machine_cpu_per_io_us(),
+                    m.irq_cpu_per_io_us(),
                     cell.runs.len(),
                     cell.runs.iter().map(|r| r.errors).sum::<u64>()
                 );
@@ -127,12 +178,12 @@ impl Report {
     /// Every run as CSV, in run order.
     pub fn csv(&self) -> String {
         let mut out = String::from(
-            "workload,driver,op,depth,queues,seconds,ios,iops,mean_us,p50_us,p99_us,p999_us,process_cpu_us_per_io,machine_cpu_us_per_io,errors\n",
+            "workload,driver,op,depth,queues,seconds,ios,iops,mean_us,p50_us,p99_us,p999_us,process_cpu_us_per_io,machine_cpu_us_per_io,irq_cpu_us_per_io,errors\n",
         );
         for m in &self.measurements {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{:.3},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{}",
+                "{},{},{},{},{},{:.3},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{}",
                 m.workload.name(),
                 m.driver,
                 m.workload.op,
@@ -147,6 +198,7 @@ impl Report {
                 m.latency.p999_us,
                 m.process_cpu_per_io_us(),
                 m.machine_cpu_per_io_us(),
+                m.irq_cpu_per_io_us(),
                 m.errors
             );
         }
@@ -160,17 +212,17 @@ impl Report {
         for (n, line) in csv.lines().enumerate().skip(1) {
             let bad = |what: &str| format!("line {}: {what}: {line}", n + 1);
             // The driver's name may hold a comma ("drydock polled, shadow doorbells"): it is what
-            // lies between the workload and the 13 fields after it.
+            // lies between the workload and the 14 fields after it.
             let mut fields: Vec<&str> = line
                 .split_once(',')
                 .map_or("", |(_, rest)| rest)
-                .rsplitn(14, ',')
+                .rsplitn(15, ',')
                 .collect();
             fields.reverse();
-            let [driver, op, depth, queues, secs, ios, _, mean, p50, p99, p999, cpu, busy, errors] =
+            let [driver, op, qd, qs, secs, ios, _, mean, p50, p99, p999, cpu, busy, irq, errs] =
                 fields[..]
             else {
-                return Err(bad("not 15 fields"));
+                return Err(bad("not 16 fields"));
             };
             let number = |text: &str| text.parse::<f64>().map_err(|_| bad("not a number"));
             let whole = |text: &str| text.parse::<u64>().map_err(|_| bad("not a whole number"));
@@ -186,14 +238,14 @@ impl Report {
                 driver: driver.to_owned(),
                 workload: Workload {
                     op,
-                    depth: whole(depth)? as usize,
-                    queues: whole(queues)? as usize,
+                    depth: whole(qd)? as usize,
+                    queues: whole(qs)? as usize,
                     duration: elapsed,
                     warmup: Duration::ZERO,
                     region: 0,
                 },
                 ios,
-                errors: whole(errors)?,
+                errors: whole(errs)?,
                 elapsed,
                 latency: LatencySummary {
                     mean_us: number(mean)?,
@@ -201,7 +253,11 @@ impl Report {
                     p99_us: number(p99)?,
                     p999_us: number(p999)?,
                 },
-                cpu: CpuTime::new(per_io(number(cpu)?), per_io(number(busy)?)),
+                cpu: CpuTime::new(
+                    per_io(number(cpu)?),
+                    per_io(number(busy)?),
+                    per_io(number(irq)?),
+                ),
             });
         }
         Ok(Report {
@@ -210,22 +266,66 @@ impl Report {
         })
     }
 
-    /// A bar chart of IOPS per workload and driver, with each drydock bar's ratio to the kernel.
+    /// A bar chart of the median IOPS per workload and driver, with each drydock bar's ratio to
+    /// its [`partner`].
     pub fn svg(&self) -> String {
+        self.chart(
+            "4 KiB random I/O: median IOPS (above each drydock bar, its ratio to the kernel's run \
+             of the same kind)",
+            |m| (m.iops(), format!("{:.0} IOPS", m.iops())),
+            |cells, cell| Self::ratios(cells, cell).map(|r| format!("{:.2}", r.iops)),
+            self.measurements
+                .iter()
+                .map(Measurement::iops)
+                .fold(1.0, f64::max),
+        )
+    }
+
+    /// A bar chart of the median run's latency percentiles per workload and driver: the bar is
+    /// the median latency (p50), the number above it the p99, both in µs.
+    pub fn latency_svg(&self) -> String {
+        self.chart(
+            "4 KiB random I/O: median latency in µs, bars p50 of the median run, p99 above them",
+            |m| {
+                let l = m.latency;
+                let title = format!(
+                    "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
+                    l.p50_us, l.p99_us, l.p999_us
+                );
+                (l.p50_us, title)
+            },
+            |_, cell| Some(format!("{:.0}", cell.median().latency.p99_us)),
+            0.0,
+        )
+    }
+
+    /// A bar chart of `value` (the bar's height and tooltip) of each driver's median run per
+    /// workload, with `note` above each bar; the axis reaches at least `max`.
+    fn chart(
+        &self,
+        title: &str,
+        value: impl Fn(&Measurement) -> (f64, String),
+        note: impl Fn(&[Cell<'_>], &Cell<'_>) -> Option<String>,
+        max: f64,
+    ) -> String {
         const COLORS: [&str; 6] = [
-            "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+            "#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2",
         ];
+        const KERNEL_COLORS: [&str; 3] = ["#d62728", "#ff7f0e", "#bcbd22"];
         let mut drivers: Vec<&str> = Vec::new();
         for m in &self.measurements {
             if !drivers.contains(&m.driver.as_str()) {
                 drivers.push(&m.driver);
             }
         }
-        let color = |driver: &str| {
-            if driver == KERNEL {
-                "#d62728"
-            } else {
-                COLORS[drivers.iter().position(|d| *d == driver).unwrap_or(0) % COLORS.len()]
+        let color = |driver: &str| match [KERNEL, KERNEL_IOPOLL, KERNEL_SQPOLL]
+            .iter()
+            .position(|k| *k == driver)
+        {
+            Some(kernel) => KERNEL_COLORS[kernel],
+            None => {
+                let ours = drivers.iter().filter(|d| !d.starts_with("kernel "));
+                COLORS[ours.take_while(|d| **d != driver).count() % COLORS.len()]
             }
         };
         let groups = self.groups().into_iter().map(|(name, cells)| Group {
@@ -234,36 +334,31 @@ impl Report {
                 .enumerate()
                 .filter_map(|(slot, driver)| {
                     let cell = cells.iter().find(|c| c.driver == *driver)?;
-                    let iops = cell.median().iops();
+                    let (value, title) = value(cell.median());
                     Some(Bar {
                         slot,
-                        value: iops,
+                        value,
                         fill: color(driver),
-                        title: format!("{driver}: {iops:.0} IOPS"),
-                        note: Self::ratios(&cells, cell).map(|(ratio, ..)| format!("{ratio:.2}")),
+                        title: format!("{driver}: {title}"),
+                        note: note(&cells, cell),
                     })
                 })
                 .collect(),
             label: name,
         });
         BarChart {
-            title: "4 KiB random I/O: median IOPS (ratio to the kernel's nvme driver above each \
-                    drydock bar)"
-                .into(),
+            title: title.into(),
             slots: drivers.len(),
             groups: groups.collect(),
-            max: self
-                .measurements
-                .iter()
-                .map(Measurement::iops)
-                .fold(1.0, f64::max),
+            max,
             reference: None,
             legend: drivers.iter().map(|d| (d.to_string(), color(d))).collect(),
         }
         .svg()
     }
 
-    /// Writes `results.md` (setup and table), `results.csv` and `iops.svg` into `dir`.
+    /// Writes `results.md` (setup and table), `results.csv`, `iops.svg` and `latency.svg` into
+    /// `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(
@@ -271,7 +366,8 @@ impl Report {
             format!("# NVMe benchmark\n\n{}\n\n{}", self.setup, self.markdown()),
         )?;
         std::fs::write(dir.join("results.csv"), self.csv())?;
-        std::fs::write(dir.join("iops.svg"), self.svg())
+        std::fs::write(dir.join("iops.svg"), self.svg())?;
+        std::fs::write(dir.join("latency.svg"), self.latency_svg())
     }
 }
 
@@ -293,14 +389,71 @@ mod tests {
             warmup: Duration::ZERO,
             region: 1 << 20,
         };
-        Measurement::new(
-            driver,
-            workload,
-            latencies,
-            0,
+        // A whole CPU busy for the second, a tenth of it in interrupts.
+        let cpu = CpuTime::new(
+            Duration::from_millis(500),
             Duration::from_secs(1),
-            CpuTime::default(),
-        )
+            Duration::from_millis(100),
+        );
+        Measurement::new(driver, workload, latencies, 0, Duration::from_secs(1), cpu)
+    }
+
+    #[test]
+    fn each_variant_is_paired_with_the_kernels_of_its_kind() {
+        let report = Report {
+            measurements: vec![
+                measurement("drydock polled", 4000, 100),
+                measurement("drydock interrupts", 2000, 300),
+                measurement("drydock polled, 4 KiB pages", 3000, 100),
+                measurement(KERNEL, 1000, 400),
+                measurement(KERNEL_IOPOLL, 2000, 200),
+                measurement(KERNEL_SQPOLL, 2500, 150),
+            ],
+            setup: String::new(),
+        };
+        let table = report.markdown();
+        for row in [
+            // IOPS 2×, latency 0.5×, CPU per I/O 0.5× (the same CPU for twice the I/Os); the CPU
+            // columns: 500 ms, 1 s and 100 ms over 4000 I/Os.
+            "| drydock polled | 4000 | kernel io_uring IOPOLL | 2.00 |  | 100.0 | 0.50 | 100.0 | \
+             100.0 | 100.0 | 125.0 | 250.0 | 0.50 | 25.0 | 1 | 0 |",
+            "| drydock interrupts | 2000 | kernel io_uring | 2.00 |  | 300.0 | 0.75 |",
+            "| drydock polled, 4 KiB pages | 3000 | kernel io_uring IOPOLL | 1.50 |",
+            "| kernel io_uring IOPOLL+SQPOLL | 2500 |  |  |  | 150.0 |  |",
+        ] {
+            assert!(table.contains(row), "{row}\n{table}");
+        }
+        assert_eq!(partner("drydock polled", [KERNEL]), Some(KERNEL));
+        assert_eq!(partner("drydock polled", []), None);
+        assert_eq!(partner(KERNEL_IOPOLL, [KERNEL]), None);
+        assert_eq!(partner("drydock interrupts", [KERNEL_IOPOLL]), Some(KERNEL));
+    }
+
+    #[test]
+    fn the_latency_chart_shows_p50_bars_with_the_p99_above() {
+        let mut measurements = vec![
+            measurement("drydock polled", 4000, 100),
+            measurement(KERNEL_IOPOLL, 2000, 230),
+        ];
+        measurements[0].latency.p999_us = 1000.0;
+        measurements[1].latency.p99_us = 700.0;
+        measurements[1].latency.p999_us = 2300.0;
+        let report = Report {
+            measurements,
+            setup: String::new(),
+        };
+        let svg = report.latency_svg();
+        for text in [
+            "<title>drydock polled: p50 100.0 µs, p99 100.0 µs, p99.9 1000.0 µs</title>",
+            "<title>kernel io_uring IOPOLL: p50 230.0 µs, p99 700.0 µs, p99.9 2300.0 µs</title>",
+            ">700</text>",
+            ">kernel io_uring IOPOLL</text>",
+        ] {
+            assert!(svg.contains(text), "{text}: {svg}");
+        }
+        // The axis reaches 500 µs over the taller bar (230) in steps of 100.
+        assert!(svg.contains("text-anchor=\"end\">500</text>"), "{svg}");
+        assert!(!svg.contains("text-anchor=\"end\">1000</text>"), "{svg}");
     }
 
     #[test]
@@ -314,11 +467,14 @@ mod tests {
         };
         let table = report.markdown();
         assert!(
-            table.contains("| randread qd1 1q | drydock polled | 3000 | 3.00 |  | 100.0 | 0.25 |"),
+            table.contains(
+                "| randread qd1 1q | drydock polled | 3000 | kernel io_uring | 3.00 |  | 100.0 \
+                 | 0.25 |"
+            ),
             "{table}"
         );
         assert!(
-            table.contains("| randread qd1 1q | kernel io_uring | 1000 |  |  | 400.0 |  |"),
+            table.contains("| randread qd1 1q | kernel io_uring | 1000 |  |  |  | 400.0 |  |"),
             "{table}"
         );
         assert!(report
@@ -347,11 +503,11 @@ mod tests {
         };
         let table = report.markdown();
         assert!(
-            table.contains("| drydock polled | 3000 | 3.00 | 2.00–4.00 |"),
+            table.contains("| drydock polled | 3000 | kernel io_uring | 3.00 | 2.00–4.00 |"),
             "{table}"
         );
         assert!(
-            table.contains("| kernel io_uring | 1000 |  |  |"),
+            table.contains("| kernel io_uring | 1000 |  |  |  |"),
             "{table}"
         );
         assert_eq!(report.csv().lines().count(), 7);

@@ -1,12 +1,12 @@
 //! What a run measured.
 //!
 //! Latency is the time from submitting an I/O to seeing its completion, per I/O. CPU time per
-//! I/O is given twice: the process's own (`getrusage`: user and system time of all its threads,
-//! including drydock's interrupt threads and the time the kernel spends in its system calls) and
-//! the whole machine's (busy time from `/proc/stat`, which also counts the kernel's interrupt
-//! handling and other processes). Under a polling driver both include the time spent polling.
+//! I/O is given three times ([`CpuTime`]): the process's own (the scheduler's clock of all its
+//! threads), the whole machine's (all CPUs' non-idle time, which also counts the kernel's
+//! interrupt handling and other processes), and the machine's interrupt and softirq time. Under
+//! a polling driver the first two include the time spent polling.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::workload::Workload;
 
@@ -73,72 +73,140 @@ pub struct LatencySummary {
     pub p999_us: f64,
 }
 
-/// CPU time used so far: by this process, and by the whole machine.
+/// CPU time used over a run: by this process, by the whole machine, and for interrupts.
+///
+/// - `process`: `CLOCK_PROCESS_CPUTIME_ID`, the scheduler's nanosecond runtime of every thread of
+///   the process (what `/proc/PID/schedstat` sums): the I/O threads, drydock's interrupt threads,
+///   io_uring's SQ thread (a thread of the process), and the kernel's work in their system calls
+///   and in interrupts that arrived while they ran.
+/// - `machine`: wall time times the online CPUs, less the time they were idle, where the kernel
+///   times idle periods exactly (`/proc/stat`'s idle and iowait under `NO_HZ`, read to its 10 ms
+///   unit): everything the machine did, interrupt and softirq work included wherever it ran.
+/// - `irq`: `/proc/stat`'s hardirq and softirq time of all CPUs: exact on a kernel built with
+///   `CONFIG_IRQ_TIME_ACCOUNTING`, sampled at the tick without it ([`irq_time_accounting`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuTime {
     process: Duration,
     machine: Duration,
+    irq: Duration,
+}
+
+/// A reading of the clocks [`CpuTime`] is the difference of.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuSample {
+    at: Instant,
+    process: Duration,
+    stat: ProcStat,
+}
+
+impl CpuSample {
+    /// Reads the clocks now.
+    pub fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            process: process_cpu(),
+            stat: std::fs::read_to_string("/proc/stat")
+                .ok()
+                .and_then(|text| ProcStat::parse(&text, clock_tick()))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl CpuTime {
-    /// Reads both clocks now.
-    pub fn now() -> Self {
+    /// The CPU time `process` used by this process, `machine` by the whole machine, and `irq` by
+    /// its interrupt and softirq handlers.
+    pub fn new(process: Duration, machine: Duration, irq: Duration) -> Self {
         Self {
-            process: process_cpu(),
-            machine: machine_busy(),
+            process,
+            machine,
+            irq,
         }
-    }
-
-    /// The CPU time `process` used by this process and `machine` by the whole machine.
-    pub fn new(process: Duration, machine: Duration) -> Self {
-        Self { process, machine }
     }
 
     /// CPU time used since `start`.
-    pub fn since(start: CpuTime) -> CpuTime {
-        let now = Self::now();
+    pub fn since(start: CpuSample) -> CpuTime {
+        let now = CpuSample::now();
+        let wall = now.at - start.at;
+        let idle = now.stat.idle.saturating_sub(start.stat.idle);
         CpuTime {
             process: now.process.saturating_sub(start.process),
-            machine: now.machine.saturating_sub(start.machine),
+            machine: (wall * now.stat.cpus).saturating_sub(idle),
+            irq: now.stat.irq.saturating_sub(start.stat.irq),
         }
     }
 }
 
-/// User plus system time of every thread of this process.
-fn process_cpu() -> Duration {
-    // SAFETY: `usage` is a valid `rusage` for the kernel to fill.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+/// The counters of `/proc/stat` that [`CpuTime`] uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcStat {
+    /// CPUs listed (`cpuN` lines).
+    pub cpus: u32,
+    /// Idle and iowait time of all CPUs.
+    pub idle: Duration,
+    /// Hardirq and softirq time of all CPUs.
+    pub irq: Duration,
 }
 
-/// Time all CPUs of the machine were not idle, from `/proc/stat` (0 where it cannot be read).
-fn machine_busy() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return Duration::ZERO;
-    };
-    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
-        return Duration::ZERO;
-    };
-    let ticks: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
-    let busy: u64 = ticks
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != 3 && i != 4)
-        .map(|(_, t)| t)
-        .sum();
+impl ProcStat {
+    /// Reads `text` (`/proc/stat`), whose times are in units of `tick` (`USER_HZ`); `None` if it
+    /// has no `cpu` line of at least seven numbers.
+    pub fn parse(text: &str, tick: Duration) -> Option<Self> {
+        let line = text.lines().find(|l| l.starts_with("cpu "))?;
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|t| t.parse().ok())
+            .collect::<Option<_>>()?;
+        // user nice system idle iowait irq softirq steal ...
+        let [_, _, _, idle, iowait, irq, softirq, ..] = ticks[..] else {
+            return None;
+        };
+        let cpus = text
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count() as u32;
+        let time = |ticks: u64| Duration::from_nanos(tick.as_nanos() as u64 * ticks);
+        Some(Self {
+            cpus,
+            idle: time(idle + iowait),
+            irq: time(irq + softirq),
+        })
+    }
+}
+
+/// The unit of `/proc/stat`'s times (`USER_HZ`, 10 ms on Linux).
+fn clock_tick() -> Duration {
     // SAFETY: `sysconf` has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_nanos(busy * 1_000_000_000 / hz)
+    Duration::from_nanos(1_000_000_000 / hz)
+}
+
+/// Whether the running kernel times interrupts exactly (`CONFIG_IRQ_TIME_ACCOUNTING`): whether
+/// `/proc/kallsyms` lists the function that does it; `None` where it cannot be read.
+pub fn irq_time_accounting() -> Option<bool> {
+    std::fs::read_to_string("/proc/kallsyms")
+        .ok()
+        .map(|symbols| times_interrupts(&symbols))
+}
+
+/// Whether the kernel whose symbols (`/proc/kallsyms`) are `symbols` was built with
+/// `CONFIG_IRQ_TIME_ACCOUNTING`: it has `irqtime_account_irq` only then.
+pub fn times_interrupts(symbols: &str) -> bool {
+    symbols
+        .lines()
+        .any(|line| line.split_whitespace().nth(2) == Some("irqtime_account_irq"))
+}
+
+/// The scheduler's CPU time of every thread of this process, to the nanosecond.
+fn process_cpu() -> Duration {
+    // SAFETY: `ts` is a valid `timespec` for the kernel to fill.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
+        ts
+    };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// The result of one run.
@@ -195,6 +263,11 @@ impl Measurement {
     pub fn machine_cpu_per_io_us(&self) -> f64 {
         self.cpu.machine.as_secs_f64() * 1e6 / self.ios.max(1) as f64
     }
+
+    /// The machine's interrupt and softirq time per I/O, in microseconds.
+    pub fn irq_cpu_per_io_us(&self) -> f64 {
+        self.cpu.irq.as_secs_f64() * 1e6 / self.ios.max(1) as f64
+    }
 }
 
 #[cfg(test)]
@@ -216,8 +289,46 @@ mod tests {
     }
 
     #[test]
+    fn proc_stat_gives_idle_and_interrupt_time_of_all_cpus() {
+        let text = "cpu  10 1 20 300 4 5 6 0 0 0\n\
+                    cpu0 5 1 10 150 2 3 3 0 0 0\n\
+                    cpu1 5 0 10 150 2 2 3 0 0 0\n\
+                    intr 1234 0\n";
+        let stat = ProcStat::parse(text, Duration::from_millis(10)).unwrap();
+        assert_eq!(
+            stat,
+            ProcStat {
+                cpus: 2,
+                idle: Duration::from_millis(3040),
+                irq: Duration::from_millis(110),
+            }
+        );
+        // A large machine's idle time passes 2^32 ticks.
+        let large = ProcStat::parse("cpu  0 0 0 5000000000 0 0 0\n", Duration::from_millis(10));
+        assert_eq!(large.unwrap().idle, Duration::from_secs(50_000_000));
+        assert_eq!(ProcStat::parse("cpu  1 2 3 4 5 6\n", Duration::ZERO), None);
+        assert_eq!(
+            ProcStat::parse("cpu0 1 2 3 4 5 6 7\n", Duration::ZERO),
+            None
+        );
+        assert_eq!(
+            ProcStat::parse("cpu  1 2 x 4 5 6 7\n", Duration::ZERO),
+            None
+        );
+    }
+
+    #[test]
+    fn interrupt_time_accounting_is_told_by_its_function() {
+        let with = "ffffffff81100000 T irqtime_account_irq\nffffffff81100100 t other\n";
+        let without = "ffffffff81100000 T irqtime_account_process_tick\n\
+                       0000000000000000 t irqtime_account_irq_x\n";
+        assert!(times_interrupts(with));
+        assert!(!times_interrupts(without));
+    }
+
+    #[test]
     fn cpu_time_advances_with_work() {
-        let start = CpuTime::now();
+        let start = CpuSample::now();
         let mut x = 0u64;
         while CpuTime::since(start).process < Duration::from_millis(20) {
             x = x.wrapping_add(std::hint::black_box(1));

@@ -3,9 +3,12 @@
 //!
 //! Each thread registers its file and its buffers with its ring (`IORING_REGISTER_FILES`,
 //! `IORING_REGISTER_BUFFERS`), so the kernel pins the buffers once, as drydock's DMA buffers are
-//! mapped once: the kernel's best interrupt-driven path, the one fio reaches with
-//! `--ioengine=io_uring --fixedbufs --registerfiles`. Each batch of completions is reaped and
-//! resubmitted with one `io_uring_enter`.
+//! mapped once, as fio does with `--ioengine=io_uring --fixedbufs --registerfiles`. Each batch of
+//! completions is reaped and resubmitted with one `io_uring_enter`. Three [`Mode`]s: the kernel's
+//! interrupt-driven path, its polled path (`IORING_SETUP_IOPOLL`, fio's `--hipri`: the waiting
+//! thread polls the controller's completion queue, which needs the nvme driver's poll queues, see
+//! [`crate::poll_queues`]), and its polled path with a kernel thread that submits and polls
+//! (`IORING_SETUP_SQPOLL` as well, fio's `--sqthread_poll`).
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::fs::OpenOptions;
@@ -20,11 +23,12 @@ use drydock_host::sysfs::Sysfs;
 use io_uring::{opcode, types, IoUring};
 
 use crate::drydock::with_progress;
-use crate::stats::{CpuTime, Latencies, Measurement};
+use crate::report::{KERNEL, KERNEL_IOPOLL, KERNEL_SQPOLL};
+use crate::stats::{CpuSample, CpuTime, Latencies, Measurement};
 use crate::workload::{Op, Rng, Workload, IO_SIZE};
 
 /// The kernel driver of NVMe controllers.
-const NVME: &str = "nvme";
+pub const NVME: &str = "nvme";
 
 /// Returns the first namespace's block device (`/dev/nvmeXnY`) of the controller at `address`,
 /// waiting for it to appear, after giving the controller back to the kernel's nvme driver if
@@ -70,6 +74,45 @@ pub fn block_device(address: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// How the kernel's io_uring completes a run's I/Os.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The controller interrupts; the waiting thread sleeps in `io_uring_enter`.
+    Interrupts,
+    /// `IORING_SETUP_IOPOLL`: the thread polls the completion queue in `io_uring_enter`.
+    Iopoll,
+    /// `IORING_SETUP_IOPOLL` and `IORING_SETUP_SQPOLL`: a kernel thread of the process submits
+    /// and polls; the thread sleeps in `io_uring_enter` until completions are posted.
+    Sqpoll,
+}
+
+impl Mode {
+    /// The label of the mode's measurements.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Interrupts => KERNEL,
+            Mode::Iopoll => KERNEL_IOPOLL,
+            Mode::Sqpoll => KERNEL_SQPOLL,
+        }
+    }
+
+    /// The ring of this mode, with room for `entries`.
+    fn ring(self, entries: u32) -> std::io::Result<IoUring> {
+        let mut builder = IoUring::builder();
+        match self {
+            Mode::Interrupts => {}
+            Mode::Iopoll => {
+                builder.setup_iopoll();
+            }
+            Mode::Sqpoll => {
+                // The SQ thread sleeps after 100 ms without work: between runs, not within one.
+                builder.setup_iopoll().setup_sqpoll(100);
+            }
+        }
+        builder.build(entries)
+    }
+}
+
 /// Page-aligned memory for `O_DIRECT`.
 struct AlignedBuffer {
     ptr: *mut u8,
@@ -93,12 +136,12 @@ impl Drop for AlignedBuffer {
     }
 }
 
-/// Runs `workload` on the block device at `path`: one thread and one ring per queue of the
-/// workload.
+/// Runs `workload` on the block device at `path` in `mode`: one thread and one ring per queue of
+/// the workload.
 pub fn run(
     path: &Path,
     workload: &Workload,
-    label: &str,
+    mode: Mode,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Measurement, String> {
     let completed = AtomicU64::new(0);
@@ -111,13 +154,21 @@ pub fn run(
                 .map(|i| {
                     let completed = &completed;
                     scope.spawn(move || {
-                        ring_loop(path, workload, i as u64 + 1, completed, measure_from, until)
+                        ring_loop(
+                            path,
+                            workload,
+                            mode,
+                            i as u64 + 1,
+                            completed,
+                            measure_from,
+                            until,
+                        )
                     })
                 })
                 .collect();
             let now = Instant::now();
             std::thread::sleep(measure_from.saturating_duration_since(now));
-            let cpu_start = CpuTime::now();
+            let cpu_start = CpuSample::now();
             std::thread::sleep(until.saturating_duration_since(Instant::now()));
             let cpu = CpuTime::since(cpu_start);
             let mut latencies = Latencies::default();
@@ -131,7 +182,7 @@ pub fn run(
         })
     })?;
     Ok(Measurement::new(
-        label,
+        mode.label(),
         *workload,
         latencies,
         errors,
@@ -144,6 +195,7 @@ pub fn run(
 fn ring_loop(
     path: &Path,
     workload: &Workload,
+    mode: Mode,
     seed: u64,
     completed: &AtomicU64,
     measure_from: Instant,
@@ -159,8 +211,9 @@ fn ring_loop(
     let buffer = AlignedBuffer::new(depth * IO_SIZE);
     // SAFETY: the buffer is valid memory of that length.
     unsafe { std::ptr::write_bytes(buffer.ptr, 0xa5, depth * IO_SIZE) };
-    let mut ring = IoUring::new((depth as u32).next_power_of_two().max(2))
-        .map_err(|e| format!("io_uring_setup: {e}"))?;
+    let mut ring = mode
+        .ring((depth as u32).next_power_of_two().max(2))
+        .map_err(|e| format!("io_uring_setup ({}): {e}", mode.label()))?;
     let iovecs: Vec<libc::iovec> = (0..depth)
         .map(|slot| libc::iovec {
             // SAFETY: the offset stays inside the buffer.

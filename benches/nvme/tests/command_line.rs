@@ -37,6 +37,18 @@ fn chart_draws_the_committed_run_as_it_is_committed() {
 }
 
 #[test]
+fn latency_chart_draws_the_committed_run_as_it_is_committed() {
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/results/results.csv");
+    let (status, stdout, stderr) = run(&["latency-chart", csv]);
+    assert_eq!(status, Some(exit_status::SUCCESS.into()), "{stderr}");
+    let committed = include_str!("../results/latency.svg");
+    assert_eq!(
+        stdout, committed,
+        "regenerate: nvme-bench latency-chart results.csv > latency.svg"
+    );
+}
+
+#[test]
 fn a_bad_command_line_is_one_line_and_status_2() {
     for args in [
         &["--bogus"][..],
@@ -47,6 +59,8 @@ fn a_bad_command_line_is_one_line_and_status_2() {
         &["hammer"],
         &["hammer", "0000:00:04.0", "extra"],
         &["chart"],
+        &["latency-chart"],
+        &["latency-chart", "a.csv", "b.csv"],
         &["host-chart"],
     ] {
         let (status, stdout, stderr) = run(args);

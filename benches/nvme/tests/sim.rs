@@ -113,7 +113,7 @@ fn benchmark_runs_measure_every_mode_on_the_simulated_controller() {
     };
     let dir = std::env::temp_dir().join(format!("nvme-bench-test-{}", std::process::id()));
     report.write(&dir).unwrap();
-    for file in ["results.md", "results.csv", "iops.svg"] {
+    for file in ["results.md", "results.csv", "iops.svg", "latency.svg"] {
         assert!(dir.join(file).exists(), "{file}");
     }
     std::fs::remove_dir_all(dir).unwrap();

@@ -48,7 +48,7 @@ fn usage() -> String {
   drydock-vm nvme-bench [--out DIR] [-- BENCH ARGS...]
       Build nvme-bench and run it in a guest: drydock's NVMe driver on controller 0 against the
       kernel's nvme driver on controller 1, side by side (docs/benchmarks.md). The table and
-      the chart are copied to DIR (default target/nvme-bench). BENCH ARGS go to nvme-bench
+      the charts are copied to DIR (default target/nvme-bench). BENCH ARGS go to nvme-bench
       (for example --seconds 2 --only qd1).
 
 profiles:
@@ -346,7 +346,7 @@ fn demo() -> Result<ExitCode> {
 }
 
 /// Builds the guest binaries and runs `nvme-bench` in the default guest, then copies its results
-/// (`results.md`, `results.csv`, `iops.svg`) from the run directory to `--out`.
+/// (`results.md`, `results.csv`, `iops.svg`, `latency.svg`) from the run directory to `--out`.
 fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
     let (ours, bench_args) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
