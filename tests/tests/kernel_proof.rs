@@ -8,7 +8,8 @@
 //! copies of a real driver file, built as modules against the proof kernel's tree exactly as the
 //! proof builds `drivers/` (`tests/kernel/build --check`): the unchanged copy builds, and each copy
 //! with one drydock-only name added fails with the compiler's error naming that copy's path. The
-//! driver files `drydock new` writes build there too.
+//! driver files `drydock new` writes build there too, and so do the misc device and the disk that
+//! docs/devices.md teaches, which the proof leaves out (they have no PCI device to compare on).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -108,5 +109,24 @@ fn the_driver_file_drydock_new_writes_builds_in_the_tree() {
     let by_class = scaffold(&dir.join("new-by-class"), "1234:11e8:00ff");
     if let Err(err) = proof_kernel::check(&cache, &[&named, &by_class]) {
         panic!("a driver file `drydock new` wrote does not build in the Linux 7.3 tree:\n{err}");
+    }
+}
+
+/// The driver files of docs/devices.md, which `tests/kernel/drivers` does not list.
+const DEVICE_DRIVERS: &[&str] = &[
+    "drivers/caesar/src/caesar.rs",
+    "drivers/nulldisk/src/nulldisk.rs",
+];
+
+#[test]
+fn the_devices_pages_drivers_build_in_the_tree() {
+    let cache = Cache::from_env().expect("the drydock cache is usable");
+    let files: Vec<PathBuf> = DEVICE_DRIVERS
+        .iter()
+        .map(|file| workspace_root().join(file))
+        .collect();
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    if let Err(err) = proof_kernel::check(&cache, &files) {
+        panic!("a driver of docs/devices.md does not build in the Linux 7.3 tree:\n{err}");
     }
 }

@@ -1,5 +1,7 @@
-//! docs/tutorial.md shows the driver's own code: every Rust block in it is in `src/edu.rs` (or in
-//! the file its fence names with `from=PATH`, relative to the repository), whitespace aside.
+//! The pages that teach writing a driver show the drivers' own code: every Rust block of
+//! docs/tutorial.md is in `drivers/edu/src/edu.rs` (or in the file its fence names with
+//! `from=PATH`, relative to the repository), and every Rust block of docs/devices.md in the file
+//! its fence names, whitespace aside.
 //!
 //! A block may leave parts of the file out where a line says `// ...`: the parts between those
 //! lines must each be in the file, in the order shown. A snippet that drifts from the file (a
@@ -11,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 /// The repository's root.
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A Rust block of the tutorial.
+/// A Rust block of a page.
 #[derive(Debug)]
 struct Block {
     /// The line of its opening fence.
@@ -25,8 +27,9 @@ struct Block {
     code: Vec<String>,
 }
 
-/// The Rust blocks of a Markdown text (fences opening with ```` ```rust ````).
-fn rust_blocks(markdown: &str) -> Vec<Block> {
+/// The Rust blocks of a Markdown text (fences opening with ```` ```rust ````); a block whose fence
+/// names no file is from `default`, and a page without a default must name one in every fence.
+fn rust_blocks(markdown: &str, default: Option<&str>) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut open: Option<Block> = None;
     for (index, line) in markdown.lines().enumerate() {
@@ -44,7 +47,10 @@ fn rust_blocks(markdown: &str) -> Vec<Block> {
                 let from = info
                     .split_whitespace()
                     .find_map(|word| word.strip_prefix("from="))
-                    .unwrap_or("drivers/edu/src/edu.rs");
+                    .or(default)
+                    .unwrap_or_else(|| {
+                        panic!("the Rust block at line {} names no file", index + 1)
+                    });
                 open = Some(Block {
                     line: index + 1,
                     from: from.to_owned(),
@@ -72,9 +78,9 @@ fn parts(block: &Block) -> Vec<String> {
         .collect()
 }
 
-/// Checks that each part of `block` is in `source`, in order; the error names the first that is
-/// not.
-fn check(block: &Block, source: &str) -> Result<(), String> {
+/// Checks that each part of `block` of `page` is in `source`, in order; the error names the first
+/// that is not.
+fn check(page: &str, block: &Block, source: &str) -> Result<(), String> {
     let source = squeezed(source);
     let mut from = 0;
     for part in parts(block) {
@@ -82,7 +88,7 @@ fn check(block: &Block, source: &str) -> Result<(), String> {
             Some(at) => from += at + part.len(),
             None => {
                 return Err(format!(
-                    "the block at docs/tutorial.md:{} has a part that is not in {}{}:\n{part}",
+                    "the block at {page}:{} has a part that is not in {}{}:\n{part}",
                     block.line,
                     block.from,
                     if source.contains(&part) {
@@ -97,14 +103,15 @@ fn check(block: &Block, source: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn every_rust_block_of_the_tutorial_is_in_the_driver() {
+/// Checks that `page` has at least `min` Rust blocks and that each is in its file; `default` is
+/// the file of the blocks whose fence names none.
+fn check_page(page: &str, default: Option<&str>, min: usize) {
     let root = repository();
-    let tutorial = fs::read_to_string(root.join("docs/tutorial.md")).unwrap();
-    let blocks = rust_blocks(&tutorial);
+    let markdown = fs::read_to_string(root.join(page)).unwrap();
+    let blocks = rust_blocks(&markdown, default);
     assert!(
-        blocks.len() >= 10,
-        "only {} Rust blocks found",
+        blocks.len() >= min,
+        "only {} Rust blocks found in {page}",
         blocks.len()
     );
     let problems: Vec<String> = blocks
@@ -112,10 +119,20 @@ fn every_rust_block_of_the_tutorial_is_in_the_driver() {
         .filter_map(|block| {
             let source = fs::read_to_string(root.join(&block.from))
                 .unwrap_or_else(|e| panic!("{}: {e}", block.from));
-            check(block, &source).err()
+            check(page, block, &source).err()
         })
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+#[test]
+fn every_rust_block_of_the_tutorial_is_in_the_driver() {
+    check_page("docs/tutorial.md", Some("drivers/edu/src/edu.rs"), 10);
+}
+
+#[test]
+fn every_rust_block_of_the_devices_page_is_in_its_file() {
+    check_page("docs/devices.md", None, 10);
 }
 
 #[test]
@@ -126,15 +143,17 @@ fn blocks_match_whitespace_aside_and_parts_in_order() {
         from: "x.rs".into(),
         code: code.lines().map(str::to_owned).collect(),
     };
-    assert!(check(&block("let x = f(1, 2);"), source).is_ok());
-    assert!(check(&block("fn a() {\n// ...\n}\nfn b() {}"), source).is_ok());
-    let err = check(&block("let x = f(1, 3);"), source).unwrap_err();
+    assert!(check("x.md", &block("let x = f(1, 2);"), source).is_ok());
+    assert!(check("x.md", &block("fn a() {\n// ...\n}\nfn b() {}"), source).is_ok());
+    let err = check("x.md", &block("let x = f(1, 3);"), source).unwrap_err();
     assert!(err.contains("f(1,3)"), "{err}");
     // The parts must come in the file's order.
-    let err = check(&block("fn b() {}\n// ...\nfn a()"), source).unwrap_err();
+    let err = check("x.md", &block("fn b() {}\n// ...\nfn a()"), source).unwrap_err();
     assert!(err.contains("after the part before it"), "{err}");
-    let blocks =
-        rust_blocks("x\n```rust from=a/b.rs\none\n```\n```toml\nno\n```\n  ```rust\ntwo\n  ```\n");
+    let blocks = rust_blocks(
+        "x\n```rust from=a/b.rs\none\n```\n```toml\nno\n```\n  ```rust\ntwo\n  ```\n",
+        Some("drivers/edu/src/edu.rs"),
+    );
     assert_eq!(blocks.len(), 2);
     assert_eq!((blocks[0].from.as_str(), blocks[0].line), ("a/b.rs", 2));
     assert_eq!(blocks[1].from, "drivers/edu/src/edu.rs");
