@@ -488,9 +488,7 @@ impl Channel<'_> {
         );
         Ok(())
     }
-}
 
-impl Channel<'_> {
     /// The `irq_round_trips` and `dma_round_trips` module parameters' measurement: times
     /// `irq_trips` factorials (the register written, the completion interrupt handled, the waiter
     /// woken) and `dma_trips` DMA round trips of [`ROUND_TRIP_BYTES`] (to the device and back),
