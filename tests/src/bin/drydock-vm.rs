@@ -355,12 +355,11 @@ fn demo() -> Result<ExitCode> {
 /// Builds the guest binaries and runs `nvme-bench` in the default guest, then copies its results
 /// (`results.md`, `results.csv`, `iops.svg`) to `--out`.
 fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
-    let binaries = GuestBinaries::locate_or_build_programs()?;
     guest_bench(
         "nvme-bench",
         args,
         profile::default_profile(),
-        &binaries.nvme_bench(),
+        GuestBinaries::nvme_bench,
         &[],
     )
 }
@@ -368,26 +367,25 @@ fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
 /// Builds the guest binaries and runs `drydock-guest edu-bench` in the proof kernel's guest,
 /// then copies its results (`results.md`, `results.csv`) to `--out`.
 fn edu_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
-    let binaries = GuestBinaries::locate_or_build_programs()?;
     let profile = profile::profile("kernel73").map_err(Stop::Failed)?;
     guest_bench(
         "edu-bench",
         args,
         profile,
-        &binaries.runner(),
+        GuestBinaries::runner,
         &["edu-bench"],
     )
 }
 
-/// Runs the benchmark `name`, the guest program `program` with `leading` arguments, then
-/// `--out` and the directory it writes its results to, then the arguments after `--` in `args`,
-/// in a `profile` guest; copies the results from the run directory to `--out DIR` in `args`
-/// (default `target/<name>`).
+/// Builds the guest binaries and runs the benchmark `name` in a `profile` guest: the guest program
+/// `program` picks among them, with `leading` arguments, then `--out` and the directory it writes
+/// its results to, then the arguments after `--` in `args`; copies the results from the run
+/// directory to `--out DIR` in `args` (default `target/<name>`).
 fn guest_bench(
     name: &str,
     args: &[String],
     profile: &'static Profile,
-    program: &Path,
+    program: fn(&GuestBinaries) -> PathBuf,
     leading: &[&str],
 ) -> std::result::Result<ExitCode, Stop> {
     let (ours, bench_args) = match args.iter().position(|a| a == "--") {
@@ -399,11 +397,12 @@ fn guest_bench(
         [flag, dir] if flag == "--out" => PathBuf::from(dir),
         _ => return Err(Stop::Usage(format!("{name} takes [--out DIR] [-- ARGS]"))),
     };
+    let binaries = GuestBinaries::locate_or_build_programs()?;
     let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);
     let mut bench: Vec<String> = leading.iter().map(|a| a.to_string()).collect();
     bench.extend(["--out".to_owned(), guest_results]);
     bench.extend(bench_args.iter().cloned());
-    let (code, run_dir) = run_program(profile, program, &bench, None)?;
+    let (code, run_dir) = run_program(profile, &program(&binaries), &bench, None)?;
     let results = run_dir.file("results");
     if results.is_dir() {
         std::fs::create_dir_all(&out)
