@@ -23,6 +23,7 @@ fn a_bad_command_line_is_one_line_and_status_2() {
         (&["shell", "--bogus"], "unexpected argument `--bogus`"),
         (&["demo", "now"], "demo takes no arguments"),
         (&["nvme-bench", "--bogus"], "nvme-bench takes"),
+        (&["edu-bench", "--bogus"], "edu-bench takes"),
     ] {
         let output = drydock_vm(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");

@@ -24,6 +24,10 @@
 //! (so the DMA mask is 28 bits), and a transfer that reaches the last byte of its buffer aborts
 //! QEMU (so a transfer must end strictly inside the buffer: at most 4095 bytes).
 //!
+//! The `irq_round_trips` and `dma_round_trips` module parameters ask the driver to time that many
+//! round trips at probe and log their distribution, so the same file can be timed in the kernel
+//! and as a drydock process on the same device.
+//!
 //! The file builds unchanged as a Linux 7.3 module and as a drydock userspace driver.
 
 use kernel::{
@@ -37,7 +41,7 @@ use kernel::{
         new_condvar, new_mutex, new_spinlock_irq, Arc, CondVar, CondVarTimeoutResult, Mutex,
         SpinLockIrq,
     },
-    time::{msecs_to_jiffies, Delta},
+    time::{msecs_to_jiffies, Delta, Instant, Monotonic},
 };
 
 /// The registers of BAR0 the driver uses.
@@ -484,6 +488,88 @@ impl Channel<'_> {
         );
         Ok(())
     }
+
+    /// The `irq_round_trips` and `dma_round_trips` module parameters' measurement: times
+    /// `irq_trips` factorials (the register written, the completion interrupt handled, the waiter
+    /// woken) and `dma_trips` DMA round trips of [`ROUND_TRIP_BYTES`] (to the device and back),
+    /// and logs each distribution and the interrupts they took; `EIO` if a factorial is wrong or
+    /// the interrupts do not match the operations.
+    fn time_round_trips(&self, dev: &pci::Device<Bound>, irq_trips: u32, dma_trips: u32) -> Result {
+        if irq_trips == 0 && dma_trips == 0 {
+            return Ok(());
+        }
+        let before = self.events().interrupts;
+        let expected = (1..=ROUND_TRIP_FACTORIAL).fold(1u32, u32::wrapping_mul);
+        let mut wrong = false;
+        let mut samples = KVVec::with_capacity(irq_trips.max(dma_trips) as usize, GFP_KERNEL)?;
+        for _ in 0..irq_trips {
+            let start = Instant::<Monotonic>::now();
+            let result = self.factorial(dev, ROUND_TRIP_FACTORIAL)?;
+            samples.push(start.elapsed().as_nanos(), GFP_KERNEL)?;
+            wrong |= result != expected;
+        }
+        if wrong {
+            dev_err!(dev, "round trips: a factorial was wrong\n");
+            return Err(EIO);
+        }
+        log_distribution(dev, "interrupt", &mut samples);
+
+        samples.clear();
+        for _ in 0..dma_trips {
+            let start = Instant::<Monotonic>::now();
+            self.transfer(dev, 0, ROUND_TRIP_BYTES, false)?;
+            self.transfer(dev, 0, ROUND_TRIP_BYTES, true)?;
+            samples.push(start.elapsed().as_nanos(), GFP_KERNEL)?;
+        }
+        log_distribution(dev, "DMA", &mut samples);
+
+        let interrupts = self.events().interrupts - before;
+        let operations = u64::from(irq_trips) + 2 * u64::from(dma_trips);
+        if interrupts != operations {
+            dev_err!(
+                dev,
+                "round trips: {} interrupts for {} operations\n",
+                interrupts,
+                operations
+            );
+            return Err(EIO);
+        }
+        dev_info!(
+            dev,
+            "round trips: {} interrupts for {} operations\n",
+            interrupts,
+            operations
+        );
+        Ok(())
+    }
+}
+
+/// The factorial an interrupt round trip computes.
+const ROUND_TRIP_FACTORIAL: u32 = 12;
+
+/// The bytes a DMA round trip moves each way.
+const ROUND_TRIP_BYTES: usize = 64;
+
+/// Logs the distribution of the round trips of `kind` that `samples` timed, in nanoseconds:
+/// minimum, nearest-rank 50th and 99th percentiles, maximum and mean. Logs nothing for no samples.
+fn log_distribution(dev: &pci::Device<Bound>, kind: &str, samples: &mut [i64]) {
+    samples.sort_unstable();
+    let (Some(&min), Some(&max)) = (samples.first(), samples.last()) else {
+        return;
+    };
+    let percentile = |p: usize| samples[(samples.len() * p).div_ceil(100) - 1];
+    let mean = samples.iter().sum::<i64>() / samples.len() as i64;
+    dev_info!(
+        dev,
+        "{} round trips: {} timed, min {} ns, p50 {} ns, p99 {} ns, max {} ns, mean {} ns\n",
+        kind,
+        samples.len(),
+        min,
+        percentile(50),
+        percentile(99),
+        max,
+        mean
+    );
 }
 
 /// The self-test computes `0!` to this.
@@ -595,9 +681,15 @@ impl pci::Driver for EduDriver {
                 buffer,
                 op <- new_mutex!(()),
                 _: {
+                    let channel = Channel { bar, handler: irq.handler(), buffer };
                     if module_parameters::self_test.value() {
-                        Channel { bar, handler: irq.handler(), buffer }.self_test(pdev)?;
+                        channel.self_test(pdev)?;
                     }
+                    channel.time_round_trips(
+                        pdev,
+                        module_parameters::irq_round_trips.value(),
+                        module_parameters::dma_round_trips.value(),
+                    )?;
                 },
             }))
         })
@@ -626,6 +718,14 @@ kernel::module_pci_driver! {
         self_test: bool {
             default: false,
             description: "At probe, check factorials, a DMA round trip and interrupt counts, and log the results",
+        },
+        irq_round_trips: u32 {
+            default: 0,
+            description: "At probe, time this many interrupt round trips and log their distribution",
+        },
+        dma_round_trips: u32 {
+            default: 0,
+            description: "At probe, time this many DMA round trips and log their distribution",
         },
     },
 }

@@ -7,11 +7,14 @@
 //! - `run <run-dir>`: run the cases named in `<run-dir>/plan`, each in its own child process,
 //!   and write their results into the run directory (see `drydock_guest::protocol`);
 //! - `case <name>`: run one case in this process (what `run` starts for each case);
-//! - `demo`: drive the edu device through VFIO and show what happens.
+//! - `demo`: drive the edu device through VFIO and show what happens;
+//! - `edu-bench OUT ...`: time the edu driver file's round trips in the kernel and through
+//!   drydock, and write the comparison to `OUT` ([`edu_bench`]).
 
 mod cases;
 mod demo;
 mod edu;
+mod edu_bench;
 mod interrupts;
 mod kmsg;
 mod modules;
@@ -24,7 +27,8 @@ mod vfio;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: drydock-guest list | run <run-dir> | case <name> | demo";
+const USAGE: &str =
+    "usage: drydock-guest list | run <run-dir> | case <name> | demo | edu-bench OUT ...";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +52,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("demo failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        ["edu-bench", rest @ ..] => match edu_bench::run(rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("edu-bench failed: {e}");
                 ExitCode::FAILURE
             }
         },

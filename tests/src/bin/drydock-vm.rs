@@ -5,10 +5,11 @@
 //! cargo run -p drydock-tests --bin drydock-vm -- run [--profile P] [--timeout SECS] -- PROGRAM [ARGS...]
 //! cargo run -p drydock-tests --bin drydock-vm -- demo
 //! cargo run -p drydock-tests --bin drydock-vm -- nvme-bench [--out DIR] [-- BENCH ARGS...]
+//! cargo run -p drydock-tests --bin drydock-vm -- edu-bench [--out DIR] [-- BENCH ARGS...]
 //! ```
 //!
 //! Exit statuses follow every drydock program's ([`drydock_host::exit_status`]): 2 for a bad
-//! command line; `run`, `demo` and `nvme-bench` exit with the guest program's status, and with
+//! command line; `run`, `demo` and the benchmarks exit with the guest program's status, and with
 //! 125 when the guest itself failed.
 
 use std::fs::File;
@@ -50,6 +51,11 @@ fn usage() -> String {
       kernel's nvme driver on controller 1, side by side (docs/benchmarks.md). The table and
       the charts are copied to DIR (default target/nvme-bench). BENCH ARGS go to nvme-bench
       (for example --seconds 2 --only qd1).
+  drydock-vm edu-bench [--out DIR] [-- BENCH ARGS...]
+      Boot the proof kernel's guest (kernel73) and time the edu driver file's interrupt and DMA
+      round trips as the kernel's module and as a drydock process on the same edu, alternating
+      (docs/benchmarks.md). results.md and results.csv are copied to DIR (default
+      target/edu-bench). BENCH ARGS: --repeat R, --irq-trips N, --dma-trips M.
 
 profiles:
 ",
@@ -77,14 +83,14 @@ environment:
   DRYDOCK_KEEP_RUNS      keep every run directory (console log, results) for inspection
   DRYDOCK_GUEST_BIN_DIR  prebuilt static guest binaries to use instead of building them
 
-log level (drydock-vm prints its progress whatever it is set to; `run`, `demo` and `nvme-bench`
-pass RUST_LOG and DRYDOCK_LOG to the program in the guest):
+log level (drydock-vm prints its progress whatever it is set to; `run`, `demo` and the
+benchmarks pass RUST_LOG and DRYDOCK_LOG to the program in the guest):
 ",
     );
     text.push_str(log_filter::HELP);
     text.push_str(
         "
-exit status: 2 bad command line; `run`, `demo` and `nvme-bench` the program's own, or 125 when
+exit status: 2 bad command line; `run`, `demo` and the benchmarks the program's own, or 125 when
 the guest failed (it did not boot, it timed out, QEMU failed); `shell` 0, or 125.
 ",
     );
@@ -148,12 +154,13 @@ fn dispatch(args: &[String]) -> std::result::Result<ExitCode, Stop> {
         "demo" if rest.is_empty() => Ok(demo()?),
         "demo" => Err(Stop::Usage("demo takes no arguments".to_owned())),
         "nvme-bench" => nvme_bench(rest),
+        "edu-bench" => edu_bench(rest),
         "help" | "--help" | "-h" => {
             print!("{}", usage());
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(Stop::Usage(format!(
-            "unknown command `{command}` (the commands: shell, run, demo, nvme-bench)"
+            "unknown command `{command}` (the commands: shell, run, demo, nvme-bench, edu-bench)"
         ))),
     }
 }
@@ -348,29 +355,54 @@ fn demo() -> Result<ExitCode> {
 /// Builds the guest binaries and runs `nvme-bench` in the default guest, then copies its results
 /// (`results.md`, `results.csv`, `iops.svg`, `latency.svg`) from the run directory to `--out`.
 fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
+    guest_bench(
+        "nvme-bench",
+        args,
+        profile::default_profile(),
+        GuestBinaries::nvme_bench,
+        &[],
+    )
+}
+
+/// Builds the guest binaries and runs `drydock-guest edu-bench` in the proof kernel's guest,
+/// then copies its results (`results.md`, `results.csv`) to `--out`.
+fn edu_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
+    let profile = profile::profile("kernel73").map_err(Stop::Failed)?;
+    guest_bench(
+        "edu-bench",
+        args,
+        profile,
+        GuestBinaries::runner,
+        &["edu-bench"],
+    )
+}
+
+/// Builds the guest binaries and runs the benchmark `name` in a `profile` guest: the guest program
+/// `program` picks among them, with `leading` arguments, then `--out` and the directory it writes
+/// its results to, then the arguments after `--` in `args`; copies the results from the run
+/// directory to `--out DIR` in `args` (default `target/<name>`).
+fn guest_bench(
+    name: &str,
+    args: &[String],
+    profile: &'static Profile,
+    program: fn(&GuestBinaries) -> PathBuf,
+    leading: &[&str],
+) -> std::result::Result<ExitCode, Stop> {
     let (ours, bench_args) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
         None => (args, &[][..]),
     };
     let out = match ours {
-        [] => drydock_tests::guest::workspace_root().join("target/nvme-bench"),
+        [] => drydock_tests::guest::workspace_root().join(format!("target/{name}")),
         [flag, dir] if flag == "--out" => PathBuf::from(dir),
-        _ => {
-            return Err(Stop::Usage(
-                "nvme-bench takes [--out DIR] [-- ARGS]".to_owned(),
-            ))
-        }
+        _ => return Err(Stop::Usage(format!("{name} takes [--out DIR] [-- ARGS]"))),
     };
     let binaries = GuestBinaries::locate_or_build_programs()?;
     let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);
-    let mut bench: Vec<String> = vec!["--out".into(), guest_results];
+    let mut bench: Vec<String> = leading.iter().map(|a| a.to_string()).collect();
+    bench.extend(["--out".to_owned(), guest_results]);
     bench.extend(bench_args.iter().cloned());
-    let (code, run_dir) = run_program(
-        profile::default_profile(),
-        &binaries.nvme_bench(),
-        &bench,
-        None,
-    )?;
+    let (code, run_dir) = run_program(profile, &program(&binaries), &bench, None)?;
     let results = run_dir.file("results");
     if results.is_dir() {
         std::fs::create_dir_all(&out)

@@ -845,7 +845,7 @@ fn run_edu_without_iommu(address: &str) -> CaseResult {
         "{node} does not exist"
     );
 
-    let lines = in_kernel::drydock_run(&in_kernel::EDU, address)?;
+    let lines = in_kernel::drydock_run(&in_kernel::EDU, in_kernel::EDU.params, address)?;
     let log = kernel_log
         .read_new()
         .map_err(|e| format!("cannot read /dev/kmsg: {e}"))?;

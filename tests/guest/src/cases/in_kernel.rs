@@ -218,8 +218,8 @@ pub fn in_kernel_comparisons_cover_every_driver() -> CaseResult {
 fn compare(c: &Comparison) -> CaseResult {
     let address = layout::device(c.role).address();
     let prefix = format!("{} {address}: ", c.module);
-    let in_kernel = kernel_run(c, &address, &prefix)?;
-    let drydock = drydock_run(c, &address)?;
+    let in_kernel = kernel_run(c, c.params, &address)?;
+    let drydock = drydock_run(c, c.params, &address)?;
     let show = |lines: &[String]| lines.join("\n");
     println!("--- {prefix}... in the kernel ---\n{}", show(&in_kernel));
     println!("--- {prefix}... through drydock ---\n{}", show(&drydock));
@@ -241,8 +241,14 @@ fn compare(c: &Comparison) -> CaseResult {
     Ok(())
 }
 
-/// Loads the module on the device, unloads it, and returns what it logged about the device.
-fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>, String> {
+/// Loads `c`'s module with `params` on the device at `address`, unloads it, and returns what it
+/// logged about the device.
+pub(super) fn kernel_run(
+    c: &Comparison,
+    params: &[&str],
+    address: &str,
+) -> Result<Vec<String>, String> {
+    let prefix = format!("{} {address}: ", c.module);
     let ko = modules::module_tree()?
         .join(c.dir)
         .join(format!("{}.ko", c.module));
@@ -255,7 +261,7 @@ fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>
     let mut log = KernelLog::open().map_err(|e| format!("cannot open /dev/kmsg: {e}"))?;
     read(&mut log)?;
 
-    let loaded = modules::load(&ko, &c.params.join(" "));
+    let loaded = modules::load(&ko, &params.join(" "));
     let bound = loaded.is_ok()
         && sysfs::wait_for(PROBE_TIMEOUT, || {
             let auxiliary_bound = c.auxiliary.iter().all(|(device, driver)| {
@@ -304,7 +310,7 @@ fn kernel_run(c: &Comparison, address: &str, prefix: &str) -> Result<Vec<String>
     Ok(records
         .iter()
         .filter(|r| r.level <= LEVEL_INFO)
-        .filter_map(|r| about_the_devices(c, prefix, &r.text))
+        .filter_map(|r| about_the_devices(c, &prefix, &r.text))
         .collect())
 }
 
@@ -334,9 +340,13 @@ fn read(log: &mut KernelLog) -> Result<Vec<Record>, String> {
         .map_err(|e| format!("cannot read /dev/kmsg: {e}"))
 }
 
-/// Binds the device at `address` to vfio-pci, runs `c`'s driver binary on it until it reports the
-/// device bound, stops it, and returns what it logged about the device.
-pub(super) fn drydock_run(c: &Comparison, address: &str) -> Result<Vec<String>, String> {
+/// Binds the device at `address` to vfio-pci, runs `c`'s driver binary with `params` on it until
+/// it reports the device bound, stops it, and returns what it logged about the device.
+pub(super) fn drydock_run(
+    c: &Comparison,
+    params: &[&str],
+    address: &str,
+) -> Result<Vec<String>, String> {
     let prefix = format!("{} {address}: ", c.module);
     sysfs::bind(address, "vfio-pci")?;
     let binary = std::env::current_exe()
@@ -344,13 +354,13 @@ pub(super) fn drydock_run(c: &Comparison, address: &str) -> Result<Vec<String>, 
         .with_file_name(c.binary);
     let mut command = Command::new(&binary);
     command
-        .args(c.params)
+        .args(params)
         .arg(address)
         .env("DRYDOCK_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut words = vec![binary.display().to_string()];
-    words.extend(c.params.iter().map(|p| p.to_string()));
+    words.extend(params.iter().map(|p| p.to_string()));
     words.push(address.to_owned());
     let shown = words.join(" ");
     println!("$ {shown}");

@@ -25,6 +25,7 @@ mod debugfs;
 mod driver_process;
 mod drivers;
 mod drydock_vfio;
+pub(crate) mod edu_round_trips;
 mod environment;
 mod huge_pages;
 mod in_kernel;
@@ -727,6 +728,15 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: DEFAULT_TIMEOUT,
         run: in_kernel::in_kernel_edu,
+    },
+    Case {
+        name: "edu_round_trips_in_both_worlds",
+        iommu: TRANSLATED,
+        needs: DRIVER_MODULES,
+        vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: edu_round_trips::edu_round_trips_in_both_worlds,
     },
     Case {
         name: "in_kernel_pci_testdev",
