@@ -7,7 +7,9 @@
 //! - `run <run-dir>`: run the cases named in `<run-dir>/plan`, each in its own child process,
 //!   and write their results into the run directory (see `drydock_guest::protocol`);
 //! - `case <name>`: run one case in this process (what `run` starts for each case);
-//! - `demo`: drive the edu device through VFIO and show what happens.
+//! - `demo`: drive the edu device through VFIO and show what happens;
+//! - `cycles edu|nvme <count>`: the long variant of `edu_driver_load_cycles` and
+//!   `nvme_driver_load_cycles`, with `<count>` cycles (docs/testing.md).
 
 mod cases;
 mod demo;
@@ -24,7 +26,8 @@ mod vfio;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: drydock-guest list | run <run-dir> | case <name> | demo";
+const USAGE: &str =
+    "usage: drydock-guest list | run <run-dir> | case <name> | demo | cycles edu|nvme <count>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +54,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        ["cycles", driver, count] => {
+            let driver = match *driver {
+                "edu" => cases::Driver::Edu,
+                "nvme" => cases::Driver::Nvme,
+                _ => {
+                    eprintln!("{USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            let Ok(count) = count.parse() else {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            };
+            drydock_runner::logger::init();
+            match cases::load_cycles(driver, count) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
