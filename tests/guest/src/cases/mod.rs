@@ -32,6 +32,7 @@ mod isolation;
 mod kunit;
 mod leaks;
 mod misc_device;
+mod msix_flood;
 mod nvme;
 mod processes;
 mod rnull;
@@ -571,6 +572,15 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(600),
         run: leaks::nvme_driver_load_cycles,
+    },
+    Case {
+        name: "nvme_msix_flood_during_io",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(600),
+        run: msix_flood::nvme_msix_flood_during_io,
     },
     Case {
         name: "edu_driver_restarts_after_sigkill",
