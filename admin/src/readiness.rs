@@ -7,15 +7,16 @@
 //! it. The split keeps the decisions testable for any situation, including ones a test machine
 //! cannot be put in.
 
+mod dma_need;
 mod facts;
 
 use std::fmt;
 
+pub use dma_need::DmaNeed;
 pub use drydock_host::sysfs::Access;
 pub use facts::{DeviceFacts, Facts, HugePages, Process};
 
 use drydock_host::dma::memory::memlock_verdict;
-use drydock_host::dma::pool::CHUNK_SIZE;
 use drydock_host::error::{bind_command, HostError};
 use drydock_host::sysfs::Sysfs;
 use drydock_host::vfio::{choose, Interface, INTERFACE_ENV, IOMMUFD_PATH};
@@ -83,13 +84,16 @@ impl fmt::Display for Status {
     }
 }
 
-/// Checks the running system for `driver` (and the device at `address`), as the calling process.
+/// Checks the running system for `driver` (and the device at `address`), as the calling process,
+/// for a driver process that locks `need` for DMA per device.
 pub fn check(
     sysfs: &Sysfs,
     driver: UserspaceDriver,
     address: Option<&str>,
+    need: DmaNeed,
 ) -> Result<Report, HostError> {
-    let facts = Facts::gather(sysfs, driver, address, Process::current())?;
+    let mut facts = Facts::gather(sysfs, driver, address, Process::current())?;
+    facts.dma_need = need;
     Ok(assess(&facts, driver))
 }
 
@@ -354,7 +358,20 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
     }
 
     // Memory.
-    let needed = CHUNK_SIZE as u64;
+    let need = facts.dma_need;
+    let needed = need.bytes;
+    let what = match need.driver {
+        Some(driver) => format!(
+            "the {} KiB {driver} locks for DMA per device",
+            needed / 1024
+        ),
+        None => format!(
+            "the {} KiB of one DMA chunk, the least a driver locks per device (`--for DRIVER` \
+             checks for what one of drydock's drivers locks: {})",
+            needed / 1024,
+            DmaNeed::known().collect::<Vec<_>>().join(", ")
+        ),
+    };
     let process = facts.process;
     match memlock_verdict(0, needed, process.memlock, process.ipc_lock) {
         Ok(()) => f.ok(
@@ -362,20 +379,16 @@ pub fn assess(facts: &Facts, driver: UserspaceDriver) -> Report {
             match (process.ipc_lock, process.memlock) {
                 (true, _) => "no limit (CAP_IPC_LOCK)".to_owned(),
                 (false, None) => "RLIMIT_MEMLOCK is unlimited".to_owned(),
-                (false, Some(limit)) => format!(
-                    "RLIMIT_MEMLOCK is {} KiB; a driver needs at least {} KiB (one DMA chunk), \
-                     more if it allocates more",
-                    limit / 1024,
-                    needed / 1024
-                ),
+                (false, Some(limit)) => {
+                    format!("RLIMIT_MEMLOCK is {} KiB, enough for {what}", limit / 1024)
+                }
             },
         ),
         Err(err) => f.problem(
             "memory lock",
             format!(
-                "RLIMIT_MEMLOCK is {} KiB, below the {} KiB of one DMA chunk",
-                process.memlock.unwrap_or(0) / 1024,
-                needed / 1024
+                "RLIMIT_MEMLOCK is {} KiB, below {what}",
+                process.memlock.unwrap_or(0) / 1024
             ),
             err.to_string(),
         ),

@@ -96,8 +96,9 @@ a user with `bind --user` are given back to root first.")]
     /// `setup.sh status`, with fixes); exit status 0 only when ready
     #[command(after_help = "\
 Checks the IOMMU (enabled, and why not), interrupt remapping, the vfio-pci or uio_pci_generic
-driver, /dev/vfio permissions for the current user, RLIMIT_MEMLOCK against one DMA chunk (2 MiB),
-huge pages, and UIO. With a device: its driver, its IOMMU group's viability and its node.")]
+driver, /dev/vfio permissions for the current user, RLIMIT_MEMLOCK against what the driver locks
+for DMA (one 2 MiB chunk, or what the drydock driver `--for` names locks per device), huge pages,
+and UIO. With a device: its driver, its IOMMU group's viability and its node.")]
     Check(CheckArgs),
 
     /// Write a driver crate for a PCI device: a driver file that builds as a Linux 7.3 module
@@ -214,6 +215,11 @@ pub struct CheckArgs {
     /// The userspace driver to check for: vfio-pci or uio_pci_generic
     #[arg(long, value_name = "DRIVER", default_value = "vfio-pci")]
     pub driver: String,
+
+    /// The drydock driver that will run (edu, nvme): RLIMIT_MEMLOCK is checked against what it
+    /// locks for DMA per device, instead of one 2 MiB chunk
+    #[arg(long = "for", value_name = "PROGRAM")]
+    pub program: Option<String>,
 
     /// Print the report as a JSON object, for scripts (docs/cli.md describes it)
     #[arg(long)]

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use drydock_admin::binding::UserspaceDriver;
-use drydock_admin::readiness::{self, Finding, Report, Status};
+use drydock_admin::readiness::{self, DmaNeed, Finding, Report, Status};
 use drydock_host::sysfs::Sysfs;
 use serde::Serialize;
 
@@ -62,7 +62,17 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
 /// Runs `drydock check`; `Ok(true)` when ready.
 pub(crate) fn check(sysfs: &Sysfs, args: &CheckArgs, out: &mut dyn Write) -> Result<bool, Failure> {
     let driver = UserspaceDriver::parse(&args.driver)?;
-    let report = readiness::check(sysfs, driver, args.device.as_deref())?;
+    let need = match args.program.as_deref() {
+        None => DmaNeed::ANY,
+        Some(program) => DmaNeed::of(program).ok_or_else(|| {
+            Failure::usage(format!(
+                "drydock knows what {} lock for DMA, not `{program}`; without --for, it checks \
+                 for one 2 MiB chunk per device",
+                DmaNeed::known().collect::<Vec<_>>().join(" and ")
+            ))
+        })?,
+    };
+    let report = readiness::check(sysfs, driver, args.device.as_deref(), need)?;
     if args.json {
         print_json(out, &report)?;
     } else {

@@ -10,6 +10,7 @@ use drydock_host::sysfs::{list_dir, read_optional, Access, KernelCmdline, PciDev
 use drydock_host::user::current_user;
 use drydock_host::vfio::{self, Interface, Offer, IOMMUFD_PATH};
 
+use super::DmaNeed;
 use crate::binding::UserspaceDriver;
 use crate::usage::{self, Use};
 
@@ -93,6 +94,9 @@ pub struct Facts {
     pub huge_pages: HugePages,
     /// The process's limits.
     pub process: Process,
+    /// What the driver that will run locks for DMA per device, which the memory lock limit must
+    /// cover ([`DmaNeed::ANY`] unless the caller names the driver).
+    pub dma_need: DmaNeed,
     /// The user the process runs as, by name (or number), whom the fixes name.
     pub user: String,
     /// The device named, if any.
@@ -182,6 +186,7 @@ impl Facts {
             uio_pci_generic: sysfs.driver_registered(UserspaceDriver::UioPciGeneric.name()),
             huge_pages: HugePages::read(sysfs.root()),
             process,
+            dma_need: DmaNeed::ANY,
             user: current_user(),
             device,
         })

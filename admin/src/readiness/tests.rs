@@ -225,6 +225,62 @@ fn a_low_memory_lock_limit_is_a_problem_with_its_fix() {
 }
 
 #[test]
+fn the_memory_lock_limit_is_held_against_the_named_drivers_need() {
+    let fake = ready_guest("memlock-need");
+    let user = Process {
+        memlock: Some(3 << 20),
+        ipc_lock: false,
+        sys_admin: false,
+    };
+    let mut facts = Facts::gather(&fake.sysfs(), VFIO, None, user).unwrap();
+    assert_eq!(facts.dma_need, DmaNeed::ANY);
+    let memory = |report: &Report| {
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.topic == "memory lock")
+            .unwrap();
+        (finding.status, finding.found.clone())
+    };
+    assert_eq!(
+        memory(&assess(&facts, VFIO)),
+        (
+            Status::Ok,
+            "RLIMIT_MEMLOCK is 3072 KiB, enough for the 2048 KiB of one DMA chunk, the least a \
+             driver locks per device (`--for DRIVER` checks for what one of drydock's drivers \
+             locks: edu, nvme)"
+                .to_owned()
+        )
+    );
+    facts.dma_need = DmaNeed {
+        driver: Some("big"),
+        bytes: 4 << 20,
+    };
+    let report = assess(&facts, VFIO);
+    assert_eq!(
+        memory(&report),
+        (
+            Status::Problem,
+            "RLIMIT_MEMLOCK is 3072 KiB, below the 4096 KiB big locks for DMA per device"
+                .to_owned()
+        )
+    );
+    assert!(problem(&report, "memory lock")
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("ulimit -l"));
+    facts.dma_need = DmaNeed::of("nvme").unwrap();
+    assert_eq!(
+        memory(&assess(&facts, VFIO)).1,
+        format!(
+            "RLIMIT_MEMLOCK is 3072 KiB, enough for the {} KiB nvme locks for DMA per device",
+            DmaNeed::of("nvme").unwrap().bytes / 1024
+        )
+    );
+}
+
+#[test]
 fn nodes_the_user_may_not_open_are_problems() {
     let fake = ready_guest("access");
     let mut facts = Facts::gather(&fake.sysfs(), VFIO, None, root()).unwrap();

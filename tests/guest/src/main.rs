@@ -10,6 +10,8 @@
 //! - `demo`: drive the edu device through VFIO and show what happens;
 //! - `edu-bench OUT ...`: time the edu driver file's round trips in the kernel and through
 //!   drydock, and write the comparison to `OUT` ([`edu_bench`]).
+//! - `cycles edu|nvme <count>`: the long variant of `edu_driver_load_cycles` and
+//!   `nvme_driver_load_cycles`, with `<count>` cycles (docs/testing.md).
 
 mod cases;
 mod demo;
@@ -28,7 +30,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: drydock-guest list | run <run-dir> | case <name> | demo | edu-bench OUT ...";
+    "usage: drydock-guest list | run <run-dir> | case <name> | demo | edu-bench OUT ... | cycles \
+     edu|nvme <count>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +65,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        ["cycles", driver, count] => {
+            let driver = match *driver {
+                "edu" => cases::Driver::Edu,
+                "nvme" => cases::Driver::Nvme,
+                _ => {
+                    eprintln!("{USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            let Ok(count) = count.parse() else {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            };
+            drydock_runner::logger::init();
+            match cases::load_cycles(driver, count) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)

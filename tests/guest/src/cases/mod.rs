@@ -31,7 +31,9 @@ mod huge_pages;
 mod in_kernel;
 mod isolation;
 mod kunit;
+mod leaks;
 mod misc_device;
+mod msix_flood;
 mod nvme;
 mod processes;
 mod rnull;
@@ -118,6 +120,7 @@ macro_rules! ensure {
     };
 }
 pub(crate) use ensure;
+pub use leaks::{run as load_cycles, Driver};
 
 const ANY: &[IommuMode] = &IommuMode::ALL;
 const WITH_GROUPS: &[IommuMode] = &[IommuMode::Translated, IommuMode::Passthrough];
@@ -552,6 +555,33 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(600),
         run: drivers::edu_driver_soak,
+    },
+    Case {
+        name: "edu_driver_load_cycles",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(600),
+        run: leaks::edu_driver_load_cycles,
+    },
+    Case {
+        name: "nvme_driver_load_cycles",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(600),
+        run: leaks::nvme_driver_load_cycles,
+    },
+    Case {
+        name: "nvme_msix_flood_during_io",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: BOTH_INTERFACES,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(600),
+        run: msix_flood::nvme_msix_flood_during_io,
     },
     Case {
         name: "edu_driver_restarts_after_sigkill",

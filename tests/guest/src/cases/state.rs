@@ -178,7 +178,7 @@ fn number(row: &Row, column: &str) -> Result<u64, String> {
 }
 
 /// The memory figure `field` (`VmLck`, `VmPin`) of `/proc/PID/status`, in bytes.
-fn memory(pid: u32, field: &str) -> Result<u64, String> {
+pub(super) fn memory(pid: u32, field: &str) -> Result<u64, String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
     status
