@@ -8,6 +8,8 @@
 //!   runs workloads on the driver's [`drydock_nvme::Queue`]s, one thread per queue;
 //! - [`uring`]: runs the same workloads on a block device of the kernel's nvme driver, with
 //!   `O_DIRECT` and io_uring at the same queue depth, one ring per thread;
+//! - [`spdk`]: runs the same workloads (one queue) with SPDK's `spdk_nvme_perf`, a peer, on
+//!   drydock's controller, and parses its output;
 //! - [`integrity`]: writes patterns across a namespace, runs mixed reads and writes at mixed
 //!   sizes and queue depths checking every block read, and reads everything back;
 //! - [`report`]: the side-by-side table (text, Markdown, CSV) and an SVG chart;
@@ -22,6 +24,7 @@ pub mod drydock;
 pub mod host;
 pub mod integrity;
 pub mod report;
+pub mod spdk;
 pub mod stats;
 pub mod uring;
 pub mod workload;

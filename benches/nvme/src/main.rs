@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-//!            [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
+//!            [--variants polled,interrupts,shadow,kernel,spdk] [--spdk PATH] [--only TEXT]
+//!            [--repeat N] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
 //! nvme-bench chart RESULTS.CSV
@@ -13,13 +14,15 @@
 //! queues, on the controller at `--drydock` through drydock's driver (polled queues, interrupt
 //! driven queues, polled queues with shadow doorbells) and on the controller at `--kernel`
 //! through the kernel's nvme driver with io_uring; prints the table and writes it with a chart to
-//! `--out`; with `--repeat N` the whole matrix runs N times and the table shows the median runs
-//! and the range of the ratios. It must run as root on a machine whose two controllers are
-//! identical (drydock's test guest: `drydock-vm nvme-bench`). The second form runs the
-//! data-integrity check; the third keeps 32 random writes in flight until the process is killed
-//! (a guest test kills it with SIGKILL, then checks that the driver starts again). The fourth
-//! prints the chart of a run's `results.csv` again (its `iops.svg`), as the report draws it now.
-//! The fifth prints the chart of the host benchmarks' ratios (`benches/results/host.csv`).
+//! `--out`; the variant `spdk` (a peer, not run by default) runs SPDK's `spdk_nvme_perf` at
+//! `--spdk` on the controller at `--drydock`, on one queue; with `--repeat N` the whole matrix runs
+//! N times and the table shows the median runs and the range of the ratios. It must run as root
+//! on a machine whose two controllers are identical (drydock's test guest: `drydock-vm
+//! nvme-bench`). The second form runs the data-integrity check; the third keeps 32 random writes
+//! in flight until the process is killed (a guest test kills it with SIGKILL, then checks that the
+//! driver starts again). The fourth prints the chart of a run's `results.csv` again (its
+//! `iops.svg`), as the report draws it now. The fifth prints the chart of the host benchmarks'
+//! ratios (`benches/results/host.csv`).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -27,13 +30,15 @@ use std::time::{Duration, Instant};
 use drydock_host::{exit_status, log_filter};
 use nvme_bench::drydock::{self, Drydock, VfioBinding};
 use nvme_bench::report::{Report, KERNEL};
+use nvme_bench::spdk::{self, Spdk, SPDK};
 use nvme_bench::stats::Measurement;
 use nvme_bench::workload::{Op, Workload};
 use nvme_bench::{integrity, uring};
 
 const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-             [--variants polled,interrupts,shadow,kernel] [--only TEXT] [--repeat N] [--out DIR]
+             [--variants polled,interrupts,shadow,kernel,spdk] [--spdk PATH] [--only TEXT]
+             [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
   nvme-bench hammer BDF
   nvme-bench chart RESULTS.CSV
@@ -54,6 +59,7 @@ struct Options {
     only: Option<String>,
     out: Option<String>,
     repeat: usize,
+    spdk: Option<String>,
 }
 
 /// What the command line asks.
@@ -148,6 +154,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         only: None,
         out: None,
         repeat: 1,
+        spdk: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -166,6 +173,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--only" => options.only = Some(value()?),
             "--out" => options.out = Some(value()?),
             "--repeat" => options.repeat = (number(value()?)? as usize).max(1),
+            "--spdk" => options.spdk = Some(value()?),
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
@@ -252,9 +260,11 @@ fn bench(options: &Options) -> Result<(), String> {
         .collect();
     let per_workload =
         drydock_modes.len() + usize::from(wants("shadow")) + usize::from(wants("kernel"));
+    let spdk_runs = workloads.iter().filter(|w| w.queues == 1).count();
     let mut progress = Progress {
         index: 0,
-        total: options.repeat * workloads.len() * per_workload,
+        total: options.repeat
+            * (workloads.len() * per_workload + usize::from(wants("spdk")) * spdk_runs),
     };
     let kernel_device = if wants("kernel") {
         Some(uring::block_device(&options.kernel)?)
@@ -263,10 +273,15 @@ fn bench(options: &Options) -> Result<(), String> {
     };
     // The controller stays with vfio-pci from the first drydock run to the end, when it goes
     // back to the driver it had, if this took it from one.
-    let _binding = if drydock_modes.is_empty() && !wants("shadow") {
+    let _binding = if drydock_modes.is_empty() && !wants("shadow") && !wants("spdk") {
         None
     } else {
         Some(VfioBinding::take(&options.drydock)?)
+    };
+    let spdk = match (wants("spdk"), &options.spdk) {
+        (false, _) => None,
+        (true, Some(path)) => Some(Spdk::new(path.into())?),
+        (true, None) => return Err("the variant spdk needs --spdk PATH".into()),
     };
     let mut measurements = Vec::new();
     // Every variant of a workload runs back to back, so that a change in the load of the host
@@ -293,6 +308,10 @@ fn bench(options: &Options) -> Result<(), String> {
                     &mut progress,
                 )?);
             }
+            if let Some(spdk) = spdk.as_ref().filter(|_| workload.queues == 1) {
+                measurements
+                    .push(progress.run(SPDK, workload, |_| spdk.run(&options.drydock, workload))?);
+            }
             if let Some(path) = &kernel_device {
                 measurements.push(progress.run(KERNEL, workload, |show| {
                     uring::run(path, workload, KERNEL, show)
@@ -310,6 +329,11 @@ fn bench(options: &Options) -> Result<(), String> {
         report
             .write(std::path::Path::new(out))
             .map_err(|e| format!("writing the results to {out}: {e}"))?;
+        if spdk.is_some() {
+            let path = std::path::Path::new(out).join("spdk.md");
+            std::fs::write(&path, spdk::versus(&report.measurements))
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        }
         eprintln!("nvme-bench: results written to {out}");
     }
     Ok(())
@@ -373,7 +397,11 @@ fn setup(options: &Options) -> String {
         options.seconds,
         options.warmup,
         options.repeat
-    )
+    ) + if options.variants.iter().any(|v| v == "spdk") {
+        spdk::SETUP
+    } else {
+        ""
+    }
 }
 
 /// Prints the SVG chart of the run whose `results.csv` is at `path`.

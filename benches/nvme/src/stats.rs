@@ -94,6 +94,11 @@ impl CpuTime {
         Self { process, machine }
     }
 
+    /// The whole machine's busy time.
+    pub fn machine(&self) -> Duration {
+        self.machine
+    }
+
     /// CPU time used since `start`.
     pub fn since(start: CpuTime) -> CpuTime {
         let now = Self::now();

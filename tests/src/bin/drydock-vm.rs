@@ -24,6 +24,7 @@ use drydock_tests::elf::Elf;
 use drydock_tests::guest::{GuestBinaries, GUEST_TARGET};
 use drydock_tests::profile::{self, Profile, PROFILES};
 use drydock_tests::qemu::Console;
+use drydock_tests::spdk;
 use drydock_tests::vm::{self, Ending, RunDir, Watchdog};
 use drydock_tests::{Context, Error, Result};
 
@@ -49,7 +50,8 @@ fn usage() -> String {
       Build nvme-bench and run it in a guest: drydock's NVMe driver on controller 0 against the
       kernel's nvme driver on controller 1, side by side (docs/benchmarks.md). The table and
       the chart are copied to DIR (default target/nvme-bench). BENCH ARGS go to nvme-bench
-      (for example --seconds 2 --only qd1).
+      (for example --seconds 2 --only qd1); with --variants naming spdk, SPDK's spdk_nvme_perf
+      is built first (benches/nvme/spdk/build, cached) and passed as --spdk.
 
 profiles:
 ",
@@ -365,6 +367,13 @@ fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
     let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);
     let mut bench: Vec<String> = vec!["--out".into(), guest_results];
     bench.extend(bench_args.iter().cloned());
+    if spdk::wanted(bench_args) {
+        let perf = spdk::build(&Cache::from_env()?)?;
+        bench.extend([
+            "--spdk".into(),
+            vm::guest_path(&perf)?.display().to_string(),
+        ]);
+    }
     let (code, run_dir) = run_program(
         profile::default_profile(),
         &binaries.nvme_bench(),
