@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::stats::{CpuTime, LatencySummary, Measurement};
-use crate::workload::{Op, Workload, IO_SIZE};
+use crate::workload::{Workload, IO_SIZE};
 
 /// The label of SPDK's measurements.
 pub const SPDK: &str = "SPDK perf";
@@ -132,10 +132,6 @@ impl Spdk {
 
 /// `spdk_nvme_perf`'s arguments for `workload` on the controller at `address`.
 pub fn args(address: &str, workload: &Workload) -> Vec<String> {
-    let pattern = match workload.op {
-        Op::Read => "randread",
-        Op::Write => "randwrite",
-    };
     let seconds = |d: Duration| d.as_secs_f64().round().max(1.0).to_string();
     let mut args = vec![
         "-r".to_owned(),
@@ -147,7 +143,8 @@ pub fn args(address: &str, workload: &Workload) -> Vec<String> {
         "-o".to_owned(),
         IO_SIZE.to_string(),
         "-w".to_owned(),
-        pattern.to_owned(),
+        // `randread` or `randwrite`, as the workload names its direction.
+        workload.op.to_string(),
         "-t".to_owned(),
         seconds(workload.duration),
         "-L".to_owned(),
@@ -273,6 +270,7 @@ fn children_cpu() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::Op;
 
     /// The end of `spdk_nvme_perf -q 32 -o 4096 -w randread -t 5 -L` on a controller, as v24.09
     /// prints it (the middle of the latency summary left out).
