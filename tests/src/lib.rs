@@ -15,7 +15,9 @@
 //!   `kernel73-noiommu` on the proof kernel);
 //! - [`qemu`] builds the QEMU command line, and [`vm`] boots it under a watchdog;
 //! - [`guest`] builds the static guest binaries, with Linux's own samples as drydock processes
-//!   ([`upstream`]), and [`suite`] runs guest cases in a boot and reports each one.
+//!   ([`upstream`]), and [`suite`] runs guest cases in a boot and reports each one;
+//! - [`spdk`] has `benches/nvme/spdk/build` build SPDK's `spdk_nvme_perf` for the NVMe
+//!   benchmark's `spdk` variant (only when a benchmark asks for it).
 //!
 //! `tests/vm.rs` turns each guest case into a `cargo test` test; the `drydock-vm` binary boots
 //! guests for people. `docs/testing.md` describes the design.
@@ -36,6 +38,7 @@ pub mod profile;
 pub mod progress;
 pub mod proof_kernel;
 pub mod qemu;
+pub mod spdk;
 pub mod suite;
 pub mod upstream;
 pub mod vm;

@@ -1,8 +1,16 @@
 //! Running host tools with errors that show what was run and what it said.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Output, Stdio};
+use std::thread;
 
-use crate::{Error, Result};
+use crate::cache::Cache;
+use crate::guest::workspace_root;
+use crate::{progress, vm, Context, Error, Result};
+
+/// Lines of a build script's standard error kept in an error (the diagnostics the proof kernel's
+/// prints are at most 200 lines, followed by its own summary).
+const ERROR_LINES: usize = 240;
 
 /// How a command is shown in messages: the program and its arguments, space-separated.
 pub fn display(cmd: &Command) -> String {
@@ -44,6 +52,58 @@ pub fn failure(cmd: &Command, out: &Output) -> Error {
         }
     }
     Error::new(message)
+}
+
+/// The last line of `command`'s standard output `stdout`: the path a build script reports.
+pub fn last_line(command: &str, stdout: &str) -> Result<String> {
+    stdout
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::new(format!("`{command}` printed no path")))
+}
+
+/// Runs the build script `command` (a path relative to the workspace root: `tests/kernel/build`,
+/// `benches/nvme/spdk/build`) with `args` and the cache `cache`; returns its standard output. Its
+/// standard error goes to ours as it comes and, on failure, into the error.
+pub fn build_script(command: &str, cache: &Cache, args: &[&std::ffi::OsStr]) -> Result<String> {
+    let mut cmd = Command::new(workspace_root().join(command));
+    cmd.args(args)
+        .env("DRYDOCK_CACHE", cache.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run `{}`", display(&cmd)))?;
+    let stderr = child.stderr.take().expect("piped");
+    let copier = thread::spawn(move || {
+        let mut kept = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            progress::say(&line);
+            kept.push(line);
+        }
+        kept
+    });
+    let mut stdout = String::new();
+    let read = child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stdout);
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot wait for `{}`", display(&cmd)))?;
+    let stderr = copier.join().unwrap_or_default();
+    read.with_context(|| format!("cannot read the output of `{}`", display(&cmd)))?;
+    if !status.success() {
+        return Err(Error::new(format!(
+            "`{}` failed ({status}); it printed:\n{}",
+            display(&cmd),
+            vm::tail(&stderr.join("\n"), ERROR_LINES)
+        )));
+    }
+    Ok(stdout)
 }
 
 #[cfg(test)]

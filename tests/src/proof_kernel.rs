@@ -8,23 +8,15 @@
 //! this process's standard error as it runs, so a cold build (many minutes) shows what it does;
 //! when it fails, the error holds what it printed, with the compiler's diagnostics.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::thread;
 
 use crate::cache::Cache;
-use crate::guest::workspace_root;
 use crate::kernel::GuestKernel;
-use crate::{process, progress, vm, Context, Error, Result};
+use crate::{process, Context, Error, Result};
 
 /// The command, relative to the workspace root.
 pub const COMMAND: &str = "tests/kernel/build";
-
-/// Lines of the command's standard error kept in an error (the diagnostics it prints are at most
-/// 200 lines, followed by its own summary).
-const ERROR_LINES: usize = 240;
 
 /// A built proof kernel: the command's output directory.
 #[derive(Debug, Clone)]
@@ -113,53 +105,12 @@ pub fn check(cache: &Cache, files: &[&Path]) -> Result<()> {
 
 /// The last line of the command's standard output: the path it reports.
 fn last_line(stdout: String) -> Result<String> {
-    stdout
-        .lines()
-        .last()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::new(format!("`{COMMAND}` printed no path")))
+    process::last_line(COMMAND, &stdout)
 }
 
-/// Runs the command with `args` and the cache `cache`; returns its standard output. Its standard
-/// error goes to ours as it comes and, on failure, into the error.
+/// Runs the command with `args` and the cache `cache` ([`process::build_script`]).
 fn run(cache: &Cache, args: &[&std::ffi::OsStr]) -> Result<String> {
-    let mut cmd = Command::new(workspace_root().join(COMMAND));
-    cmd.args(args)
-        .env("DRYDOCK_CACHE", cache.root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot run `{}`", process::display(&cmd)))?;
-    let stderr = child.stderr.take().expect("piped");
-    let copier = thread::spawn(move || {
-        let mut kept = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-            progress::say(&line);
-            kept.push(line);
-        }
-        kept
-    });
-    let mut stdout = String::new();
-    let read = child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stdout);
-    let status = child
-        .wait()
-        .with_context(|| format!("cannot wait for `{}`", process::display(&cmd)))?;
-    let stderr = copier.join().unwrap_or_default();
-    read.with_context(|| format!("cannot read the output of `{}`", process::display(&cmd)))?;
-    if !status.success() {
-        return Err(Error::new(format!(
-            "`{}` failed ({status}); it printed:\n{}",
-            process::display(&cmd),
-            vm::tail(&stderr.join("\n"), ERROR_LINES)
-        )));
-    }
-    Ok(stdout)
+    process::build_script(COMMAND, cache, args)
 }
 
 #[cfg(test)]

@@ -68,6 +68,10 @@ pub fn args(config: &QemuConfig) -> Vec<OsString> {
         "q35,kernel-irqchip=split",
         "-accel",
         "tcg",
+        // QEMU's default CPU model (qemu64) with the x86-64-v2 features (SSSE3, SSE4.1, SSE4.2,
+        // POPCNT), which DPDK, under SPDK's spdk_nvme_perf in the NVMe benchmark, requires.
+        "-cpu",
+        "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt",
         "-nodefaults",
         "-display",
         "none",
@@ -235,6 +239,19 @@ mod tests {
         ] {
             let args = config_args(profile, Console::Captured);
             assert_eq!(value_after(&args, "-m"), [mib], "{profile}");
+        }
+    }
+
+    #[test]
+    fn the_cpu_has_what_dpdk_requires() {
+        let args = config_args("iommu", Console::Captured);
+        let cpu = value_after(&args, "-cpu");
+        assert_eq!(cpu.len(), 1, "{args:?}");
+        for feature in ["+ssse3", "+sse4.1", "+sse4.2", "+popcnt"] {
+            assert!(
+                cpu[0].split(',').any(|f| f == feature),
+                "{feature}: {cpu:?}"
+            );
         }
     }
 

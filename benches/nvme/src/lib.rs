@@ -9,6 +9,8 @@
 //! - [`uring`]: runs the same workloads on a block device of the kernel's nvme driver, with
 //!   `O_DIRECT` and io_uring at the same queue depth, one ring per thread, interrupt driven or
 //!   polled;
+//! - [`spdk`]: runs the same workloads (one queue) with SPDK's `spdk_nvme_perf`, a peer, on
+//!   drydock's controller, and parses its output;
 //! - [`poll_queues`]: gives the kernel's nvme driver the poll queues its polled path needs;
 //! - [`huge_pages`]: reserves 2 MiB huge pages and chooses the pages of drydock's DMA memory;
 //! - [`integrity`]: writes patterns across a namespace, runs mixed reads and writes at mixed
@@ -27,6 +29,7 @@ pub mod huge_pages;
 pub mod integrity;
 pub mod poll_queues;
 pub mod report;
+pub mod spdk;
 pub mod stats;
 pub mod uring;
 pub mod workload;

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-//!            [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll]
-//!            [--only TEXT] [--repeat N] [--out DIR]
+//!            [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,spdk]
+//!            [--spdk PATH] [--only TEXT] [--repeat N] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
 //! nvme-bench chart RESULTS.CSV
@@ -15,8 +15,10 @@
 //! queues, on the controller at `--drydock` through drydock's driver (polled queues with DMA
 //! memory in 2 MiB huge pages and in 4 KiB pages, interrupt driven queues, polled queues with
 //! shadow doorbells) and on the controller at `--kernel` through the kernel's nvme driver with
-//! io_uring (interrupt driven, polled, polled with a submission thread); it reserves huge pages
-//! and gives the kernel's driver poll queues for the run. It prints the table and writes it with
+//! io_uring (interrupt driven, polled, polled with a submission thread); the variant `spdk` (a
+//! peer, not run by default) runs SPDK's `spdk_nvme_perf` at `--spdk` on the controller at
+//! `--drydock`, on one queue. It reserves huge pages and gives the kernel's driver poll queues for
+//! the run. It prints the table and writes it with
 //! charts to `--out`; with `--repeat N` the whole matrix runs N times and the table shows the
 //! median runs and the range of the ratios. It must run as root on a machine whose two controllers
 //! are identical (drydock's test guest: `drydock-vm nvme-bench`). The second form runs the
@@ -35,6 +37,7 @@ use nvme_bench::drydock::{self, Drydock, VfioBinding};
 use nvme_bench::huge_pages::{self, PageUse, Reservation};
 use nvme_bench::poll_queues::PollQueues;
 use nvme_bench::report::Report;
+use nvme_bench::spdk::{self, Spdk, SPDK};
 use nvme_bench::stats::{self, Measurement};
 use nvme_bench::uring::Mode;
 use nvme_bench::workload::{Op, Workload};
@@ -42,8 +45,8 @@ use nvme_bench::{integrity, uring};
 
 const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-             [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll]
-             [--only TEXT] [--repeat N] [--out DIR]
+             [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,spdk]
+             [--spdk PATH] [--only TEXT] [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
   nvme-bench hammer BDF
   nvme-bench chart RESULTS.CSV
@@ -65,6 +68,7 @@ struct Options {
     only: Option<String>,
     out: Option<String>,
     repeat: usize,
+    spdk: Option<String>,
 }
 
 /// What the command line asks.
@@ -174,6 +178,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         only: None,
         out: None,
         repeat: 1,
+        spdk: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -192,6 +197,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--only" => options.only = Some(value()?),
             "--out" => options.out = Some(value()?),
             "--repeat" => options.repeat = (number(value()?)? as usize).max(1),
+            "--spdk" => options.spdk = Some(value()?),
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
@@ -304,9 +310,11 @@ fn bench(options: &Options) -> Result<(), String> {
         + usize::from(wants("polled-4k"))
         + usize::from(wants("shadow"))
         + kernel_modes.len();
+    let spdk_runs = workloads.iter().filter(|w| w.queues == 1).count();
     let mut progress = Progress {
         index: 0,
-        total: options.repeat * workloads.len() * per_workload,
+        total: options.repeat
+            * (workloads.len() * per_workload + usize::from(wants("spdk")) * spdk_runs),
     };
     let mut notes = Vec::new();
     let mut note = |text: String| {
@@ -360,12 +368,17 @@ fn bench(options: &Options) -> Result<(), String> {
     });
     // The controller stays with vfio-pci from the first drydock run to the end, when it goes
     // back to the driver it had, if this took it from one.
-    let _binding = if uses_drydock {
+    let _binding = if uses_drydock || wants("spdk") {
         Some(VfioBinding::take(&options.drydock)?)
     } else {
         None
     };
     let mut page_use = PageUse::default();
+    let spdk = match (wants("spdk"), &options.spdk) {
+        (false, _) => None,
+        (true, Some(path)) => Some(Spdk::new(path.into())?),
+        (true, None) => return Err("the variant spdk needs --spdk PATH".into()),
+    };
     let mut measurements = Vec::new();
     // Every variant of a workload runs back to back, so that a change in the load of the host
     // (a shared machine) falls on all of them alike; the matrix is repeated `--repeat` times.
@@ -404,6 +417,10 @@ fn bench(options: &Options) -> Result<(), String> {
                 };
                 measurements.extend(drydock(instance, &["polled"])?);
             }
+            if let Some(spdk) = spdk.as_ref().filter(|_| workload.queues == 1) {
+                measurements
+                    .push(progress.run(SPDK, workload, |_| spdk.run(&options.drydock, workload))?);
+            }
             if let Some(path) = &kernel_device {
                 for &mode in &kernel_modes {
                     measurements.push(progress.run(mode.label(), workload, |show| {
@@ -426,6 +443,11 @@ fn bench(options: &Options) -> Result<(), String> {
         report
             .write(std::path::Path::new(out))
             .map_err(|e| format!("writing the results to {out}: {e}"))?;
+        if spdk.is_some() {
+            let path = std::path::Path::new(out).join("spdk.md");
+            std::fs::write(&path, spdk::versus(&report.measurements))
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        }
         eprintln!("nvme-bench: results written to {out}");
     }
     Ok(())
@@ -496,7 +518,11 @@ fn setup(options: &Options, notes: &[String]) -> String {
         options.warmup,
         options.repeat,
         notes.join(". ")
-    )
+    ) + if options.variants.iter().any(|v| v == "spdk") {
+        spdk::SETUP
+    } else {
+        ""
+    }
 }
 
 /// Prints the SVG chart `draw` draws of the run whose `results.csv` is at `path`.

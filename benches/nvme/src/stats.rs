@@ -124,6 +124,16 @@ impl CpuTime {
         }
     }
 
+    /// The whole machine's busy time.
+    pub fn machine(&self) -> Duration {
+        self.machine
+    }
+
+    /// The interrupt and softirq handlers' time.
+    pub fn irq(&self) -> Duration {
+        self.irq
+    }
+
     /// CPU time used since `start`.
     pub fn since(start: CpuSample) -> CpuTime {
         let now = CpuSample::now();

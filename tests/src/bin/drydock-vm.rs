@@ -25,6 +25,7 @@ use drydock_tests::elf::Elf;
 use drydock_tests::guest::{GuestBinaries, GUEST_TARGET};
 use drydock_tests::profile::{self, Profile, PROFILES};
 use drydock_tests::qemu::Console;
+use drydock_tests::spdk;
 use drydock_tests::vm::{self, Ending, RunDir, Watchdog};
 use drydock_tests::{Context, Error, Result};
 
@@ -355,12 +356,20 @@ fn demo() -> Result<ExitCode> {
 /// Builds the guest binaries and runs `nvme-bench` in the default guest, then copies its results
 /// (`results.md`, `results.csv`, `iops.svg`, `latency.svg`) from the run directory to `--out`.
 fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
+    let mut leading = Vec::new();
+    if spdk::wanted(args) {
+        let perf = spdk::build(&Cache::from_env()?)?;
+        leading.extend([
+            "--spdk".to_owned(),
+            vm::guest_path(&perf)?.display().to_string(),
+        ]);
+    }
     guest_bench(
         "nvme-bench",
         args,
         profile::default_profile(),
         GuestBinaries::nvme_bench,
-        &[],
+        &leading,
     )
 }
 
@@ -373,7 +382,7 @@ fn edu_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
         args,
         profile,
         GuestBinaries::runner,
-        &["edu-bench"],
+        &["edu-bench".to_owned()],
     )
 }
 
@@ -386,7 +395,7 @@ fn guest_bench(
     args: &[String],
     profile: &'static Profile,
     program: fn(&GuestBinaries) -> PathBuf,
-    leading: &[&str],
+    leading: &[String],
 ) -> std::result::Result<ExitCode, Stop> {
     let (ours, bench_args) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
@@ -399,7 +408,7 @@ fn guest_bench(
     };
     let binaries = GuestBinaries::locate_or_build_programs()?;
     let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);
-    let mut bench: Vec<String> = leading.iter().map(|a| a.to_string()).collect();
+    let mut bench = leading.to_vec();
     bench.extend(["--out".to_owned(), guest_results]);
     bench.extend(bench_args.iter().cloned());
     let (code, run_dir) = run_program(profile, &program(&binaries), &bench, None)?;
