@@ -16,6 +16,7 @@
 //! This lives outside the driver file because 7.3's Rust `Request` has no data accessors: the
 //! driver cannot serve a `block::mq` disk and stay buildable in the kernel (see docs/porting.md).
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
@@ -279,8 +280,11 @@ struct DiskQueue {
     slot: usize,
     block_shift: u8,
     shared: QueueShared,
-    /// The request of each command identifier in flight.
-    pending: Mutex<Vec<Option<Pending>>>,
+    /// The request of each command in flight, by its command identifier (`Tag::cid`), which
+    /// differs from that of a command that reuses the slot once this one completed: the
+    /// completion thread looks it up after the queue freed the slot, when the ublk thread may
+    /// already have placed another command in it.
+    pending: Mutex<HashMap<u16, Pending>>,
     /// Set once the ublk thread ended: the completion thread ends once nothing is in flight.
     served: AtomicBool,
 }
@@ -303,7 +307,7 @@ impl DiskQueue {
             .map_err(|e| format!("creating NVMe queue {q_id}: {e:?}"))?;
         Ok(DiskQueue {
             q_id,
-            pending: Mutex::new(vec![None; nvme.capacity() + 1]),
+            pending: Mutex::new(HashMap::with_capacity(nvme.capacity())),
             nvme,
             buffer,
             slot,
@@ -391,14 +395,15 @@ impl DiskQueue {
         }
         // The doorbell rings after the batch: the completion cannot come before this is noted.
         let nvme_tag = self.nvme.queue(dev, &command).map_err(|_| Errno::EIO)?;
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = pending.get_mut(nvme_tag.index()) {
-            *entry = Some(Pending {
-                tag: request.tag,
-                bytes,
-                read,
-            });
-        }
+        let pending = Pending {
+            tag: request.tag,
+            bytes,
+            read,
+        };
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(nvme_tag.cid(), pending);
         Ok(())
     }
 
@@ -422,8 +427,7 @@ impl DiskQueue {
                     .pending
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(completion.tag.index())
-                    .and_then(Option::take);
+                    .remove(&completion.tag.cid());
                 let Some(Pending { tag, bytes, read }) = taken else {
                     continue;
                 };

@@ -241,10 +241,7 @@ impl Device {
                 Level::Info,
                 "ublk",
                 None,
-                format_args!(
-                    "{name}: taking back /dev/ublkb{dev_id} (its server {} died)\n",
-                    info.ublksrv_pid
-                ),
+                format_args!("{name}: taking back /dev/ublkb{dev_id}, whose server died\n"),
             );
             return Ok(Some(Device {
                 name: name.to_owned(),
