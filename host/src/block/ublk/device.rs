@@ -329,9 +329,19 @@ impl Device {
             .map_err(|e| failed(&self.name, "stopping the device", e))
     }
 
-    /// Deletes the device, once the queues' threads are gone.
+    /// Deletes the device, once the queues' threads are gone: ublk deletes it once its character
+    /// device is closed, which this closes first.
     pub fn delete(self) {
-        Self::delete_id(&mut self.control(), &self.name, self.info.dev_id);
+        let Device {
+            name,
+            control,
+            info,
+            cdev,
+            ..
+        } = self;
+        drop(cdev);
+        let mut control = control.into_inner().unwrap_or_else(|e| e.into_inner());
+        Self::delete_id(&mut control, &name, info.dev_id);
     }
 
     /// The control device, for a command.
