@@ -99,6 +99,7 @@ pub const PROFILES: &[Profile] = &[
             Feature::DriverModules,
             Feature::VfioNoIommu,
             Feature::VfioCdev,
+            Feature::Ublk,
         ],
     },
     Profile {
@@ -111,6 +112,7 @@ pub const PROFILES: &[Profile] = &[
             Feature::DriverModules,
             Feature::VfioNoIommu,
             Feature::VfioCdev,
+            Feature::Ublk,
         ],
     },
 ];

@@ -150,14 +150,18 @@ pub enum Feature {
     /// VFIO's device cdev with iommufd (`CONFIG_VFIO_DEVICE_CDEV`, `CONFIG_IOMMUFD`), which
     /// Debian's kernels lack.
     VfioCdev,
+    /// ublk, the kernel's userspace block driver, with user copy and user recovery
+    /// (`CONFIG_BLK_DEV_UBLK`, Linux 6.5), which Debian 12's 6.1 kernel lacks.
+    Ublk,
 }
 
 impl Feature {
     /// Every feature, in a fixed order.
-    pub const ALL: [Feature; 3] = [
+    pub const ALL: [Feature; 4] = [
         Feature::DriverModules,
         Feature::VfioNoIommu,
         Feature::VfioCdev,
+        Feature::Ublk,
     ];
 
     /// The feature's name in protocol lines.
@@ -166,6 +170,7 @@ impl Feature {
             Feature::DriverModules => "driver-modules",
             Feature::VfioNoIommu => "vfio-noiommu",
             Feature::VfioCdev => "vfio-cdev",
+            Feature::Ublk => "ublk",
         }
     }
 }

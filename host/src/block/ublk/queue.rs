@@ -1,5 +1,6 @@
 //! A ublk queue's thread: fetches the requests of one hardware queue from `/dev/ublkcN`, hands
-//! them to the shared dispatch, and commits their results.
+//! them to the server (the shared dispatch of the disks of `block::mq`, or a server of its own,
+//! such as the NVMe driver's process), and commits their results.
 //!
 //! The thread keeps one `UBLK_U_IO_FETCH_REQ` per tag in its ring; a completion means the kernel
 //! put a request on that tag, described in the queue's descriptor array (mapped from
@@ -11,7 +12,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use io_uring::{opcode, types, IoUring};
@@ -23,10 +24,9 @@ use super::uapi::{
     UBLK_IO_OP_WRITE, UBLK_IO_OP_WRITE_ZEROES, UBLK_IO_RES_ABORT, UBLK_IO_RES_OK,
     UBLK_MAX_QUEUE_DEPTH, UBLK_U_IO_COMMIT_AND_FETCH_REQ, UBLK_U_IO_FETCH_REQ,
 };
-use crate::block::dispatch::{Bio, Queue};
 use crate::block::{
-    blk_opf_t, REQ_OP_DISCARD, REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE_ZEROES,
-    SECTOR_SHIFT,
+    blk_opf_t, sector_t, REQ_OP_DISCARD, REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE,
+    REQ_OP_WRITE_ZEROES, SECTOR_SHIFT,
 };
 use crate::errno::Errno;
 use crate::print::{printk, Level};
@@ -36,8 +36,22 @@ const WAKE: u64 = u64::MAX;
 /// The size of a page, which the descriptor arrays are rounded to.
 const PAGE_SIZE: usize = 4096;
 
+/// A request fetched on a tag of a queue, for the server to serve and end
+/// ([`QueueShared::commit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The tag: the request's name until it ends.
+    pub tag: u16,
+    /// The operation, a `REQ_OP_*` (read, write, flush, discard or write zeroes).
+    pub op: blk_opf_t,
+    /// The first sector.
+    pub sector: sector_t,
+    /// The bytes to transfer.
+    pub bytes: u32,
+}
+
 /// What a queue's thread shares with the threads that end its requests.
-pub(super) struct QueueShared {
+pub struct QueueShared {
     /// Results to commit: tag and result (bytes, or a negative errno).
     commits: Mutex<Vec<(u16, i32)>>,
     /// Written to wake the thread.
@@ -47,7 +61,8 @@ pub(super) struct QueueShared {
 }
 
 impl QueueShared {
-    pub(super) fn new() -> Result<QueueShared, Errno> {
+    /// A queue's shared state, with its eventfd.
+    pub fn new() -> Result<QueueShared, Errno> {
         Ok(QueueShared {
             commits: Mutex::default(),
             wake: EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC)
@@ -57,13 +72,14 @@ impl QueueShared {
     }
 
     /// Wakes the thread.
-    pub(super) fn kick(&self) {
+    pub fn kick(&self) {
         // Only an overflowing counter fails, and then the thread is awake anyway.
         let _ = self.wake.write(1);
     }
 
-    /// Queues the result of `tag` for the thread to commit.
-    pub(super) fn commit(&self, tag: u16, result: i32) {
+    /// Queues the result of `tag` (the bytes transferred, which a read must have, or a negative
+    /// errno) for the thread to commit.
+    pub fn commit(&self, tag: u16, result: i32) {
         self.commits
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -71,8 +87,8 @@ impl QueueShared {
         self.kick();
     }
 
-    /// Makes the thread leave.
-    pub(super) fn quit(&self) {
+    /// Makes the thread leave without waiting for its tags (a start that failed).
+    pub fn quit(&self) {
         self.quit.store(true, Ordering::SeqCst);
         self.kick();
     }
@@ -147,15 +163,18 @@ impl Drop for Descriptors {
     }
 }
 
-/// Serves hardware queue `q_id` of `queue`: the thread's body. `ready` is called once the
-/// fetches are submitted (or setting up failed), so that the device may be started.
-pub(super) fn serve(
-    queue: &Arc<Queue>,
+/// Serves queue `q_id` of the device whose character device is `cdev`: the thread's body, until
+/// the device stops. `ready` is called once the fetches are submitted (or setting up failed), so
+/// that the device may be started. `run` is given the requests fetched (possibly none, when
+/// woken or when the time it asked for passed) and returns how long the thread may wait before
+/// calling it again (forever if `None`); ends come through `shared`.
+pub fn serve(
     shared: &QueueShared,
     cdev: &OwnedFd,
     q_id: u16,
     depth: u16,
     ready: impl FnOnce(Result<(), Errno>),
+    mut run: impl FnMut(Vec<Request>) -> Option<Duration>,
 ) {
     // Declared before the ring, so that it outlives the read the ring may still have of it.
     let mut wake_buf = Box::new([0u8; 8]);
@@ -206,7 +225,7 @@ pub(super) fn serve(
             );
             break;
         }
-        let mut bios = Vec::new();
+        let mut requests = Vec::new();
         let mut woken = false;
         for cqe in ring.completion() {
             if cqe.user_data() == WAKE {
@@ -218,11 +237,11 @@ pub(super) fn serve(
                 UBLK_IO_RES_OK => {
                     let desc = descriptors.get(tag);
                     match req_op(desc.op_flags & 0xff) {
-                        Some(op) => bios.push(Bio {
+                        Some(op) => requests.push(Request {
+                            tag,
                             op,
                             sector: desc.start_sector,
                             bytes: desc.nr_sectors << SECTOR_SHIFT,
-                            cookie: u64::from(tag),
                         }),
                         // An operation blk-mq drivers are not given here: refused.
                         None => shared.commit(tag, Errno::EOPNOTSUPP.to_errno()),
@@ -243,7 +262,7 @@ pub(super) fn serve(
         if woken {
             pending.push(wake_read(&mut wake_buf));
         }
-        again = queue.run(u32::from(q_id), bios);
+        again = run(requests);
         let commits =
             core::mem::take(&mut *shared.commits.lock().unwrap_or_else(|e| e.into_inner()));
         pending.extend(commits.into_iter().map(|(tag, result)| {

@@ -6,6 +6,13 @@ const fn iowr(nr: u32, size: usize) -> u32 {
     (3 << 30) | ((size as u32) << 16) | ((b'u' as u32) << 8) | nr
 }
 
+/// `_IOR('u', nr, size)`: a command that writes its `size`-byte argument.
+const fn ior(nr: u32, size: usize) -> u32 {
+    (2 << 30) | ((size as u32) << 16) | ((b'u' as u32) << 8) | nr
+}
+
+/// Reads a device's description (`UBLK_U_CMD_GET_DEV_INFO`).
+pub(super) const UBLK_U_CMD_GET_DEV_INFO: u32 = ior(0x02, CTRL_CMD_SIZE);
 /// Adds a device (`UBLK_U_CMD_ADD_DEV`).
 pub(super) const UBLK_U_CMD_ADD_DEV: u32 = iowr(0x04, CTRL_CMD_SIZE);
 /// Deletes a device (`UBLK_U_CMD_DEL_DEV`).
@@ -17,11 +24,22 @@ pub(super) const UBLK_U_CMD_STOP_DEV: u32 = iowr(0x07, CTRL_CMD_SIZE);
 /// Sets a device's parameters (`UBLK_U_CMD_SET_PARAMS`).
 pub(super) const UBLK_U_CMD_SET_PARAMS: u32 = iowr(0x08, CTRL_CMD_SIZE);
 
+/// Begins taking back a device whose server died (`UBLK_U_CMD_START_USER_RECOVERY`).
+pub(super) const UBLK_U_CMD_START_USER_RECOVERY: u32 = iowr(0x10, CTRL_CMD_SIZE);
+/// Ends taking it back once the new server's queues fetch (`UBLK_U_CMD_END_USER_RECOVERY`): the
+/// requests kept meanwhile go to the new server.
+pub(super) const UBLK_U_CMD_END_USER_RECOVERY: u32 = iowr(0x11, CTRL_CMD_SIZE);
+
 /// Fetches a tag's next request (`UBLK_U_IO_FETCH_REQ`).
 pub(super) const UBLK_U_IO_FETCH_REQ: u32 = iowr(0x20, IO_CMD_SIZE);
 /// Reports a tag's result and fetches its next request (`UBLK_U_IO_COMMIT_AND_FETCH_REQ`).
 pub(super) const UBLK_U_IO_COMMIT_AND_FETCH_REQ: u32 = iowr(0x21, IO_CMD_SIZE);
 
+/// A device whose server dies keeps its disk and waits for a new server (Linux 6.0).
+pub(super) const UBLK_F_USER_RECOVERY: u64 = 1 << 3;
+/// With [`UBLK_F_USER_RECOVERY`], the requests the dead server had are issued again to the new
+/// one, rather than failed (Linux 6.0).
+pub(super) const UBLK_F_USER_RECOVERY_REISSUE: u64 = 1 << 4;
 /// The ioctl-encoded commands above are understood (Linux 6.4).
 pub(super) const UBLK_F_CMD_IOCTL_ENCODE: u64 = 1 << 6;
 /// The server copies data with `pread`/`pwrite` on `/dev/ublkcN` instead of giving buffers
@@ -30,6 +48,8 @@ pub(super) const UBLK_F_USER_COPY: u64 = 1 << 7;
 
 /// The disk's medium rotates.
 pub(super) const UBLK_ATTR_ROTATIONAL: u32 = 1 << 1;
+/// The device has a volatile write cache: flushes reach the server.
+pub(super) const UBLK_ATTR_VOLATILE_CACHE: u32 = 1 << 2;
 /// The parameters include [`ublk_param_basic`].
 pub(super) const UBLK_PARAM_TYPE_BASIC: u32 = 1 << 0;
 
@@ -37,6 +57,13 @@ pub(super) const UBLK_PARAM_TYPE_BASIC: u32 = 1 << 0;
 pub(super) const UBLK_IO_RES_OK: i32 = 0;
 /// The device is stopping: the tag fetches nothing more (`-ENODEV`).
 pub(super) const UBLK_IO_RES_ABORT: i32 = -19;
+
+/// Where a request's data is in `/dev/ublkcN` with user copy (`UBLKSRV_IO_BUF_OFFSET`).
+pub(super) const UBLKSRV_IO_BUF_OFFSET: u64 = 0x8000_0000;
+/// Where the tag is in that position (`UBLK_TAG_OFF`).
+pub(super) const UBLK_TAG_OFF: u32 = 25;
+/// Where the queue is in that position (`UBLK_QID_OFF`: after 16 bits of tag).
+pub(super) const UBLK_QID_OFF: u32 = UBLK_TAG_OFF + 16;
 
 /// The deepest a ublk queue may be.
 pub(super) const UBLK_MAX_QUEUE_DEPTH: u32 = 4096;

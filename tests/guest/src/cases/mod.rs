@@ -35,6 +35,7 @@ mod leaks;
 mod misc_device;
 mod msix_flood;
 mod nvme;
+mod nvme_ublk;
 mod processes;
 mod rnull;
 mod self_check;
@@ -132,6 +133,8 @@ const OFF: &[IommuMode] = &[IommuMode::Off];
 const ANY_KERNEL: &[Feature] = &[];
 /// For cases that load drydock's drivers as kernel modules: the proof kernel.
 const DRIVER_MODULES: &[Feature] = &[Feature::DriverModules];
+/// For cases that serve a disk through ublk: the proof kernel.
+const UBLK: &[Feature] = &[Feature::Ublk];
 /// For cases that use VFIO's no-IOMMU mode: the proof kernel.
 const VFIO_NOIOMMU: &[Feature] = &[Feature::VfioNoIommu];
 
@@ -740,6 +743,15 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(1200),
         run: nvme::nvme_data_integrity,
+    },
+    Case {
+        name: "nvme_ublk_disk_survives_sigkill",
+        iommu: TRANSLATED,
+        needs: UBLK,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(600),
+        run: nvme_ublk::nvme_ublk_disk_survives_sigkill,
     },
     Case {
         name: "in_kernel_comparisons_cover_every_driver",
