@@ -7,6 +7,8 @@
 //! - `run <run-dir>`: run the cases named in `<run-dir>/plan`, each in its own child process,
 //!   and write their results into the run directory (see `drydock_guest::protocol`);
 //! - `case <name>`: run one case in this process (what `run` starts for each case);
+//! - `crash-cycles <edu|nvme> <cycles> [<seed>]`: run the case `<driver>_crash_cycles` with that
+//!   many kill and restart cycles, from that seed (the long variant, and a failing run repeated);
 //! - `demo`: drive the edu device through VFIO and show what happens.
 
 mod cases;
@@ -24,7 +26,8 @@ mod vfio;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: drydock-guest list | run <run-dir> | case <name> | demo";
+const USAGE: &str = "usage: drydock-guest list | run <run-dir> | case <name> | \
+crash-cycles <edu|nvme> <cycles> [<seed>] | demo";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +47,14 @@ fn main() -> ExitCode {
             }
         },
         ["case", name] => run_case(name),
+        ["crash-cycles", driver @ ("edu" | "nvme"), cycles, seed @ ..] if seed.len() <= 1 => {
+            // Before any thread starts: nothing reads the environment concurrently.
+            std::env::set_var(cases::CRASH_CYCLES_ENV, cycles);
+            if let [seed] = seed {
+                std::env::set_var(cases::CRASH_SEED_ENV, seed);
+            }
+            run_case(&format!("{driver}_crash_cycles"))
+        }
         ["demo"] => match demo::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

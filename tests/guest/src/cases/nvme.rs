@@ -23,7 +23,7 @@ use super::{ensure, CaseResult};
 use crate::sysfs;
 
 /// The controller drydock drives.
-fn controller() -> String {
+pub(super) fn controller() -> String {
     layout::device(Role::Nvme {
         index: 0,
         serial: "drydock-nvme0",
