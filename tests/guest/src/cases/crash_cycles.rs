@@ -3,12 +3,15 @@
 //!
 //! A cycle starts a child process (a [`super::CHILDREN`] case) that binds the driver, checks what
 //! the runs before it left, and then works until it is killed: edu's child copies to or from the
-//! device by DMA, or unloads the driver; the NVMe child writes, or unloads. The parent chooses
-//! where to kill (during probe, a host-to-device transfer, a device-to-host transfer, unbind,
-//! NVMe writes in flight) and how long after the child said it got there, from a seeded
-//! generator: the seed is printed, and [`Plan::from_env`] takes it from `DRYDOCK_CRASH_SEED`, so
-//! a failing run can be repeated (`drydock-guest crash-cycles DRIVER CYCLES SEED`). After each
-//! kill the kernel log must hold no trouble ([`crate::trouble`]: a DMAR fault, a VFIO warning).
+//! device by DMA, or unloads the driver; the NVMe child writes, or unloads. Each run is started
+//! before the run it follows is killed, and told to go once that one is reaped
+//! ([`wait_for_go`]), so that its probe comes while a transfer the killed run left may still run.
+//! The parent chooses where to kill (during probe, a host-to-device transfer, a device-to-host
+//! transfer, unbind, NVMe writes in flight) and how long after the child said it got there, from
+//! a seeded generator: the seed is printed, and [`Plan::from_env`] takes it from
+//! `DRYDOCK_CRASH_SEED`, so a failing run can be repeated (`drydock-guest crash-cycles DRIVER
+//! CYCLES SEED`). After each kill the kernel log must hold no trouble ([`crate::trouble`]: a
+//! DMAR fault, a VFIO warning).
 //!
 //! Every child, before it works, checks the runs before it:
 //!
@@ -24,7 +27,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -169,19 +172,24 @@ struct CycleChild {
     lines: Receiver<String>,
     /// The lines read so far.
     said: Vec<String>,
+    /// Where [`CycleChild::go`] tells it to start.
+    stdin: Option<ChildStdin>,
 }
 
 impl CycleChild {
-    /// Starts the child case `case` as run `run`, to work at `point`.
+    /// Starts the child case `case` as run `run`, to work at `point`; it waits for
+    /// [`CycleChild::go`] before it touches the device.
     fn start(case: &str, run: u32, point: Point) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
         let mut child = Command::new(exe)
             .args(["case", case])
             .env(RUN_ENV, run.to_string())
             .env(POINT_ENV, point.name())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start {case}: {e}"))?;
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().ok_or("no pipe from the child")?;
         let (sender, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -195,7 +203,19 @@ impl CycleChild {
             child,
             lines,
             said: Vec::new(),
+            stdin,
         })
+    }
+
+    /// Tells the child to start.
+    fn go(&mut self) -> CaseResult {
+        let mut stdin = self
+            .stdin
+            .take()
+            .ok_or("the child was told to go already")?;
+        stdin
+            .write_all(GO.as_bytes())
+            .map_err(|e| format!("telling the child to go: {e}"))
     }
 
     /// Reads lines until the `count`th one that starts with `text`; fails if the child ends or
@@ -240,6 +260,21 @@ impl CycleChild {
     }
 }
 
+/// What a child waits for, on its standard input, before it touches the device.
+const GO: &str = "go\n";
+
+/// Waits for [`GO`]: the parent has started this run before it killed the one before, so that it
+/// restarts the driver as soon as the kill is done (within the transfer the killed run left
+/// running, about 100 ms for edu), as a supervisor restarting a crashed driver would.
+fn wait_for_go() -> CaseResult {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("waiting to be told to go: {e}"))?;
+    ensure!(line == GO, "told {line:?}, not to go");
+    Ok(())
+}
+
 /// What the child prints once probe is done.
 const BOUND: &str = "bound";
 /// What the child prints once the runs before it checked out.
@@ -260,14 +295,25 @@ fn cycles(plan: Plan, case: &str, points: &[Point], probe_ms: u64) -> CaseResult
     let mut log = KernelLog::from_now()?;
     let start = Instant::now();
     let mut tally: Vec<(String, u32)> = Vec::new();
+    let choose = |rng: &mut Rng, run: u32| {
+        if run < plan.cycles {
+            points[rng.below(points.len() as u64) as usize]
+        } else {
+            Point::Check
+        }
+    };
+    let mut point = choose(&mut rng, 0);
+    let mut child = CycleChild::start(case, 0, point)?;
+    child.go()?;
     for run in 0..plan.cycles {
-        let point = points[rng.below(points.len() as u64) as usize];
         let cycle = format!("cycle {run} of seed {} ({})", plan.seed, point.name());
-        let mut child = CycleChild::start(case, run, point)?;
         let delay = kill_delay(&mut child, point, &mut rng, probe_ms)
             .map_err(|e| format!("{cycle}: {e}"))?;
+        let next_point = choose(&mut rng, run + 1);
+        let mut next = CycleChild::start(case, run + 1, next_point)?;
         std::thread::sleep(delay);
         child.kill_and_reap().map_err(|e| format!("{cycle}: {e}"))?;
+        next.go()?;
         let landed = match point {
             Point::Probe if !child.has_said(BOUND) => "in probe",
             Point::Probe => "after probe",
@@ -288,9 +334,10 @@ fn cycles(plan: Plan, case: &str, points: &[Point], probe_ms: u64) -> CaseResult
             "{cycle}: the kernel reported trouble after the kill:\n{}",
             crate::kmsg::lines(unexpected)
         );
+        (child, point) = (next, next_point);
     }
     // The run after the last kill checks, and stops cleanly.
-    let mut last = CycleChild::start(case, plan.cycles, Point::Check)?;
+    let mut last = child;
     let status = last.child.wait().map_err(|e| e.to_string())?;
     last.said.extend(last.lines.try_iter());
     ensure!(
@@ -332,7 +379,7 @@ fn kill_delay(
 ) -> Result<Duration, String> {
     let (wait_for, delay_ms) = match point {
         Point::Probe => (None, probe_ms),
-        Point::ToDevice | Point::FromDevice => (Some((WORKING, 1 + rng.below(3))), 150),
+        Point::ToDevice | Point::FromDevice => (Some((WORKING, 1 + rng.below(3))), 100),
         Point::Writes => (Some((WORKING, 1 + rng.below(4))), 20),
         Point::Unbind => (Some((UNBINDING, 1)), 30),
         Point::Check => return Err("a check is not a kill point".into()),
@@ -402,12 +449,13 @@ pub fn edu_crash_cycles() -> CaseResult {
         Point::FromDevice,
         Point::Unbind,
     ];
-    cycles(plan, "edu_crash_child", &points, 800)
+    cycles(plan, "edu_crash_child", &points, 150)
 }
 
 /// Not listed: a run of [`edu_crash_cycles`].
 pub fn edu_crash_child() -> CaseResult {
     let (run, point) = (run_from_env()?, Point::from_env()?);
+    wait_for_go()?;
     let session = start_edu(vfio())?;
     println!("{BOUND}");
     with_driver::<EduDriver, _>(&session, |dev, edu| {
@@ -564,7 +612,7 @@ pub fn nvme_crash_cycles() -> CaseResult {
         _ => {}
     }
     let points = [Point::Probe, Point::Writes, Point::Writes, Point::Unbind];
-    cycles(plan, "nvme_crash_child", &points, 2500)?;
+    cycles(plan, "nvme_crash_child", &points, 500)?;
     // The killed runs could not give the controller back to the kernel's driver.
     sysfs::give_back(&controller())?;
     let driver = sysfs::driver(&controller());
@@ -578,6 +626,7 @@ pub fn nvme_crash_cycles() -> CaseResult {
 /// Not listed: a run of [`nvme_crash_cycles`].
 pub fn nvme_crash_child() -> CaseResult {
     let (run, point) = (run_from_env()?, Point::from_env()?);
+    wait_for_go()?;
     let journal = Journal::read()?;
     let device = Drydock::open(&controller())?;
     println!("{BOUND}");
