@@ -69,6 +69,25 @@ fn block_word(lba: u64, generation: u32, index: usize) -> u64 {
     }
 }
 
+/// Fills `block` (a whole number of 64-bit words) with the content of block `lba` written with
+/// `generation`.
+pub fn fill_block(block: &mut [u8], lba: u64, generation: u32) {
+    for (i, chunk) in block.chunks_exact_mut(8).enumerate() {
+        chunk.copy_from_slice(&block_word(lba, generation, i).to_le_bytes());
+    }
+}
+
+/// The index of the first 64-bit word of `block` that is not what block `lba` written with
+/// `generation` holds there; `None` if the block is intact.
+pub fn first_difference(block: &[u8], lba: u64, generation: u32) -> Option<usize> {
+    (0..block.len() / 8).find(|&i| block_word_at(block, i) != block_word(lba, generation, i))
+}
+
+/// The 64-bit word at index `i` of `block`.
+fn block_word_at(block: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(block[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+}
+
 /// One I/O in flight.
 #[derive(Clone, Copy)]
 struct InFlight {
@@ -106,9 +125,7 @@ impl Run<'_> {
     fn fill(&self, slot: usize, lba: u64, blocks: u32, generation: u32) {
         let mut block = vec![0u8; self.block_size];
         for b in 0..u64::from(blocks) {
-            for (i, chunk) in block.chunks_exact_mut(8).enumerate() {
-                chunk.copy_from_slice(&block_word(lba + b, generation, i).to_le_bytes());
-            }
+            fill_block(&mut block, lba + b, generation);
             let at = slot * self.slot_bytes() + b as usize * self.block_size;
             kernel::io::io_project!(&self.buffer, [panic: at..at + self.block_size])
                 .copy_from_slice(&block);
@@ -124,13 +141,10 @@ impl Run<'_> {
                 .copy_to_slice(&mut block);
             let generation = self.expected[(lba + b) as usize];
             self.report.blocks_checked += 1;
-            let word =
-                |i: usize| u64::from_le_bytes(block[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-            let Some(bad) =
-                (0..self.block_size / 8).find(|&i| word(i) != block_word(lba + b, generation, i))
-            else {
+            let Some(bad) = first_difference(&block, lba + b, generation) else {
                 continue;
             };
+            let word = |i: usize| block_word_at(&block, i);
             self.report.mismatches += 1;
             if self.report.first_mismatch.is_none() {
                 self.report.first_mismatch = Some(format!(

@@ -9,9 +9,11 @@
 //! - `case <name>`: run one case in this process (what `run` starts for each case);
 //! - `demo`: drive the edu device through VFIO and show what happens;
 //! - `edu-bench OUT ...`: time the edu driver file's round trips in the kernel and through
-//!   drydock, and write the comparison to `OUT` ([`edu_bench`]).
+//!   drydock, and write the comparison to `OUT` ([`edu_bench`]);
 //! - `cycles edu|nvme <count>`: the long variant of `edu_driver_load_cycles` and
-//!   `nvme_driver_load_cycles`, with `<count>` cycles (docs/testing.md).
+//!   `nvme_driver_load_cycles`, with `<count>` cycles (docs/testing.md);
+//! - `crash-cycles <edu|nvme> <cycles> [<seed>]`: run the case `<driver>_crash_cycles` with that
+//!   many kill and restart cycles, from that seed (the long variant, and a failing run repeated).
 
 mod cases;
 mod demo;
@@ -29,9 +31,8 @@ mod vfio;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: drydock-guest list | run <run-dir> | case <name> | demo | edu-bench OUT ... | cycles \
-     edu|nvme <count>";
+const USAGE: &str = "usage: drydock-guest list | run <run-dir> | case <name> | demo | \
+edu-bench OUT ... | cycles edu|nvme <count> | crash-cycles <edu|nvme> <cycles> [<seed>]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +52,14 @@ fn main() -> ExitCode {
             }
         },
         ["case", name] => run_case(name),
+        ["crash-cycles", driver @ ("edu" | "nvme"), cycles, seed @ ..] if seed.len() <= 1 => {
+            // Before any thread starts: nothing reads the environment concurrently.
+            std::env::set_var(cases::CRASH_CYCLES_ENV, cycles);
+            if let [seed] = seed {
+                std::env::set_var(cases::CRASH_SEED_ENV, seed);
+            }
+            run_case(&format!("{driver}_crash_cycles"))
+        }
         ["demo"] => match demo::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -61,7 +61,7 @@ pub(super) fn start(
 }
 
 /// Binds edu to vfio-pci and loads the edu driver over it.
-fn start_edu(backend: Backend) -> Result<Session, String> {
+pub(super) fn start_edu(backend: Backend) -> Result<Session, String> {
     start(&edu::__DRYDOCK_MODULE, Role::Edu, backend)
 }
 

@@ -21,6 +21,7 @@
 //! unless the case provokes it on purpose and says so in `expected_kernel_messages`.
 
 mod cli;
+mod crash_cycles;
 mod debugfs;
 mod driver_process;
 mod drivers;
@@ -48,6 +49,8 @@ use std::time::Duration;
 
 use drydock_guest::protocol::{CaseInfo, Feature, IommuMode};
 use drydock_host::vfio::Interface;
+
+pub use crash_cycles::{CYCLES_ENV as CRASH_CYCLES_ENV, SEED_ENV as CRASH_SEED_ENV};
 
 /// A case's result: `Err` holds the failure message.
 pub type CaseResult = Result<(), String>;
@@ -596,6 +599,15 @@ pub const CASES: &[Case] = &[
         run: drivers::edu_driver_restarts_after_sigkill,
     },
     Case {
+        name: "edu_crash_cycles",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(900),
+        run: crash_cycles::edu_crash_cycles,
+    },
+    Case {
         name: "edu_stray_dma_is_blocked_by_the_iommu",
         iommu: TRANSLATED,
         needs: ANY_KERNEL,
@@ -734,6 +746,15 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(300),
         run: nvme::nvme_sigkill_then_restart,
+    },
+    Case {
+        name: "nvme_crash_cycles",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(900),
+        run: crash_cycles::nvme_crash_cycles,
     },
     Case {
         name: "nvme_data_integrity",
@@ -935,15 +956,35 @@ pub const SELF_CHECKS: &[Case] = &[
 
 /// Processes that listed cases start and control (a driver to kill, for example). They are not
 /// listed to the host.
-pub const CHILDREN: &[Case] = &[Case {
-    name: "edu_driver_dma_child",
-    iommu: TRANSLATED,
-    needs: ANY_KERNEL,
-    vfio: ONE_INTERFACE,
-    expected_kernel_messages: NONE_EXPECTED,
-    timeout: DEFAULT_TIMEOUT,
-    run: drivers::edu_driver_dma_child,
-}];
+pub const CHILDREN: &[Case] = &[
+    Case {
+        name: "edu_driver_dma_child",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: drivers::edu_driver_dma_child,
+    },
+    Case {
+        name: "edu_crash_child",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: crash_cycles::edu_crash_child,
+    },
+    Case {
+        name: "nvme_crash_child",
+        iommu: TRANSLATED,
+        needs: ANY_KERNEL,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: crash_cycles::nvme_crash_child,
+    },
+];
 
 /// Every case listed to the host.
 pub fn listed() -> Vec<CaseInfo> {
