@@ -43,10 +43,10 @@ use nvme_bench::integrity::{fill_block, first_difference};
 use nvme_bench::workload::Rng;
 
 use super::drivers::{start_edu, vfio, with_driver};
-use super::nvme::controller;
+use super::nvme::{self, controller};
 use super::{ensure, CaseResult};
 use crate::kmsg::KernelLog;
-use crate::{sysfs, trouble};
+use crate::trouble;
 use drydock_nvme::{IoCommand, QueueConfig};
 
 /// Cycles per run unless `DRYDOCK_CRASH_CYCLES` says otherwise: the bounded variant CI runs.
@@ -614,13 +614,7 @@ pub fn nvme_crash_cycles() -> CaseResult {
     let points = [Point::Probe, Point::Writes, Point::Writes, Point::Unbind];
     cycles(plan, "nvme_crash_child", &points, 500)?;
     // The killed runs could not give the controller back to the kernel's driver.
-    sysfs::give_back(&controller())?;
-    let driver = sysfs::driver(&controller());
-    ensure!(
-        driver.as_deref() == Some("nvme"),
-        "the controller went back to {driver:?}, not nvme"
-    );
-    Ok(())
+    nvme::give_back_to_nvme()
 }
 
 /// Not listed: a run of [`nvme_crash_cycles`].

@@ -291,6 +291,12 @@ pub fn nvme_sigkill_then_restart() -> CaseResult {
     // back; this one found it on vfio-pci, so its `Drydock` leaves it there. As `drydock unbind`
     // would:
     drop(device);
+    give_back_to_nvme()
+}
+
+/// Gives controller 0 back to the kernel's nvme driver, as `drydock unbind` would, after driver
+/// processes that could not (killed ones) took it, and checks that nvme has it.
+pub(super) fn give_back_to_nvme() -> CaseResult {
     sysfs::give_back(&controller())?;
     let driver = sysfs::driver(&controller());
     ensure!(
