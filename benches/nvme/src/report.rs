@@ -359,15 +359,20 @@ impl Report {
 
     /// Writes `results.md` (setup and table), `results.csv`, `iops.svg` and `latency.svg` into
     /// `dir`.
+    ///
+    /// The charts are drawn from the CSV as written (its rounded figures), so that `nvme-bench
+    /// chart` and `latency-chart` on `results.csv` draw them again byte for byte.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(
             dir.join("results.md"),
             format!("# NVMe benchmark\n\n{}\n\n{}", self.setup, self.markdown()),
         )?;
-        std::fs::write(dir.join("results.csv"), self.csv())?;
-        std::fs::write(dir.join("iops.svg"), self.svg())?;
-        std::fs::write(dir.join("latency.svg"), self.latency_svg())
+        let csv = self.csv();
+        let written = Report::from_csv(&csv).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("results.csv"), csv)?;
+        std::fs::write(dir.join("iops.svg"), written.svg())?;
+        std::fs::write(dir.join("latency.svg"), written.latency_svg())
     }
 }
 
@@ -427,6 +432,31 @@ mod tests {
         assert_eq!(partner("drydock polled", []), None);
         assert_eq!(partner(KERNEL_IOPOLL, [KERNEL]), None);
         assert_eq!(partner("drydock interrupts", [KERNEL_IOPOLL]), Some(KERNEL));
+    }
+
+    #[test]
+    fn the_written_charts_are_those_the_written_csv_draws() {
+        // 65.749 µs prints as 65.7, but the CSV keeps 65.75, which prints as 65.8: a chart drawn
+        // from the figures before the CSV rounded them would not be the CSV's drawing.
+        let mut latencies = Latencies::with_capacity(10);
+        for _ in 0..10 {
+            latencies.record(Duration::from_nanos(65_749));
+        }
+        let mut odd = measurement(KERNEL, 10, 65);
+        odd.latency = latencies.summary();
+        let report = Report {
+            measurements: vec![measurement("drydock polled", 4000, 100), odd],
+            setup: String::new(),
+        };
+        let dir = std::env::temp_dir().join(format!("nvme-bench-report-{}", std::process::id()));
+        report.write(&dir).unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let from_csv = Report::from_csv(&read("results.csv")).unwrap();
+        let (iops, latency) = (read("iops.svg"), read("latency.svg"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(latency.contains("p50 65.8 µs"), "{latency}");
+        assert_eq!(iops, from_csv.svg());
+        assert_eq!(latency, from_csv.latency_svg());
     }
 
     #[test]
