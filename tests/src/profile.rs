@@ -100,6 +100,7 @@ pub const PROFILES: &[Profile] = &[
             Feature::VfioNoIommu,
             Feature::VfioCdev,
             Feature::Ublk,
+            Feature::Cuse,
         ],
     },
     Profile {
@@ -113,6 +114,7 @@ pub const PROFILES: &[Profile] = &[
             Feature::VfioNoIommu,
             Feature::VfioCdev,
             Feature::Ublk,
+            Feature::Cuse,
         ],
     },
 ];

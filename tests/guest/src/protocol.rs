@@ -153,15 +153,19 @@ pub enum Feature {
     /// ublk, the kernel's userspace block driver, with user copy and user recovery
     /// (`CONFIG_BLK_DEV_UBLK`, Linux 6.5), which Debian 12's 6.1 kernel lacks.
     Ublk,
+    /// CUSE, the character-device side of FUSE (`CONFIG_CUSE`), ready at boot: built in, or its
+    /// module loaded (Debian's profiles do not load it).
+    Cuse,
 }
 
 impl Feature {
     /// Every feature, in a fixed order.
-    pub const ALL: [Feature; 4] = [
+    pub const ALL: [Feature; 5] = [
         Feature::DriverModules,
         Feature::VfioNoIommu,
         Feature::VfioCdev,
         Feature::Ublk,
+        Feature::Cuse,
     ];
 
     /// The feature's name in protocol lines.
@@ -171,6 +175,7 @@ impl Feature {
             Feature::VfioNoIommu => "vfio-noiommu",
             Feature::VfioCdev => "vfio-cdev",
             Feature::Ublk => "ublk",
+            Feature::Cuse => "cuse",
         }
     }
 }

@@ -9,7 +9,11 @@
 //! 1 if the device cannot be opened, 0 otherwise: the lines say what happened.
 
 use std::ffi::CString;
-use std::io::Error;
+
+#[path = "client/syscall.rs"]
+mod syscall;
+
+use syscall::{close, open, outcome};
 
 /// The sample's commands: `_IO('|', 0x80)`, `_IOR('|', 0x81, int)`, `_IOW('|', 0x82, int)`, and
 /// `_IO('|', 0)`, which it does not know.
@@ -20,40 +24,6 @@ const UNKNOWN: libc::c_ulong = 0x7c00;
 
 /// What the client writes to the device's buffer.
 const TEXT: &[u8] = b"drydock misc device client\n";
-
-/// A system call's result as a line: the value, or `-1 NAME` for an error.
-fn outcome(ret: isize) -> String {
-    if ret >= 0 {
-        return ret.to_string();
-    }
-    let errno = Error::last_os_error().raw_os_error().unwrap_or(0);
-    let name = match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EIO => "EIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::EFAULT => "EFAULT",
-        libc::ENODEV => "ENODEV",
-        libc::EINVAL => "EINVAL",
-        libc::ENOTTY => "ENOTTY",
-        libc::ENOSYS => "ENOSYS",
-        libc::ESPIPE => "ESPIPE",
-        _ => return format!("{ret} errno {errno}"),
-    };
-    format!("{ret} {name}")
-}
-
-/// Opens `path` for reading and writing.
-fn open(path: &CString) -> Result<libc::c_int, String> {
-    // SAFETY: `path` is a NUL-terminated string.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if fd < 0 {
-        Err(outcome(-1))
-    } else {
-        Ok(fd)
-    }
-}
 
 /// `ioctl(fd, cmd, value)`, printed as `what: RESULT` (and the value after, for a command that
 /// returns one).
@@ -128,14 +98,10 @@ fn main() -> std::process::ExitCode {
             let mut value = -1;
             ioctl(second, "second get", GET_VALUE, Some(&mut value));
             read_all(second);
-            // SAFETY: `second` is a descriptor this program opened.
-            let closed = unsafe { libc::close(second) };
-            println!("second close: {}", outcome(closed as isize));
+            println!("second close: {}", close(second));
         }
         Err(err) => println!("second open: {err}"),
     }
-    // SAFETY: `fd` is a descriptor this program opened.
-    let closed = unsafe { libc::close(fd) };
-    println!("close: {}", outcome(closed as isize));
+    println!("close: {}", close(fd));
     std::process::ExitCode::SUCCESS
 }

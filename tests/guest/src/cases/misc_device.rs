@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use drydock_guest::protocol::SAMPLE_MODULES_DIR;
 
-use super::driver_process::DriverProcess;
+use super::driver_process::{beside_me, DriverProcess};
 use super::in_kernel::logged_message;
 use super::{ensure, shell, CaseResult};
 use crate::kmsg::{KernelLog, LEVEL_INFO};
@@ -84,12 +84,12 @@ fn kernel_run() -> Result<(String, Vec<String>), String> {
         .join(SAMPLE_MODULES_DIR)
         .join(format!("{MODULE}.ko"));
     modules::load(&ko, "")?;
-    let output = node_appears().and_then(|()| client());
+    let output = node_appears(NODE).and_then(|()| client());
     let unloaded = modules::unload(MODULE);
     let records = log.show_new(Some("kernel log of the in-kernel run"))?;
     let output = output?;
     unloaded?;
-    node_goes()?;
+    node_goes(NODE)?;
     let lines = records
         .iter()
         .filter(|r| r.level <= LEVEL_INFO)
@@ -107,11 +107,11 @@ fn drydock_run() -> Result<(String, Vec<String>), String> {
     );
     println!("$ {MODULE}");
     let process = DriverProcess::start(MODULE, &[], &[("DRYDOCK_LOG", "info")])?;
-    let output = node_appears().and_then(|()| client());
+    let output = node_appears(NODE).and_then(|()| client());
     let stopped = process.stop_with(libc::SIGTERM);
     let output = output?;
     let log = stopped?;
-    node_goes()?;
+    node_goes(NODE)?;
     let lines = log
         .iter()
         .filter_map(|line| logged_message(line))
@@ -120,30 +120,27 @@ fn drydock_run() -> Result<(String, Vec<String>), String> {
     Ok((output, lines))
 }
 
-/// Waits for the device's node.
-fn node_appears() -> CaseResult {
-    let appeared = sysfs::wait_for(NODE_TIMEOUT, || Path::new(NODE).exists().then_some(()));
+/// Waits for the device node `node`.
+pub(super) fn node_appears(node: &str) -> CaseResult {
+    let appeared = sysfs::wait_for(NODE_TIMEOUT, || Path::new(node).exists().then_some(()));
     ensure!(
         appeared.is_some(),
-        "{NODE} did not appear within {NODE_TIMEOUT:?}"
+        "{node} did not appear within {NODE_TIMEOUT:?}"
     );
     Ok(())
 }
 
-/// Waits for the device's node to go.
-fn node_goes() -> CaseResult {
-    let gone = sysfs::wait_for(NODE_TIMEOUT, || (!Path::new(NODE).exists()).then_some(()));
+/// Waits for the device node `node` to go.
+pub(super) fn node_goes(node: &str) -> CaseResult {
+    let gone = sysfs::wait_for(NODE_TIMEOUT, || (!Path::new(node).exists()).then_some(()));
     ensure!(
         gone.is_some(),
-        "{NODE} is still there {NODE_TIMEOUT:?} after the device went"
+        "{node} is still there {NODE_TIMEOUT:?} after the device went"
     );
     Ok(())
 }
 
 /// Runs `misc-device-client` (built next to this binary) on the node; returns what it printed.
 fn client() -> Result<String, String> {
-    let binary = std::env::current_exe()
-        .map_err(|e| format!("cannot find own binary: {e}"))?
-        .with_file_name("misc-device-client");
-    shell::output_of(Command::new(binary).arg(NODE))
+    shell::output_of(Command::new(beside_me("misc-device-client")?).arg(NODE))
 }

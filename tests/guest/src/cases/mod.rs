@@ -20,6 +20,7 @@
 //! fault, a warning, a bug, an interrupt nobody handled, a VFIO error: [`crate::trouble`]),
 //! unless the case provokes it on purpose and says so in `expected_kernel_messages`.
 
+mod caesar;
 mod cli;
 mod crash_cycles;
 mod debugfs;
@@ -35,6 +36,7 @@ mod kunit;
 mod leaks;
 mod misc_device;
 mod msix_flood;
+mod nulldisk;
 mod nvme;
 mod nvme_ublk;
 mod processes;
@@ -138,6 +140,8 @@ const ANY_KERNEL: &[Feature] = &[];
 const DRIVER_MODULES: &[Feature] = &[Feature::DriverModules];
 /// For cases that serve a disk through ublk: the proof kernel.
 const UBLK: &[Feature] = &[Feature::Ublk];
+/// For cases that serve a misc device through CUSE: the proof kernel.
+const CUSE: &[Feature] = &[Feature::Cuse];
 /// For cases that use VFIO's no-IOMMU mode: the proof kernel.
 const VFIO_NOIOMMU: &[Feature] = &[Feature::VfioNoIommu];
 
@@ -773,6 +777,24 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(600),
         run: nvme_ublk::nvme_ublk_disk_survives_sigkill,
+    },
+    Case {
+        name: "caesar_served_through_cuse",
+        iommu: TRANSLATED,
+        needs: CUSE,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: DEFAULT_TIMEOUT,
+        run: caesar::caesar_served_through_cuse,
+    },
+    Case {
+        name: "nulldisk_served_through_ublk",
+        iommu: TRANSLATED,
+        needs: UBLK,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(180),
+        run: nulldisk::nulldisk_served_through_ublk,
     },
     Case {
         name: "in_kernel_comparisons_cover_every_driver",

@@ -220,7 +220,7 @@ fn use_disk(subsystem: &Path, name: &str) -> Result<String, String> {
 }
 
 /// Waits for the disk `name` and its node.
-fn appears(name: &str) -> CaseResult {
+pub(super) fn appears(name: &str) -> CaseResult {
     let there =
         || Path::new("/sys/block").join(name).exists() && Path::new("/dev").join(name).exists();
     let appeared = sysfs::wait_for(PATIENCE, || there().then_some(()));
@@ -232,7 +232,7 @@ fn appears(name: &str) -> CaseResult {
 }
 
 /// Waits for the disk `name` to go.
-fn goes(name: &str) -> CaseResult {
+pub(super) fn goes(name: &str) -> CaseResult {
     let block = Path::new("/sys/block").join(name);
     let gone = sysfs::wait_for(PATIENCE, || (!block.exists()).then_some(()));
     ensure!(
