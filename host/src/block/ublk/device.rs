@@ -10,7 +10,8 @@
 //! server's choosing (`ublksrv_flags`, which ublk keeps and does not read), by which the new
 //! server finds it.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,7 +53,7 @@ pub struct Device {
     name: String,
     control: Mutex<Control>,
     info: ublksrv_ctrl_dev_info,
-    cdev: Arc<OwnedFd>,
+    cdev: Arc<File>,
     recovering: AtomicBool,
     recovered: bool,
 }
@@ -142,7 +143,7 @@ impl Device {
         params: &DiskParams,
         options: &Options,
         info: &ublksrv_ctrl_dev_info,
-    ) -> Result<OwnedFd, Errno> {
+    ) -> Result<File, Errno> {
         let name = &params.name;
         if info.flags & UBLK_F_USER_COPY == 0 {
             return Err(failed(
@@ -286,7 +287,7 @@ impl Device {
     }
 
     /// The character device, which the queues' threads serve ([`super::serve_queue`]).
-    pub fn cdev(&self) -> &Arc<OwnedFd> {
+    pub fn cdev(&self) -> &Arc<File> {
         &self.cdev
     }
 
@@ -355,67 +356,36 @@ impl Device {
         }
     }
 
-    /// Where the data of `tag` of queue `q_id` is in the character device, from byte `offset`.
-    fn position(q_id: u16, tag: u16, offset: usize) -> i64 {
-        let pos = UBLKSRV_IO_BUF_OFFSET
-            + (u64::from(q_id) << UBLK_QID_OFF)
-            + (u64::from(tag) << UBLK_TAG_OFF)
-            + offset as u64;
-        i64::try_from(pos).unwrap_or(i64::MAX)
+    /// Where the data of `tag` of queue `q_id` starts in the character device: below
+    /// `i64::MAX` for every queue and tag, so `pread` and `pwrite` take it as it is.
+    fn position(q_id: u16, tag: u16) -> u64 {
+        UBLKSRV_IO_BUF_OFFSET + (u64::from(q_id) << UBLK_QID_OFF) + (u64::from(tag) << UBLK_TAG_OFF)
     }
 
     /// Copies the data of the write on `tag` of queue `q_id` into `buf` (its `buf.len()` first
     /// bytes): the one copy of the request's data, ublk's own (`pread` on the character device).
     pub fn copy_from_request(&self, q_id: u16, tag: u16, buf: &mut [u8]) -> Result<(), Errno> {
-        let mut done = 0;
-        while done < buf.len() {
-            let rest = &mut buf[done..];
-            // SAFETY: `rest` is a live, writable buffer of `rest.len()` bytes.
-            let n = unsafe {
-                libc::pread(
-                    self.cdev.as_raw_fd(),
-                    rest.as_mut_ptr().cast(),
-                    rest.len(),
-                    Self::position(q_id, tag, done),
-                )
-            };
-            done += copied(n)?;
-        }
-        Ok(())
+        request_copy(self.cdev.read_exact_at(buf, Self::position(q_id, tag)))
     }
 
     /// Copies `buf` into the read on `tag` of queue `q_id` (its `buf.len()` first bytes): the
     /// one copy of the request's data, ublk's own (`pwrite` on the character device).
     pub fn copy_to_request(&self, q_id: u16, tag: u16, buf: &[u8]) -> Result<(), Errno> {
-        let mut done = 0;
-        while done < buf.len() {
-            let rest = &buf[done..];
-            // SAFETY: `rest` is a live buffer of `rest.len()` bytes.
-            let n = unsafe {
-                libc::pwrite(
-                    self.cdev.as_raw_fd(),
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    Self::position(q_id, tag, done),
-                )
-            };
-            done += copied(n)?;
-        }
-        Ok(())
+        request_copy(self.cdev.write_all_at(buf, Self::position(q_id, tag)))
     }
 }
 
-/// The bytes a `pread` or `pwrite` returning `n` copied; an error for none or a failure.
-fn copied(n: isize) -> Result<usize, Errno> {
-    match usize::try_from(n) {
-        Ok(0) => Err(Errno::EIO),
-        Ok(n) => Ok(n),
-        Err(_) => Err(Errno::from_io(&std::io::Error::last_os_error())),
-    }
+/// What a copy of a request's data that did not move every byte is to ublk: the errno of the
+/// `pread` or `pwrite` that failed, or `EIO` for one that copied nothing (the request holds fewer
+/// bytes than asked). `read_exact_at` and `write_all_at` go on after a short copy and after
+/// `EINTR`, and give a copy of nothing as an error without an errno (`UnexpectedEof`,
+/// `WriteZero`), which [`Errno::from_io`] makes `EIO`.
+fn request_copy(copied: std::io::Result<()>) -> Result<(), Errno> {
+    copied.map_err(|e| Errno::from_io(&e))
 }
 
 /// Opens `/dev/ublkcN`, waiting a little for it to appear.
-fn open_cdev(dev_id: u32) -> Result<OwnedFd, Errno> {
+fn open_cdev(dev_id: u32) -> Result<File, Errno> {
     let path = format!("/dev/ublkc{dev_id}");
     let start = Instant::now();
     loop {
@@ -424,7 +394,7 @@ fn open_cdev(dev_id: u32) -> Result<OwnedFd, Errno> {
             .write(true)
             .open(&path)
         {
-            Ok(file) => return Ok(file.into()),
+            Ok(file) => return Ok(file),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && start.elapsed() < PATIENCE => {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -442,14 +412,58 @@ mod tests {
         // `ublk_pos_to_hwq`, `ublk_pos_to_tag` and `ublk_pos_to_buf_off` of 7.3's ublk_drv.c
         // take the position apart as: 0x80000000, then the queue from bit 41, the tag from bit
         // 25, the offset below.
-        assert_eq!(Device::position(0, 0, 0), 0x8000_0000);
+        assert_eq!(Device::position(0, 0), 0x8000_0000);
+        assert_eq!(Device::position(3, 5), 0x8000_0000 + (3 << 41) + (5 << 25));
         assert_eq!(
-            Device::position(3, 5, 4096),
-            0x8000_0000 + (3 << 41) + (5 << 25) + 4096
+            Device::position(1, 4095),
+            0x8000_0000 + (1 << 41) + (4095 << 25)
         );
+        // `pread` and `pwrite` take an `off_t`: the last byte of the last tag's largest request
+        // (512 KiB, ublk's limit) is still one.
+        let last = Device::position(u16::MAX, u16::MAX) + (512 << 10) - 1;
+        assert!(i64::try_from(last).is_ok());
+    }
+
+    /// A file of `len` bytes, each its offset's low byte, opened for reading (and writing if
+    /// `write`), standing for the character device.
+    fn file(len: usize, write: bool) -> File {
+        let path = std::env::temp_dir().join(format!(
+            "drydock-ublk-copy-{}-{len}-{write}",
+            std::process::id()
+        ));
+        let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        std::fs::write(&path, bytes).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(write)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_copy_moves_every_byte_or_fails_with_an_errno() {
+        let cdev = file(8192, true);
+        let mut buf = [0u8; 4096];
+        assert_eq!(request_copy(cdev.read_exact_at(&mut buf, 4096)), Ok(()));
+        assert!(buf.iter().enumerate().all(|(i, &b)| b == i as u8));
+        assert_eq!(request_copy(cdev.write_all_at(&[7; 100], 8000)), Ok(()));
+        let mut end = [0u8; 192];
+        cdev.read_exact_at(&mut end, 8000).unwrap();
+        assert_eq!(end[..100], [7; 100]);
+        assert_eq!(end[100], (8100 % 256) as u8);
+
+        // Fewer bytes than asked: the copy ends at nothing copied, which ublk gets as `EIO`.
         assert_eq!(
-            Device::position(1, 4095, (512 << 10) - 1),
-            0x8000_0000 + (1 << 41) + (4095 << 25) + (512 << 10) - 1
+            request_copy(cdev.read_exact_at(&mut buf, 6144)),
+            Err(Errno::EIO)
+        );
+        // A failed call is its errno.
+        let read_only = file(4096, false);
+        assert_eq!(
+            request_copy(read_only.write_all_at(&buf, 0)),
+            Err(Errno::EBADF)
         );
     }
 }

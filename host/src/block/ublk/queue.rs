@@ -10,7 +10,8 @@
 //! from the thread that fetched it. When the device stops, each fetch completes with
 //! `UBLK_IO_RES_ABORT`, and the thread ends once all of its tags did.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -118,7 +119,7 @@ struct Descriptors {
 }
 
 impl Descriptors {
-    fn map(cdev: &OwnedFd, q_id: u16, depth: u16) -> Result<Descriptors, Errno> {
+    fn map(cdev: &File, q_id: u16, depth: u16) -> Result<Descriptors, Errno> {
         let size = core::mem::size_of::<ublksrv_io_desc>();
         let round = |n: usize| n.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         let len = round(usize::from(depth) * size);
@@ -170,7 +171,7 @@ impl Drop for Descriptors {
 /// calling it again (forever if `None`); ends come through `shared`.
 pub fn serve(
     shared: &QueueShared,
-    cdev: &OwnedFd,
+    cdev: &File,
     q_id: u16,
     depth: u16,
     ready: impl FnOnce(Result<(), Errno>),
