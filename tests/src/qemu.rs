@@ -55,8 +55,19 @@ fn escape(value: &Path) -> String {
 /// ticks: on a busy host QEMU's timer thread can miss that window, and with interrupt
 /// remapping on, the kernel then panics ("timer doesn't work through Interrupt-remapped
 /// IO-APIC") instead of falling back.
+///
+/// `tsc=reliable` keeps the kernel on the TSC: under TCG the guest's TSC follows the host's
+/// clock, but a busy host can delay the vCPU enough that the clocksource watchdog finds it
+/// skewed against the HPET, marks it unstable and switches to the HPET, whose every read is an
+/// MMIO access (and every `clock_gettime` a system call), which would slow a benchmark's
+/// timestamps and a polled driver's clock reads.
 pub fn kernel_cmdline(profile: &Profile) -> String {
-    let mut args = vec!["console=ttyS0", "panic=-1", "no_timer_check"];
+    let mut args = vec![
+        "console=ttyS0",
+        "panic=-1",
+        "no_timer_check",
+        "tsc=reliable",
+    ];
     args.extend_from_slice(profile.iommu_cmdline());
     args.join(" ")
 }
@@ -214,17 +225,17 @@ mod tests {
         let iommu = config_args("iommu", Console::Captured);
         assert_eq!(
             value_after(&iommu, "-append"),
-            ["console=ttyS0 panic=-1 no_timer_check intel_iommu=on"]
+            ["console=ttyS0 panic=-1 no_timer_check tsc=reliable intel_iommu=on"]
         );
         let pt = config_args("pt", Console::Captured);
         assert_eq!(
             value_after(&pt, "-append"),
-            ["console=ttyS0 panic=-1 no_timer_check intel_iommu=on iommu=pt"]
+            ["console=ttyS0 panic=-1 no_timer_check tsc=reliable intel_iommu=on iommu=pt"]
         );
         let off = config_args("noiommu", Console::Captured);
         assert_eq!(
             value_after(&off, "-append"),
-            ["console=ttyS0 panic=-1 no_timer_check intel_iommu=off"]
+            ["console=ttyS0 panic=-1 no_timer_check tsc=reliable intel_iommu=off"]
         );
     }
 

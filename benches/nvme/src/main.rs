@@ -354,6 +354,13 @@ fn bench(options: &Options) -> Result<(), String> {
         ));
         reservation
     });
+    note(match stats::clocksource() {
+        Some(name) => format!(
+            "The kernel's clock source: {name} (every timestamp reads it: `tsc` in the vDSO, \
+             `hpet` through a system call and an MMIO read)"
+        ),
+        None => "The kernel's clock source is unknown (sysfs does not say)".into(),
+    });
     note(match stats::irq_time_accounting() {
         Some(true) => "The kernel times interrupts exactly (CONFIG_IRQ_TIME_ACCOUNTING): the \
                        irq+softirq column is exact"

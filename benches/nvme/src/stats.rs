@@ -200,6 +200,16 @@ pub fn irq_time_accounting() -> Option<bool> {
         .map(|symbols| times_interrupts(&symbols))
 }
 
+/// The clock source the kernel reads its clocks from (`tsc`, `hpet`, ...), or `None` if sysfs
+/// does not say. With the TSC, `clock_gettime` runs in the vDSO; with the HPET, each call is a
+/// system call and an MMIO read, which every timestamp of a run would pay.
+pub fn clocksource() -> Option<String> {
+    std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+}
+
 /// Whether the kernel whose symbols (`/proc/kallsyms`) are `symbols` was built with
 /// `CONFIG_IRQ_TIME_ACCOUNTING`: it has `irqtime_account_irq` only then.
 pub fn times_interrupts(symbols: &str) -> bool {

@@ -182,6 +182,10 @@ const IO_QUEUES_ASKED: u32 = 0xfffe;
 /// The longest time between two checks of a queue's commands for timeouts and, while commands
 /// are in flight and none completes, of CSTS.CFS.
 const CHECK_INTERVAL: Delta = Delta::from_millis(100);
+/// Reads of the completion queue between two passes of a polled wait (see
+/// [`Queue::spin_for_completion`]): a few microseconds on hardware, tens under emulation, which
+/// bounds how late a deadline or timeout is noticed.
+const SPIN_READS: u32 = 1024;
 /// Interrupt vectors: the admin queue's and up to eight for I/O queues, shared beyond.
 const MAX_VECTORS: u32 = 9;
 /// The largest number of command identifiers per queue.
@@ -1545,8 +1549,7 @@ impl Queue {
         out: &mut [Completion],
         max_wait: Delta,
     ) -> Result<usize> {
-        let deadline = Instant::now() + max_wait;
-        self.wait_until(dev, Some(deadline), |state| {
+        self.wait_until(dev, Some(max_wait), |state| {
             let count = state.drain(out);
             (count > 0).then_some(count)
         })
@@ -1601,15 +1604,20 @@ impl Queue {
 
     /// Waits until `ready` finds what it waits for in the queue's state (polling the completion
     /// queue of a polled queue, sleeping until the interrupt handler has read it otherwise),
-    /// checking for timeouts on the way; `Ok(None)` once `deadline` passed.
+    /// checking for timeouts on the way; `Ok(None)` once `max_wait` passed.
+    ///
+    /// The clock is read, and the commands checked, only when `ready` found nothing: a wait that
+    /// the completion queue answers at once costs no clock read. `max_wait` counts from then.
     fn wait_until<R>(
         &self,
         dev: &pci::Device<Bound>,
-        deadline: Option<Instant<Monotonic>>,
+        max_wait: Option<Delta>,
         mut ready: impl FnMut(&mut QueueState) -> Option<R>,
     ) -> Result<Option<R>> {
         let bar = self.bar.access(dev.as_ref())?;
         let mut state = self.state.lock();
+        // The deadline, once the clock was first read.
+        let mut expires = None;
         loop {
             if self.vector.is_none() {
                 self.process_completions(bar, &mut state)?;
@@ -1618,6 +1626,7 @@ impl Queue {
                 return Ok(Some(result));
             }
             let now = Instant::now();
+            let deadline = *expires.get_or_insert_with(|| max_wait.map(|wait| now + wait));
             state = self.maintain(dev, bar, state, now);
             if let Some(result) = ready(&mut state) {
                 return Ok(Some(result));
@@ -1639,11 +1648,31 @@ impl Queue {
                     return Err(EINTR);
                 }
             } else {
+                let (head, phase) = (state.cq_head, state.phase);
                 drop(state);
-                core::hint::spin_loop();
+                self.spin_for_completion(head, phase)?;
                 state = self.state.lock();
             }
         }
+    }
+
+    /// Spins without the queue's lock until the completion queue entry at `head` carries
+    /// `phase` (a completion arrived there) or [`SPIN_READS`] reads found none, so that the
+    /// polling loop of [`Queue::wait_until`] reads the clock and checks the commands once per
+    /// [`SPIN_READS`] reads rather than once per read, and other threads can take the lock
+    /// meanwhile. Another thread may consume the entry first: the caller's next pass finds that.
+    ///
+    /// The loop has no `cpu_relax()`: under a translating emulator (QEMU's TCG) each one ends the
+    /// guest's translated code and takes the emulator's global lock, which its device model
+    /// needs to post the completion awaited; SPDK's polling loop has none either.
+    fn spin_for_completion(&self, head: u16, phase: bool) -> Result {
+        let head = usize::from(head);
+        for _ in 0..SPIN_READS {
+            if (io_read!(&self.cq, [try: head][build: 3]) & (1 << 16) != 0) == phase {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the completion queue from the interrupt handler; returns whether it held
