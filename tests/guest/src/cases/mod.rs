@@ -37,6 +37,7 @@ mod misc_device;
 mod msix_flood;
 mod nvme;
 mod nvme_ublk;
+mod nvme_ublk_bench;
 mod processes;
 mod rnull;
 mod self_check;
@@ -773,6 +774,15 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(600),
         run: nvme_ublk::nvme_ublk_disk_survives_sigkill,
+    },
+    Case {
+        name: "nvme_bench_ublk_moves_data",
+        iommu: TRANSLATED,
+        needs: UBLK,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(300),
+        run: nvme_ublk_bench::nvme_bench_ublk_moves_data,
     },
     Case {
         name: "in_kernel_comparisons_cover_every_driver",
