@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-//!            [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,spdk,
-//!                        ublk]
+//!            [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,
+//!                        spdk,ublk]
 //!            [--spdk PATH] [--only TEXT] [--repeat N] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
@@ -50,8 +50,8 @@ use nvme_bench::{integrity, uring};
 
 const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-             [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,spdk,
-                         ublk]
+             [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,
+                         spdk,ublk]
              [--spdk PATH] [--only TEXT] [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
   nvme-bench hammer BDF

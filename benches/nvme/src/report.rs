@@ -31,8 +31,8 @@ pub const UBLK: &str = "drydock over ublk";
 
 /// The kernel variant whose run a variant called `driver` is compared with, if any: none for the
 /// kernel's own variants; the interrupt-driven io_uring for [`UBLK`] and for a variant whose name
-/// says "interrupts"; for any other (polled) variant, the polled io_uring ([`KERNEL_IOPOLL`]) if the
-/// run has it, else the interrupt-driven one.
+/// says "interrupts"; for any other (polled) variant, the polled io_uring ([`KERNEL_IOPOLL`]) if
+/// the run has it, else the interrupt-driven one.
 pub fn partner<'a>(
     driver: &str,
     drivers: impl IntoIterator<Item = &'a str>,

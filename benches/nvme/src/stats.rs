@@ -2,9 +2,10 @@
 //!
 //! Latency is the time from submitting an I/O to seeing its completion, per I/O. CPU time per
 //! I/O is given three times ([`CpuTime`]): the process's own (the scheduler's clock of all its
-//! threads, and of a [`Server`]'s when another process serves the I/O), the whole machine's (all CPUs' non-idle time, which also counts the kernel's
-//! interrupt handling and other processes), and the machine's interrupt and softirq time. Under
-//! a polling driver the first two include the time spent polling.
+//! threads, and of a [`Server`]'s when another process serves the I/O), the whole machine's
+//! (all CPUs' non-idle time, which also counts the kernel's interrupt handling and other
+//! processes), and the machine's interrupt and softirq time. Under a polling driver the first
+//! two include the time spent polling.
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! cargo run -p drydock-tests --bin drydock-vm -- shell [--profile P]
 //! cargo run -p drydock-tests --bin drydock-vm -- run [--profile P] [--timeout SECS] -- PROGRAM [ARGS...]
 //! cargo run -p drydock-tests --bin drydock-vm -- demo
-//! cargo run -p drydock-tests --bin drydock-vm -- nvme-bench [--profile P] [--out DIR] [-- BENCH ARGS...]
+//! cargo run -p drydock-tests --bin drydock-vm -- nvme-bench [--profile P] [--out DIR] [-- ARGS...]
 //! cargo run -p drydock-tests --bin drydock-vm -- edu-bench [--out DIR] [-- BENCH ARGS...]
 //! ```
 //!

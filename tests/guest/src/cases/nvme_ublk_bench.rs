@@ -1,9 +1,10 @@
 //! nvme-bench's variant `ublk` in brief: the benchmark starts `nvme --ublk` on NVMe controller 0,
 //! drives its disk (`/dev/ublkbN`) with io_uring for about a second per workload, random reads
-//! and random writes at depth 1 and 32 on one queue, checks that the disk completed the I/Os measured, and stops the
-//! driver with SIGTERM, checking that the disk went; the kernel's nvme on controller 1 runs the
-//! same workloads. The case checks that every run moved data without an error, that the ublk rows
-//! are paired with the kernel's io_uring in the table, and that controller 0 is back with nvme.
+//! and random writes at depth 1 and 32 on one queue, checks that the disk completed the I/Os
+//! measured, and stops the driver with SIGTERM, checking that the disk went; the kernel's nvme
+//! on controller 1 runs the same workloads. The case checks that every run moved data without
+//! an error, that the ublk rows are paired with the kernel's io_uring in the table, and that
+//! controller 0 is back with nvme.
 //! At depth 32 the server once lost requests (two commands in flight under one NVMe command
 //! identifier, `drivers/nvme/process/ublk.rs`): the run then fails, its I/Os never completing.
 
