@@ -47,9 +47,11 @@ pub const GUEST_MODULES: &[&str] = &[
     "fuse",
 ];
 
-/// The modules of [`GUEST_MODULES`] the proof kernel has: it builds them all in (so none is
-/// loaded, but each must be listed in its `modules.builtin`), and it has no `vfio_virqfd`, which
-/// Linux 6.2 merged into `vfio`.
+/// The modules of [`GUEST_MODULES`] the proof kernel has, and ublk's driver (`ublk_drv`), which
+/// the cases that need [`Feature::Ublk`] and `drydock-vm nvme-bench --profile kernel73` use: it
+/// builds them all in (so none is loaded, but each must be listed in its `modules.builtin`; a
+/// proof kernel built with them as modules loads them), and it has no `vfio_virqfd`, which Linux
+/// 6.2 merged into `vfio`.
 pub const PROOF_KERNEL_MODULES: &[&str] = &[
     "vfio",
     "vfio_iommu_type1",
@@ -60,6 +62,7 @@ pub const PROOF_KERNEL_MODULES: &[&str] = &[
     "9p",
     "nvme",
     "e1000e",
+    "ublk_drv",
 ];
 
 /// Every profile, the default first.

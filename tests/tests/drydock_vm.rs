@@ -24,6 +24,13 @@ fn a_bad_command_line_is_one_line_and_status_2() {
         (&["demo", "now"], "demo takes no arguments"),
         (&["nvme-bench", "--bogus"], "nvme-bench takes"),
         (&["edu-bench", "--bogus"], "edu-bench takes"),
+        (
+            &["nvme-bench", "--profile", "nope"],
+            "no guest profile `nope`",
+        ),
+        (&["nvme-bench", "--profile"], "nvme-bench takes"),
+        // edu-bench compares the driver in the proof kernel with itself: that guest only.
+        (&["edu-bench", "--profile", "kernel73"], "edu-bench takes"),
     ] {
         let output = drydock_vm(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");

@@ -11,6 +11,8 @@
 //!   polled;
 //! - [`spdk`]: runs the same workloads (one queue) with SPDK's `spdk_nvme_perf`, a peer, on
 //!   drydock's controller, and parses its output;
+//! - [`ublk`]: drydock's NVMe driver as a process serving the controller as a ublk disk
+//!   (`nvme --ublk`), which [`uring`] drives as it drives the kernel's nvme;
 //! - [`poll_queues`]: gives the kernel's nvme driver the poll queues its polled path needs;
 //! - [`huge_pages`]: reserves 2 MiB huge pages and chooses the pages of drydock's DMA memory;
 //! - [`integrity`]: writes patterns across a namespace, runs mixed reads and writes at mixed
@@ -31,5 +33,6 @@ pub mod poll_queues;
 pub mod report;
 pub mod spdk;
 pub mod stats;
+pub mod ublk;
 pub mod uring;
 pub mod workload;

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-//!            [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,spdk]
+//!            [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,
+//!                        spdk,ublk]
 //!            [--spdk PATH] [--only TEXT] [--repeat N] [--out DIR]
 //! nvme-bench integrity BDF [--ios N]
 //! nvme-bench hammer BDF
@@ -17,7 +18,10 @@
 //! shadow doorbells) and on the controller at `--kernel` through the kernel's nvme driver with
 //! io_uring (interrupt driven, polled, polled with a submission thread); the variant `spdk` (a
 //! peer, not run by default) runs SPDK's `spdk_nvme_perf` at `--spdk` on the controller at
-//! `--drydock`, on one queue. It reserves huge pages and gives the kernel's driver poll queues for
+//! `--drydock`, on one queue; the variant `ublk` (not run by default either: it needs a kernel with
+//! ublk) starts drydock's NVMe driver as a process serving the `--drydock` controller's namespace
+//! as a ublk disk (`nvme --ublk`) and drives that disk with the kernel variant's io_uring. It
+//! reserves huge pages and gives the kernel's driver poll queues for
 //! the run. It prints the table and writes it with
 //! charts to `--out`; with `--repeat N` the whole matrix runs N times and the table shows the
 //! median runs and the range of the ratios. It must run as root on a machine whose two controllers
@@ -36,16 +40,18 @@ use drydock_host::{exit_status, log_filter};
 use nvme_bench::drydock::{self, Drydock, VfioBinding};
 use nvme_bench::huge_pages::{self, PageUse, Reservation};
 use nvme_bench::poll_queues::PollQueues;
-use nvme_bench::report::Report;
+use nvme_bench::report::{Report, UBLK};
 use nvme_bench::spdk::{self, Spdk, SPDK};
 use nvme_bench::stats::{self, Measurement};
+use nvme_bench::ublk::{self, UblkDisk};
 use nvme_bench::uring::Mode;
 use nvme_bench::workload::{Op, Workload};
 use nvme_bench::{integrity, uring};
 
 const USAGE: &str = "usage:
   nvme-bench [--drydock BDF] [--kernel BDF] [--seconds S] [--warmup S] [--region MIB]
-             [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,spdk]
+             [--variants polled,polled-4k,interrupts,shadow,kernel,kernel-iopoll,kernel-sqpoll,
+                         spdk,ublk]
              [--spdk PATH] [--only TEXT] [--repeat N] [--out DIR]
   nvme-bench integrity BDF [--ios N]
   nvme-bench hammer BDF
@@ -157,6 +163,37 @@ fn parse_command(args: &[String]) -> Result<Command, String> {
     }
 }
 
+/// The variants run when `--variants` names none.
+const DEFAULT_VARIANTS: &[&str] = &[
+    "polled",
+    "polled-4k",
+    "interrupts",
+    "shadow",
+    "kernel",
+    "kernel-iopoll",
+    "kernel-sqpoll",
+];
+
+/// The variants run only when `--variants` names them.
+const OTHER_VARIANTS: &[&str] = &["spdk", "ublk"];
+
+/// The variants of `list` (comma-separated), each checked to be one nvme-bench has.
+fn variants(list: &str) -> Result<Vec<String>, String> {
+    list.split(',')
+        .map(|variant| {
+            if DEFAULT_VARIANTS.contains(&variant) || OTHER_VARIANTS.contains(&variant) {
+                Ok(variant.to_owned())
+            } else {
+                Err(format!(
+                    "--variants: no variant `{variant}` (the variants: {},{})",
+                    DEFAULT_VARIANTS.join(","),
+                    OTHER_VARIANTS.join(",")
+                ))
+            }
+        })
+        .collect()
+}
+
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         drydock: "0000:00:04.0".into(),
@@ -164,17 +201,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         seconds: 5.0,
         warmup: 1.0,
         region_mib: 64,
-        variants: [
-            "polled",
-            "polled-4k",
-            "interrupts",
-            "shadow",
-            "kernel",
-            "kernel-iopoll",
-            "kernel-sqpoll",
-        ]
-        .map(String::from)
-        .to_vec(),
+        variants: DEFAULT_VARIANTS.iter().map(|v| v.to_string()).collect(),
         only: None,
         out: None,
         repeat: 1,
@@ -193,7 +220,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--seconds" => options.seconds = number(value()?)?,
             "--warmup" => options.warmup = number(value()?)?,
             "--region" => options.region_mib = number(value()?)? as u64,
-            "--variants" => options.variants = value()?.split(',').map(String::from).collect(),
+            "--variants" => options.variants = variants(&value()?)?,
             "--only" => options.only = Some(value()?),
             "--out" => options.out = Some(value()?),
             "--repeat" => options.repeat = (number(value()?)? as usize).max(1),
@@ -293,6 +320,9 @@ struct Instance {
 fn bench(options: &Options) -> Result<(), String> {
     let workloads = workloads(options);
     let wants = |v: &str| options.variants.iter().any(|w| w == v);
+    if wants("ublk") {
+        ublk::available()?;
+    }
     let drydock_modes: Vec<&str> = ["polled", "interrupts"]
         .into_iter()
         .filter(|m| wants(m))
@@ -309,6 +339,7 @@ fn bench(options: &Options) -> Result<(), String> {
     let per_workload = drydock_modes.len()
         + usize::from(wants("polled-4k"))
         + usize::from(wants("shadow"))
+        + usize::from(wants("ublk"))
         + kernel_modes.len();
     let spdk_runs = workloads.iter().filter(|w| w.queues == 1).count();
     let mut progress = Progress {
@@ -375,7 +406,7 @@ fn bench(options: &Options) -> Result<(), String> {
     });
     // The controller stays with vfio-pci from the first drydock run to the end, when it goes
     // back to the driver it had, if this took it from one.
-    let _binding = if uses_drydock || wants("spdk") {
+    let _binding = if uses_drydock || wants("spdk") || wants("ublk") {
         Some(VfioBinding::take(&options.drydock)?)
     } else {
         None
@@ -387,6 +418,7 @@ fn bench(options: &Options) -> Result<(), String> {
         (true, None) => return Err("the variant spdk needs --spdk PATH".into()),
     };
     let mut measurements = Vec::new();
+    let mut queue_map = None;
     // Every variant of a workload runs back to back, so that a change in the load of the host
     // (a shared machine) falls on all of them alike; the matrix is repeated `--repeat` times.
     for _ in 0..options.repeat {
@@ -428,10 +460,16 @@ fn bench(options: &Options) -> Result<(), String> {
                 measurements
                     .push(progress.run(SPDK, workload, |_| spdk.run(&options.drydock, workload))?);
             }
+            // Right before the kernel's interrupt-driven io_uring, its partner.
+            if wants("ublk") {
+                let (measurement, map) = ublk_run(options, workload, &mut progress)?;
+                measurements.push(measurement);
+                queue_map = Some(map);
+            }
             if let Some(path) = &kernel_device {
                 for &mode in &kernel_modes {
                     measurements.push(progress.run(mode.label(), workload, |show| {
-                        uring::run(path, workload, mode, show)
+                        uring::run(path, workload, mode, mode.label(), None, show)
                     })?);
                 }
             }
@@ -439,6 +477,17 @@ fn bench(options: &Options) -> Result<(), String> {
     }
     if uses_drydock {
         note(page_use.summary());
+    }
+    if let Some(map) = queue_map {
+        note(format!(
+            "`{UBLK}`: drydock's NVMe driver as a process (`nvme --ublk {}`: interrupt-driven \
+             NVMe queues, ublk's user copy) serving the namespace as a ublk disk, started and \
+             stopped (SIGTERM) for each workload, driven as `kernel io_uring` drives the \
+             kernel's nvme; its process CPU column counts the serving process's threads too; \
+             {map}; an io_uring thread's requests go to the hardware queue of the CPU it \
+             submits on",
+            options.drydock
+        ));
     }
 
     let report = Report {
@@ -494,6 +543,51 @@ fn drydock_runs(
         page_use.sample(instance.pages);
         Ok(measurements)
     })?
+}
+
+/// Starts drydock's NVMe driver serving the `--drydock` controller as a ublk disk, runs
+/// `workload` on the disk as the kernel's interrupt-driven io_uring variant runs it on the
+/// kernel's nvme (counting the serving process's CPU time as the run's), checks that the disk
+/// completed the I/Os measured, and stops the process. Returns the measurement and the disk's
+/// queue map ([`UblkDisk::queue_map`]).
+fn ublk_run(
+    options: &Options,
+    workload: &Workload,
+    progress: &mut Progress,
+) -> Result<(Measurement, String), String> {
+    let disk = UblkDisk::start(&options.drydock)?;
+    let map = disk.queue_map();
+    let server = disk.server()?;
+    let before = disk.completed()?;
+    let measurement = progress
+        .run(UBLK, workload, |show| {
+            uring::run(
+                &disk.path(),
+                workload,
+                Mode::Interrupts,
+                UBLK,
+                Some(server),
+                show,
+            )
+        })
+        .map_err(|e| format!("{e}; the log of `nvme --ublk`:\n{}", disk.log()))?;
+    let after = disk.completed()?;
+    let through = match workload.op {
+        Op::Read => after.0 - before.0,
+        Op::Write => after.1 - before.1,
+    };
+    // The disk also completed the warm-up's I/Os, which the measurement leaves out.
+    if through < measurement.ios {
+        return Err(format!(
+            "{} completed {through} {} while io_uring measured {}: the I/O did not go through \
+             the disk",
+            disk.path().display(),
+            workload.op,
+            measurement.ios
+        ));
+    }
+    disk.stop()?;
+    Ok((measurement, map))
 }
 
 /// A description of the machine, the options and what nvme-bench set up (`notes`), for the

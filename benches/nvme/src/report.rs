@@ -3,7 +3,9 @@
 //! Each workload is one group: drydock's variants and the kernel's, with every drydock variant's
 //! ratios to the kernel variant of its kind ([`partner`]): a polled drydock variant to the
 //! kernel's polled io_uring (`IOPOLL`), the interrupt-driven one to the kernel's interrupt-driven
-//! io_uring. An IOPS ratio above 1, and latency and CPU ratios below 1, favour drydock.
+//! io_uring, and drydock's driver as a ublk disk driven through io_uring ([`UBLK`]) to the kernel's
+//! nvme driven through the same io_uring. An IOPS ratio above 1, and latency and CPU ratios below
+//! 1, favour drydock.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -23,10 +25,14 @@ pub const KERNEL_IOPOLL: &str = "kernel io_uring IOPOLL";
 /// (`IORING_SETUP_IOPOLL` and `IORING_SETUP_SQPOLL`).
 pub const KERNEL_SQPOLL: &str = "kernel io_uring IOPOLL+SQPOLL";
 
+/// The label of the measurements of drydock's NVMe driver serving the controller as a ublk disk
+/// (`nvme --ublk`), driven by the same io_uring runner as [`KERNEL`].
+pub const UBLK: &str = "drydock over ublk";
+
 /// The kernel variant whose run a variant called `driver` is compared with, if any: none for the
-/// kernel's own variants; the interrupt-driven io_uring for a variant whose name says
-/// "interrupts"; for any other (polled) variant, the polled io_uring ([`KERNEL_IOPOLL`]) if the
-/// run has it, else the interrupt-driven one.
+/// kernel's own variants; the interrupt-driven io_uring for [`UBLK`] and for a variant whose name
+/// says "interrupts"; for any other (polled) variant, the polled io_uring ([`KERNEL_IOPOLL`]) if
+/// the run has it, else the interrupt-driven one.
 pub fn partner<'a>(
     driver: &str,
     drivers: impl IntoIterator<Item = &'a str>,
@@ -34,7 +40,7 @@ pub fn partner<'a>(
     if driver.starts_with("kernel ") {
         return None;
     }
-    if driver.contains("interrupts") {
+    if driver == UBLK || driver.contains("interrupts") {
         return Some(KERNEL);
     }
     let drivers: Vec<&str> = drivers.into_iter().collect();
@@ -432,6 +438,7 @@ mod tests {
         assert_eq!(partner("drydock polled", []), None);
         assert_eq!(partner(KERNEL_IOPOLL, [KERNEL]), None);
         assert_eq!(partner("drydock interrupts", [KERNEL_IOPOLL]), Some(KERNEL));
+        assert_eq!(partner(UBLK, [KERNEL_IOPOLL, KERNEL]), Some(KERNEL));
     }
 
     #[test]

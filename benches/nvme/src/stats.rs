@@ -2,9 +2,10 @@
 //!
 //! Latency is the time from submitting an I/O to seeing its completion, per I/O. CPU time per
 //! I/O is given three times ([`CpuTime`]): the process's own (the scheduler's clock of all its
-//! threads), the whole machine's (all CPUs' non-idle time, which also counts the kernel's
-//! interrupt handling and other processes), and the machine's interrupt and softirq time. Under
-//! a polling driver the first two include the time spent polling.
+//! threads, and of a [`Server`]'s when another process serves the I/O), the whole machine's
+//! (all CPUs' non-idle time, which also counts the kernel's interrupt handling and other
+//! processes), and the machine's interrupt and softirq time. Under a polling driver the first
+//! two include the time spent polling.
 
 use std::time::{Duration, Instant};
 
@@ -78,7 +79,8 @@ pub struct LatencySummary {
 /// - `process`: `CLOCK_PROCESS_CPUTIME_ID`, the scheduler's nanosecond runtime of every thread of
 ///   the process (what `/proc/PID/schedstat` sums): the I/O threads, drydock's interrupt threads,
 ///   io_uring's SQ thread (a thread of the process), and the kernel's work in their system calls
-///   and in interrupts that arrived while they ran.
+///   and in interrupts that arrived while they ran; plus the same clock of the [`Server`] the run
+///   counts, if any (`nvme --ublk`, which serves the I/O of a ublk disk).
 /// - `machine`: wall time times the online CPUs, less the time they were idle, where the kernel
 ///   times idle periods exactly (`/proc/stat`'s idle and iowait under `NO_HZ`, read to its 10 ms
 ///   unit): everything the machine did, interrupt and softirq work included wherever it ran.
@@ -91,20 +93,54 @@ pub struct CpuTime {
     irq: Duration,
 }
 
+/// Another process that does part of a run's work, whose CPU time the run counts as its own: the
+/// CPU clock of the process (`clock_getcpuclockid`), the scheduler's nanosecond runtime of all
+/// its threads, living and ended, as [`CpuTime`]'s `process` is for this one.
+#[derive(Clone, Copy, Debug)]
+pub struct Server {
+    clock: libc::clockid_t,
+}
+
+impl Server {
+    /// The CPU clock of the process `pid`, checked to be readable (the process exists).
+    pub fn new(pid: u32) -> Result<Self, String> {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `clock` is a valid `clockid_t` for the C library to fill.
+        let error = unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) };
+        // SAFETY: `ts` is a valid `timespec` for the kernel to fill.
+        let readable = error == 0
+            && unsafe {
+                let mut ts: libc::timespec = std::mem::zeroed();
+                libc::clock_gettime(clock, &mut ts) == 0
+            };
+        if !readable {
+            return Err(format!("process {pid} has no readable CPU clock"));
+        }
+        Ok(Self { clock })
+    }
+}
+
 /// A reading of the clocks [`CpuTime`] is the difference of.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuSample {
     at: Instant,
     process: Duration,
+    server: Option<Server>,
     stat: ProcStat,
 }
 
 impl CpuSample {
     /// Reads the clocks now.
     pub fn now() -> Self {
+        Self::counting(None)
+    }
+
+    /// Reads the clocks now, counting `server`'s CPU time as this process's.
+    pub fn counting(server: Option<Server>) -> Self {
         Self {
             at: Instant::now(),
-            process: process_cpu(),
+            process: process_cpu(server),
+            server,
             stat: std::fs::read_to_string("/proc/stat")
                 .ok()
                 .and_then(|text| ProcStat::parse(&text, clock_tick()))
@@ -134,9 +170,9 @@ impl CpuTime {
         self.irq
     }
 
-    /// CPU time used since `start`.
+    /// CPU time used since `start`, counting the same [`Server`] as `start`.
     pub fn since(start: CpuSample) -> CpuTime {
-        let now = CpuSample::now();
+        let now = CpuSample::counting(start.server);
         let wall = now.at - start.at;
         let idle = now.stat.idle.saturating_sub(start.stat.idle);
         CpuTime {
@@ -218,12 +254,20 @@ pub fn times_interrupts(symbols: &str) -> bool {
         .any(|line| line.split_whitespace().nth(2) == Some("irqtime_account_irq"))
 }
 
-/// The scheduler's CPU time of every thread of this process, to the nanosecond.
-fn process_cpu() -> Duration {
+/// The scheduler's CPU time of every thread of this process and of `server`, to the nanosecond.
+fn process_cpu(server: Option<Server>) -> Duration {
+    let own = clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    own + server.map_or(Duration::ZERO, |server| clock(server.clock))
+}
+
+/// The time of the clock `id` (zero if it cannot be read: a server that exited).
+fn clock(id: libc::clockid_t) -> Duration {
     // SAFETY: `ts` is a valid `timespec` for the kernel to fill.
     let ts = unsafe {
         let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
+        if libc::clock_gettime(id, &mut ts) != 0 {
+            return Duration::ZERO;
+        }
         ts
     };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
@@ -344,6 +388,24 @@ mod tests {
                        0000000000000000 t irqtime_account_irq_x\n";
         assert!(times_interrupts(with));
         assert!(!times_interrupts(without));
+    }
+
+    #[test]
+    fn a_servers_cpu_time_counts_as_the_runs() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let server = Server::new(child.id()).unwrap();
+        let start = CpuSample::counting(Some(server));
+        std::thread::sleep(Duration::from_millis(300));
+        let counted = CpuTime::since(start).process;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The shell spun through most of it; this thread slept.
+        assert!(counted > Duration::from_millis(50), "{counted:?}");
+        // Reaped, the process is gone.
+        assert!(Server::new(child.id()).is_err());
     }
 
     #[test]

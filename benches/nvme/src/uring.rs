@@ -24,7 +24,7 @@ use io_uring::{opcode, types, IoUring};
 
 use crate::drydock::with_progress;
 use crate::report::{KERNEL, KERNEL_IOPOLL, KERNEL_SQPOLL};
-use crate::stats::{CpuSample, CpuTime, Latencies, Measurement};
+use crate::stats::{CpuSample, CpuTime, Latencies, Measurement, Server};
 use crate::workload::{Op, Rng, Workload, IO_SIZE};
 
 /// The kernel driver of NVMe controllers.
@@ -113,6 +113,9 @@ impl Mode {
     }
 }
 
+/// How long the I/Os in flight at the end of a run may take to complete.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// Page-aligned memory for `O_DIRECT`.
 struct AlignedBuffer {
     ptr: *mut u8,
@@ -137,11 +140,14 @@ impl Drop for AlignedBuffer {
 }
 
 /// Runs `workload` on the block device at `path` in `mode`: one thread and one ring per queue of
-/// the workload.
+/// the workload. The measurement is labelled `label`, and its CPU time counts `server`'s, the
+/// process serving the device if one does (a ublk disk's).
 pub fn run(
     path: &Path,
     workload: &Workload,
     mode: Mode,
+    label: &str,
+    server: Option<Server>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Measurement, String> {
     let completed = AtomicU64::new(0);
@@ -168,7 +174,7 @@ pub fn run(
                 .collect();
             let now = Instant::now();
             std::thread::sleep(measure_from.saturating_duration_since(now));
-            let cpu_start = CpuSample::now();
+            let cpu_start = CpuSample::counting(server);
             std::thread::sleep(until.saturating_duration_since(Instant::now()));
             let cpu = CpuTime::since(cpu_start);
             let mut latencies = Latencies::default();
@@ -182,7 +188,7 @@ pub fn run(
         })
     })?;
     Ok(Measurement::new(
-        mode.label(),
+        label,
         *workload,
         latencies,
         errors,
@@ -257,8 +263,23 @@ fn ring_loop(
     let mut in_flight = depth;
     let mut done = Vec::with_capacity(depth);
     while in_flight > 0 {
-        ring.submit_and_wait(1)
-            .map_err(|e| format!("io_uring_enter: {e}"))?;
+        // An I/O lost on the way (a device that never completes it) fails the run rather than
+        // hanging it.
+        let left = (until + DRAIN).saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "{in_flight} I/O(s) did not complete within {DRAIN:?} of the run's end"
+            ));
+        }
+        let timeout = types::Timespec::from(left);
+        match ring
+            .submitter()
+            .submit_with_args(1, &types::SubmitArgs::new().timespec(&timeout))
+        {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
+            Err(e) => return Err(format!("io_uring_enter: {e}")),
+        }
         let now = Instant::now();
         done.clear();
         done.extend(

@@ -16,7 +16,6 @@
 //! This lives outside the driver file because 7.3's Rust `Request` has no data accessors: the
 //! driver cannot serve a `block::mq` disk and stay buildable in the kernel (see docs/porting.md).
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
@@ -25,7 +24,7 @@ use drydock_host::block::genhd::DiskParams;
 use drydock_host::block::ublk::{self, Device, QueueShared, Request};
 use drydock_host::block::{REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE, SECTOR_SHIFT};
 use drydock_host::errno::Errno;
-use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueConfig};
+use drydock_nvme::{Completion, Controller, IoCommand, NvmeDriver, Queue, QueueConfig, Tag};
 use drydock_runner::driver_data::with_driver_data;
 use drydock_runner::runtime::{Options, Session, Stop, StopSignals};
 use kernel::device::Bound;
@@ -280,11 +279,14 @@ struct DiskQueue {
     slot: usize,
     block_shift: u8,
     shared: QueueShared,
-    /// The request of each command in flight, by its command identifier (`Tag::cid`), which
-    /// differs from that of a command that reuses the slot once this one completed: the
-    /// completion thread looks it up after the queue freed the slot, when the ublk thread may
-    /// already have placed another command in it.
-    pending: Mutex<HashMap<u16, Pending>>,
+    /// The request of each command in flight, by its whole [`Tag`] (slot and sequence number):
+    /// the completion thread looks it up after the queue freed the slot, when the ublk thread
+    /// may already have placed another command in it. The command identifier (`Tag::cid`) does
+    /// not tell the two apart: it keeps 4 bits of the sequence number, and the queue hands the
+    /// slot freed last to the next command, so with 16 or 32 commands submitted in between (a
+    /// queue depth of 16 or 32) the two had the same identifier, the new command's entry
+    /// replaced the old one's, and the old request was never ended.
+    pending: Mutex<Vec<(Tag, Pending)>>,
     /// Set once the ublk thread ended: the completion thread ends once nothing is in flight.
     served: AtomicBool,
 }
@@ -307,7 +309,7 @@ impl DiskQueue {
             .map_err(|e| format!("creating NVMe queue {q_id}: {e:?}"))?;
         Ok(DiskQueue {
             q_id,
-            pending: Mutex::new(HashMap::with_capacity(nvme.capacity())),
+            pending: Mutex::new(Vec::with_capacity(nvme.capacity())),
             nvme,
             buffer,
             slot,
@@ -403,7 +405,7 @@ impl DiskQueue {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(nvme_tag.cid(), pending);
+            .push((nvme_tag, pending));
         Ok(())
     }
 
@@ -423,11 +425,11 @@ impl DiskQueue {
                 return;
             }
             for completion in &out[..n] {
-                let taken = self
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&completion.tag.cid());
+                let taken = {
+                    let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    let index = pending.iter().position(|(t, _)| *t == completion.tag);
+                    index.map(|index| pending.swap_remove(index).1)
+                };
                 let Some(Pending { tag, bytes, read }) = taken else {
                     continue;
                 };

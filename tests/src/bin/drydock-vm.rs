@@ -4,7 +4,7 @@
 //! cargo run -p drydock-tests --bin drydock-vm -- shell [--profile P]
 //! cargo run -p drydock-tests --bin drydock-vm -- run [--profile P] [--timeout SECS] -- PROGRAM [ARGS...]
 //! cargo run -p drydock-tests --bin drydock-vm -- demo
-//! cargo run -p drydock-tests --bin drydock-vm -- nvme-bench [--out DIR] [-- BENCH ARGS...]
+//! cargo run -p drydock-tests --bin drydock-vm -- nvme-bench [--profile P] [--out DIR] [-- ARGS...]
 //! cargo run -p drydock-tests --bin drydock-vm -- edu-bench [--out DIR] [-- BENCH ARGS...]
 //! ```
 //!
@@ -47,11 +47,13 @@ fn usage() -> String {
       Build the guest binaries and run the edu driver of drivers/edu as a process on the guest's
       edu, behind the emulated IOMMU: it probes the device, computes factorials and makes DMA
       round trips, checks each, and releases the device.
-  drydock-vm nvme-bench [--out DIR] [-- BENCH ARGS...]
+  drydock-vm nvme-bench [--profile P] [--out DIR] [-- BENCH ARGS...]
       Build nvme-bench and run it in a guest: drydock's NVMe driver on controller 0 against the
       kernel's nvme driver on controller 1, side by side (docs/benchmarks.md). The table and
       the charts are copied to DIR (default target/nvme-bench). BENCH ARGS go to nvme-bench
-      (for example --seconds 2 --only qd1).
+      (for example --seconds 2 --only qd1). The guest boots the default profile unless
+      --profile names another: kernel73 has ublk, which nvme-bench's variant ublk needs
+      (-- --variants ublk,kernel).
   drydock-vm edu-bench [--out DIR] [-- BENCH ARGS...]
       Boot the proof kernel's guest (kernel73) and time the edu driver file's interrupt and DMA
       round trips as the kernel's module and as a drydock process on the same edu, alternating
@@ -367,7 +369,7 @@ fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
     guest_bench(
         "nvme-bench",
         args,
-        profile::default_profile(),
+        Some(profile::default_profile()),
         GuestBinaries::nvme_bench,
         &leading,
     )
@@ -376,24 +378,25 @@ fn nvme_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
 /// Builds the guest binaries and runs `drydock-guest edu-bench` in the proof kernel's guest,
 /// then copies its results (`results.md`, `results.csv`) to `--out`.
 fn edu_bench(args: &[String]) -> std::result::Result<ExitCode, Stop> {
-    let profile = profile::profile("kernel73").map_err(Stop::Failed)?;
     guest_bench(
         "edu-bench",
         args,
-        profile,
+        None,
         GuestBinaries::runner,
         &["edu-bench".to_owned()],
     )
 }
 
-/// Builds the guest binaries and runs the benchmark `name` in a `profile` guest: the guest program
+/// Builds the guest binaries and runs the benchmark `name` in a guest: the guest program
 /// `program` picks among them, with `leading` arguments, then `--out` and the directory it writes
 /// its results to, then the arguments after `--` in `args`; copies the results from the run
-/// directory to `--out DIR` in `args` (default `target/<name>`).
+/// directory to `--out DIR` in `args` (default `target/<name>`). The guest boots the profile
+/// `--profile P` in `args` names, or `default` if that is given (a benchmark that takes
+/// `--profile`), or the proof kernel's (`kernel73`).
 fn guest_bench(
     name: &str,
     args: &[String],
-    profile: &'static Profile,
+    default: Option<&'static Profile>,
     program: fn(&GuestBinaries) -> PathBuf,
     leading: &[String],
 ) -> std::result::Result<ExitCode, Stop> {
@@ -401,10 +404,27 @@ fn guest_bench(
         Some(i) => (&args[..i], &args[i + 1..]),
         None => (args, &[][..]),
     };
-    let out = match ours {
-        [] => drydock_tests::guest::workspace_root().join(format!("target/{name}")),
-        [flag, dir] if flag == "--out" => PathBuf::from(dir),
-        _ => return Err(Stop::Usage(format!("{name} takes [--out DIR] [-- ARGS]"))),
+    let takes = if default.is_some() {
+        "[--profile P] [--out DIR] [-- ARGS]"
+    } else {
+        "[--out DIR] [-- ARGS]"
+    };
+    let mut out = drydock_tests::guest::workspace_root().join(format!("target/{name}"));
+    let mut profile = default;
+    let mut ours = ours.iter();
+    while let Some(flag) = ours.next() {
+        let value = ours.next();
+        match (flag.as_str(), value) {
+            ("--out", Some(dir)) => out = PathBuf::from(dir),
+            ("--profile", Some(p)) if default.is_some() => {
+                profile = Some(profile::profile(p).map_err(|e| Stop::Usage(e.to_string()))?);
+            }
+            _ => return Err(Stop::Usage(format!("{name} takes {takes}"))),
+        }
+    }
+    let profile = match profile {
+        Some(profile) => profile,
+        None => profile::profile("kernel73").map_err(Stop::Failed)?,
     };
     let binaries = GuestBinaries::locate_or_build_programs()?;
     let guest_results = format!("{}/results", drydock_guest::protocol::GUEST_MOUNT);

@@ -39,6 +39,7 @@ mod msix_flood;
 mod nulldisk;
 mod nvme;
 mod nvme_ublk;
+mod nvme_ublk_bench;
 mod processes;
 mod rnull;
 mod self_check;
@@ -795,6 +796,15 @@ pub const CASES: &[Case] = &[
         expected_kernel_messages: NONE_EXPECTED,
         timeout: Duration::from_secs(180),
         run: nulldisk::nulldisk_served_through_ublk,
+    },
+    Case {
+        name: "nvme_bench_ublk_moves_data",
+        iommu: TRANSLATED,
+        needs: UBLK,
+        vfio: ONE_INTERFACE,
+        expected_kernel_messages: NONE_EXPECTED,
+        timeout: Duration::from_secs(300),
+        run: nvme_ublk_bench::nvme_bench_ublk_moves_data,
     },
     Case {
         name: "in_kernel_comparisons_cover_every_driver",
