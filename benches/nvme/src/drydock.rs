@@ -140,14 +140,8 @@ pub fn run(
     label: &str,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Measurement, String> {
-    // At least the driver's default entries, however few I/Os are in flight: a queue with
-    // one free entry is full after every completion, and an emulated controller (QEMU 7.2)
-    // then restarts its queue processing at every completion queue doorbell, a pass of its
-    // main loop the next doorbell write waits for (docs/benchmarks.md). The kernel's driver
-    // and SPDK's perf tool create their queues much deeper than QD1 or QD32 too.
-    let in_flight = u16::try_from(workload.depth + 1).map_err(|_| "queue depth too large")?;
     let config = QueueConfig {
-        depth: in_flight.max(QueueConfig::default().depth),
+        depth: u16::try_from(workload.depth + 1).map_err(|_| "queue depth too large")?,
         interrupts,
         timeout: Delta::from_secs(30),
     };
