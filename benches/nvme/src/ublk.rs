@@ -63,7 +63,7 @@ impl UblkDisk {
             .with_file_name(NVME);
         let mut child = Command::new(&binary)
             .args(["--ublk", address])
-            // `served as` is logged at the info level.
+            // `served as` and `serves again` are logged at the info level.
             .env("DRYDOCK_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -88,12 +88,18 @@ impl UblkDisk {
             log,
         };
         let deadline = Instant::now() + PATIENCE;
-        // The process logs `<BDF>n<NSID>: served as /dev/ublkbN` once its disk started.
+        // The process logs `<BDF>n<NSID>: served as /dev/ublkbN` once its disk started, or
+        // `serves again /dev/ublkbN` once it took back a disk a killed server left (a run that
+        // failed before this one stops its server with SIGKILL, and ublk keeps the disk for
+        // recovery).
         disk.name = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some((_, name)) = line.split_once("served as /dev/") {
+                    let served = line
+                        .split_once("served as /dev/")
+                        .or_else(|| line.split_once("serves again /dev/"));
+                    if let Some((_, name)) = served {
                         break name.trim().to_owned();
                     }
                 }

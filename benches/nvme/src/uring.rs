@@ -264,7 +264,9 @@ fn ring_loop(
     let mut done = Vec::with_capacity(depth);
     while in_flight > 0 {
         // An I/O lost on the way (a device that never completes it) fails the run rather than
-        // hanging it.
+        // hanging it, on a ring without IOPOLL: the kernel bounds that wait by the timeout (an
+        // hrtimer armed per wait, on the kernel's rows and the ublk rows alike), while an IOPOLL
+        // ring's wait polls the device and ignores it.
         let left = (until + DRAIN).saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(format!(

@@ -183,7 +183,7 @@ const IO_QUEUES_ASKED: u32 = 0xfffe;
 /// are in flight and none completes, of CSTS.CFS.
 const CHECK_INTERVAL: Delta = Delta::from_millis(100);
 /// Reads of the completion queue between two passes of a polled wait (see
-/// [`Queue::spin_for_completion`]): a few microseconds on hardware, tens under emulation, which
+/// [`Queue::spin_for_completion`]): a microsecond or two on hardware, tens under emulation, which
 /// bounds how late a deadline or timeout is noticed.
 const SPIN_READS: u32 = 1024;
 /// Interrupt vectors: the admin queue's and up to eight for I/O queues, shared beyond.
@@ -1540,6 +1540,9 @@ impl Queue {
 
     /// Waits until at least one completion is available, or `max_wait` passed, and moves up to
     /// `out.len()` completions to `out`; returns how many (0 if none came in time).
+    ///
+    /// `max_wait` counts from the first look at the queue that found nothing, once the queue's
+    /// lock is held: a wait that first waits for the lock can last longer by that time.
     ///
     /// Commands that exceeded the queue's timeout complete as [`Status::TimedOut`] here, once
     /// taken back from the controller (see [`Queue`]).
