@@ -70,6 +70,14 @@ impl Bus {
         self.pci.devices()
     }
 
+    /// Returns the bus's devices that a driver is bound to: those a process serves once its
+    /// probes ran.
+    pub fn bound_devices(&self) -> Vec<PciDeviceRef> {
+        let mut devices = self.devices();
+        devices.retain(|device| device.bound_driver().is_some());
+        devices
+    }
+
     /// Returns the device named `name` (an address such as `0000:00:04.0`).
     pub fn device(&self, name: &str) -> Option<PciDeviceRef> {
         self.pci.device(name.as_bytes())

@@ -49,12 +49,7 @@ fn demo(command: CommandLine) -> Result<(), String> {
     session
         .open_devices(command.options)
         .map_err(|e| e.to_string())?;
-    let bound: Vec<_> = session
-        .bus()
-        .devices()
-        .into_iter()
-        .filter(|d| d.bound_driver().is_some())
-        .collect();
+    let bound = session.bus().bound_devices();
     if bound.is_empty() {
         return Err(format!(
             "no edu device is bound to {driver}; bind one with `{}` (`drydock list -d \

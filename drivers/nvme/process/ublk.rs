@@ -86,12 +86,7 @@ fn serve(options: Options) -> Result<(), String> {
     let signals = StopSignals::install().map_err(|e| e.to_string())?;
     let session = Session::load(&drydock_nvme::__DRYDOCK_MODULE).map_err(|e| format!("{e:?}"))?;
     session.open_devices(options).map_err(|e| e.to_string())?;
-    let devices: Vec<_> = session
-        .bus()
-        .devices()
-        .into_iter()
-        .filter(|d| d.bound_driver().is_some())
-        .collect();
+    let devices = session.bus().bound_devices();
     if devices.is_empty() {
         return Err("no controller is bound; the probe errors are in the log".into());
     }
